@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mkfs.rextfs: create a rextfs filesystem.
+
+use rextfs_tools::cli::{self, format_uuid};
+use rextfs_tools::dev::{Dev, FileDev};
+use rextfs_tools::format::{MAX_BLOCK_LOG2, MIN_BLOCK_LOG2};
+use rextfs_tools::mkfs::{detect_signature, mkfs, MkfsOptions};
+use rextfs_tools::mount_check::mounted_at;
+use std::path::Path;
+use std::process::exit;
+
+const USAGE: &str =
+    "usage: mkfs.rextfs [-b blocksize] [-L label] [-U uuid] [-N inodes] [-f] [-q] device [size-in-blocks]";
+
+fn die(msg: &str) -> ! {
+    eprintln!("mkfs.rextfs: {msg}");
+    exit(1);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let p = match cli::parse(&args, "fqhV", "bLUN") {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("mkfs.rextfs: {e}\n{USAGE}");
+            exit(1);
+        }
+    };
+    let mut opts = MkfsOptions::default();
+    let (mut force, mut quiet) = (false, false);
+    for (c, v) in &p.opts {
+        let v = v.as_deref().unwrap_or("");
+        match c {
+            'b' => {
+                let bs = cli::parse_size(v).unwrap_or(0);
+                if !bs.is_power_of_two()
+                    || !(MIN_BLOCK_LOG2..=MAX_BLOCK_LOG2).contains(&bs.trailing_zeros())
+                {
+                    die(&format!(
+                        "invalid block size '{v}' (1024..65536, a power of two)"
+                    ));
+                }
+                opts.block_log2 = bs.trailing_zeros();
+            }
+            'L' => {
+                if v.len() > 32 {
+                    die("label longer than 32 bytes");
+                }
+                opts.label = v.as_bytes().to_vec();
+            }
+            'U' => {
+                opts.uuid =
+                    Some(cli::parse_uuid(v).unwrap_or_else(|| die(&format!("invalid UUID '{v}'"))))
+            }
+            'N' => {
+                opts.inodes = Some(
+                    v.parse()
+                        .unwrap_or_else(|_| die(&format!("invalid inode count '{v}'"))),
+                )
+            }
+            'f' => force = true,
+            'q' => quiet = true,
+            'V' => {
+                println!("mkfs.rextfs {}", env!("CARGO_PKG_VERSION"));
+                exit(0);
+            }
+            _ => {
+                println!("{USAGE}");
+                exit(0);
+            }
+        }
+    }
+    let (device, size) = match p.operands.as_slice() {
+        [d] => (d.clone(), None),
+        [d, s] => (
+            d.clone(),
+            Some(
+                s.parse::<u64>()
+                    .unwrap_or_else(|_| die(&format!("invalid size '{s}'"))),
+            ),
+        ),
+        _ => {
+            eprintln!("{USAGE}");
+            exit(1);
+        }
+    };
+    opts.blocks = size;
+    let path = Path::new(&device);
+    if let Some(mp) = mounted_at(path) {
+        die(&format!("{device} is mounted on {mp}"));
+    }
+    let mut dev =
+        FileDev::open(path, true).unwrap_or_else(|e| die(&format!("cannot open {device}: {e}")));
+    if !force {
+        let n = (dev.size().min(0x11000)) as usize;
+        let mut head = vec![0u8; n];
+        if let Err(e) = dev.read_at(0, &mut head) {
+            die(&format!("cannot read {device}: {e}"));
+        }
+        if let Some(fs) = detect_signature(&head) {
+            die(&format!(
+                "{device} contains a {fs} filesystem; use -f to overwrite it"
+            ));
+        }
+    }
+    match mkfs(Box::new(dev), &opts) {
+        Ok((sb, _)) => {
+            if !quiet {
+                println!(
+                    "rextfs: {} blocks of {} bytes, {} inodes, uuid {}",
+                    sb.total_blocks,
+                    sb.block_size(),
+                    sb.total_inodes,
+                    format_uuid(&sb.uuid)
+                );
+            }
+        }
+        Err(e) => die(&e.to_string()),
+    }
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A small getopt-style command line parser (short options only, grouped
+//! flags, option arguments attached or separate, options and operands in
+//! any order, `--` ends options).
+
+/// Parsed command line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// Options in order, with their argument if they take one.
+    pub opts: Vec<(char, Option<String>)>,
+    /// Operands.
+    pub operands: Vec<String>,
+}
+
+/// Parses `args` (without the program name). `with_arg` lists the options
+/// taking an argument, `flags` those that do not.
+pub fn parse(args: &[String], flags: &str, with_arg: &str) -> Result<Parsed, String> {
+    let mut p = Parsed::default();
+    let mut i = 0;
+    let mut only_operands = false;
+    while i < args.len() {
+        let a = &args[i];
+        i += 1;
+        if only_operands || a == "-" || !a.starts_with('-') {
+            p.operands.push(a.clone());
+            continue;
+        }
+        if a == "--" {
+            only_operands = true;
+            continue;
+        }
+        let chars: Vec<char> = a[1..].chars().collect();
+        let mut j = 0;
+        while j < chars.len() {
+            let c = chars[j];
+            j += 1;
+            if with_arg.contains(c) {
+                let rest: String = chars[j..].iter().collect();
+                let val = if !rest.is_empty() {
+                    rest
+                } else if i < args.len() {
+                    i += 1;
+                    args[i - 1].clone()
+                } else {
+                    return Err(format!("option -{c} requires an argument"));
+                };
+                p.opts.push((c, Some(val)));
+                break;
+            } else if flags.contains(c) {
+                p.opts.push((c, None));
+            } else {
+                return Err(format!("invalid option -- '{c}'"));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Parses a size with an optional k/m/g suffix (powers of 1024).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Parses a UUID written as 32 hex digits with optional dashes.
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = s.bytes().filter(|&c| c != b'-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let txt = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(txt, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Formats a UUID in the usual 8-4-4-4-12 form.
+pub fn format_uuid(u: &[u8; 16]) -> String {
+    let h: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    )
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Human-readable dumps of on-disk structures (`rextfs-dump`).
+
+use crate::cli::format_uuid;
+use crate::error::{msg, Context, Result};
+use crate::fs::Fs;
+use rextfs_format::*;
+use std::fmt::Write;
+
+fn label_text(l: &[u8]) -> String {
+    let end = l.iter().position(|&c| c == 0).unwrap_or(l.len());
+    String::from_utf8_lossy(&l[..end]).into_owned()
+}
+
+/// Superblock fields.
+pub fn dump_sb(sb: &Superblock) -> String {
+    let mut s = String::new();
+    let l = sb.layout;
+    let _ = writeln!(s, "magic              RXSB, version {}", sb.version);
+    let _ = writeln!(s, "block size         {}", sb.block_size());
+    let _ = writeln!(
+        s,
+        "blocks             {} ({} free)",
+        sb.total_blocks, sb.free_blocks
+    );
+    let _ = writeln!(
+        s,
+        "inodes             {} ({} free)",
+        sb.total_inodes, sb.free_inodes
+    );
+    let _ = writeln!(
+        s,
+        "features           compat {:#x} incompat {:#x} ro_compat {:#x}",
+        sb.feature_compat, sb.feature_incompat, sb.feature_ro_compat
+    );
+    let mut st = Vec::new();
+    if sb.state & STATE_CLEAN != 0 {
+        st.push("clean");
+    } else {
+        st.push("dirty");
+    }
+    if sb.state & STATE_ERRORS != 0 {
+        st.push("errors");
+    }
+    let _ = writeln!(s, "state              {}", st.join(","));
+    let _ = writeln!(s, "uuid               {}", format_uuid(&sb.uuid));
+    let _ = writeln!(s, "label              {:?}", label_text(&sb.label));
+    let _ = writeln!(
+        s,
+        "block bitmap       {} (+{})",
+        l.block_bitmap_start, l.block_bitmap_blocks
+    );
+    let _ = writeln!(
+        s,
+        "inode bitmap       {} (+{})",
+        l.inode_bitmap_start, l.inode_bitmap_blocks
+    );
+    let _ = writeln!(
+        s,
+        "inode table        {} (+{})",
+        l.inode_table_start, l.inode_table_blocks
+    );
+    let _ = writeln!(s, "data start         {}", l.data_start);
+    let _ = writeln!(s, "root inode         {}", sb.root_ino);
+    let _ = writeln!(s, "first inode        {}", sb.first_ino);
+    let _ = writeln!(s, "orphan head        {}", sb.orphan_head);
+    let _ = writeln!(s, "hash seed          {:#010x}", sb.hash_seed);
+    let _ = writeln!(s, "mount count        {}", sb.mount_count);
+    let _ = writeln!(
+        s,
+        "times              mkfs {} mount {} write {} check {}",
+        sb.mkfs_time, sb.mount_time, sb.write_time, sb.check_time
+    );
+    s
+}
+
+/// One inode.
+pub fn dump_inode(fs: &mut Fs, ino: u64) -> Result<String> {
+    let raw = fs.read_inode_raw(ino)?;
+    if inode_slot_is_free(&raw) {
+        return Ok(format!("inode {ino}: free slot\n"));
+    }
+    let inode = Inode::decode(ino, &raw).ctx(|| format!("inode {ino}"))?;
+    let mut s = String::new();
+    let _ = writeln!(s, "inode {ino}");
+    let _ = writeln!(s, "  mode      {:o}", inode.mode);
+    let _ = writeln!(s, "  uid/gid   {}/{}", inode.uid, inode.gid);
+    let _ = writeln!(s, "  nlink     {}", inode.nlink);
+    let _ = writeln!(s, "  flags     {:#x}", inode.flags);
+    let _ = writeln!(s, "  size      {}", inode.size);
+    let _ = writeln!(s, "  blocks    {}", inode.blocks);
+    let _ = writeln!(s, "  gen       {}", inode.generation);
+    if inode.is_dir() {
+        let _ = writeln!(s, "  parent    {}", inode.parent);
+        let _ = writeln!(s, "  dir index {}", inode.dir_index_root);
+    }
+    if inode.rdev != 0 {
+        let _ = writeln!(s, "  rdev      {:#x}", inode.rdev);
+    }
+    if inode.next_orphan != 0 {
+        let _ = writeln!(s, "  next orphan {}", inode.next_orphan);
+    }
+    for (n, t) in [
+        ("atime", inode.atime),
+        ("mtime", inode.mtime),
+        ("ctime", inode.ctime),
+        ("btime", inode.btime),
+    ] {
+        let _ = writeln!(s, "  {n}     {}.{:09}", t.sec, t.nsec);
+    }
+    if let Some(t) = inode.inline_target() {
+        let _ = writeln!(s, "  fast symlink -> {}", String::from_utf8_lossy(t));
+    } else {
+        let h = node_header(&inode.area, NodeForm::Inline).ctx(|| "root".into())?;
+        let _ = writeln!(
+            s,
+            "  extent root: level {} nr {} max {}",
+            h.level, h.nr, h.max
+        );
+        let ext = fs.extents(ino, &inode)?;
+        for e in ext.iter().take(64) {
+            let _ = writeln!(
+                s,
+                "    [{}..{}) -> {}{}",
+                e.logical,
+                e.logical_end(),
+                e.physical,
+                if e.unwritten() { " unwritten" } else { "" }
+            );
+        }
+        if ext.len() > 64 {
+            let _ = writeln!(s, "    ... {} extents in all", ext.len());
+        }
+    }
+    Ok(s)
+}
+
+/// Entries of a directory.
+pub fn dump_dir(fs: &mut Fs, ino: u64) -> Result<String> {
+    let mut s = String::new();
+    for e in fs.read_dir(ino)? {
+        let _ = writeln!(
+            s,
+            "{:>10} {:>10} {:>3} {}",
+            e.offset,
+            e.ino,
+            e.file_type,
+            String::from_utf8_lossy(&e.name)
+        );
+    }
+    Ok(s)
+}
+
+fn dump_node(
+    fs: &mut Fs,
+    buf: &[u8],
+    form: NodeForm,
+    owner: u64,
+    depth: usize,
+    s: &mut String,
+) -> Result<()> {
+    let h = node_header(buf, form).ctx(|| "node".into())?;
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(
+        s,
+        "{pad}node {:?} level {} nr {} max {}",
+        h.kind, h.level, h.nr, h.max
+    );
+    for i in 0..usize::from(h.nr) {
+        if h.level > 0 {
+            let r: IndexRec = node_get(buf, form, i).ctx(|| "node".into())?;
+            let _ = writeln!(s, "{pad}  key {} -> block {}", r.key, r.child);
+            let cbuf = fs.read_block(r.child)?;
+            node_check(&cbuf, NodeForm::Block, h.kind, r.child, owner)
+                .ctx(|| format!("node at block {}", r.child))?;
+            dump_node(fs, &cbuf, NodeForm::Block, owner, depth + 2, s)?;
+        } else if h.kind == TreeKind::Extent {
+            let e: Extent = node_get(buf, form, i).ctx(|| "node".into())?;
+            let _ = writeln!(
+                s,
+                "{pad}  [{}..{}) -> {} flags {:#x}",
+                e.logical,
+                e.logical_end(),
+                e.physical,
+                e.flags
+            );
+        } else {
+            let k: DirKey = node_get(buf, form, i).ctx(|| "node".into())?;
+            let _ = writeln!(
+                s,
+                "{pad}  hash {:#010x} offset {}",
+                dir_key_hash(k.0),
+                dir_key_offset(k.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The extent tree (and directory index, if any) of an inode.
+pub fn dump_tree(fs: &mut Fs, ino: u64) -> Result<String> {
+    let inode = fs.read_inode(ino)?;
+    let mut s = String::new();
+    if inode.has_inline_data() {
+        return msg(format!("inode {ino} is a fast symlink, it has no tree"));
+    }
+    let _ = writeln!(s, "extent tree of inode {ino}:");
+    dump_node(fs, &inode.area, NodeForm::Inline, ino, 1, &mut s)?;
+    if inode.dir_index_root != 0 {
+        let _ = writeln!(
+            s,
+            "hash index of directory {ino} (root block {}):",
+            inode.dir_index_root
+        );
+        let root = fs.read_block(inode.dir_index_root)?;
+        node_check(
+            &root,
+            NodeForm::Block,
+            TreeKind::DirIndex,
+            inode.dir_index_root,
+            ino,
+        )
+        .ctx(|| "index root".into())?;
+        dump_node(fs, &root, NodeForm::Block, ino, 1, &mut s)?;
+    }
+    Ok(s)
+}
+
+fn runs(set: &crate::bitset::Bitset) -> String {
+    let mut all = crate::bitset::Bitset::new(set.len());
+    all.set_range(0, set.len());
+    let free = all.runs_set_not_in(set);
+    let mut s = String::new();
+    for (a, l) in free.iter().take(200) {
+        let _ = write!(s, " {}-{}", a, a + l - 1);
+    }
+    if free.len() > 200 {
+        let _ = write!(s, " ... ({} runs)", free.len());
+    }
+    s
+}
+
+/// Free runs of both bitmaps.
+pub fn dump_bitmap(fs: &mut Fs) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "free blocks ({}):{}",
+        fs.sb.total_blocks - fs.bmap.count(),
+        runs(&fs.bmap)
+    );
+    let _ = writeln!(
+        s,
+        "free inodes ({}) (bit n = inode n+1):{}",
+        fs.sb.total_inodes - fs.imap.count(),
+        runs(&fs.imap)
+    );
+    s
+}

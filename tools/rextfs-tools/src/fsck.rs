@@ -1,0 +1,1681 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Consistency checker and repairer.
+//!
+//! Discovery (never writes in check mode):
+//!  1. superblock fields, checksum, features, state;
+//!  2. both bitmaps (block checksums, padding);
+//!  3. inode table (slots of in-use inodes must decode; reserved slots
+//!     zero; stale slots noted);
+//!  4. directory tree from the root: every extent tree (node checksums,
+//!     levels, key bounds, owners, extents in range and non-overlapping),
+//!     every directory block and entry, the hash index against the
+//!     entries, file types, '..' (parent field);
+//!  5. orphan list; unattached inodes;
+//!  6. link counts, block counts, blocks used twice;
+//!  7. bitmaps and free counts against what is actually used.
+//!
+//! Repair (`-y`/`-p`) then rebuilds what was found wrong, using the block
+//! map computed in discovery as the allocator, and writes fresh bitmaps and
+//! a clean superblock.
+
+use crate::bitset::Bitset;
+use crate::dev::Dev;
+use crate::fs::{fill_from_block, now_secs, Fs};
+use rextfs_format::*;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+/// Exit code: no errors.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: errors were corrected.
+pub const EXIT_FIXED: i32 = 1;
+/// Exit code: errors left uncorrected.
+pub const EXIT_UNCORRECTED: i32 = 4;
+/// Exit code: operational error.
+pub const EXIT_OPERATIONAL: i32 = 8;
+/// Exit code: usage or syntax error.
+pub const EXIT_USAGE: i32 = 16;
+
+/// fsck options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsckOptions {
+    /// Repair (`-y`, `-p`); otherwise only check (`-n`).
+    pub repair: bool,
+    /// Print statistics and informational notes.
+    pub verbose: bool,
+}
+
+/// What fsck found.
+#[derive(Debug, Clone, Default)]
+pub struct FsckReport {
+    /// fsck(8) exit code.
+    pub exit_code: i32,
+    /// One line per problem (and notes in verbose mode), then a summary.
+    pub lines: Vec<String>,
+    /// Number of problems found.
+    pub problems: usize,
+    /// Number of problems repaired.
+    pub fixed: usize,
+}
+
+#[derive(Default, Clone)]
+struct Ino {
+    inode: Option<Inode>,
+    /// Kept extents, sorted by logical block.
+    ext: Vec<Extent>,
+    /// Extent-tree node blocks (valid ones).
+    nodes: Vec<u64>,
+    /// Directory index blocks (root included), valid ones.
+    idx_nodes: Vec<u64>,
+    walked: bool,
+    tree_bad: bool,
+    index_bad: bool,
+    refs: u32,
+    subdirs: u32,
+    dotdot: Option<u64>,
+    reached: bool,
+    orphan: bool,
+    clear: bool,
+    reconnect: bool,
+    dirty: bool,
+    /// Indexes in `ext` of extents sharing blocks with an earlier owner.
+    dup_ext: Vec<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClaimKind {
+    Data(usize),
+    Node,
+    Index,
+}
+
+struct Checker {
+    dev: Box<dyn Dev>,
+    repair: bool,
+    verbose: bool,
+    sb: Superblock,
+    bs: usize,
+    lines: Vec<String>,
+    problems: usize,
+    fixed: usize,
+    unfixed: usize,
+    inodes: BTreeMap<u64, Ino>,
+    /// Slots with content that are not in use.
+    stale: HashSet<u64>,
+    /// Slots in use (bitmap) that do not decode.
+    bad_slots: HashSet<u64>,
+    /// Slots read in the table scan.
+    scanned: Bitset,
+    used: Bitset,
+    dups: Bitset,
+    order: Vec<u64>,
+    disk_bmap: Bitset,
+    disk_imap: Bitset,
+    imap_trusted: bool,
+    sb_rewrite: bool,
+    orphan_head_new: Option<u64>,
+    lost_found_needed: bool,
+}
+
+/// Checks (and with `opts.repair` repairs) the filesystem on `dev`.
+pub fn fsck(dev: Box<dyn Dev>, opts: &FsckOptions) -> FsckReport {
+    let mut c = match Checker::new(dev, opts) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(e) = c.run() {
+        c.lines.push(format!("fsck aborted: {e}"));
+        return c.report(Some(EXIT_OPERATIONAL));
+    }
+    c.report(None)
+}
+
+fn fmt_name(n: &[u8]) -> String {
+    String::from_utf8_lossy(n).into_owned()
+}
+
+fn fatal(code: i32, line: String) -> FsckReport {
+    FsckReport {
+        exit_code: code,
+        lines: vec![line],
+        problems: usize::from(code == EXIT_UNCORRECTED),
+        fixed: 0,
+    }
+}
+
+type R<T> = crate::error::Result<T>;
+
+impl Checker {
+    fn new(mut dev: Box<dyn Dev>, opts: &FsckOptions) -> std::result::Result<Checker, FsckReport> {
+        let mut buf = vec![0u8; SB_SIZE];
+        if dev.size() < SB_SIZE as u64 || dev.read_at(0, &mut buf).is_err() {
+            return Err(fatal(EXIT_OPERATIONAL, "cannot read the superblock".into()));
+        }
+        let sb = match Superblock::decode_raw(&buf) {
+            Ok(sb) => sb,
+            Err(_) => {
+                return Err(fatal(
+                    EXIT_OPERATIONAL,
+                    "superblock: bad magic number, not a rextfs filesystem".into(),
+                ))
+            }
+        };
+        if sb.version != FORMAT_VERSION || sb.feature_incompat & !FEATURE_INCOMPAT_SUPP != 0 {
+            return Err(fatal(
+                EXIT_OPERATIONAL,
+                format!(
+                    "superblock: unsupported version {} or incompatible features {:#x}",
+                    sb.version, sb.feature_incompat
+                ),
+            ));
+        }
+        if opts.repair && sb.needs_readonly() {
+            return Err(fatal(
+                EXIT_OPERATIONAL,
+                format!(
+                    "superblock: unknown read-only features {:#x}, refusing to repair",
+                    sb.feature_ro_compat
+                ),
+            ));
+        }
+        // Geometry must be right; counts, state and orphan head are checked
+        // (and repairable) later.
+        let mut geo = sb;
+        geo.free_blocks = 0;
+        geo.free_inodes = 0;
+        geo.orphan_head = 0;
+        geo.state = STATE_CLEAN;
+        if let Err(e) = geo.validate() {
+            return Err(fatal(
+                EXIT_UNCORRECTED,
+                format!("superblock: {}, cannot check further", e.as_str()),
+            ));
+        }
+        let bs = sb.block_size();
+        let fs_bytes = sb.total_blocks.checked_mul(bs as u64);
+        if fs_bytes.map_or(true, |b| b > dev.size()) {
+            return Err(fatal(
+                EXIT_UNCORRECTED,
+                format!(
+                    "superblock: filesystem has {} blocks but the device only {}",
+                    sb.total_blocks,
+                    dev.size() / bs as u64
+                ),
+            ));
+        }
+        let mut c = Checker {
+            dev,
+            repair: opts.repair,
+            verbose: opts.verbose,
+            sb,
+            bs,
+            lines: Vec::new(),
+            problems: 0,
+            fixed: 0,
+            unfixed: 0,
+            inodes: BTreeMap::new(),
+            stale: HashSet::new(),
+            bad_slots: HashSet::new(),
+            scanned: Bitset::new(sb.total_inodes),
+            used: Bitset::new(sb.total_blocks),
+            dups: Bitset::new(sb.total_blocks),
+            order: Vec::new(),
+            disk_bmap: Bitset::new(sb.total_blocks),
+            disk_imap: Bitset::new(sb.total_inodes),
+            imap_trusted: true,
+            sb_rewrite: false,
+            orphan_head_new: None,
+            lost_found_needed: false,
+        };
+        if !Superblock::checksum_ok(&buf) {
+            c.problem("superblock: checksum mismatch", true);
+            c.sb_rewrite = true;
+        }
+        Ok(c)
+    }
+
+    fn report(mut self, forced: Option<i32>) -> FsckReport {
+        let code = forced.unwrap_or(if self.repair {
+            (if self.fixed > 0 { EXIT_FIXED } else { 0 })
+                | (if self.unfixed > 0 {
+                    EXIT_UNCORRECTED
+                } else {
+                    0
+                })
+        } else if self.problems > 0 {
+            EXIT_UNCORRECTED
+        } else {
+            EXIT_OK
+        });
+        let used_inodes =
+            self.inodes.values().filter(|i| !i.clear).count() as u64 + (FIRST_INO - 2);
+        let summary = if self.problems == 0 {
+            format!(
+                "rextfs: clean, {}/{} inodes, {}/{} blocks",
+                used_inodes,
+                self.sb.total_inodes,
+                self.used.count(),
+                self.sb.total_blocks
+            )
+        } else if self.repair {
+            format!(
+                "rextfs: {} problems found, {} fixed, {} left",
+                self.problems, self.fixed, self.unfixed
+            )
+        } else {
+            format!(
+                "rextfs: {} problems found, filesystem left unchanged",
+                self.problems
+            )
+        };
+        self.lines.push(summary);
+        FsckReport {
+            exit_code: code,
+            lines: self.lines,
+            problems: self.problems,
+            fixed: self.fixed,
+        }
+    }
+
+    /// Records a problem. In repair mode a fixable problem is counted as
+    /// fixed (the fix is applied by the repair phase).
+    fn problem(&mut self, text: impl Into<String>, fixable: bool) {
+        let text = text.into();
+        self.problems += 1;
+        if self.repair {
+            if fixable {
+                self.fixed += 1;
+                self.lines.push(format!("{text} (fixed)"));
+            } else {
+                self.unfixed += 1;
+                self.lines.push(format!("{text} (not fixed)"));
+            }
+        } else {
+            self.lines.push(text);
+        }
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        if self.verbose {
+            self.lines.push(text.into());
+        }
+    }
+
+    fn read_block(&mut self, b: u64) -> R<Vec<u8>> {
+        let mut buf = vec![0u8; self.bs];
+        if b >= self.sb.total_blocks {
+            return crate::error::msg(format!("block {b} out of range"));
+        }
+        self.dev.read_at(b * self.bs as u64, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn write_block(&mut self, b: u64, buf: &[u8]) -> R<()> {
+        if self.repair && b < self.sb.total_blocks {
+            self.dev.write_at(b * self.bs as u64, buf)?;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> R<()> {
+        self.check_sb_state();
+        self.load_bitmaps()?;
+        self.scan_table()?;
+        self.walk_namespace()?;
+        self.check_orphans()?;
+        self.find_unattached()?;
+        self.check_counts();
+        self.check_dups();
+        let (bmap, imap) = self.expected_maps();
+        self.compare_maps(&bmap, &imap);
+        if self.repair {
+            self.apply_repairs(bmap, imap)?;
+        }
+        Ok(())
+    }
+
+    // ----- superblock and bitmaps ---------------------------------------------
+
+    fn check_sb_state(&mut self) {
+        if self.sb.state & STATE_CLEAN == 0 {
+            self.problem("superblock: filesystem was not cleanly unmounted", true);
+        }
+        if self.sb.state & STATE_ERRORS != 0 {
+            self.problem("superblock: errors were recorded while mounted", true);
+        }
+        if self.sb.state & !STATE_KNOWN != 0 {
+            self.problem(
+                format!("superblock: unknown state flags {:#x}", self.sb.state),
+                true,
+            );
+        }
+        if self.sb.orphan_head != 0 && !self.sb.ino_valid(self.sb.orphan_head) {
+            let h = self.sb.orphan_head;
+            self.problem(
+                format!("superblock: orphan list head {h} out of range"),
+                true,
+            );
+            self.orphan_head_new = Some(0);
+            self.sb.orphan_head = 0;
+        }
+    }
+
+    fn load_bitmaps(&mut self) -> R<()> {
+        let l = self.sb.layout;
+        let bits = bitmap_bits_per_block(self.bs);
+        for (name, start, count, kind, n) in [
+            (
+                "block",
+                l.block_bitmap_start,
+                l.block_bitmap_blocks,
+                BITMAP_KIND_BLOCKS,
+                self.sb.total_blocks,
+            ),
+            (
+                "inode",
+                l.inode_bitmap_start,
+                l.inode_bitmap_blocks,
+                BITMAP_KIND_INODES,
+                self.sb.total_inodes,
+            ),
+        ] {
+            let mut set = Bitset::new(n);
+            for k in 0..count {
+                let b = start + k;
+                let buf = self.read_block(b)?;
+                if let Err(e) = bitmap_check(&buf, b, kind, k) {
+                    self.problem(format!("{name} bitmap block {b}: {}", e.as_str()), true);
+                    if kind == BITMAP_KIND_INODES {
+                        self.imap_trusted = false;
+                    }
+                }
+                fill_from_block(&mut set, &buf, k * bits, bits);
+                // Padding bits past the last item must be set.
+                let first = k * bits;
+                if first + bits > n {
+                    let from = n.saturating_sub(first);
+                    let pad_ok = (from..bits).all(|j| bitmap_test(&buf, j).unwrap_or(true));
+                    if !pad_ok {
+                        self.problem(
+                            format!(
+                                "{name} bitmap block {b}: padding bits past the end are not set"
+                            ),
+                            true,
+                        );
+                    }
+                }
+            }
+            if kind == BITMAP_KIND_BLOCKS {
+                self.disk_bmap = set;
+            } else {
+                self.disk_imap = set;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- inode table --------------------------------------------------------
+
+    fn scan_table(&mut self) -> R<()> {
+        let l = self.sb.layout;
+        let per_block = (self.bs / INODE_SIZE) as u64;
+        for k in 0..l.inode_table_blocks {
+            let first_ino = k * per_block + 1;
+            let wanted = !self.imap_trusted
+                || k == 0
+                || self.disk_imap.any_in_range(first_ino - 1, per_block);
+            if !wanted {
+                continue;
+            }
+            let buf = self.read_block(l.inode_table_start + k)?;
+            for (i, slot) in buf.chunks_exact(INODE_SIZE).enumerate() {
+                let ino = first_ino + i as u64;
+                if ino > self.sb.total_inodes {
+                    break;
+                }
+                self.scanned.set(ino - 1, true);
+                self.scan_slot(ino, slot);
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_slot(&mut self, ino: u64, slot: &[u8]) {
+        let free = inode_slot_is_free(slot);
+        if ino > ROOT_INO && ino < FIRST_INO {
+            if !free {
+                self.problem(
+                    format!("inode {ino}: reserved inode slot is not zero"),
+                    true,
+                );
+                self.stale.insert(ino);
+            }
+            return;
+        }
+        if free {
+            return;
+        }
+        let bit = self.disk_imap.get(ino - 1);
+        match Inode::decode(ino, slot) {
+            Ok(inode) => {
+                if bit || ino == ROOT_INO {
+                    self.inodes.insert(
+                        ino,
+                        Ino {
+                            inode: Some(inode),
+                            ..Default::default()
+                        },
+                    );
+                } else {
+                    self.stale.insert(ino);
+                }
+            }
+            Err(e) => {
+                if bit || ino == ROOT_INO {
+                    self.problem(format!("inode {ino}: {}", e.as_str()), true);
+                    self.bad_slots.insert(ino);
+                } else {
+                    self.stale.insert(ino);
+                }
+            }
+        }
+    }
+
+    /// Gets an inode referenced by a directory entry or the orphan list,
+    /// promoting a valid slot not marked in use.
+    fn get_inode(&mut self, ino: u64) -> R<bool> {
+        if self.inodes.contains_key(&ino) {
+            return Ok(true);
+        }
+        if self.bad_slots.contains(&ino) || ino < FIRST_INO || ino > self.sb.total_inodes {
+            return Ok(false);
+        }
+        let (b, off) = self.sb.inode_location(ino).unwrap_or((0, 0));
+        let mut slot = [0u8; INODE_SIZE];
+        self.dev
+            .read_at(b * self.bs as u64 + off as u64, &mut slot)?;
+        match Inode::decode(ino, &slot) {
+            Ok(inode) => {
+                self.stale.remove(&ino);
+                self.inodes.insert(
+                    ino,
+                    Ino {
+                        inode: Some(inode),
+                        ..Default::default()
+                    },
+                );
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    // ----- trees -------------------------------------------------------------
+
+    /// Checks a block node, tolerating a bad checksum when the contents are
+    /// otherwise sound (they are then salvaged and the tree rebuilt).
+    fn load_node(
+        &mut self,
+        b: u64,
+        kind: TreeKind,
+        owner: u64,
+    ) -> std::result::Result<(Vec<u8>, bool), String> {
+        let mut buf = self.read_block(b).map_err(|e| e.to_string())?;
+        match node_check(&buf, NodeForm::Block, kind, b, owner) {
+            Ok(_) => Ok((buf, true)),
+            Err(FormatError::BadChecksum) => {
+                let _ = meta_seal(&mut buf);
+                match node_check(&buf, NodeForm::Block, kind, b, owner) {
+                    Ok(_) => Ok((buf, false)),
+                    Err(e) => Err(e.as_str().into()),
+                }
+            }
+            Err(e) => Err(e.as_str().into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk_node(
+        &mut self,
+        ino: u64,
+        what: &str,
+        buf: &[u8],
+        form: NodeForm,
+        kind: TreeKind,
+        lo: u64,
+        hi: Option<u64>,
+        out: &mut WalkOut,
+    ) {
+        let Ok(h) = node_header(buf, form) else {
+            out.bad = true;
+            return;
+        };
+        let n = usize::from(h.nr);
+        for i in 0..n {
+            let Ok(key) = node_key(buf, form, i) else {
+                out.bad = true;
+                return;
+            };
+            if key < lo || hi.is_some_and(|h| key >= h) {
+                self.problem(
+                    format!("inode {ino}: {what} key {key} outside the range of its parent"),
+                    true,
+                );
+                out.bad = true;
+                continue;
+            }
+            if h.level == 0 {
+                match kind {
+                    TreeKind::Extent => {
+                        let Ok(e) = node_get::<Extent>(buf, form, i) else {
+                            out.bad = true;
+                            continue;
+                        };
+                        self.leaf_extent(ino, e, out);
+                    }
+                    TreeKind::DirIndex => out.keys.push(key),
+                }
+                continue;
+            }
+            let Ok(c) = node_get::<IndexRec>(buf, form, i) else {
+                out.bad = true;
+                continue;
+            };
+            let next = if i + 1 < n {
+                node_key(buf, form, i + 1).ok()
+            } else {
+                hi
+            };
+            if !self.sb.data_range_valid(c.child, 1) {
+                self.problem(
+                    format!(
+                        "inode {ino}: {what} node points to block {} outside the data area",
+                        c.child
+                    ),
+                    true,
+                );
+                out.bad = true;
+                continue;
+            }
+            let (cbuf, crc_ok) = match self.load_node(c.child, kind, ino) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.problem(
+                        format!("inode {ino}: {what} node at block {}: {e}", c.child),
+                        true,
+                    );
+                    out.bad = true;
+                    continue;
+                }
+            };
+            if !crc_ok {
+                self.problem(
+                    format!(
+                        "inode {ino}: {what} node at block {}: checksum mismatch",
+                        c.child
+                    ),
+                    true,
+                );
+                out.bad = true;
+            }
+            let ch = match node_header(&cbuf, NodeForm::Block) {
+                Ok(ch) => ch,
+                Err(_) => {
+                    out.bad = true;
+                    continue;
+                }
+            };
+            if ch.level + 1 != h.level {
+                self.problem(
+                    format!(
+                        "inode {ino}: {what} node at block {} has level {}, expected {}",
+                        c.child,
+                        ch.level,
+                        h.level - 1
+                    ),
+                    true,
+                );
+                out.bad = true;
+                continue;
+            }
+            if ch.nr == 0 {
+                self.problem(
+                    format!("inode {ino}: {what} node at block {} is empty", c.child),
+                    true,
+                );
+                out.bad = true;
+            }
+            out.nodes.push(c.child);
+            self.walk_node(ino, what, &cbuf, NodeForm::Block, kind, key, next, out);
+        }
+    }
+
+    fn leaf_extent(&mut self, ino: u64, e: Extent, out: &mut WalkOut) {
+        let max = self.sb.max_file_blocks();
+        if e.logical_end() > max {
+            self.problem(
+                format!(
+                    "inode {ino}: extent at logical block {} goes past the maximum file size",
+                    e.logical
+                ),
+                true,
+            );
+            out.bad = true;
+            return;
+        }
+        if !self.sb.data_range_valid(e.physical, u64::from(e.len)) {
+            self.problem(
+                format!(
+                    "inode {ino}: extent at logical block {} maps blocks {}..{} outside the data area",
+                    e.logical,
+                    e.physical,
+                    e.physical_end()
+                ),
+                true,
+            );
+            out.bad = true;
+            return;
+        }
+        if let Some(prev) = out.ext.last() {
+            if e.logical < prev.logical_end() {
+                self.problem(
+                    format!(
+                        "inode {ino}: extent at logical block {} overlaps the previous one",
+                        e.logical
+                    ),
+                    true,
+                );
+                out.bad = true;
+                return;
+            }
+        }
+        out.ext.push(e);
+    }
+
+    /// Walks the extent tree of `ino` once and claims its blocks.
+    fn walk_inode(&mut self, ino: u64) -> R<()> {
+        let Some(info) = self.inodes.get(&ino) else {
+            return Ok(());
+        };
+        if info.walked {
+            return Ok(());
+        }
+        let Some(inode) = info.inode else {
+            return Ok(());
+        };
+        let mut out = WalkOut::default();
+        if !inode.has_inline_data() {
+            self.walk_node(
+                ino,
+                "extent tree",
+                &inode.area,
+                NodeForm::Inline,
+                TreeKind::Extent,
+                0,
+                None,
+                &mut out,
+            );
+        }
+        let ft = inode.file_type();
+        if !out.ext.is_empty() && !matches!(ft, S_IFREG | S_IFDIR | S_IFLNK) {
+            self.problem(format!("inode {ino}: special file has data blocks"), true);
+            out.ext.clear();
+            out.bad = true;
+        }
+        if ft == S_IFLNK && !inode.has_inline_data() {
+            let need = inode.size.div_ceil(self.bs as u64);
+            let mut next = 0;
+            for e in &out.ext {
+                if e.logical != next || e.unwritten() {
+                    break;
+                }
+                next = e.logical_end();
+            }
+            if next < need {
+                self.problem(
+                    format!("inode {ino}: symlink target blocks are missing"),
+                    false,
+                );
+            }
+        }
+        // Claim the blocks.
+        for e in &out.ext {
+            self.used
+                .claim_range(e.physical, u64::from(e.len), &mut self.dups);
+        }
+        for &n in &out.nodes {
+            self.used.claim_range(n, 1, &mut self.dups);
+        }
+        self.order.push(ino);
+        if let Some(info) = self.inodes.get_mut(&ino) {
+            info.walked = true;
+            info.ext = out.ext;
+            info.nodes = out.nodes;
+            info.tree_bad |= out.bad;
+        }
+        Ok(())
+    }
+
+    // ----- directories ---------------------------------------------------------
+
+    fn walk_namespace(&mut self) -> R<()> {
+        let root_ok = self
+            .inodes
+            .get(&ROOT_INO)
+            .and_then(|i| i.inode)
+            .is_some_and(|i| i.is_dir());
+        if !root_ok {
+            self.problem(
+                "root inode: missing or not a directory, a new empty root is created",
+                true,
+            );
+            let mut root = Inode::new(S_IFDIR | 0o755);
+            root.nlink = 2;
+            root.parent = ROOT_INO;
+            let now = Timestamp {
+                sec: now_secs(),
+                nsec: 0,
+            };
+            root.atime = now;
+            root.mtime = now;
+            root.ctime = now;
+            root.btime = now;
+            self.bad_slots.remove(&ROOT_INO);
+            self.inodes.insert(
+                ROOT_INO,
+                Ino {
+                    inode: Some(root),
+                    dirty: true,
+                    ..Default::default()
+                },
+            );
+        }
+        if let Some(r) = self.inodes.get_mut(&ROOT_INO) {
+            r.reached = true;
+            r.dotdot = Some(ROOT_INO);
+            r.refs = 1;
+        }
+        let mut queue = VecDeque::from([ROOT_INO]);
+        self.bfs(&mut queue)
+    }
+
+    fn bfs(&mut self, queue: &mut VecDeque<u64>) -> R<()> {
+        while let Some(d) = queue.pop_front() {
+            self.walk_inode(d)?;
+            self.scan_dir(d, queue)?;
+        }
+        Ok(())
+    }
+
+    fn scan_dir(&mut self, d: u64, queue: &mut VecDeque<u64>) -> R<()> {
+        let Some(info) = self.inodes.get(&d) else {
+            return Ok(());
+        };
+        let Some(mut inode) = info.inode else {
+            return Ok(());
+        };
+        let bs = self.bs as u64;
+        // Directory blocks must be mapped from 0 without holes.
+        let mut ext = info.ext.clone();
+        let mut nblocks = 0u64;
+        let mut cut = ext.len();
+        for (i, e) in ext.iter().enumerate() {
+            if e.logical != nblocks
+                || e.unwritten()
+                || (nblocks + u64::from(e.len)) * bs > DIR_MAX_SIZE
+            {
+                cut = i;
+                break;
+            }
+            nblocks += u64::from(e.len);
+        }
+        if cut < ext.len() {
+            self.problem(
+                format!("directory {d}: blocks past logical block {nblocks} are not contiguous or too many, dropped"),
+                true,
+            );
+            ext.truncate(cut);
+            if let Some(i) = self.inodes.get_mut(&d) {
+                i.ext = ext.clone();
+                i.tree_bad = true;
+            }
+        }
+        if inode.size != nblocks * bs {
+            self.problem(
+                format!(
+                    "directory {d}: size {} does not match its {nblocks} blocks",
+                    inode.size
+                ),
+                true,
+            );
+            inode.size = nblocks * bs;
+            self.set_inode(d, inode);
+        }
+        let mut names: HashSet<Vec<u8>> = HashSet::new();
+        let mut keys: Vec<u64> = Vec::new();
+        for e in &ext {
+            for i in 0..u64::from(e.len) {
+                let lblk = e.logical + i;
+                let p = e.physical + i;
+                self.scan_dir_block(d, lblk, p, &mut names, &mut keys, queue)?;
+            }
+        }
+        self.check_index(d, nblocks, keys)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan_dir_block(
+        &mut self,
+        d: u64,
+        lblk: u64,
+        p: u64,
+        names: &mut HashSet<Vec<u8>>,
+        keys: &mut Vec<u64>,
+        queue: &mut VecDeque<u64>,
+    ) -> R<()> {
+        let bs = self.bs;
+        let mut buf = self.read_block(p)?;
+        let mut modified = false;
+        let where_ = format!("directory {d} block {lblk} (block {p})");
+        match meta_check(&buf, DIR_MAGIC, p) {
+            Ok(owner) if owner == d => {}
+            Ok(_) | Err(FormatError::BadChecksum) => {
+                // Salvage the entries; the header is rewritten.
+                let why = if meta_owner(&buf) != Some(d)
+                    && meta_magic(&buf) == Some(DIR_MAGIC)
+                    && meta_blockno(&buf) == Some(p)
+                    && crate::format::crc32c_with_hole(0, &buf, META_CRC_OFFSET)
+                        == rextfs_le32(&buf, 4)
+                {
+                    "wrong owner"
+                } else {
+                    "checksum mismatch"
+                };
+                self.problem(format!("{where_}: {why}"), true);
+                let _ = meta_init(&mut buf, DIR_MAGIC, p, d);
+                modified = true;
+            }
+            Err(e) => {
+                self.problem(format!("{where_}: {}, entries lost", e.as_str()), true);
+                let _ = dirblock_init(&mut buf, p, d);
+                self.write_block(p, &buf)?;
+                return Ok(());
+            }
+        }
+        let mut off = DIR_HDR_SIZE;
+        while off < bs {
+            let ent = match dirent_at(&buf, off) {
+                Ok(e) => e,
+                Err(err) => {
+                    let rl = usize::from(rextfs_le16(&buf, off + 8));
+                    if rl >= DIRENT_MIN && rl % 8 == 0 && off + rl <= bs {
+                        self.problem(
+                            format!("{where_}: entry at offset {off}: {}, removed", err.as_str()),
+                            true,
+                        );
+                        free_entry(&mut buf, off, rl);
+                        modified = true;
+                        off += rl;
+                    } else {
+                        self.problem(
+                            format!(
+                                "{where_}: entry at offset {off}: {}, rest of block cleared",
+                                err.as_str()
+                            ),
+                            true,
+                        );
+                        free_entry(&mut buf, off, bs - off);
+                        modified = true;
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let rl = usize::from(ent.rec_len);
+            if ent.is_free() {
+                off += rl;
+                continue;
+            }
+            let (ino, ft, name) = (ent.ino, ent.file_type, ent.name.to_vec());
+            let dir_off = lblk * bs as u64 + off as u64;
+            let label = format!("directory {d}: entry '{}'", fmt_name(&name));
+            let mut remove = None;
+            if ino < FIRST_INO || ino > self.sb.total_inodes {
+                remove = Some(format!("{label} points to invalid inode {ino}"));
+            } else if !self.get_inode(ino)? {
+                remove = Some(format!("{label} points to unused or corrupt inode {ino}"));
+            } else if names.contains(&name) {
+                remove = Some(format!("{label} is a duplicate"));
+            }
+            let target = self.inodes.get(&ino).and_then(|i| i.inode);
+            if remove.is_none() {
+                if let Some(t) = target {
+                    if t.is_dir() {
+                        if let Some(other) = self.inodes.get(&ino).and_then(|i| i.dotdot) {
+                            remove = Some(format!(
+                                "{label}: directory {ino} is already linked from directory {other}"
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(msg) = remove {
+                self.problem(format!("{msg}, removed"), true);
+                free_entry(&mut buf, off, rl);
+                modified = true;
+                off += rl;
+                continue;
+            }
+            let Some(t) = target else {
+                off += rl;
+                continue;
+            };
+            let want_ft = file_type_of_mode(t.mode);
+            if want_ft != ft {
+                self.problem(
+                    format!("{label} has file type {ft}, inode {ino} has type {want_ft}"),
+                    true,
+                );
+                if let Some(x) = buf.get_mut(off + 11) {
+                    *x = want_ft;
+                }
+                modified = true;
+            }
+            names.insert(name.clone());
+            if let Some(k) = dir_index_key(name_hash(self.sb.hash_seed, &name), dir_off) {
+                keys.push(k);
+            }
+            if let Some(ti) = self.inodes.get_mut(&ino) {
+                ti.refs += 1;
+                ti.reached = true;
+                if t.is_dir() {
+                    ti.dotdot = Some(d);
+                    queue.push_back(ino);
+                }
+            }
+            if t.is_dir() {
+                if let Some(di) = self.inodes.get_mut(&d) {
+                    di.subdirs += 1;
+                }
+            } else {
+                self.walk_inode(ino)?;
+            }
+            off += rl;
+        }
+        if modified {
+            let _ = dirblock_seal(&mut buf);
+            self.write_block(p, &buf)?;
+        }
+        Ok(())
+    }
+
+    fn check_index(&mut self, d: u64, nblocks: u64, mut keys: Vec<u64>) -> R<()> {
+        let Some(inode) = self.inodes.get(&d).and_then(|i| i.inode) else {
+            return Ok(());
+        };
+        let root = inode.dir_index_root;
+        let mut bad = false;
+        if root == 0 {
+            if nblocks >= 2 {
+                self.problem(
+                    format!("directory {d}: has {nblocks} blocks but no hash index"),
+                    true,
+                );
+                bad = true;
+            }
+        } else if nblocks == 0 {
+            self.problem(
+                format!("directory {d}: empty directory has a hash index"),
+                true,
+            );
+            bad = true;
+        } else if !self.sb.data_range_valid(root, 1) {
+            self.problem(
+                format!("directory {d}: hash index root {root} outside the data area"),
+                true,
+            );
+            bad = true;
+        } else {
+            match self.load_node(root, TreeKind::DirIndex, d) {
+                Err(e) => {
+                    self.problem(
+                        format!("directory {d}: hash index root at block {root}: {e}"),
+                        true,
+                    );
+                    bad = true;
+                }
+                Ok((rbuf, crc_ok)) => {
+                    if !crc_ok {
+                        self.problem(
+                            format!(
+                                "directory {d}: hash index root at block {root}: checksum mismatch"
+                            ),
+                            true,
+                        );
+                        bad = true;
+                    }
+                    let mut out = WalkOut::default();
+                    out.nodes.push(root);
+                    self.walk_node(
+                        d,
+                        "hash index",
+                        &rbuf,
+                        NodeForm::Block,
+                        TreeKind::DirIndex,
+                        0,
+                        None,
+                        &mut out,
+                    );
+                    bad |= out.bad;
+                    for &n in &out.nodes {
+                        self.used.claim_range(n, 1, &mut self.dups);
+                    }
+                    keys.sort_unstable();
+                    if !bad && out.keys != keys {
+                        self.problem(
+                            format!(
+                                "directory {d}: hash index does not match the entries ({} keys, {} entries)",
+                                out.keys.len(),
+                                keys.len()
+                            ),
+                            true,
+                        );
+                        bad = true;
+                    }
+                    if let Some(i) = self.inodes.get_mut(&d) {
+                        i.idx_nodes = out.nodes;
+                    }
+                }
+            }
+        }
+        if let Some(i) = self.inodes.get_mut(&d) {
+            i.index_bad |= bad;
+        }
+        Ok(())
+    }
+
+    fn set_inode(&mut self, ino: u64, inode: Inode) {
+        if let Some(i) = self.inodes.get_mut(&ino) {
+            i.inode = Some(inode);
+            i.dirty = true;
+        }
+    }
+
+    // ----- orphans and unattached inodes --------------------------------------
+
+    fn check_orphans(&mut self) -> R<()> {
+        let mut seen = HashSet::new();
+        let mut prev: Option<u64> = None;
+        let mut cur = self.sb.orphan_head;
+        while cur != 0 {
+            let cut = if !seen.insert(cur) {
+                Some(format!("orphan list: loop at inode {cur}"))
+            } else if !self.get_inode(cur)? {
+                Some(format!("orphan list: inode {cur} is not in use"))
+            } else {
+                None
+            };
+            if let Some(m) = cut {
+                self.problem(format!("{m}, list cut"), true);
+                self.set_orphan_next(prev, 0);
+                break;
+            }
+            let info = self.inodes.get(&cur).cloned().unwrap_or_default();
+            let inode = info.inode.unwrap_or(Inode::new(S_IFREG));
+            let next = inode.next_orphan;
+            if info.reached || inode.nlink > 0 {
+                self.problem(
+                    format!(
+                        "inode {cur}: on the orphan list but still linked, removed from the list"
+                    ),
+                    true,
+                );
+                self.set_orphan_next(prev, next);
+                if let Some(i) = self.inodes.get_mut(&cur) {
+                    let mut n = inode;
+                    n.next_orphan = 0;
+                    i.inode = Some(n);
+                    i.dirty = true;
+                }
+            } else {
+                self.problem(format!("inode {cur}: orphan inode not yet deleted"), true);
+                self.walk_inode(cur)?;
+                if let Some(i) = self.inodes.get_mut(&cur) {
+                    i.orphan = true;
+                    i.clear = self.repair;
+                }
+                prev = Some(cur);
+            }
+            cur = next;
+        }
+        if self.repair && self.sb.orphan_head != 0 {
+            self.orphan_head_new = Some(0);
+        }
+        // Stray links on inodes not on the list.
+        let stray: Vec<u64> = self
+            .inodes
+            .iter()
+            .filter(|(_, i)| !i.orphan && i.inode.is_some_and(|n| n.next_orphan != 0))
+            .map(|(&k, _)| k)
+            .collect();
+        for ino in stray {
+            self.problem(
+                format!("inode {ino}: has an orphan link but is not on the orphan list"),
+                true,
+            );
+            if let Some(i) = self.inodes.get_mut(&ino) {
+                if let Some(n) = i.inode.as_mut() {
+                    n.next_orphan = 0;
+                }
+                i.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_orphan_next(&mut self, prev: Option<u64>, next: u64) {
+        match prev {
+            None => {
+                self.orphan_head_new = Some(next);
+                self.sb.orphan_head = next;
+            }
+            Some(p) => {
+                if let Some(i) = self.inodes.get_mut(&p) {
+                    if let Some(n) = i.inode.as_mut() {
+                        n.next_orphan = next;
+                    }
+                    i.dirty = true;
+                }
+            }
+        }
+    }
+
+    fn find_unattached(&mut self) -> R<()> {
+        let cands: Vec<u64> = self
+            .inodes
+            .iter()
+            .filter(|(&k, i)| k >= FIRST_INO && !i.reached && !i.orphan && i.inode.is_some())
+            .map(|(&k, _)| k)
+            .collect();
+        let unattached: HashSet<u64> = cands.iter().copied().collect();
+        // Tops first: directories whose parent is not itself unattached.
+        let mut ordered: Vec<u64> = Vec::new();
+        for pass in 0..3 {
+            for &ino in &cands {
+                let inode = self.inodes[&ino].inode.unwrap_or(Inode::new(S_IFREG));
+                let is_top_dir = inode.is_dir() && !unattached.contains(&inode.parent);
+                let take = match pass {
+                    0 => is_top_dir,
+                    1 => inode.is_dir() && !is_top_dir,
+                    _ => !inode.is_dir(),
+                };
+                if take {
+                    ordered.push(ino);
+                }
+            }
+        }
+        for ino in ordered {
+            let info = &self.inodes[&ino];
+            if info.reached {
+                continue;
+            }
+            let inode = info.inode.unwrap_or(Inode::new(S_IFREG));
+            if inode.nlink == 0 {
+                self.problem(
+                    format!("inode {ino}: unattached inode with no links, deleted"),
+                    true,
+                );
+                self.walk_inode(ino)?;
+                if let Some(i) = self.inodes.get_mut(&ino) {
+                    i.clear = self.repair;
+                }
+                continue;
+            }
+            self.problem(
+                format!("inode {ino}: not referenced by any directory, moved to /lost+found"),
+                true,
+            );
+            self.lost_found_needed = true;
+            if let Some(i) = self.inodes.get_mut(&ino) {
+                i.reached = true;
+                i.reconnect = true;
+                i.refs += 1;
+                if inode.is_dir() {
+                    i.dotdot = Some(0);
+                }
+            }
+            if inode.is_dir() {
+                let mut q = VecDeque::from([ino]);
+                self.bfs(&mut q)?;
+            } else {
+                self.walk_inode(ino)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- counts ---------------------------------------------------------------
+
+    fn check_counts(&mut self) {
+        let keys: Vec<u64> = self.inodes.keys().copied().collect();
+        for ino in keys {
+            let info = self.inodes[&ino].clone();
+            let Some(mut inode) = info.inode else {
+                continue;
+            };
+            if info.clear || info.orphan || !info.reached {
+                continue;
+            }
+            let mut changed = false;
+            if inode.is_dir() {
+                let want = 2 + info.subdirs;
+                if inode.nlink != want {
+                    self.problem(
+                        format!(
+                            "directory {ino}: link count {}, should be {want}",
+                            inode.nlink
+                        ),
+                        true,
+                    );
+                    inode.nlink = want;
+                    changed = true;
+                }
+                if let Some(p) = info.dotdot {
+                    if p != 0 && inode.parent != p {
+                        self.problem(
+                            format!("directory {ino}: parent is {}, should be {p}", inode.parent),
+                            true,
+                        );
+                        inode.parent = p;
+                        changed = true;
+                    }
+                }
+            } else if inode.nlink != info.refs {
+                self.problem(
+                    format!(
+                        "inode {ino}: link count {}, should be {}",
+                        inode.nlink, info.refs
+                    ),
+                    true,
+                );
+                inode.nlink = info.refs;
+                changed = true;
+            }
+            if !info.tree_bad && !info.index_bad {
+                let want = info
+                    .ext
+                    .iter()
+                    .fold(0u64, |a, e| a.saturating_add(u64::from(e.len)))
+                    .saturating_add(info.nodes.len() as u64)
+                    .saturating_add(info.idx_nodes.len() as u64);
+                if inode.blocks != want {
+                    self.problem(
+                        format!(
+                            "inode {ino}: block count {}, should be {want}",
+                            inode.blocks
+                        ),
+                        true,
+                    );
+                    inode.blocks = want;
+                    changed = true;
+                }
+            }
+            if changed {
+                self.set_inode(ino, inode);
+            }
+        }
+    }
+
+    fn claims_of(info: &Ino) -> Vec<(u64, u64, ClaimKind)> {
+        let mut v: Vec<(u64, u64, ClaimKind)> = info
+            .ext
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.physical, u64::from(e.len), ClaimKind::Data(i)))
+            .collect();
+        v.extend(info.nodes.iter().map(|&n| (n, 1, ClaimKind::Node)));
+        v.extend(info.idx_nodes.iter().map(|&n| (n, 1, ClaimKind::Index)));
+        v
+    }
+
+    /// Reports blocks claimed twice; later claimants get their extents
+    /// cloned (or their trees rebuilt) by the repair phase.
+    fn check_dups(&mut self) {
+        if self.dups.count() == 0 {
+            return;
+        }
+        let mut first: Vec<(u64, u64, u64)> = Vec::new();
+        let mut seen = Bitset::new(self.sb.total_blocks);
+        let order = self.order.clone();
+        let mut done = HashSet::new();
+        for ino in order {
+            if !done.insert(ino) {
+                continue;
+            }
+            let Some(info) = self.inodes.get(&ino).cloned() else {
+                continue;
+            };
+            for (start, len, kind) in Self::claims_of(&info) {
+                if !self.dups.any_in_range(start, len) {
+                    continue;
+                }
+                if seen.any_in_range(start, len) {
+                    let owners: Vec<u64> = first
+                        .iter()
+                        .filter(|(s, l, _)| *s < start + len && start < s + l)
+                        .map(|x| x.2)
+                        .collect::<HashSet<_>>()
+                        .into_iter()
+                        .collect();
+                    let mut owners = owners;
+                    owners.sort_unstable();
+                    let first_dup = (start..start + len).find(|&b| seen.get(b)).unwrap_or(start);
+                    let others: Vec<String> = owners.iter().map(|o| o.to_string()).collect();
+                    self.problem(
+                        format!(
+                            "inode {ino}: block {first_dup}{} also used by inode {}",
+                            if len > 1 {
+                                format!(" (in run {start}..{})", start + len)
+                            } else {
+                                String::new()
+                            },
+                            others.join(", ")
+                        ),
+                        true,
+                    );
+                    if let Some(i) = self.inodes.get_mut(&ino) {
+                        match kind {
+                            ClaimKind::Data(k) => {
+                                i.dup_ext.push(k);
+                                i.tree_bad = true;
+                            }
+                            ClaimKind::Node => i.tree_bad = true,
+                            ClaimKind::Index => i.index_bad = true,
+                        }
+                    }
+                } else {
+                    first.push((start, len, ino));
+                }
+                seen.set_range(start, len);
+            }
+        }
+    }
+
+    // ----- bitmaps --------------------------------------------------------------
+
+    fn expected_maps(&mut self) -> (Bitset, Bitset) {
+        let mut bmap = Bitset::new(self.sb.total_blocks);
+        bmap.set_range(0, self.sb.layout.data_start);
+        let mut imap = Bitset::new(self.sb.total_inodes);
+        imap.set_range(0, FIRST_INO - 1);
+        for (&ino, info) in &self.inodes {
+            if info.clear || !(info.reached || info.orphan) {
+                continue;
+            }
+            imap.set(ino - 1, true);
+            for (s, l, _) in Self::claims_of(info) {
+                bmap.set_range(s, l);
+            }
+        }
+        (bmap, imap)
+    }
+
+    fn compare_maps(&mut self, bmap: &Bitset, imap: &Bitset) {
+        for (s, l) in bmap.runs_set_not_in(&self.disk_bmap) {
+            self.problem(
+                format!(
+                    "block bitmap: {} in use but marked free",
+                    range_text("block", s, l)
+                ),
+                true,
+            );
+        }
+        for (s, l) in self.disk_bmap.runs_set_not_in(bmap) {
+            self.problem(
+                format!(
+                    "block bitmap: {} marked in use but free",
+                    range_text("block", s, l)
+                ),
+                true,
+            );
+        }
+        for (s, l) in imap.runs_set_not_in(&self.disk_imap) {
+            self.problem(
+                format!(
+                    "inode bitmap: {} in use but marked free",
+                    range_text("inode", s + 1, l)
+                ),
+                true,
+            );
+        }
+        for (s, l) in self.disk_imap.runs_set_not_in(imap) {
+            self.problem(
+                format!(
+                    "inode bitmap: {} marked in use but free",
+                    range_text("inode", s + 1, l)
+                ),
+                true,
+            );
+        }
+        let stale: Vec<u64> = {
+            let mut v: Vec<u64> = self
+                .stale
+                .iter()
+                .copied()
+                .filter(|i| !self.inodes.contains_key(i))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        for ino in stale {
+            if ino >= FIRST_INO {
+                self.problem(format!("inode {ino}: free inode slot is not zeroed"), true);
+            }
+        }
+        let free_b = self.sb.total_blocks - bmap.count();
+        let free_i = self.sb.total_inodes - imap.count();
+        if self.sb.free_blocks != free_b {
+            self.problem(
+                format!(
+                    "superblock: free block count {}, should be {free_b}",
+                    self.sb.free_blocks
+                ),
+                true,
+            );
+        }
+        if self.sb.free_inodes != free_i {
+            self.problem(
+                format!(
+                    "superblock: free inode count {}, should be {free_i}",
+                    self.sb.free_inodes
+                ),
+                true,
+            );
+        }
+        self.used = bmap.clone();
+        self.note(format!(
+            "{} inodes in use, {} blocks in use",
+            imap.count(),
+            bmap.count()
+        ));
+    }
+
+    // ----- repairs ---------------------------------------------------------------
+
+    fn apply_repairs(&mut self, bmap: Bitset, imap: Bitset) -> R<()> {
+        if self.fixed == 0 && !self.sb_rewrite {
+            return Ok(());
+        }
+        let dev = std::mem::replace(&mut self.dev, Box::new(crate::dev::MemDev::new(0)));
+        let mut sb = self.sb;
+        sb.free_blocks = 0;
+        sb.free_inodes = 0;
+        if let Some(h) = self.orphan_head_new {
+            sb.orphan_head = h;
+        }
+        let mut fs = Fs::from_parts(dev, sb, bmap, imap);
+        let result = self.repair_with(&mut fs);
+        fs.sb.state = STATE_CLEAN;
+        fs.sb.check_time = now_secs();
+        let flushed = fs.flush();
+        self.dev = fs.into_dev();
+        result?;
+        flushed
+    }
+
+    fn repair_with(&mut self, fs: &mut Fs) -> R<()> {
+        // Slots to clear.
+        let mut clear: Vec<u64> = self.bad_slots.iter().copied().collect();
+        clear.extend(
+            self.stale
+                .iter()
+                .copied()
+                .filter(|i| !self.inodes.contains_key(i)),
+        );
+        clear.extend(
+            self.inodes
+                .iter()
+                .filter(|(_, i)| i.clear || !(i.reached || i.orphan))
+                .map(|(&k, _)| k),
+        );
+        clear.sort_unstable();
+        clear.dedup();
+        for ino in clear {
+            if ino != ROOT_INO || !self.inodes.contains_key(&ROOT_INO) {
+                fs.zero_inode(ino)?;
+            }
+        }
+        let keys: Vec<u64> = self.inodes.keys().copied().collect();
+        for ino in keys {
+            let info = self.inodes[&ino].clone();
+            if info.clear || !(info.reached || info.orphan) {
+                continue;
+            }
+            let Some(mut inode) = info.inode else {
+                continue;
+            };
+            let mut ext = info.ext.clone();
+            let mut rebuild = info.tree_bad;
+            // Clone extents whose blocks belong to someone else.
+            for (k, e) in ext.iter_mut().enumerate() {
+                if info.dup_ext.contains(&k) {
+                    let (start, n) = fs.alloc_run(0, u64::from(e.len))?;
+                    if n < u64::from(e.len) {
+                        fs.free_run(start, n);
+                        return crate::error::msg(format!(
+                            "inode {ino}: no room to copy a shared extent"
+                        ));
+                    }
+                    for i in 0..u64::from(e.len) {
+                        let data = fs.read_block(e.physical + i)?;
+                        fs.write_block(start + i, &data)?;
+                    }
+                    e.physical = start;
+                    rebuild = true;
+                }
+            }
+            let mut dirty = info.dirty;
+            if rebuild && !inode.has_inline_data() {
+                for &n in &info.nodes {
+                    if !self.dups.get(n) {
+                        fs.free_run(n, 1);
+                    }
+                }
+                inode.init_extent_root();
+                let delta = fs.tree_build(
+                    &mut inode.area,
+                    NodeForm::Inline,
+                    TreeKind::Extent,
+                    0,
+                    ino,
+                    &ext,
+                )?;
+                let data: u64 = ext.iter().map(|e| u64::from(e.len)).sum();
+                inode.blocks = data + delta as u64 + info.idx_nodes.len() as u64;
+                dirty = true;
+            }
+            if inode.is_dir() && info.index_bad {
+                for &n in &info.idx_nodes {
+                    if !self.dups.get(n) {
+                        fs.free_run(n, 1);
+                    }
+                }
+                inode.blocks = inode.blocks.saturating_sub(info.idx_nodes.len() as u64);
+                inode.dir_index_root = 0;
+                fs.write_inode(ino, &inode)?;
+                fs.rebuild_dir_index(ino, &mut inode)?;
+                dirty = true;
+            }
+            if dirty {
+                fs.write_inode(ino, &inode)?;
+            }
+        }
+        if self.lost_found_needed {
+            self.reconnect(fs)?;
+        }
+        Ok(())
+    }
+
+    fn reconnect(&mut self, fs: &mut Fs) -> R<()> {
+        let lf = match fs.lookup(ROOT_INO, b"lost+found")? {
+            Some((ino, FT_DIR, _)) => ino,
+            Some(_) => return crate::error::msg("/lost+found exists and is not a directory"),
+            None => fs.mkdir(ROOT_INO, b"lost+found", 0o700)?,
+        };
+        let list: Vec<u64> = self
+            .inodes
+            .iter()
+            .filter(|(_, i)| i.reconnect)
+            .map(|(&k, _)| k)
+            .collect();
+        for ino in list {
+            let mut inode = fs.read_inode(ino)?;
+            let name = format!("#{ino}");
+            fs.add_entry(lf, name.as_bytes(), ino, file_type_of_mode(inode.mode))?;
+            if inode.is_dir() {
+                inode.parent = lf;
+                fs.write_inode(ino, &inode)?;
+                let mut l = fs.read_inode(lf)?;
+                l.nlink += 1;
+                fs.write_inode(lf, &l)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct WalkOut {
+    ext: Vec<Extent>,
+    nodes: Vec<u64>,
+    keys: Vec<u64>,
+    bad: bool,
+}
+
+fn range_text(what: &str, s: u64, l: u64) -> String {
+    if l == 1 {
+        format!("{what} {s}")
+    } else {
+        format!("{what}s {s}-{}", s + l - 1)
+    }
+}
+
+fn rextfs_le16(b: &[u8], off: usize) -> u16 {
+    b.get(off..off + 2)
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+
+fn rextfs_le32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn free_entry(buf: &mut [u8], off: usize, len: usize) {
+    let end = (off + len).min(buf.len());
+    if let Some(s) = buf.get_mut(off..end) {
+        s.fill(0);
+    }
+    if let Some(s) = buf.get_mut(off + 8..off + 10) {
+        s.copy_from_slice(&(len as u16).to_le_bytes());
+    }
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Creating a filesystem.
+
+use crate::bitset::Bitset;
+use crate::dev::Dev;
+use crate::error::{msg, Context, Result};
+use crate::fs::{now_secs, Fs};
+use rextfs_format::*;
+
+/// mkfs parameters.
+#[derive(Debug, Clone)]
+pub struct MkfsOptions {
+    /// log2 of the block size.
+    pub block_log2: u32,
+    /// Number of blocks; `None` uses the whole device.
+    pub blocks: Option<u64>,
+    /// Number of inodes; `None` picks one per 16 KiB.
+    pub inodes: Option<u64>,
+    /// Volume label (at most 32 bytes).
+    pub label: Vec<u8>,
+    /// UUID; `None` draws a random one.
+    pub uuid: Option<[u8; 16]>,
+    /// Directory hash seed; `None` draws a random one.
+    pub hash_seed: Option<u32>,
+    /// Creation time; `None` uses the current time.
+    pub time: Option<i64>,
+}
+
+impl Default for MkfsOptions {
+    fn default() -> Self {
+        MkfsOptions {
+            block_log2: DEFAULT_BLOCK_LOG2,
+            blocks: None,
+            inodes: None,
+            label: Vec::new(),
+            uuid: None,
+            hash_seed: None,
+            time: None,
+        }
+    }
+}
+
+/// Bytes of device per inode when `-N` is not given.
+pub const BYTES_PER_INODE: u64 = 16384;
+
+/// Random bytes from /dev/urandom (falls back to a time-based mix).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        if f.read_exact(&mut out).is_ok() {
+            return out;
+        }
+    }
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9e37_79b9_7f4a_7c15)
+        ^ u64::from(std::process::id());
+    for b in out.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    out
+}
+
+/// Chooses the inode count for a geometry: the requested count, or one per
+/// [`BYTES_PER_INODE`], rounded up to fill whole inode table blocks and kept
+/// within the supported range.
+pub fn choose_inodes(total_blocks: u64, log2: u32, wanted: Option<u64>) -> u64 {
+    let bs = 1u64 << log2;
+    let per_block = bs / INODE_SIZE as u64;
+    let n = wanted.unwrap_or_else(|| total_blocks.saturating_mul(bs) / BYTES_PER_INODE);
+    let n = n.clamp(MIN_INODES, MAX_INODES);
+    let rounded = n.div_ceil(per_block) * per_block;
+    if rounded > MAX_INODES {
+        (MAX_INODES / per_block) * per_block
+    } else {
+        rounded
+    }
+}
+
+/// Writes a new, empty filesystem to `dev`: superblock, bitmaps, zeroed
+/// inode table and the root directory (inode 1, empty, no data blocks).
+/// Only metadata is written; the inode table is zeroed with a hole punch or
+/// block-device zero-out when possible.
+pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Box<dyn Dev>)> {
+    let log2 = opts.block_log2;
+    if !block_log2_valid(log2) {
+        return msg("block size must be a power of two between 1024 and 65536");
+    }
+    let bs = 1u64 << log2;
+    let dev_blocks = dev.size() / bs;
+    let total = opts.blocks.unwrap_or(dev_blocks);
+    if total > dev_blocks {
+        return msg(format!(
+            "requested {total} blocks but the device only has {dev_blocks}"
+        ));
+    }
+    if total > MAX_BLOCKS {
+        return msg(format!(
+            "{total} blocks is more than the supported {MAX_BLOCKS}"
+        ));
+    }
+    if opts.label.len() > LABEL_SIZE {
+        return msg(format!("label longer than {LABEL_SIZE} bytes"));
+    }
+    let inodes = choose_inodes(total, log2, opts.inodes);
+    let layout =
+        Layout::compute(total, log2, inodes).ctx(|| format!("{total} blocks of {bs} bytes"))?;
+    let time = opts.time.unwrap_or_else(now_secs);
+    let mut label = [0u8; LABEL_SIZE];
+    label[..opts.label.len()].copy_from_slice(&opts.label);
+
+    // Zero the inode table, and whatever old superblocks might linger where
+    // we write nothing ourselves (btrfs keeps one at 64 KiB).
+    dev.zero_range(
+        layout.inode_table_start * bs,
+        layout.inode_table_blocks * bs,
+    )?;
+    let data_off = layout.data_start * bs;
+    if data_off <= 0x10000 && 0x10000 + 0x1000 <= total * bs {
+        dev.zero_range(0x10000, 0x1000)?;
+    }
+    let block0 = vec![0u8; bs as usize];
+    dev.write_at(0, &block0)?;
+
+    let sb = Superblock {
+        version: FORMAT_VERSION,
+        block_log2: log2,
+        feature_compat: 0,
+        feature_incompat: 0,
+        feature_ro_compat: 0,
+        state: STATE_CLEAN,
+        total_blocks: total,
+        free_blocks: 0,
+        total_inodes: inodes,
+        free_inodes: 0,
+        layout,
+        root_ino: ROOT_INO,
+        orphan_head: 0,
+        first_ino: FIRST_INO,
+        uuid: opts.uuid.unwrap_or_else(random_bytes::<16>),
+        label,
+        hash_seed: opts
+            .hash_seed
+            .unwrap_or_else(|| u32::from_le_bytes(random_bytes::<4>())),
+        inode_size: INODE_SIZE as u32,
+        mount_count: 0,
+        mkfs_time: time,
+        mount_time: 0,
+        write_time: time,
+        check_time: time,
+    };
+    let mut bmap = Bitset::new(total);
+    bmap.set_range(0, layout.data_start);
+    let mut imap = Bitset::new(inodes);
+    imap.set_range(0, FIRST_INO - 1);
+    let mut fs = Fs::from_parts(dev, sb, bmap, imap);
+    fs.now = time;
+
+    let mut root = Inode::new(S_IFDIR | 0o755);
+    root.nlink = 2;
+    root.parent = ROOT_INO;
+    let t = Timestamp { sec: time, nsec: 0 };
+    root.atime = t;
+    root.mtime = t;
+    root.ctime = t;
+    root.btime = t;
+    fs.write_inode(ROOT_INO, &root)?;
+    fs.flush()?;
+    let sb = fs.sb;
+    Ok((sb, fs.into_dev()))
+}
+
+/// Known filesystem signatures: returns the name of the filesystem found in
+/// the first bytes of a device, if any. `head` should hold at least the
+/// first 68 KiB (shorter devices are fine).
+pub fn detect_signature(head: &[u8]) -> Option<&'static str> {
+    let at = |off: usize, sig: &[u8]| head.get(off..off + sig.len()) == Some(sig);
+    if at(0, &SB_MAGIC.to_le_bytes()) {
+        return Some("rextfs");
+    }
+    if at(1024 + 0x38, &[0x53, 0xEF]) {
+        return Some("ext2/ext3/ext4");
+    }
+    if at(0, b"XFSB") {
+        return Some("xfs");
+    }
+    if at(0x10000 + 0x40, b"_BHRfS_M") {
+        return Some("btrfs");
+    }
+    None
+}
