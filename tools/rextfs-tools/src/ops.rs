@@ -442,6 +442,7 @@ impl Fs {
             inode.set_inline_target(target).ctx(|| "symlink".into())?;
             self.write_inode(ino, &inode)?;
         } else {
+            inode.size = target.len() as u64;
             self.write_inode(ino, &inode)?;
             self.write(ino, 0, target)?;
         }
