@@ -86,6 +86,19 @@ impl Fs {
             return msg("internal error: inline node full");
         }
         let (rb, mut right) = self.new_node()?;
+        let h = node_header(buf, form).ctx(|| "node".into())?;
+        if pos == usize::from(h.nr) {
+            // Appending (the common case for growing files and directories):
+            // leave the full node alone and start a new one.
+            node_init(&mut right, NodeForm::Block, h.kind, h.level, rb, owner)
+                .ctx(|| "new node".into())?;
+            self.apply_node_max(&mut right)?;
+            node_insert(&mut right, NodeForm::Block, 0, rec).ctx(|| "new node".into())?;
+            node_seal(&mut right, NodeForm::Block).ctx(|| "node".into())?;
+            self.write_block(rb, &right)?;
+            *delta += 1;
+            return Ok(Ins::Split(rec.key(), rb));
+        }
         let sep = node_split(buf, form, &mut right, rb, owner).ctx(|| "split".into())?;
         self.apply_node_max(&mut right)?;
         let target: &mut [u8] = if rec.key() >= sep { &mut right } else { buf };

@@ -11,9 +11,15 @@ use rextfs_tools::{Fs, MemDev};
 
 /// A fresh in-memory filesystem of `size` bytes with `1 << log2` blocks.
 pub fn fresh(log2: u32, size: usize) -> MemDev {
+    fresh_with_inodes(log2, size, None)
+}
+
+/// Like [`fresh`] with an explicit inode count.
+pub fn fresh_with_inodes(log2: u32, size: usize, inodes: Option<u64>) -> MemDev {
     let dev = MemDev::new(size);
     let opts = MkfsOptions {
         block_log2: log2,
+        inodes,
         hash_seed: Some(0x1234_5678),
         uuid: Some([7; 16]),
         time: Some(1_700_000_000),
