@@ -104,14 +104,11 @@ struct Checker {
     stale: HashSet<u64>,
     /// Slots in use (bitmap) that do not decode.
     bad_slots: HashSet<u64>,
-    /// Slots read in the table scan.
-    scanned: Bitset,
     used: Bitset,
     dups: Bitset,
     order: Vec<u64>,
     disk_bmap: Bitset,
     disk_imap: Bitset,
-    imap_trusted: bool,
     sb_rewrite: bool,
     orphan_head_new: Option<u64>,
     lost_found_needed: bool,
@@ -216,13 +213,11 @@ impl Checker {
             inodes: BTreeMap::new(),
             stale: HashSet::new(),
             bad_slots: HashSet::new(),
-            scanned: Bitset::new(sb.total_inodes),
             used: Bitset::new(sb.total_blocks),
             dups: Bitset::new(sb.total_blocks),
             order: Vec::new(),
             disk_bmap: Bitset::new(sb.total_blocks),
             disk_imap: Bitset::new(sb.total_inodes),
-            imap_trusted: true,
             sb_rewrite: false,
             orphan_head_new: None,
             lost_found_needed: false,
@@ -385,9 +380,6 @@ impl Checker {
                 let buf = self.read_block(b)?;
                 if let Err(e) = bitmap_check(&buf, b, kind, k) {
                     self.problem(format!("{name} bitmap block {b}: {}", e.as_str()), true);
-                    if kind == BITMAP_KIND_INODES {
-                        self.imap_trusted = false;
-                    }
                 }
                 fill_from_block(&mut set, &buf, k * bits, bits);
                 // Padding bits past the last item must be set.
@@ -421,19 +413,12 @@ impl Checker {
         let per_block = (self.bs / INODE_SIZE) as u64;
         for k in 0..l.inode_table_blocks {
             let first_ino = k * per_block + 1;
-            let wanted = !self.imap_trusted
-                || k == 0
-                || self.disk_imap.any_in_range(first_ino - 1, per_block);
-            if !wanted {
-                continue;
-            }
             let buf = self.read_block(l.inode_table_start + k)?;
             for (i, slot) in buf.chunks_exact(INODE_SIZE).enumerate() {
                 let ino = first_ino + i as u64;
                 if ino > self.sb.total_inodes {
                     break;
                 }
-                self.scanned.set(ino - 1, true);
                 self.scan_slot(ino, slot);
             }
         }
@@ -1606,6 +1591,10 @@ impl Checker {
                 fs.rebuild_dir_index(ino, &mut inode)?;
                 dirty = true;
             }
+            if rebuild || info.index_bad {
+                inode.blocks = count_blocks(fs, ino, &inode)?;
+                dirty = true;
+            }
             if dirty {
                 fs.write_inode(ino, &inode)?;
             }
@@ -1642,6 +1631,23 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Blocks owned by an inode whose trees are all valid.
+fn count_blocks(fs: &mut Fs, ino: u64, inode: &Inode) -> R<u64> {
+    let mut n = 0u64;
+    if !inode.has_inline_data() {
+        let tc = fs.tree_contents::<Extent>(&inode.area, NodeForm::Inline, ino)?;
+        n += tc.records.iter().map(|e| u64::from(e.len)).sum::<u64>() + tc.nodes.len() as u64;
+    }
+    if inode.dir_index_root != 0 {
+        let root = fs.read_block(inode.dir_index_root)?;
+        n += 1 + fs
+            .tree_contents::<DirKey>(&root, NodeForm::Block, ino)?
+            .nodes
+            .len() as u64;
+    }
+    Ok(n)
 }
 
 #[derive(Default)]
