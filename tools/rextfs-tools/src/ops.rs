@@ -400,8 +400,20 @@ impl Fs {
 
     // ----- namespace operations ---------------------------------------------
 
+    /// Fails unless `name` can be added to directory `parent`.
+    fn check_new_name(&mut self, parent: u64, name: &[u8]) -> Result<()> {
+        if !name_valid(name) {
+            return msg(format!("invalid name {:?}", String::from_utf8_lossy(name)));
+        }
+        if self.lookup(parent, name)?.is_some() {
+            return msg(format!("{:?} exists", String::from_utf8_lossy(name)));
+        }
+        Ok(())
+    }
+
     /// Creates a directory.
     pub fn mkdir(&mut self, parent: u64, name: &[u8], perm: u16) -> Result<u64> {
+        self.check_new_name(parent, name)?;
         let (ino, mut inode) = self.new_inode(S_IFDIR | (perm & 0o7777))?;
         inode.nlink = 2;
         inode.parent = parent;
@@ -418,6 +430,7 @@ impl Fs {
         if mode & S_IFMT == S_IFDIR {
             return msg("use mkdir for directories");
         }
+        self.check_new_name(parent, name)?;
         let (ino, mut inode) = self.new_inode(mode)?;
         inode.nlink = 1;
         inode.rdev = rdev;
@@ -436,6 +449,7 @@ impl Fs {
         if target.is_empty() || target.len() as u64 > MAX_SYMLINK_LEN || target.contains(&0) {
             return msg("bad symlink target");
         }
+        self.check_new_name(parent, name)?;
         let (ino, mut inode) = self.new_inode(S_IFLNK | 0o777)?;
         inode.nlink = 1;
         if target.len() <= FAST_SYMLINK_MAX {
