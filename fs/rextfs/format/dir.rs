@@ -381,3 +381,28 @@ pub fn dirblock_is_empty(buf: &[u8]) -> Result<bool> {
     }
     Ok(true)
 }
+
+/// First used entry at byte offset `>= from` in a directory block, for
+/// readdir: a position inside a removed or merged entry resumes at the next
+/// entry boundary.
+pub fn dirblock_next_used(buf: &[u8], from: usize) -> Result<Option<(usize, DirEntry<'_>)>> {
+    for e in DirIter::new(buf) {
+        let (off, e) = e?;
+        if off >= from && !e.is_free() {
+            return Ok(Some((off, e)));
+        }
+    }
+    Ok(None)
+}
+
+/// Points the used entry at offset `off` to another inode (rename over an
+/// existing name). The entry does not move. The checksum is not updated.
+pub fn dirent_set_target(buf: &mut [u8], off: usize, ino: u64, file_type: u8) -> Result<()> {
+    let e = dirent_at(buf, off)?;
+    if e.is_free() || ino == 0 || !file_type_valid(file_type) {
+        return Err(FormatError::Invalid("invalid directory entry"));
+    }
+    put_u64(buf, off, ino);
+    put_u8(buf, off + 11, file_type);
+    Ok(())
+}

@@ -390,6 +390,17 @@ proptest! {
             }
             let used = DirIter::new(&buf).filter(|r| !r.as_ref().unwrap().1.is_free()).count();
             prop_assert_eq!(used, model.len());
+            // readdir from any position sees the next used entry.
+            let first = model.values().map(|x| x.0).min();
+            prop_assert_eq!(dirblock_next_used(&buf, 0).unwrap().map(|x| x.0), first);
+            if let Some((n, &(off, _))) = model.iter().next() {
+                let after = model.values().map(|x| x.0).filter(|&o| o > off).min();
+                prop_assert_eq!(dirblock_next_used(&buf, off + 1).unwrap().map(|x| x.0), after);
+                let mut b2 = buf.clone();
+                dirent_set_target(&mut b2, off, 4242, FT_DIR).unwrap();
+                let e = dirent_at(&b2, off).unwrap();
+                prop_assert_eq!((e.ino, e.file_type, e.name), (4242, FT_DIR, &n[..]));
+            }
         }
     }
 }
