@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rextfs: the user's entry point. The kernel tree, the toolchain pieces and the
+# build output live in $(REXTFS_CACHE) (default ~/.cache/rextfs), outside the
+# clone. FLAVOUR=debug selects the KASAN/lockdep/DEBUG_VM kernel.
+#
+#   make run      install what is missing, build, boot the VM and show rextfs
+#   make test     the whole test suite; ends with "N passed, N failed"
+#   make kunit    only the KUnit suites, in the VM
+#   make kernel   build (or incrementally rebuild) the kernel and rextfs.ko
+#   make module   rebuild only fs/rextfs/rextfs.ko
+#   make tools    build mkfs.rextfs, fsck.rextfs, rextfs-dump (target/release)
+#   make vm CMD='...'   run a command in the VM (rextfs.ko loaded, 2 scratch disks)
+#   make clippy   rebuild the Rust parts with CLIPPY=1
+#   make deps     only install and fetch the dependencies
+
+.PHONY: all deps kernel module tools run test kunit vm clippy fmt
+
+all: kernel tools
+
+deps:
+	scripts/deps
+
+kernel:
+	scripts/build kernel
+
+module:
+	scripts/build module
+
+tools:
+	@if [ -f Cargo.toml ]; then cargo build --release; fi
+
+run: kernel tools
+	scripts/demo
+
+test:
+	scripts/test
+
+kunit:
+	scripts/test --kunit-only
+
+vm: kernel tools
+	scripts/vm --disks 2 -- bash -c '$(CMD)'
+
+clippy:
+	scripts/build clippy
+
+fmt:
+	rustfmt --edition 2021 --check $$(git ls-files '*.rs')

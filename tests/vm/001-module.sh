@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: GPL-2.0
+# The module registers the rextfs type, refuses a device without a rextfs super
+# block with EINVAL and a clear message, and unloads and reloads cleanly.
+. "$REPO/tests/vm/lib.sh"
+
+grep -qw rextfs /proc/filesystems || fail "rextfs is not in /proc/filesystems after insmod"
+
+dd if=/dev/zero of=/dev/vda bs=1M count=4 status=none
+mkdir -p /mnt/t
+expect_errno EINVAL mount /dev/vda /mnt/t rextfs
+test_dmesg | grep -q "rextfs: vda: no rextfs super block found" ||
+	fail "no clear kernel message for a device without rextfs"
+! grep -q " /mnt/t " /proc/mounts || fail "something got mounted"
+
+rmmod rextfs || fail "rmmod rextfs failed"
+! grep -qw rextfs /proc/filesystems || fail "rextfs still registered after rmmod"
+insmod "$REXTFS_KO" || fail "insmod after rmmod failed"
+grep -qw rextfs /proc/filesystems || fail "rextfs not registered again"
