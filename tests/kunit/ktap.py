@@ -67,14 +67,17 @@ def main():
                 passed += 1
             else:
                 failed += 1
-        if s["ok"] is False and all(ok for ok, _, _ in s["cases"]):
+        if s["ok"] is None:
+            print(f"not ok kunit suite {name} never reported its result (crashed or hung?)")
+            failed += 1
+        elif s["ok"] is False and all(ok for ok, _, _ in s["cases"]):
             print(f"not ok kunit suite {name} reported failure")
             failed += 1
     for name, s in suites.items():
         if name in expected:
             continue
-        if s["ok"] is False:
-            print(f"not ok kunit {name} (upstream suite failed)")
+        if s["ok"] is not True:
+            print(f"not ok kunit {name} (upstream suite failed or did not finish)")
             failed += 1
     if not suites:
         print("not ok kunit: no KTAP output in the kernel log")

@@ -6,11 +6,10 @@
 grep -qw rextfs /proc/filesystems || fail "rextfs is not in /proc/filesystems after insmod"
 
 dd if=/dev/zero of=/dev/vda bs=1M count=4 status=none
-mkdir -p /mnt/t
-expect_errno EINVAL mount /dev/vda /mnt/t rextfs
+expect_errno EINVAL mount /dev/vda $MNT rextfs
 test_dmesg | grep -q "rextfs: vda: no rextfs super block found" ||
 	fail "no clear kernel message for a device without rextfs"
-! grep -q " /mnt/t " /proc/mounts || fail "something got mounted"
+! grep -q " $MNT " /proc/mounts || fail "something got mounted"
 
 rmmod rextfs || fail "rmmod rextfs failed"
 ! grep -qw rextfs /proc/filesystems || fail "rextfs still registered after rmmod"

@@ -34,3 +34,8 @@ PY
 # The kernel log lines printed since this test started.
 test_dmesg() { dmesg | tail -n +"$((${DMESG_START:-0} + 1))"; }
 DMESG_START=$(dmesg | wc -l)
+
+# Mount points: the guest's root is the host's, read-only; /tmp is writable.
+MNT=/tmp/rextfs-mnt
+SCRATCH_MNT=/tmp/rextfs-scratch
+mkdir -p "$MNT" "$SCRATCH_MNT"

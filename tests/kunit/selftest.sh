@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Checks tests/kunit/ktap.py itself on small KTAP logs: a passing run is
+# accepted; a failing case, a missing expected suite, a suite that crashed
+# before its result line, and a log without KTAP are all refused.
+# Prints one "ok"/"not ok" line per check.
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'suite_a\nsuite_b\n' >"$tmp/expected"
+
+ktap() { # ktap NAME: write a log with suite_a (cases given by $cases) and suite_b
+	cat >"$tmp/$1" <<LOG
+[    1.000000] KTAP version 1
+[    1.000001] 1..2
+[    1.000002]     KTAP version 1
+[    1.000003]     # Subtest: suite_a
+[    1.000004]     1..2
+[    1.000005]     ok 1 first_case
+[    1.000006]     $case2 2 second_case
+[    1.000007] # suite_a: pass:1 fail:1 skip:0 total:2
+[    1.000008] $suite_a 1 suite_a
+[    1.000009]     KTAP version 1
+[    1.000010]     # Subtest: suite_b
+[    1.000011]     1..1
+[    1.000012]     ok 1 only_case
+[    1.000013] ok 2 suite_b
+LOG
+}
+check() { # check DESCRIPTION WANT_EXIT LOG
+	"$here/ktap.py" "$tmp/$3" "$tmp/expected" >"$tmp/out" 2>&1
+	local rc=$?
+	if { [ "$2" = 0 ] && [ $rc = 0 ]; } || { [ "$2" != 0 ] && [ $rc != 0 ]; }; then
+		echo "ok ktap-selftest $1"
+	else
+		echo "not ok ktap-selftest $1 (exit $rc)"
+		sed 's/^/    /' "$tmp/out"
+	fi
+}
+
+case2=ok suite_a=ok ktap pass.log
+check "passing run accepted" 0 pass.log
+grep -q '^kunit: 3 passed, 0 failed$' "$tmp/out" && echo "ok ktap-selftest counts cases" ||
+	echo "not ok ktap-selftest counts cases"
+
+case2="not ok" suite_a="not ok" ktap fail.log
+check "failing case refused" 1 fail.log
+
+case2=ok suite_a=ok ktap missing.log
+sed -i '/suite_b/d; /only_case/d' "$tmp/missing.log"
+check "missing suite refused" 1 missing.log
+
+case2=ok suite_a=ok ktap crash.log
+sed -i '/second_case/,/ok 1 suite_a/d' "$tmp/crash.log"
+check "suite cut short refused" 1 crash.log
+
+echo "[    0.000000] Linux version 7.3.4" >"$tmp/none.log"
+check "log without KTAP refused" 1 none.log
