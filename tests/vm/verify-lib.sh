@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0
+# The rextfs-verify runs shared by tests 050 (ext4) and 051 (rextfs). Sourced.
+# VERIFY_OPS (default 1500) is the op count of the main run; the others are
+# fractions of it. Failing op logs go to $REXTFS_OUT.
+
+# verify_suite DEV MNT MOUNT_CMD: DEV is mounted on MNT; MOUNT_CMD mounts it again.
+verify_suite() {
+	local dev=$1 mnt=$2 mount_cmd=$3
+	local ops=${VERIFY_OPS:-1500}
+	local v=(rextfs-verify -q --log-dir "${REXTFS_OUT:-/tmp}")
+	local d
+	note "single file, every op kind, remounts"
+	d=$mnt/one && mkdir -p "$d"
+	"${v[@]}" --seed 0x5eed1 --ops "$ops" --remount-cmd "cd / && umount $mnt && $mount_cmd" \
+		--remount-every $((ops / 3 + 1)) "$d" || fail "single-file run failed"
+	note "three files"
+	d=$mnt/multi && mkdir -p "$d"
+	"${v[@]}" --seed 0x5eed2 --ops $((ops / 2)) --files 3 "$d" || fail "multi-file run failed"
+	note "two processes, own files"
+	d=$mnt/procs && mkdir -p "$d"
+	"${v[@]}" --seed 0x5eed3 --ops $((ops / 2)) --procs 2 --files 2 "$d" || fail "multi-process run failed"
+	note "two processes, one shared file"
+	d=$mnt/shared && mkdir -p "$d"
+	"${v[@]}" --seed 0x5eed4 --ops $((ops / 2)) --procs 2 --shared --max-size 128k "$d" ||
+		fail "shared-file run failed"
+}
