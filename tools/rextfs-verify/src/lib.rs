@@ -7,6 +7,7 @@
 //! failure prints the seed, the op number, the first differing offset and
 //! saves an op log that `--replay` runs again.
 
+pub mod crash;
 pub mod engine;
 pub mod model;
 pub mod op;

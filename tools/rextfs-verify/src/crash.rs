@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Crash-consistency workload and checker.
+//!
+//! `write` runs a seeded workload of appends, in-place block overwrites,
+//! atomic replaces (write a temporary file, fsync, rename, fsync the
+//! directory), creates and unlinks, with fsync/fdatasync at random points.
+//! After each sync returns it appends to a journal kept on storage that
+//! survives the "power cut" (the guest's tmpfs) what is now durable. At op
+//! `cut_at` it runs the cut command (which makes the device drop every
+//! later write), stops journaling and goes on for a few more ops.
+//!
+//! `check`, after the filesystem was remounted from what the device kept,
+//! verifies that everything the journal calls durable is there, and that
+//! nothing visible is garbage: data that is not durable must be either the
+//! old or the new version, or zeros, never bytes that were never written.
+
+use crate::rng::{fill_pattern, Rng};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Block size of the overwrite files.
+pub const BLOCK: u64 = 4096;
+/// Blocks per overwrite file.
+pub const OVW_BLOCKS: u64 = 32;
+
+/// Workload parameters.
+#[derive(Clone, Debug)]
+pub struct CrashConfig {
+    /// Directory on the filesystem under test.
+    pub dir: PathBuf,
+    /// The durability journal (on storage that survives the cut).
+    pub journal: PathBuf,
+    /// Seed.
+    pub seed: u64,
+    /// Ops before the cut (or in total without a cut command).
+    pub cut_at: u64,
+    /// Ops after the cut.
+    pub after: u64,
+    /// Shell command cutting the power.
+    pub cut_cmd: Option<String>,
+    /// Files of each kind.
+    pub files: usize,
+    /// Negative control: go on journaling after the cut, as if the lost
+    /// syncs had worked; a checker that notices nothing then is broken.
+    pub lie: bool,
+}
+
+fn seed_of(kind: u64, a: u64, b: u64) -> u64 {
+    let mut r = Rng::new(
+        kind.wrapping_mul(0x1_0000_0001) ^ a.wrapping_mul(0x9e37_79b9) ^ b.rotate_left(32),
+    );
+    r.next_u64()
+}
+
+/// Content of the append file `k` up to `len`.
+fn append_bytes(k: u64, len: u64) -> Vec<u8> {
+    let mut v = vec![0; len as usize];
+    fill_pattern(seed_of(1, k, 0), &mut v);
+    v
+}
+
+/// Content of generation `g` of the replaced file `k`.
+fn replace_bytes(k: u64, g: u64) -> Vec<u8> {
+    let s = seed_of(2, k, g);
+    let len = 64 + s % 9000;
+    let mut v = format!("gen {g:016x}\n").into_bytes();
+    let mut body = vec![0; len as usize];
+    fill_pattern(s, &mut body);
+    v.extend(body);
+    v
+}
+
+/// Block `b`, generation `g`, of the overwrite file `k`.
+fn block_bytes(k: u64, b: u64, g: u64) -> Vec<u8> {
+    let mut v = vec![0; BLOCK as usize];
+    v[..8].copy_from_slice(&g.to_le_bytes());
+    v[8..16].copy_from_slice(&b.to_le_bytes());
+    fill_pattern(seed_of(3, k, (b << 32) ^ g), &mut v[16..]);
+    v
+}
+
+/// Content of the created file `n`.
+fn created_bytes(n: u64) -> Vec<u8> {
+    let s = seed_of(4, n, 0);
+    let mut v = vec![0; (1 + s % 6000) as usize];
+    fill_pattern(s, &mut v);
+    v
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+struct Journal {
+    f: File,
+    on: bool,
+}
+
+impl Journal {
+    fn rec(&mut self, line: String) -> io::Result<()> {
+        if self.on {
+            self.f.write_all(format!("{line}\n").as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the workload. Returns the number of ops run.
+pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
+    let mut j = Journal {
+        f: File::create(&cfg.journal)?,
+        on: true,
+    };
+    let mut rng = Rng::new(cfg.seed);
+    let n = cfg.files as u64;
+    let d = &cfg.dir;
+    // Setup, made durable before anything else.
+    let mut app_len = vec![0u64; cfg.files];
+    let mut rep_gen = vec![0u64; cfg.files];
+    let mut ovw_gen = vec![vec![0u64; OVW_BLOCKS as usize]; cfg.files];
+    let mut ovw_pending: Vec<Vec<(u64, u64)>> = vec![Vec::new(); cfg.files];
+    let mut created: BTreeMap<u64, bool> = BTreeMap::new(); // n -> still exists
+    let mut next_create = 0u64;
+    for k in 0..n {
+        File::create(d.join(format!("app.{k}")))?.sync_all()?;
+        let f = File::create(d.join(format!("rep.{k}")))?;
+        f.write_all_at(&replace_bytes(k, 0), 0)?;
+        f.sync_all()?;
+        let f = File::create(d.join(format!("ovw.{k}")))?;
+        for b in 0..OVW_BLOCKS {
+            f.write_all_at(&block_bytes(k, b, 0), b * BLOCK)?;
+        }
+        f.sync_all()?;
+    }
+    sync_dir(d)?;
+    j.rec(format!("setup {n}"))?;
+    let total = cfg.cut_at + if cfg.cut_cmd.is_some() { cfg.after } else { 0 };
+    let mut op = 0;
+    while op < total {
+        op += 1;
+        if cfg.cut_cmd.is_some() && op == cfg.cut_at + 1 {
+            let cmd = cfg.cut_cmd.as_ref().unwrap();
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .status()?;
+            if !st.success() {
+                return Err(io::Error::other(format!("cut command failed: {cmd}")));
+            }
+            j.rec(format!("cut {op}"))?;
+            j.on = cfg.lie;
+        }
+        let k = rng.below(n);
+        match rng.below(10) {
+            0..=2 => {
+                let len = rng.range(1, 12000);
+                let old = app_len[k as usize];
+                let all = append_bytes(k, old + len);
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(d.join(format!("app.{k}")))?;
+                f.write_all_at(&all[old as usize..], old)?;
+                app_len[k as usize] = old + len;
+                if rng.chance(1, 3) {
+                    f.sync_all()?;
+                    j.rec(format!("app {k} {}", old + len))?;
+                }
+            }
+            3..=5 => {
+                let b = rng.below(OVW_BLOCKS);
+                let g = ovw_gen[k as usize][b as usize] + 1;
+                ovw_gen[k as usize][b as usize] = g;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(d.join(format!("ovw.{k}")))?;
+                f.write_all_at(&block_bytes(k, b, g), b * BLOCK)?;
+                ovw_pending[k as usize].push((b, g));
+                if rng.chance(1, 2) {
+                    f.sync_data()?;
+                    for (b, g) in std::mem::take(&mut ovw_pending[k as usize]) {
+                        j.rec(format!("ovw {k} {b} {g}"))?;
+                    }
+                }
+            }
+            6..=7 => {
+                let g = rep_gen[k as usize] + 1;
+                rep_gen[k as usize] = g;
+                let tmp = d.join(format!("rep.{k}.tmp"));
+                let f = File::create(&tmp)?;
+                f.write_all_at(&replace_bytes(k, g), 0)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, d.join(format!("rep.{k}")))?;
+                sync_dir(d)?;
+                j.rec(format!("rep {k} {g}"))?;
+            }
+            8 => {
+                let c = next_create;
+                next_create += 1;
+                let f = File::create(d.join(format!("new.{c}")))?;
+                f.write_all_at(&created_bytes(c), 0)?;
+                created.insert(c, true);
+                if rng.chance(1, 2) {
+                    f.sync_all()?;
+                    sync_dir(d)?;
+                    j.rec(format!("create {c}"))?;
+                } else {
+                    j.rec(format!("maybe {c}"))?;
+                }
+            }
+            _ => {
+                let live: Vec<u64> = created.iter().filter(|e| *e.1).map(|e| *e.0).collect();
+                if let Some(&c) = live.get(rng.below(live.len().max(1) as u64) as usize) {
+                    std::fs::remove_file(d.join(format!("new.{c}")))?;
+                    created.insert(c, false);
+                    j.rec(format!("maybe {c}"))?;
+                    if rng.chance(1, 2) {
+                        sync_dir(d)?;
+                        j.rec(format!("unlink {c}"))?;
+                    }
+                }
+            }
+        }
+    }
+    if j.on {
+        j.rec(format!("end {op}"))?;
+    }
+    Ok(op)
+}
+
+/// What the journal says is durable.
+#[derive(Debug, Default)]
+struct Durable {
+    files: u64,
+    app: BTreeMap<u64, u64>,
+    rep: BTreeMap<u64, u64>,
+    ovw: BTreeMap<(u64, u64), u64>,
+    /// Created files: true = durably present, false = durably gone.
+    created: BTreeMap<u64, Option<bool>>,
+    setup: bool,
+}
+
+fn parse_journal(text: &str) -> Result<Durable, String> {
+    let mut d = Durable::default();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| -> Result<u64, String> {
+            w.get(i)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("bad journal line '{line}'"))
+        };
+        match w.first().copied() {
+            Some("setup") => {
+                d.files = num(1)?;
+                d.setup = true;
+            }
+            Some("app") => {
+                d.app.insert(num(1)?, num(2)?);
+            }
+            Some("rep") => {
+                d.rep.insert(num(1)?, num(2)?);
+            }
+            Some("ovw") => {
+                d.ovw.insert((num(1)?, num(2)?), num(3)?);
+            }
+            Some("create") => {
+                d.created.insert(num(1)?, Some(true));
+            }
+            Some("unlink") => {
+                d.created.insert(num(1)?, Some(false));
+            }
+            Some("maybe") => {
+                d.created.insert(num(1)?, None);
+            }
+            Some("cut") | Some("end") | None => {}
+            Some(_) => return Err(format!("bad journal line '{line}'")),
+        }
+    }
+    Ok(d)
+}
+
+/// Checks the directory against the journal; returns the list of problems
+/// (empty: consistent) and a one-line summary.
+pub fn check(dir: &Path, journal: &Path) -> io::Result<(Vec<String>, String)> {
+    let text = std::fs::read_to_string(journal)?;
+    let d = parse_journal(&text).map_err(io::Error::other)?;
+    let mut bad = Vec::new();
+    if !d.setup {
+        return Ok((
+            bad,
+            "journal empty: the cut came before setup; nothing to check".into(),
+        ));
+    }
+    let read = |name: &str| std::fs::read(dir.join(name));
+    let mut app_bytes = 0;
+    for k in 0..d.files {
+        // Append files: the durable prefix exactly; past it, the pattern or zeros.
+        let name = format!("app.{k}");
+        let want_len = d.app.get(&k).copied().unwrap_or(0);
+        match read(&name) {
+            Err(e) => bad.push(format!("{name}: {e} (durably created)")),
+            Ok(got) => {
+                app_bytes += got.len();
+                let want = append_bytes(k, got.len().max(want_len as usize) as u64);
+                if (got.len() as u64) < want_len {
+                    bad.push(format!(
+                        "{name}: size {} < fsynced size {want_len}",
+                        got.len()
+                    ));
+                }
+                if let Some(i) = (0..got.len().min(want_len as usize)).find(|&i| got[i] != want[i])
+                {
+                    bad.push(format!(
+                        "{name}: fsynced byte {i:#x} is {:#04x}, expected {:#04x}",
+                        got[i], want[i]
+                    ));
+                }
+                if let Some(i) =
+                    (want_len as usize..got.len()).find(|&i| got[i] != want[i] && got[i] != 0)
+                {
+                    bad.push(format!(
+                        "{name}: byte {i:#x} past the fsynced size is garbage ({:#04x})",
+                        got[i]
+                    ));
+                }
+            }
+        }
+        // Replaced files: a complete generation, at least the durable one.
+        let name = format!("rep.{k}");
+        let g0 = d.rep.get(&k).copied().unwrap_or(0);
+        match read(&name) {
+            Err(e) => bad.push(format!("{name}: {e} (durable generation {g0})")),
+            Ok(got) => {
+                let g = std::str::from_utf8(&got[..got.len().min(21)])
+                    .ok()
+                    .and_then(|s| s.strip_prefix("gen "))
+                    .and_then(|s| u64::from_str_radix(s.trim_end(), 16).ok());
+                match g {
+                    None => bad.push(format!(
+                        "{name}: not a complete generation ({} bytes)",
+                        got.len()
+                    )),
+                    Some(g) if g < g0 => {
+                        bad.push(format!("{name}: generation {g} older than durable {g0}"))
+                    }
+                    Some(g) if got != replace_bytes(k, g) => {
+                        bad.push(format!("{name}: generation {g} content is torn or wrong"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Overwrite files: every block a valid generation >= the durable one.
+        let name = format!("ovw.{k}");
+        match read(&name) {
+            Err(e) => bad.push(format!("{name}: {e}")),
+            Ok(got) if got.len() as u64 != OVW_BLOCKS * BLOCK => bad.push(format!(
+                "{name}: size {} != {}",
+                got.len(),
+                OVW_BLOCKS * BLOCK
+            )),
+            Ok(got) => {
+                for b in 0..OVW_BLOCKS {
+                    let blk = &got[(b * BLOCK) as usize..((b + 1) * BLOCK) as usize];
+                    let g = u64::from_le_bytes(blk[..8].try_into().unwrap());
+                    let g0 = d.ovw.get(&(k, b)).copied().unwrap_or(0);
+                    if blk != block_bytes(k, b, g).as_slice() {
+                        bad.push(format!("{name}: block {b} is not any written version"));
+                    } else if g < g0 {
+                        bad.push(format!(
+                            "{name}: block {b} generation {g} older than durable {g0}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    // Created and unlinked files.
+    for (&c, &state) in &d.created {
+        let name = format!("new.{c}");
+        match (read(&name), state) {
+            (Err(e), Some(true)) if e.kind() == io::ErrorKind::NotFound => bad.push(format!(
+                "{name}: missing, but its creation was made durable"
+            )),
+            (Ok(_), Some(false)) => {
+                bad.push(format!("{name}: present, but its unlink was made durable"))
+            }
+            (Ok(got), st) => {
+                let want = created_bytes(c);
+                if st == Some(true) && got != want {
+                    bad.push(format!("{name}: durable content differs"));
+                } else if got.len() > want.len()
+                    || got.iter().zip(&want).any(|(g, w)| g != w && *g != 0)
+                {
+                    bad.push(format!("{name}: content is garbage"));
+                }
+            }
+            (Err(e), _) if e.kind() != io::ErrorKind::NotFound => bad.push(format!("{name}: {e}")),
+            _ => {}
+        }
+    }
+    let summary = format!(
+        "{} files of each kind, {} append bytes, {} durable overwrites, {} created/unlinked names",
+        d.files,
+        app_bytes,
+        d.ovw.len(),
+        d.created.len()
+    );
+    Ok((bad, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("rextfs-crash-unit-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("fs")).unwrap();
+        d
+    }
+
+    #[test]
+    fn no_cut_checks_clean_and_damage_is_found() {
+        let t = tmp("a");
+        let cfg = CrashConfig {
+            dir: t.join("fs"),
+            journal: t.join("journal"),
+            seed: 9,
+            cut_at: 400,
+            after: 0,
+            cut_cmd: None,
+            files: 3,
+            lie: false,
+        };
+        assert_eq!(write(&cfg).unwrap(), 400);
+        let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        // Lose the tail of an fsynced append file, garble a block, drop a
+        // replaced file: each is reported.
+        let j = std::fs::read_to_string(&cfg.journal).unwrap();
+        let app = j
+            .lines()
+            .find(|l| l.starts_with("app "))
+            .unwrap()
+            .to_string();
+        let k: u64 = app.split(' ').nth(1).unwrap().parse().unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(cfg.dir.join(format!("app.{k}")))
+            .unwrap();
+        f.set_len(0).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(cfg.dir.join("ovw.1"))
+            .unwrap();
+        f.write_all_at(b"garbage", 5 * BLOCK + 100).unwrap();
+        std::fs::remove_file(cfg.dir.join("rep.2")).unwrap();
+        let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
+        let all = bad.join("\n");
+        assert!(
+            all.contains(&format!("app.{k}: size 0 < fsynced size")),
+            "{all}"
+        );
+        assert!(
+            all.contains("ovw.1: block 5 is not any written version"),
+            "{all}"
+        );
+        assert!(all.contains("rep.2:"), "{all}");
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn journal_stops_at_the_cut() {
+        let t = tmp("b");
+        let marker = t.join("cut");
+        let cfg = CrashConfig {
+            dir: t.join("fs"),
+            journal: t.join("journal"),
+            seed: 1,
+            cut_at: 50,
+            after: 30,
+            cut_cmd: Some(format!("touch {}", marker.display())),
+            files: 2,
+            lie: false,
+        };
+        assert_eq!(write(&cfg).unwrap(), 80);
+        assert!(marker.exists());
+        let j = std::fs::read_to_string(&cfg.journal).unwrap();
+        assert_eq!(j.lines().last().unwrap(), "cut 51");
+        // Nothing was dropped here, so only unlinks after the "cut" of files
+        // durably created before it can differ from the journal.
+        let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
+        assert!(bad.iter().all(|b| b.contains("missing, but its creation was made durable")), "{bad:?}");
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+}
