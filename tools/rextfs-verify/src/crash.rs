@@ -495,7 +495,11 @@ mod tests {
         // Nothing was dropped here, so only unlinks after the "cut" of files
         // durably created before it can differ from the journal.
         let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
-        assert!(bad.iter().all(|b| b.contains("missing, but its creation was made durable")), "{bad:?}");
+        assert!(
+            bad.iter()
+                .all(|b| b.contains("missing, but its creation was made durable")),
+            "{bad:?}"
+        );
         std::fs::remove_dir_all(&t).unwrap();
     }
 }

@@ -7,11 +7,13 @@
 //! failure prints the seed, the op number, the first differing offset and
 //! saves an op log that `--replay` runs again.
 
+pub mod corrupt;
 pub mod crash;
 pub mod engine;
 pub mod model;
 pub mod op;
 pub mod rng;
+pub mod walk;
 
 use engine::{Engine, EngineConfig, Failure, Stat};
 use op::{GenConfig, Generator, Op};

@@ -1,0 +1,1555 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Metadata corruption of rextfs images, for the kernel's mount and read
+//! paths (scripts/corrupt-test). A populated base image is built with the
+//! rextfs-tools library (or taken from the kernel); its metadata is located
+//! through the same library; targeted mutations hit known fields of every
+//! structure (superblock, bitmaps, inodes, extent nodes, directory blocks,
+//! the directory hash index), most of them with the checksums recomputed so
+//! that the kernel's semantic checks, not only its checksum checks, are
+//! exercised; random mutations flip bytes anywhere in the metadata.
+
+use crate::rng::Rng;
+use rextfs_tools::format::*;
+use rextfs_tools::fsck::{fsck, FsckOptions};
+use rextfs_tools::mkfs::{mkfs, MkfsOptions};
+use rextfs_tools::{Fs, MemDev};
+
+type Res<T> = std::result::Result<T, String>;
+
+/// What the kernel must do with a mutated image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The mount must fail, or walking the tree must report errors.
+    MustFail,
+    /// Anything but a kernel oops/BUG/WARN or a hang is acceptable (the
+    /// damage may be in a field a read-only walk never needs).
+    MayPass,
+}
+
+impl Expect {
+    /// Manifest name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Expect::MustFail => "must-fail",
+            Expect::MayPass => "may-pass",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Seal {
+    Sb,
+    Meta(u64),
+    Inode(u64),
+}
+
+#[derive(Clone, Debug)]
+enum Edit {
+    Put(u64, Vec<u8>),
+    Xor(u64, u8),
+    Copy { from: u64, to: u64, len: u64 },
+}
+
+/// One mutation of a base image.
+#[derive(Clone, Debug)]
+pub struct Mutation {
+    /// Unique name.
+    pub name: String,
+    /// What the kernel must do.
+    pub expect: Expect,
+    /// Human description.
+    pub what: String,
+    /// Path of the damaged object in the tree ("" if none or unknown;
+    /// directories end with '/').
+    pub path: String,
+    edits: Vec<Edit>,
+    seals: Vec<Seal>,
+}
+
+/// Where the metadata of an image lies.
+#[derive(Debug, Default)]
+pub struct Info {
+    /// Block size.
+    pub bs: u64,
+    /// Superblock.
+    pub sb: Option<Superblock>,
+    /// Inodes reachable from the root: (ino, inode, path).
+    pub inodes: Vec<(u64, Inode, String)>,
+    /// Extent-tree node blocks by owner.
+    pub ext_nodes: Vec<(u64, u64)>,
+    /// Directory blocks by owner.
+    pub dir_blocks: Vec<(u64, u64)>,
+    /// Directory index node blocks by owner.
+    pub index_nodes: Vec<(u64, u64)>,
+}
+
+fn fixed_opts(log2: u32) -> MkfsOptions {
+    MkfsOptions {
+        block_log2: log2,
+        uuid: Some([0x5a; 16]),
+        hash_seed: Some(0x0bad_cafe),
+        time: Some(1_750_000_000),
+        label: b"corrupt-base".to_vec(),
+        inodes: Some(1024),
+        ..Default::default()
+    }
+}
+
+fn e<T>(r: rextfs_tools::Result<T>) -> Res<T> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Builds a populated image of `size` bytes with `1 << log2`-byte blocks:
+/// nested directories, a directory big enough for a hash index, files with
+/// one and many extents (block extent nodes), a sparse file with unwritten
+/// blocks, fast and slow symlinks, a hard link and special files.
+pub fn build_base(log2: u32, size: usize) -> Res<Vec<u8>> {
+    let dev = MemDev::new(size);
+    e(mkfs(Box::new(dev.clone()), &fixed_opts(log2)))?;
+    let mut fs = e(Fs::open(Box::new(dev.clone())))?;
+    fs.now = 1_750_000_100;
+    let bs = fs.bs() as u64;
+    let mut rng = Rng::new(log2 as u64);
+    let mut data = |len: usize| {
+        let mut v = vec![0u8; len];
+        crate::rng::fill_pattern(rng.next_u64(), &mut v);
+        v
+    };
+    let r = ROOT_INO;
+    let dir = e(fs.mkdir(r, b"dir", 0o755))?;
+    let sub = e(fs.mkdir(dir, b"sub", 0o750))?;
+    let deep = e(fs.mkdir(sub, b"deep", 0o700))?;
+    let f = e(fs.create(deep, b"leaf.txt", 0o644))?;
+    e(fs.write(f, 0, b"hello from the bottom of the tree\n"))?;
+    let small = e(fs.create(r, b"small", 0o644))?;
+    e(fs.write(small, 0, &data(100)))?;
+    let multi = e(fs.create(r, b"multi", 0o644))?;
+    e(fs.write(multi, 0, &data(5 * bs as usize + 123)))?;
+    // Every other block: one extent each, more than the inline root holds.
+    let frag = e(fs.create(dir, b"fragmented", 0o600))?;
+    for i in 0..24u64 {
+        e(fs.write(frag, i * 2 * bs, &data(bs as usize)))?;
+    }
+    let sparse = e(fs.create(r, b"sparse", 0o644))?;
+    e(fs.write(sparse, 40 * bs, &data(300)))?;
+    e(fs.fallocate(sparse, 4, 3))?;
+    e(fs.write(sparse, 2, b"x"))?;
+    let big = e(fs.mkdir(r, b"big", 0o755))?;
+    let n = (bs / 24) as usize; // enough names for two blocks and an index
+    for i in 0..n {
+        let name = format!("name-{i:04}-{}", "y".repeat(i % 13));
+        let c = e(fs.create(big, name.as_bytes(), 0o644))?;
+        if i % 9 == 0 {
+            e(fs.write(c, 0, &data(17 + i)))?;
+        }
+    }
+    e(fs.symlink(r, b"fast-link", b"dir/sub/deep/leaf.txt"))?;
+    let long = format!("{}/target", "long-component".repeat(20));
+    e(fs.symlink(dir, b"slow-link", long.as_bytes()))?;
+    e(fs.link(sub, b"hard-link", multi))?;
+    e(fs.mknod(r, b"null-dev", S_IFCHR | 0o666, (1 << 8) | 3))?;
+    e(fs.mknod(r, b"fifo", S_IFIFO | 0o644, 0))?;
+    e(fs.flush())?;
+    drop(fs);
+    let bytes = dev.to_bytes();
+    let r = fsck(
+        Box::new(MemDev::from_bytes(&bytes)),
+        &FsckOptions {
+            repair: false,
+            verbose: false,
+        },
+    );
+    if r.exit_code != 0 {
+        return Err(format!(
+            "the base image is not clean:\n{}",
+            r.lines.join("\n")
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Locates the metadata of an image by walking it from the root.
+pub fn analyze(bytes: &[u8]) -> Res<Info> {
+    let mut fs = e(Fs::open(Box::new(MemDev::from_bytes(bytes))))?;
+    let mut info = Info {
+        bs: fs.bs() as u64,
+        sb: Some(fs.sb.clone()),
+        ..Info::default()
+    };
+    let mut todo = vec![(ROOT_INO, String::from("/"))];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((ino, path)) = todo.pop() {
+        if !seen.insert(ino) {
+            continue;
+        }
+        let inode = e(fs.read_inode(ino))?;
+        for b in e(fs.extent_nodes(ino, &inode))? {
+            info.ext_nodes.push((ino, b));
+        }
+        if inode.is_dir() {
+            for x in e(fs.extents(ino, &inode))? {
+                for b in x.physical..x.physical + x.len as u64 {
+                    info.dir_blocks.push((ino, b));
+                }
+            }
+            if inode.dir_index_root != 0 {
+                info.index_nodes.push((ino, inode.dir_index_root));
+            }
+            for ent in e(fs.read_dir(ino))? {
+                let name = String::from_utf8_lossy(&ent.name).into_owned();
+                todo.push((
+                    ent.ino,
+                    format!(
+                        "{}{name}{}",
+                        path,
+                        if ent.file_type == FT_DIR { "/" } else { "" }
+                    ),
+                ));
+            }
+        }
+        info.inodes.push((ino, inode, path));
+    }
+    info.inodes.sort_by_key(|i| i.0);
+    Ok(info)
+}
+
+fn put_u16(v: u16) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+fn put_u32(v: u32) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+fn put_u64(v: u64) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+
+/// Applies `m` to a copy of `base`.
+pub fn apply(base: &[u8], info: &Info, m: &Mutation) -> Vec<u8> {
+    let mut img = base.to_vec();
+    for ed in &m.edits {
+        match ed {
+            Edit::Put(off, data) => {
+                let o = *off as usize;
+                img[o..o + data.len()].copy_from_slice(data);
+            }
+            Edit::Xor(off, mask) => img[*off as usize] ^= mask,
+            Edit::Copy { from, to, len } => {
+                let src = img[*from as usize..(*from + *len) as usize].to_vec();
+                img[*to as usize..(*to + *len) as usize].copy_from_slice(&src);
+            }
+        }
+    }
+    for s in &m.seals {
+        match *s {
+            Seal::Sb => {
+                let crc = crc32c_with_hole(0, &img[..SB_SIZE], SB_CRC_OFFSET);
+                img[SB_CRC_OFFSET..SB_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+            }
+            Seal::Meta(b) => {
+                let o = (b * info.bs) as usize;
+                let _ = meta_seal(&mut img[o..o + info.bs as usize]);
+            }
+            Seal::Inode(ino) => {
+                let off = inode_off(info, ino) as usize;
+                let slot = &mut img[off..off + INODE_SIZE];
+                slot[INODE_CRC_OFFSET..INODE_CRC_OFFSET + 4].fill(0);
+                let crc = inode_checksum(ino, slot);
+                slot[INODE_CRC_OFFSET..INODE_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+            }
+        }
+    }
+    img
+}
+
+fn inode_off(info: &Info, ino: u64) -> u64 {
+    let sb = info.sb.as_ref().unwrap();
+    let (blk, off) = sb.inode_location(ino).unwrap();
+    blk * info.bs + off as u64
+}
+
+struct Builder<'a> {
+    info: &'a Info,
+    out: Vec<Mutation>,
+    /// Path recorded in the mutations being added.
+    path: String,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, name: &str, expect: Expect, what: &str, edits: Vec<Edit>, seals: Vec<Seal>) {
+        self.out.push(Mutation {
+            name: name.into(),
+            expect,
+            what: what.into(),
+            path: self.path.clone(),
+            edits,
+            seals,
+        });
+    }
+
+    fn sb(&mut self, name: &str, expect: Expect, what: &str, off: u64, val: Vec<u8>) {
+        self.add(
+            &format!("sb-{name}"),
+            expect,
+            what,
+            vec![Edit::Put(off, val)],
+            vec![Seal::Sb],
+        );
+    }
+
+    fn inode(
+        &mut self,
+        tag: &str,
+        ino: u64,
+        name: &str,
+        expect: Expect,
+        what: &str,
+        off: u64,
+        val: Vec<u8>,
+    ) {
+        let base = inode_off(self.info, ino);
+        self.add(
+            &format!("inode-{tag}-{name}"),
+            expect,
+            &format!("inode {ino} ({tag}): {what}"),
+            vec![Edit::Put(base + off, val)],
+            vec![Seal::Inode(ino)],
+        );
+    }
+
+    fn meta(&mut self, name: &str, expect: Expect, what: &str, blk: u64, off: u64, val: Vec<u8>) {
+        let base = blk * self.info.bs;
+        self.add(
+            name,
+            expect,
+            what,
+            vec![Edit::Put(base + off, val)],
+            vec![Seal::Meta(blk)],
+        );
+    }
+}
+
+/// The targeted mutations of an analysed image.
+pub fn targeted(info: &Info) -> Vec<Mutation> {
+    use Expect::*;
+    let sb = info.sb.clone().unwrap();
+    let l = sb.layout;
+    let bs = info.bs;
+    let mut b = Builder {
+        info,
+        out: Vec::new(),
+        path: String::new(),
+    };
+    let path_of = |ino: u64| {
+        info.inodes
+            .iter()
+            .find(|i| i.0 == ino)
+            .map(|i| i.2.clone())
+            .unwrap_or_default()
+    };
+    // Superblock.
+    b.add(
+        "sb-magic",
+        MustFail,
+        "superblock magic",
+        vec![Edit::Xor(0, 0xff)],
+        vec![],
+    );
+    b.add(
+        "sb-crc",
+        MustFail,
+        "superblock checksum",
+        vec![Edit::Xor(4, 0x01)],
+        vec![],
+    );
+    b.add(
+        "sb-bitflip-unsealed",
+        MustFail,
+        "one bit of total_blocks, checksum not updated",
+        vec![Edit::Xor(0x20, 0x10)],
+        vec![],
+    );
+    b.sb("version", MustFail, "format version 2", 0x08, put_u32(2));
+    b.sb("block-log2-9", MustFail, "block size 512", 0x0C, put_u32(9));
+    b.sb(
+        "block-log2-17",
+        MustFail,
+        "block size 128 KiB",
+        0x0C,
+        put_u32(17),
+    );
+    b.sb(
+        "block-log2-other",
+        MustFail,
+        "block size doubled",
+        0x0C,
+        put_u32(sb.block_log2 + 1),
+    );
+    b.sb(
+        "incompat",
+        MustFail,
+        "unknown incompatible feature",
+        0x14,
+        put_u32(1 << 7),
+    );
+    b.sb(
+        "ro-compat",
+        MayPass,
+        "unknown read-only compatible feature (read-write mount refused)",
+        0x18,
+        put_u32(1),
+    );
+    b.sb(
+        "state",
+        MustFail,
+        "unknown state bit",
+        0x1C,
+        put_u32(0x80 | sb.state),
+    );
+    b.sb(
+        "total-blocks-big",
+        MustFail,
+        "total_blocks beyond the device",
+        0x20,
+        put_u64(sb.total_blocks * 4),
+    );
+    b.sb(
+        "total-blocks-huge",
+        MustFail,
+        "total_blocks 2^63",
+        0x20,
+        put_u64(1 << 63),
+    );
+    b.sb(
+        "total-blocks-zero",
+        MustFail,
+        "total_blocks 0",
+        0x20,
+        put_u64(0),
+    );
+    b.sb(
+        "free-blocks",
+        MustFail,
+        "free_blocks above the data blocks",
+        0x28,
+        put_u64(sb.total_blocks),
+    );
+    b.sb(
+        "total-inodes",
+        MustFail,
+        "total_inodes not matching the layout",
+        0x30,
+        put_u64(sb.total_inodes * 3),
+    );
+    b.sb(
+        "total-inodes-zero",
+        MustFail,
+        "total_inodes 0",
+        0x30,
+        put_u64(0),
+    );
+    b.sb(
+        "free-inodes",
+        MustFail,
+        "free_inodes above total",
+        0x38,
+        put_u64(sb.total_inodes + 1),
+    );
+    b.sb(
+        "bbm-start",
+        MustFail,
+        "block bitmap start moved",
+        0x40,
+        put_u64(l.block_bitmap_start + 1),
+    );
+    b.sb(
+        "ibm-start",
+        MustFail,
+        "inode bitmap start moved",
+        0x50,
+        put_u64(l.inode_bitmap_start + 1),
+    );
+    b.sb(
+        "itable-start",
+        MustFail,
+        "inode table start moved",
+        0x60,
+        put_u64(l.inode_table_start + 1),
+    );
+    b.sb(
+        "itable-blocks",
+        MustFail,
+        "inode table shorter",
+        0x68,
+        put_u64(l.inode_table_blocks - 1),
+    );
+    b.sb(
+        "data-start",
+        MustFail,
+        "data start inside the inode table",
+        0x70,
+        put_u64(l.data_start - 1),
+    );
+    b.sb("root-ino", MustFail, "root inode 2", 0x78, put_u64(2));
+    b.sb(
+        "orphan-range",
+        MustFail,
+        "orphan head past the inode table",
+        0x80,
+        put_u64(sb.total_inodes + 9),
+    );
+    b.sb("first-ino", MustFail, "first inode 9", 0x88, put_u64(9));
+    b.sb("inode-size", MustFail, "inode size 128", 0xC4, put_u32(128));
+    b.sb(
+        "label",
+        MayPass,
+        "label without a NUL",
+        0xA0,
+        vec![b'X'; 32],
+    );
+    b.sb(
+        "reserved",
+        MayPass,
+        "reserved bytes set",
+        0x200,
+        vec![0xee; 16],
+    );
+    if let Some((ino, _, _)) = info.inodes.iter().find(|i| i.1.is_reg() && i.1.nlink > 0) {
+        b.sb(
+            "orphan-live",
+            MayPass,
+            "orphan head names a live, linked file",
+            0x80,
+            put_u64(*ino),
+        );
+    }
+    // Bitmaps: only allocation uses them; a read-only walk may not notice.
+    let bb = l.block_bitmap_start;
+    let ib = l.inode_bitmap_start;
+    b.add(
+        "bbm-magic",
+        MayPass,
+        "block bitmap magic",
+        vec![Edit::Xor(bb * bs, 0xff)],
+        vec![],
+    );
+    b.add(
+        "bbm-crc",
+        MayPass,
+        "block bitmap checksum",
+        vec![Edit::Xor(bb * bs + 4, 1)],
+        vec![],
+    );
+    let used = BITMAP_HDR_SIZE as u64 + l.data_start / 8 + 1;
+    b.meta(
+        "bbm-clear-used",
+        MayPass,
+        "block bitmap: used data blocks marked free",
+        bb,
+        used,
+        vec![0],
+    );
+    b.meta(
+        "bbm-blockno",
+        MayPass,
+        "block bitmap: wrong block number",
+        bb,
+        8,
+        put_u64(bb + 7),
+    );
+    b.add(
+        "ibm-magic",
+        MayPass,
+        "inode bitmap magic",
+        vec![Edit::Xor(ib * bs, 0xff)],
+        vec![],
+    );
+    b.meta(
+        "ibm-clear-root",
+        MayPass,
+        "inode bitmap: root and reserved inodes free",
+        ib,
+        BITMAP_HDR_SIZE as u64,
+        vec![0],
+    );
+    b.meta(
+        "ibm-set-all",
+        MayPass,
+        "inode bitmap: free inodes 801..960 marked in use",
+        ib,
+        BITMAP_HDR_SIZE as u64 + 100,
+        vec![0xff; 20],
+    );
+    // Inodes: the root, a directory, files, symlinks, a device.
+    let pick = |f: &dyn Fn(&Inode, &str) -> bool| {
+        info.inodes.iter().find(|(_, i, p)| f(i, p)).map(|x| x.0)
+    };
+    let mut picks: Vec<(&str, u64)> = vec![("root", ROOT_INO)];
+    if let Some(x) = pick(&|i, p| i.is_dir() && p == "/dir/") {
+        picks.push(("dir", x));
+    }
+    if let Some(x) = pick(&|i, p| i.is_dir() && i.dir_index_root != 0 && p != "/") {
+        picks.push(("bigdir", x));
+    }
+    if let Some(x) = pick(&|i, p| i.is_reg() && p.ends_with("fragmented")) {
+        picks.push(("frag", x));
+    }
+    if let Some(x) = pick(&|i, p| i.is_reg() && p.ends_with("/multi")) {
+        picks.push(("file", x));
+    }
+    if let Some(x) = pick(&|i, _| i.is_symlink() && i.has_inline_data()) {
+        picks.push(("fastlink", x));
+    }
+    if let Some(x) = pick(&|i, _| i.is_symlink() && !i.has_inline_data()) {
+        picks.push(("slowlink", x));
+    }
+    if let Some(x) = pick(&|i, _| i.file_type() == S_IFCHR) {
+        picks.push(("chr", x));
+    }
+    for &(tag, ino) in &picks {
+        b.path = path_of(ino);
+        let inode = &info.inodes.iter().find(|i| i.0 == ino).unwrap().1;
+        let base = inode_off(info, ino);
+        b.add(
+            &format!("inode-{tag}-magic"),
+            MustFail,
+            &format!("inode {ino} ({tag}) magic"),
+            vec![Edit::Xor(base, 0xff)],
+            vec![],
+        );
+        b.add(
+            &format!("inode-{tag}-crc"),
+            MustFail,
+            &format!("inode {ino} ({tag}) checksum"),
+            vec![Edit::Xor(base + 4, 1)],
+            vec![],
+        );
+        b.add(
+            &format!("inode-{tag}-zeroed"),
+            MustFail,
+            &format!("inode {ino} ({tag}) slot zeroed (free) but referenced"),
+            vec![Edit::Put(base, vec![0; INODE_SIZE])],
+            vec![],
+        );
+        b.inode(
+            tag,
+            ino,
+            "mode-type",
+            MustFail,
+            "invalid file type 0o170000",
+            0x02,
+            put_u16(0o170000 | (inode.mode & 0o7777)),
+        );
+        b.inode(
+            tag,
+            ino,
+            "flags",
+            MustFail,
+            "unknown flag",
+            0x14,
+            put_u32(inode.flags | 0x0100_0000),
+        );
+        b.inode(
+            tag,
+            ino,
+            "reserved",
+            MustFail,
+            "reserved field set",
+            0x78,
+            put_u64(0xdead),
+        );
+        b.inode(
+            tag,
+            ino,
+            "nsec",
+            MustFail,
+            "mtime nanoseconds >= 10^9",
+            0x6C,
+            put_u32(1_000_000_000),
+        );
+        if tag != "root" {
+            b.inode(
+                tag,
+                ino,
+                "nlink0",
+                MustFail,
+                "nlink 0 but referenced",
+                0x10,
+                put_u32(0),
+            );
+        }
+        if inode.is_dir() {
+            b.inode(
+                tag,
+                ino,
+                "parent0",
+                MustFail,
+                "directory parent 0",
+                0x28,
+                put_u64(0),
+            );
+            b.inode(
+                tag,
+                ino,
+                "size-odd",
+                MustFail,
+                "directory size not a block multiple",
+                0x18,
+                put_u64(inode.size + 1),
+            );
+            b.inode(
+                tag,
+                ino,
+                "to-reg",
+                MustFail,
+                "directory turned into a regular file",
+                0x02,
+                put_u16(S_IFREG | 0o644),
+            );
+        } else {
+            b.inode(
+                tag,
+                ino,
+                "parent",
+                MustFail,
+                "non-directory with a parent",
+                0x28,
+                put_u64(ROOT_INO),
+            );
+            b.inode(
+                tag,
+                ino,
+                "index-root",
+                MustFail,
+                "non-directory with a hash index",
+                0x38,
+                put_u64(sb.layout.data_start),
+            );
+        }
+        if inode.is_reg() {
+            b.inode(
+                tag,
+                ino,
+                "to-dir",
+                MustFail,
+                "regular file turned into a directory",
+                0x02,
+                put_u16(S_IFDIR | 0o755),
+            );
+            b.inode(
+                tag,
+                ino,
+                "size-huge",
+                MustFail,
+                "size past the largest mapping",
+                0x18,
+                put_u64(u64::MAX - 7),
+            );
+            b.inode(
+                tag,
+                ino,
+                "rdev",
+                MustFail,
+                "regular file with a device number",
+                0x44,
+                put_u32(0x0801),
+            );
+        }
+        if inode.has_inline_data() {
+            b.inode(
+                tag,
+                ino,
+                "inline-size0",
+                MustFail,
+                "fast symlink of size 0",
+                0x18,
+                put_u64(0),
+            );
+            b.inode(
+                tag,
+                ino,
+                "inline-size-big",
+                MustFail,
+                "fast symlink longer than the area",
+                0x18,
+                put_u64(200),
+            );
+            b.inode(
+                tag,
+                ino,
+                "inline-flag-off",
+                MustFail,
+                "fast symlink without INLINE_DATA",
+                0x14,
+                put_u32(inode.flags & !INODE_FLAG_INLINE_DATA),
+            );
+            continue;
+        }
+        // The inline extent root: header and first records.
+        let area = 0x80u64;
+        b.inode(
+            tag,
+            ino,
+            "root-magic",
+            MustFail,
+            "extent root magic",
+            area,
+            put_u16(0x4242),
+        );
+        b.inode(
+            tag,
+            ino,
+            "root-kind",
+            MustFail,
+            "extent root of the index kind",
+            area + 2,
+            vec![2],
+        );
+        b.inode(
+            tag,
+            ino,
+            "root-level",
+            MustFail,
+            "extent root level 5",
+            area + 3,
+            vec![5],
+        );
+        b.inode(
+            tag,
+            ino,
+            "root-nr",
+            MustFail,
+            "extent root with more records than room",
+            area + 4,
+            put_u16(60),
+        );
+        b.inode(
+            tag,
+            ino,
+            "root-max",
+            MustFail,
+            "extent root capacity 2",
+            area + 6,
+            put_u16(2),
+        );
+        let nr = u16::from_le_bytes([inode.area[4], inode.area[5]]);
+        let level = inode.area[3];
+        if nr > 0 && level == 0 {
+            let rec = area + 8;
+            b.inode(
+                tag,
+                ino,
+                "ext-phys0",
+                MustFail,
+                "extent at physical block 0",
+                rec + 8,
+                put_u64(0),
+            );
+            b.inode(
+                tag,
+                ino,
+                "ext-phys-meta",
+                MustFail,
+                "extent in the inode table",
+                rec + 8,
+                put_u64(l.inode_table_start),
+            );
+            b.inode(
+                tag,
+                ino,
+                "ext-phys-end",
+                MustFail,
+                "extent past the device",
+                rec + 8,
+                put_u64(sb.total_blocks - 1),
+            );
+            b.inode(
+                tag,
+                ino,
+                "ext-len0",
+                MustFail,
+                "extent of length 0",
+                rec + 16,
+                put_u32(0),
+            );
+            b.inode(
+                tag,
+                ino,
+                "ext-len-huge",
+                MustFail,
+                "extent of 2^32-1 blocks",
+                rec + 16,
+                put_u32(u32::MAX),
+            );
+            b.inode(
+                tag,
+                ino,
+                "ext-logical-huge",
+                MustFail,
+                "extent past 2^63 bytes",
+                rec,
+                put_u64(u64::MAX - 2),
+            );
+            b.inode(
+                tag,
+                ino,
+                "ext-flags",
+                MustFail,
+                "unknown extent flag",
+                rec + 20,
+                put_u32(0x10),
+            );
+            if nr > 1 {
+                b.inode(
+                    tag,
+                    ino,
+                    "ext-order",
+                    MustFail,
+                    "extents out of order",
+                    rec + 24,
+                    put_u64(0),
+                );
+            }
+        } else if level > 0 {
+            let rec = area + 8;
+            b.inode(
+                tag,
+                ino,
+                "child-meta",
+                MustFail,
+                "root child pointer into the superblock",
+                rec + 8,
+                put_u64(0),
+            );
+            b.inode(
+                tag,
+                ino,
+                "child-self",
+                MustFail,
+                "root child pointer to a data block of another file",
+                rec + 8,
+                put_u64(l.data_start + 1),
+            );
+        }
+    }
+    // An inode copied into another slot: the seeded checksum must catch it.
+    b.path = String::new();
+    if picks.len() > 2 {
+        let (from, to) = (inode_off(info, picks[1].1), inode_off(info, picks[2].1));
+        b.add(
+            "inode-wrong-slot",
+            MustFail,
+            "an inode copied into another inode's slot",
+            vec![Edit::Copy {
+                from,
+                to,
+                len: INODE_SIZE as u64,
+            }],
+            vec![],
+        );
+    }
+    // Extent-tree block nodes.
+    if let Some(&(owner, blk)) = info.ext_nodes.first() {
+        b.path = path_of(owner);
+        let o = blk * bs;
+        b.add(
+            "extnode-magic",
+            MustFail,
+            "extent node magic",
+            vec![Edit::Xor(o, 0xff)],
+            vec![],
+        );
+        b.add(
+            "extnode-crc",
+            MustFail,
+            "extent node checksum",
+            vec![Edit::Xor(o + 4, 1)],
+            vec![],
+        );
+        b.add(
+            "extnode-bitflip",
+            MustFail,
+            "extent node record bit flip, checksum not updated",
+            vec![Edit::Xor(o + 40, 4)],
+            vec![],
+        );
+        b.meta(
+            "extnode-blockno",
+            MustFail,
+            "extent node: wrong block number",
+            blk,
+            8,
+            put_u64(blk + 1),
+        );
+        b.meta(
+            "extnode-owner",
+            MustFail,
+            "extent node: wrong owner",
+            blk,
+            16,
+            put_u64(owner + 1),
+        );
+        b.meta(
+            "extnode-kind",
+            MustFail,
+            "extent node of the index kind",
+            blk,
+            0x18,
+            vec![2],
+        );
+        b.meta(
+            "extnode-level",
+            MustFail,
+            "extent node level 3",
+            blk,
+            0x19,
+            vec![3],
+        );
+        b.meta(
+            "extnode-nr",
+            MustFail,
+            "extent node: nr above max",
+            blk,
+            0x1A,
+            put_u16(0xffff),
+        );
+        b.meta(
+            "extnode-nr0",
+            MustFail,
+            "non-root extent node empty",
+            blk,
+            0x1A,
+            put_u16(0),
+        );
+        b.meta(
+            "extnode-max",
+            MustFail,
+            "extent node capacity 2",
+            blk,
+            0x1C,
+            put_u16(2),
+        );
+        b.meta(
+            "extnode-reserved",
+            MustFail,
+            "extent node reserved field",
+            blk,
+            0x1E,
+            put_u16(1),
+        );
+        b.meta(
+            "extnode-order",
+            MustFail,
+            "extent node records out of order",
+            blk,
+            32 + 24,
+            put_u64(0),
+        );
+        b.meta(
+            "extnode-phys",
+            MustFail,
+            "extent node: extent in the bitmaps",
+            blk,
+            32 + 8,
+            put_u64(1),
+        );
+        b.meta(
+            "extnode-overlap",
+            MustFail,
+            "extent node: first extent grown over the next",
+            blk,
+            32 + 16,
+            put_u32(5),
+        );
+    }
+    // Directory blocks (of the root and of the big directory).
+    let mut dirs: Vec<(&str, u64, u64)> = Vec::new();
+    if let Some(&(o, blk)) = info.dir_blocks.iter().find(|d| d.0 == ROOT_INO) {
+        dirs.push(("rootdir", o, blk));
+    }
+    if let Some(&(o, blk)) = info.dir_blocks.iter().rev().find(|d| d.0 != ROOT_INO) {
+        dirs.push(("dirblk", o, blk));
+    }
+    for (tag, owner, blk) in dirs {
+        b.path = path_of(owner);
+        let o = blk * bs;
+        let ent = DIR_HDR_SIZE as u64; // first entry
+        b.add(
+            &format!("{tag}-magic"),
+            MustFail,
+            "directory block magic",
+            vec![Edit::Xor(o, 0xff)],
+            vec![],
+        );
+        b.add(
+            &format!("{tag}-crc"),
+            MustFail,
+            "directory block checksum",
+            vec![Edit::Xor(o + 4, 1)],
+            vec![],
+        );
+        b.add(
+            &format!("{tag}-bitflip"),
+            MustFail,
+            "directory name bit flip, checksum not updated",
+            vec![Edit::Xor(o + ent + 13, 1)],
+            vec![],
+        );
+        b.meta(
+            &format!("{tag}-blockno"),
+            MustFail,
+            "directory block: wrong block number",
+            blk,
+            8,
+            put_u64(blk + 1),
+        );
+        b.meta(
+            &format!("{tag}-owner"),
+            MustFail,
+            "directory block: wrong owner",
+            blk,
+            16,
+            put_u64(owner + 1),
+        );
+        b.meta(
+            &format!("{tag}-reclen0"),
+            MustFail,
+            "first entry rec_len 0",
+            blk,
+            ent + 8,
+            put_u16(0),
+        );
+        b.meta(
+            &format!("{tag}-reclen-odd"),
+            MustFail,
+            "first entry rec_len not a multiple of 8",
+            blk,
+            ent + 8,
+            put_u16(21),
+        );
+        b.meta(
+            &format!("{tag}-reclen-past"),
+            MustFail,
+            "first entry rec_len past the block end",
+            blk,
+            ent + 8,
+            put_u16(bs as u16 & 0xfff8),
+        );
+        b.meta(
+            &format!("{tag}-namelen0"),
+            MustFail,
+            "first entry name_len 0",
+            blk,
+            ent + 10,
+            vec![0],
+        );
+        b.meta(
+            &format!("{tag}-namelen-big"),
+            MustFail,
+            "first entry name_len past its record",
+            blk,
+            ent + 10,
+            vec![255],
+        );
+        b.meta(
+            &format!("{tag}-ino-range"),
+            MustFail,
+            "entry inode past the table",
+            blk,
+            ent,
+            put_u64(sb.total_inodes + 100),
+        );
+        b.meta(
+            &format!("{tag}-ino-reserved"),
+            MustFail,
+            "entry names reserved inode 3",
+            blk,
+            ent,
+            put_u64(3),
+        );
+        b.meta(
+            &format!("{tag}-ino-root"),
+            MustFail,
+            "entry names the root",
+            blk,
+            ent,
+            put_u64(ROOT_INO),
+        );
+        b.meta(
+            &format!("{tag}-ino-free"),
+            MustFail,
+            "entry names a free inode",
+            blk,
+            ent,
+            put_u64(sb.total_inodes - 1),
+        );
+        b.meta(
+            &format!("{tag}-ftype"),
+            MayPass,
+            "entry file type mismatch",
+            blk,
+            ent + 11,
+            vec![FT_SOCK],
+        );
+        b.meta(
+            &format!("{tag}-ftype-bad"),
+            MustFail,
+            "entry file type 3 (undefined)",
+            blk,
+            ent + 11,
+            vec![3],
+        );
+        b.meta(
+            &format!("{tag}-slash"),
+            MustFail,
+            "entry name containing '/'",
+            blk,
+            ent + 12,
+            vec![b'/'],
+        );
+        b.meta(
+            &format!("{tag}-nul"),
+            MustFail,
+            "entry name containing NUL",
+            blk,
+            ent + 12,
+            vec![0],
+        );
+        b.meta(
+            &format!("{tag}-dot"),
+            MustFail,
+            "entry named '.'",
+            blk,
+            ent + 10,
+            vec![1, 0, b'.'],
+        );
+    }
+    // Directory hash index root.
+    if let Some(&(owner, blk)) = info.index_nodes.first() {
+        b.path = path_of(owner);
+        let o = blk * bs;
+        b.add(
+            "index-magic",
+            MustFail,
+            "hash index magic",
+            vec![Edit::Xor(o, 0xff)],
+            vec![],
+        );
+        b.add(
+            "index-crc",
+            MustFail,
+            "hash index checksum",
+            vec![Edit::Xor(o + 4, 1)],
+            vec![],
+        );
+        b.meta(
+            "index-owner",
+            MustFail,
+            "hash index: wrong owner",
+            blk,
+            16,
+            put_u64(owner + 1),
+        );
+        b.meta(
+            "index-kind",
+            MustFail,
+            "hash index node of the extent kind",
+            blk,
+            0x18,
+            vec![1],
+        );
+        b.meta(
+            "index-nr",
+            MustFail,
+            "hash index: nr above max",
+            blk,
+            0x1A,
+            put_u16(0xffff),
+        );
+        b.meta(
+            "index-key",
+            MayPass,
+            "hash index: first key changed",
+            blk,
+            32,
+            put_u64(0x7fff_ffff_0000_0003),
+        );
+    }
+    b.out
+}
+
+/// `n` random mutations: 1 to 8 random bytes of metadata flipped, the
+/// checksums of the touched structures recomputed in every other one.
+pub fn random(info: &Info, seed: u64, n: usize) -> Vec<Mutation> {
+    let sb = info.sb.clone().unwrap();
+    let l = sb.layout;
+    let bs = info.bs;
+    let mut blocks: Vec<(u64, &str)> = vec![
+        (l.block_bitmap_start, "bitmap"),
+        (l.inode_bitmap_start, "bitmap"),
+    ];
+    for &(ino, _, _) in &info.inodes {
+        let (blk, _) = sb.inode_location(ino).unwrap();
+        if !blocks.contains(&(blk, "inode")) {
+            blocks.push((blk, "inode"));
+        }
+    }
+    blocks.extend(info.ext_nodes.iter().map(|x| (x.1, "meta")));
+    blocks.extend(info.dir_blocks.iter().map(|x| (x.1, "meta")));
+    blocks.extend(info.index_nodes.iter().map(|x| (x.1, "meta")));
+    let mut out = Vec::new();
+    for k in 0..n {
+        let mut r = Rng::new(seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let seal = k % 2 == 0;
+        let flips = r.range(1, 8);
+        let mut edits = Vec::new();
+        let mut seals = Vec::new();
+        let mut where_ = Vec::new();
+        for _ in 0..flips {
+            // One flip in six hits the superblock.
+            let (off, s) = if r.chance(1, 6) {
+                let o = r.below(0x100);
+                (o, Seal::Sb)
+            } else {
+                let (blk, kind) = blocks[r.below(blocks.len() as u64) as usize];
+                let o = r.below(bs);
+                let s = if kind == "inode" {
+                    let slot = o / INODE_SIZE as u64;
+                    let ino = (blk - l.inode_table_start) * (bs / INODE_SIZE as u64) + slot + 1;
+                    Seal::Inode(ino)
+                } else {
+                    Seal::Meta(blk)
+                };
+                (blk * bs + o, s)
+            };
+            let mask = 1u8 << r.below(8)
+                | if r.chance(1, 4) {
+                    r.next_u64() as u8
+                } else {
+                    0
+                };
+            edits.push(Edit::Xor(off, mask.max(1)));
+            where_.push(format!("{off:#x}"));
+            if seal {
+                seals.push(s);
+            }
+        }
+        // Inode seals need an in-use slot: drop seals of free ones.
+        seals.retain(|s| match s {
+            Seal::Inode(ino) => info.inodes.iter().any(|i| i.0 == *ino),
+            _ => true,
+        });
+        out.push(Mutation {
+            name: format!("random-{seed}-{k}"),
+            path: String::new(),
+            expect: Expect::MayPass,
+            what: format!(
+                "{flips} random byte flip(s) at {}{}",
+                where_.join(","),
+                if seal { ", checksums recomputed" } else { "" }
+            ),
+            edits,
+            seals,
+        });
+    }
+    out
+}
+
+/// Looks mutations up by name without running fsck on them.
+pub fn find(
+    base: &[u8],
+    seed: u64,
+    nrandom: usize,
+    names: &[String],
+) -> Res<(Info, Vec<Mutation>)> {
+    let info = analyze(base)?;
+    let all: Vec<Mutation> = targeted(&info)
+        .into_iter()
+        .chain(random(&info, seed, nrandom))
+        .collect();
+    let mut out = Vec::new();
+    for n in names {
+        out.push(
+            all.iter()
+                .find(|m| &m.name == n)
+                .cloned()
+                .ok_or(format!("no mutation named {n}"))?,
+        );
+    }
+    Ok((info, out))
+}
+
+/// Whether a walk error line ("op PATH: error") concerns the object at
+/// `path`: the object itself, or for a directory the probe files made in it.
+pub fn error_concerns(line: &str, path: &str) -> bool {
+    if path.is_empty() {
+        return false;
+    }
+    let Some(p) = line.split_whitespace().find(|t| t.starts_with('/')) else {
+        return false;
+    };
+    let p = p.trim_end_matches(':');
+    match path.strip_suffix('/') {
+        Some(dir) => {
+            p == dir
+                || p == path
+                || p.strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with("probe-"))
+        }
+        None => p == path,
+    }
+}
+
+/// Downgrades the must-fail mutations of objects on which the walk of the
+/// clean image already failed (`baseline`: its error lines): the kernel
+/// cannot do those operations yet, so it cannot be asked to notice damage
+/// through them.
+pub fn apply_baseline(muts: &mut [(Mutation, i32)], baseline: &[String]) {
+    for (m, _) in muts.iter_mut() {
+        if m.expect == Expect::MustFail {
+            if let Some(l) = baseline.iter().find(|l| error_concerns(l, &m.path)) {
+                m.expect = Expect::MayPass;
+                m.what += &format!(" (the clean image already fails: {l})");
+            }
+        }
+    }
+}
+
+/// What fsck -n says of an image: (exit code, first problem line).
+pub fn fsck_verdict(img: &[u8]) -> (i32, String) {
+    let r = fsck(
+        Box::new(MemDev::from_bytes(img)),
+        &FsckOptions {
+            repair: false,
+            verbose: false,
+        },
+    );
+    let first = r
+        .lines
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .cloned()
+        .unwrap_or_default();
+    (r.exit_code, first)
+}
+
+/// All mutations of an image, with a final expectation: a targeted
+/// "must-fail" mutation that fsck -n does not flag is downgraded to
+/// "may-pass" (the field is then not one the format forbids).
+pub fn all(base: &[u8], seed: u64, nrandom: usize) -> Res<(Info, Vec<(Mutation, i32)>)> {
+    let info = analyze(base)?;
+    let mut out = Vec::new();
+    for mut m in targeted(&info)
+        .into_iter()
+        .chain(random(&info, seed, nrandom))
+    {
+        let (code, _) = fsck_verdict(&apply(base, &info, &m));
+        if code == 0 && m.expect == Expect::MustFail {
+            m.expect = Expect::MayPass;
+            m.what += " (fsck finds nothing)";
+        }
+        out.push((m, code));
+    }
+    Ok((info, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_images_are_clean_and_analysed() {
+        for log2 in [10, 12] {
+            let base = build_base(log2, 4 << 20).unwrap();
+            let info = analyze(&base).unwrap();
+            assert!(info.inodes.len() > 20, "{}", info.inodes.len());
+            assert!(!info.ext_nodes.is_empty(), "no block extent node");
+            assert!(!info.index_nodes.is_empty(), "no hash index");
+            assert!(info.dir_blocks.len() > 3);
+        }
+    }
+
+    #[test]
+    fn mutations_change_the_image_and_most_are_detected() {
+        let base = build_base(12, 4 << 20).unwrap();
+        let (info, all) = all(&base, 1, 20).unwrap();
+        let names: std::collections::BTreeSet<_> = all.iter().map(|m| m.0.name.clone()).collect();
+        assert_eq!(names.len(), all.len(), "duplicate names");
+        let mut must = 0;
+        for (m, code) in &all {
+            let img = apply(&base, &info, m);
+            assert!(img != base, "{} changes nothing", m.name);
+            if m.expect == Expect::MustFail {
+                assert_ne!(*code, 0, "{}", m.name);
+                must += 1;
+            }
+        }
+        assert!(must > 80, "only {must} must-fail mutations");
+        // Checksum-only damage is always detected by fsck.
+        for n in [
+            "sb-crc",
+            "inode-root-crc",
+            "extnode-crc",
+            "rootdir-crc",
+            "index-crc",
+        ] {
+            let (m, code) = all.iter().find(|m| m.0.name == n).unwrap();
+            assert_eq!(m.expect, Expect::MustFail, "{n}");
+            assert_eq!(*code, 4, "{n}");
+        }
+    }
+
+    #[test]
+    fn baseline_errors_downgrade_only_their_objects() {
+        assert!(error_concerns(
+            "write-probe create /big/probe-file-1: Operation not supported",
+            "/big/"
+        ));
+        assert!(error_concerns(
+            "readdir /big: Structure needs cleaning",
+            "/big/"
+        ));
+        assert!(!error_concerns(
+            "lstat /big/name-0001: Structure needs cleaning",
+            "/big/"
+        ));
+        assert!(error_concerns(
+            "readlink /fast-link: Invalid argument",
+            "/fast-link"
+        ));
+        assert!(!error_concerns(
+            "readlink /fast-link: Invalid argument",
+            "/"
+        ));
+        assert!(error_concerns("write-probe create /probe-file-0: x", "/"));
+        assert!(!error_concerns("write-probe mkdir: x", "/"));
+        let base = build_base(12, 4 << 20).unwrap();
+        let (_, mut all) = all(&base, 1, 0).unwrap();
+        let before = all
+            .iter()
+            .filter(|m| m.0.expect == Expect::MustFail)
+            .count();
+        apply_baseline(
+            &mut all,
+            &["write-probe create /big/probe-file-1: Operation not supported".to_string()],
+        );
+        let after: Vec<_> = all
+            .iter()
+            .filter(|m| m.0.expect == Expect::MustFail)
+            .collect();
+        assert!(after.len() < before);
+        assert!(after.iter().all(|m| m.0.path != "/big/"));
+        assert!(after.iter().any(|m| m.0.name == "sb-crc"));
+    }
+
+    #[test]
+    fn random_mutations_are_reproducible() {
+        let base = build_base(10, 2 << 20).unwrap();
+        let info = analyze(&base).unwrap();
+        let a = random(&info, 5, 10);
+        let b = random(&info, 5, 10);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(apply(&base, &info, x), apply(&base, &info, y));
+        }
+    }
+}
