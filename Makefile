@@ -47,3 +47,20 @@ clippy:
 
 fmt:
 	rustfmt --edition 2021 --check $$(git ls-files '*.rs')
+
+# Test and benchmark suites (Documentation/rextfs/testing.rst).
+#   make bench                      fio on rextfs, ext4, xfs and raw; table + PNG
+#   make xfstests XFSTESTS_DIR=...  xfstests (default -g quick; XFSTESTS_ARGS='-g auto')
+#   make soak VERIFY_OPS=200000     the random-operation verifier, long
+.PHONY: bench xfstests soak
+VERIFY_OPS ?= 20000
+SOAK_TIMEOUT ?= 86400
+
+bench: kernel tools
+	scripts/bench
+
+xfstests: kernel tools
+	XFSTESTS_DIR="$(XFSTESTS_DIR)" scripts/xfstests $(XFSTESTS_ARGS)
+
+soak: kernel tools
+	scripts/vm --disks 2 --timeout $(SOAK_TIMEOUT) -- env VERIFY_OPS=$(VERIFY_OPS) tests/verify/soak.sh

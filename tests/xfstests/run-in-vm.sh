@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the VM (started by scripts/xfstests): writes local.config from
+# tests/xfstests/local.config.in, formats TEST_DEV, runs xfstests' check
+# with the given arguments, results under $REXTFS_OUT/results.
+#
+#   run-in-vm.sh XFSTESTS_DIR FSTYP check-args...
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+xdir=$1 fstyp=$2
+shift 2
+out=${REXTFS_OUT:?}
+test_dev=/dev/vda scratch_dev=/dev/vdb
+test_dir=/tmp/xfstests-test scratch_mnt=/tmp/xfstests-scratch
+mkdir -p "$test_dir" "$scratch_mnt" "$out/results"
+
+case $fstyp in
+rextfs) mkfs_opts="-q -f" fsck_opts="-n" ;;
+ext4) mkfs_opts="-q -F" fsck_opts="-n" ;;
+xfs) mkfs_opts="-f" fsck_opts="" ;;
+*) mkfs_opts="" fsck_opts="-n" ;;
+esac
+sed -e "s|@FSTYP@|$fstyp|" -e "s|@TEST_DEV@|$test_dev|" -e "s|@TEST_DIR@|$test_dir|" \
+	-e "s|@SCRATCH_DEV@|$scratch_dev|" -e "s|@SCRATCH_MNT@|$scratch_mnt|" \
+	-e "s|@RESULT_BASE@|$out/results|" -e "s|@MKFS_PROG@|$(command -v mkfs)|" \
+	-e "s|@FSCK_PROG@|$(command -v fsck)|" -e "s|@MKFS_OPTIONS@|${XFSTESTS_MKFS_OPTIONS:-}|" \
+	-e "s|@FSCK_OPTIONS@|$fsck_opts|" -e "s|@MOUNT_OPTIONS@|${XFSTESTS_MOUNT_OPTIONS:-}|" \
+	"$here/local.config.in" | grep -v '^#' >"$out/local.config"
+# shellcheck disable=SC2086
+if [ "$fstyp" = rextfs ]; then mkfs.rextfs $mkfs_opts "$test_dev"; else mkfs -t "$fstyp" $mkfs_opts "$test_dev"; fi >/dev/null ||
+	{ echo "xfstests: formatting TEST_DEV $test_dev as $fstyp failed" >&2; exit 1; }
+# xfstests wants a few users and groups; create them if missing (guest only).
+for u in fsgqa fsgqa2 123456-fsgqa; do
+	id "$u" >/dev/null 2>&1 || useradd -M "$u" >/dev/null 2>&1 || true
+done
+getent group fsgqa >/dev/null || groupadd fsgqa >/dev/null 2>&1 || true
+export HOST_OPTIONS=$out/local.config
+cd "$xdir" || exit 1
+./check "$@" 2>&1 | tee "$out/check.log"
+exit "${PIPESTATUS[0]}"
