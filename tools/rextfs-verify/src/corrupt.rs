@@ -174,7 +174,7 @@ pub fn analyze(bytes: &[u8]) -> Res<Info> {
     let mut fs = e(Fs::open(Box::new(MemDev::from_bytes(bytes))))?;
     let mut info = Info {
         bs: fs.bs() as u64,
-        sb: Some(fs.sb.clone()),
+        sb: Some(fs.sb),
         ..Info::default()
     };
     let mut todo = vec![(ROOT_INO, String::from("/"))];
@@ -297,6 +297,7 @@ impl Builder<'_> {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn inode(
         &mut self,
         tag: &str,
@@ -332,7 +333,7 @@ impl Builder<'_> {
 /// The targeted mutations of an analysed image.
 pub fn targeted(info: &Info) -> Vec<Mutation> {
     use Expect::*;
-    let sb = info.sb.clone().unwrap();
+    let sb = info.sb.unwrap();
     let l = sb.layout;
     let bs = info.bs;
     let mut b = Builder {
@@ -1281,7 +1282,7 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
 /// `n` random mutations: 1 to 8 random bytes of metadata flipped, the
 /// checksums of the touched structures recomputed in every other one.
 pub fn random(info: &Info, seed: u64, n: usize) -> Vec<Mutation> {
-    let sb = info.sb.clone().unwrap();
+    let sb = info.sb.unwrap();
     let l = sb.layout;
     let bs = info.bs;
     let mut blocks: Vec<(u64, &str)> = vec![

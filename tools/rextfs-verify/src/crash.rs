@@ -142,8 +142,7 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
     let mut op = 0;
     while op < total {
         op += 1;
-        if cfg.cut_cmd.is_some() && op == cfg.cut_at + 1 {
-            let cmd = cfg.cut_cmd.as_ref().unwrap();
+        if let Some(cmd) = cfg.cut_cmd.as_ref().filter(|_| op == cfg.cut_at + 1) {
             let st = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(cmd)

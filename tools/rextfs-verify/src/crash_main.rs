@@ -46,12 +46,18 @@ fn main() -> ExitCode {
         let v = args.get(i + 1).cloned().unwrap_or_default();
         let n = || parse_num(&v);
         let r: Result<(), String> = match a {
-            "--journal" => Ok(cfg.journal = PathBuf::from(&v)),
+            "--journal" => {
+                cfg.journal = PathBuf::from(&v);
+                Ok(())
+            }
             "--seed" => n().map(|x| cfg.seed = x),
             "--ops" => n().map(|x| cfg.cut_at = x),
             "--after" => n().map(|x| cfg.after = x),
             "--files" => n().map(|x| cfg.files = x.max(1) as usize),
-            "--cut-cmd" => Ok(cfg.cut_cmd = Some(v.clone())),
+            "--cut-cmd" => {
+                cfg.cut_cmd = Some(v.clone());
+                Ok(())
+            }
             "--lie" => {
                 cfg.lie = true;
                 i += 1;

@@ -286,6 +286,7 @@ impl Engine {
     }
 
     /// Runs op `n`, checks what it read, updates the model.
+    #[allow(clippy::result_large_err)]
     pub fn apply(&mut self, n: u64, op: &Op) -> Result<(), Failure> {
         if self.cfg.verbose {
             eprintln!("{n} {op}");

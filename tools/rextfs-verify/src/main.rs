@@ -194,7 +194,7 @@ fn random_seed() -> u64 {
 
 /// Seed of worker `k` of a multi-process run seeded with `seed`.
 fn worker_seed(seed: u64, k: usize) -> u64 {
-    seed.wrapping_add((k as u64).wrapping_mul(0x1000_0000_1))
+    seed.wrapping_add((k as u64).wrapping_mul(0x1_0000_0001))
 }
 
 fn region(o: &Opts, k: usize) -> (u64, u64) {
