@@ -15,8 +15,13 @@ test_dev=/dev/vda scratch_dev=/dev/vdb
 test_dir=/tmp/xfstests-test scratch_mnt=/tmp/xfstests-scratch
 mkdir -p "$test_dir" "$scratch_mnt" "$out/results"
 
+# MKFS_OPTIONS for the tests' own mkfs: mkfs.rextfs refuses to overwrite an
+# existing filesystem without -f.
 case $fstyp in
-rextfs) mkfs_opts="-q -f" fsck_opts="-n" ;;
+rextfs)
+	mkfs_opts="-q -f" fsck_opts="-n"
+	: "${XFSTESTS_MKFS_OPTIONS=-f}"
+	;;
 ext4) mkfs_opts="-q -F" fsck_opts="-n" ;;
 xfs) mkfs_opts="-f" fsck_opts="" ;;
 *) mkfs_opts="" fsck_opts="-n" ;;

@@ -23,7 +23,11 @@ def listed(word):
     out = []
     for m in re.finditer(rf"^{word}:((?:.*\n)(?:\s+\S.*\n)*)", log, re.M):
         out += m.group(1).split()
-    return [t for t in out if "/" in t]
+    seen = []
+    for t in out:
+        if "/" in t and t not in seen:
+            seen.append(t)
+    return seen
 
 
 ran = listed("Ran")
