@@ -2,39 +2,244 @@
 
 //! rextfs: a read-write extent file system on iomap.
 //!
-//! The on-disk format is described in `Documentation/filesystems/rextfs.rst`.
+//! The on-disk format is described in `Documentation/filesystems/rextfs.rst` and implemented
+//! by the shared `format` module. This crate contains no `unsafe` code: everything that
+//! touches C goes through the `kernel::fs` and `iomap` abstractions.
 
-use kernel::fs::{self, New, SuperBlock};
+mod alloc;
+mod dir;
+mod extent;
+mod file;
+mod format;
+mod inode;
+mod meta;
+
+use format::FormatError;
+use kernel::fs::{self, inode::INode, New, Ready, SuperBlock};
 use kernel::prelude::*;
+use kernel::sync::{aref::ARef, Mutex};
 
-/// Magic number at the start of a rextfs super block ("REXTFS\0\1").
-const REXTFS_MAGIC: u64 = 0x0100_5346_5458_4552;
+/// Maps a format error found in on-disk metadata to an errno, logging what was wrong.
+pub(crate) fn corrupt(sb: &SuperBlock<RextFs>, what: &str, e: FormatError) -> Error {
+    pr_err!("{}: corrupted {}: {}\n", sb.id(), what, e.as_str());
+    EFSCORRUPTED
+}
 
-/// Tells whether `raw` starts with the rextfs super block magic.
-fn has_magic(raw: &[u8]) -> bool {
-    raw.get(..8)
-        .and_then(|b| b.try_into().ok())
-        .is_some_and(|b| u64::from_le_bytes(b) == REXTFS_MAGIC)
+/// Mutable, in-memory copy of the super block: free counts and state.
+pub(crate) struct SbState {
+    /// The decoded super block, written back at sync and unmount.
+    pub(crate) disk: format::Superblock,
+}
+
+/// The private data of a mounted rextfs.
+#[pin_data]
+pub(crate) struct SbInfo {
+    /// Immutable geometry (layout, hash seed), copied at mount.
+    pub(crate) geo: format::Superblock,
+    /// Super block state and counters.
+    #[pin]
+    pub(crate) state: Mutex<SbState>,
+    /// Serialises read-modify-write cycles of inode table sectors.
+    #[pin]
+    pub(crate) itable: Mutex<()>,
 }
 
 /// The rextfs file system type.
-struct RextFs;
+pub(crate) struct RextFs;
 
+/// Writes the in-memory super block to block 0 (through the block device page cache).
+fn write_super(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
+    disk.write_time = fs::super_block::now().sec;
+    let mut buf = [0u8; format::SB_SIZE];
+    disk.encode(&mut buf)
+        .map_err(|e| corrupt(sb, "in-memory super block", e))?;
+    sb.write_bytes(format::SB_OFFSET, &buf)
+}
+
+/// Marks the file system in use (CLEAN cleared) and makes that durable before any other write.
+fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
+    let info = sb.data();
+    let mut st = info.state.lock();
+    if st.disk.state & format::STATE_CLEAN == 0 || st.disk.state & format::STATE_ERRORS != 0 {
+        pr_err!(
+            "{}: file system was not cleanly unmounted or has errors; run fsck.rextfs\n",
+            sb.id()
+        );
+        return Err(EUCLEAN);
+    }
+    if st.disk.orphan_head != 0 {
+        pr_err!("{}: orphan list is not empty; run fsck.rextfs\n", sb.id());
+        return Err(EUCLEAN);
+    }
+    st.disk.state &= !format::STATE_CLEAN;
+    st.disk.mount_count = st.disk.mount_count.wrapping_add(1);
+    st.disk.mount_time = fs::super_block::now().sec;
+    write_super(sb, &mut st.disk)?;
+    sb.sync_device()?;
+    sb.flush_device()
+}
+
+/// Writes every counter back and sets CLEAN (unless errors were seen), durably.
+fn mark_clean(sb: &SuperBlock<RextFs>) -> Result {
+    sb.sync_device()?;
+    let info = sb.data();
+    let mut st = info.state.lock();
+    if st.disk.state & format::STATE_ERRORS == 0 {
+        st.disk.state |= format::STATE_CLEAN;
+    }
+    write_super(sb, &mut st.disk)?;
+    drop(st);
+    sb.sync_device()?;
+    sb.flush_device()
+}
+
+#[vtable]
 impl fs::FileSystem for RextFs {
     const NAME: &'static CStr = c"rextfs";
-    type Data = ();
+    type Data = Pin<KBox<SbInfo>>;
+    type INodeData = inode::RxInode;
 
-    fn fill_super(sb: &mut SuperBlock<Self, New>) -> Result<()> {
-        let mut raw = [0u8; 8];
-        sb.read_bytes(0, &mut raw).inspect_err(|e| {
-            pr_err!("{}: cannot read the super block: {:?}\n", sb.id(), e);
-        })?;
-        if !has_magic(&raw) {
-            pr_err!("{}: no rextfs super block found (bad magic)\n", sb.id());
+    fn fill_super(sb: &mut SuperBlock<Self, New>) -> Result<Self::Data> {
+        // Metadata and data I/O bypass the device's page cache: start from what is on disk.
+        sb.invalidate_device_cache()?;
+        let mut raw = [0u8; format::SB_SIZE];
+        sb.read_bytes(format::SB_OFFSET, &mut raw)
+            .inspect_err(|e| {
+                pr_err!("{}: cannot read the super block: {:?}\n", sb.id(), e);
+            })?;
+        let disk = match format::Superblock::decode(&raw) {
+            Ok(d) => d,
+            Err(FormatError::BadMagic) => {
+                pr_err!("{}: no rextfs super block found (bad magic)\n", sb.id());
+                return Err(EINVAL);
+            }
+            Err(FormatError::Unsupported) => {
+                pr_err!(
+                    "{}: unsupported rextfs version or incompatible features\n",
+                    sb.id()
+                );
+                return Err(EINVAL);
+            }
+            Err(e) => {
+                pr_err!("{}: invalid rextfs super block: {}\n", sb.id(), e.as_str());
+                return Err(EFSCORRUPTED);
+            }
+        };
+        let bs = disk.block_size() as u64;
+        let size = disk.total_blocks.checked_mul(bs).ok_or(EINVAL)?;
+        if size > sb.device_size() {
+            pr_err!(
+                "{}: file system ({} blocks of {}) is larger than the device ({} bytes)\n",
+                sb.id(),
+                disk.total_blocks,
+                bs,
+                sb.device_size()
+            );
             return Err(EINVAL);
         }
-        pr_err!("{}: rextfs super block found, but mounting is not implemented yet\n", sb.id());
-        Err(EOPNOTSUPP)
+        if disk.needs_readonly() && !sb.is_read_only() {
+            pr_err!(
+                "{}: unsupported read-only features, mount read-only\n",
+                sb.id()
+            );
+            return Err(EROFS);
+        }
+        sb.set_block_size(bs as u32).inspect_err(|_| {
+            pr_err!(
+                "{}: block size {} not supported by the device\n",
+                sb.id(),
+                bs
+            );
+        })?;
+        sb.set_magic(u64::from(format::SB_MAGIC));
+        sb.set_max_bytes(
+            disk.max_file_blocks()
+                .saturating_mul(bs)
+                .min(i64::MAX as u64) as i64,
+        );
+        sb.set_time(1, i64::MIN, i64::MAX);
+
+        KBox::pin_init(
+            try_pin_init!(SbInfo {
+                geo: disk,
+                state <- kernel::new_mutex!(SbState { disk }),
+                itable <- kernel::new_mutex!(()),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn init_root(sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+        let root = inode::iget(sb, format::ROOT_INO)?;
+        if root.file_type() != fs::inode::mode::S_IFDIR {
+            pr_err!("{}: root inode is not a directory\n", sb.id());
+            return Err(EFSCORRUPTED);
+        }
+        if !sb.is_read_only() {
+            mark_dirty(sb)?;
+        }
+        Ok(root)
+    }
+
+    fn statfs(sb: &SuperBlock<Self, Ready>) -> Result<fs::Stat> {
+        let info = sb.data();
+        let st = info.state.lock();
+        let d = &st.disk;
+        Ok(fs::Stat {
+            magic: u64::from(format::SB_MAGIC),
+            block_size: d.block_size() as u32,
+            blocks: d.total_blocks - d.layout.data_start,
+            free_blocks: d.free_blocks,
+            avail_blocks: d.free_blocks,
+            files: d.total_inodes - (format::FIRST_INO - 1),
+            free_files: d.free_inodes,
+            name_len: format::MAX_NAME_LEN as u32,
+        })
+    }
+
+    fn sync_fs(sb: &SuperBlock<Self, Ready>, wait: bool) -> Result {
+        if sb.is_read_only() {
+            return Ok(());
+        }
+        {
+            let info = sb.data();
+            let mut st = info.state.lock();
+            write_super(sb, &mut st.disk)?;
+        }
+        if wait {
+            sb.sync_device()?;
+            sb.flush_device()?;
+        }
+        Ok(())
+    }
+
+    fn put_super(sb: &SuperBlock<Self, Ready>) {
+        if !sb.is_read_only() {
+            if let Err(e) = mark_clean(sb) {
+                pr_err!("{}: cannot mark the file system clean: {:?}\n", sb.id(), e);
+            }
+        }
+        // Tools reading the device after unmount must not see stale cached blocks.
+        let _ = sb.invalidate_device_cache();
+    }
+
+    fn write_inode(inode: &INode<Self>, sync: bool) -> Result {
+        inode::write_inode(inode, sync)
+    }
+
+    fn evict_inode(inode: &INode<Self>) {
+        inode::evict(inode)
+    }
+
+    fn remount(sb: &SuperBlock<Self, Ready>, read_only: bool) -> Result {
+        if read_only {
+            mark_clean(sb)
+        } else {
+            if sb.data().geo.needs_readonly() {
+                return Err(EROFS);
+            }
+            mark_dirty(sb)
+        }
     }
 }
 
@@ -47,21 +252,57 @@ kernel::module_fs! {
 }
 
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
-#[kunit_tests(rextfs_skeleton)]
+#[kunit_tests(rextfs_format)]
 mod tests {
-    use super::*;
+    use super::format::*;
 
     #[test]
-    fn magic_accepted() {
-        assert!(has_magic(&REXTFS_MAGIC.to_le_bytes()));
-        assert!(has_magic(b"REXTFS\0\x01 and more"));
+    fn crc32c_check_value() {
+        assert_eq!(crc32c(0, b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
+    fn superblock_round_trip_in_kernel() {
+        let layout = Layout::compute(4096, 12, 1024).unwrap();
+        let mut buf = [0u8; SB_SIZE];
+        assert_eq!(Superblock::decode(&buf), Err(FormatError::BadMagic));
+        let sb = Superblock {
+            version: FORMAT_VERSION,
+            block_log2: 12,
+            feature_compat: 0,
+            feature_incompat: 0,
+            feature_ro_compat: 0,
+            state: STATE_CLEAN,
+            total_blocks: 4096,
+            free_blocks: 4096 - layout.data_start,
+            total_inodes: 1024,
+            free_inodes: 1024 - 7,
+            layout,
+            root_ino: ROOT_INO,
+            orphan_head: 0,
+            first_ino: FIRST_INO,
+            uuid: [0; 16],
+            label: [0; LABEL_SIZE],
+            hash_seed: 1,
+            inode_size: INODE_SIZE as u32,
+            mount_count: 0,
+            mkfs_time: 0,
+            mount_time: 0,
+            write_time: 0,
+            check_time: 0,
+        };
+        sb.encode(&mut buf).unwrap();
+        assert_eq!(Superblock::decode(&buf), Ok(sb));
+        buf[0x30] ^= 1;
+        assert_eq!(Superblock::decode(&buf), Err(FormatError::BadChecksum));
     }
 
     #[test]
     fn bad_magic_refused() {
-        assert!(!has_magic(&[0; 8]));
-        assert!(!has_magic(&REXTFS_MAGIC.to_be_bytes()));
-        assert!(!has_magic(&REXTFS_MAGIC.to_le_bytes()[..7]));
-        assert!(!has_magic(&[]));
+        assert_eq!(
+            Superblock::decode(&[0u8; SB_SIZE]),
+            Err(FormatError::BadMagic)
+        );
+        assert_eq!(Superblock::decode(&[]), Err(FormatError::Short));
     }
 }

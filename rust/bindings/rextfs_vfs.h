@@ -17,3 +17,13 @@
 #include <linux/writeback.h>
 #include <linux/mm.h>
 #include <linux/backing-dev.h>
+
+/* Macros bindgen cannot evaluate, exported as constants (prefix stripped by bindgen). */
+const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;
+const unsigned long RUST_CONST_HELPER_SB_NOATIME = SB_NOATIME;
+const slab_flags_t RUST_CONST_HELPER_SLAB_RECLAIM_ACCOUNT = SLAB_RECLAIM_ACCOUNT;
+const slab_flags_t RUST_CONST_HELPER_SLAB_ACCOUNT = SLAB_ACCOUNT;
+const loff_t RUST_CONST_HELPER_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
+const unsigned int RUST_CONST_HELPER_I_DIRTY = I_DIRTY;
+const unsigned int RUST_CONST_HELPER_I_DIRTY_SYNC = I_DIRTY_SYNC;
+const unsigned int RUST_CONST_HELPER_I_NEW = I_NEW;

@@ -5,3 +5,37 @@
  */
 
 #include <linux/iomap.h>
+#include <linux/pagemap.h>
+#include <linux/mm.h>
+
+__rust_helper void rust_helper_iomap_bio_read_folio(struct folio *folio,
+						    const struct iomap_ops *ops)
+{
+	iomap_bio_read_folio(folio, ops);
+}
+
+__rust_helper void rust_helper_iomap_bio_readahead(struct readahead_control *rac,
+						   const struct iomap_ops *ops)
+{
+	iomap_bio_readahead(rac, ops);
+}
+
+__rust_helper void rust_helper_sb_start_pagefault(struct super_block *sb)
+{
+	sb_start_pagefault(sb);
+}
+
+__rust_helper void rust_helper_sb_end_pagefault(struct super_block *sb)
+{
+	sb_end_pagefault(sb);
+}
+
+__rust_helper void rust_helper_filemap_invalidate_lock_shared(struct address_space *mapping)
+{
+	filemap_invalidate_lock_shared(mapping);
+}
+
+__rust_helper void rust_helper_filemap_invalidate_unlock_shared(struct address_space *mapping)
+{
+	filemap_invalidate_unlock_shared(mapping);
+}

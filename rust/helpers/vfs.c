@@ -40,3 +40,127 @@ __rust_helper loff_t rust_helper_bdev_nr_bytes(struct block_device *bdev)
 {
 	return bdev_nr_bytes(bdev);
 }
+
+__rust_helper struct inode *rust_helper_alloc_inode_sb(struct super_block *sb,
+							struct kmem_cache *cache, gfp_t gfp)
+{
+	return alloc_inode_sb(sb, cache, gfp);
+}
+
+__rust_helper loff_t rust_helper_i_size_read(const struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+__rust_helper void rust_helper_i_size_write(struct inode *inode, loff_t i_size)
+{
+	i_size_write(inode, i_size);
+}
+
+__rust_helper uid_t rust_helper_i_uid_read(const struct inode *inode)
+{
+	return i_uid_read(inode);
+}
+
+__rust_helper gid_t rust_helper_i_gid_read(const struct inode *inode)
+{
+	return i_gid_read(inode);
+}
+
+__rust_helper void rust_helper_i_uid_write(struct inode *inode, uid_t uid)
+{
+	i_uid_write(inode, uid);
+}
+
+__rust_helper void rust_helper_i_gid_write(struct inode *inode, gid_t gid)
+{
+	i_gid_write(inode, gid);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_get_atime(const struct inode *inode)
+{
+	return inode_get_atime(inode);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_get_mtime(const struct inode *inode)
+{
+	return inode_get_mtime(inode);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_get_ctime(const struct inode *inode)
+{
+	return inode_get_ctime(inode);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_set_atime_to_ts(struct inode *inode,
+								  struct timespec64 ts)
+{
+	return inode_set_atime_to_ts(inode, ts);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_set_mtime_to_ts(struct inode *inode,
+								  struct timespec64 ts)
+{
+	return inode_set_mtime_to_ts(inode, ts);
+}
+
+__rust_helper void rust_helper_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+__rust_helper void rust_helper_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+__rust_helper void rust_helper_inode_lock_shared(struct inode *inode)
+{
+	inode_lock_shared(inode);
+}
+
+__rust_helper void rust_helper_inode_unlock_shared(struct inode *inode)
+{
+	inode_unlock_shared(inode);
+}
+
+__rust_helper void rust_helper_filemap_invalidate_lock(struct address_space *mapping)
+{
+	filemap_invalidate_lock(mapping);
+}
+
+__rust_helper void rust_helper_filemap_invalidate_unlock(struct address_space *mapping)
+{
+	filemap_invalidate_unlock(mapping);
+}
+
+__rust_helper enum inode_state_flags_enum rust_helper_inode_state_read_once(struct inode *inode)
+{
+	return inode_state_read_once(inode);
+}
+
+__rust_helper void rust_helper_folio_lock(struct folio *folio)
+{
+	folio_lock(folio);
+}
+
+__rust_helper void rust_helper_memcpy_to_folio(struct folio *folio, size_t offset,
+					       const char *from, size_t len)
+{
+	memcpy_to_folio(folio, offset, from, len);
+}
+
+__rust_helper struct inode *rust_helper_file_inode(const struct file *f)
+{
+	return file_inode(f);
+}
+
+__rust_helper ssize_t rust_helper_generic_write_sync(struct kiocb *iocb, ssize_t count)
+{
+	return generic_write_sync(iocb, count);
+}
+
+__rust_helper void rust_helper_file_accessed(struct file *file)
+{
+	file_accessed(file);
+}

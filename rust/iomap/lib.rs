@@ -8,7 +8,46 @@
 //! operation tables and the iomap entry points so that file systems written in
 //! Rust can use them without `unsafe`.
 //!
+//! - [`Mapping`] is a checked `struct iomap`: one constructor per mapping type, and a contract
+//!   check ([`Mapping::check`]) that runs on every mapping a file system returns before iomap
+//!   sees it.
+//! - [`Operations`] becomes a const `struct iomap_ops` ([`Ops`]); [`WritebackOperations`]
+//!   adds the `struct iomap_writeback_ops` of writeback, and [`AddressSpace`] builds the whole
+//!   `struct address_space_operations` and `struct vm_operations_struct` of a file on them.
+//! - The entry points ([`buffered_write`], [`zero_range`], [`truncate_page`], [`fiemap`],
+//!   [`seek_hole`], [`seek_data`], [`bmap`]) take the lock guards their C counterparts
+//!   require.
+//!
 //! C header: [`include/linux/iomap.h`](srctree/include/linux/iomap.h);
 //! documentation: [`Documentation/filesystems/iomap/`](srctree/Documentation/filesystems/iomap/).
 
 #![no_std]
+#![feature(used_with_arg)]
+
+use kernel::{prelude::*, ModuleMetadata, ThisModule};
+
+/// Prefix of log messages printed from within the `iomap` crate.
+const __LOG_PREFIX: &[u8] = b"iomap\0";
+
+/// Module type for `#[vtable]` `impl` blocks within this crate (the KUnit tests): the crate is
+/// built into the kernel, so it has no module to pin.
+#[allow(dead_code)]
+struct LocalModule;
+
+impl ModuleMetadata for LocalModule {
+    const NAME: &'static CStr = c"iomap";
+
+    const THIS_MODULE: ThisModule = {
+        // SAFETY: `try_module_get`/`module_put` handle null module pointers gracefully.
+        unsafe { ThisModule::from_ptr(core::ptr::null_mut()) }
+    };
+}
+
+mod mapping;
+mod ops;
+
+pub use mapping::{MapFlags, MapType, Mapping, OpFlags, NULL_ADDR};
+pub use ops::{
+    bmap, buffered_write, dio_read, dio_write, fiemap, seek_data, seek_hole, truncate_page,
+    zero_range, AddressSpace, Operations, Ops, WritebackOperations,
+};

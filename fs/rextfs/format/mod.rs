@@ -11,7 +11,7 @@
 //!
 //! The format itself is described in `Documentation/filesystems/rextfs.rst`.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod bitmap;
 mod bytes;

@@ -14,18 +14,48 @@
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
 
-use super::super_block::{New, SuperBlock};
+use super::{
+    inode::{INode, INodeWithData},
+    super_block::{New, Ready, SuperBlock},
+};
 use crate::{
     bindings,
     error::{from_result, to_result},
     prelude::*,
     str::CStrExt,
+    sync::aref::ARef,
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
 use core::marker::PhantomData;
 
-/// A block-device file system type (`struct file_system_type` with `FS_REQUIRES_DEV`).
+/// File system statistics returned by [`FileSystem::statfs`] (`struct kstatfs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    /// Magic number of the file system type.
+    pub magic: u64,
+    /// Optimal transfer block size.
+    pub block_size: u32,
+    /// Total data blocks.
+    pub blocks: u64,
+    /// Free blocks.
+    pub free_blocks: u64,
+    /// Free blocks available to unprivileged users.
+    pub avail_blocks: u64,
+    /// Total inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub free_files: u64,
+    /// Maximum length of a name.
+    pub name_len: u32,
+}
+
+/// A block-device file system type (`struct file_system_type` with `FS_REQUIRES_DEV`) and its
+/// super block operations (`struct super_operations`).
+///
+/// The optional methods become the hooks of a const `super_operations` table; hooks that are
+/// not implemented stay `NULL`, so the VFS keeps its default behaviour.
+#[macros::vtable]
 pub trait FileSystem: Sized + Send + Sync + 'static {
     /// The name of the file system type, as listed in `/proc/filesystems` and given to
     /// `mount -t`.
@@ -34,11 +64,97 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// Private data of a mounted file system, kept in `sb->s_fs_info`.
     type Data: ForeignOwnable + Send + Sync;
 
+    /// Private data of each inode, stored beside the C inode in the file system's inode cache.
+    ///
+    /// It is initialised by [`NewINode::init`](super::inode::NewINode::init) and dropped after
+    /// an RCU grace period once the inode is freed, possibly in softirq context: its `Drop`
+    /// must not sleep.
+    type INodeData: Send + Sync;
+
     /// Reads and validates the on-disk super block and fills in `sb` (C's `fill_super`).
     ///
     /// Called with `sb->s_umount` held and the block device opened. An error fails the mount;
     /// the file system should log why with the device name ([`SuperBlock::id`]).
     fn fill_super(sb: &mut SuperBlock<Self, New>) -> Result<Self::Data>;
+
+    /// Returns the root directory inode, once the private data is in place. The glue turns it
+    /// into the root dentry (`d_make_root`).
+    fn init_root(sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>>;
+
+    /// Reports file system statistics (`->statfs`).
+    fn statfs(_sb: &SuperBlock<Self, Ready>) -> Result<Stat> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes back the file system's metadata (`->sync_fs`); `wait` asks for durability.
+    fn sync_fs(_sb: &SuperBlock<Self, Ready>, _wait: bool) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called at unmount after every inode is evicted, before the private data is dropped
+    /// (`->put_super`).
+    fn put_super(_sb: &SuperBlock<Self, Ready>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes a dirty inode back to its on-disk location (`->write_inode`); `sync` is set for
+    /// data-integrity writeback.
+    fn write_inode(_inode: &INode<Self>, _sync: bool) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when the last reference to an inode is dropped and it leaves the cache
+    /// (`->evict_inode`), after its page cache has been truncated. With `nlink == 0` the file
+    /// system frees the inode on disk here.
+    fn evict_inode(_inode: &INode<Self>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Switches between read-only and read-write on remount (`fs_context_operations.reconfigure`
+    /// when `SB_RDONLY` changes). Called after the VFS synced the file system when going
+    /// read-only.
+    fn remount(_sb: &SuperBlock<Self, Ready>, _read_only: bool) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The per-file-system inode cache (`struct kmem_cache` of [`INodeWithData`]).
+///
+/// # Invariants
+///
+/// `cache` is a valid cache created by `kmem_cache_create`, destroyed only in `drop`.
+struct InodeCache(*mut bindings::kmem_cache);
+
+impl InodeCache {
+    fn new<D>(name: &'static CStr) -> Result<Self> {
+        // SAFETY: An all-zero `kmem_cache_args` means "no special arguments".
+        let mut args: bindings::kmem_cache_args = unsafe { core::mem::zeroed() };
+        args.align = core::mem::align_of::<INodeWithData<D>>() as _;
+        // SAFETY: `name` is static; the arguments are valid for the call.
+        let cache = unsafe {
+            bindings::__kmem_cache_create_args(
+                name.as_char_ptr(),
+                core::mem::size_of::<INodeWithData<D>>() as _,
+                &mut args,
+                bindings::SLAB_RECLAIM_ACCOUNT | bindings::SLAB_ACCOUNT,
+            )
+        };
+        if cache.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Self(cache))
+    }
+}
+
+impl Drop for InodeCache {
+    fn drop(&mut self) {
+        // SAFETY: Wait for the RCU callbacks that free inodes (`->free_inode`) before the cache
+        // goes away; the cache is valid by the type invariants.
+        unsafe {
+            bindings::rcu_barrier();
+            bindings::kmem_cache_destroy(self.0);
+        }
+    }
 }
 
 /// A registered file system type.
@@ -47,14 +163,17 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
 ///
 /// `fs` holds a `struct file_system_type` that is registered with `register_filesystem()` for
 /// the whole lifetime of the [`Registration`]; it is unregistered exactly once, in `drop`.
+/// `cache` outlives every inode of the type.
 #[pin_data(PinnedDrop)]
 pub struct Registration<T: FileSystem> {
+    cache: InodeCache,
     #[pin]
     fs: Opaque<bindings::file_system_type>,
     _p: PhantomData<T>,
 }
 
-// SAFETY: `register_filesystem` and `unregister_filesystem` may be called from any thread.
+// SAFETY: `register_filesystem` and `unregister_filesystem` may be called from any thread, and
+// the inode cache may be used from any thread.
 unsafe impl<T: FileSystem> Send for Registration<T> {}
 
 // SAFETY: A `&Registration` gives no access to the file system type.
@@ -67,6 +186,7 @@ impl<T: FileSystem> Registration<T> {
     /// storage (as the module object built by [`module_fs!`](crate::module_fs) does).
     pub fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            cache: InodeCache::new::<T::INodeData>(T::NAME)?,
             fs <- Opaque::try_ffi_init(|fs_ptr: *mut bindings::file_system_type| {
                 // SAFETY: `fs_ptr` is valid for writes; an all-zero `file_system_type` is valid.
                 unsafe { fs_ptr.write(pin_init::zeroed()) };
@@ -85,27 +205,74 @@ impl<T: FileSystem> Registration<T> {
             _p: PhantomData,
         })
     }
+
+    /// Returns the inode cache of the registration that `sb` belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `sb` must be a valid super block of file system type `T`.
+    unsafe fn cache_of(sb: *mut bindings::super_block) -> *mut bindings::kmem_cache {
+        let offset = core::mem::offset_of!(Self, fs);
+        // SAFETY: `s_type` points to the `fs` field of the registration of `T`, which is alive
+        // while one of its super blocks exists.
+        unsafe {
+            let reg = (*sb).s_type.cast::<u8>().sub(offset).cast::<Self>();
+            (*reg).cache.0
+        }
+    }
 }
 
 #[pinned_drop]
 impl<T: FileSystem> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: By the type invariants, `fs` is registered.
+        // SAFETY: By the type invariants, `fs` is registered. The inode cache is dropped after
+        // this, once no super block of the type can exist.
         unsafe { bindings::unregister_filesystem(self.fs.get()) };
     }
 }
 
 /// The C callbacks of a file system type.
-struct Tables<T: FileSystem>(PhantomData<T>);
+pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
-    const CONTEXT: bindings::fs_context_operations = bindings::fs_context_operations {
+    pub(crate) const CONTEXT: bindings::fs_context_operations = bindings::fs_context_operations {
         free: None,
         dup: None,
         parse_param: None,
         parse_monolithic: None,
         get_tree: Some(Self::get_tree),
-        reconfigure: None,
+        reconfigure: if T::HAS_REMOUNT {
+            Some(Self::reconfigure)
+        } else {
+            None
+        },
+    };
+
+    pub(crate) const SUPER: bindings::super_operations = bindings::super_operations {
+        alloc_inode: Some(Self::alloc_inode),
+        free_inode: Some(Self::free_inode),
+        write_inode: if T::HAS_WRITE_INODE {
+            Some(Self::write_inode)
+        } else {
+            None
+        },
+        evict_inode: Some(Self::evict_inode),
+        put_super: if T::HAS_PUT_SUPER {
+            Some(Self::put_super)
+        } else {
+            None
+        },
+        sync_fs: if T::HAS_SYNC_FS {
+            Some(Self::sync_fs)
+        } else {
+            None
+        },
+        statfs: if T::HAS_STATFS {
+            Some(Self::statfs)
+        } else {
+            None
+        },
+        ..pin_init::zeroed()
     };
 
     /// # Safety
@@ -128,6 +295,28 @@ impl<T: FileSystem> Tables<T> {
 
     /// # Safety
     ///
+    /// `fc` must be a valid reconfiguration context of a mounted super block of this type.
+    unsafe extern "C" fn reconfigure(fc: *mut bindings::fs_context) -> c_int {
+        from_result(|| {
+            // SAFETY: `fc->root` is the root of the mounted super block being reconfigured.
+            let sb_ptr = unsafe { (*(*fc).root).d_sb };
+            // SAFETY: The super block is mounted, so its private data is set.
+            let sb = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
+            // SAFETY: `fc` is valid.
+            let (flags, mask) = unsafe { ((*fc).sb_flags, (*fc).sb_flags_mask) };
+            let rdonly = bindings::SB_RDONLY as c_uint;
+            if mask & rdonly != 0 {
+                let ro = flags & rdonly != 0;
+                if ro != sb.is_read_only() {
+                    T::remount(sb, ro)?;
+                }
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
     /// Called by `get_tree_bdev` with a new, locked super block of this file system type.
     unsafe extern "C" fn fill_super(
         sb_ptr: *mut bindings::super_block,
@@ -135,16 +324,24 @@ impl<T: FileSystem> Tables<T> {
     ) -> c_int {
         from_result(|| {
             // SAFETY: The super block is new and exclusively ours until `fill_super` returns.
+            unsafe { (*sb_ptr).s_op = &Self::SUPER };
+            // SAFETY: As above.
             let sb = unsafe { SuperBlock::<T, New>::from_raw_mut(sb_ptr) };
             let data = T::fill_super(sb)?;
             // SAFETY: `sb_ptr` is valid; `kill_sb` takes the data back with `from_foreign`.
             unsafe { (*sb_ptr).s_fs_info = data.into_foreign() };
-            // SAFETY: `sb_ptr` is valid.
-            if unsafe { (*sb_ptr).s_root }.is_null() {
-                // No root dentry could be created: refuse the mount rather than let the VFS
-                // find a super block without a root.
-                return Err(EINVAL);
+            // SAFETY: The private data is now in place, so the super block is ready.
+            let ready = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
+            let root = T::init_root(ready)?;
+            let inode = root.as_raw();
+            core::mem::forget(root);
+            // SAFETY: `d_make_root` takes over the inode reference, also on failure.
+            let dentry = unsafe { bindings::d_make_root(inode) };
+            if dentry.is_null() {
+                return Err(ENOMEM);
             }
+            // SAFETY: `sb_ptr` is valid and exclusively ours.
+            unsafe { (*sb_ptr).s_root = dentry };
             Ok(0)
         })
     }
@@ -163,6 +360,124 @@ impl<T: FileSystem> Tables<T> {
             drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(data) });
         }
     }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a super block of this file system type.
+    unsafe extern "C" fn alloc_inode(sb: *mut bindings::super_block) -> *mut bindings::inode {
+        // SAFETY: `sb` is of type `T`.
+        let cache = unsafe { Registration::<T>::cache_of(sb) };
+        // SAFETY: `cache` holds objects of `INodeWithData<T::INodeData>`.
+        let ptr = unsafe { bindings::alloc_inode_sb(sb, cache, bindings::GFP_KERNEL) }
+            .cast::<INodeWithData<T::INodeData>>();
+        if ptr.is_null() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: `ptr` is a fresh object of the right size and alignment.
+        unsafe {
+            INodeWithData::init_empty(ptr);
+            (*ptr).inode.get()
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS after an RCU grace period for an inode from `alloc_inode`.
+    unsafe extern "C" fn free_inode(inode: *mut bindings::inode) {
+        // SAFETY: The inode was allocated by `alloc_inode` of this type.
+        unsafe {
+            let ptr = INodeWithData::<T::INodeData>::from_inode(inode);
+            let cache = Registration::<T>::cache_of((*inode).i_sb);
+            INodeWithData::drop_data(ptr);
+            bindings::kmem_cache_free(cache, ptr.cast());
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an inode of this type being evicted.
+    unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
+        // SAFETY: The inode is valid and being evicted, so nobody else uses its page cache.
+        unsafe { bindings::truncate_inode_pages_final(&raw mut (*inode).i_data) };
+        if T::HAS_EVICT_INODE {
+            // SAFETY: The inode was allocated by `alloc_inode`.
+            let container = unsafe { INodeWithData::<T::INodeData>::from_inode(inode) };
+            // SAFETY: As above; an inode that never got its data (failed `iget`) is skipped.
+            if unsafe { INodeWithData::has_data(container) } {
+                // SAFETY: The data is initialised.
+                T::evict_inode(unsafe { INode::from_raw(inode) });
+            }
+        }
+        // SAFETY: The inode is valid.
+        unsafe { bindings::clear_inode(inode) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a dirty, initialised inode of this type.
+    unsafe extern "C" fn write_inode(
+        inode: *mut bindings::inode,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: `wbc` is valid for the call.
+            let sync = unsafe { (*wbc).sync_mode } == bindings::writeback_sync_modes_WB_SYNC_ALL;
+            // SAFETY: Only hashed, initialised inodes are written back.
+            T::write_inode(unsafe { INode::from_raw(inode) }, sync)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a mounted super block of this type.
+    unsafe extern "C" fn put_super(sb: *mut bindings::super_block) {
+        // SAFETY: The private data is still set; it is dropped only in `kill_sb`.
+        T::put_super(unsafe { SuperBlock::from_raw(sb) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a mounted super block of this type.
+    unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+        from_result(|| {
+            // SAFETY: The super block is mounted.
+            T::sync_fs(unsafe { SuperBlock::from_raw(sb) }, wait != 0)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a dentry of a mounted super block of this type.
+    unsafe extern "C" fn statfs(
+        dentry: *mut bindings::dentry,
+        buf: *mut bindings::kstatfs,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The dentry is valid and belongs to a mounted super block.
+            let sb_ptr = unsafe { (*dentry).d_sb };
+            // SAFETY: As above.
+            let sb = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
+            let st = T::statfs(sb)?;
+            // SAFETY: `buf` is valid for writes; `s_bdev` is valid.
+            unsafe {
+                let b = &mut *buf;
+                b.f_type = st.magic as _;
+                b.f_bsize = st.block_size as _;
+                b.f_frsize = st.block_size as _;
+                b.f_blocks = st.blocks;
+                b.f_bfree = st.free_blocks;
+                b.f_bavail = st.avail_blocks;
+                b.f_files = st.files;
+                b.f_ffree = st.free_files;
+                b.f_namelen = st.name_len as _;
+                let dev = (*(*sb_ptr).s_bdev).bd_dev as u64;
+                b.f_fsid.val = [dev as i32, (dev >> 32) as i32];
+            }
+            Ok(0)
+        })
+    }
 }
 
 /// Declares a kernel module whose only job is to register a file system type.
@@ -172,12 +487,18 @@ impl<T: FileSystem> Tables<T> {
 /// ```ignore
 /// use kernel::prelude::*;
 /// use kernel::fs;
+/// use kernel::sync::aref::ARef;
 ///
 /// struct MyFs;
+/// #[vtable]
 /// impl fs::FileSystem for MyFs {
 ///     const NAME: &'static CStr = c"myfs";
 ///     type Data = ();
+///     type INodeData = ();
 ///     fn fill_super(_sb: &mut fs::SuperBlock<Self, fs::New>) -> Result<()> {
+///         Err(EINVAL)
+///     }
+///     fn init_root(_sb: &fs::SuperBlock<Self>) -> Result<ARef<fs::INode<Self>>> {
 ///         Err(EINVAL)
 ///     }
 /// }
@@ -223,12 +544,55 @@ mod tests {
 
     struct TestFs;
 
+    #[vtable]
     impl FileSystem for TestFs {
         const NAME: &'static CStr = c"rust_fs_test";
         type Data = ();
+        type INodeData = ();
 
         fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
             Err(EINVAL)
+        }
+
+        fn init_root(_sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    struct FullFs;
+
+    #[vtable]
+    impl FileSystem for FullFs {
+        const NAME: &'static CStr = c"rust_fs_full";
+        type Data = ();
+        type INodeData = ();
+
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+
+        fn init_root(_sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+
+        fn statfs(_sb: &SuperBlock<Self, Ready>) -> Result<Stat> {
+            Ok(Stat::default())
+        }
+
+        fn sync_fs(_sb: &SuperBlock<Self, Ready>, _wait: bool) -> Result {
+            Ok(())
+        }
+
+        fn put_super(_sb: &SuperBlock<Self, Ready>) {}
+
+        fn write_inode(_inode: &INode<Self>, _sync: bool) -> Result {
+            Ok(())
+        }
+
+        fn evict_inode(_inode: &INode<Self>) {}
+
+        fn remount(_sb: &SuperBlock<Self, Ready>, _ro: bool) -> Result {
+            Ok(())
         }
     }
 
@@ -242,5 +606,43 @@ mod tests {
         assert!(ops.parse_param.is_none());
         assert!(ops.parse_monolithic.is_none());
         assert!(ops.reconfigure.is_none());
+        assert!(Tables::<FullFs>::CONTEXT.reconfigure.is_some());
+    }
+
+    #[test]
+    fn minimal_super_operations() {
+        let ops = &Tables::<TestFs>::SUPER;
+        // Inode allocation always goes through the per-type cache.
+        assert!(ops.alloc_inode.is_some());
+        assert!(ops.free_inode.is_some());
+        assert!(ops.destroy_inode.is_none());
+        assert!(ops.evict_inode.is_some());
+        // Optional hooks left out stay NULL.
+        assert!(ops.statfs.is_none());
+        assert!(ops.sync_fs.is_none());
+        assert!(ops.put_super.is_none());
+        assert!(ops.write_inode.is_none());
+        assert!(ops.show_options.is_none());
+        assert!(ops.freeze_fs.is_none());
+    }
+
+    #[test]
+    fn full_super_operations() {
+        let ops = &Tables::<FullFs>::SUPER;
+        assert!(ops.statfs.is_some());
+        assert!(ops.sync_fs.is_some());
+        assert!(ops.put_super.is_some());
+        assert!(ops.write_inode.is_some());
+        assert!(ops.evict_inode.is_some());
+    }
+
+    #[test]
+    fn error_mapping() {
+        // Errors from the Rust side reach C as negative errnos.
+        let r: c_int = from_result(|| -> Result<c_int> { Err(EFSCORRUPTED) });
+        assert_eq!(r, -(bindings::EUCLEAN as c_int));
+        let r: c_int = from_result(|| -> Result<c_int> { Err(EINVAL) });
+        assert_eq!(r, -(bindings::EINVAL as c_int));
+        assert_eq!(to_result(-(bindings::EIO as c_int)), Err(EIO));
     }
 }

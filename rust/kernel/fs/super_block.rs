@@ -9,8 +9,16 @@
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
 use super::registration::FileSystem;
-use crate::{bindings, page::PAGE_SIZE, prelude::*, types::Opaque};
+use crate::{
+    bindings,
+    error::to_result,
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+};
 use core::marker::PhantomData;
+
+/// Size of a sector, the unit of block device I/O.
+const SECTOR_SIZE: u64 = 512;
 
 /// Typestate of a [`SuperBlock`].
 pub trait SbState: private::Sealed {}
@@ -67,32 +75,29 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
     }
 
     /// Reads `buf.len()` bytes at byte offset `pos` of the block device through the block
-    /// device's page cache.
+    /// device's page cache (`read_mapping_folio`).
     ///
-    /// Returns `EIO` (or the error the read reported) when the data cannot be read, and
-    /// `EINVAL` when the range lies beyond the end of the device.
+    /// The cache is kept coherent by [`SuperBlock::write_bytes`], which updates it while it
+    /// writes the device; folios of the block device are never dirtied, so they can never be
+    /// written back over file data that iomap wrote to the same blocks with its own bios.
+    ///
+    /// Returns `EINVAL` when the range lies beyond the end of the device, or the I/O error.
     pub fn read_bytes(&self, mut pos: u64, buf: &mut [u8]) -> Result {
         let end = pos.checked_add(buf.len() as u64).ok_or(EINVAL)?;
         if end > self.device_size() {
             return Err(EINVAL);
         }
-        // SAFETY: `s_bdev` is valid while the super block exists.
-        let mapping = unsafe { (*(*self.as_raw()).s_bdev).bd_mapping };
         let mut done = 0usize;
         while done < buf.len() {
-            let index = pos / PAGE_SIZE as u64;
-            // SAFETY: `mapping` is the block device's address space; a NULL file is allowed.
-            let folio =
-                unsafe { bindings::read_mapping_folio(mapping, index as _, core::ptr::null_mut()) };
-            let folio = crate::error::from_err_ptr(folio)?;
+            let folio = self.get_folio(pos)?;
             // SAFETY: `folio` is a valid, referenced folio.
             let folio_pos = unsafe { bindings::folio_pos(folio) } as u64;
             // SAFETY: As above.
             let folio_size = unsafe { bindings::folio_size(folio) };
             let in_folio = (pos - folio_pos) as usize;
             let n = (folio_size - in_folio).min(buf.len() - done);
-            // SAFETY: `in_folio + n` lies within the folio, and `buf[done..done + n]` is valid
-            // for writes.
+            // SAFETY: `in_folio + n` lies within the uptodate folio, and `buf[done..done + n]`
+            // is valid for writes.
             unsafe {
                 bindings::memcpy_from_folio(buf[done..].as_mut_ptr().cast(), folio, in_folio, n);
                 bindings::folio_put(folio);
@@ -101,6 +106,194 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
             pos += n as u64;
         }
         Ok(())
+    }
+
+    fn bd_mapping(&self) -> *mut bindings::address_space {
+        // SAFETY: `s_bdev` is valid while the super block exists.
+        unsafe { (*(*self.as_raw()).s_bdev).bd_mapping }
+    }
+
+    /// Returns the referenced, uptodate folio of the block device's page cache at byte `pos`.
+    fn get_folio(&self, pos: u64) -> Result<*mut bindings::folio> {
+        let index = pos >> bindings::PAGE_SHIFT;
+        // SAFETY: `bd_mapping` is the block device's address space; a NULL file is allowed.
+        let folio = unsafe {
+            bindings::read_mapping_folio(self.bd_mapping(), index as _, core::ptr::null_mut())
+        };
+        crate::error::from_err_ptr(folio)
+    }
+
+    /// Writes `buf` at byte offset `pos` of the block device: for each folio of the block
+    /// device's page cache it covers, the folio is locked, updated and written to the device
+    /// with a synchronous bio before it is unlocked (write-through, the folio stays clean).
+    ///
+    /// `pos` and the length must be multiples of 512 bytes (`EINVAL` otherwise): partial
+    /// sectors need a read-modify-write that only the file system can serialise. The data is
+    /// on the device (maybe in its volatile cache) when this returns; see
+    /// [`SuperBlock::flush_device`] for durability.
+    pub fn write_bytes(&self, mut pos: u64, buf: &[u8]) -> Result {
+        let end = pos.checked_add(buf.len() as u64).ok_or(EINVAL)?;
+        if end > self.device_size() || pos % SECTOR_SIZE != 0 || end % SECTOR_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let mapping = self.bd_mapping();
+        let mut done = 0usize;
+        while done < buf.len() {
+            let folio = self.get_folio(pos)?;
+            // SAFETY: `folio` is a valid, referenced folio.
+            unsafe { bindings::folio_lock(folio) };
+            // SAFETY: The folio is locked, so its mapping is stable.
+            if unsafe { (*folio).__bindgen_anon_1.__bindgen_anon_1.mapping } != mapping {
+                // The device's cache was invalidated under us.
+                // SAFETY: We hold the lock and a reference.
+                unsafe {
+                    bindings::folio_unlock(folio);
+                    bindings::folio_put(folio);
+                }
+                return Err(EIO);
+            }
+            // SAFETY: As above.
+            let folio_pos = unsafe { bindings::folio_pos(folio) } as u64;
+            // SAFETY: As above.
+            let folio_size = unsafe { bindings::folio_size(folio) };
+            let in_folio = (pos - folio_pos) as usize;
+            let n = (folio_size - in_folio).min(buf.len() - done);
+            let chunk = &buf[done..done + n];
+            let r = KVec::with_capacity(n, GFP_KERNEL)
+                .map_err(Error::from)
+                .and_then(|mut bounce| {
+                    bounce.extend_from_slice(chunk, GFP_KERNEL)?;
+                    // The locked folio cannot be reclaimed and re-read from the device before
+                    // the write completes, so the cache never goes back to the old contents.
+                    self.bio_rw(pos, &mut bounce, true)
+                });
+            if r.is_ok() {
+                // SAFETY: The folio is locked and uptodate; `in_folio + n` lies within it.
+                unsafe { bindings::memcpy_to_folio(folio, in_folio, chunk.as_ptr().cast(), n) };
+            }
+            // SAFETY: We hold the lock and a reference.
+            unsafe {
+                bindings::folio_unlock(folio);
+                bindings::folio_put(folio);
+            }
+            r?;
+            done += n;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes zeroes to `len` bytes of the device from `pos` (`blkdev_issue_zeroout`), both
+    /// multiples of 512; used to hand out allocated blocks that read as zeroes.
+    pub fn zeroout(&self, pos: u64, len: u64) -> Result {
+        let end = pos.checked_add(len).ok_or(EINVAL)?;
+        if end > self.device_size() || pos % SECTOR_SIZE != 0 || len % SECTOR_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `s_bdev` is valid; the range lies on the device.
+        to_result(unsafe {
+            bindings::blkdev_issue_zeroout(
+                (*self.as_raw()).s_bdev,
+                pos >> 9,
+                len >> 9,
+                bindings::GFP_KERNEL,
+                0,
+            )
+        })
+    }
+
+    /// Synchronous bio on a `kmalloc`'ed buffer.
+    fn bio_rw(&self, pos: u64, buf: &mut KVec<u8>, write: bool) -> Result {
+        let op = if write {
+            bindings::req_op_REQ_OP_WRITE | (1 << bindings::req_flag_bits___REQ_SYNC)
+        } else {
+            bindings::req_op_REQ_OP_READ
+        };
+        // SAFETY: `s_bdev` is valid; `buf` is a kmalloc'ed (physically contiguous, not
+        // vmalloc'ed) buffer of `buf.len()` bytes, which stays alive and is not accessed
+        // otherwise until the synchronous I/O completes.
+        to_result(unsafe {
+            bindings::bdev_rw_virt(
+                (*self.as_raw()).s_bdev,
+                pos >> 9,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                op,
+            )
+        })
+    }
+
+    /// Tells whether the file system is mounted read-only (`SB_RDONLY`).
+    pub fn is_read_only(&self) -> bool {
+        // SAFETY: `s_flags` is read atomically; it changes under `s_umount` only.
+        let flags = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).s_flags) };
+        flags as u64 & bindings::SB_RDONLY as u64 != 0
+    }
+
+    /// Writes back and drops the block device's page cache (`sync_blockdev` +
+    /// `invalidate_bdev`), so that its users (e.g. fsck after unmount) do not see copies made
+    /// stale by the file system's direct metadata and data I/O.
+    pub fn invalidate_device_cache(&self) -> Result {
+        self.sync_device()?;
+        // SAFETY: `s_bdev` is valid while the super block exists.
+        unsafe { bindings::invalidate_bdev((*self.as_raw()).s_bdev) };
+        Ok(())
+    }
+
+    /// Writes back every dirty page of the block device and waits for it (`sync_blockdev`).
+    pub fn sync_device(&self) -> Result {
+        // SAFETY: `s_bdev` is valid while the super block exists.
+        to_result(unsafe { bindings::sync_blockdev((*self.as_raw()).s_bdev) })
+    }
+
+    /// Flushes the device's volatile write cache (`blkdev_issue_flush`), making everything
+    /// written so far durable.
+    pub fn flush_device(&self) -> Result {
+        // SAFETY: `s_bdev` is valid while the super block exists.
+        to_result(unsafe { bindings::blkdev_issue_flush((*self.as_raw()).s_bdev) })
+    }
+
+    /// Returns the largest file size in bytes (`s_maxbytes`).
+    pub fn max_bytes(&self) -> i64 {
+        // SAFETY: `s_maxbytes` is set before the super block is mounted and never changes.
+        unsafe { (*self.as_raw()).s_maxbytes }
+    }
+
+    /// Returns the block device of this super block, for I/O mappings (`s_bdev`).
+    pub fn bdev(&self) -> *mut bindings::block_device {
+        // SAFETY: `s_bdev` is valid while the super block exists.
+        unsafe { (*self.as_raw()).s_bdev }
+    }
+}
+
+/// Returns the current wall-clock time (`ktime_get_real_ts64`), for on-disk time stamps.
+pub fn now() -> super::inode::Timespec {
+    let mut ts = bindings::timespec64 {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is valid for writes.
+    unsafe { bindings::ktime_get_real_ts64(&mut ts) };
+    ts.into()
+}
+
+impl<T: FileSystem> SuperBlock<T, Ready> {
+    /// Creates a reference to a ready super block from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a super block of type `T` whose `s_fs_info` was set by the glue
+    /// and stays valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
+        // SAFETY: `SuperBlock` is `repr(transparent)` over the C struct.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Returns the file system's private data.
+    pub fn data(&self) -> <T::Data as ForeignOwnable>::Borrowed<'_> {
+        // SAFETY: By the type invariants `s_fs_info` holds a `T::Data` from `into_foreign`,
+        // dropped only in `kill_sb` after the last user of the super block is gone.
+        unsafe { T::Data::borrow((*self.as_raw()).s_fs_info) }
     }
 }
 
@@ -121,6 +314,25 @@ impl<T: FileSystem> SuperBlock<T, New> {
     pub fn set_magic(&mut self, magic: u64) -> &mut Self {
         // SAFETY: The super block is exclusively ours while it is new.
         unsafe { (*self.as_raw()).s_magic = magic as _ };
+        self
+    }
+
+    /// Sets the largest file size in bytes (`s_maxbytes`).
+    pub fn set_max_bytes(&mut self, max: i64) -> &mut Self {
+        // SAFETY: The super block is exclusively ours while it is new.
+        unsafe { (*self.as_raw()).s_maxbytes = max.clamp(0, bindings::MAX_LFS_FILESIZE) };
+        self
+    }
+
+    /// Sets the time stamp granularity in nanoseconds and the supported range in seconds.
+    pub fn set_time(&mut self, gran_ns: u32, min: i64, max: i64) -> &mut Self {
+        // SAFETY: The super block is exclusively ours while it is new.
+        unsafe {
+            let sb = &mut *self.as_raw();
+            sb.s_time_gran = gran_ns;
+            sb.s_time_min = min;
+            sb.s_time_max = max;
+        }
         self
     }
 

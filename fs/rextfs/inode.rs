@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reading and writing inodes.
+
+use crate::{dir, file, format, RextFs};
+use kernel::fs::{
+    file_ops,
+    inode::{self, mode, Either, INode, Params, Timespec},
+    SuperBlock,
+};
+use kernel::prelude::*;
+use kernel::sync::{aref::ARef, Mutex};
+
+/// The rextfs part of an in-memory inode.
+#[pin_data]
+pub(crate) struct RxInode {
+    /// The decoded on-disk inode. The VFS inode holds the authoritative mode, owner, link
+    /// count, size and times; they are copied here when the inode is written.
+    #[pin]
+    pub(crate) disk: Mutex<format::Inode>,
+}
+
+fn ts(t: format::Timestamp) -> Timespec {
+    Timespec {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+fn to_disk_ts(t: Timespec) -> format::Timestamp {
+    format::Timestamp {
+        sec: t.sec,
+        nsec: t.nsec.min(999_999_999),
+    }
+}
+
+/// Builds the VFS view of an on-disk inode.
+pub(crate) fn params(sb: &SuperBlock<RextFs>, d: &format::Inode) -> Params<RextFs> {
+    let (iops, fops) = match d.mode & mode::S_IFMT {
+        mode::S_IFDIR => (
+            inode::Ops::new::<dir::DirOps>(),
+            file_ops::Ops::new::<dir::DirOps>(),
+        ),
+        mode::S_IFREG => (
+            inode::Ops::new::<file::FileOps>(),
+            file_ops::Ops::new::<file::FileOps>(),
+        ),
+        _ => (inode::Ops::empty(), file_ops::Ops::empty()),
+    };
+    let aops = if d.mode & mode::S_IFMT == mode::S_IFREG {
+        Some(iomap::AddressSpace::<file::FileOps>::aops())
+    } else {
+        None
+    };
+    Params {
+        mode: d.mode,
+        size: d.size as i64,
+        nlink: d.nlink,
+        uid: d.uid,
+        gid: d.gid,
+        rdev: d.rdev,
+        bytes: d.blocks.saturating_mul(u64::from(sb.block_size())),
+        atime: ts(d.atime),
+        mtime: ts(d.mtime),
+        ctime: ts(d.ctime),
+        generation: d.generation,
+        iops,
+        fops,
+        aops,
+    }
+}
+
+/// Byte position of inode `ino` in the inode table.
+fn inode_pos(sb: &SuperBlock<RextFs>, ino: u64) -> Result<u64> {
+    let (blk, off) = sb.data().geo.inode_location(ino).ok_or(EFSCORRUPTED)?;
+    Ok(crate::meta::block_pos(sb, blk)? + off as u64)
+}
+
+/// Returns inode `ino`, reading it from disk if it is not cached.
+pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextFs>>> {
+    if !sb.data().geo.ino_valid(ino) || (ino != format::ROOT_INO && ino < format::FIRST_INO) {
+        pr_err!("{}: reference to invalid inode {}\n", sb.id(), ino);
+        return Err(EFSCORRUPTED);
+    }
+    let new = match sb.iget(ino)? {
+        Either::Cached(i) => return Ok(i),
+        Either::New(n) => n,
+    };
+    let mut buf = [0u8; format::INODE_SIZE];
+    sb.read_bytes(inode_pos(sb, ino)?, &mut buf)?;
+    let d = format::Inode::decode(ino, &buf).map_err(|e| {
+        pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
+        EFSCORRUPTED
+    })?;
+    if d.nlink == 0 {
+        pr_err!("{}: inode {} is in use but has no links\n", sb.id(), ino);
+        return Err(EFSCORRUPTED);
+    }
+    let p = params(sb, &d);
+    new.init(
+        p,
+        try_pin_init!(RxInode {
+            disk <- kernel::new_mutex!(d),
+        }),
+    )
+}
+
+/// Encodes inode `ino` and writes its slot in the inode table (a read-modify-write of the
+/// sector that holds it, serialised by the inode table lock).
+pub(crate) fn write_disk(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
+    const SECTOR: u64 = 512;
+    let pos = inode_pos(sb, ino)?;
+    let sector = pos & !(SECTOR - 1);
+    let off = (pos - sector) as usize;
+    let mut buf = [0u8; SECTOR as usize];
+    let info = sb.data();
+    let _guard = info.itable.lock();
+    sb.read_bytes(sector, &mut buf)?;
+    d.encode(ino, &mut buf[off..off + format::INODE_SIZE])
+        .map_err(|e| {
+            pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
+            EIO
+        })?;
+    sb.write_bytes(sector, &buf)
+}
+
+/// Copies the VFS inode's attributes into the on-disk inode.
+pub(crate) fn sync_disk(inode: &INode<RextFs>, d: &mut format::Inode) {
+    d.mode = inode.mode();
+    d.uid = inode.uid();
+    d.gid = inode.gid();
+    d.nlink = inode.nlink();
+    d.size = inode.size() as u64;
+    d.atime = to_disk_ts(inode.atime());
+    d.mtime = to_disk_ts(inode.mtime());
+    d.ctime = to_disk_ts(inode.ctime());
+}
+
+/// Zeroes the slot of a freed inode.
+pub(crate) fn zero_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
+    const SECTOR: u64 = 512;
+    let pos = inode_pos(sb, ino)?;
+    let sector = pos & !(SECTOR - 1);
+    let off = (pos - sector) as usize;
+    let mut buf = [0u8; SECTOR as usize];
+    let info = sb.data();
+    let _guard = info.itable.lock();
+    sb.read_bytes(sector, &mut buf)?;
+    buf[off..off + format::INODE_SIZE].fill(0);
+    sb.write_bytes(sector, &buf)
+}
+
+/// Frees an inode with no links left when its last reference goes (`->evict_inode`): its
+/// blocks, then its slot, then its bitmap bit.
+pub(crate) fn evict(inode: &INode<RextFs>) {
+    let sb = inode.super_block();
+    if inode.nlink() != 0 || sb.is_read_only() {
+        return;
+    }
+    let r = file::free_all_blocks(inode)
+        .and_then(|()| zero_slot(sb, inode.ino()))
+        .and_then(|()| crate::alloc::free_inode(sb, inode.ino()));
+    if let Err(e) = r {
+        pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), inode.ino(), e);
+    }
+}
+
+/// Copies the VFS inode's attributes into the on-disk inode and writes it (`->write_inode`).
+pub(crate) fn write_inode(inode: &INode<RextFs>, sync: bool) -> Result {
+    let sb = inode.super_block();
+    if sb.is_read_only() || inode.nlink() == 0 {
+        // An inode without links is freed at eviction; nothing points at its slot.
+        return Ok(());
+    }
+    {
+        let mut d = inode.data().disk.lock();
+        sync_disk(inode, &mut d);
+        write_disk(sb, inode.ino(), &d)?;
+    }
+    if sync {
+        sb.sync_device()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! iomap operation tables (`struct iomap_ops`, `struct iomap_writeback_ops`), the address
+//! space and memory mapping operations built on them, and the iomap entry points.
+
+use crate::mapping::{Mapping, OpFlags};
+use core::marker::PhantomData;
+use kernel::{
+    bindings,
+    error::{from_result, to_result},
+    fs::{
+        address_space::AOps,
+        file_ops::VmOps,
+        inode::{FiemapInfo, INode, InvalidateLocked, Locked, SharedLocked},
+        FileSystem, Kiocb,
+    },
+    iov::{IovIterDest, IovIterSource},
+    prelude::*,
+};
+
+/// The mapping operations of a file system (`struct iomap_ops`).
+///
+/// `begin` answers "what is at `pos`": iomap calls it for every range it works on, with the
+/// locks of the entry point that started the iteration held (see each entry point). Every
+/// mapping returned is checked with [`Mapping::check`] before iomap sees it; a violation
+/// fails the operation with the errno the check gives.
+#[macros::vtable]
+pub trait Operations {
+    /// The file system these operations belong to.
+    type FileSystem: FileSystem;
+
+    /// Maps the file range from `pos` for up to `length` bytes (`->iomap_begin`). The mapping
+    /// must start at or before `pos` and may be shorter than asked. With
+    /// [`OpFlags::WRITE`], blocks must be allocated (or reserved as delalloc) for the range.
+    fn begin(
+        inode: &INode<Self::FileSystem>,
+        pos: i64,
+        length: i64,
+        flags: OpFlags,
+    ) -> Result<Mapping>;
+
+    /// Finishes a range after iomap used `written` bytes of `mapping` (`->iomap_end`), e.g. to
+    /// release blocks reserved but not written.
+    fn end(
+        _inode: &INode<Self::FileSystem>,
+        _pos: i64,
+        _length: i64,
+        _written: isize,
+        _flags: OpFlags,
+        _mapping: &Mapping,
+    ) -> Result {
+        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The const C table of `U`'s mapping operations.
+pub struct Ops<U: Operations>(PhantomData<U>);
+
+impl<U: Operations> Ops<U> {
+    /// The C `struct iomap_ops`; `iomap_end` is `NULL` unless `U` implements `end`, and the
+    /// 7.3 `iomap_next` hook is always `NULL` (iomap then uses `begin`/`end`).
+    pub const TABLE: bindings::iomap_ops = bindings::iomap_ops {
+        iomap_begin: Some(Self::begin),
+        iomap_end: if U::HAS_END { Some(Self::end) } else { None },
+        iomap_next: None,
+    };
+
+    /// # Safety
+    ///
+    /// Called by iomap with an inode of `U::FileSystem` and valid output maps.
+    unsafe extern "C" fn begin(
+        inode: *mut bindings::inode,
+        pos: bindings::loff_t,
+        length: bindings::loff_t,
+        flags: c_uint,
+        iomap: *mut bindings::iomap,
+        _srcmap: *mut bindings::iomap,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: iomap only iterates over live inodes of this file system.
+            let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
+            let op = OpFlags::from_raw(flags);
+            let map = U::begin(inode, pos, length, op)?;
+            let sb = inode.super_block();
+            if let Err(e) = map.check(pos, op, sb.block_size(), sb.device_size()) {
+                pr_err!(
+                    "{}: inode {}: bad mapping {:?} for pos {} flags {:#x}\n",
+                    sb.id(),
+                    inode.ino(),
+                    map,
+                    pos,
+                    flags
+                );
+                return Err(e);
+            }
+            // SAFETY: `iomap` is valid for writes for the call.
+            unsafe { map.write_raw(iomap) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by iomap after `begin` with the map it returned.
+    unsafe extern "C" fn end(
+        inode: *mut bindings::inode,
+        pos: bindings::loff_t,
+        length: bindings::loff_t,
+        written: isize,
+        flags: c_uint,
+        iomap: *mut bindings::iomap,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: As in `begin`.
+            let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
+            // SAFETY: `iomap` was filled in by `begin`.
+            let map = unsafe { Mapping::read_raw(iomap) }.ok_or(EIO)?;
+            U::end(inode, pos, length, written, OpFlags::from_raw(flags), &map)?;
+            Ok(0)
+        })
+    }
+}
+
+/// Writeback of dirty page cache through iomap (`struct iomap_writeback_ops`).
+///
+/// Dirty folios are handed to [`WritebackOperations::map_writeback`] range by range, with the
+/// folio locked and under writeback; the returned mapping must be [`MapType::Mapped`] or
+/// [`MapType::Unwritten`] (`EIO` otherwise). The ranges are then gathered into bios by
+/// `iomap_add_to_ioend` and submitted with `iomap_ioend_writeback_submit`; their completion
+/// ends writeback of the folios without calling back into the file system.
+#[macros::vtable]
+pub trait WritebackOperations: Operations {
+    /// Whether the file system does direct I/O ([`dio_read`], [`dio_write`]): the address
+    /// space then gets `direct_IO = noop_direct_IO`, which lets `open(O_DIRECT)` succeed.
+    const DIRECT_IO: bool = false;
+
+    /// Maps `pos..pos + len` (inside a locked folio, `end_pos` being the end of the file data
+    /// in it) to the blocks to write to.
+    fn map_writeback(
+        inode: &INode<Self::FileSystem>,
+        pos: i64,
+        len: u32,
+        end_pos: i64,
+    ) -> Result<Mapping>;
+}
+
+/// Address space and memory mapping operations of a regular file whose data goes entirely
+/// through iomap with the mapping operations of `U`.
+pub struct AddressSpace<U: WritebackOperations>(PhantomData<U>);
+
+impl<U: WritebackOperations> AddressSpace<U> {
+    const WB_OPS: bindings::iomap_writeback_ops = bindings::iomap_writeback_ops {
+        writeback_range: Some(Self::writeback_range),
+        writeback_submit: Some(bindings::iomap_ioend_writeback_submit),
+    };
+
+    /// The C `struct address_space_operations`: reads with `iomap_bio_read_folio` /
+    /// `iomap_bio_readahead`, writeback with `iomap_writepages`, and iomap's folio state
+    /// helpers (`iomap_dirty_folio`, `iomap_release_folio`, `iomap_invalidate_folio`,
+    /// `iomap_is_partially_uptodate`).
+    pub const TABLE: bindings::address_space_operations = bindings::address_space_operations {
+        read_folio: Some(Self::read_folio),
+        readahead: Some(Self::readahead),
+        writepages: Some(Self::writepages),
+        dirty_folio: Some(bindings::iomap_dirty_folio),
+        release_folio: Some(bindings::iomap_release_folio),
+        invalidate_folio: Some(bindings::iomap_invalidate_folio),
+        is_partially_uptodate: Some(bindings::iomap_is_partially_uptodate),
+        migrate_folio: Some(bindings::filemap_migrate_folio),
+        error_remove_folio: Some(bindings::generic_error_remove_folio),
+        bmap: Some(Self::bmap_cb),
+        direct_IO: if U::DIRECT_IO {
+            Some(bindings::noop_direct_IO)
+        } else {
+            None
+        },
+        ..pin_init::zeroed()
+    };
+
+    /// The C `struct vm_operations_struct` for shared mappings: faults through the page cache
+    /// (`filemap_fault`, `filemap_map_pages`) and `page_mkwrite` through
+    /// `iomap_page_mkwrite`, with the freeze protection and invalidate lock it requires.
+    pub const VM_TABLE: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(bindings::filemap_fault),
+        map_pages: Some(bindings::filemap_map_pages),
+        page_mkwrite: Some(Self::page_mkwrite),
+        ..pin_init::zeroed()
+    };
+
+    /// The address space operations to install in regular file inodes.
+    pub const fn aops() -> AOps<U::FileSystem> {
+        // SAFETY: Every callback of `TABLE` is valid for any inode of `U::FileSystem` whose
+        // file data is mapped by `U`.
+        unsafe { AOps::from_static(&Self::TABLE) }
+    }
+
+    /// The memory mapping operations to return as [`VM_OPS`](kernel::fs::file_ops::Operations)
+    /// from the file operations of such inodes.
+    pub const fn vm_ops() -> VmOps {
+        // SAFETY: The callbacks are valid for mappings of files of `U::FileSystem`.
+        unsafe { VmOps::from_static(&Self::VM_TABLE) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the page cache with a locked folio of an inode of `U::FileSystem`.
+    unsafe extern "C" fn read_folio(
+        _file: *mut bindings::file,
+        folio: *mut bindings::folio,
+    ) -> c_int {
+        // SAFETY: The folio is locked and belongs to a mapping with these operations; iomap
+        // unlocks it when the read completes.
+        unsafe { bindings::iomap_bio_read_folio(folio, &Ops::<U>::TABLE) };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the page cache with a readahead control of an inode of `U::FileSystem`.
+    unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control) {
+        // SAFETY: `rac` is valid for the call.
+        unsafe { bindings::iomap_bio_readahead(rac, &Ops::<U>::TABLE) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by writeback with a mapping of an inode of `U::FileSystem`.
+    unsafe extern "C" fn writepages(
+        mapping: *mut bindings::address_space,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        let mut wpc: bindings::iomap_writepage_ctx = pin_init::zeroed();
+        // SAFETY: The mapping is valid; its host is the inode.
+        wpc.inode = unsafe { (*mapping).host };
+        wpc.wbc = wbc;
+        wpc.ops = &Self::WB_OPS;
+        // SAFETY: `wpc` is fully set up and lives until `iomap_writepages` returns; the bios
+        // it submits own their completion state (ioends), not `wpc`.
+        unsafe { bindings::iomap_writepages(&mut wpc) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by `iomap_writepages` with the context set up in `writepages` and a locked
+    /// folio under writeback.
+    unsafe extern "C" fn writeback_range(
+        wpc: *mut bindings::iomap_writepage_ctx,
+        folio: *mut bindings::folio,
+        pos: u64,
+        len: c_uint,
+        end_pos: u64,
+    ) -> isize {
+        from_result(|| {
+            // SAFETY: `wpc` is valid; its inode is the one being written back.
+            let inode = unsafe { INode::<U::FileSystem>::from_raw_inode((*wpc).inode) };
+            let map = U::map_writeback(inode, pos as i64, len, end_pos as i64)?;
+            let sb = inode.super_block();
+            let ok = map.map_type().has_blocks()
+                && map
+                    .check(
+                        pos as i64,
+                        OpFlags::WRITE,
+                        sb.block_size(),
+                        sb.device_size(),
+                    )
+                    .is_ok();
+            if !ok {
+                pr_err!(
+                    "{}: inode {}: bad writeback mapping {:?} for pos {}\n",
+                    sb.id(),
+                    inode.ino(),
+                    map,
+                    pos
+                );
+                return Err(EIO);
+            }
+            // SAFETY: `wpc->iomap` is ours to fill in; the folio is locked and under
+            // writeback as `iomap_add_to_ioend` requires.
+            let r = unsafe {
+                map.write_raw(&mut (*wpc).iomap);
+                bindings::iomap_add_to_ioend(wpc, folio, pos as i64, end_pos as i64, len)
+            };
+            if r < 0 {
+                return Err(Error::from_errno(r as i32));
+            }
+            Ok(r)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called with a vm fault on a shared mapping of a file of `U::FileSystem`.
+    unsafe extern "C" fn page_mkwrite(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The fault, its vma and file are valid for the call.
+        unsafe {
+            let file = (*(*vmf).__bindgen_anon_1.vma).vm_file;
+            let inode = bindings::file_inode(file);
+            let sb = (*inode).i_sb;
+            bindings::sb_start_pagefault(sb);
+            bindings::file_update_time(file);
+            bindings::filemap_invalidate_lock_shared((*inode).i_mapping);
+            let r = bindings::iomap_page_mkwrite(vmf, &Ops::<U>::TABLE, core::ptr::null_mut());
+            bindings::filemap_invalidate_unlock_shared((*inode).i_mapping);
+            bindings::sb_end_pagefault(sb);
+            r
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by `bmap()` with a mapping of a file of `U::FileSystem`.
+    unsafe extern "C" fn bmap_cb(
+        mapping: *mut bindings::address_space,
+        block: bindings::sector_t,
+    ) -> bindings::sector_t {
+        // SAFETY: The mapping is valid for the call.
+        unsafe { bindings::iomap_bmap(mapping, block, &Ops::<U>::TABLE) }
+    }
+}
+
+fn ret_len(r: isize) -> Result<usize> {
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Buffered write of `from` at `iocb`'s position (`iomap_file_buffered_write`), with no
+/// per-folio write hooks. The caller holds the inode lock exclusively (the guard) and has run
+/// [`write_checks`](kernel::fs::file_ops::write_checks); the position is advanced. Returns the
+/// bytes written; a short write returns what was written before the error.
+pub fn buffered_write<U: Operations>(
+    _lock: &Locked<'_, U::FileSystem>,
+    iocb: &mut Kiocb<'_, ()>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    // SAFETY: `iocb` and `from` are valid; the inode lock is held; NULL write operations and
+    // private data are allowed.
+    ret_len(unsafe {
+        bindings::iomap_file_buffered_write(
+            iocb.as_raw(),
+            from.as_raw(),
+            &Ops::<U>::TABLE,
+            core::ptr::null(),
+            core::ptr::null_mut(),
+        )
+    })
+}
+
+/// Zeroes `len` bytes from `pos` in the page cache (`iomap_zero_range`), skipping holes and
+/// unwritten extents. The caller holds the inode lock and the invalidate lock of the same
+/// inode exclusively (`EINVAL` if the guards are of different inodes).
+/// Returns whether anything was zeroed.
+pub fn zero_range<U: Operations>(
+    lock: &Locked<'_, U::FileSystem>,
+    ilock: &InvalidateLocked<'_, U::FileSystem>,
+    pos: i64,
+    len: i64,
+) -> Result<bool> {
+    if !ilock.is_of(lock) {
+        return Err(EINVAL);
+    }
+    let mut did = false;
+    // SAFETY: The inode is valid and locked as iomap requires.
+    to_result(unsafe {
+        bindings::iomap_zero_range(
+            lock.as_raw(),
+            pos,
+            len,
+            &mut did,
+            &Ops::<U>::TABLE,
+            core::ptr::null(),
+            core::ptr::null_mut(),
+        )
+    })?;
+    Ok(did)
+}
+
+/// Zeroes the page cache from `pos` to the end of its block (`iomap_truncate_page`), before a
+/// truncate to `pos`. The caller holds the inode lock and the invalidate lock exclusively.
+pub fn truncate_page<U: Operations>(
+    lock: &Locked<'_, U::FileSystem>,
+    ilock: &InvalidateLocked<'_, U::FileSystem>,
+    pos: i64,
+) -> Result<bool> {
+    if !ilock.is_of(lock) {
+        return Err(EINVAL);
+    }
+    let mut did = false;
+    // SAFETY: The inode is valid and locked as iomap requires.
+    to_result(unsafe {
+        bindings::iomap_truncate_page(
+            lock.as_raw(),
+            pos,
+            &mut did,
+            &Ops::<U>::TABLE,
+            core::ptr::null(),
+            core::ptr::null_mut(),
+        )
+    })?;
+    Ok(did)
+}
+
+/// Reports the extents of `start..start + len` to user space (`iomap_fiemap`, which runs
+/// `fiemap_prep`), from a `->fiemap` call, with the inode lock held shared.
+pub fn fiemap<U: Operations>(
+    lock: &SharedLocked<'_, U::FileSystem>,
+    info: &mut FiemapInfo,
+    start: u64,
+    len: u64,
+) -> Result {
+    // SAFETY: `info` is the extent buffer of the current `->fiemap` call; the inode is valid.
+    to_result(unsafe {
+        bindings::iomap_fiemap(lock.as_raw(), info.as_raw(), start, len, &Ops::<U>::TABLE)
+    })
+}
+
+fn dio<U: Operations>(iocb: &mut Kiocb<'_, ()>, iter: *mut bindings::iov_iter) -> Result<usize> {
+    // SAFETY: `iocb` and `iter` are valid for the call. No `iomap_dio_ops` and no private data
+    // are passed, and `IOMAP_DIO_FORCE_WAIT` makes iomap wait for every bio before returning,
+    // also for asynchronous kiocbs: nothing can run after the caller returns.
+    ret_len(unsafe {
+        bindings::iomap_dio_rw(
+            iocb.as_raw(),
+            iter,
+            &Ops::<U>::TABLE,
+            core::ptr::null(),
+            bindings::IOMAP_DIO_FORCE_WAIT,
+            core::ptr::null_mut(),
+            0,
+        )
+    })
+}
+
+/// Direct read at `iocb`'s position into `to` (`iomap_dio_rw`, waited for), with the inode lock
+/// held at least shared. `ENOTBLK` asks the caller to fall back to buffered I/O.
+pub fn dio_read<U: Operations>(
+    _lock: &SharedLocked<'_, U::FileSystem>,
+    iocb: &mut Kiocb<'_, ()>,
+    to: &mut IovIterDest<'_>,
+) -> Result<usize> {
+    dio::<U>(iocb, to.as_raw())
+}
+
+/// Direct write of `from` at `iocb`'s position (`iomap_dio_rw`, waited for), with the inode
+/// lock held exclusively. The file size is not changed: the caller extends it after the
+/// write. `ENOTBLK` asks the caller to fall back to buffered I/O.
+pub fn dio_write<U: Operations>(
+    _lock: &Locked<'_, U::FileSystem>,
+    iocb: &mut Kiocb<'_, ()>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    dio::<U>(iocb, from.as_raw())
+}
+
+/// Finds the next hole at or after `offset` (`iomap_seek_hole`), with the inode lock held.
+pub fn seek_hole<U: Operations>(
+    lock: &SharedLocked<'_, U::FileSystem>,
+    offset: i64,
+) -> Result<i64> {
+    // SAFETY: The inode is valid and locked.
+    let r = unsafe { bindings::iomap_seek_hole(lock.as_raw(), offset, &Ops::<U>::TABLE) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Finds the next data at or after `offset` (`iomap_seek_data`), with the inode lock held.
+pub fn seek_data<U: Operations>(
+    lock: &SharedLocked<'_, U::FileSystem>,
+    offset: i64,
+) -> Result<i64> {
+    // SAFETY: The inode is valid and locked.
+    let r = unsafe { bindings::iomap_seek_data(lock.as_raw(), offset, &Ops::<U>::TABLE) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Maps file block `block` to a device block for `FIBMAP` (`iomap_bmap`); 0 for holes.
+pub fn bmap<U: Operations>(inode: &INode<U::FileSystem>, block: u64) -> u64 {
+    // SAFETY: The inode and its mapping are valid.
+    unsafe { bindings::iomap_bmap(inode.mapping(), block, &Ops::<U>::TABLE) }
+}
+
+#[kunit_tests(rust_iomap_ops)]
+mod tests {
+    use super::*;
+    use kernel::fs::{New, Ready, SuperBlock};
+    use kernel::sync::aref::ARef;
+
+    struct Fs;
+    #[vtable]
+    impl FileSystem for Fs {
+        const NAME: &'static CStr = c"rust_iomap_test";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(_sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    struct BeginOnly;
+    #[vtable]
+    impl Operations for BeginOnly {
+        type FileSystem = Fs;
+        fn begin(_i: &INode<Fs>, pos: i64, len: i64, _f: OpFlags) -> Result<Mapping> {
+            Ok(Mapping::hole(pos, len as u64))
+        }
+    }
+
+    struct BeginEnd;
+    #[vtable]
+    impl Operations for BeginEnd {
+        type FileSystem = Fs;
+        fn begin(_i: &INode<Fs>, pos: i64, len: i64, _f: OpFlags) -> Result<Mapping> {
+            Ok(Mapping::hole(pos, len as u64))
+        }
+        fn end(_i: &INode<Fs>, _p: i64, _l: i64, _w: isize, _f: OpFlags, _m: &Mapping) -> Result {
+            Ok(())
+        }
+    }
+    #[vtable]
+    impl WritebackOperations for BeginEnd {
+        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+            Err(EIO)
+        }
+    }
+
+    struct Dio;
+    #[vtable]
+    impl Operations for Dio {
+        type FileSystem = Fs;
+        fn begin(_i: &INode<Fs>, pos: i64, len: i64, _f: OpFlags) -> Result<Mapping> {
+            Ok(Mapping::hole(pos, len as u64))
+        }
+    }
+    #[vtable]
+    impl WritebackOperations for Dio {
+        const DIRECT_IO: bool = true;
+        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+            Err(EIO)
+        }
+    }
+
+    #[test]
+    fn direct_io_hook_follows_the_flag() {
+        assert!(AddressSpace::<Dio>::TABLE.direct_IO.is_some());
+        assert!(AddressSpace::<BeginEnd>::TABLE.direct_IO.is_none());
+    }
+
+    #[test]
+    fn optional_end_stays_null() {
+        assert!(Ops::<BeginOnly>::TABLE.iomap_begin.is_some());
+        assert!(Ops::<BeginOnly>::TABLE.iomap_end.is_none());
+        assert!(Ops::<BeginOnly>::TABLE.iomap_next.is_none());
+        assert!(Ops::<BeginEnd>::TABLE.iomap_end.is_some());
+    }
+
+    #[test]
+    fn address_space_table() {
+        let a = &AddressSpace::<BeginEnd>::TABLE;
+        assert!(a.read_folio.is_some() && a.readahead.is_some() && a.writepages.is_some());
+        assert!(a.dirty_folio.is_some() && a.release_folio.is_some());
+        assert!(a.invalidate_folio.is_some() && a.is_partially_uptodate.is_some());
+        // No direct I/O through the address space and no legacy writepage hooks.
+        assert!(a.direct_IO.is_none());
+        assert!(a.write_begin.is_none() && a.write_end.is_none());
+        let w = &AddressSpace::<BeginEnd>::WB_OPS;
+        assert!(w.writeback_range.is_some() && w.writeback_submit.is_some());
+        let v = &AddressSpace::<BeginEnd>::VM_TABLE;
+        assert!(v.fault.is_some() && v.page_mkwrite.is_some() && v.map_pages.is_some());
+        assert!(v.pfn_mkwrite.is_none());
+    }
+}

@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! File operations (`struct file_operations`) and directory iteration (`struct dir_context`).
+//!
+//! A file system implements [`Operations`] once per kind of inode and installs the const
+//! table [`Ops`] in the inode's [`Params`](super::inode::Params).
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
+
+use super::{
+    inode::{INode, Locked},
+    registration::FileSystem,
+    File, Kiocb,
+};
+use crate::{
+    bindings,
+    error::{from_result, to_result},
+    iov::{IovIterDest, IovIterSource},
+    prelude::*,
+    types::Opaque,
+};
+use core::marker::PhantomData;
+
+/// Memory mapping operations (`struct vm_operations_struct`) for [`Operations::VM_OPS`].
+#[derive(Clone, Copy)]
+pub struct VmOps(&'static bindings::vm_operations_struct);
+
+impl VmOps {
+    /// Wraps a static C table.
+    ///
+    /// # Safety
+    ///
+    /// Every callback of `table` must be sound for any mapping of a file whose file operations
+    /// use it.
+    pub const unsafe fn from_static(table: &'static bindings::vm_operations_struct) -> Self {
+        Self(table)
+    }
+}
+
+/// Reads through the page cache (`generic_file_read_iter`): the normal `read_iter` of a file
+/// whose address space operations read folios.
+pub fn generic_read_iter(iocb: &mut Kiocb<'_, ()>, to: &mut IovIterDest<'_>) -> Result<usize> {
+    // SAFETY: `iocb` and `to` are valid for the call.
+    let r = unsafe { bindings::generic_file_read_iter(iocb.as_raw(), to.as_raw()) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Checks a write and trims it to the limits (`generic_write_checks`), with the inode lock
+/// held. Returns the number of bytes that may be written (0: nothing to do).
+pub fn write_checks<T: FileSystem>(
+    _lock: &Locked<'_, T>,
+    iocb: &mut Kiocb<'_, ()>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    // SAFETY: `iocb` and `from` are valid; the inode lock is held as required.
+    let r = unsafe { bindings::generic_write_checks(iocb.as_raw(), from.as_raw()) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Removes set-uid bits and updates the modification times before a write
+/// (`file_modified`), with the inode lock held.
+pub fn file_modified<T: FileSystem>(_lock: &Locked<'_, T>, iocb: &mut Kiocb<'_, ()>) -> Result {
+    // SAFETY: The file of a live kiocb is valid; the inode lock is held.
+    to_result(unsafe { bindings::file_modified((*iocb.as_raw()).ki_filp) })
+}
+
+/// Handles `O_SYNC`/`O_DSYNC` after a write of `written` bytes (`generic_write_sync`); call
+/// it without the inode lock.
+pub fn write_sync(iocb: &mut Kiocb<'_, ()>, written: usize) -> Result<usize> {
+    // SAFETY: `iocb` is valid.
+    let r = unsafe { bindings::generic_write_sync(iocb.as_raw(), written as isize) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// `SEEK_DATA`: the next data at or after the offset.
+pub const SEEK_DATA: i32 = bindings::SEEK_DATA as i32;
+/// `SEEK_HOLE`: the next hole at or after the offset.
+pub const SEEK_HOLE: i32 = bindings::SEEK_HOLE as i32;
+/// `FALLOC_FL_KEEP_SIZE`: allocate without changing the file size.
+pub const FALLOC_FL_KEEP_SIZE: i32 = bindings::FALLOC_FL_KEEP_SIZE as i32;
+
+/// The standard seek (`generic_file_llseek`): `SEEK_SET`, `SEEK_CUR`, `SEEK_END`, and
+/// `SEEK_DATA`/`SEEK_HOLE` treating the whole file as data.
+pub fn generic_llseek(file: &File, offset: i64, whence: i32) -> Result<i64> {
+    // SAFETY: The file is valid.
+    let r = unsafe { bindings::generic_file_llseek(file.as_ptr(), offset, whence) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Sets the file position to `offset` if it is below `max` (`vfs_setpos`).
+pub fn set_pos(file: &File, offset: i64, max: i64) -> Result<i64> {
+    // SAFETY: The file is valid; `vfs_setpos` takes `f_lock` as needed.
+    let r = unsafe { bindings::vfs_setpos(file.as_ptr(), offset, max) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r)
+    }
+}
+
+/// Tells whether the I/O is direct (`IOCB_DIRECT`, the file was opened with `O_DIRECT`).
+pub fn is_direct(iocb: &Kiocb<'_, ()>) -> bool {
+    // SAFETY: The kiocb is valid.
+    let flags = unsafe { (*iocb.as_raw()).ki_flags };
+    flags & bindings::IOCB_DIRECT as i32 != 0
+}
+
+/// [`file_modified`] for calls without a kiocb (e.g. `fallocate`).
+pub fn file_modified_file<T: FileSystem>(_lock: &Locked<'_, T>, file: &File) -> Result {
+    // SAFETY: The file is valid; the inode lock is held.
+    to_result(unsafe { bindings::file_modified(file.as_ptr()) })
+}
+
+/// Writes back and waits for the dirty page cache of `file` in `start..=end`
+/// (`file_write_and_wait_range`), reporting writeback errors once per file.
+pub fn write_and_wait_range(file: &File, start: i64, end: i64) -> Result {
+    // SAFETY: The file is valid.
+    to_result(unsafe { bindings::file_write_and_wait_range(file.as_ptr(), start, end) })
+}
+
+/// Standard seek behaviour for [`Operations`] tables that do not implement `llseek`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Seek {
+    /// `generic_file_llseek`: offsets up to the maximum file size, `SEEK_END` from `i_size`.
+    Generic,
+    /// `noop_llseek`: the position changes, nothing is checked (e.g. for directories whose
+    /// readdir cookies are opaque).
+    Noop,
+}
+
+/// Directory entry types (`DT_*`) for [`DirEmitter::emit`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum DirEntryType {
+    /// Unknown type.
+    Unknown = 0,
+    /// FIFO.
+    Fifo = 1,
+    /// Character device.
+    Chr = 2,
+    /// Directory.
+    Dir = 4,
+    /// Block device.
+    Blk = 6,
+    /// Regular file.
+    Reg = 8,
+    /// Symbolic link.
+    Lnk = 10,
+    /// Socket.
+    Sock = 12,
+}
+
+impl DirEntryType {
+    /// Converts an on-disk `DT_*` value; unknown values map to [`DirEntryType::Unknown`].
+    pub fn from_dt(dt: u8) -> Self {
+        match dt {
+            1 => Self::Fifo,
+            2 => Self::Chr,
+            4 => Self::Dir,
+            6 => Self::Blk,
+            8 => Self::Reg,
+            10 => Self::Lnk,
+            12 => Self::Sock,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// The readdir context (`struct dir_context`): a position and a sink for entries.
+#[repr(transparent)]
+pub struct DirEmitter(Opaque<bindings::dir_context>);
+
+impl DirEmitter {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid `dir_context`, exclusively ours for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::dir_context) -> &'a mut Self {
+        // SAFETY: `DirEmitter` is `repr(transparent)` over the C struct.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    /// Returns the current position (`ctx->pos`).
+    pub fn pos(&self) -> i64 {
+        // SAFETY: The context is valid.
+        unsafe { (*self.0.get()).pos }
+    }
+
+    /// Sets the position at which the next call resumes.
+    pub fn set_pos(&mut self, pos: i64) {
+        // SAFETY: The context is valid and exclusively ours.
+        unsafe { (*self.0.get()).pos = pos };
+    }
+
+    /// Emits one entry at the current position (`dir_emit`). Returns `false` when the caller's
+    /// buffer is full: stop and return without advancing the position.
+    pub fn emit(&mut self, name: &[u8], ino: u64, etype: DirEntryType) -> bool {
+        let ctx = self.0.get();
+        // SAFETY: The context is valid; `actor` is always set by the VFS. `name` is valid for
+        // `name.len()` bytes during the call.
+        unsafe {
+            let actor = match (*ctx).actor {
+                Some(a) => a,
+                None => return false,
+            };
+            let mask = bindings::S_DT_MASK | (*ctx).dt_flags_mask;
+            actor(
+                ctx,
+                name.as_ptr().cast(),
+                name.len() as c_int,
+                (*ctx).pos,
+                ino,
+                etype as c_uint & mask,
+            )
+        }
+    }
+
+    /// Emits `.` and `..` for positions 0 and 1 (`dir_emit_dots`), advancing the position.
+    pub fn emit_dots(&mut self, ino: u64, parent_ino: u64) -> bool {
+        if self.pos() == 0 {
+            if !self.emit(b".", ino, DirEntryType::Dir) {
+                return false;
+            }
+            self.set_pos(1);
+        }
+        if self.pos() == 1 {
+            if !self.emit(b"..", parent_ino, DirEntryType::Dir) {
+                return false;
+            }
+            self.set_pos(2);
+        }
+        true
+    }
+}
+
+/// File operations of one kind of inode. Hooks that are not implemented stay `NULL` in the C
+/// table (the VFS then fails the call, e.g. `read_iter` with `EINVAL`).
+#[macros::vtable]
+pub trait Operations {
+    /// The file system these operations belong to.
+    type FileSystem: FileSystem;
+
+    /// Seek behaviour used when `llseek` is not implemented.
+    const SEEK: Seek = Seek::Generic;
+
+    /// Iterates a directory (`->iterate_shared`), with the inode lock held shared.
+    /// Emit entries from `emitter.pos()` on and leave the position after the last one emitted.
+    fn read_dir(
+        _file: &File,
+        _inode: &INode<Self::FileSystem>,
+        _emitter: &mut DirEmitter,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Synchronises the file's data and metadata in `start..=end` (`->fsync`).
+    fn fsync(
+        _file: &File,
+        _inode: &INode<Self::FileSystem>,
+        _start: i64,
+        _end: i64,
+        _datasync: bool,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reads from the file at `iocb`'s position into `to` (`->read_iter`). Called without
+    /// locks. With it, `splice_read` uses the page cache (`filemap_splice_read`).
+    fn read_iter(
+        _iocb: &mut Kiocb<'_, ()>,
+        _inode: &INode<Self::FileSystem>,
+        _to: &mut IovIterDest<'_>,
+    ) -> Result<usize> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes `from` to the file at `iocb`'s position (`->write_iter`). Called without locks;
+    /// the implementation takes the inode lock. With it, `splice_write` goes through it.
+    fn write_iter(
+        _iocb: &mut Kiocb<'_, ()>,
+        _inode: &INode<Self::FileSystem>,
+        _from: &mut IovIterSource<'_>,
+    ) -> Result<usize> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Repositions the file offset (`->llseek`). Without it, [`Operations::SEEK`] applies.
+    fn llseek(
+        _file: &File,
+        _inode: &INode<Self::FileSystem>,
+        _offset: i64,
+        _whence: i32,
+    ) -> Result<i64> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Allocates or deallocates space (`->fallocate`); `mode` holds `FALLOC_FL_*` flags.
+    /// Called without locks.
+    fn fallocate(
+        _file: &File,
+        _inode: &INode<Self::FileSystem>,
+        _mode: i32,
+        _offset: i64,
+        _len: i64,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The operations of memory mappings of the file; `None` keeps `mmap` unsupported
+    /// (`ENODEV`). With `Some`, `mmap` installs them after `file_accessed`.
+    const VM_OPS: Option<VmOps> = None;
+}
+
+/// A const table of file operations for file system `T`.
+#[derive(Clone, Copy)]
+pub struct Ops<T: FileSystem>(*const bindings::file_operations, PhantomData<T>);
+
+// SAFETY: The table is immutable static data.
+unsafe impl<T: FileSystem> Sync for Ops<T> {}
+// SAFETY: The table is immutable static data.
+unsafe impl<T: FileSystem> Send for Ops<T> {}
+
+const EMPTY_FOPS: bindings::file_operations = pin_init::zeroed();
+
+impl<T: FileSystem> Ops<T> {
+    /// Builds the table for `U`.
+    pub const fn new<U: Operations<FileSystem = T>>() -> Self {
+        Self(&Table::<U>::TABLE, PhantomData)
+    }
+
+    /// The empty table, for special files (their operations come from `init_special_inode`).
+    pub const fn empty() -> Self {
+        Self(&EMPTY_FOPS, PhantomData)
+    }
+
+    /// Returns the C table.
+    pub fn as_raw(&self) -> *const bindings::file_operations {
+        self.0
+    }
+}
+
+pub(crate) struct Table<U: Operations>(PhantomData<U>);
+
+impl<U: Operations> Table<U> {
+    pub(crate) const TABLE: bindings::file_operations = bindings::file_operations {
+        llseek: if U::HAS_LLSEEK {
+            Some(Self::llseek)
+        } else {
+            match U::SEEK {
+                Seek::Generic => Some(bindings::generic_file_llseek),
+                Seek::Noop => Some(bindings::noop_llseek),
+            }
+        },
+        fallocate: if U::HAS_FALLOCATE {
+            Some(Self::fallocate)
+        } else {
+            None
+        },
+        read: if U::HAS_READ_DIR {
+            Some(bindings::generic_read_dir)
+        } else {
+            None
+        },
+        iterate_shared: if U::HAS_READ_DIR {
+            Some(Self::iterate_shared)
+        } else {
+            None
+        },
+        fsync: if U::HAS_FSYNC {
+            Some(Self::fsync)
+        } else {
+            None
+        },
+        read_iter: if U::HAS_READ_ITER {
+            Some(Self::read_iter)
+        } else {
+            None
+        },
+        write_iter: if U::HAS_WRITE_ITER {
+            Some(Self::write_iter)
+        } else {
+            None
+        },
+        splice_read: if U::HAS_READ_ITER {
+            Some(bindings::filemap_splice_read)
+        } else {
+            None
+        },
+        splice_write: if U::HAS_WRITE_ITER {
+            Some(bindings::iter_file_splice_write)
+        } else {
+            None
+        },
+        mmap: if U::VM_OPS.is_some() {
+            Some(Self::mmap)
+        } else {
+            None
+        },
+        owner: crate::module::this_module::<U::OwnerModule>().as_ptr(),
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open directory of `U::FileSystem`, its inode locked shared.
+    unsafe extern "C" fn iterate_shared(
+        file: *mut bindings::file,
+        ctx: *mut bindings::dir_context,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The file is valid for the call.
+            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: An open file's inode is a live inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
+            // SAFETY: The context is valid and ours for the call.
+            U::read_dir(f, inode, unsafe { DirEmitter::from_raw(ctx) })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of `U::FileSystem`.
+    unsafe extern "C" fn llseek(
+        file: *mut bindings::file,
+        offset: bindings::loff_t,
+        whence: c_int,
+    ) -> bindings::loff_t {
+        from_result(|| {
+            // SAFETY: The file is valid for the call.
+            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: An open file's inode is a live inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
+            U::llseek(f, inode, offset, whence)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of `U::FileSystem`.
+    unsafe extern "C" fn fallocate(
+        file: *mut bindings::file,
+        mode: c_int,
+        offset: bindings::loff_t,
+        len: bindings::loff_t,
+    ) -> c_long {
+        from_result(|| {
+            // SAFETY: The file is valid for the call.
+            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: An open file's inode is a live inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
+            U::fallocate(f, inode, mode, offset, len)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a valid kiocb on an open file of `U::FileSystem`.
+    unsafe extern "C" fn read_iter(
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize {
+        from_result(|| {
+            // SAFETY: The kiocb is valid for the call; we never use its private data.
+            let mut k = unsafe { Kiocb::<()>::from_raw(iocb) };
+            // SAFETY: The file of the kiocb is open on an inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode((*iocb).ki_filp)) };
+            // SAFETY: `to` is a valid destination iterator for the call.
+            let to = unsafe { IovIterDest::from_raw(to) };
+            Ok(U::read_iter(&mut k, inode, to)? as isize)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a valid kiocb on an open file of `U::FileSystem`.
+    unsafe extern "C" fn write_iter(
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize {
+        from_result(|| {
+            // SAFETY: The kiocb is valid for the call; we never use its private data.
+            let mut k = unsafe { Kiocb::<()>::from_raw(iocb) };
+            // SAFETY: The file of the kiocb is open on an inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode((*iocb).ki_filp)) };
+            // SAFETY: `from` is a valid source iterator for the call.
+            let from = unsafe { IovIterSource::from_raw(from) };
+            Ok(U::write_iter(&mut k, inode, from)? as isize)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of `U::FileSystem` and a new mapping of it.
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        let Some(ops) = U::VM_OPS else {
+            return -(bindings::ENODEV as c_int);
+        };
+        // SAFETY: The file and the new vma are valid; installing static operations is what
+        // `generic_file_mmap` does.
+        unsafe {
+            bindings::file_accessed(file);
+            (*vma).vm_ops = ops.0;
+        }
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of `U::FileSystem`.
+    unsafe extern "C" fn fsync(
+        file: *mut bindings::file,
+        start: bindings::loff_t,
+        end: bindings::loff_t,
+        datasync: c_int,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The file is valid for the call.
+            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: An open file's inode is a live inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
+            U::fsync(f, inode, start, end, datasync != 0)?;
+            Ok(0)
+        })
+    }
+}
+
+#[kunit_tests(rust_fs_file_ops)]
+mod tests {
+    use super::*;
+
+    struct Fs;
+    #[vtable]
+    impl FileSystem for Fs {
+        const NAME: &'static CStr = c"rust_fops_test";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut super::super::SuperBlock<Self, super::super::New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(
+            _sb: &super::super::SuperBlock<Self>,
+        ) -> Result<crate::sync::aref::ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    struct Dir;
+    #[vtable]
+    impl Operations for Dir {
+        type FileSystem = Fs;
+        const SEEK: Seek = Seek::Noop;
+        fn read_dir(_f: &File, _i: &INode<Fs>, _e: &mut DirEmitter) -> Result {
+            Ok(())
+        }
+    }
+
+    struct Nothing;
+    #[vtable]
+    impl Operations for Nothing {
+        type FileSystem = Fs;
+    }
+
+    #[test]
+    fn dir_table_has_readdir_only() {
+        let t = &Table::<Dir>::TABLE;
+        assert!(t.iterate_shared.is_some());
+        assert!(t.read.is_some());
+        assert!(t.fsync.is_none());
+        assert!(t.read_iter.is_none());
+        assert!(t.write_iter.is_none());
+        assert!(t.llseek.is_some());
+    }
+
+    #[test]
+    fn empty_table_is_all_null_but_llseek() {
+        let t = &Table::<Nothing>::TABLE;
+        assert!(t.iterate_shared.is_none());
+        assert!(t.read.is_none());
+        assert!(t.fsync.is_none());
+        assert!(t.llseek.is_some());
+    }
+
+    #[test]
+    fn dt_conversion() {
+        assert_eq!(DirEntryType::from_dt(4), DirEntryType::Dir);
+        assert_eq!(DirEntryType::from_dt(8), DirEntryType::Reg);
+        assert_eq!(DirEntryType::from_dt(3), DirEntryType::Unknown);
+    }
+}
