@@ -3,7 +3,7 @@
 //! rextfs: a read-write extent file system on iomap.
 //!
 //! The on-disk format is described in `Documentation/filesystems/rextfs.rst` and implemented
-//! by the shared `format` module. This crate contains no `unsafe` code: everything that
+//! by the shared `format` module. This crate is safe Rust only: everything that
 //! touches C goes through the `kernel::fs` and `iomap` abstractions.
 
 mod alloc;

@@ -5,7 +5,7 @@
 //! This module is shared verbatim between the kernel module (as `mod format;`
 //! of the `rextfs` crate) and the userspace tools (through the
 //! `tools/rextfs-format` crate). It uses only `core`, never allocates, never
-//! uses `unsafe` and never panics on any input: every decoder takes a byte
+//! leaves safe Rust and never panics on any input: every decoder takes a byte
 //! slice and returns a [`Result`], every encoder writes into a caller-provided
 //! buffer.
 //!
