@@ -421,7 +421,7 @@ mod tests {
         let mut raw: bindings::iomap = pin_init::zeroed();
         // SAFETY: `raw` is a valid local.
         unsafe { m.write_raw(&mut raw) };
-        assert_eq!(raw.type_ as u32, bindings::IOMAP_MAPPED);
+        assert_eq!(u32::from(raw.type_), bindings::IOMAP_MAPPED);
         assert_eq!(raw.addr, 1 << 20);
         // SAFETY: As above.
         assert_eq!(unsafe { Mapping::read_raw(&raw) }, Some(m));
@@ -429,7 +429,7 @@ mod tests {
         // SAFETY: As above.
         unsafe { h.write_raw(&mut raw) };
         assert_eq!(raw.addr, bindings::IOMAP_NULL_ADDR as u64);
-        assert_eq!(raw.type_ as u32, bindings::IOMAP_HOLE);
+        assert_eq!(u32::from(raw.type_), bindings::IOMAP_HOLE);
         raw.type_ = bindings::IOMAP_INLINE as u16;
         // SAFETY: As above.
         assert_eq!(unsafe { Mapping::read_raw(&raw) }, None);

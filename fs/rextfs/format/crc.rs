@@ -64,7 +64,7 @@ pub fn crc32c_update(mut state: u32, data: &[u8]) -> u32 {
             ^ tab(0, hi >> 24);
     }
     for &b in chunks.remainder() {
-        state = (state >> 8) ^ tab(0, state ^ b as u32);
+        state = (state >> 8) ^ tab(0, state ^ u32::from(b));
     }
     state
 }

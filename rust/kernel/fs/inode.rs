@@ -135,7 +135,7 @@ impl From<Timespec> for bindings::timespec64 {
     fn from(ts: Timespec) -> Self {
         Self {
             tv_sec: ts.sec,
-            tv_nsec: ts.nsec as _,
+            tv_nsec: ts.nsec as isize,
         }
     }
 }
@@ -211,7 +211,7 @@ impl<T: FileSystem> INode<T> {
     /// Returns the inode number (`i_ino`).
     pub fn ino(&self) -> u64 {
         // SAFETY: `i_ino` is immutable once the inode is hashed.
-        unsafe { (*self.as_raw()).i_ino as u64 }
+        unsafe { (*self.as_raw()).i_ino }
     }
 
     /// Returns the mode: file type and permission bits (`i_mode`).
@@ -278,7 +278,7 @@ impl<T: FileSystem> INode<T> {
     /// Sets the number of bytes used (`inode_set_bytes`).
     pub fn set_bytes(&self, bytes: u64) {
         // SAFETY: The inode is valid; `inode_set_bytes` takes `i_lock`.
-        unsafe { bindings::inode_set_bytes(self.as_raw(), bytes as _) };
+        unsafe { bindings::inode_set_bytes(self.as_raw(), bytes as i64) };
     }
 
     /// Returns the device number of a special file (`i_rdev`), in the 32-bit "new" encoding.
@@ -335,7 +335,7 @@ impl<T: FileSystem> INode<T> {
     /// Marks the inode dirty so that `write_inode` writes it back (`mark_inode_dirty`).
     pub fn mark_dirty(&self) {
         // SAFETY: The inode is valid.
-        unsafe { bindings::__mark_inode_dirty(self.as_raw(), bindings::I_DIRTY as _) };
+        unsafe { bindings::__mark_inode_dirty(self.as_raw(), bindings::I_DIRTY as i32) };
     }
 
     /// Tells whether the inode is unhashed and being torn down with no links left.
@@ -536,7 +536,7 @@ impl<T: FileSystem> NewINode<T> {
     /// Returns the inode number.
     pub fn ino(&self) -> u64 {
         // SAFETY: The inode is valid.
-        unsafe { (*self.0.as_ptr()).i_ino as u64 }
+        unsafe { (*self.0.as_ptr()).i_ino }
     }
 
     /// Sets the owner, group and mode of an inode being created in `dir` by the current task
@@ -577,7 +577,7 @@ impl<T: FileSystem> NewINode<T> {
             bindings::i_gid_write(inode, params.gid);
             bindings::set_nlink(inode, params.nlink);
             bindings::i_size_write(inode, params.size);
-            bindings::inode_set_bytes(inode, params.bytes as _);
+            bindings::inode_set_bytes(inode, params.bytes as i64);
             i.i_rdev = params.rdev;
             i.i_generation = params.generation;
             bindings::inode_set_atime_to_ts(inode, params.atime.into());
@@ -623,7 +623,7 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
     /// Looks up inode `ino` in the inode cache, or allocates a new one (`iget_locked`).
     pub fn iget(&self, ino: u64) -> Result<Either<T>> {
         // SAFETY: The super block is valid.
-        let inode = unsafe { bindings::iget_locked(self.as_raw(), ino as _) };
+        let inode = unsafe { bindings::iget_locked(self.as_raw(), ino) };
         let inode = NonNull::new(inode).ok_or(ENOMEM)?;
         // SAFETY: `iget_locked` returned a referenced inode.
         let state = unsafe { bindings::inode_state_read_once(inode.as_ptr()) };
@@ -648,7 +648,7 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
         // SAFETY: The super block is valid.
         let inode = NonNull::new(unsafe { bindings::new_inode(self.as_raw()) }).ok_or(ENOMEM)?;
         // SAFETY: The inode is new and not yet visible.
-        unsafe { (*inode.as_ptr()).i_ino = ino as _ };
+        unsafe { (*inode.as_ptr()).i_ino = ino };
         // SAFETY: The inode is valid; on success it is hashed and `I_NEW`.
         let r = unsafe { bindings::insert_inode_locked(inode.as_ptr()) };
         if r != 0 {
@@ -953,7 +953,7 @@ impl<U: Operations> Table<U> {
                 ia.ia_valid &= !bindings::ATTR_SIZE;
                 bindings::setattr_copy(idmap, inode_ptr, iattr);
                 ia.ia_valid = valid;
-                bindings::__mark_inode_dirty(inode_ptr, bindings::I_DIRTY_SYNC as _);
+                bindings::__mark_inode_dirty(inode_ptr, bindings::I_DIRTY_SYNC as i32);
             }
             Ok(0)
         })

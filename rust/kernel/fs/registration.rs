@@ -129,12 +129,12 @@ impl InodeCache {
     fn new<D>(name: &'static CStr) -> Result<Self> {
         // SAFETY: An all-zero `kmem_cache_args` means "no special arguments".
         let mut args: bindings::kmem_cache_args = unsafe { core::mem::zeroed() };
-        args.align = core::mem::align_of::<INodeWithData<D>>() as _;
+        args.align = core::mem::align_of::<INodeWithData<D>>() as u32;
         // SAFETY: `name` is static; the arguments are valid for the call.
         let cache = unsafe {
             bindings::__kmem_cache_create_args(
                 name.as_char_ptr(),
-                core::mem::size_of::<INodeWithData<D>>() as _,
+                core::mem::size_of::<INodeWithData<D>>() as u32,
                 &mut args,
                 bindings::SLAB_RECLAIM_ACCOUNT | bindings::SLAB_ACCOUNT,
             )
@@ -463,16 +463,16 @@ impl<T: FileSystem> Tables<T> {
             // SAFETY: `buf` is valid for writes; `s_bdev` is valid.
             unsafe {
                 let b = &mut *buf;
-                b.f_type = st.magic as _;
-                b.f_bsize = st.block_size as _;
-                b.f_frsize = st.block_size as _;
+                b.f_type = st.magic as isize;
+                b.f_bsize = st.block_size as isize;
+                b.f_frsize = st.block_size as isize;
                 b.f_blocks = st.blocks;
                 b.f_bfree = st.free_blocks;
                 b.f_bavail = st.avail_blocks;
                 b.f_files = st.files;
                 b.f_ffree = st.free_files;
-                b.f_namelen = st.name_len as _;
-                let dev = (*(*sb_ptr).s_bdev).bd_dev as u64;
+                b.f_namelen = st.name_len as isize;
+                let dev = u64::from((*(*sb_ptr).s_bdev).bd_dev);
                 b.f_fsid.val = [dev as i32, (dev >> 32) as i32];
             }
             Ok(0)

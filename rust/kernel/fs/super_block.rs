@@ -13,6 +13,7 @@ use crate::{
     bindings,
     error::to_result,
     prelude::*,
+    str::CStrExt,
     types::{ForeignOwnable, Opaque},
 };
 use core::marker::PhantomData;
@@ -59,7 +60,7 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
     /// Returns the name of the device (`s_id`), for log messages.
     pub fn id(&self) -> &CStr {
         // SAFETY: `s_id` is a NUL-terminated array that lives as long as the super block.
-        unsafe { CStr::from_ptr((*self.as_raw()).s_id.as_ptr().cast()) }
+        unsafe { CStr::from_char_ptr((*self.as_raw()).s_id.as_ptr().cast()) }
     }
 
     /// Returns the block size in bytes (`s_blocksize`).
@@ -118,7 +119,7 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         let index = pos >> bindings::PAGE_SHIFT;
         // SAFETY: `bd_mapping` is the block device's address space; a NULL file is allowed.
         let folio = unsafe {
-            bindings::read_mapping_folio(self.bd_mapping(), index as _, core::ptr::null_mut())
+            bindings::read_mapping_folio(self.bd_mapping(), index as usize, core::ptr::null_mut())
         };
         crate::error::from_err_ptr(folio)
     }
@@ -313,7 +314,7 @@ impl<T: FileSystem> SuperBlock<T, New> {
     /// Sets the file system's magic number (`s_magic`).
     pub fn set_magic(&mut self, magic: u64) -> &mut Self {
         // SAFETY: The super block is exclusively ours while it is new.
-        unsafe { (*self.as_raw()).s_magic = magic as _ };
+        unsafe { (*self.as_raw()).s_magic = magic as usize };
         self
     }
 
