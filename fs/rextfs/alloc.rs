@@ -181,7 +181,7 @@ pub(crate) fn free_blocks(sb: &SuperBlock<RextFs>, start: u64, count: u64) -> Re
     }
     let mut st = info.state.lock();
     free_run(sb, Kind::Blocks, start, count)?;
-    st.disk.free_blocks += count;
+    st.disk.free_blocks = st.disk.free_blocks.saturating_add(count);
     Ok(())
 }
 
@@ -206,6 +206,6 @@ pub(crate) fn free_inode(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
     }
     let mut st = info.state.lock();
     free_run(sb, Kind::Inodes, ino - 1, 1)?;
-    st.disk.free_inodes += 1;
+    st.disk.free_inodes = st.disk.free_inodes.saturating_add(1);
     Ok(())
 }

@@ -110,7 +110,7 @@ pub(crate) fn add_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8)
         format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "new directory block", e))?;
         meta::write_block(sb, blk, &buf)?;
         let mut root = d.area;
-        let mut blocks = d.blocks + 1;
+        let mut blocks = d.blocks.saturating_add(1);
         let mut ctx = TreeCtx {
             sb,
             ino: dir.ino(),

@@ -104,7 +104,7 @@ impl TreeCtx<'_> {
 
     fn new_node(&mut self) -> Result<(u64, KVec<u8>)> {
         let (b, _) = crate::alloc::alloc_blocks(self.sb, self.goal, 1)?;
-        *self.blocks += 1;
+        *self.blocks = self.blocks.saturating_add(1);
         let buf = KVec::from_elem(0u8, self.sb.block_size() as usize, GFP_KERNEL)?;
         Ok((b, buf))
     }
@@ -251,7 +251,8 @@ impl TreeCtx<'_> {
                 if e.logical_end() > from {
                     let keep = from - e.logical;
                     let cut = u64::from(e.len) - keep;
-                    self.freed.push((e.physical + keep, cut), GFP_KERNEL)?;
+                    self.freed
+                        .push((e.physical.saturating_add(keep), cut), GFP_KERNEL)?;
                     *self.blocks = self.blocks.saturating_sub(cut);
                     e.len = keep as u32;
                     format::node_set(node, form, i, &e).map_err(|x| self.err(x))?;

@@ -80,7 +80,7 @@ impl FileOps {
                 }
                 let g = goal(inode, &d.area, lblk);
                 let (start, got) = crate::alloc::alloc_blocks(sb, g, n.min(MAX_ALLOC))?;
-                let mut blocks = d.blocks + got;
+                let mut blocks = d.blocks.saturating_add(got);
                 let mut root = d.area;
                 let mut ctx = TreeCtx {
                     sb,
@@ -235,7 +235,7 @@ impl FileOps {
                     let g = goal(inode, &d.area, lblk);
                     let (start, got) = crate::alloc::alloc_blocks(sb, g, n)?;
                     let r = sb.zeroout(start << shift, got << shift).and_then(|()| {
-                        let mut blocks = d.blocks + got;
+                        let mut blocks = d.blocks.saturating_add(got);
                         let mut root = d.area;
                         let mut ctx = TreeCtx {
                             sb,
@@ -356,7 +356,16 @@ impl file_ops::Operations for FileOps {
             }
             match done {
                 Some(n) => n,
-                None => iomap::buffered_write::<FileOps>(&lock, iocb, from)?,
+                None => {
+                    let old_size = inode.size();
+                    let n = iomap::buffered_write::<FileOps>(&lock, iocb, from)?;
+                    // iomap updated i_size but does not dirty the inode for it: do it, so
+                    // that fsync and writeback write the new size.
+                    if inode.size() != old_size {
+                        inode.mark_dirty();
+                    }
+                    n
+                }
             }
         };
         file_ops::write_sync(iocb, written)
