@@ -1552,7 +1552,20 @@ impl Checker {
                         ));
                     }
                     for i in 0..u64::from(e.len) {
-                        let data = fs.read_block(e.physical + i)?;
+                        let mut data = fs.read_block(e.physical + i)?;
+                        // A directory block records its own location: a valid one
+                        // copied elsewhere must say where it now is, or the next
+                        // check rejects it (and loses its entries).
+                        if inode.is_dir() && dirblock_check(&data, e.physical + i, ino).is_ok() {
+                            let moved = meta_init(&mut data, DIR_MAGIC, start + i, ino)
+                                .and_then(|()| meta_seal(&mut data));
+                            if moved.is_err() {
+                                return crate::error::msg(format!(
+                                    "inode {ino}: cannot move directory block {}",
+                                    e.physical + i
+                                ));
+                            }
+                        }
                         fs.write_block(start + i, &data)?;
                     }
                     e.physical = start;

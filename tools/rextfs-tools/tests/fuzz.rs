@@ -124,3 +124,30 @@ proptest! {
         exercise_library(&dev);
     }
 }
+
+/// A counterexample `mutated_images` once found: one byte in an extent node of
+/// a file makes it claim a directory's block. `fsck -y` gives the directory a
+/// copy of the block, and that copy must record its new location, so that a
+/// second check is clean.
+#[test]
+fn repair_of_block_shared_with_a_directory_is_final() {
+    let n = used_len();
+    let mut img = base_image().clone();
+    img[1185731488usize % n] = 68;
+    let dev = MemDev::from_bytes(&img);
+    let y = fsck(
+        Box::new(dev.clone()),
+        &FsckOptions {
+            repair: true,
+            verbose: false,
+        },
+    );
+    assert_eq!(y.exit_code, 1, "{:?}", y.lines);
+    assert!(
+        y.lines.iter().any(|l| l.contains("also used by")),
+        "{:?}",
+        y.lines
+    );
+    let again = fsck(Box::new(dev.clone()), &FsckOptions::default());
+    assert_eq!(again.exit_code, 0, "after repair: {:?}", again.lines);
+}
