@@ -180,7 +180,7 @@ pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
     if rl < DIRENT_MIN || rl % 8 != 0 {
         return Err(FormatError::Invalid("bad directory entry length"));
     }
-    if off.checked_add(rl).is_none_or(|end| end > buf.len()) {
+    if !off.checked_add(rl).is_some_and(|end| end <= buf.len()) {
         return Err(FormatError::Invalid("directory entry crosses block end"));
     }
     if ino == 0 {
