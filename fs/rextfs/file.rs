@@ -23,6 +23,41 @@ pub(crate) struct FileOps;
 /// Most blocks allocated by one `iomap_begin` call.
 const MAX_ALLOC: u64 = 4096;
 
+/// Records `got` new blocks at `start` as the data of logical blocks `lblk..` in the inode's
+/// extent tree (`d`, the in-memory disk inode, updated only on success). On failure the
+/// blocks are freed again: nothing points at them yet.
+fn insert_new_extent(
+    inode: &INode<RextFs>,
+    d: &mut format::Inode,
+    lblk: u64,
+    start: u64,
+    got: u64,
+) -> Result {
+    let sb = inode.super_block();
+    let mut blocks = d.blocks.saturating_add(got);
+    let mut root = d.area;
+    let mut ctx = TreeCtx {
+        sb,
+        ino: inode.ino(),
+        goal: start + got,
+        blocks: &mut blocks,
+        freed: KVec::new(),
+    };
+    let e = format::Extent {
+        logical: lblk,
+        physical: start,
+        len: got as u32,
+        flags: 0,
+    };
+    if let Err(err) = ctx.insert(&mut root, &e) {
+        let _ = crate::alloc::free_blocks(sb, start, got);
+        return Err(err);
+    }
+    d.area = root;
+    d.blocks = blocks;
+    Ok(())
+}
+
 /// Allocation goal for logical block `lblk` of the file: after the extent before it, or
 /// spread by inode number.
 fn goal(inode: &INode<RextFs>, root: &[u8], lblk: u64) -> u64 {
@@ -80,33 +115,12 @@ impl FileOps {
                 }
                 let g = goal(inode, &d.area, lblk);
                 let (start, got) = crate::alloc::alloc_blocks(sb, g, n.min(MAX_ALLOC))?;
-                let mut blocks = d.blocks.saturating_add(got);
-                let mut root = d.area;
-                let mut ctx = TreeCtx {
-                    sb,
-                    ino: inode.ino(),
-                    goal: start + got,
-                    blocks: &mut blocks,
-                    freed: KVec::new(),
-                };
-                let e = format::Extent {
-                    logical: lblk,
-                    physical: start,
-                    len: got as u32,
-                    flags: 0,
-                };
-                if let Err(err) = ctx.insert(&mut root, &e) {
-                    // Nothing points at the new blocks yet.
-                    let _ = crate::alloc::free_blocks(sb, start, got);
-                    return Err(err);
-                }
-                d.area = root;
-                d.blocks = blocks;
+                insert_new_extent(inode, &mut d, lblk, start, got)?;
                 // The extent must be on disk before the data can reach the new blocks, or a
                 // crash could leave it pointing nowhere; write the inode now.
                 d.size = inode.size() as u64;
                 write_disk(sb, inode.ino(), &d)?;
-                inode.set_bytes(blocks << shift);
+                inode.set_bytes(d.blocks << shift);
                 Ok(
                     Mapping::mapped(sb, (lblk << shift) as i64, got << shift, start << shift)
                         .with_flags(MapFlags::NEW),
@@ -234,31 +248,11 @@ impl FileOps {
                     let n = (hole_end.min(last) - lblk).min(MAX_ALLOC);
                     let g = goal(inode, &d.area, lblk);
                     let (start, got) = crate::alloc::alloc_blocks(sb, g, n)?;
-                    let r = sb.zeroout(start << shift, got << shift).and_then(|()| {
-                        let mut blocks = d.blocks.saturating_add(got);
-                        let mut root = d.area;
-                        let mut ctx = TreeCtx {
-                            sb,
-                            ino: inode.ino(),
-                            goal: start + got,
-                            blocks: &mut blocks,
-                            freed: KVec::new(),
-                        };
-                        let e = format::Extent {
-                            logical: lblk,
-                            physical: start,
-                            len: got as u32,
-                            flags: 0,
-                        };
-                        ctx.insert(&mut root, &e)?;
-                        d.area = root;
-                        d.blocks = blocks;
-                        Ok(())
-                    });
-                    if let Err(e) = r {
+                    if let Err(e) = sb.zeroout(start << shift, got << shift) {
                         let _ = crate::alloc::free_blocks(sb, start, got);
                         return Err(e);
                     }
+                    insert_new_extent(inode, &mut d, lblk, start, got)?;
                     d.size = inode.size() as u64;
                     write_disk(sb, inode.ino(), &d)?;
                     inode.set_bytes(d.blocks << shift);
