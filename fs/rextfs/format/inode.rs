@@ -35,6 +35,13 @@ pub const INODE_CRC_OFFSET: usize = 4;
 pub const INODE_AREA_OFFSET: usize = 0x80;
 /// Longest symlink target stored inline (fast symlink).
 pub const FAST_SYMLINK_MAX: usize = INLINE_ROOT_SIZE;
+
+/// Largest valid inode `size`: file offsets are signed 64-bit in the kernel.
+pub const MAX_INODE_SIZE: u64 = i64::MAX as u64;
+
+/// The [`FormatError::Invalid`] text of an inode whose size is above [`MAX_INODE_SIZE`]
+/// (fsck recognises it to repair the size instead of dropping the inode).
+pub const SIZE_TOO_LARGE: &str = "size past the largest file offset";
 /// Longest symlink target.
 pub const MAX_SYMLINK_LEN: u64 = 4095;
 
@@ -300,6 +307,9 @@ impl Inode {
             if t.nsec >= 1_000_000_000 {
                 return Err(FormatError::Invalid("timestamp nanoseconds out of range"));
             }
+        }
+        if self.size > MAX_INODE_SIZE {
+            return Err(FormatError::Invalid(SIZE_TOO_LARGE));
         }
         let ft = self.file_type();
         if ft == S_IFDIR {

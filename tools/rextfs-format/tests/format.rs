@@ -116,7 +116,7 @@ fn arb_inode() -> impl Strategy<Value = Inode> {
                 i.gid = gid;
                 i.nlink = nlink;
                 i.generation = gen;
-                i.size = size;
+                i.size = size % (MAX_INODE_SIZE + 1);
                 i.blocks = blocks;
                 i.atime = ts.0;
                 i.mtime = ts.1;
@@ -509,4 +509,15 @@ proptest! {
         let _ = Extent::decode(&bytes);
         let _ = IndexRec::decode(&bytes);
     }
+}
+
+#[test]
+fn inode_size_limit() {
+    let mut i = Inode::new(S_IFREG | 0o644);
+    let mut buf = [0u8; INODE_SIZE];
+    i.size = MAX_INODE_SIZE;
+    i.encode(7, &mut buf).unwrap();
+    assert_eq!(Inode::decode(7, &buf).unwrap().size, MAX_INODE_SIZE);
+    i.size = MAX_INODE_SIZE + 1;
+    assert_eq!(i.validate(), Err(FormatError::Invalid(SIZE_TOO_LARGE)));
 }

@@ -80,6 +80,9 @@ struct Ino {
     dirty: bool,
     /// Indexes in `ext` of extents sharing blocks with an earlier owner.
     dup_ext: Vec<usize>,
+    /// The on-disk size was past the largest file offset: it is recomputed from the
+    /// extents once they are walked.
+    size_bad: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -441,7 +444,26 @@ impl Checker {
             return;
         }
         let bit = self.disk_imap.get(ino - 1);
-        match Inode::decode(ino, slot) {
+        let (decoded, size_bad) = match Inode::decode(ino, slot) {
+            Err(FormatError::Invalid(m)) if m == SIZE_TOO_LARGE => (Self::decode_big(slot), true),
+            r => (r, false),
+        };
+        match decoded {
+            Ok(inode) if size_bad && (bit || ino == ROOT_INO) => {
+                self.problem(
+                    format!("inode {ino}: size is past the largest file offset"),
+                    true,
+                );
+                self.inodes.insert(
+                    ino,
+                    Ino {
+                        inode: Some(inode),
+                        size_bad: true,
+                        dirty: true,
+                        ..Default::default()
+                    },
+                );
+            }
             Ok(inode) => {
                 if bit || ino == ROOT_INO {
                     self.inodes.insert(
@@ -464,6 +486,19 @@ impl Checker {
                 }
             }
         }
+    }
+
+    /// Decodes an inode slot (magic and checksum already verified) whose size is past the
+    /// largest file offset: the size is set to zero, to be recomputed from the extents
+    /// later, and every other field is validated as `Inode::decode` does.
+    fn decode_big(slot: &[u8]) -> std::result::Result<Inode, FormatError> {
+        let mut inode = Inode::decode_unchecked(slot)?;
+        inode.size = 0;
+        inode.validate()?;
+        if slot.get(0x78..0x80).map_or(true, |r| r.iter().any(|&b| b != 0)) {
+            return Err(FormatError::Invalid("inode reserved field not zero"));
+        }
+        Ok(inode)
     }
 
     /// Gets an inode referenced by a directory entry or the orphan list,
@@ -733,6 +768,15 @@ impl Checker {
         }
         self.order.push(ino);
         if let Some(info) = self.inodes.get_mut(&ino) {
+            if info.size_bad {
+                // Directories get their size from their blocks in `scan_dir`.
+                if let (Some(i), Some(last)) = (info.inode.as_mut(), out.ext.last()) {
+                    if i.file_type() == S_IFREG {
+                        i.size = last.logical_end().saturating_mul(self.bs as u64);
+                    }
+                }
+                info.size_bad = false;
+            }
             info.walked = true;
             info.ext = out.ext;
             info.nodes = out.nodes;

@@ -373,3 +373,38 @@ fn orphan_list_damage() {
     dev.with(|v| v[..SB_SIZE].copy_from_slice(&buf));
     assert_detect_and_repair(&dev, "on the orphan list but still linked");
 }
+
+#[test]
+fn inode_size_past_largest_offset_is_recomputed() {
+    let (dev, t) = setup();
+    let fs = open(&dev);
+    let off = inode_offset(&fs, t.file);
+    let bs = fs.bs();
+    drop(fs);
+    for bad in [u64::MAX, 1u64 << 63] {
+        dev.with(|v| {
+            let slot = &mut v[off..off + INODE_SIZE];
+            slot[0x18..0x20].copy_from_slice(&bad.to_le_bytes());
+            let crc = inode_checksum(t.file, slot);
+            slot[INODE_CRC_OFFSET..INODE_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+        });
+        assert_detect_and_repair(
+            &dev,
+            &format!("inode {}: size is past the largest file offset", t.file),
+        );
+        // The inode is kept, its size is the end of its last block, the data intact.
+        let mut fs = open(&dev);
+        let inode = fs.read_inode(t.file).unwrap();
+        assert_eq!(inode.size, t.file_data.len().div_ceil(bs) as u64 * bs as u64);
+        let data = fs.read(t.file).unwrap();
+        assert_eq!(&data[..t.file_data.len()], &t.file_data[..]);
+        assert!(data[t.file_data.len()..].iter().all(|&b| b == 0));
+        // Back to the real size for the next round.
+        let mut i = inode;
+        i.size = t.file_data.len() as u64;
+        fs.write_inode(t.file, &i).unwrap();
+        fs.flush().unwrap();
+        drop(fs);
+        assert_clean(&dev);
+    }
+}
