@@ -17,6 +17,7 @@
 #include <linux/writeback.h>
 #include <linux/mm.h>
 #include <linux/backing-dev.h>
+#include <linux/shmem_fs.h>
 
 /* Macros bindgen cannot evaluate, exported as constants (prefix stripped by bindgen). */
 const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;
@@ -27,3 +28,12 @@ const loff_t RUST_CONST_HELPER_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
 const unsigned int RUST_CONST_HELPER_I_DIRTY = I_DIRTY;
 const unsigned int RUST_CONST_HELPER_I_DIRTY_SYNC = I_DIRTY_SYNC;
 const unsigned int RUST_CONST_HELPER_I_NEW = I_NEW;
+const fgf_t RUST_CONST_HELPER_FGP_ACCESSED = FGP_ACCESSED;
+const fgf_t RUST_CONST_HELPER_FGP_LOCK = FGP_LOCK;
+const fgf_t RUST_CONST_HELPER_FGP_CREAT = FGP_CREAT;
+const fgf_t RUST_CONST_HELPER_FGP_WRITE = FGP_WRITE;
+const fgf_t RUST_CONST_HELPER_FGP_NOFS = FGP_NOFS;
+const fgf_t RUST_CONST_HELPER_FGP_NOWAIT = FGP_NOWAIT;
+const fgf_t RUST_CONST_HELPER_FGP_STABLE = FGP_STABLE;
+const fgf_t RUST_CONST_HELPER_FGP_DONTCACHE = FGP_DONTCACHE;
+const fgf_t RUST_CONST_HELPER_FGP_WRITEBEGIN = FGP_WRITEBEGIN;

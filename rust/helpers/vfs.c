@@ -164,3 +164,103 @@ __rust_helper void rust_helper_file_accessed(struct file *file)
 {
 	file_accessed(file);
 }
+
+/* Folios (rust/kernel/fs/folio.rs). */
+
+__rust_helper void rust_helper_folio_get(struct folio *folio)
+{
+	folio_get(folio);
+}
+
+__rust_helper bool rust_helper_folio_trylock(struct folio *folio)
+{
+	return folio_trylock(folio);
+}
+
+__rust_helper bool rust_helper_folio_test_locked(const struct folio *folio)
+{
+	return folio_test_locked(folio);
+}
+
+__rust_helper bool rust_helper_folio_test_uptodate(const struct folio *folio)
+{
+	return folio_test_uptodate(folio);
+}
+
+__rust_helper void rust_helper_folio_mark_uptodate(struct folio *folio)
+{
+	folio_mark_uptodate(folio);
+}
+
+__rust_helper bool rust_helper_folio_test_dirty(const struct folio *folio)
+{
+	return folio_test_dirty(folio);
+}
+
+__rust_helper bool rust_helper_folio_test_writeback(const struct folio *folio)
+{
+	return folio_test_writeback(folio);
+}
+
+__rust_helper bool rust_helper_folio_test_large(const struct folio *folio)
+{
+	return folio_test_large(folio);
+}
+
+__rust_helper bool rust_helper_folio_test_highmem(const struct folio *folio)
+{
+	return folio_test_highmem(folio);
+}
+
+__rust_helper long rust_helper_folio_nr_pages(const struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+__rust_helper pgoff_t rust_helper_folio_index(const struct folio *folio)
+{
+	return folio->index;
+}
+
+__rust_helper int rust_helper_folio_ref_count(const struct folio *folio)
+{
+	return folio_ref_count(folio);
+}
+
+__rust_helper void rust_helper_folio_zero_segments(struct folio *folio, size_t start1,
+						   size_t xend1, size_t start2, size_t xend2)
+{
+	folio_zero_segments(folio, start1, xend1, start2, xend2);
+}
+
+__rust_helper void *rust_helper_kmap_local_folio(struct folio *folio, size_t offset)
+{
+	return kmap_local_folio(folio, offset);
+}
+
+__rust_helper void rust_helper_flush_dcache_folio(struct folio *folio)
+{
+	flush_dcache_folio(folio);
+}
+
+__rust_helper struct folio *rust_helper_folio_alloc(gfp_t gfp, unsigned int order)
+{
+	return folio_alloc(gfp, order);
+}
+
+__rust_helper struct folio *rust_helper___filemap_get_folio(struct address_space *mapping,
+							    pgoff_t index, fgf_t fgp_flags,
+							    gfp_t gfp)
+{
+	return __filemap_get_folio(mapping, index, fgp_flags, gfp);
+}
+
+__rust_helper fgf_t rust_helper_fgf_set_order(size_t size)
+{
+	return fgf_set_order(size);
+}
+
+__rust_helper gfp_t rust_helper_mapping_gfp_mask(struct address_space *mapping)
+{
+	return mapping_gfp_mask(mapping);
+}
