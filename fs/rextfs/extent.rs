@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Extent tree lookups: logical file block to physical block.
+//! Extent trees: lookups (logical file block to physical block) and updates (insertion,
+//! truncation, removal of a range, conversion of unwritten extents to written ones).
+//!
+//! Range updates are built from two primitives that each walk the tree from the root:
+//! [`TreeCtx::insert`] and [`TreeCtx::set_extent`] (replace or remove one extent, freeing
+//! emptied nodes). Node blocks are written as they change; the caller writes the inode (the
+//! inline root) afterwards and frees [`TreeCtx::freed`] only then, so that a crash between
+//! the writes leaks blocks at worst and never leaves a block referenced after it was freed.
 
 use crate::{corrupt, format, meta, RextFs};
 use format::{Extent, IndexRec, NodeForm, TreeKind};
@@ -13,8 +20,7 @@ pub(crate) enum Mapping {
     /// The block lies inside this extent.
     Mapped(Extent),
     /// The block is not mapped; no extent starts before `end` (a logical block, `u64::MAX`
-    /// when nothing follows).
-    #[allow(dead_code)] // Read by the iomap mapping of regular files, not wired up yet.
+    /// when nothing follows). `end` is a lower bound: the next extent may start later.
     Hole {
         /// First logical block that may be mapped again.
         end: u64,
@@ -287,11 +293,197 @@ impl TreeCtx<'_> {
     pub(crate) fn truncate(&mut self, root: &mut [u8], from: u64) -> Result {
         let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
         self.truncate_rec(root, NodeForm::Inline, h.level, from)?;
+        self.shrink_root(root)
+    }
+
+    /// Replaces (`Some`) or removes (`None`) the extent whose key is `key` below `node` (of
+    /// `level`). A replacement must map a sub-range of the old extent, so that its key stays
+    /// between the bounds the parents record. Returns whether `node` is now empty.
+    fn set_rec(
+        &mut self,
+        node: &mut [u8],
+        form: NodeForm,
+        level: u8,
+        key: u64,
+        new: Option<&Extent>,
+    ) -> Result<bool> {
+        if level == 0 {
+            let i = match format::node_search(node, form, key).map_err(|x| self.err(x))? {
+                Ok(i) => i,
+                Err(_) => {
+                    return Err(self.err(format::FormatError::Invalid("extent to update is gone")))
+                }
+            };
+            match new {
+                Some(e) => format::node_set(node, form, i, e).map_err(|x| self.err(x))?,
+                None => format::node_remove(node, form, i).map_err(|x| self.err(x))?,
+            }
+            let h = format::node_header(node, form).map_err(|x| self.err(x))?;
+            return Ok(h.nr == 0);
+        }
+        let Some(i) = format::node_find_le(node, form, key).map_err(|x| self.err(x))? else {
+            return Err(self.err(format::FormatError::Invalid("extent to update is gone")));
+        };
+        let rec: IndexRec = format::node_get(node, form, i).map_err(|x| self.err(x))?;
+        let mut child = self.read_node(rec.child, level - 1)?;
+        if self.set_rec(&mut child, NodeForm::Block, level - 1, key, new)? {
+            // Non-root nodes are never empty: unlink the child, free it with the data.
+            format::node_remove(node, form, i).map_err(|x| self.err(x))?;
+            self.freed.push((rec.child, 1), GFP_KERNEL)?;
+            *self.blocks = self.blocks.saturating_sub(1);
+        } else {
+            self.write_node(rec.child, &mut child)?;
+        }
+        let h = format::node_header(node, form).map_err(|x| self.err(x))?;
+        Ok(h.nr == 0)
+    }
+
+    /// Makes the root a leaf again when it emptied, and pulls the records of a single child
+    /// up into the root while they fit (freeing the child), so that a shrinking tree loses its
+    /// levels again.
+    fn shrink_root(&mut self, root: &mut [u8]) -> Result {
+        loop {
+            let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
+            if h.level == 0 {
+                return Ok(());
+            }
+            if h.nr == 0 {
+                // An empty root must be a leaf.
+                return format::node_init(root, NodeForm::Inline, TreeKind::Extent, 0, 0, self.ino)
+                    .map_err(|x| self.err(x));
+            }
+            if h.nr != 1 {
+                return Ok(());
+            }
+            let rec: IndexRec =
+                format::node_get(root, NodeForm::Inline, 0).map_err(|x| self.err(x))?;
+            let child = self.read_node(rec.child, h.level - 1)?;
+            if !format::node_pull_up(root, NodeForm::Inline, &child).map_err(|x| self.err(x))? {
+                return Ok(());
+            }
+            self.freed.push((rec.child, 1), GFP_KERNEL)?;
+            *self.blocks = self.blocks.saturating_sub(1);
+        }
+    }
+
+    /// Replaces (`Some`) or removes (`None`) the extent starting at logical block `key` in the
+    /// tree rooted in `root`. A replacement maps a sub-range of the old extent (its key may
+    /// grow). Emptied nodes are freed (listed in `self.freed`); data blocks are not.
+    pub(crate) fn set_extent(&mut self, root: &mut [u8], key: u64, new: Option<&Extent>) -> Result {
         let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
-        if h.level > 0 && h.nr == 0 {
-            // An empty root must be a leaf.
-            format::node_init(root, NodeForm::Inline, TreeKind::Extent, 0, 0, self.ino)
-                .map_err(|x| self.err(x))?;
+        self.set_rec(root, NodeForm::Inline, h.level, key, new)?;
+        self.shrink_root(root)
+    }
+
+    /// Returns the first extent overlapping logical blocks `from..to`, if any.
+    pub(crate) fn next_extent(&self, root: &[u8], from: u64, to: u64) -> Result<Option<Extent>> {
+        let mut lblk = from;
+        while lblk < to {
+            match lookup(self.sb, self.ino, root, lblk)? {
+                Mapping::Mapped(e) => return Ok(Some(e)),
+                Mapping::Hole { end } if end > lblk => lblk = end,
+                Mapping::Hole { .. } => {
+                    return Err(self.err(format::FormatError::Invalid("node keys out of order")))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces extent `old` by `pieces`: sub-ranges of it, in ascending order. The first
+    /// piece takes the place of `old`; the others are inserted. If an insertion fails (no
+    /// space for a new node), the pieces already inserted are removed and `old` is put back,
+    /// so that the tree maps exactly what it mapped before.
+    fn replace(&mut self, root: &mut [u8], old: &Extent, pieces: &[Extent]) -> Result {
+        let Some((first, rest)) = pieces.split_first() else {
+            return self.set_extent(root, old.logical, None);
+        };
+        self.set_extent(root, old.logical, Some(first))?;
+        for (n, p) in rest.iter().enumerate() {
+            if let Err(e) = self.insert(root, p) {
+                for q in &rest[..n] {
+                    let _ = self.set_extent(root, q.logical, None);
+                }
+                let _ = self.set_extent(root, first.logical, Some(old));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every mapping of logical blocks `from..to` (`FALLOC_FL_PUNCH_HOLE`): extents
+    /// crossing the bounds are split. The data blocks go to `self.freed` with the emptied
+    /// nodes; `self.blocks` is updated.
+    pub(crate) fn punch(&mut self, root: &mut [u8], from: u64, to: u64) -> Result {
+        let mut lblk = from;
+        while let Some(e) = self.next_extent(root, lblk, to)? {
+            let s = e.logical.max(from);
+            let t = e.logical_end().min(to);
+            let mut pieces = KVec::with_capacity(2, GFP_KERNEL)?;
+            if e.logical < s {
+                pieces.push(sub_extent(&e, e.logical, s, e.flags), GFP_KERNEL)?;
+            }
+            if t < e.logical_end() {
+                pieces.push(sub_extent(&e, t, e.logical_end(), e.flags), GFP_KERNEL)?;
+            }
+            self.replace(root, &e, &pieces)?;
+            let gone = sub_extent(&e, s, t, e.flags);
+            self.freed
+                .push((gone.physical, u64::from(gone.len)), GFP_KERNEL)?;
+            *self.blocks = self.blocks.saturating_sub(u64::from(gone.len));
+            lblk = t;
+        }
+        Ok(())
+    }
+
+    /// Marks logical blocks `from..to` written: unwritten extents inside the range are
+    /// converted (split at the bounds), then merged with written neighbours that continue
+    /// them on disk. Holes in the range stay holes.
+    pub(crate) fn mark_written(&mut self, root: &mut [u8], from: u64, to: u64) -> Result {
+        let mut lblk = from;
+        while let Some(e) = self.next_extent(root, lblk, to)? {
+            let t = e.logical_end().min(to);
+            if e.unwritten() {
+                let s = e.logical.max(from);
+                let mut pieces = KVec::with_capacity(3, GFP_KERNEL)?;
+                if e.logical < s {
+                    pieces.push(sub_extent(&e, e.logical, s, e.flags), GFP_KERNEL)?;
+                }
+                let unw = e.flags & !format::EXTENT_UNWRITTEN;
+                pieces.push(sub_extent(&e, s, t, unw), GFP_KERNEL)?;
+                if t < e.logical_end() {
+                    pieces.push(sub_extent(&e, t, e.logical_end(), e.flags), GFP_KERNEL)?;
+                }
+                self.replace(root, &e, &pieces)?;
+                self.merge_at(root, s)?;
+            }
+            lblk = t;
+        }
+        Ok(())
+    }
+
+    /// Merges the extent holding logical block `lblk` with its neighbours when they continue
+    /// it logically and on disk with the same flags. The absorbed extent is removed before
+    /// the survivor grows, so the tree never maps a block twice.
+    pub(crate) fn merge_at(&mut self, root: &mut [u8], lblk: u64) -> Result {
+        let Mapping::Mapped(mut e) = lookup(self.sb, self.ino, root, lblk)? else {
+            return Ok(());
+        };
+        if let Mapping::Mapped(n) = lookup(self.sb, self.ino, root, e.logical_end())? {
+            if continues(&e, &n) {
+                self.set_extent(root, n.logical, None)?;
+                e.len += n.len;
+                self.set_extent(root, e.logical, Some(&e))?;
+            }
+        }
+        if e.logical > 0 {
+            if let Mapping::Mapped(mut p) = lookup(self.sb, self.ino, root, e.logical - 1)? {
+                if continues(&p, &e) {
+                    self.set_extent(root, e.logical, None)?;
+                    p.len += e.len;
+                    self.set_extent(root, p.logical, Some(&p))?;
+                }
+            }
         }
         Ok(())
     }
@@ -303,4 +495,24 @@ pub(crate) fn free_all(sb: &SuperBlock<RextFs>, freed: &[(u64, u64)]) -> Result 
         crate::alloc::free_blocks(sb, start, len)?;
     }
     Ok(())
+}
+
+/// The part of extent `e` mapping logical blocks `from..to` (inside it), with `flags`.
+fn sub_extent(e: &Extent, from: u64, to: u64, flags: u32) -> Extent {
+    Extent {
+        logical: from,
+        physical: e.physical + (from - e.logical),
+        // A part of an extent is no longer than the extent.
+        len: (to - from) as u32,
+        flags,
+    }
+}
+
+/// Whether `b` continues `a` logically and physically, with the same flags, and the two fit
+/// one extent.
+fn continues(a: &Extent, b: &Extent) -> bool {
+    a.logical_end() == b.logical
+        && a.physical_end() == b.physical
+        && a.flags == b.flags
+        && u64::from(a.len) + u64::from(b.len) <= u64::from(format::MAX_EXTENT_LEN)
 }

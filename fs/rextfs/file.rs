@@ -2,9 +2,15 @@
 
 //! Regular files: all data I/O goes through iomap.
 //!
-//! Blocks are allocated when iomap asks for a write mapping (buffered write or write fault),
-//! as one contiguous run per call when possible, next to the file's previous blocks. They are
-//! written back by `iomap_writepages` to the blocks recorded in the extent tree.
+//! Blocks are allocated when iomap asks for a write mapping (buffered write, write fault or
+//! direct write), as one contiguous run per call when possible, next to the file's previous
+//! blocks. They are written back by `iomap_writepages` to the blocks recorded in the extent
+//! tree.
+//!
+//! Unwritten extents (allocated, reading as zeroes) come from `fallocate` and from direct
+//! writes into holes: a direct write maps them unwritten and converts the range it wrote once
+//! its bios completed, so a crash before that shows zeroes, never the blocks' old contents.
+//! Buffered writes and write faults into unwritten extents convert the range when they map it.
 
 use crate::{extent, format, inode::write_disk, RextFs};
 use extent::{Mapping as Ext, TreeCtx};
@@ -24,14 +30,16 @@ pub(crate) struct FileOps;
 const MAX_ALLOC: u64 = 4096;
 
 /// Records `got` new blocks at `start` as the data of logical blocks `lblk..` in the inode's
-/// extent tree (`d`, the in-memory disk inode, updated only on success). On failure the
-/// blocks are freed again: nothing points at them yet.
+/// extent tree (`d`, the in-memory disk inode, updated only on success), with extent `flags`
+/// (`format::EXTENT_UNWRITTEN` or 0). On failure the blocks are freed again: nothing points
+/// at them yet.
 fn insert_new_extent(
     inode: &INode<RextFs>,
     d: &mut format::Inode,
     lblk: u64,
     start: u64,
     got: u64,
+    flags: u32,
 ) -> Result {
     let sb = inode.super_block();
     let mut blocks = d.blocks.saturating_add(got);
@@ -47,7 +55,7 @@ fn insert_new_extent(
         logical: lblk,
         physical: start,
         len: got as u32,
-        flags: 0,
+        flags,
     };
     if let Err(err) = ctx.insert(&mut root, &e) {
         let _ = crate::alloc::free_blocks(sb, start, got);
@@ -74,6 +82,61 @@ fn goal(inode: &INode<RextFs>, root: &[u8], lblk: u64) -> u64 {
     geo.layout.data_start + (inode.ino().wrapping_mul(2_654_435_761) % span.max(1))
 }
 
+/// Runs the tree update `f` on the extent tree of `inode` (`d` is its locked in-memory disk
+/// inode), then writes the inode and frees the blocks the update removed. Node blocks are
+/// written as the update goes, so the new root is written even when `f` fails part way: the
+/// tree on disk then holds the part of the update that was done.
+fn update_tree(
+    inode: &INode<RextFs>,
+    d: &mut format::Inode,
+    goal: u64,
+    f: impl FnOnce(&mut TreeCtx<'_>, &mut [u8]) -> Result,
+) -> Result {
+    let sb = inode.super_block();
+    let mut root = d.area;
+    let mut blocks = d.blocks;
+    let mut ctx = TreeCtx {
+        sb,
+        ino: inode.ino(),
+        goal,
+        blocks: &mut blocks,
+        freed: KVec::new(),
+    };
+    let r = f(&mut ctx, &mut root);
+    let freed = core::mem::take(&mut ctx.freed);
+    d.area = root;
+    d.blocks = blocks;
+    d.size = inode.size() as u64;
+    write_disk(sb, inode.ino(), d)?;
+    inode.set_bytes(d.blocks << sb.data().geo.block_log2);
+    extent::free_all(sb, &freed)?;
+    r
+}
+
+/// Allocates unwritten extents for the holes of logical blocks `from..to`, stopping at the
+/// first failure (the blocks allocated until then stay).
+fn alloc_unwritten(inode: &INode<RextFs>, from: u64, to: u64) -> Result {
+    let sb = inode.super_block();
+    let mut lblk = from;
+    while lblk < to {
+        let mut d = inode.data().disk.lock();
+        match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
+            Ext::Mapped(e) => lblk = e.logical_end(),
+            Ext::Hole { end: hole_end } => {
+                let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
+                let g = goal(inode, &d.area, lblk);
+                let (start, got) = crate::alloc::alloc_blocks(sb, g, n)?;
+                insert_new_extent(inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
+                d.size = inode.size() as u64;
+                write_disk(sb, inode.ino(), &d)?;
+                inode.set_bytes(d.blocks << sb.data().geo.block_log2);
+                lblk += got;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl FileOps {
     fn map(inode: &INode<RextFs>, pos: i64, length: i64, flags: OpFlags) -> Result<Mapping> {
         let sb = inode.super_block();
@@ -87,13 +150,28 @@ impl FileOps {
         // Mappings end at a block boundary that still fits a file offset.
         let last = end.div_ceil(bs).min(i64::MAX as u64 >> shift);
         let want = last.saturating_sub(lblk).max(1);
+        let direct = flags.contains(OpFlags::DIRECT);
         let mut d = inode.data().disk.lock();
         match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
             Ext::Mapped(e) => {
                 let phys = e.map(lblk).ok_or(EFSCORRUPTED)?;
                 let n = (e.logical_end() - lblk).min(want);
                 let (off, len, addr) = ((lblk << shift) as i64, n << shift, phys << shift);
+                if e.unwritten() && flags.is_data_write() && !direct {
+                    // A buffered write or write fault into preallocated blocks: the range
+                    // becomes written now. NEW makes iomap zero the parts of the blocks the
+                    // write does not cover instead of reading them from the device.
+                    if flags.contains(OpFlags::NOWAIT) {
+                        return Err(EAGAIN);
+                    }
+                    let g = goal(inode, &d.area, lblk);
+                    update_tree(inode, &mut d, g, |t, root| {
+                        t.mark_written(root, lblk, lblk + n)
+                    })?;
+                    return Ok(Mapping::mapped(sb, off, len, addr).with_flags(MapFlags::NEW));
+                }
                 Ok(if e.unwritten() {
+                    // Direct writes convert what they wrote when their bios completed.
                     Mapping::unwritten(sb, off, len, addr)
                 } else {
                     Mapping::mapped(sb, off, len, addr)
@@ -107,6 +185,9 @@ impl FileOps {
                     let len = (n << shift).min((i64::MAX - off) as u64);
                     return Ok(Mapping::hole(off, len));
                 }
+                if flags.contains(OpFlags::NOWAIT) {
+                    return Err(EAGAIN);
+                }
                 if lblk
                     .checked_add(n)
                     .is_none_or(|e| e > sb.data().geo.max_file_blocks())
@@ -115,18 +196,71 @@ impl FileOps {
                 }
                 let g = goal(inode, &d.area, lblk);
                 let (start, got) = crate::alloc::alloc_blocks(sb, g, n.min(MAX_ALLOC))?;
-                insert_new_extent(inode, &mut d, lblk, start, got)?;
-                // The extent must be on disk before the data can reach the new blocks, or a
-                // crash could leave it pointing nowhere; write the inode now.
+                // Direct writes get unwritten extents, converted once the data is on the
+                // device; buffered writes get written ones (the extent is on disk before the
+                // data reaches the blocks).
+                let eflags = if direct { format::EXTENT_UNWRITTEN } else { 0 };
+                insert_new_extent(inode, &mut d, lblk, start, got, eflags)?;
                 d.size = inode.size() as u64;
                 write_disk(sb, inode.ino(), &d)?;
                 inode.set_bytes(d.blocks << shift);
-                Ok(
-                    Mapping::mapped(sb, (lblk << shift) as i64, got << shift, start << shift)
-                        .with_flags(MapFlags::NEW),
-                )
+                let (off, len, addr) = ((lblk << shift) as i64, got << shift, start << shift);
+                Ok(if direct {
+                    Mapping::unwritten(sb, off, len, addr).with_flags(MapFlags::NEW)
+                } else {
+                    Mapping::mapped(sb, off, len, addr).with_flags(MapFlags::NEW)
+                })
             }
         }
+    }
+
+    /// Marks the blocks under bytes `pos..pos + len` written, after a direct write of them
+    /// completed.
+    fn written(inode: &INode<RextFs>, pos: i64, len: u64) -> Result {
+        let shift = inode.super_block().data().geo.block_log2;
+        let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
+        let from = pos >> shift;
+        let to = pos.saturating_add(len).div_ceil(1 << shift);
+        let mut d = inode.data().disk.lock();
+        let g = goal(inode, &d.area, from);
+        update_tree(inode, &mut d, g, |t, root| t.mark_written(root, from, to))
+    }
+
+    /// Zeroes bytes `from..to` in the page cache (`iomap_zero_range`, which skips holes and
+    /// unwritten extents), but never a folio past the end of the file.
+    fn zero_partial(
+        lock: &Locked<'_, RextFs>,
+        ilock: &inode::InvalidateLocked<'_, RextFs>,
+        from: i64,
+        to: i64,
+    ) -> Result {
+        let bs = i64::from(lock.super_block().block_size());
+        let limit = lock.size().saturating_add(bs - 1) & !(bs - 1);
+        let to = to.min(limit);
+        if from < to {
+            iomap::zero_range::<FileOps>(lock, ilock, from, to - from)?;
+        }
+        Ok(())
+    }
+
+    /// Zeroes the parts of the first and last blocks of `offset..end` that the range covers
+    /// partially.
+    fn zero_edges(
+        lock: &Locked<'_, RextFs>,
+        ilock: &inode::InvalidateLocked<'_, RextFs>,
+        offset: i64,
+        end: i64,
+    ) -> Result {
+        let bs = i64::from(lock.super_block().block_size());
+        let head_end = (offset.saturating_add(bs - 1) & !(bs - 1)).min(end);
+        if offset & (bs - 1) != 0 {
+            Self::zero_partial(lock, ilock, offset, head_end)?;
+        }
+        let tail = (end & !(bs - 1)).max(head_end);
+        if end & (bs - 1) != 0 && tail < end {
+            Self::zero_partial(lock, ilock, tail, end)?;
+        }
+        Ok(())
     }
 
     /// Changes the size, freeing the blocks beyond a smaller size.
@@ -141,6 +275,10 @@ impl FileOps {
         let old = inode.size();
         if size < old {
             iomap::truncate_page::<FileOps>(inode, &ilock, size)?;
+        } else {
+            // Bytes past the old end in its last block (a shared mapping may have written
+            // there) become file data: zero them.
+            Self::zero_partial(inode, &ilock, old, size)?;
         }
         inode.truncate_setsize(size);
         let shift = sb.data().geo.block_log2;
@@ -216,10 +354,46 @@ impl iomap::Operations for FileOps {
     }
 }
 
+/// `FALLOC_FL_PUNCH_HOLE` (UAPI value): deallocate the range (with `KEEP_SIZE` only).
+const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;
+/// `FALLOC_FL_ZERO_RANGE` (UAPI value): make the range read as zeroes, allocated.
+const FALLOC_FL_ZERO_RANGE: i32 = 0x10;
+
+/// Checks a `fallocate` range and returns its end.
+fn falloc_range(inode: &INode<RextFs>, offset: i64, len: i64) -> Result<i64> {
+    if offset < 0 || len <= 0 {
+        return Err(EINVAL);
+    }
+    let end = offset.checked_add(len).ok_or(EFBIG)?;
+    let geo = &inode.super_block().data().geo;
+    if (end as u64).div_ceil(1 << geo.block_log2) > geo.max_file_blocks() {
+        return Err(EFBIG);
+    }
+    Ok(end)
+}
+
 impl FileOps {
-    /// Preallocates blocks for `offset..offset + len` (`fallocate` modes 0 and
-    /// `FALLOC_FL_KEEP_SIZE`): holes get new blocks zeroed on the device, so they read as
-    /// zeroes without unwritten extents.
+    /// Grows the file to `end` after a `fallocate` without `KEEP_SIZE` (never shrinks it).
+    fn falloc_extend(
+        lock: &Locked<'_, RextFs>,
+        ilock: Option<&inode::InvalidateLocked<'_, RextFs>>,
+        end: i64,
+    ) -> Result {
+        let old = lock.size();
+        if end <= old {
+            return Ok(());
+        }
+        match ilock {
+            Some(il) => Self::zero_partial(lock, il, old, end)?,
+            None => Self::zero_partial(lock, &lock.invalidate_lock(), old, end)?,
+        }
+        lock.truncate_setsize(end);
+        Ok(())
+    }
+
+    /// Preallocates `offset..offset + len` (`fallocate` modes 0 and `FALLOC_FL_KEEP_SIZE`):
+    /// the holes of the range get unwritten extents, which read as zeroes; the device is not
+    /// written. Mode 0 grows the file to the end of the range.
     fn preallocate(
         file: &File,
         inode: &INode<RextFs>,
@@ -227,43 +401,64 @@ impl FileOps {
         offset: i64,
         len: i64,
     ) -> Result {
-        if offset < 0 || len <= 0 {
-            return Err(EINVAL);
-        }
-        let end = offset.checked_add(len).ok_or(EFBIG)?;
-        let sb = inode.super_block();
-        let shift = sb.data().geo.block_log2;
-        if (end as u64).div_ceil(1 << shift) > sb.data().geo.max_file_blocks() {
-            return Err(EFBIG);
-        }
+        let end = falloc_range(inode, offset, len)?;
+        let shift = inode.super_block().data().geo.block_log2;
         let lock = inode.lock();
         file_ops::file_modified_file(&lock, file)?;
-        let mut lblk = (offset as u64) >> shift;
-        let last = (end as u64).div_ceil(1 << shift);
-        while lblk < last {
-            let mut d = inode.data().disk.lock();
-            match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
-                Ext::Mapped(e) => lblk = e.logical_end(),
-                Ext::Hole { end: hole_end } => {
-                    let n = (hole_end.min(last) - lblk).min(MAX_ALLOC);
-                    let g = goal(inode, &d.area, lblk);
-                    let (start, got) = crate::alloc::alloc_blocks(sb, g, n)?;
-                    if let Err(e) = sb.zeroout(start << shift, got << shift) {
-                        let _ = crate::alloc::free_blocks(sb, start, got);
-                        return Err(e);
-                    }
-                    insert_new_extent(inode, &mut d, lblk, start, got)?;
-                    d.size = inode.size() as u64;
-                    write_disk(sb, inode.ino(), &d)?;
-                    inode.set_bytes(d.blocks << shift);
-                    lblk += got;
-                }
-            }
-        }
-        if !keep_size && end > inode.size() {
-            lock.set_size(end);
+        alloc_unwritten(
+            inode,
+            (offset as u64) >> shift,
+            (end as u64).div_ceil(1 << shift),
+        )?;
+        if !keep_size {
+            Self::falloc_extend(&lock, None, end)?;
         }
         inode.touch_ctime();
+        inode.mark_dirty();
+        Ok(())
+    }
+
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE` (`zero == false`) and
+    /// `FALLOC_FL_ZERO_RANGE` (`zero == true`, with or without `KEEP_SIZE`) over
+    /// `offset..offset + len`.
+    ///
+    /// With the inode lock and the invalidate lock held and direct I/O drained, the page
+    /// cache of the range is dropped (no read or fault can bring the old blocks back), the
+    /// blocks wholly inside the range are unmapped and freed, and the partial blocks at its
+    /// ends are zeroed through the page cache. Zeroing then maps the whole blocks of the range
+    /// again as unwritten extents, so the range stays allocated and reads as zeroes.
+    fn punch_or_zero(
+        file: &File,
+        inode: &INode<RextFs>,
+        zero: bool,
+        keep_size: bool,
+        offset: i64,
+        len: i64,
+    ) -> Result {
+        let end = falloc_range(inode, offset, len)?;
+        let sb = inode.super_block();
+        let shift = sb.data().geo.block_log2;
+        let lock = inode.lock();
+        file_ops::file_modified_file(&lock, file)?;
+        inode.dio_wait();
+        let ilock = inode.invalidate_lock();
+        lock.truncate_pagecache_range(&ilock, offset, end - 1)?;
+        let from = (offset as u64).div_ceil(1 << shift);
+        let to = (end as u64) >> shift;
+        if from < to {
+            let mut d = inode.data().disk.lock();
+            let g = goal(inode, &d.area, from);
+            update_tree(inode, &mut d, g, |t, root| t.punch(root, from, to))?;
+        }
+        if zero {
+            if !keep_size {
+                Self::falloc_extend(&lock, Some(&ilock), end)?;
+            }
+            alloc_unwritten(inode, from, to)?;
+        }
+        Self::zero_edges(&lock, &ilock, offset, end)?;
+        drop(ilock);
+        inode.touch_cmtime();
         inode.mark_dirty();
         Ok(())
     }
@@ -310,16 +505,17 @@ impl file_ops::Operations for FileOps {
     }
 
     fn fallocate(file: &File, inode: &INode<RextFs>, mode: i32, offset: i64, len: i64) -> Result {
-        if mode & !file_ops::FALLOC_FL_KEEP_SIZE != 0 {
-            return Err(EOPNOTSUPP);
+        let keep = mode & file_ops::FALLOC_FL_KEEP_SIZE != 0;
+        match mode & !file_ops::FALLOC_FL_KEEP_SIZE {
+            0 => Self::preallocate(file, inode, keep, offset, len),
+            // The VFS refuses a hole punch without KEEP_SIZE.
+            FALLOC_FL_PUNCH_HOLE if keep => {
+                Self::punch_or_zero(file, inode, false, true, offset, len)
+            }
+            FALLOC_FL_ZERO_RANGE => Self::punch_or_zero(file, inode, true, keep, offset, len),
+            // Collapsing, inserting, unsharing and writing zeroes are not supported.
+            _ => Err(EOPNOTSUPP),
         }
-        Self::preallocate(
-            file,
-            inode,
-            mode & file_ops::FALLOC_FL_KEEP_SIZE != 0,
-            offset,
-            len,
-        )
     }
 
     fn write_iter(
@@ -335,6 +531,7 @@ impl file_ops::Operations for FileOps {
             file_ops::file_modified(&lock, iocb)?;
             let mut done = None;
             if file_ops::is_direct(iocb) {
+                let pos = iocb.ki_pos();
                 match iomap::dio_write::<FileOps>(&lock, iocb, from) {
                     Err(e) if e == ENOTBLK => {}
                     r => {
@@ -343,6 +540,11 @@ impl file_ops::Operations for FileOps {
                         if iocb.ki_pos() > inode.size() {
                             lock.set_size(iocb.ki_pos());
                             inode.mark_dirty();
+                        }
+                        // Every bio has completed: what the write mapped unwritten now holds
+                        // its data. The new size goes to disk with the converted extents.
+                        if n > 0 {
+                            Self::written(inode, pos, n as u64)?;
                         }
                         done = Some(n);
                     }

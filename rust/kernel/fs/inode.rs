@@ -1057,3 +1057,32 @@ impl Attr {
 pub(crate) fn check_ptr<P>(p: *mut P) -> Result<*mut P> {
     from_err_ptr(p)
 }
+
+// Page cache helpers of the data path of file systems that change the block mapping of a byte
+// range (`fallocate` hole punching and zeroing).
+impl<T: FileSystem> Locked<'_, T> {
+    /// Drops the page cache of the byte range `start..=end` (`truncate_pagecache_range`):
+    /// folios inside the range are removed (dirty ones discarded, writeback waited for), the
+    /// parts of folios straddling its bounds are zeroed. Mapped pages are unmapped first.
+    ///
+    /// The caller holds the inode lock (this guard) and the invalidate lock `ilock` of the
+    /// same inode exclusively, so that no fault or read can bring the old blocks back into
+    /// the cache while it changes the mapping; it writes back the range first if dirty data
+    /// there must reach the disk. `EINVAL` if `ilock` locks another inode or the range is
+    /// empty or negative.
+    pub fn truncate_pagecache_range(
+        &self,
+        ilock: &InvalidateLocked<'_, T>,
+        start: i64,
+        end: i64,
+    ) -> Result {
+        if !ilock.is_of(self.inode) || start < 0 || end < start {
+            return Err(EINVAL);
+        }
+        // SAFETY: The inode is valid; its `i_rwsem` (this guard) and invalidate lock (`ilock`,
+        // checked to be of the same inode) are held exclusively, as the page cache requires
+        // for truncation of a range.
+        unsafe { bindings::truncate_pagecache_range(self.inode.as_raw(), start, end) };
+        Ok(())
+    }
+}
