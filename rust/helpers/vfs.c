@@ -264,3 +264,21 @@ __rust_helper gfp_t rust_helper_mapping_gfp_mask(struct address_space *mapping)
 {
 	return mapping_gfp_mask(mapping);
 }
+
+/* Inode operations for symlinks and tmpfiles (rust/kernel/fs/inode.rs). */
+
+__rust_helper int rust_helper_finish_open_simple(struct file *file, int error)
+{
+	return finish_open_simple(file, error);
+}
+
+__rust_helper void rust_helper_inode_set_cached_link(struct inode *inode, char *link,
+						     int linklen)
+{
+	inode_set_cached_link(inode, link, linklen);
+}
+
+__rust_helper void rust_helper_mapping_set_large_folios(struct address_space *mapping)
+{
+	mapping_set_large_folios(mapping);
+}

@@ -41,6 +41,9 @@ pub struct INode<T: FileSystem> {
 pub(crate) struct INodeWithData<D> {
     data: MaybeUninit<D>,
     has_data: bool,
+    /// The target of a fast symlink (NUL-terminated), pointed to by `i_link`; freed with the
+    /// inode, after RCU, like the data.
+    link: Option<KVec<u8>>,
     pub(crate) inode: Opaque<bindings::inode>,
 }
 
@@ -64,6 +67,9 @@ impl<D> INodeWithData<D> {
     pub(crate) unsafe fn init_empty(ptr: *mut Self) {
         // SAFETY: By the safety requirements, `ptr` is valid for writes.
         unsafe { (&raw mut (*ptr).has_data).write(false) };
+        // SAFETY: As above; the slab object may hold a stale value, which is overwritten
+        // without being dropped (it was dropped in `drop_data`).
+        unsafe { (&raw mut (*ptr).link).write(None) };
         // SAFETY: `inode_init_once` initialises the whole inode, which is valid memory.
         unsafe { bindings::inode_init_once((*ptr).inode.get()) };
     }
@@ -76,6 +82,8 @@ impl<D> INodeWithData<D> {
     pub(crate) unsafe fn drop_data(ptr: *mut Self) {
         // SAFETY: By the safety requirements, we have exclusive access.
         let this = unsafe { &mut *ptr };
+        // RCU path walkers that read `i_link` are done (this runs after a grace period).
+        this.link = None;
         if this.has_data {
             this.has_data = false;
             // SAFETY: `has_data` says the data was initialised, and it is dropped only once.
@@ -556,6 +564,46 @@ impl<T: FileSystem> NewINode<T> {
         }
     }
 
+    /// Makes the inode a fast symlink to `target`: [`NewINode::init`] points `i_link` at a
+    /// copy of it (`inode_set_cached_link`), owned by the inode and freed with it after RCU, so
+    /// that `simple_get_link` (an [`Operations`] table with [`Symlink::Fast`]) and `readlink`
+    /// serve it without I/O.
+    ///
+    /// Fails with `EINVAL` if `target` is empty or holds a NUL byte, `ENAMETOOLONG` if it is
+    /// longer than `PATH_MAX - 1` bytes, `ENOMEM`; [`NewINode::init`] then fails with `EINVAL`
+    /// unless the mode is `S_IFLNK`.
+    pub fn set_fast_link(&mut self, target: &[u8]) -> Result {
+        if target.is_empty() || target.contains(&0) {
+            return Err(EINVAL);
+        }
+        if target.len() >= bindings::PATH_MAX as usize {
+            return Err(ENAMETOOLONG);
+        }
+        let mut buf = KVec::with_capacity(target.len() + 1, GFP_KERNEL)?;
+        buf.extend_from_slice(target, GFP_KERNEL)?;
+        buf.push(0, GFP_KERNEL)?;
+        // SAFETY: The inode is new and locked, so its container is exclusively ours.
+        unsafe {
+            let container = INodeWithData::<T::INodeData>::from_inode(self.0.as_ptr());
+            (*container).link = Some(buf);
+        }
+        Ok(())
+    }
+
+    /// Keeps the inode's page cache out of high memory (`inode_nohighmem`), as symlinks read
+    /// through the page cache (`page_get_link`, [`Symlink::Page`]) need.
+    pub fn set_nohighmem(&mut self) {
+        // SAFETY: The inode is new and locked; its mapping has no folios yet.
+        unsafe { bindings::inode_nohighmem(self.0.as_ptr()) };
+    }
+
+    /// Lets the page cache of the inode use large folios (`mapping_set_large_folios`); the
+    /// address space operations must support them (iomap's do).
+    pub fn set_large_folios(&mut self) {
+        // SAFETY: The inode is new and locked; its mapping has no folios yet.
+        unsafe { bindings::mapping_set_large_folios((*self.0.as_ptr()).i_mapping) };
+    }
+
     /// Fills in the inode and its private data and unlocks it (`unlock_new_inode`).
     pub fn init(
         self,
@@ -565,6 +613,12 @@ impl<T: FileSystem> NewINode<T> {
         let inode = self.0.as_ptr();
         // SAFETY: Inodes of `T` live in an `INodeWithData`.
         let container = unsafe { INodeWithData::<T::INodeData>::from_inode(inode) };
+        // SAFETY: The inode is new and locked, so its container is exclusively ours.
+        let has_link = unsafe { (*container).link.is_some() };
+        // `i_link` shares a union with `i_pipe` and `i_cdev`: only symlinks may have one.
+        if has_link && params.mode & mode::S_IFMT != mode::S_IFLNK {
+            return Err(EINVAL);
+        }
         // SAFETY: The inode is new and locked, so nobody else accesses its data; the data slot
         // is pinned in the slab object.
         unsafe { pin_init::raw_try_init((*container).data.as_mut_ptr(), data)? };
@@ -593,6 +647,15 @@ impl<T: FileSystem> NewINode<T> {
                     bindings::init_special_inode(inode, params.mode, params.rdev);
                 }
                 _ => {}
+            }
+            if let Some(link) = &(*container).link {
+                // The buffer lives until `free_inode`, after RCU; it is NUL-terminated with no
+                // other NUL (checked by `set_fast_link`).
+                bindings::inode_set_cached_link(
+                    inode,
+                    link.as_ptr().cast_mut().cast(),
+                    (link.len() - 1) as c_int,
+                );
             }
         }
         let this = core::mem::ManuallyDrop::new(self);
@@ -753,6 +816,60 @@ pub trait Operations {
     fn rmdir(_parent: &Locked<'_, Self::FileSystem>, _dentry: &DEntry<Self::FileSystem>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Creates a symbolic link `dentry` in `parent` pointing to `target` (`->symlink`), with
+    /// the parent locked exclusively. On success the file system has instantiated `dentry`.
+    /// The target is not empty and shorter than `PATH_MAX`; the file system may refuse longer
+    /// targets than it supports with `ENAMETOOLONG`.
+    fn symlink(
+        _parent: &Locked<'_, Self::FileSystem>,
+        _dentry: &DEntry<Self::FileSystem>,
+        _target: &CStr,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates an unnamed regular file in `dir` for `open(O_TMPFILE)` (`->tmpfile`); `mode`
+    /// includes `S_IFREG`. Called without the directory lock.
+    ///
+    /// Return the new, initialised inode with a link count of 1: the glue attaches it to the
+    /// open file's dentry with `d_tmpfile` (which drops the count to 0, so the file
+    /// disappears on its last close unless `linkat` gives it a name) and opens the file
+    /// (`finish_open_simple`). The file system records the inode as an orphan if it must
+    /// survive a crash consistently. An inode with another link count is refused (`EINVAL`).
+    fn tmpfile(
+        _dir: &INode<Self::FileSystem>,
+        _mode: u16,
+    ) -> Result<ARef<INode<Self::FileSystem>>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Returns the target of a symbolic link (`->get_link`). `dentry` is `None` in RCU path
+    /// walk, where the call must not sleep: return `ECHILD` to be called again with it.
+    ///
+    /// Without this hook [`Operations::SYMLINK`] decides: fast symlinks
+    /// ([`NewINode::set_fast_link`]) and page cache symlinks need no code.
+    fn get_link<'a>(
+        _dentry: Option<&DEntry<Self::FileSystem>>,
+        _inode: &'a INode<Self::FileSystem>,
+    ) -> Result<Link<'a>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// How `->get_link` is served when [`Operations::get_link`] is not implemented.
+    const SYMLINK: Symlink = Symlink::None;
+
+    /// Reports attributes (`->getattr`) for `stat`/`statx`. The glue fills `stat` from the
+    /// inode first (`generic_fillattr`); the file system adds what only it knows, e.g.
+    /// [`Kstat::set_dio_align`] when `request_mask` asks for `STATX_DIOALIGN`.
+    fn getattr(
+        _inode: &INode<Self::FileSystem>,
+        _stat: &mut Kstat,
+        _request_mask: u32,
+        _query_flags: u32,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// A const table of inode operations for file system `T`.
@@ -825,6 +942,30 @@ impl<U: Operations> Table<U> {
         link: if U::HAS_LINK { Some(Self::link) } else { None },
         fiemap: if U::HAS_FIEMAP {
             Some(Self::fiemap)
+        } else {
+            None
+        },
+        symlink: if U::HAS_SYMLINK {
+            Some(Self::symlink)
+        } else {
+            None
+        },
+        tmpfile: if U::HAS_TMPFILE {
+            Some(Self::tmpfile)
+        } else {
+            None
+        },
+        get_link: if U::HAS_GET_LINK {
+            Some(Self::get_link)
+        } else {
+            match U::SYMLINK {
+                Symlink::None => None,
+                Symlink::Fast => Some(bindings::simple_get_link),
+                Symlink::Page => Some(bindings::page_get_link),
+            }
+        },
+        getattr: if U::HAS_GETATTR {
+            Some(Self::getattr)
         } else {
             None
         },
@@ -1024,6 +1165,258 @@ impl<U: Operations> Table<U> {
     }
 }
 
+impl<U: Operations> Table<U> {
+    /// # Safety
+    ///
+    /// Called by the VFS with a locked directory of `U::FileSystem`, a negative dentry and a
+    /// NUL-terminated target.
+    unsafe extern "C" fn symlink(
+        _idmap: *mut bindings::mnt_idmap,
+        parent: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        target: *const c_char,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: As documented above.
+            let parent = unsafe { Locked::held(INode::from_raw(parent)) };
+            // SAFETY: `target` is a valid C string for the call.
+            let target = unsafe { CStr::from_char_ptr(target) };
+            if target.is_empty() {
+                return Err(ENOENT);
+            }
+            // SAFETY: As documented above.
+            U::symlink(&parent, unsafe { DEntry::from_raw(dentry) }, target)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by `vfs_tmpfile` with a directory of `U::FileSystem` and a file being opened
+    /// whose dentry is new, unhashed and negative.
+    unsafe extern "C" fn tmpfile(
+        _idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        file: *mut bindings::file,
+        mode: bindings::umode_t,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The directory is a live inode of this file system.
+            let inode = U::tmpfile(unsafe { INode::from_raw(dir) }, mode)?;
+            if inode.nlink() != 1 {
+                return Err(EINVAL);
+            }
+            let ptr = inode.as_raw();
+            core::mem::forget(inode);
+            // SAFETY: The file's dentry is the new negative one `vfs_tmpfile` allocated;
+            // `d_tmpfile` drops the link count and `d_instantiate` takes over our reference.
+            unsafe { bindings::d_tmpfile(file, ptr) };
+            // SAFETY: The file is being opened on its (now positive) dentry.
+            to_result(unsafe { bindings::finish_open_simple(file, 0) })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by path walk with a symlink inode of `U::FileSystem`; `dentry` is NULL in RCU
+    /// mode; `done` is valid for writes.
+    unsafe extern "C" fn get_link(
+        dentry: *mut bindings::dentry,
+        inode: *mut bindings::inode,
+        done: *mut bindings::delayed_call,
+    ) -> *const c_char {
+        // SAFETY: The dentry, when there is one, is a positive dentry of the symlink.
+        let d = (!dentry.is_null()).then(|| unsafe { DEntry::from_raw(dentry) });
+        // SAFETY: The inode is a live symlink inode of this file system.
+        match U::get_link(d, unsafe { INode::from_raw(inode) }) {
+            Err(e) => e.to_ptr::<c_char>().cast_const(),
+            Ok(Link::Borrowed(s)) => s.as_char_ptr(),
+            Ok(Link::Owned(s)) => {
+                // The C side reads up to the first NUL, which must be the last byte.
+                if s.last() != Some(&0) || s[..s.len() - 1].contains(&0) {
+                    return EINVAL.to_ptr::<c_char>().cast_const();
+                }
+                let (ptr, _len, _cap) = s.into_raw_parts();
+                // SAFETY: `done` is valid; the buffer came from kmalloc, so `kfree_link`
+                // frees it when path walk is done with the target.
+                unsafe {
+                    (*done).fn_ = Some(bindings::kfree_link);
+                    (*done).arg = ptr.cast();
+                }
+                ptr.cast_const().cast()
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by `vfs_getattr` with a path on `U::FileSystem` and a zeroed `kstat`.
+    unsafe extern "C" fn getattr(
+        idmap: *mut bindings::mnt_idmap,
+        path: *const bindings::path,
+        stat: *mut bindings::kstat,
+        request_mask: u32,
+        query_flags: c_uint,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The path is valid and positive for the call.
+            let inode = unsafe { (*(*path).dentry).d_inode };
+            // SAFETY: `stat` is valid for writes and `inode` is live.
+            unsafe { bindings::generic_fillattr(idmap, request_mask, inode, stat) };
+            // SAFETY: The inode is a live inode of this file system; `stat` is exclusively
+            // ours for the call.
+            let (i, st) = unsafe { (INode::from_raw(inode), &mut *stat.cast::<Kstat>()) };
+            U::getattr(i, st, request_mask, query_flags)?;
+            Ok(0)
+        })
+    }
+}
+
+/// How an inode table without [`Operations::get_link`] resolves symlinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Symlink {
+    /// Not a symlink table: `get_link` stays `NULL`.
+    None,
+    /// `simple_get_link`: the target set with [`NewINode::set_fast_link`] (`i_link`).
+    Fast,
+    /// `page_get_link`: the target is the first page of the inode's data, read through the
+    /// page cache with the inode's address space operations; set up the inode with
+    /// [`NewINode::set_nohighmem`], and its size is the target's length. See
+    /// [`INode::write_page_link`].
+    Page,
+}
+
+/// The target of a symlink returned by [`Operations::get_link`].
+pub enum Link<'a> {
+    /// A target that lives as long as the inode (e.g. in its private data).
+    Borrowed(&'a CStr),
+    /// A target built for this call (a NUL-terminated kmalloc buffer); freed with
+    /// `kfree_link` when path walk is done with it. Must end with the only NUL byte.
+    Owned(KVec<u8>),
+}
+
+impl Link<'_> {
+    /// Builds an owned target from the bytes of a link, adding the NUL terminator; `EINVAL`
+    /// if `target` holds a NUL byte.
+    pub fn owned(target: &[u8]) -> Result<Self> {
+        if target.contains(&0) {
+            return Err(EINVAL);
+        }
+        let mut v = KVec::with_capacity(target.len() + 1, GFP_KERNEL)?;
+        v.extend_from_slice(target, GFP_KERNEL)?;
+        v.push(0, GFP_KERNEL)?;
+        Ok(Link::Owned(v))
+    }
+}
+
+/// Attributes reported by `stat`/`statx` (`struct kstat`), filled by `generic_fillattr`
+/// before [`Operations::getattr`] sees it.
+#[repr(transparent)]
+pub struct Kstat(Opaque<bindings::kstat>);
+
+/// `STATX_DIOALIGN`: the `statx` mask bit of the direct I/O alignment fields.
+pub const STATX_DIOALIGN: u32 = bindings::STATX_DIOALIGN;
+
+impl Kstat {
+    fn get(&self) -> &bindings::kstat {
+        // SAFETY: The kstat is valid for the borrow.
+        unsafe { &*self.0.get() }
+    }
+
+    fn get_mut(&mut self) -> &mut bindings::kstat {
+        // SAFETY: The kstat is valid and exclusively ours for the borrow.
+        unsafe { &mut *self.0.get() }
+    }
+
+    /// The `STATX_*` bits of the fields filled in (`result_mask`).
+    pub fn result_mask(&self) -> u32 {
+        self.get().result_mask
+    }
+
+    /// Reports direct I/O alignment: buffers aligned to `mem_align` bytes, file offsets and
+    /// lengths to `offset_align` bytes (`dio_mem_align`, `dio_offset_align`), and sets
+    /// `STATX_DIOALIGN` in the result mask. Both 0 means direct I/O is not supported.
+    /// `EINVAL` unless both are powers of two, or both 0.
+    pub fn set_dio_align(&mut self, mem_align: u32, offset_align: u32) -> Result {
+        let ok = (mem_align == 0 && offset_align == 0)
+            || (mem_align.is_power_of_two() && offset_align.is_power_of_two());
+        if !ok {
+            return Err(EINVAL);
+        }
+        let st = self.get_mut();
+        st.dio_mem_align = mem_align;
+        st.dio_offset_align = offset_align;
+        st.result_mask |= STATX_DIOALIGN;
+        Ok(())
+    }
+
+    /// The direct I/O alignment reported so far: `(dio_mem_align, dio_offset_align)`.
+    pub fn dio_align(&self) -> (u32, u32) {
+        (self.get().dio_mem_align, self.get().dio_offset_align)
+    }
+
+    /// The preferred I/O size (`blksize`).
+    pub fn blksize(&self) -> u32 {
+        self.get().blksize
+    }
+
+    /// Sets the preferred I/O size (`blksize`).
+    pub fn set_blksize(&mut self, blksize: u32) {
+        self.get_mut().blksize = blksize;
+    }
+
+    /// The number of 512-byte blocks used (`blocks`).
+    pub fn blocks(&self) -> u64 {
+        self.get().blocks
+    }
+
+    /// The size in bytes (`size`).
+    pub fn size(&self) -> i64 {
+        self.get().size
+    }
+
+    /// The inode number (`ino`).
+    pub fn ino(&self) -> u64 {
+        self.get().ino
+    }
+
+    /// The mode (`mode`).
+    pub fn mode(&self) -> u16 {
+        self.get().mode
+    }
+
+    /// The link count (`nlink`).
+    pub fn nlink(&self) -> u32 {
+        self.get().nlink
+    }
+}
+
+impl<T: FileSystem> INode<T> {
+    /// Writes `target` as the contents of a page cache symlink ([`Symlink::Page`]) of this
+    /// inode, like `page_symlink` but without `write_begin`: the first folio of the page cache
+    /// is created, filled, zeroed past the target, marked uptodate and dirty, and reaches the
+    /// disk through the address space operations' writeback. The file system sets the inode
+    /// size to `target.len()`.
+    ///
+    /// `EINVAL` if the inode is not a symlink or `target` is empty or holds a NUL byte,
+    /// `ENAMETOOLONG` if it does not fit in a page (with its NUL).
+    pub fn write_page_link(&self, target: &[u8]) -> Result {
+        if self.file_type() != mode::S_IFLNK || target.is_empty() || target.contains(&0) {
+            return Err(EINVAL);
+        }
+        if target.len() >= crate::page::PAGE_SIZE {
+            return Err(ENAMETOOLONG);
+        }
+        let folio = self.filemap_lock_folio(0, super::folio::Fgp::WRITEBEGIN)?;
+        folio.copy_from_slice(0, target)?;
+        folio.zero_range(target.len(), folio.size() - target.len())?;
+        folio.mark_uptodate();
+        folio.mark_dirty();
+        Ok(())
+    }
+}
+
 /// The user's extent buffer of a `FS_IOC_FIEMAP` call (`struct fiemap_extent_info`).
 #[repr(transparent)]
 pub struct FiemapInfo(Opaque<bindings::fiemap_extent_info>);
@@ -1056,6 +1449,160 @@ impl Attr {
 #[allow(dead_code)]
 pub(crate) fn check_ptr<P>(p: *mut P) -> Result<*mut P> {
     from_err_ptr(p)
+}
+
+#[kunit_tests(rust_fs_inode_ops)]
+mod tests {
+    use super::*;
+    use crate::fs::New;
+
+    struct Fs;
+    #[vtable]
+    impl FileSystem for Fs {
+        const NAME: &'static CStr = c"rust_iops_test";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(_sb: &SuperBlock<Self>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    struct Dir;
+    #[vtable]
+    impl Operations for Dir {
+        type FileSystem = Fs;
+        fn lookup(_p: &SharedLocked<'_, Fs>, _d: &DEntry<Fs>) -> Result<Option<ARef<INode<Fs>>>> {
+            Ok(None)
+        }
+        fn symlink(_p: &Locked<'_, Fs>, _d: &DEntry<Fs>, _t: &CStr) -> Result {
+            Err(ENOSPC)
+        }
+        fn tmpfile(_d: &INode<Fs>, _m: u16) -> Result<ARef<INode<Fs>>> {
+            Err(ENOSPC)
+        }
+        fn getattr(_i: &INode<Fs>, _s: &mut Kstat, _r: u32, _q: u32) -> Result {
+            Ok(())
+        }
+    }
+
+    struct FastLink;
+    #[vtable]
+    impl Operations for FastLink {
+        type FileSystem = Fs;
+        const SYMLINK: Symlink = Symlink::Fast;
+    }
+
+    struct PageLink;
+    #[vtable]
+    impl Operations for PageLink {
+        type FileSystem = Fs;
+        const SYMLINK: Symlink = Symlink::Page;
+    }
+
+    struct OwnLink;
+    #[vtable]
+    impl Operations for OwnLink {
+        type FileSystem = Fs;
+        // `SYMLINK` is ignored when `get_link` is implemented.
+        const SYMLINK: Symlink = Symlink::Fast;
+        fn get_link<'a>(_d: Option<&DEntry<Fs>>, _i: &'a INode<Fs>) -> Result<Link<'a>> {
+            Ok(Link::Borrowed(c"target"))
+        }
+    }
+
+    struct Nothing;
+    #[vtable]
+    impl Operations for Nothing {
+        type FileSystem = Fs;
+    }
+
+    fn addr<F: Copy>(f: Option<F>) -> Option<usize> {
+        // SAFETY: Only called with function pointers, which have the size of `usize`.
+        f.map(|f| unsafe { core::mem::transmute_copy::<F, usize>(&f) })
+    }
+
+    #[test]
+    fn new_hooks_present_only_when_implemented() {
+        let t = &Table::<Dir>::TABLE;
+        assert!(t.lookup.is_some());
+        assert!(t.symlink.is_some());
+        assert!(t.tmpfile.is_some());
+        assert!(t.getattr.is_some());
+        // A directory table is no symlink table.
+        assert!(t.get_link.is_none());
+        assert!(t.create.is_none());
+        assert!(t.setattr.is_none());
+        let n = &Table::<Nothing>::TABLE;
+        assert!(n.lookup.is_none());
+        assert!(n.symlink.is_none());
+        assert!(n.tmpfile.is_none());
+        assert!(n.get_link.is_none());
+        assert!(n.getattr.is_none());
+        assert!(n.fiemap.is_none());
+        // The empty table is all NULL.
+        // SAFETY: `Ops::empty()` points to a static table.
+        let e = unsafe { &*Ops::<Fs>::empty().as_raw() };
+        assert!(e.get_link.is_none() && e.getattr.is_none() && e.tmpfile.is_none());
+    }
+
+    #[test]
+    fn symlink_kinds_pick_the_c_helpers() {
+        let simple: unsafe extern "C" fn(
+            *mut bindings::dentry,
+            *mut bindings::inode,
+            *mut bindings::delayed_call,
+        ) -> *const c_char = bindings::simple_get_link;
+        let page: unsafe extern "C" fn(
+            *mut bindings::dentry,
+            *mut bindings::inode,
+            *mut bindings::delayed_call,
+        ) -> *const c_char = bindings::page_get_link;
+        assert_eq!(addr(Table::<FastLink>::TABLE.get_link), addr(Some(simple)));
+        assert_eq!(addr(Table::<PageLink>::TABLE.get_link), addr(Some(page)));
+        let own = addr(Table::<OwnLink>::TABLE.get_link);
+        assert!(own.is_some());
+        assert!(own != addr(Some(simple)) && own != addr(Some(page)));
+        // Symlink tables do not get directory hooks.
+        assert!(Table::<FastLink>::TABLE.lookup.is_none());
+        assert!(Table::<FastLink>::TABLE.symlink.is_none());
+    }
+
+    #[test]
+    fn kstat_dio_align() {
+        let mut raw: bindings::kstat = pin_init::zeroed();
+        raw.result_mask = bindings::STATX_BASIC_STATS;
+        // SAFETY: `Kstat` is `repr(transparent)` over `kstat`; `raw` is exclusively ours.
+        let st = unsafe { &mut *(&raw mut raw).cast::<Kstat>() };
+        assert_eq!(st.result_mask() & STATX_DIOALIGN, 0);
+        assert_eq!(st.set_dio_align(3, 512), Err(EINVAL));
+        assert_eq!(st.set_dio_align(512, 0), Err(EINVAL));
+        assert_eq!(st.result_mask() & STATX_DIOALIGN, 0);
+        st.set_dio_align(4, 4096).unwrap();
+        assert_eq!(st.dio_align(), (4, 4096));
+        assert_eq!(
+            st.result_mask(),
+            bindings::STATX_BASIC_STATS | STATX_DIOALIGN
+        );
+        // Both zero: direct I/O reported as unsupported.
+        st.set_dio_align(0, 0).unwrap();
+        assert_eq!(st.dio_align(), (0, 0));
+        assert_eq!(raw.dio_offset_align, 0);
+    }
+
+    #[test]
+    fn owned_link_targets() {
+        assert!(matches!(Link::owned(b"a\0b"), Err(e) if e == EINVAL));
+        let l = Link::owned(b"some/where").unwrap();
+        assert!(matches!(l, Link::Owned(_)));
+        if let Link::Owned(v) = l {
+            assert_eq!(v.len(), 11);
+            assert_eq!(v[10], 0);
+            assert!(&v[..10] == b"some/where");
+        }
+    }
 }
 
 // Page cache helpers of the data path of file systems that change the block mapping of a byte
