@@ -7,6 +7,8 @@
 #include <linux/iomap.h>
 #include <linux/pagemap.h>
 #include <linux/mm.h>
+#include <linux/bio.h>
+#include <linux/sched/mm.h>
 
 __rust_helper void rust_helper_iomap_bio_read_folio(struct folio *folio,
 						    const struct iomap_ops *ops)
@@ -38,4 +40,26 @@ __rust_helper void rust_helper_filemap_invalidate_lock_shared(struct address_spa
 __rust_helper void rust_helper_filemap_invalidate_unlock_shared(struct address_space *mapping)
 {
 	filemap_invalidate_unlock_shared(mapping);
+}
+
+__rust_helper ssize_t rust_helper_iomap_dio_read_simple(struct kiocb *iocb,
+							struct iov_iter *iter,
+							iomap_iter_begin_fn begin)
+{
+	return iomap_dio_read_simple(iocb, iter, begin);
+}
+
+__rust_helper bool rust_helper_bio_in_atomic(void)
+{
+	return bio_in_atomic();
+}
+
+__rust_helper unsigned int rust_helper_memalloc_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+__rust_helper void rust_helper_memalloc_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
 }

@@ -68,7 +68,7 @@ impl<U: Operations> Ops<U> {
     /// # Safety
     ///
     /// Called by iomap with an inode of `U::FileSystem` and valid output maps.
-    unsafe extern "C" fn begin(
+    pub(crate) unsafe extern "C" fn begin(
         inode: *mut bindings::inode,
         pos: bindings::loff_t,
         length: bindings::loff_t,
@@ -142,6 +142,134 @@ pub trait WritebackOperations: Operations {
         len: u32,
         end_pos: i64,
     ) -> Result<Mapping>;
+
+    /// Tells whether the completion of `ioend` needs [`WritebackOperations::ioend_done`]
+    /// (asked at submission, in the writeback task, only if `ioend_done` is implemented). The
+    /// default asks for it for unwritten and shared (copy-on-write) extents, as xfs does;
+    /// a file system that records the on-disk size at completion also asks for it when the
+    /// ioend ends beyond that size. Ioends that need nothing keep iomap's plain completion.
+    fn ioend_needs_done(_inode: &INode<Self::FileSystem>, ioend: &Ioend) -> bool {
+        ioend
+            .flags()
+            .intersects(IoendFlags::UNWRITTEN | IoendFlags::SHARED)
+    }
+
+    /// Runs when the writeback I/O of `ioend` completed, before iomap ends writeback on its
+    /// folios (`iomap_finish_ioends`), e.g. to convert the unwritten extents of
+    /// `ioend.offset()..ioend.offset() + ioend.size()` to written ones. `error` is the I/O
+    /// error, if any; an error returned here is recorded as a writeback error of the file
+    /// (`mapping_set_error`, seen by `fsync`).
+    ///
+    /// Context: a task (process context, may sleep, `GFP_NOFS` allocation scope), either the
+    /// `bio_complete` workqueue (`BIO_COMPLETE_IN_TASK`) or the writeback task itself when the
+    /// submission failed. The inode stays alive: its folios are still under writeback, which
+    /// eviction waits for. It must not take the inode lock or the invalidate lock nor wait for
+    /// writeback of the file (truncate holds those locks while waiting for these folios).
+    fn ioend_done(
+        _inode: &INode<Self::FileSystem>,
+        _ioend: &Ioend,
+        _error: Option<Error>,
+    ) -> Result {
+        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// Flags of a writeback ioend (`IOMAP_IOEND_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoendFlags(u16);
+
+impl IoendFlags {
+    /// `IOMAP_IOEND_SHARED`: the blocks were shared (`IOMAP_F_SHARED`): copy-on-write.
+    pub const SHARED: Self = Self(bindings::IOMAP_IOEND_SHARED as u16);
+    /// `IOMAP_IOEND_UNWRITTEN`: the range was mapped as unwritten and must be converted.
+    pub const UNWRITTEN: Self = Self(bindings::IOMAP_IOEND_UNWRITTEN as u16);
+    /// `IOMAP_IOEND_BOUNDARY`: not merged with the ioend before it.
+    pub const BOUNDARY: Self = Self(bindings::IOMAP_IOEND_BOUNDARY as u16);
+    /// `IOMAP_IOEND_DIRECT`: a direct I/O ioend (never seen by writeback hooks).
+    pub const DIRECT: Self = Self(bindings::IOMAP_IOEND_DIRECT as u16);
+
+    /// No flags.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// Wraps C bits.
+    pub const fn from_raw(bits: u16) -> Self {
+        Self(bits)
+    }
+
+    /// The C bits.
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// Tells whether every flag of `other` is set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Tells whether any flag of `other` is set.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl core::ops::BitOr for IoendFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// A writeback ioend (`struct iomap_ioend`) as seen by [`WritebackOperations`]: a copy of its
+/// file range, device sector and flags (the C object itself stays with iomap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ioend {
+    offset: i64,
+    size: usize,
+    sector: u64,
+    flags: IoendFlags,
+}
+
+impl Ioend {
+    /// Describes a range of a file written at `sector` (for tests and callers building one).
+    pub fn new(offset: i64, size: usize, sector: u64, flags: IoendFlags) -> Self {
+        Self {
+            offset,
+            size,
+            sector,
+            flags,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `ioend` must be valid for reads.
+    unsafe fn from_raw(ioend: *const bindings::iomap_ioend) -> Self {
+        // SAFETY: By the safety requirements.
+        let e = unsafe { &*ioend };
+        Self::new(e.io_offset, e.io_size, e.io_sector, IoendFlags(e.io_flags))
+    }
+
+    /// The file offset of the first byte (`io_offset`).
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The bytes written (`io_size`, clamped by iomap to the in-core file size).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The first device sector (`io_sector`).
+    pub fn sector(&self) -> u64 {
+        self.sector
+    }
+
+    /// The flags.
+    pub fn flags(&self) -> IoendFlags {
+        self.flags
+    }
 }
 
 /// Address space and memory mapping operations of a regular file whose data goes entirely
@@ -149,10 +277,63 @@ pub trait WritebackOperations: Operations {
 pub struct AddressSpace<U: WritebackOperations>(PhantomData<U>);
 
 impl<U: WritebackOperations> AddressSpace<U> {
+    /// The `struct iomap_writeback_ops`: `writeback_submit` is iomap's own
+    /// `iomap_ioend_writeback_submit` unless `U` implements `ioend_done`.
     const WB_OPS: bindings::iomap_writeback_ops = bindings::iomap_writeback_ops {
         writeback_range: Some(Self::writeback_range),
-        writeback_submit: Some(bindings::iomap_ioend_writeback_submit),
+        writeback_submit: if U::HAS_IOEND_DONE {
+            Some(Self::writeback_submit)
+        } else {
+            Some(bindings::iomap_ioend_writeback_submit)
+        },
     };
+
+    /// # Safety
+    ///
+    /// Called by iomap with the context of `writepages`, whose `wb_ctx` is the ioend built by
+    /// `iomap_add_to_ioend` (not yet submitted).
+    unsafe extern "C" fn writeback_submit(
+        wpc: *mut bindings::iomap_writepage_ctx,
+        error: c_int,
+    ) -> c_int {
+        // SAFETY: `wb_ctx` is the unsubmitted ioend of this context, its inode ours.
+        unsafe {
+            let ioend = (*wpc).wb_ctx.cast::<bindings::iomap_ioend>();
+            let inode = INode::<U::FileSystem>::from_raw_inode((*ioend).io_inode);
+            if U::ioend_needs_done(inode, &Ioend::from_raw(ioend)) {
+                let bio = &raw mut (*ioend).io_bio;
+                (*bio).bi_end_io = Some(Self::ioend_end_bio);
+                // `bio_endio` then calls `ioend_end_bio` in task context.
+                (*bio).bi_flags |= 1 << bindings::BIO_COMPLETE_IN_TASK;
+            }
+            bindings::iomap_ioend_writeback_submit(wpc, error)
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The `bi_end_io` of an ioend bio set up by `writeback_submit`, called once by
+    /// `bio_endio` in task context.
+    unsafe extern "C" fn ioend_end_bio(bio: *mut bindings::bio) {
+        let off = core::mem::offset_of!(bindings::iomap_ioend, io_bio);
+        // SAFETY: The bio is the `io_bio` of an ioend (`iomap_ioend_from_bio`); the ioend and
+        // its inode stay valid until `iomap_finish_ioends` ends writeback of its folios.
+        unsafe {
+            let ioend = bio.cast::<u8>().sub(off).cast::<bindings::iomap_ioend>();
+            let mut error = bindings::blk_status_to_errno((*bio).bi_status);
+            let inode = INode::<U::FileSystem>::from_raw_inode((*ioend).io_inode);
+            let info = Ioend::from_raw(ioend);
+            let nofs = bindings::memalloc_nofs_save();
+            let err = (error < 0).then(|| Error::from_errno(error));
+            if let Err(e) = U::ioend_done(inode, &info, err) {
+                if error == 0 {
+                    error = e.to_errno();
+                }
+            }
+            bindings::memalloc_nofs_restore(nofs);
+            bindings::iomap_finish_ioends(ioend, error);
+        }
+    }
 
     /// The C `struct address_space_operations`: reads with `iomap_bio_read_folio` /
     /// `iomap_bio_readahead`, writeback with `iomap_writepages`, and iomap's folio state
@@ -549,6 +730,57 @@ mod tests {
         fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
             Err(EIO)
         }
+    }
+
+    struct Convert;
+    #[vtable]
+    impl Operations for Convert {
+        type FileSystem = Fs;
+        fn begin(_i: &INode<Fs>, pos: i64, len: i64, _f: OpFlags) -> Result<Mapping> {
+            Ok(Mapping::hole(pos, len as u64))
+        }
+    }
+    #[vtable]
+    impl WritebackOperations for Convert {
+        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+            Err(EIO)
+        }
+        fn ioend_done(_i: &INode<Fs>, _e: &Ioend, _err: Option<Error>) -> Result {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn ioend_completion_hook_is_optional() {
+        let plain =
+            bindings::iomap_ioend_writeback_submit as unsafe extern "C" fn(_, _) -> _ as usize;
+        let w = &AddressSpace::<BeginEnd>::WB_OPS;
+        assert!(!<BeginEnd as WritebackOperations>::HAS_IOEND_DONE);
+        assert_eq!(w.writeback_submit.map(|f| f as usize), Some(plain));
+        let c = &AddressSpace::<Convert>::WB_OPS;
+        assert!(<Convert as WritebackOperations>::HAS_IOEND_DONE);
+        assert!(c.writeback_submit.is_some());
+        assert!(c.writeback_submit.map(|f| f as usize) != Some(plain));
+    }
+
+    #[test]
+    fn ioend_flags_and_default_needs_done() {
+        assert_eq!(
+            u32::from(IoendFlags::UNWRITTEN.bits()),
+            bindings::IOMAP_IOEND_UNWRITTEN
+        );
+        assert_eq!(
+            u32::from(IoendFlags::SHARED.bits()),
+            bindings::IOMAP_IOEND_SHARED
+        );
+        let f = IoendFlags::from_raw(bindings::IOMAP_IOEND_UNWRITTEN as u16);
+        assert!(f.contains(IoendFlags::UNWRITTEN) && !f.contains(IoendFlags::SHARED));
+        assert!(f.intersects(IoendFlags::UNWRITTEN | IoendFlags::SHARED));
+        let e = Ioend::new(8192, 4096, 16, IoendFlags::BOUNDARY);
+        assert_eq!((e.offset(), e.size(), e.sector()), (8192, 4096, 16));
+        assert!(!e
+            .flags()
+            .intersects(IoendFlags::UNWRITTEN | IoendFlags::SHARED));
     }
 
     #[test]
