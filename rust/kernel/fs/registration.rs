@@ -16,12 +16,14 @@
 
 use super::{
     inode::{INode, INodeWithData},
+    param::{MountOptions, ParamTable},
     super_block::{New, Ready, SuperBlock},
 };
 use crate::{
     bindings,
     error::{from_result, to_result},
     prelude::*,
+    seq_file::SeqFile,
     str::CStrExt,
     sync::aref::ARef,
     types::{ForeignOwnable, Opaque},
@@ -114,6 +116,38 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// when `SB_RDONLY` changes). Called after the VFS synced the file system when going
     /// read-only.
     fn remount(_sb: &SuperBlock<Self, Ready>, _read_only: bool) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The mount options the file system accepts (`fs_context_operations.parse_param` with
+    /// this `fs_parameter_spec` table). `None`: the file system takes no options, and the VFS
+    /// refuses every option but the generic ones (`ro`, `rw`, ...).
+    const PARAMETERS: Option<&'static ParamTable> = None;
+
+    /// Applies the options given to a remount (`fs_context_operations.reconfigure`), before a
+    /// read-only/read-write switch is handed to [`FileSystem::remount`]. `opts` only holds the
+    /// options given, so anything else keeps its current value. Called with `s_umount` held
+    /// exclusively; an error fails the remount.
+    fn reconfigure(_sb: &SuperBlock<Self, Ready>, _opts: &MountOptions) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Prints the mount options that differ from the defaults (`->show_options`), each as
+    /// `,name` or `,name=value`, for `/proc/mounts`.
+    fn show_options(_sb: &SuperBlock<Self, Ready>, _m: &SeqFile) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Brings the file system to a consistent state on disk for a freeze (`->freeze_fs`),
+    /// after the VFS has stopped new writes, page faults and internal writers and synced the
+    /// file system. Not called for a read-only mount.
+    fn freeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Undoes [`FileSystem::freeze_fs`] when the file system is thawed (`->unfreeze_fs`). An
+    /// error leaves the file system frozen.
+    fn unfreeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -236,12 +270,20 @@ pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
     pub(crate) const CONTEXT: bindings::fs_context_operations = bindings::fs_context_operations {
-        free: None,
+        free: if T::PARAMETERS.is_some() {
+            Some(Self::free_fc)
+        } else {
+            None
+        },
         dup: None,
-        parse_param: None,
+        parse_param: if T::PARAMETERS.is_some() {
+            Some(Self::parse_param)
+        } else {
+            None
+        },
         parse_monolithic: None,
         get_tree: Some(Self::get_tree),
-        reconfigure: if T::HAS_REMOUNT {
+        reconfigure: if T::HAS_REMOUNT || T::HAS_RECONFIGURE {
             Some(Self::reconfigure)
         } else {
             None
@@ -272,6 +314,21 @@ impl<T: FileSystem> Tables<T> {
         } else {
             None
         },
+        show_options: if T::HAS_SHOW_OPTIONS {
+            Some(Self::show_options)
+        } else {
+            None
+        },
+        freeze_fs: if T::HAS_FREEZE_FS {
+            Some(Self::freeze_fs)
+        } else {
+            None
+        },
+        unfreeze_fs: if T::HAS_UNFREEZE_FS {
+            Some(Self::unfreeze_fs)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 
@@ -279,9 +336,59 @@ impl<T: FileSystem> Tables<T> {
     ///
     /// `fc` must be a valid `fs_context` being set up for this file system type.
     unsafe extern "C" fn init_fs_context(fc: *mut bindings::fs_context) -> c_int {
+        if T::PARAMETERS.is_some() {
+            let Ok(opts) = KBox::new(MountOptions::new(), GFP_KERNEL) else {
+                return -(bindings::ENOMEM as c_int);
+            };
+            // SAFETY: `fc` is valid; `free_fc` takes the options back.
+            unsafe { (*fc).fs_private = KBox::into_raw(opts).cast() };
+        }
         // SAFETY: By the safety requirements, `fc` is valid; `CONTEXT` is static.
         unsafe { (*fc).ops = &Self::CONTEXT };
         0
+    }
+
+    /// Returns the options parsed into `fc` so far.
+    ///
+    /// # Safety
+    ///
+    /// `fc` must be a valid `fs_context` of this file system type, and the options must not
+    /// be used elsewhere during `'a`.
+    unsafe fn options_of<'a>(fc: *mut bindings::fs_context) -> Option<&'a mut MountOptions> {
+        // SAFETY: `fs_private` is NULL or set by `init_fs_context` to a `MountOptions`.
+        unsafe { (*fc).fs_private.cast::<MountOptions>().as_mut() }
+    }
+
+    /// # Safety
+    ///
+    /// `fc` must be an `fs_context` of this file system type being freed.
+    unsafe extern "C" fn free_fc(fc: *mut bindings::fs_context) {
+        // SAFETY: `fc` is valid.
+        let p = unsafe { (*fc).fs_private }.cast::<MountOptions>();
+        if !p.is_null() {
+            // SAFETY: `p` came from `KBox::into_raw` in `init_fs_context`, and is freed once.
+            drop(unsafe { KBox::from_raw(p) });
+            // SAFETY: `fc` is valid.
+            unsafe { (*fc).fs_private = core::ptr::null_mut() };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `fc` and `param` must be the valid arguments of a `->parse_param` call on an
+    /// `fs_context` of this file system type.
+    unsafe extern "C" fn parse_param(
+        fc: *mut bindings::fs_context,
+        param: *mut bindings::fs_parameter,
+    ) -> c_int {
+        from_result(|| {
+            let table = T::PARAMETERS.ok_or(ENOPARAM)?;
+            // SAFETY: `fc` is valid and parsing is serialised by the caller.
+            let opts = unsafe { Self::options_of(fc) }.ok_or(ENOPARAM)?;
+            // SAFETY: `fc->log` and `param` are valid for the call.
+            unsafe { super::param::parse(table, opts, &raw mut (*fc).log, param) }?;
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -302,6 +409,12 @@ impl<T: FileSystem> Tables<T> {
             let sb_ptr = unsafe { (*(*fc).root).d_sb };
             // SAFETY: The super block is mounted, so its private data is set.
             let sb = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
+            if T::HAS_RECONFIGURE {
+                static NONE: MountOptions = MountOptions::new();
+                // SAFETY: `fc` is valid and exclusively ours during reconfiguration.
+                let opts = unsafe { Self::options_of(fc) }.map_or(&NONE, |o| &*o);
+                T::reconfigure(sb, opts)?;
+            }
             // SAFETY: `fc` is valid.
             let (flags, mask) = unsafe { ((*fc).sb_flags, (*fc).sb_flags_mask) };
             let rdonly = bindings::SB_RDONLY as c_uint;
@@ -320,14 +433,23 @@ impl<T: FileSystem> Tables<T> {
     /// Called by `get_tree_bdev` with a new, locked super block of this file system type.
     unsafe extern "C" fn fill_super(
         sb_ptr: *mut bindings::super_block,
-        _fc: *mut bindings::fs_context,
+        fc: *mut bindings::fs_context,
     ) -> c_int {
         from_result(|| {
             // SAFETY: The super block is new and exclusively ours until `fill_super` returns.
-            unsafe { (*sb_ptr).s_op = &Self::SUPER };
+            // While `T::fill_super` runs, `s_fs_info` lends it the parsed mount options (NULL
+            // when the type takes none), which `fc` keeps alive; see
+            // `SuperBlock::mount_options`.
+            unsafe {
+                (*sb_ptr).s_op = &Self::SUPER;
+                (*sb_ptr).s_fs_info = (*fc).fs_private;
+            }
             // SAFETY: As above.
             let sb = unsafe { SuperBlock::<T, New>::from_raw_mut(sb_ptr) };
-            let data = T::fill_super(sb)?;
+            let r = T::fill_super(sb);
+            // SAFETY: The options are no longer lent out; `kill_sb` must see NULL or data.
+            unsafe { (*sb_ptr).s_fs_info = core::ptr::null_mut() };
+            let data = r?;
             // SAFETY: `sb_ptr` is valid; `kill_sb` takes the data back with `from_foreign`.
             unsafe { (*sb_ptr).s_fs_info = data.into_foreign() };
             // SAFETY: The private data is now in place, so the super block is ready.
@@ -443,6 +565,45 @@ impl<T: FileSystem> Tables<T> {
         from_result(|| {
             // SAFETY: The super block is mounted.
             T::sync_fs(unsafe { SuperBlock::from_raw(sb) }, wait != 0)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a seq_file being filled for `/proc/mounts` and the root of a
+    /// mounted super block of this type.
+    unsafe extern "C" fn show_options(
+        m: *mut bindings::seq_file,
+        root: *mut bindings::dentry,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The root dentry belongs to a mounted super block.
+            let sb = unsafe { SuperBlock::<T, Ready>::from_raw((*root).d_sb) };
+            // SAFETY: The seq_file is valid and used only by this thread during the call.
+            T::show_options(sb, unsafe { SeqFile::from_raw(m) })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by `freeze_super` with a mounted, writable super block of this type.
+    unsafe extern "C" fn freeze_fs(sb: *mut bindings::super_block) -> c_int {
+        from_result(|| {
+            // SAFETY: The super block is mounted.
+            T::freeze_fs(unsafe { SuperBlock::from_raw(sb) })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by `thaw_super` with a frozen super block of this type.
+    unsafe extern "C" fn unfreeze_fs(sb: *mut bindings::super_block) -> c_int {
+        from_result(|| {
+            // SAFETY: The super block is mounted.
+            T::unfreeze_fs(unsafe { SuperBlock::from_raw(sb) })?;
             Ok(0)
         })
     }
@@ -594,6 +755,50 @@ mod tests {
         fn remount(_sb: &SuperBlock<Self, Ready>, _ro: bool) -> Result {
             Ok(())
         }
+
+        const PARAMETERS: Option<&'static ParamTable> = Some(&PARAMS);
+
+        fn reconfigure(_sb: &SuperBlock<Self, Ready>, _opts: &MountOptions) -> Result {
+            Ok(())
+        }
+
+        fn show_options(_sb: &SuperBlock<Self, Ready>, _m: &SeqFile) -> Result {
+            Ok(())
+        }
+
+        fn freeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
+            Ok(())
+        }
+
+        fn unfreeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
+            Ok(())
+        }
+    }
+
+    static PARAMS: ParamTable = ParamTable::new(&[super::super::param::Param::flag(c"x")]);
+
+    /// Options but no remount hooks: options are parsed, remounts keep the C default.
+    struct OptsOnlyFs;
+
+    #[vtable]
+    impl FileSystem for OptsOnlyFs {
+        const NAME: &'static CStr = c"rust_fs_opts";
+        type Data = ();
+        type INodeData = ();
+
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+
+        fn init_root(_sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+
+        const PARAMETERS: Option<&'static ParamTable> = Some(&PARAMS);
+
+        fn freeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
+            Ok(())
+        }
     }
 
     #[test]
@@ -607,6 +812,25 @@ mod tests {
         assert!(ops.parse_monolithic.is_none());
         assert!(ops.reconfigure.is_none());
         assert!(Tables::<FullFs>::CONTEXT.reconfigure.is_some());
+        // A parameter table brings parse_param and the free hook of its options.
+        let full = &Tables::<FullFs>::CONTEXT;
+        assert!(full.parse_param.is_some() && full.free.is_some());
+        assert!(full.parse_monolithic.is_none() && full.dup.is_none());
+        let opts = &Tables::<OptsOnlyFs>::CONTEXT;
+        assert!(opts.parse_param.is_some() && opts.free.is_some());
+        assert!(opts.reconfigure.is_none());
+    }
+
+    #[test]
+    fn freeze_hooks_are_independent() {
+        let o = &Tables::<OptsOnlyFs>::SUPER;
+        assert!(o.freeze_fs.is_some());
+        assert!(o.unfreeze_fs.is_none());
+        assert!(o.show_options.is_none());
+        let f = &Tables::<FullFs>::SUPER;
+        assert!(f.freeze_fs.is_some() && f.unfreeze_fs.is_some() && f.show_options.is_some());
+        // Hooks rextfs does not use stay NULL everywhere.
+        assert!(f.freeze_super.is_none() && f.thaw_super.is_none());
     }
 
     #[test]

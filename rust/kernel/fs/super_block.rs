@@ -260,6 +260,29 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         unsafe { (*self.as_raw()).s_maxbytes }
     }
 
+    /// Makes the file system read-only after an error (sets `SB_RDONLY`, as ext2's and
+    /// ext4's error handlers do with `errors=remount-ro`): new writers (`mnt_want_write`) fail
+    /// with `EROFS` from now on, and writes that are already past that check complete. The
+    /// file system must check [`SuperBlock::is_read_only`] in its own write paths that do not
+    /// go through the VFS checks (e.g. on files opened for writing before). Returns `true` if
+    /// it was writable before.
+    pub fn force_read_only(&self) -> bool {
+        let ptr = self.sb_flags_ptr();
+        // SAFETY: `s_flags` is a naturally aligned `unsigned long` living as long as the super
+        // block; the VFS updates it under `s_umount`, and the atomic OR only adds a bit, as C
+        // error handlers do concurrently with readers.
+        let old = unsafe { core::sync::atomic::AtomicUsize::from_ptr(ptr) }.fetch_or(
+            bindings::SB_RDONLY as usize,
+            core::sync::atomic::Ordering::SeqCst,
+        );
+        old & bindings::SB_RDONLY as usize == 0
+    }
+
+    fn sb_flags_ptr(&self) -> *mut usize {
+        // SAFETY: The super block is valid; `s_flags` is an `unsigned long`.
+        unsafe { (&raw mut (*self.as_raw()).s_flags).cast() }
+    }
+
     /// Returns the block device of this super block, for I/O mappings (`s_bdev`).
     pub fn bdev(&self) -> *mut bindings::block_device {
         // SAFETY: `s_bdev` is valid while the super block exists.
@@ -309,6 +332,21 @@ impl<T: FileSystem> SuperBlock<T, New> {
         // SAFETY: `SuperBlock` is `repr(transparent)` over the C struct; exclusivity is
         // guaranteed by the caller.
         unsafe { &mut *ptr.cast() }
+    }
+
+    /// Returns the mount options given to this mount, parsed with
+    /// [`FileSystem::PARAMETERS`](super::FileSystem::PARAMETERS); `None` when the type takes no
+    /// options.
+    pub fn mount_options(&self) -> Option<&super::param::MountOptions> {
+        // SAFETY: While the super block is new (`fill_super`), the glue lends `s_fs_info` the
+        // options owned by the mount's `fs_context`, which outlives the call; it is NULL for
+        // types without options.
+        unsafe {
+            (*self.as_raw())
+                .s_fs_info
+                .cast::<super::param::MountOptions>()
+                .as_ref()
+        }
     }
 
     /// Sets the file system's magic number (`s_magic`).
