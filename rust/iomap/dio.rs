@@ -464,7 +464,7 @@ pub fn dio_read_simple<U: Operations>(
     iocb: &mut Kiocb<'_, ()>,
     to: &mut IovIterDest<'_>,
 ) -> Result<DioResult> {
-    if U::HAS_END {
+    if Ops::<U>::HAS_ITER_END {
         return Err(ENOTBLK);
     }
     // SAFETY: `iocb` and `to` are valid and the inode lock is held; `begin` is the checked

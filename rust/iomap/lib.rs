@@ -51,7 +51,7 @@ pub use dio::{
     dio_read_simple, dio_rw_read, dio_rw_write, DioBio, DioEnd, DioEndFlags, DioFlags,
     DioOperations, DioOps, DioResult,
 };
-pub use mapping::{MapFlags, MapType, Mapping, OpFlags, NULL_ADDR};
+pub use mapping::{MapFlags, MapType, Mapping, OpFlags, SrcMap, NULL_ADDR};
 pub use ops::{
     bmap, buffered_write, dio_read, dio_write, fiemap, seek_data, seek_hole, truncate_page,
     zero_range, AddressSpace, Ioend, IoendFlags, Operations, Ops, WritebackOperations,

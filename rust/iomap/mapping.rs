@@ -26,13 +26,27 @@ impl MapFlags {
     pub const BOUNDARY: Self = Self(bindings::IOMAP_F_BOUNDARY as u16);
     /// `IOMAP_F_PRIVATE`: reserved for the file system's own use.
     pub const PRIVATE: Self = Self(bindings::IOMAP_F_PRIVATE as u16);
+    /// `IOMAP_F_XATTR`: the mapping is of an extended attribute extent (fiemap).
+    pub const XATTR: Self = Self(bindings::IOMAP_F_XATTR as u16);
+    /// `IOMAP_F_ATOMIC_BIO`: the write is issued as one atomic bio (`REQ_ATOMIC`); only for
+    /// calls with [`OpFlags::ATOMIC`].
+    pub const ATOMIC_BIO: Self = Self(bindings::IOMAP_F_ATOMIC_BIO as u16);
+    /// `IOMAP_F_ZERO_TAIL`: zero the rest of the block after the data written.
+    pub const ZERO_TAIL: Self = Self(bindings::IOMAP_F_ZERO_TAIL as u16);
 
+    /// The flags a file system may set. Not offered: `IOMAP_F_BUFFER_HEAD` (no buffer heads
+    /// here), `IOMAP_F_ANON_WRITE` (needs a bio submission hook that assigns blocks),
+    /// `IOMAP_F_INTEGRITY` and `IOMAP_F_FSVERITY`; and iomap's own `IOMAP_F_FOLIO_BATCH`,
+    /// `IOMAP_F_SIZE_CHANGED` and `IOMAP_F_STALE`.
     const KNOWN: u16 = Self::NEW.0
         | Self::DIRTY.0
         | Self::SHARED.0
         | Self::MERGED.0
         | Self::BOUNDARY.0
-        | Self::PRIVATE.0;
+        | Self::PRIVATE.0
+        | Self::XATTR.0
+        | Self::ATOMIC_BIO.0
+        | Self::ZERO_TAIL.0;
 
     /// No flags.
     pub const fn empty() -> Self {
@@ -56,6 +70,11 @@ impl MapFlags {
     /// Tells whether every flag of `other` is set.
     pub const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// Tells whether any flag of `other` is set.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
     }
 }
 
@@ -97,9 +116,29 @@ impl OpFlags {
         Self(0)
     }
 
-    /// Wraps the flags iomap passed to a callback (unknown bits are kept).
+    const KNOWN: u32 = Self::WRITE.0
+        | Self::ZERO.0
+        | Self::REPORT.0
+        | Self::FAULT.0
+        | Self::DIRECT.0
+        | Self::NOWAIT.0
+        | Self::OVERWRITE_ONLY.0
+        | Self::UNSHARE.0
+        | Self::ATOMIC.0
+        | Self::DONTCACHE.0;
+
+    /// Wraps the flags iomap passed to a callback (unknown bits, e.g. `IOMAP_DAX`, are kept).
     pub const fn from_raw(bits: u32) -> Self {
         Self(bits)
+    }
+
+    /// Converts C bits; `None` if a bit is not one of the flags above.
+    pub const fn from_bits(bits: u32) -> Option<Self> {
+        if bits & !Self::KNOWN != 0 {
+            None
+        } else {
+            Some(Self(bits))
+        }
     }
 
     /// The C bits.
@@ -115,6 +154,12 @@ impl OpFlags {
     /// Tells whether this call writes file data (a write that is not only zeroing).
     pub const fn is_data_write(self) -> bool {
         self.contains(Self::WRITE) && !self.contains(Self::ZERO)
+    }
+
+    /// Tells whether the call writes to the page cache or the device in any way (`WRITE`,
+    /// `ZERO` or `UNSHARE`): only those may get a source mapping.
+    pub const fn is_any_write(self) -> bool {
+        self.0 & (Self::WRITE.0 | Self::ZERO.0 | Self::UNSHARE.0) != 0
     }
 }
 
@@ -136,24 +181,29 @@ pub enum MapType {
     Mapped,
     /// Blocks allocated but not written: reads return zeroes.
     Unwritten,
+    /// Data stored inline (in the inode or a metadata block), copied into a buffer owned by
+    /// the mapping until `iomap_end` (`IOMAP_INLINE`).
+    Inline,
 }
 
 impl MapType {
-    fn raw(self) -> u16 {
+    pub(crate) fn raw(self) -> u16 {
         (match self {
             Self::Hole => bindings::IOMAP_HOLE,
             Self::Delalloc => bindings::IOMAP_DELALLOC,
             Self::Mapped => bindings::IOMAP_MAPPED,
             Self::Unwritten => bindings::IOMAP_UNWRITTEN,
+            Self::Inline => bindings::IOMAP_INLINE,
         }) as u16
     }
 
-    fn from_raw(t: u16) -> Option<Self> {
+    pub(crate) fn from_raw(t: u16) -> Option<Self> {
         match u32::from(t) {
             bindings::IOMAP_HOLE => Some(Self::Hole),
             bindings::IOMAP_DELALLOC => Some(Self::Delalloc),
             bindings::IOMAP_MAPPED => Some(Self::Mapped),
             bindings::IOMAP_UNWRITTEN => Some(Self::Unwritten),
+            bindings::IOMAP_INLINE => Some(Self::Inline),
             _ => None,
         }
     }
@@ -167,15 +217,52 @@ impl MapType {
 /// The address iomap uses for mappings without blocks (`IOMAP_NULL_ADDR`).
 pub const NULL_ADDR: u64 = u64::MAX;
 
+/// The source mapping of a copy-on-write or unshare (`srcmap`): where the old data of the range
+/// is read from, while the mapping itself says where it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrcMap {
+    map_type: MapType,
+    offset: i64,
+    length: u64,
+    addr: u64,
+    bdev: *mut bindings::block_device,
+}
+
+impl SrcMap {
+    /// The type of the source.
+    pub fn map_type(&self) -> MapType {
+        self.map_type
+    }
+
+    /// The file offset of the source, in bytes.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The length of the source, in bytes.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// The byte address of the source on the device, or [`NULL_ADDR`].
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+}
+
 /// A mapping of a file range (`struct iomap`): `length` bytes of the file from `offset` are of
 /// type `map_type`, at byte address `addr` of the file system's block device when they have
-/// blocks.
+/// blocks, or in the mapping's own buffer when inline.
 ///
 /// # Invariants
 ///
 /// Hole and delalloc mappings have `addr == NULL_ADDR` and no block device; mapped and
-/// unwritten mappings have the block device of the super block they were made for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// unwritten mappings have the block device of the super block they were made for; inline
+/// mappings have `addr == NULL_ADDR`, no block device and `inline` holds exactly `length`
+/// bytes in a buffer that does not cross a page (its capacity is a power of two, which
+/// `kmalloc` aligns naturally), except mappings read back by [`Mapping::read_raw`], which
+/// borrow nothing (`inline` is `None`).
+#[derive(Debug, PartialEq, Eq)]
 pub struct Mapping {
     map_type: MapType,
     offset: i64,
@@ -184,13 +271,22 @@ pub struct Mapping {
     bdev: *mut bindings::block_device,
     flags: MapFlags,
     cookie: u64,
+    src: Option<SrcMap>,
+    inline: Option<KVec<u8>>,
 }
 
 // SAFETY: The block device pointer is only an identity handed back to iomap; it is never
-// dereferenced by this crate.
+// dereferenced by this crate. The inline buffer is owned.
 unsafe impl Send for Mapping {}
 // SAFETY: As above.
 unsafe impl Sync for Mapping {}
+// SAFETY: As above.
+unsafe impl Send for SrcMap {}
+// SAFETY: As above.
+unsafe impl Sync for SrcMap {}
+
+/// The largest inline mapping: one page (iomap copies inline data with a single mapping).
+const INLINE_MAX: usize = kernel::page::PAGE_SIZE;
 
 impl Mapping {
     fn new(
@@ -208,6 +304,8 @@ impl Mapping {
             bdev,
             flags: MapFlags::empty(),
             cookie: 0,
+            src: None,
+            inline: None,
         }
     }
 
@@ -254,15 +352,63 @@ impl Mapping {
         Self::new(MapType::Unwritten, offset, length, addr, sb.bdev())
     }
 
+    /// Inline data of the file from `offset` (`IOMAP_INLINE`): `data` is copied into a buffer
+    /// the mapping owns, so `inline_data` stays valid until `iomap_end`, where the file system
+    /// gets it back (with what a write copied into it) through [`Mapping::inline_data`]. The
+    /// length is `data.len()`: never longer than the data. `EINVAL` for empty data or more
+    /// than a page; `ENOMEM`. The operations must set
+    /// [`Operations::INLINE_DATA`](crate::Operations::INLINE_DATA).
+    pub fn inline(offset: i64, data: &[u8]) -> Result<Self> {
+        if data.is_empty() || data.len() > INLINE_MAX {
+            return Err(EINVAL);
+        }
+        // `begin` runs with file system locks held: no reclaim into file systems.
+        // SAFETY: Paired with the restore below.
+        let nofs = unsafe { bindings::memalloc_nofs_save() };
+        let buf =
+            KVec::with_capacity(data.len().next_power_of_two(), GFP_KERNEL).and_then(|mut b| {
+                b.extend_from_slice(data, GFP_KERNEL)?;
+                Ok(b)
+            });
+        // SAFETY: Restores the scope saved above.
+        unsafe { bindings::memalloc_nofs_restore(nofs) };
+        let buf = buf?;
+        let mut m = Self::new(
+            MapType::Inline,
+            offset,
+            data.len() as u64,
+            NULL_ADDR,
+            core::ptr::null_mut(),
+        );
+        m.inline = Some(buf);
+        Ok(m)
+    }
+
     /// Sets the mapping's flags.
     pub fn with_flags(mut self, flags: MapFlags) -> Self {
         self.flags = flags;
         self
     }
 
-    /// Sets the validity cookie that `iomap_valid` later compares.
+    /// Sets the validity cookie that `iomap_valid`
+    /// ([`WriteOperations::iomap_valid`](crate::WriteOperations::iomap_valid)) later compares.
     pub fn with_validity_cookie(mut self, cookie: u64) -> Self {
         self.cookie = cookie;
+        self
+    }
+
+    /// Sets the source mapping (`srcmap`) of a write: the old data of a shared range, read
+    /// from `src` before being written to `self` (copy-on-write, `FALLOC_FL_UNSHARE_RANGE`).
+    /// Only write calls (`WRITE`, `ZERO`, `UNSHARE`) may return one; it must be a hole, a
+    /// mapped or an unwritten mapping covering `pos` (see [`Mapping::check`]).
+    pub fn with_srcmap(mut self, src: Mapping) -> Self {
+        self.src = Some(SrcMap {
+            map_type: src.map_type,
+            offset: src.offset,
+            length: src.length,
+            addr: src.addr,
+            bdev: src.bdev,
+        });
         self
     }
 
@@ -296,6 +442,21 @@ impl Mapping {
         self.cookie
     }
 
+    /// The source mapping, if any.
+    pub fn srcmap(&self) -> Option<&SrcMap> {
+        self.src.as_ref()
+    }
+
+    pub(crate) fn set_inline(&mut self, inline: Option<KVec<u8>>) {
+        self.inline = inline;
+    }
+
+    /// The inline data: what `begin` gave, with what iomap wrote into it, when seen by `end`.
+    /// `None` for other types.
+    pub fn inline_data(&self) -> Option<&[u8]> {
+        self.inline.as_deref()
+    }
+
     /// Checks the contract between a file system's `iomap_begin` and iomap, for a call at
     /// `pos` with `op` flags, on a device of `dev_size` bytes with blocks of `block_size`:
     ///
@@ -305,18 +466,23 @@ impl Mapping {
     ///   `IOMAP_WRITE` (without `IOMAP_ZERO`) is `EIO`; direct I/O cannot use delalloc (`EIO`);
     /// - mapped and unwritten mappings must be block-aligned in the file and on the device and
     ///   must lie inside the device (`EIO`);
+    /// - an inline mapping must hold its data and must not cross a file system block (`EIO`);
+    /// - `IOMAP_OVERWRITE_ONLY` calls accept only written, not new, not shared blocks:
+    ///   anything else is `EAGAIN`, which makes the caller retry without the flag;
+    /// - `IOMAP_F_ATOMIC_BIO` needs an `IOMAP_ATOMIC` call (`EINVAL`);
+    /// - a source mapping is only for write calls (`EIO`), must be a hole, mapped or
+    ///   unwritten, must cover `pos` and, with blocks, be aligned and inside the device (`EIO`);
     /// - the end of the mapping must not overflow a file offset (`EOVERFLOW`).
     pub fn check(&self, pos: i64, op: OpFlags, block_size: u32, dev_size: u64) -> Result {
-        if self.length == 0 || self.offset > pos {
-            return Err(EIO);
-        }
-        let end = self
-            .offset
-            .checked_add(i64::try_from(self.length).map_err(|_| EOVERFLOW)?)
-            .ok_or(EOVERFLOW)?;
-        if end <= pos {
-            return Err(EIO);
-        }
+        check_range(
+            self.map_type,
+            self.offset,
+            self.length,
+            self.addr,
+            pos,
+            block_size,
+            dev_size,
+        )?;
         match self.map_type {
             MapType::Hole => {
                 if op.is_data_write() {
@@ -328,30 +494,56 @@ impl Mapping {
                     return Err(EIO);
                 }
             }
-            MapType::Mapped | MapType::Unwritten => {
+            MapType::Mapped | MapType::Unwritten => {}
+            MapType::Inline => {
+                let data = self.inline.as_ref().ok_or(EIO)?;
                 let bs = u64::from(block_size.max(512));
-                if self.addr == NULL_ADDR
-                    || self.addr % bs != 0
-                    || (self.offset as u64) % bs != 0
-                    || self.length % bs != 0
+                if data.len() as u64 != self.length || (self.offset as u64) % bs + self.length > bs
                 {
-                    return Err(EIO);
-                }
-                let dev_end = self.addr.checked_add(self.length).ok_or(EIO)?;
-                if dev_end > dev_size {
                     return Err(EIO);
                 }
             }
         }
+        if op.contains(OpFlags::OVERWRITE_ONLY)
+            && (self.map_type != MapType::Mapped
+                || self.flags.intersects(MapFlags::NEW | MapFlags::SHARED)
+                || self.src.is_some())
+        {
+            return Err(EAGAIN);
+        }
+        if self.flags.contains(MapFlags::ATOMIC_BIO) && !op.contains(OpFlags::ATOMIC) {
+            return Err(EINVAL);
+        }
+        if let Some(src) = &self.src {
+            if !op.is_any_write() {
+                return Err(EIO);
+            }
+            match src.map_type {
+                MapType::Hole | MapType::Mapped | MapType::Unwritten => {}
+                MapType::Delalloc | MapType::Inline => return Err(EIO),
+            }
+            check_range(
+                src.map_type,
+                src.offset,
+                src.length,
+                src.addr,
+                pos,
+                block_size,
+                dev_size,
+            )?;
+        }
         Ok(())
     }
 
-    /// Fills in a C `struct iomap`.
+    /// Fills in a C `struct iomap` (and `srcmap`, if the mapping has one), handing the inline
+    /// buffer over to it: `inline_data` points at the data, `private` at the buffer, which
+    /// [`Mapping::take_inline`] must take back.
     ///
     /// # Safety
     ///
-    /// `raw` must be valid for writes.
-    pub(crate) unsafe fn write_raw(&self, raw: *mut bindings::iomap) {
+    /// `raw` and `srcmap` must be valid for writes. For an inline mapping, `raw` must reach
+    /// [`Mapping::take_inline`] later, or the buffer is leaked.
+    pub(crate) unsafe fn into_raw(self, raw: *mut bindings::iomap, srcmap: *mut bindings::iomap) {
         // SAFETY: By the safety requirements.
         let m = unsafe { &mut *raw };
         m.addr = self.addr;
@@ -364,10 +556,64 @@ impl Mapping {
         m.inline_data = core::ptr::null_mut();
         m.private = core::ptr::null_mut();
         m.validity_cookie = self.cookie;
+        if let Some(src) = self.src {
+            if !srcmap.is_null() {
+                // SAFETY: By the safety requirements.
+                let s = unsafe { &mut *srcmap };
+                s.addr = src.addr;
+                s.offset = src.offset;
+                s.length = src.length;
+                s.type_ = src.map_type.raw();
+                s.flags = 0;
+                s.bdev = src.bdev;
+                s.dax_dev = core::ptr::null_mut();
+                s.inline_data = core::ptr::null_mut();
+                s.private = core::ptr::null_mut();
+                s.validity_cookie = 0;
+            }
+        }
+        if let Some(buf) = self.inline {
+            let (ptr, len, cap) = buf.into_raw_parts();
+            m.inline_data = ptr.cast();
+            // The length is `m.length`; the capacity is the next power of two of it.
+            debug_assert_eq!(cap, len.next_power_of_two());
+            m.private = ptr.cast();
+        }
     }
 
-    /// Reads back a C `struct iomap` filled in by [`Mapping::write_raw`]; `None` for types this
-    /// crate does not produce (inline).
+    /// Takes back the inline buffer handed to a C `struct iomap` by [`Mapping::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be valid and filled in by [`Mapping::into_raw`], not taken back before.
+    pub(crate) unsafe fn take_inline(raw: *mut bindings::iomap) -> Option<KVec<u8>> {
+        // SAFETY: By the safety requirements.
+        let m = unsafe { &mut *raw };
+        if u32::from(m.type_) != bindings::IOMAP_INLINE || m.private.is_null() {
+            return None;
+        }
+        let len = m.length as usize;
+        let ptr = m.private.cast::<u8>();
+        m.private = core::ptr::null_mut();
+        m.inline_data = core::ptr::null_mut();
+        // SAFETY: `into_raw` stored the parts of a `KVec<u8>` of `len` bytes with a capacity of
+        // `len.next_power_of_two()`; ownership moves back here once.
+        Some(unsafe { KVec::from_raw_parts(ptr, len, len.next_power_of_two()) })
+    }
+
+    /// Fills in a C `struct iomap` without a source mapping (writeback).
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be valid for writes; the mapping must not be inline.
+    pub(crate) unsafe fn write_raw(self, raw: *mut bindings::iomap) {
+        debug_assert!(self.inline.is_none());
+        // SAFETY: By the safety requirements; no inline buffer is handed over.
+        unsafe { self.into_raw(raw, core::ptr::null_mut()) }
+    }
+
+    /// Reads back a C `struct iomap` filled in by [`Mapping::into_raw`], without its inline
+    /// buffer or source mapping; `None` for types this crate does not produce.
     ///
     /// # Safety
     ///
@@ -383,8 +629,42 @@ impl Mapping {
             bdev: m.bdev,
             flags: MapFlags(m.flags),
             cookie: m.validity_cookie,
+            src: None,
+            inline: None,
         })
     }
+}
+
+/// The range part of [`Mapping::check`], shared by mappings and source mappings.
+fn check_range(
+    map_type: MapType,
+    offset: i64,
+    length: u64,
+    addr: u64,
+    pos: i64,
+    block_size: u32,
+    dev_size: u64,
+) -> Result {
+    if length == 0 || offset > pos {
+        return Err(EIO);
+    }
+    let end = offset
+        .checked_add(i64::try_from(length).map_err(|_| EOVERFLOW)?)
+        .ok_or(EOVERFLOW)?;
+    if end <= pos {
+        return Err(EIO);
+    }
+    if map_type.has_blocks() {
+        let bs = u64::from(block_size.max(512));
+        if addr == NULL_ADDR || addr % bs != 0 || (offset as u64) % bs != 0 || length % bs != 0 {
+            return Err(EIO);
+        }
+        let dev_end = addr.checked_add(length).ok_or(EIO)?;
+        if dev_end > dev_size {
+            return Err(EIO);
+        }
+    }
+    Ok(())
 }
 
 #[kunit_tests(rust_iomap_mapping)]
@@ -424,13 +704,16 @@ mod tests {
         assert_eq!(u32::from(raw.type_), bindings::IOMAP_MAPPED);
         assert_eq!(raw.addr, 1 << 20);
         // SAFETY: As above.
-        assert_eq!(unsafe { Mapping::read_raw(&raw) }, Some(m));
+        assert_eq!(
+            unsafe { Mapping::read_raw(&raw) },
+            Some(mapped(8192, 4096, 1 << 20).with_flags(MapFlags::NEW | MapFlags::BOUNDARY))
+        );
         let h = Mapping::hole(0, 4096);
         // SAFETY: As above.
         unsafe { h.write_raw(&mut raw) };
         assert_eq!(raw.addr, bindings::IOMAP_NULL_ADDR as u64);
         assert_eq!(u32::from(raw.type_), bindings::IOMAP_HOLE);
-        raw.type_ = bindings::IOMAP_INLINE as u16;
+        raw.type_ = 9;
         // SAFETY: As above.
         assert_eq!(unsafe { Mapping::read_raw(&raw) }, None);
     }
@@ -543,5 +826,180 @@ mod tests {
         );
         assert_eq!(MapFlags::from_bits(bindings::IOMAP_F_STALE as u16), None);
         assert_eq!((MapFlags::NEW | MapFlags::DIRTY).bits(), 3);
+    }
+
+    #[test]
+    fn inline_mappings_own_their_data() {
+        assert_eq!(Mapping::inline(0, &[]).err(), Some(EINVAL));
+        let big = KVec::from_elem(0u8, kernel::page::PAGE_SIZE + 1, GFP_KERNEL).unwrap();
+        assert_eq!(Mapping::inline(0, &big).err(), Some(EINVAL));
+        let m = Mapping::inline(0, b"hello").unwrap();
+        assert_eq!(m.map_type(), MapType::Inline);
+        assert_eq!((m.offset(), m.length(), m.addr()), (0, 5, NULL_ADDR));
+        assert_eq!(m.inline_data(), Some(&b"hello"[..]));
+        assert_eq!(m.check(0, OpFlags::empty(), BS, DEV), Ok(()));
+        assert_eq!(m.check(4, OpFlags::WRITE, BS, DEV), Ok(()));
+        // Past the data.
+        assert_eq!(m.check(5, OpFlags::empty(), BS, DEV), Err(EIO));
+        // Crossing a block boundary.
+        let data = [7u8; 200];
+        let c = Mapping::inline(4000, &data).unwrap();
+        assert_eq!(c.check(4000, OpFlags::empty(), BS, DEV), Err(EIO));
+        assert_eq!(
+            Mapping::inline(3896, &data)
+                .unwrap()
+                .check(3896, OpFlags::empty(), BS, DEV),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn inline_buffer_round_trip() {
+        let m = Mapping::inline(8192, b"abc").unwrap();
+        let mut raw: bindings::iomap = pin_init::zeroed();
+        // SAFETY: `raw` is a valid local; the buffer is taken back below.
+        unsafe { m.into_raw(&mut raw, core::ptr::null_mut()) };
+        assert_eq!(u32::from(raw.type_), bindings::IOMAP_INLINE);
+        assert!(!raw.inline_data.is_null());
+        assert_eq!(raw.addr, NULL_ADDR);
+        // iomap writes into the buffer (a buffered or direct write).
+        // SAFETY: `inline_data` points at 3 owned bytes.
+        unsafe { *raw.inline_data.cast::<u8>().add(1) = b'X' };
+        // A read-back view owns nothing and cannot pass the check.
+        // SAFETY: As above.
+        let view = unsafe { Mapping::read_raw(&raw) }.unwrap();
+        assert_eq!(view.map_type(), MapType::Inline);
+        assert_eq!(view.inline_data(), None);
+        assert_eq!(view.check(8192, OpFlags::empty(), BS, DEV), Err(EIO));
+        // SAFETY: Filled in by `into_raw` above, taken back once.
+        let buf = unsafe { Mapping::take_inline(&mut raw) }.unwrap();
+        assert_eq!(&buf[..], b"aXc");
+        assert!(raw.inline_data.is_null() && raw.private.is_null());
+        // SAFETY: As above; already taken.
+        assert!(unsafe { Mapping::take_inline(&mut raw) }.is_none());
+    }
+
+    #[test]
+    fn overwrite_only_gets_eagain() {
+        let ow = OpFlags::WRITE | OpFlags::DIRECT | OpFlags::OVERWRITE_ONLY;
+        assert_eq!(mapped(0, 4096, 4096).check(0, ow, BS, DEV), Ok(()));
+        assert_eq!(
+            mapped(0, 4096, 4096)
+                .with_flags(MapFlags::NEW)
+                .check(0, ow, BS, DEV),
+            Err(EAGAIN)
+        );
+        assert_eq!(
+            mapped(0, 4096, 4096)
+                .with_flags(MapFlags::SHARED)
+                .check(0, ow, BS, DEV),
+            Err(EAGAIN)
+        );
+        let unwritten = Mapping::new(MapType::Unwritten, 0, 4096, 4096, core::ptr::null_mut());
+        assert_eq!(unwritten.check(0, ow, BS, DEV), Err(EAGAIN));
+    }
+
+    #[test]
+    fn atomic_bio_needs_an_atomic_call() {
+        let m = || mapped(0, 4096, 4096).with_flags(MapFlags::ATOMIC_BIO);
+        let w = OpFlags::WRITE | OpFlags::DIRECT;
+        assert_eq!(m().check(0, w, BS, DEV), Err(EINVAL));
+        assert_eq!(m().check(0, w | OpFlags::ATOMIC, BS, DEV), Ok(()));
+    }
+
+    #[test]
+    fn srcmap_checks() {
+        let cow = || mapped(0, 8192, 1 << 20).with_flags(MapFlags::SHARED);
+        let ok = cow().with_srcmap(mapped(0, 8192, 4096));
+        assert_eq!(ok.check(4096, OpFlags::WRITE, BS, DEV), Ok(()));
+        assert_eq!(ok.srcmap().map(|s| s.addr()), Some(4096));
+        let unshare = OpFlags::WRITE | OpFlags::UNSHARE;
+        assert_eq!(ok.check(0, unshare, BS, DEV), Ok(()));
+        // Not on reads or reports.
+        assert_eq!(ok.check(0, OpFlags::empty(), BS, DEV), Err(EIO));
+        assert_eq!(ok.check(0, OpFlags::REPORT, BS, DEV), Err(EIO));
+        // Not delalloc or inline.
+        let d = cow().with_srcmap(Mapping::delalloc(0, 8192));
+        assert_eq!(d.check(0, OpFlags::WRITE, BS, DEV), Err(EIO));
+        let i = cow().with_srcmap(Mapping::inline(0, b"x").unwrap());
+        assert_eq!(i.check(0, OpFlags::WRITE, BS, DEV), Err(EIO));
+        // Must cover pos, be aligned and inside the device.
+        let short = cow().with_srcmap(mapped(0, 4096, 4096));
+        assert_eq!(short.check(4096, OpFlags::WRITE, BS, DEV), Err(EIO));
+        let mis = cow().with_srcmap(mapped(0, 8192, 100));
+        assert_eq!(mis.check(0, OpFlags::WRITE, BS, DEV), Err(EIO));
+        let out = cow().with_srcmap(mapped(0, 8192, DEV));
+        assert_eq!(out.check(0, OpFlags::WRITE, BS, DEV), Err(EIO));
+        // A hole source is allowed (nothing to copy).
+        let h = cow().with_srcmap(Mapping::hole(0, 8192));
+        assert_eq!(h.check(0, OpFlags::WRITE, BS, DEV), Ok(()));
+        // Overwrite-only writes cannot copy on write.
+        let ow = OpFlags::WRITE | OpFlags::DIRECT | OpFlags::OVERWRITE_ONLY;
+        let plain = mapped(0, 8192, 1 << 20).with_srcmap(mapped(0, 8192, 4096));
+        assert_eq!(plain.check(0, ow, BS, DEV), Err(EAGAIN));
+    }
+
+    #[test]
+    fn srcmap_reaches_c() {
+        let m = mapped(0, 8192, 1 << 20)
+            .with_flags(MapFlags::SHARED)
+            .with_srcmap(mapped(0, 8192, 4096));
+        let mut raw: bindings::iomap = pin_init::zeroed();
+        let mut src: bindings::iomap = pin_init::zeroed();
+        // SAFETY: Valid locals; not inline.
+        unsafe { m.into_raw(&mut raw, &mut src) };
+        assert_eq!(u32::from(src.type_), bindings::IOMAP_MAPPED);
+        assert_eq!((src.offset, src.length, src.addr), (0, 8192, 4096));
+        assert_eq!(raw.addr, 1 << 20);
+        assert_eq!(raw.flags, bindings::IOMAP_F_SHARED as u16);
+        // Without a source map, `srcmap` stays as iomap zeroed it (a hole).
+        let mut src2: bindings::iomap = pin_init::zeroed();
+        // SAFETY: As above.
+        unsafe { mapped(0, 4096, 0).into_raw(&mut raw, &mut src2) };
+        assert_eq!(u32::from(src2.type_), bindings::IOMAP_HOLE);
+        assert_eq!(src2.length, 0);
+    }
+
+    #[test]
+    fn complete_flag_sets() {
+        for f in [
+            OpFlags::WRITE,
+            OpFlags::ZERO,
+            OpFlags::REPORT,
+            OpFlags::FAULT,
+            OpFlags::DIRECT,
+            OpFlags::NOWAIT,
+            OpFlags::OVERWRITE_ONLY,
+            OpFlags::UNSHARE,
+            OpFlags::ATOMIC,
+            OpFlags::DONTCACHE,
+        ] {
+            assert_eq!(OpFlags::from_bits(f.bits()), Some(f));
+        }
+        assert_eq!(OpFlags::NOWAIT.bits(), bindings::IOMAP_NOWAIT);
+        assert_eq!(OpFlags::UNSHARE.bits(), bindings::IOMAP_UNSHARE);
+        assert_eq!(OpFlags::ATOMIC.bits(), bindings::IOMAP_ATOMIC);
+        assert_eq!(OpFlags::DONTCACHE.bits(), bindings::IOMAP_DONTCACHE);
+        assert_eq!(OpFlags::from_bits(1 << 20), None);
+        assert!((OpFlags::WRITE | OpFlags::UNSHARE).is_any_write());
+        assert!(OpFlags::ZERO.is_any_write());
+        assert!(!(OpFlags::DIRECT | OpFlags::REPORT).is_any_write());
+        for f in [MapFlags::XATTR, MapFlags::ATOMIC_BIO, MapFlags::ZERO_TAIL] {
+            assert_eq!(MapFlags::from_bits(f.bits()), Some(f));
+        }
+        assert_eq!(
+            MapFlags::ATOMIC_BIO.bits(),
+            bindings::IOMAP_F_ATOMIC_BIO as u16
+        );
+        assert_eq!(
+            MapFlags::from_bits(bindings::IOMAP_F_ANON_WRITE as u16),
+            None
+        );
+        assert_eq!(
+            MapFlags::from_bits(bindings::IOMAP_F_FOLIO_BATCH as u16),
+            None
+        );
+        assert_eq!(MapFlags::from_bits(bindings::IOMAP_F_FSVERITY as u16), None);
+        assert!((MapFlags::NEW | MapFlags::SHARED).intersects(MapFlags::SHARED));
     }
 }

@@ -3,7 +3,7 @@
 //! iomap operation tables (`struct iomap_ops`, `struct iomap_writeback_ops`), the address
 //! space and memory mapping operations built on them, and the iomap entry points.
 
-use crate::mapping::{Mapping, OpFlags};
+use crate::mapping::{MapType, Mapping, OpFlags};
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -29,6 +29,12 @@ pub trait Operations {
     /// The file system these operations belong to.
     type FileSystem: FileSystem;
 
+    /// Whether `begin` may return inline mappings ([`Mapping::inline`]): the table then always
+    /// has an `iomap_end`, which gives the inline buffer back (to [`Operations::end`], if
+    /// implemented) and frees it. An inline mapping from operations without it is refused
+    /// (`EIO`).
+    const INLINE_DATA: bool = false;
+
     /// Maps the file range from `pos` for up to `length` bytes (`->iomap_begin`). The mapping
     /// must start at or before `pos` and may be shorter than asked. With
     /// [`OpFlags::WRITE`], blocks must be allocated (or reserved as delalloc) for the range.
@@ -40,7 +46,9 @@ pub trait Operations {
     ) -> Result<Mapping>;
 
     /// Finishes a range after iomap used `written` bytes of `mapping` (`->iomap_end`), e.g. to
-    /// release blocks reserved but not written.
+    /// release blocks reserved but not written, or to store back the
+    /// [`inline data`](Mapping::inline_data) a write changed. Runs with the locks of the entry
+    /// point that called `begin`.
     fn end(
         _inode: &INode<Self::FileSystem>,
         _pos: i64,
@@ -57,11 +65,19 @@ pub trait Operations {
 pub struct Ops<U: Operations>(PhantomData<U>);
 
 impl<U: Operations> Ops<U> {
-    /// The C `struct iomap_ops`; `iomap_end` is `NULL` unless `U` implements `end`, and the
-    /// 7.3 `iomap_next` hook is always `NULL` (iomap then uses `begin`/`end`).
+    /// Whether the table has an `iomap_end` (`U` implements `end` or returns inline data).
+    pub const HAS_ITER_END: bool = U::HAS_END || U::INLINE_DATA;
+
+    /// The C `struct iomap_ops`; `iomap_end` is `NULL` unless `U` implements `end` or sets
+    /// [`Operations::INLINE_DATA`], and the 7.3 `iomap_next` hook is always `NULL` (iomap then
+    /// uses `begin`/`end`).
     pub const TABLE: bindings::iomap_ops = bindings::iomap_ops {
         iomap_begin: Some(Self::begin),
-        iomap_end: if U::HAS_END { Some(Self::end) } else { None },
+        iomap_end: if Self::HAS_ITER_END {
+            Some(Self::end)
+        } else {
+            None
+        },
         iomap_next: None,
     };
 
@@ -74,7 +90,7 @@ impl<U: Operations> Ops<U> {
         length: bindings::loff_t,
         flags: c_uint,
         iomap: *mut bindings::iomap,
-        _srcmap: *mut bindings::iomap,
+        srcmap: *mut bindings::iomap,
     ) -> c_int {
         from_result(|| {
             // SAFETY: iomap only iterates over live inodes of this file system.
@@ -82,7 +98,12 @@ impl<U: Operations> Ops<U> {
             let op = OpFlags::from_raw(flags);
             let map = U::begin(inode, pos, length, op)?;
             let sb = inode.super_block();
-            if let Err(e) = map.check(pos, op, sb.block_size(), sb.device_size()) {
+            let checked = if map.map_type() == MapType::Inline && !U::INLINE_DATA {
+                Err(EIO)
+            } else {
+                map.check(pos, op, sb.block_size(), sb.device_size())
+            };
+            if let Err(e) = checked {
                 pr_err!(
                     "{}: inode {}: bad mapping {:?} for pos {} flags {:#x}\n",
                     sb.id(),
@@ -93,8 +114,9 @@ impl<U: Operations> Ops<U> {
                 );
                 return Err(e);
             }
-            // SAFETY: `iomap` is valid for writes for the call.
-            unsafe { map.write_raw(iomap) };
+            // SAFETY: `iomap` and `srcmap` are valid for writes for the call; an inline buffer
+            // is taken back by `end`, which the table has when `U::INLINE_DATA` is set.
+            unsafe { map.into_raw(iomap, srcmap) };
             Ok(0)
         })
     }
@@ -113,9 +135,14 @@ impl<U: Operations> Ops<U> {
         from_result(|| {
             // SAFETY: As in `begin`.
             let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
-            // SAFETY: `iomap` was filled in by `begin`.
-            let map = unsafe { Mapping::read_raw(iomap) }.ok_or(EIO)?;
-            U::end(inode, pos, length, written, OpFlags::from_raw(flags), &map)?;
+            // SAFETY: `iomap` was filled in by `begin`; its inline buffer, if any, is taken
+            // back exactly once, here.
+            let (map, inline) = unsafe { (Mapping::read_raw(iomap), Mapping::take_inline(iomap)) };
+            let mut map = map.ok_or(EIO)?;
+            map.set_inline(inline);
+            if U::HAS_END {
+                U::end(inode, pos, length, written, OpFlags::from_raw(flags), &map)?;
+            }
             Ok(0)
         })
     }
