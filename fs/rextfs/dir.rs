@@ -3,12 +3,13 @@
 //! Directories: lookup and readdir.
 
 use crate::{
-    alloc, corrupt, extent,
+    alloc, corrupt, dirindex, extent,
     extent::TreeCtx,
     format,
     inode::{iget, params, sync_disk, write_disk, zero_slot, RxInode},
     meta, RextFs,
 };
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops::{self, DirEmitter, DirEntryType},
     inode::{self, mode, INode, Locked, SharedLocked},
@@ -50,19 +51,147 @@ fn dir_blocks(sb: &SuperBlock<RextFs>, size: u64) -> u64 {
     size >> sb.data().geo.block_log2
 }
 
-/// Finds `name` in directory `dir`: returns the inode number of the entry.
-pub(crate) fn find(dir: &INode<RextFs>, name: &[u8]) -> Result<Option<u64>> {
-    let sb = dir.super_block();
-    let d = *dir.data().disk.lock();
-    for lblk in 0..dir_blocks(sb, d.size) {
-        let buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
-        if let Some((_, e)) =
-            format::dirblock_find(&buf, name).map_err(|e| corrupt(sb, "directory block", e))?
-        {
-            return Ok(Some(e.ino));
+/// A used entry found in a directory.
+struct Found {
+    /// Logical block of the directory holding the entry.
+    lblk: u64,
+    /// Physical block holding the entry.
+    phys: u64,
+    /// Contents of that block (checked).
+    buf: KVec<u8>,
+    /// Offset of the entry in the block.
+    off: usize,
+    /// Inode number the entry points at.
+    ino: u64,
+}
+
+/// Name hash of `name` with the file system's seed.
+fn hash(sb: &SuperBlock<RextFs>, name: &[u8]) -> u32 {
+    format::name_hash(sb.data().geo.hash_seed, name)
+}
+
+/// Index key of entry `name` at byte offset `dir_off` of its directory.
+fn index_key(sb: &SuperBlock<RextFs>, name: &[u8], dir_off: u64) -> Result<u64> {
+    format::dir_index_key(hash(sb, name), dir_off).ok_or(EFSCORRUPTED)
+}
+
+/// Tells whether `off` is the offset of an entry of the (checked) directory block `buf`.
+fn is_entry_boundary(buf: &[u8], off: usize) -> bool {
+    format::DirIter::new(buf).any(|r| matches!(r, Ok((o, _)) if o == off))
+}
+
+/// Finds `name` in directory `ino` (on-disk inode `d`): through the hash index when the
+/// directory has one, by scanning its blocks otherwise.
+fn locate_in(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    d: &format::Inode,
+    name: &[u8],
+) -> Result<Option<Found>> {
+    let shift = sb.data().geo.block_log2;
+    let nblocks = dir_blocks(sb, d.size);
+    if d.dir_index_root == 0 {
+        if nblocks >= 2 {
+            pr_err!(
+                "{}: directory {} has {} blocks but no hash index\n",
+                sb.id(),
+                ino,
+                nblocks
+            );
+            return Err(EFSCORRUPTED);
+        }
+        for lblk in 0..nblocks {
+            let buf = read_dir_block(sb, ino, d, lblk)?;
+            let found =
+                format::dirblock_find(&buf, name).map_err(|e| corrupt(sb, "directory block", e))?;
+            if let Some((off, e)) = found {
+                let eino = e.ino;
+                let phys = dir_block_phys(sb, ino, d, lblk)?;
+                return Ok(Some(Found {
+                    lblk,
+                    phys,
+                    buf,
+                    off,
+                    ino: eino,
+                }));
+            }
+        }
+        return Ok(None);
+    }
+    let h = hash(sb, name);
+    let (lo, hi) = format::dir_hash_range(h);
+    let mut keys = KVec::new();
+    let mut blocks = d.blocks;
+    dirindex::IndexCtx::new(sb, ino, 0, &mut blocks).scan(d.dir_index_root, lo, hi, &mut keys)?;
+    let mut cached: Option<(u64, KVec<u8>)> = None;
+    for &k in keys.iter() {
+        let dir_off = format::dir_key_offset(k);
+        let lblk = dir_off >> shift;
+        let off = (dir_off & ((1u64 << shift) - 1)) as usize;
+        if lblk >= nblocks {
+            pr_err!(
+                "{}: directory {}: index key {:#x} past the last block\n",
+                sb.id(),
+                ino,
+                k
+            );
+            return Err(EFSCORRUPTED);
+        }
+        if cached.as_ref().map(|c| c.0) != Some(lblk) {
+            cached = Some((lblk, read_dir_block(sb, ino, d, lblk)?));
+        }
+        let Some((_, buf)) = cached.as_ref() else {
+            return Err(EFSCORRUPTED);
+        };
+        let e = match format::dirent_at(buf, off) {
+            Ok(e) if !e.is_free() && is_entry_boundary(buf, off) => e,
+            _ => {
+                pr_err!(
+                    "{}: directory {}: index key {:#x} does not point at an entry\n",
+                    sb.id(),
+                    ino,
+                    k
+                );
+                return Err(EFSCORRUPTED);
+            }
+        };
+        if e.name == name {
+            let eino = e.ino;
+            let phys = dir_block_phys(sb, ino, d, lblk)?;
+            let Some((_, buf)) = cached.take() else {
+                return Err(EFSCORRUPTED);
+            };
+            return Ok(Some(Found {
+                lblk,
+                phys,
+                buf,
+                off,
+                ino: eino,
+            }));
+        }
+        if hash(sb, e.name) != h {
+            pr_err!(
+                "{}: directory {}: index key {:#x} has the wrong hash\n",
+                sb.id(),
+                ino,
+                k
+            );
+            return Err(EFSCORRUPTED);
         }
     }
     Ok(None)
+}
+
+/// Finds `name` in directory `dir`: returns the inode number of the entry.
+pub(crate) fn find(dir: &INode<RextFs>, name: &[u8]) -> Result<Option<u64>> {
+    let d = *dir.data().disk.lock();
+    Ok(locate_in(dir.super_block(), dir.ino(), &d, name)?.map(|f| f.ino))
+}
+
+/// Finds entry `name` in `dir` or fails with `ENOENT`.
+fn locate(dir: &INode<RextFs>, name: &[u8]) -> Result<Found> {
+    let d = *dir.data().disk.lock();
+    locate_in(dir.super_block(), dir.ino(), &d, name)?.ok_or(ENOENT)
 }
 
 /// Physical block of logical block `lblk` of directory `ino`.
@@ -73,44 +202,139 @@ fn dir_block_phys(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode, lblk: u6
     }
 }
 
-/// Adds entry `name` -> `ino` to directory `dir` (locked). Directories of this version hold at
-/// most one block of entries (no hash index is ever needed): a full directory is `ENOSPC`.
+/// Writes directory inode `dir` (with on-disk copy `d`) after its blocks changed.
+fn write_dir_inode(dir: &INode<RextFs>, d: &mut format::Inode) -> Result {
+    let sb = dir.super_block();
+    dir.set_bytes(d.blocks << sb.data().geo.block_log2);
+    sync_disk(dir, d);
+    write_disk(sb, dir.ino(), d)
+}
+
+/// Adds entry `name` -> `ino` to directory `dir` (locked), growing it by a block when no block
+/// has room. The hash index, when there is one, gets the new key.
 pub(crate) fn add_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8) -> Result {
     let sb = dir.super_block();
     let shift = sb.data().geo.block_log2;
     let mut d = dir.data().disk.lock();
-    if d.dir_index_root != 0 {
-        return Err(EOPNOTSUPP);
-    }
     let nblocks = d.size >> shift;
-    for lblk in 0..nblocks {
-        let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
-        let mut buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
-        match format::dirblock_insert(&mut buf, name, ino, ft) {
-            Ok(_) => {
-                format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
-                return meta::write_block(sb, phys, &buf);
-            }
-            Err(format::FormatError::Full) => continue,
-            Err(e) => return Err(corrupt(sb, "directory block", e)),
-        }
+    if nblocks >= 2 && d.dir_index_root == 0 {
+        pr_err!(
+            "{}: directory {} has {} blocks but no hash index\n",
+            sb.id(),
+            dir.ino(),
+            nblocks
+        );
+        return Err(EFSCORRUPTED);
     }
-    if nblocks >= 1 {
+    let hint = &dir.data().dir_hint;
+    let first = hint.load(Ordering::Relaxed).min(nblocks);
+    for lblk in first..nblocks {
+        let mut buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
+        let off = match format::dirblock_insert(&mut buf, name, ino, ft) {
+            Ok(off) => off,
+            Err(format::FormatError::Full) => {
+                if lblk == hint.load(Ordering::Relaxed) {
+                    hint.store(lblk + 1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            Err(e) => return Err(corrupt(sb, "directory block", e)),
+        };
+        let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
+        format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
+        meta::write_block(sb, phys, &buf)?;
+        if d.dir_index_root == 0 {
+            return Ok(());
+        }
+        let key = index_key(sb, name, (lblk << shift) + off as u64)?;
+        let old_blocks = d.blocks;
+        let mut blocks = d.blocks;
+        let mut ctx = dirindex::IndexCtx::new(sb, dir.ino(), phys, &mut blocks);
+        if let Err(e) = ctx.insert(d.dir_index_root, key) {
+            // Take the entry back out: the index must match the entries.
+            let _ = format::dirblock_remove(&mut buf, off)
+                .and_then(|()| format::dirblock_seal(&mut buf));
+            let _ = meta::write_block(sb, phys, &buf);
+            return Err(e);
+        }
+        d.blocks = blocks;
+        if d.blocks != old_blocks {
+            write_dir_inode(dir, &mut d)?;
+        }
+        return Ok(());
+    }
+    grow(dir, &mut d, name, ino, ft)
+}
+
+/// Blocks that growing a directory may need at most: the new block, a split at every level of
+/// the extent tree and of the hash index plus a new root level each, or building a new index.
+fn grow_reserve(sb: &SuperBlock<RextFs>, d: &format::Inode) -> u64 {
+    let ext_level = format::node_header(&d.area, format::NodeForm::Inline)
+        .map_or(u64::from(format::MAX_LEVEL), |h| u64::from(h.level));
+    let idx = if d.dir_index_root == 0 {
+        3
+    } else {
+        match meta::read_block(sb, d.dir_index_root) {
+            Ok(b) => {
+                format::node_header(&b, format::NodeForm::Block)
+                    .map_or(u64::from(format::MAX_LEVEL), |h| u64::from(h.level))
+                    + 2
+            }
+            Err(_) => u64::from(format::MAX_LEVEL) + 2,
+        }
+    };
+    1 + ext_level + 2 + idx
+}
+
+/// Adds a block holding entry `name` -> `ino` at the end of directory `dir`; creates the hash
+/// index when this is the second block. On any failure nothing changes and the blocks taken
+/// are given back.
+fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, ft: u8) -> Result {
+    let sb = dir.super_block();
+    let shift = sb.data().geo.block_log2;
+    let nblocks = d.size >> shift;
+    if (nblocks + 1) << shift > format::DIR_MAX_SIZE {
         return Err(ENOSPC);
     }
-    // First block of an empty directory: write it, then map it in the inode.
-    let goal = sb.data().geo.layout.data_start;
+    // Refuse early rather than fail halfway through the tree updates.
+    if sb.data().state.lock().disk.free_blocks < grow_reserve(sb, d) {
+        return Err(ENOSPC);
+    }
+    let goal = if nblocks == 0 {
+        sb.data().geo.layout.data_start
+    } else {
+        dir_block_phys(sb, dir.ino(), d, nblocks - 1)? + 1
+    };
+    // Keys of the entries already there, when this block makes the index necessary.
+    let mut keys = KVec::new();
+    if nblocks == 1 && d.dir_index_root == 0 {
+        let buf = read_dir_block(sb, dir.ino(), d, 0)?;
+        for r in format::DirIter::new(&buf) {
+            let (off, e) = r.map_err(|e| corrupt(sb, "directory block", e))?;
+            if !e.is_free() {
+                keys.push(index_key(sb, e.name, off as u64)?, GFP_KERNEL)?;
+            }
+        }
+    }
     let (blk, _) = alloc::alloc_blocks(sb, goal, 1)?;
+    let mut root = d.area;
+    let mut blocks = d.blocks.saturating_add(1);
+    let mut new_index = 0u64;
+    let mut ictx_alloc: KVec<u64> = KVec::new();
     let r = (|| -> Result {
         let mut buf = KVec::from_elem(0u8, 1usize << shift, GFP_KERNEL)?;
         format::dirblock_init(&mut buf, blk, dir.ino())
             .map_err(|e| corrupt(sb, "new directory block", e))?;
-        format::dirblock_insert(&mut buf, name, ino, ft)
+        let off = format::dirblock_insert(&mut buf, name, ino, ft)
             .map_err(|e| corrupt(sb, "new directory block", e))?;
         format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "new directory block", e))?;
         meta::write_block(sb, blk, &buf)?;
-        let mut root = d.area;
-        let mut blocks = d.blocks.saturating_add(1);
+        if nblocks >= 1 {
+            keys.push(
+                index_key(sb, name, (nblocks << shift) + off as u64)?,
+                GFP_KERNEL,
+            )?;
+        }
         let mut ctx = TreeCtx {
             sb,
             ino: dir.ino(),
@@ -119,64 +343,85 @@ pub(crate) fn add_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8)
             freed: KVec::new(),
         };
         let e = format::Extent {
-            logical: 0,
+            logical: nblocks,
             physical: blk,
             len: 1,
             flags: 0,
         };
         ctx.insert(&mut root, &e)?;
-        d.area = root;
-        d.blocks = blocks;
-        dir.set_size(1i64 << shift);
-        dir.set_bytes(blocks << shift);
-        sync_disk(dir, &mut d);
-        write_disk(sb, dir.ino(), &d)
-    })();
-    if r.is_err() {
-        let _ = alloc::free_blocks(sb, blk, 1);
-    }
-    r
-}
-
-/// Finds entry `name` in `dir`: (physical block, block contents, offset, inode number).
-fn locate(dir: &INode<RextFs>, name: &[u8]) -> Result<(u64, KVec<u8>, usize, u64)> {
-    let sb = dir.super_block();
-    let d = *dir.data().disk.lock();
-    if d.dir_index_root != 0 {
-        // Changing the entries would leave the hash index stale.
-        return Err(EOPNOTSUPP);
-    }
-    for lblk in 0..dir_blocks(sb, d.size) {
-        let buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
-        let found =
-            format::dirblock_find(&buf, name).map_err(|e| corrupt(sb, "directory block", e))?;
-        if let Some((off, e)) = found {
-            let ino = e.ino;
-            let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
-            return Ok((phys, buf, off, ino));
+        if keys.is_empty() {
+            return Ok(());
         }
+        let mut ictx = dirindex::IndexCtx::new(sb, dir.ino(), blk + 1, &mut blocks);
+        let r = if d.dir_index_root == 0 {
+            ictx.build(&keys).map(|root| new_index = root)
+        } else {
+            ictx.insert(d.dir_index_root, keys[0])
+        };
+        if r.is_err() {
+            ictx.undo_allocations();
+        }
+        core::mem::swap(&mut ictx_alloc, &mut ictx.allocated);
+        r
+    })();
+    if let Err(e) = r {
+        let _ = alloc::free_blocks(sb, blk, 1);
+        return Err(e);
     }
-    Err(ENOENT)
+    d.area = root;
+    d.blocks = blocks;
+    if new_index != 0 {
+        d.dir_index_root = new_index;
+    }
+    dir.set_size(((nblocks + 1) << shift) as i64);
+    write_dir_inode(dir, d)
 }
 
 /// Removes entry `name` from `dir` (locked); returns the inode number it pointed to.
 pub(crate) fn remove_entry(dir: &Locked<'_, RextFs>, name: &[u8]) -> Result<u64> {
     let sb = dir.super_block();
-    let (phys, mut buf, off, ino) = locate(dir, name)?;
+    let shift = sb.data().geo.block_log2;
+    let Found {
+        lblk,
+        phys,
+        mut buf,
+        off,
+        ino,
+    } = locate(dir, name)?;
     format::dirblock_remove(&mut buf, off).map_err(|e| corrupt(sb, "directory block", e))?;
     format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
     meta::write_block(sb, phys, &buf)?;
+    let hint = &dir.data().dir_hint;
+    if hint.load(Ordering::Relaxed) > lblk {
+        hint.store(lblk, Ordering::Relaxed);
+    }
+    let mut d = dir.data().disk.lock();
+    if d.dir_index_root != 0 {
+        let key = index_key(sb, name, (lblk << shift) + off as u64)?;
+        let old_blocks = d.blocks;
+        let mut blocks = d.blocks;
+        let mut ctx = dirindex::IndexCtx::new(sb, dir.ino(), phys, &mut blocks);
+        ctx.remove(d.dir_index_root, key)?;
+        let freed = core::mem::take(&mut ctx.freed);
+        d.blocks = blocks;
+        if d.blocks != old_blocks {
+            write_dir_inode(dir, &mut d)?;
+        }
+        // The emptied nodes are free once the index and the inode no longer count them.
+        dirindex::free_nodes(sb, &freed)?;
+    }
     Ok(ino)
 }
 
-/// Points the existing entry `name` of `dir` at another inode (rename over a name).
+/// Points the existing entry `name` of `dir` at another inode (rename over a name). The entry
+/// keeps its name and offset, so its index key does not change.
 fn retarget_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8) -> Result {
     let sb = dir.super_block();
-    let (phys, mut buf, off, _) = locate(dir, name)?;
-    format::dirent_set_target(&mut buf, off, ino, ft)
+    let mut f = locate(dir, name)?;
+    format::dirent_set_target(&mut f.buf, f.off, ino, ft)
         .map_err(|e| corrupt(sb, "directory block", e))?;
-    format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
-    meta::write_block(sb, phys, &buf)
+    format::dirblock_seal(&mut f.buf).map_err(|e| corrupt(sb, "directory block", e))?;
+    meta::write_block(sb, f.phys, &f.buf)
 }
 
 /// Tells whether directory `dir` has no entries.
@@ -259,6 +504,7 @@ fn create_node(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, mode_in: u1
         params(sb, &d),
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
+            dir_hint: AtomicU64::new(0),
         }),
     )?;
     dentry.instantiate(inode);

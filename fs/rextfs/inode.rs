@@ -3,6 +3,7 @@
 //! Reading and writing inodes.
 
 use crate::{dir, file, format, RextFs};
+use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     file_ops,
     inode::{self, mode, Either, INode, Params, Timespec},
@@ -18,6 +19,9 @@ pub(crate) struct RxInode {
     /// count, size and times; they are copied here when the inode is written.
     #[pin]
     pub(crate) disk: Mutex<format::Inode>,
+    /// Directories: every logical block below this one was found full by an insertion (a
+    /// search for room starts here; removals lower it).
+    pub(crate) dir_hint: AtomicU64,
 }
 
 fn ts(t: format::Timestamp) -> Timespec {
@@ -101,6 +105,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
         p,
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
+            dir_hint: AtomicU64::new(0),
         }),
     )
 }
@@ -157,9 +162,15 @@ pub(crate) fn evict(inode: &INode<RextFs>) {
     if inode.nlink() != 0 || sb.is_read_only() {
         return;
     }
-    let r = file::free_all_blocks(inode)
-        .and_then(|()| zero_slot(sb, inode.ino()))
-        .and_then(|()| crate::alloc::free_inode(sb, inode.ino()));
+    let index_root = inode.data().disk.lock().dir_index_root;
+    let r = (if index_root != 0 {
+        crate::dirindex::free_index(sb, inode.ino(), index_root).map(|_| ())
+    } else {
+        Ok(())
+    })
+    .and_then(|()| file::free_all_blocks(inode))
+    .and_then(|()| zero_slot(sb, inode.ino()))
+    .and_then(|()| crate::alloc::free_inode(sb, inode.ino()));
     if let Err(e) = r {
         pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), inode.ino(), e);
     }

@@ -8,6 +8,7 @@
 
 mod alloc;
 mod dir;
+mod dirindex;
 mod extent;
 mod file;
 mod format;
