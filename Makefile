@@ -51,6 +51,7 @@ fmt:
 # Test and benchmark suites (Documentation/rextfs/testing.rst).
 #   make bench                      fio on rextfs, ext4, xfs and raw; table + PNG
 #   make xfstests XFSTESTS_DIR=...  xfstests (default -g quick; XFSTESTS_ARGS='-g auto')
+#                                   XFSTESTS_SHARD=K/N: the K-th of N slices of the group
 #   make soak VERIFY_OPS=200000     the random-operation verifier, long
 .PHONY: bench xfstests soak
 VERIFY_OPS ?= 20000
