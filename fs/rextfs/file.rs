@@ -454,7 +454,12 @@ impl FileOps {
             if !keep_size {
                 Self::falloc_extend(&lock, Some(&ilock), end)?;
             }
-            alloc_unwritten(inode, from, to)?;
+            // The whole blocks the range touches are allocated, the partial ones too.
+            alloc_unwritten(
+                inode,
+                (offset as u64) >> shift,
+                (end as u64).div_ceil(1 << shift),
+            )?;
         }
         Self::zero_edges(&lock, &ilock, offset, end)?;
         drop(ilock);
