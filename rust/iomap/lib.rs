@@ -44,6 +44,7 @@ impl ModuleMetadata for LocalModule {
 }
 
 mod dio;
+mod folio_ops;
 mod mapping;
 mod ops;
 
@@ -51,8 +52,12 @@ pub use dio::{
     dio_read_simple, dio_rw_read, dio_rw_write, DioBio, DioEnd, DioEndFlags, DioFlags,
     DioOperations, DioOps, DioResult,
 };
+pub use folio_ops::{
+    IterRef, ReadOperations, ReadOps, ReadTable, WriteIter, WriteOperations, WriteOps, WriteTable,
+};
 pub use mapping::{MapFlags, MapType, Mapping, OpFlags, SrcMap, NULL_ADDR};
 pub use ops::{
-    bmap, buffered_write, dio_read, dio_write, fiemap, seek_data, seek_hole, truncate_page,
-    zero_range, AddressSpace, Ioend, IoendFlags, Operations, Ops, WritebackOperations,
+    bmap, buffered_write, dio_read, dio_write, fiemap, file_unshare, seek_data, seek_hole,
+    truncate_page, zero_range, AddressSpace, Ioend, IoendFlags, Operations, Ops,
+    WritebackOperations,
 };

@@ -3,6 +3,7 @@
 //! iomap operation tables (`struct iomap_ops`, `struct iomap_writeback_ops`), the address
 //! space and memory mapping operations built on them, and the iomap entry points.
 
+use crate::folio_ops::{ReadTable, WriteTable};
 use crate::mapping::{MapType, Mapping, OpFlags};
 use core::marker::PhantomData;
 use kernel::{
@@ -34,6 +35,18 @@ pub trait Operations {
     /// implemented) and frees it. An inline mapping from operations without it is refused
     /// (`EIO`).
     const INLINE_DATA: bool = false;
+
+    /// The per-folio write hooks passed to [`buffered_write`], [`zero_range`],
+    /// [`truncate_page`] and [`file_unshare`] (`write_ops`): `Some(WriteOps::<Self>::table())`
+    /// for a type implementing [`WriteOperations`](crate::WriteOperations); `None` passes
+    /// `NULL` (iomap's defaults).
+    const WRITE_OPS: Option<WriteTable<Self::FileSystem>> = None;
+
+    /// The per-folio read hook used by `read_folio` and `readahead` of [`AddressSpace`]:
+    /// `Some(ReadOps::<Self>::table())` for a type implementing
+    /// [`ReadOperations`](crate::ReadOperations); `None` reads with bios
+    /// (`iomap_bio_read_folio`, `iomap_bio_readahead`).
+    const READ_OPS: Option<ReadTable<Self::FileSystem>> = None;
 
     /// Maps the file range from `pos` for up to `length` bytes (`->iomap_begin`). The mapping
     /// must start at or before `pos` and may be shorter than asked. With
@@ -160,6 +173,12 @@ pub trait WritebackOperations: Operations {
     /// Whether the file system does direct I/O ([`dio_read`], [`dio_write`]): the address
     /// space then gets `direct_IO = noop_direct_IO`, which lets `open(O_DIRECT)` succeed.
     const DIRECT_IO: bool = false;
+
+    /// Whether files may be used as swap files: the address space then gets `swap_activate`
+    /// = `iomap_swapfile_activate`, which maps the whole file with `begin`
+    /// ([`OpFlags::REPORT`]) and refuses holes, unwritten, delalloc, inline and shared
+    /// extents (`EINVAL`).
+    const SWAPFILE: bool = false;
 
     /// Maps `pos..pos + len` (inside a locked folio, `end_pos` being the end of the file data
     /// in it) to the blocks to write to.
@@ -377,6 +396,11 @@ impl<U: WritebackOperations> AddressSpace<U> {
         migrate_folio: Some(bindings::filemap_migrate_folio),
         error_remove_folio: Some(bindings::generic_error_remove_folio),
         bmap: Some(Self::bmap_cb),
+        swap_activate: if U::SWAPFILE {
+            Some(Self::swap_activate)
+        } else {
+            None
+        },
         direct_IO: if U::DIRECT_IO {
             Some(bindings::noop_direct_IO)
         } else {
@@ -416,9 +440,21 @@ impl<U: WritebackOperations> AddressSpace<U> {
         _file: *mut bindings::file,
         folio: *mut bindings::folio,
     ) -> c_int {
-        // SAFETY: The folio is locked and belongs to a mapping with these operations; iomap
-        // unlocks it when the read completes.
-        unsafe { bindings::iomap_bio_read_folio(folio, &Ops::<U>::TABLE) };
+        match U::READ_OPS {
+            Some(t) => {
+                let mut ctx: bindings::iomap_read_folio_ctx = pin_init::zeroed();
+                ctx.ops = t.as_ptr();
+                ctx.cur_folio = folio;
+                // SAFETY: The folio is locked and belongs to a mapping with these operations;
+                // `ctx` outlives the call and no read context is set, so no asynchronous
+                // completion refers to it; iomap unlocks the folio when its reads finish.
+                unsafe {
+                    bindings::iomap_read_folio(&Ops::<U>::TABLE, &mut ctx, core::ptr::null_mut())
+                };
+            }
+            // SAFETY: As above, with iomap's bio reads.
+            None => unsafe { bindings::iomap_bio_read_folio(folio, &Ops::<U>::TABLE) },
+        }
         0
     }
 
@@ -426,8 +462,20 @@ impl<U: WritebackOperations> AddressSpace<U> {
     ///
     /// Called by the page cache with a readahead control of an inode of `U::FileSystem`.
     unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control) {
-        // SAFETY: `rac` is valid for the call.
-        unsafe { bindings::iomap_bio_readahead(rac, &Ops::<U>::TABLE) };
+        match U::READ_OPS {
+            Some(t) => {
+                let mut ctx: bindings::iomap_read_folio_ctx = pin_init::zeroed();
+                ctx.ops = t.as_ptr();
+                ctx.rac = rac;
+                // SAFETY: `rac` is valid for the call; `ctx` outlives it and has no read
+                // context, so nothing refers to it after the synchronous reads.
+                unsafe {
+                    bindings::iomap_readahead(&Ops::<U>::TABLE, &mut ctx, core::ptr::null_mut())
+                };
+            }
+            // SAFETY: `rac` is valid for the call.
+            None => unsafe { bindings::iomap_bio_readahead(rac, &Ops::<U>::TABLE) },
+        }
     }
 
     /// # Safety
@@ -516,6 +564,18 @@ impl<U: WritebackOperations> AddressSpace<U> {
 
     /// # Safety
     ///
+    /// Called by `swapon` (with the inode lock held) for a file of `U::FileSystem`.
+    unsafe extern "C" fn swap_activate(
+        sis: *mut bindings::swap_info_struct,
+        file: *mut bindings::file,
+        span: *mut bindings::sector_t,
+    ) -> c_int {
+        // SAFETY: The arguments are valid for the call, as `iomap_swapfile_activate` needs.
+        unsafe { bindings::iomap_swapfile_activate(sis, file, span, &Ops::<U>::TABLE) }
+    }
+
+    /// # Safety
+    ///
     /// Called by `bmap()` with a mapping of a file of `U::FileSystem`.
     unsafe extern "C" fn bmap_cb(
         mapping: *mut bindings::address_space,
@@ -523,6 +583,13 @@ impl<U: WritebackOperations> AddressSpace<U> {
     ) -> bindings::sector_t {
         // SAFETY: The mapping is valid for the call.
         unsafe { bindings::iomap_bmap(mapping, block, &Ops::<U>::TABLE) }
+    }
+}
+
+pub(crate) fn write_ops<U: Operations>() -> *const bindings::iomap_write_ops {
+    match U::WRITE_OPS {
+        Some(t) => t.as_ptr(),
+        None => core::ptr::null(),
     }
 }
 
@@ -534,8 +601,8 @@ fn ret_len(r: isize) -> Result<usize> {
     }
 }
 
-/// Buffered write of `from` at `iocb`'s position (`iomap_file_buffered_write`), with no
-/// per-folio write hooks. The caller holds the inode lock exclusively (the guard) and has run
+/// Buffered write of `from` at `iocb`'s position (`iomap_file_buffered_write`), with the
+/// write hooks of [`Operations::WRITE_OPS`]. The caller holds the inode lock exclusively (the guard) and has run
 /// [`write_checks`](kernel::fs::file_ops::write_checks); the position is advanced. Returns the
 /// bytes written; a short write returns what was written before the error.
 pub fn buffered_write<U: Operations>(
@@ -543,14 +610,14 @@ pub fn buffered_write<U: Operations>(
     iocb: &mut Kiocb<'_, ()>,
     from: &mut IovIterSource<'_>,
 ) -> Result<usize> {
-    // SAFETY: `iocb` and `from` are valid; the inode lock is held; NULL write operations and
-    // private data are allowed.
+    // SAFETY: `iocb` and `from` are valid; the inode lock is held; the write operations are
+    // static (or NULL) and NULL private data is allowed.
     ret_len(unsafe {
         bindings::iomap_file_buffered_write(
             iocb.as_raw(),
             from.as_raw(),
             &Ops::<U>::TABLE,
-            core::ptr::null(),
+            write_ops::<U>(),
             core::ptr::null_mut(),
         )
     })
@@ -578,7 +645,7 @@ pub fn zero_range<U: Operations>(
             len,
             &mut did,
             &Ops::<U>::TABLE,
-            core::ptr::null(),
+            write_ops::<U>(),
             core::ptr::null_mut(),
         )
     })?;
@@ -603,11 +670,31 @@ pub fn truncate_page<U: Operations>(
             pos,
             &mut did,
             &Ops::<U>::TABLE,
-            core::ptr::null(),
+            write_ops::<U>(),
             core::ptr::null_mut(),
         )
     })?;
     Ok(did)
+}
+
+/// Unshares `len` bytes from `pos` (`iomap_file_unshare`, for `FALLOC_FL_UNSHARE_RANGE`): the
+/// shared blocks are read through the source mappings `begin` returns for
+/// [`OpFlags::UNSHARE`] and written to the new blocks. The caller holds the inode lock and the
+/// invalidate lock of the same inode exclusively (`EINVAL` otherwise).
+pub fn file_unshare<U: Operations>(
+    lock: &Locked<'_, U::FileSystem>,
+    ilock: &InvalidateLocked<'_, U::FileSystem>,
+    pos: i64,
+    len: i64,
+) -> Result {
+    if !ilock.is_of(lock) {
+        return Err(EINVAL);
+    }
+    // SAFETY: The inode is valid and locked as iomap requires; the write operations are
+    // static or NULL.
+    to_result(unsafe {
+        bindings::iomap_file_unshare(lock.as_raw(), pos, len, &Ops::<U>::TABLE, write_ops::<U>())
+    })
 }
 
 /// Reports the extents of `start..start + len` to user space (`iomap_fiemap`, which runs
