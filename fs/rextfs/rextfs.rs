@@ -15,15 +15,67 @@ mod format;
 mod inode;
 mod meta;
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use format::FormatError;
+use kernel::fs::param::{EnumTable, MountOptions, Param, ParamTable};
 use kernel::fs::{self, inode::INode, New, Ready, SuperBlock};
 use kernel::prelude::*;
+use kernel::seq_file::{seq_print, SeqFile};
 use kernel::sync::{aref::ARef, Mutex};
 
-/// Maps a format error found in on-disk metadata to an errno, logging what was wrong.
+/// `errors=continue`: keep going after corruption is found (the error is still recorded).
+const ERRORS_CONTINUE: i32 = 0;
+/// `errors=remount-ro` (the default): make the file system read-only when corruption is found.
+const ERRORS_REMOUNT_RO: i32 = 1;
+
+/// The values of the `errors=` mount option.
+static ERRORS_MODES: EnumTable = EnumTable::new(&[
+    (c"continue", ERRORS_CONTINUE),
+    (c"remount-ro", ERRORS_REMOUNT_RO),
+]);
+
+/// Index of `errors=` in [`PARAMS`].
+const OPT_ERRORS: usize = 0;
+
+/// The mount options of rextfs (Documentation/filesystems/rextfs.rst).
+static PARAMS: ParamTable = ParamTable::new(&[Param::enumeration(c"errors", &ERRORS_MODES)]);
+
+/// Maps a format error found in on-disk metadata to an errno, logging what was wrong, and
+/// handles the error as the `errors=` option says ([`fs_error`]).
 pub(crate) fn corrupt(sb: &SuperBlock<RextFs>, what: &str, e: FormatError) -> Error {
     pr_err!("{}: corrupted {}: {}\n", sb.id(), what, e.as_str());
+    fs_error(sb);
     EFSCORRUPTED
+}
+
+/// Handles corruption found in a mounted file system: records `ERRORS` in the on-disk super
+/// block (so that it is never marked clean again before fsck.rextfs has run, and cannot be
+/// mounted read-write), and with `errors=remount-ro` makes the file system read-only.
+///
+/// May be called with the super block state lock held: the on-disk record is then written by
+/// the next super block write, at the latest at unmount.
+pub(crate) fn fs_error(sb: &SuperBlock<RextFs>) {
+    let info = sb.data();
+    let was_writable = !sb.is_read_only();
+    info.error_seen.store(true, Ordering::SeqCst);
+    if info.errors_remount_ro.load(Ordering::Relaxed) && sb.force_read_only() {
+        pr_crit!(
+            "{}: errors=remount-ro: file system is now read-only\n",
+            sb.id()
+        );
+    }
+    if !was_writable {
+        // Mounted read-only by the user, or already handled: the device is not written.
+        return;
+    }
+    info.error_unrecorded.store(true, Ordering::SeqCst);
+    let written = match info.state.try_lock() {
+        Some(mut st) => write_super(sb, &mut st.disk).is_ok(),
+        None => false,
+    };
+    if written {
+        let _ = sb.sync_device().and_then(|()| sb.flush_device());
+    }
 }
 
 /// Mutable, in-memory copy of the super block: free counts and state.
@@ -43,6 +95,12 @@ pub(crate) struct SbInfo {
     /// Serialises read-modify-write cycles of inode table sectors.
     #[pin]
     pub(crate) itable: Mutex<()>,
+    /// `errors=remount-ro` (else `errors=continue`); may change on remount.
+    errors_remount_ro: AtomicBool,
+    /// Corruption was found since mount: every super block write records `ERRORS`.
+    error_seen: AtomicBool,
+    /// `ERRORS` is not on disk yet although the mount was writable when it was found.
+    error_unrecorded: AtomicBool,
 }
 
 /// The rextfs file system type.
@@ -50,11 +108,54 @@ pub(crate) struct RextFs;
 
 /// Writes the in-memory super block to block 0 (through the block device page cache).
 fn write_super(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
+    let info = sb.data();
+    if info.error_seen.load(Ordering::SeqCst) {
+        disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
+    }
     disk.write_time = fs::super_block::now().sec;
     let mut buf = [0u8; format::SB_SIZE];
-    disk.encode(&mut buf)
-        .map_err(|e| corrupt(sb, "in-memory super block", e))?;
-    sb.write_bytes(format::SB_OFFSET, &buf)
+    disk.encode(&mut buf).map_err(|e| {
+        pr_err!(
+            "{}: cannot encode the super block: {}\n",
+            sb.id(),
+            e.as_str()
+        );
+        EFSCORRUPTED
+    })?;
+    sb.write_bytes(format::SB_OFFSET, &buf)?;
+    if disk.state & format::STATE_ERRORS != 0 {
+        info.error_unrecorded.store(false, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// Writes `ERRORS` to a file system that became read-only after an error before it could be
+/// recorded (the regular super block writes are skipped when read-only).
+fn record_pending_error(sb: &SuperBlock<RextFs>) {
+    let info = sb.data();
+    if info.error_unrecorded.load(Ordering::SeqCst) {
+        let mut st = info.state.lock();
+        let r = write_super(sb, &mut st.disk);
+        drop(st);
+        if let Err(e) = r
+            .and_then(|()| sb.sync_device())
+            .and_then(|()| sb.flush_device())
+        {
+            pr_err!("{}: cannot record the error state: {:?}\n", sb.id(), e);
+        }
+    }
+}
+
+/// Marks the file system in use again after a freeze (CLEAN cleared), durably. Unlike
+/// [`mark_dirty`] it never fails on `ERRORS` (such a file system is not clean anyway).
+fn mark_in_use(sb: &SuperBlock<RextFs>) -> Result {
+    let info = sb.data();
+    let mut st = info.state.lock();
+    st.disk.state &= !format::STATE_CLEAN;
+    write_super(sb, &mut st.disk)?;
+    drop(st);
+    sb.sync_device()?;
+    sb.flush_device()
 }
 
 /// Marks the file system in use (CLEAN cleared) and makes that durable before any other write.
@@ -159,12 +260,19 @@ impl fs::FileSystem for RextFs {
                 .min(i64::MAX as u64) as i64,
         );
         sb.set_time(1, i64::MIN, i64::MAX);
+        let errors = sb
+            .mount_options()
+            .and_then(|o| o.enumeration(OPT_ERRORS))
+            .unwrap_or(ERRORS_REMOUNT_RO);
 
         KBox::pin_init(
             try_pin_init!(SbInfo {
                 geo: disk,
                 state <- kernel::new_mutex!(SbState { disk }),
                 itable <- kernel::new_mutex!(()),
+                errors_remount_ro: AtomicBool::new(errors == ERRORS_REMOUNT_RO),
+                error_seen: AtomicBool::new(false),
+                error_unrecorded: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -200,6 +308,7 @@ impl fs::FileSystem for RextFs {
 
     fn sync_fs(sb: &SuperBlock<Self, Ready>, wait: bool) -> Result {
         if sb.is_read_only() {
+            record_pending_error(sb);
             return Ok(());
         }
         {
@@ -219,6 +328,8 @@ impl fs::FileSystem for RextFs {
             if let Err(e) = mark_clean(sb) {
                 pr_err!("{}: cannot mark the file system clean: {:?}\n", sb.id(), e);
             }
+        } else {
+            record_pending_error(sb);
         }
         // Tools reading the device after unmount must not see stale cached blocks.
         let _ = sb.invalidate_device_cache();
@@ -241,6 +352,35 @@ impl fs::FileSystem for RextFs {
             }
             mark_dirty(sb)
         }
+    }
+
+    const PARAMETERS: Option<&'static ParamTable> = Some(&PARAMS);
+
+    fn reconfigure(sb: &SuperBlock<Self, Ready>, opts: &MountOptions) -> Result {
+        if let Some(v) = opts.enumeration(OPT_ERRORS) {
+            let ro = v == ERRORS_REMOUNT_RO;
+            sb.data().errors_remount_ro.store(ro, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn show_options(sb: &SuperBlock<Self, Ready>, m: &SeqFile) -> Result {
+        // Only what differs from the defaults.
+        if !sb.data().errors_remount_ro.load(Ordering::Relaxed) {
+            let name = ERRORS_MODES.name_of(ERRORS_CONTINUE).ok_or(EINVAL)?;
+            seq_print!(m, ",errors={}", name.to_str().map_err(|_| EINVAL)?);
+        }
+        Ok(())
+    }
+
+    fn freeze_fs(sb: &SuperBlock<Self, Ready>) -> Result {
+        // The VFS has synced everything and blocks new changes: make the image clean, so that
+        // a snapshot of the frozen device needs no fsck.
+        mark_clean(sb)
+    }
+
+    fn unfreeze_fs(sb: &SuperBlock<Self, Ready>) -> Result {
+        mark_in_use(sb)
     }
 }
 
