@@ -14,9 +14,17 @@
 //! - [`Operations`] becomes a const `struct iomap_ops` ([`Ops`]); [`WritebackOperations`]
 //!   adds the `struct iomap_writeback_ops` of writeback, and [`AddressSpace`] builds the whole
 //!   `struct address_space_operations` and `struct vm_operations_struct` of a file on them.
-//! - The entry points ([`buffered_write`], [`zero_range`], [`truncate_page`], [`fiemap`],
-//!   [`seek_hole`], [`seek_data`], [`bmap`]) take the lock guards their C counterparts
-//!   require.
+//! - [`DioOperations`] becomes `struct iomap_dio_ops` ([`DioOps`]) for [`dio_rw_read`] /
+//!   [`dio_rw_write`], whose [`DioResult`] keeps a queued asynchronous I/O apart from a
+//!   finished one; [`dio_read_simple`] is the 7.3 small-read fast path.
+//! - [`WriteOperations`] and [`ReadOperations`] become `struct iomap_write_ops` /
+//!   `struct iomap_read_ops` ([`WriteOps`], [`ReadOps`]), installed through
+//!   [`Operations::WRITE_OPS`] / [`Operations::READ_OPS`].
+//! - The entry points ([`buffered_write`], [`zero_range`], [`truncate_page`],
+//!   [`file_unshare`], [`fiemap`], [`seek_hole`], [`seek_data`], [`bmap`], the direct I/O
+//!   calls) take the lock guards their C counterparts require.
+//!
+//! `Documentation/rust/iomap.rst` maps every item to its C counterpart.
 //!
 //! C header: [`include/linux/iomap.h`](srctree/include/linux/iomap.h);
 //! documentation: [`Documentation/filesystems/iomap/`](srctree/Documentation/filesystems/iomap/).

@@ -777,7 +777,9 @@ pub fn seek_data<U: Operations>(
     }
 }
 
-/// Maps file block `block` to a device block for `FIBMAP` (`iomap_bmap`); 0 for holes.
+/// Maps file block `block` to a device block for `FIBMAP` (`iomap_bmap`); 0 for holes,
+/// unwritten extents and errors. Like C's `->bmap`, it needs no inode lock (`iomap_bmap`
+/// maps with [`OpFlags::REPORT`], which must not change anything).
 pub fn bmap<U: Operations>(inode: &INode<U::FileSystem>, block: u64) -> u64 {
     // SAFETY: The inode and its mapping are valid.
     unsafe { bindings::iomap_bmap(inode.mapping(), block, &Ops::<U>::TABLE) }
