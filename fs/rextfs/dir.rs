@@ -7,7 +7,7 @@ use crate::{
     extent::TreeCtx,
     format,
     inode::{iget, params, sync_disk, write_disk, zero_slot, RxInode},
-    meta, RextFs,
+    meta, symlink, RextFs,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
@@ -454,11 +454,20 @@ fn check_name(name: &[u8]) -> Result {
     Ok(())
 }
 
-/// Creates a new inode of `mode` named by `dentry` in `parent`.
-fn create_node(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, mode_in: u16) -> Result {
+/// Creates a new inode of `mode` named by `dentry` in `parent`; `link` is the target of a
+/// symlink.
+fn create_node(
+    parent: &Locked<'_, RextFs>,
+    dentry: &DEntry<RextFs>,
+    mode_in: u16,
+    link: Option<&[u8]>,
+) -> Result {
     let sb = parent.super_block();
     let name = dentry.name();
     check_name(name)?;
+    if let Some(target) = link {
+        symlink::check_target(target)?;
+    }
     let ino = alloc::alloc_inode(sb)?;
     let mut new = match sb.new_inode(ino) {
         Ok(n) => n,
@@ -489,9 +498,22 @@ fn create_node(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, mode_in: u1
         let _ = alloc::free_inode(sb, ino);
         e
     };
+    if let Some(target) = link {
+        symlink::store_target(sb, ino, &mut d, target).map_err(undo)?;
+        if d.has_inline_data() {
+            new.set_fast_link(target).map_err(undo)?;
+        }
+    }
+    // Blocks of a slow symlink, given back if the inode cannot be linked in.
+    let undo_blocks = |e: Error| -> Error {
+        if link.is_some() && !d.has_inline_data() {
+            let _ = symlink::free_blocks_of(sb, ino, &d);
+        }
+        undo(e)
+    };
     // The inode is on disk before any entry points at it.
-    write_disk(sb, ino, &d).map_err(undo)?;
-    add_entry(parent, name, ino, format::file_type_of_mode(m)).map_err(undo)?;
+    write_disk(sb, ino, &d).map_err(undo_blocks)?;
+    add_entry(parent, name, ino, format::file_type_of_mode(m)).map_err(undo_blocks)?;
     parent.touch_cmtime();
     if is_dir {
         // The parent's link count must never be lower on disk than the number of its
@@ -516,11 +538,20 @@ impl inode::Operations for DirOps {
     type FileSystem = RextFs;
 
     fn create(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
-        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG)
+        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG, None)
     }
 
     fn mkdir(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
-        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFDIR)
+        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFDIR, None)
+    }
+
+    fn symlink(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, target: &CStr) -> Result {
+        create_node(
+            parent,
+            dentry,
+            mode::S_IFLNK | 0o777,
+            Some(target.to_bytes()),
+        )
     }
 
     fn unlink(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>) -> Result {

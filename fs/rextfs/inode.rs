@@ -2,7 +2,7 @@
 
 //! Reading and writing inodes.
 
-use crate::{dir, file, format, RextFs};
+use crate::{dir, file, format, symlink, RextFs};
 use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     file_ops,
@@ -49,6 +49,14 @@ pub(crate) fn params(sb: &SuperBlock<RextFs>, d: &format::Inode) -> Params<RextF
             inode::Ops::new::<file::FileOps>(),
             file_ops::Ops::new::<file::FileOps>(),
         ),
+        mode::S_IFLNK if d.has_inline_data() => (
+            inode::Ops::new::<symlink::FastSymlinkOps>(),
+            file_ops::Ops::empty(),
+        ),
+        mode::S_IFLNK => (
+            inode::Ops::new::<symlink::SlowSymlinkOps>(),
+            file_ops::Ops::empty(),
+        ),
         _ => (inode::Ops::empty(), file_ops::Ops::empty()),
     };
     let aops = if d.mode & mode::S_IFMT == mode::S_IFREG {
@@ -86,7 +94,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
         pr_err!("{}: reference to invalid inode {}\n", sb.id(), ino);
         return Err(EFSCORRUPTED);
     }
-    let new = match sb.iget(ino)? {
+    let mut new = match sb.iget(ino)? {
         Either::Cached(i) => return Ok(i),
         Either::New(n) => n,
     };
@@ -99,6 +107,9 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
     if d.nlink == 0 {
         pr_err!("{}: inode {} is in use but has no links\n", sb.id(), ino);
         return Err(EFSCORRUPTED);
+    }
+    if let Some(target) = d.inline_target() {
+        new.set_fast_link(target)?;
     }
     let p = params(sb, &d);
     new.init(
@@ -162,13 +173,23 @@ pub(crate) fn evict(inode: &INode<RextFs>) {
     if inode.nlink() != 0 || sb.is_read_only() {
         return;
     }
-    let index_root = inode.data().disk.lock().dir_index_root;
+    let (index_root, fast_link) = {
+        let d = inode.data().disk.lock();
+        (d.dir_index_root, d.has_inline_data())
+    };
     let r = (if index_root != 0 {
         crate::dirindex::free_index(sb, inode.ino(), index_root).map(|_| ())
     } else {
         Ok(())
     })
-    .and_then(|()| file::free_all_blocks(inode))
+    // A fast symlink's area holds its target, not an extent tree: it owns no blocks.
+    .and_then(|()| {
+        if fast_link {
+            Ok(())
+        } else {
+            file::free_all_blocks(inode)
+        }
+    })
     .and_then(|()| zero_slot(sb, inode.ino()))
     .and_then(|()| crate::alloc::free_inode(sb, inode.ino()));
     if let Err(e) = r {

@@ -14,6 +14,7 @@ mod file;
 mod format;
 mod inode;
 mod meta;
+mod symlink;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use format::FormatError;
