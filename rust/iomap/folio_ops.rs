@@ -460,9 +460,12 @@ mod tests {
         assert!(write_ops::<Plain>().is_null());
         assert_eq!(
             write_ops::<ValidOnly>(),
-            &WriteOps::<ValidOnly>::TABLE as *const _
+            core::ptr::from_ref(&WriteOps::<ValidOnly>::TABLE)
         );
-        assert_eq!(write_ops::<All>(), &WriteOps::<All>::TABLE as *const _);
+        assert_eq!(
+            write_ops::<All>(),
+            core::ptr::from_ref(&WriteOps::<All>::TABLE)
+        );
         // `iomap_end` is still not needed for these.
         assert!(Ops::<All>::TABLE.iomap_end.is_none());
     }
@@ -476,7 +479,7 @@ mod tests {
         assert!(<Plain as Operations>::READ_OPS.is_none());
         assert_eq!(
             <All as Operations>::READ_OPS.map(|t| t.as_ptr()),
-            Some(&ReadOps::<All>::TABLE as *const _)
+            Some(core::ptr::from_ref(&ReadOps::<All>::TABLE))
         );
     }
 

@@ -704,8 +704,9 @@ mod tests {
         assert_eq!(u32::from(raw.type_), bindings::IOMAP_MAPPED);
         assert_eq!(raw.addr, 1 << 20);
         // SAFETY: As above.
+        let back = unsafe { Mapping::read_raw(&raw) };
         assert_eq!(
-            unsafe { Mapping::read_raw(&raw) },
+            back,
             Some(mapped(8192, 4096, 1 << 20).with_flags(MapFlags::NEW | MapFlags::BOUNDARY))
         );
         let h = Mapping::hole(0, 4096);
