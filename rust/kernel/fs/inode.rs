@@ -1519,6 +1519,97 @@ mod tests {
         type FileSystem = Fs;
     }
 
+    /// A link whose target is built per call, and that needs ref-walk (no RCU).
+    struct SlowLink;
+    #[vtable]
+    impl Operations for SlowLink {
+        type FileSystem = Fs;
+        fn get_link<'a>(d: Option<&DEntry<Fs>>, _i: &'a INode<Fs>) -> Result<Link<'a>> {
+            if d.is_none() {
+                return Err(ECHILD);
+            }
+            Link::owned(b"built/target")
+        }
+    }
+
+    /// A hook returning a malformed owned target.
+    struct BadLink;
+    #[vtable]
+    impl Operations for BadLink {
+        type FileSystem = Fs;
+        fn get_link<'a>(_d: Option<&DEntry<Fs>>, _i: &'a INode<Fs>) -> Result<Link<'a>> {
+            let mut v = KVec::new();
+            v.extend_from_slice(b"no-nul", GFP_KERNEL)?;
+            Ok(Link::Owned(v))
+        }
+    }
+
+    /// Calls the C-facing `get_link` of `U` as path walk would, on a fake inode and dentry
+    /// that the hooks above never look at.
+    fn call_get_link<U: Operations<FileSystem = Fs>>(
+        rcu: bool,
+    ) -> (*const c_char, bindings::delayed_call) {
+        let mut fake_inode = core::mem::MaybeUninit::<bindings::inode>::zeroed();
+        let mut fake_dentry = core::mem::MaybeUninit::<bindings::dentry>::zeroed();
+        let mut done = bindings::delayed_call {
+            fn_: None,
+            arg: core::ptr::null_mut(),
+        };
+        let dentry = if rcu {
+            core::ptr::null_mut()
+        } else {
+            fake_dentry.as_mut_ptr()
+        };
+        // SAFETY: The hooks of these tables do not touch the inode or the dentry; `done` is
+        // valid for writes.
+        let r = unsafe { Table::<U>::get_link(dentry, fake_inode.as_mut_ptr(), &mut done) };
+        (r, done)
+    }
+
+    fn ptr_errno(p: *const c_char) -> Option<Error> {
+        // SAFETY: Only reads the pointer value.
+        if unsafe { bindings::IS_ERR(p.cast()) } {
+            Some(Error::from_errno(p as isize as i32))
+        } else {
+            None
+        }
+    }
+
+    #[test]
+    fn get_link_glue_maps_results() {
+        // A borrowed target is returned as is, with nothing to free.
+        let (p, done) = call_get_link::<OwnLink>(true);
+        assert!(ptr_errno(p).is_none());
+        // SAFETY: A borrowed target is a static C string here.
+        assert_eq!(unsafe { CStr::from_char_ptr(p) }.to_bytes(), b"target");
+        assert!(done.fn_.is_none());
+        // RCU walk refused with ECHILD reaches C as ERR_PTR(-ECHILD).
+        let (p, done) = call_get_link::<SlowLink>(true);
+        assert_eq!(ptr_errno(p), Some(ECHILD));
+        assert!(done.fn_.is_none());
+        // An owned target is handed over with kfree_link as its destructor.
+        let (p, done) = call_get_link::<SlowLink>(false);
+        assert!(ptr_errno(p).is_none());
+        // SAFETY: The target is a NUL-terminated kmalloc'ed string until `done` runs.
+        assert_eq!(
+            unsafe { CStr::from_char_ptr(p) }.to_bytes(),
+            b"built/target"
+        );
+        assert_eq!(
+            addr(done.fn_),
+            addr(Some(
+                bindings::kfree_link as unsafe extern "C" fn(*mut crate::ffi::c_void)
+            ))
+        );
+        assert!(core::ptr::eq(done.arg.cast_const().cast::<c_char>(), p));
+        // SAFETY: Running the delayed call frees the target, once, as path walk would.
+        unsafe { (done.fn_.unwrap())(done.arg) };
+        // A target without its NUL is refused, not passed to C.
+        let (p, done) = call_get_link::<BadLink>(false);
+        assert_eq!(ptr_errno(p), Some(EINVAL));
+        assert!(done.fn_.is_none());
+    }
+
     fn addr<F: Copy>(f: Option<F>) -> Option<usize> {
         // SAFETY: Only called with function pointers, which have the size of `usize`.
         f.map(|f| unsafe { core::mem::transmute_copy::<F, usize>(&f) })

@@ -391,3 +391,89 @@ impl<T: FileSystem> SuperBlock<T, New> {
         Ok(())
     }
 }
+
+#[kunit_tests(rust_fs_super_block)]
+mod tests {
+    use super::*;
+    use crate::fs::param::{MountOptions, Value};
+    use crate::sync::aref::ARef;
+
+    struct Fs;
+    #[vtable]
+    impl FileSystem for Fs {
+        const NAME: &'static CStr = c"rust_sb_test";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(_sb: &SuperBlock<Self>) -> Result<ARef<crate::fs::INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    fn zeroed_sb() -> KBox<bindings::super_block> {
+        let b = KBox::<bindings::super_block>::new_uninit(GFP_KERNEL).unwrap();
+        // SAFETY: An all-zero `super_block` is a valid (unmounted) value for these tests,
+        // which only touch `s_fs_info` and `s_flags`.
+        unsafe {
+            core::ptr::write_bytes(b.as_ptr().cast_mut(), 0, 1);
+            b.assume_init()
+        }
+    }
+
+    #[test]
+    fn new_state_sees_lent_options_only() {
+        let mut raw = zeroed_sb();
+        let ptr: *mut bindings::super_block = &mut *raw;
+        // SAFETY: `raw` is exclusively ours; no options are lent (types without PARAMETERS).
+        let sb = unsafe { SuperBlock::<Fs, New>::from_raw_mut(ptr) };
+        assert!(sb.mount_options().is_none());
+        let mut opts = MountOptions::new();
+        opts.set(0, Value::Flag(true)).unwrap();
+        // Lend the options as the glue does during fill_super.
+        // SAFETY: `raw` is ours; `opts` outlives the use below.
+        unsafe { (*ptr).s_fs_info = (&raw mut opts).cast() };
+        // SAFETY: As above.
+        let sb = unsafe { SuperBlock::<Fs, New>::from_raw_mut(ptr) };
+        assert_eq!(sb.mount_options().and_then(|o| o.flag(0)), Some(true));
+        // SAFETY: Stop lending before `opts` goes away.
+        unsafe { (*ptr).s_fs_info = core::ptr::null_mut() };
+    }
+
+    #[test]
+    fn force_read_only_sets_the_flag_once() {
+        let mut raw = zeroed_sb();
+        raw.s_flags = bindings::SB_NOATIME as _;
+        let ptr: *mut bindings::super_block = &mut *raw;
+        // SAFETY: `raw` is exclusively ours and `Ready` methods used here only touch
+        // `s_flags`.
+        let sb = unsafe { SuperBlock::<Fs, Ready>::from_raw(ptr) };
+        assert!(!sb.is_read_only());
+        assert!(sb.force_read_only());
+        assert!(sb.is_read_only());
+        // Already read-only: reported as such, nothing else changes.
+        assert!(!sb.force_read_only());
+        assert_eq!(
+            raw.s_flags as u64,
+            (bindings::SB_NOATIME | bindings::SB_RDONLY) as u64
+        );
+    }
+
+    #[test]
+    fn block_size_rules() {
+        let mut raw = zeroed_sb();
+        let ptr: *mut bindings::super_block = &mut *raw;
+        // SAFETY: `raw` is exclusively ours; the refused sizes fail before any use of the
+        // (absent) block device.
+        let sb = unsafe { SuperBlock::<Fs, New>::from_raw_mut(ptr) };
+        assert_eq!(sb.set_block_size(3000), Err(EINVAL));
+        assert_eq!(sb.set_block_size(0), Err(EINVAL));
+        sb.set_magic(0x1234).set_time(1, -5, 5);
+        assert_eq!(raw.s_magic, 0x1234);
+        assert_eq!(
+            (raw.s_time_gran, raw.s_time_min, raw.s_time_max),
+            (1, -5, 5)
+        );
+    }
+}
