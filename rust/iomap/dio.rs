@@ -170,7 +170,8 @@ impl<'a, T: FileSystem> DioEnd<'a, T> {
 
     /// Tells whether the completion runs in a context that may sleep (process context with
     /// preemption enabled): always true when [`DioEndFlags::UNWRITTEN`] or
-    /// [`DioEndFlags::COW`] is set, or on error (see the module documentation).
+    /// [`DioEndFlags::COW`] is set, or on error (see the module documentation). Conservative:
+    /// without `CONFIG_PREEMPT_COUNT` the context cannot be known and this is always false.
     pub fn may_sleep(&self) -> bool {
         // SAFETY: Reads the current context only.
         !unsafe { bindings::bio_in_atomic() }

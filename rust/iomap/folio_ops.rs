@@ -335,6 +335,9 @@ impl<U: ReadOperations> ReadOps<U> {
         unsafe {
             let it = IterRef::<U::FileSystem>::from_raw(iter);
             let raw = (*ctx).cur_folio;
+            if raw.is_null() {
+                return EIO.to_errno();
+            }
             let folio = LockedFolio::from_raw(raw);
             let pos = it.pos();
             let off = (pos - folio.pos()) as usize;

@@ -535,6 +535,20 @@ impl Mapping {
         Ok(())
     }
 
+    /// Checks an inline mapping against the file size `i_size` for a call with `op` flags:
+    /// iomap reads inline data up to `i_size` (it must end inside the mapping) and a direct
+    /// write zeroes from `i_size` to the write position inside the buffer (the mapping must
+    /// not start after `i_size`). Violations are `EIO`; other types and reports always pass.
+    pub fn check_inline_size(&self, op: OpFlags, i_size: i64) -> Result {
+        if self.map_type != MapType::Inline || op.contains(OpFlags::REPORT) {
+            return Ok(());
+        }
+        if self.offset > i_size || (i_size - self.offset) as u64 > self.length {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
     /// Fills in a C `struct iomap` (and `srcmap`, if the mapping has one), handing the inline
     /// buffer over to it: `inline_data` points at the data, `private` at the buffer, which
     /// [`Mapping::take_inline`] must take back.
@@ -1002,5 +1016,23 @@ mod tests {
         );
         assert_eq!(MapFlags::from_bits(bindings::IOMAP_F_FSVERITY as u16), None);
         assert!((MapFlags::NEW | MapFlags::SHARED).intersects(MapFlags::SHARED));
+    }
+
+    #[test]
+    fn inline_against_the_file_size() {
+        let m = Mapping::inline(4096, &[1u8; 100]).unwrap();
+        assert_eq!(m.check_inline_size(OpFlags::empty(), 4196), Ok(()));
+        assert_eq!(m.check_inline_size(OpFlags::empty(), 4150), Ok(()));
+        // Data past the end of the mapping would be read (iomap WARNs).
+        assert_eq!(m.check_inline_size(OpFlags::empty(), 4197), Err(EIO));
+        // A direct write would zero before the buffer.
+        let dw = OpFlags::WRITE | OpFlags::DIRECT;
+        assert_eq!(m.check_inline_size(dw, 4000), Err(EIO));
+        // Reports do not touch the data; other types are not concerned.
+        assert_eq!(m.check_inline_size(OpFlags::REPORT, 0), Ok(()));
+        assert_eq!(
+            Mapping::hole(0, 4096).check_inline_size(OpFlags::empty(), 1 << 20),
+            Ok(())
+        );
     }
 }
