@@ -686,7 +686,7 @@ mod tests {
         let flags: bindings::vma_flags_t = unsafe { core::mem::zeroed() };
         // SAFETY: The name is a static C string.
         let file = unsafe {
-            bindings::shmem_kernel_file_setup(c"rust_fs_folio".as_ptr().cast(), 1 << 20, flags)
+            bindings::shmem_kernel_file_setup(c"rust_fs_folio".as_char_ptr(), 1 << 20, flags)
         };
         let file = from_err_ptr(file).unwrap();
         // SAFETY: The file is live until the `fput` below.

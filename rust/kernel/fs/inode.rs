@@ -1591,10 +1591,8 @@ mod tests {
         let (p, done) = call_get_link::<SlowLink>(false);
         assert!(ptr_errno(p).is_none());
         // SAFETY: The target is a NUL-terminated kmalloc'ed string until `done` runs.
-        assert_eq!(
-            unsafe { CStr::from_char_ptr(p) }.to_bytes(),
-            b"built/target"
-        );
+        let target = unsafe { CStr::from_char_ptr(p) };
+        assert_eq!(target.to_bytes(), b"built/target");
         assert_eq!(
             addr(done.fn_),
             addr(Some(

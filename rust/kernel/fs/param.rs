@@ -63,6 +63,8 @@ impl EnumTable {
         let mut i = 0;
         while i < values.len() {
             table[i] = bindings::constant_table {
+                // `CStrExt::as_char_ptr` is not `const`; the cast gives the same pointer.
+                #[allow(clippy::disallowed_methods)]
                 name: values[i].0.as_ptr().cast(),
                 value: values[i].1,
             };
@@ -166,6 +168,8 @@ impl Param {
             ParamKind::Enum(t) => (Some(bindings::fs_param_is_enum), 0, t.table.as_ptr().cast()),
         };
         bindings::fs_parameter_spec {
+            // `CStrExt::as_char_ptr` is not `const`; the cast gives the same pointer.
+            #[allow(clippy::disallowed_methods)]
             name: self.name.as_ptr().cast(),
             type_,
             opt,
@@ -400,18 +404,18 @@ mod tests {
     /// Parses `key` (a flag) or `key=value` as `vfs_parse_fs_string` would present it.
     fn parse_one(opts: &mut MountOptions, key: &CStr, value: Option<&CStr>) -> Result {
         let mut log = bindings::p_log {
-            prefix: c"rust_fs_param".as_ptr().cast(),
+            prefix: c"rust_fs_param".as_char_ptr(),
             log: core::ptr::null_mut(),
         };
         let mut p: bindings::fs_parameter = pin_init::zeroed();
-        p.key = key.as_ptr().cast();
+        p.key = key.as_char_ptr();
         let mut copy = None;
         match value {
             None => p.set_type(bindings::fs_value_type_fs_value_is_flag),
             Some(v) => {
                 p.set_type(bindings::fs_value_type_fs_value_is_string);
                 let c = CString::try_from(v)?;
-                p.__bindgen_anon_1.string = c.as_ptr().cast_mut().cast();
+                p.__bindgen_anon_1.string = c.as_char_ptr().cast_mut();
                 p.size = v.to_bytes().len();
                 copy = Some(c);
             }

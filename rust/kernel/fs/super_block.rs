@@ -271,11 +271,9 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         // SAFETY: `s_flags` is a naturally aligned `unsigned long` living as long as the super
         // block; the VFS updates it under `s_umount`, and the atomic OR only adds a bit, as C
         // error handlers do concurrently with readers.
-        let old = unsafe { core::sync::atomic::AtomicUsize::from_ptr(ptr) }.fetch_or(
-            bindings::SB_RDONLY as usize,
-            core::sync::atomic::Ordering::SeqCst,
-        );
-        old & bindings::SB_RDONLY as usize == 0
+        let old = unsafe { core::sync::atomic::AtomicUsize::from_ptr(ptr) }
+            .fetch_or(bindings::SB_RDONLY, core::sync::atomic::Ordering::SeqCst);
+        old & bindings::SB_RDONLY == 0
     }
 
     fn sb_flags_ptr(&self) -> *mut usize {
@@ -444,7 +442,7 @@ mod tests {
     #[test]
     fn force_read_only_sets_the_flag_once() {
         let mut raw = zeroed_sb();
-        raw.s_flags = bindings::SB_NOATIME as _;
+        raw.s_flags = bindings::SB_NOATIME;
         let ptr: *mut bindings::super_block = &mut *raw;
         // SAFETY: `raw` is exclusively ours and `Ready` methods used here only touch
         // `s_flags`.
