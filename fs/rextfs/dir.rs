@@ -7,12 +7,12 @@ use crate::{
     extent::TreeCtx,
     format,
     inode::{iget, params, sync_disk, write_disk, zero_slot, RxInode},
-    meta, symlink, RextFs,
+    meta, orphan, symlink, RextFs,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops::{self, DirEmitter, DirEntryType},
-    inode::{self, mode, INode, Locked, SharedLocked},
+    inode::{self, mode, INode, Locked, NewINode, SharedLocked},
     super_block::now,
     DEntry, File, SuperBlock,
 };
@@ -454,20 +454,13 @@ fn check_name(name: &[u8]) -> Result {
     Ok(())
 }
 
-/// Creates a new inode of `mode` named by `dentry` in `parent`; `link` is the target of a
-/// symlink.
-fn create_node(
-    parent: &Locked<'_, RextFs>,
-    dentry: &DEntry<RextFs>,
+/// Allocates an inode number and builds a new inode of `mode_in` (owner from `parent`), not yet
+/// written: link count 2 for directories (parent `parent`), else 1.
+fn prepare_inode(
+    parent: &INode<RextFs>,
     mode_in: u16,
-    link: Option<&[u8]>,
-) -> Result {
+) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
     let sb = parent.super_block();
-    let name = dentry.name();
-    check_name(name)?;
-    if let Some(target) = link {
-        symlink::check_target(target)?;
-    }
     let ino = alloc::alloc_inode(sb)?;
     let mut new = match sb.new_inode(ino) {
         Ok(n) => n,
@@ -493,6 +486,52 @@ fn create_node(
     d.mtime = ts;
     d.ctime = ts;
     d.btime = ts;
+    Ok((new, ino, d))
+}
+
+/// Creates an unnamed regular file for `O_TMPFILE`: written with no links and put on the orphan
+/// list before the VFS sees it, so that a crash frees it and `linkat` can name it.
+fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>> {
+    let sb = dir.super_block();
+    let (new, ino, d) = prepare_inode(dir, (mode_in & !mode::S_IFMT) | mode::S_IFREG)?;
+    let mut on_disk = d;
+    on_disk.nlink = 0;
+    let undo = |e: Error| -> Error {
+        let _ = orphan::remove(sb, ino);
+        let _ = zero_slot(sb, ino);
+        let _ = alloc::free_inode(sb, ino);
+        e
+    };
+    write_disk(sb, ino, &on_disk).map_err(undo)?;
+    orphan::add_new(sb, ino).map_err(undo)?;
+    // The VFS inode starts with one link; the glue's d_tmpfile() drops it to zero.
+    new.init(
+        params(sb, &d),
+        try_pin_init!(RxInode {
+            disk <- kernel::new_mutex!(on_disk),
+            dir_hint: AtomicU64::new(0),
+        }),
+    )
+    .map_err(undo)
+}
+
+/// Creates a new inode of `mode` named by `dentry` in `parent`; `link` is the target of a
+/// symlink.
+fn create_node(
+    parent: &Locked<'_, RextFs>,
+    dentry: &DEntry<RextFs>,
+    mode_in: u16,
+    link: Option<&[u8]>,
+) -> Result {
+    let sb = parent.super_block();
+    let name = dentry.name();
+    check_name(name)?;
+    if let Some(target) = link {
+        symlink::check_target(target)?;
+    }
+    let (mut new, ino, mut d) = prepare_inode(parent, mode_in)?;
+    let m = d.mode;
+    let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let undo = |e: Error| -> Error {
         let _ = zero_slot(sb, ino);
         let _ = alloc::free_inode(sb, ino);
@@ -562,7 +601,15 @@ impl inode::Operations for DirOps {
         inode.mark_dirty();
         parent.touch_cmtime();
         parent.mark_dirty();
+        if inode.nlink() == 0 {
+            // It may still be open: freed at its last reference, or at mount after a crash.
+            orphan::add(inode)?;
+        }
         Ok(())
+    }
+
+    fn tmpfile(dir: &INode<RextFs>, m: u16) -> Result<ARef<INode<RextFs>>> {
+        tmpfile_node(dir, m)
     }
 
     fn rmdir(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>) -> Result {
@@ -577,7 +624,7 @@ impl inode::Operations for DirOps {
         parent.drop_nlink();
         parent.touch_cmtime();
         parent.mark_dirty();
-        Ok(())
+        orphan::add(inode)
     }
 
     fn rename(
@@ -611,6 +658,9 @@ impl inode::Operations for DirOps {
             }
             target.touch_ctime();
             target.mark_dirty();
+            if target.nlink() == 0 {
+                orphan::add(target)?;
+            }
         } else {
             add_entry(new_dir, new.name(), inode.ino(), ft)?;
         }
@@ -645,9 +695,15 @@ impl inode::Operations for DirOps {
             inode.ino(),
             format::file_type_of_mode(inode.mode()),
         )?;
+        let was_orphan = inode.nlink() == 0;
         inode.inc_nlink();
         inode.touch_ctime();
         inode.mark_dirty();
+        if was_orphan {
+            // An O_TMPFILE file gets its first name: on disk with its link, then off the list.
+            write_now(inode)?;
+            orphan::remove(inode.super_block(), inode.ino())?;
+        }
         dir.touch_cmtime();
         dir.mark_dirty();
         new.instantiate(ARef::from(inode));

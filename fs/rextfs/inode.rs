@@ -121,9 +121,57 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
     )
 }
 
+/// Offset of `next_orphan` in an inode slot.
+const NEXT_ORPHAN_OFFSET: usize = 0x30;
+
 /// Encodes inode `ino` and writes its slot in the inode table (a read-modify-write of the
-/// sector that holds it, serialised by the inode table lock).
+/// sector that holds it, serialised by the inode table lock). The `next_orphan` field is the
+/// one on disk: only the orphan list code changes it ([`set_next_orphan`]).
 pub(crate) fn write_disk(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
+    write_slot(sb, ino, |slot| {
+        let mut d = *d;
+        d.next_orphan = slot_next_orphan(slot);
+        Ok(d)
+    })
+}
+
+/// The `next_orphan` field of a raw inode slot (0 for a free slot).
+fn slot_next_orphan(slot: &[u8]) -> u64 {
+    slot.get(NEXT_ORPHAN_OFFSET..NEXT_ORPHAN_OFFSET + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// Reads and decodes the on-disk inode `ino` (checksum and fields checked).
+pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Inode> {
+    let mut buf = [0u8; format::INODE_SIZE];
+    sb.read_bytes(inode_pos(sb, ino)?, &mut buf)?;
+    format::Inode::decode(ino, &buf).map_err(|e| {
+        pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
+        EFSCORRUPTED
+    })
+}
+
+/// Sets the `next_orphan` field of the in-use inode `ino` on disk, the rest of the slot as it
+/// is on disk.
+pub(crate) fn set_next_orphan(sb: &SuperBlock<RextFs>, ino: u64, next: u64) -> Result {
+    write_slot(sb, ino, |slot| {
+        let mut d = format::Inode::decode(ino, slot).map_err(|e| {
+            pr_err!("{}: orphan inode {}: {}\n", sb.id(), ino, e.as_str());
+            EFSCORRUPTED
+        })?;
+        d.next_orphan = next;
+        Ok(d)
+    })
+}
+
+/// Read-modify-write of the slot of inode `ino`: `f` gets the slot as it is on disk and
+/// returns the inode to encode there.
+fn write_slot(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    f: impl FnOnce(&[u8]) -> Result<format::Inode>,
+) -> Result {
     const SECTOR: u64 = 512;
     let pos = inode_pos(sb, ino)?;
     let sector = pos & !(SECTOR - 1);
@@ -132,6 +180,7 @@ pub(crate) fn write_disk(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -
     let info = sb.data();
     let _guard = info.itable.lock();
     sb.read_bytes(sector, &mut buf)?;
+    let d = f(&buf[off..off + format::INODE_SIZE])?;
     d.encode(ino, &mut buf[off..off + format::INODE_SIZE])
         .map_err(|e| {
             pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
@@ -190,6 +239,7 @@ pub(crate) fn evict(inode: &INode<RextFs>) {
             file::free_all_blocks(inode)
         }
     })
+    .and_then(|()| crate::orphan::remove(sb, inode.ino()))
     .and_then(|()| zero_slot(sb, inode.ino()))
     .and_then(|()| crate::alloc::free_inode(sb, inode.ino()));
     if let Err(e) = r {

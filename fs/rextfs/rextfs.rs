@@ -14,6 +14,7 @@ mod file;
 mod format;
 mod inode;
 mod meta;
+mod orphan;
 mod symlink;
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -108,7 +109,7 @@ pub(crate) struct SbInfo {
 pub(crate) struct RextFs;
 
 /// Writes the in-memory super block to block 0 (through the block device page cache).
-fn write_super(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
+pub(crate) fn write_super(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
     let info = sb.data();
     if info.error_seen.load(Ordering::SeqCst) {
         disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
@@ -170,16 +171,19 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
         );
         return Err(EUCLEAN);
     }
-    if st.disk.orphan_head != 0 {
-        pr_err!("{}: orphan list is not empty; run fsck.rextfs\n", sb.id());
-        return Err(EUCLEAN);
-    }
+    // Inodes left on the orphan list are freed once the file system is marked in use.
+    let orphans = st.disk.orphan_head != 0;
     st.disk.state &= !format::STATE_CLEAN;
     st.disk.mount_count = st.disk.mount_count.wrapping_add(1);
     st.disk.mount_time = fs::super_block::now().sec;
     write_super(sb, &mut st.disk)?;
+    drop(st);
     sb.sync_device()?;
-    sb.flush_device()
+    sb.flush_device()?;
+    if orphans {
+        orphan::process_at_mount(sb)?;
+    }
+    Ok(())
 }
 
 /// Writes every counter back and sets CLEAN (unless errors were seen), durably.

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The orphan list ("Orphans" in `Documentation/filesystems/rextfs.rst`): inodes whose link
+//! count reached zero while they may still be open. `orphan_head` in the super block points at
+//! the first, each inode's `next_orphan` at the next. An inode goes on the list (head first)
+//! when its last name goes or when `O_TMPFILE` creates it, leaves it when `linkat` gives it a
+//! name or when it is freed at its last reference, and a writable mount frees whatever a crash
+//! left there.
+//!
+//! List changes happen under the super block state lock; the `next_orphan` fields are changed
+//! only here, on disk ([`inode::set_next_orphan`]; [`inode::write_disk`] keeps them).
+
+use crate::{alloc, dirindex, format, inode, symlink, write_super, RextFs};
+use kernel::fs::{inode::INode, SuperBlock};
+use kernel::prelude::*;
+
+/// Puts `inode`, whose link count is zero, on the orphan list. The inode is written first (with
+/// its zero link count), then linked in at the head.
+pub(crate) fn add(inode: &INode<RextFs>) -> Result {
+    let sb = inode.super_block();
+    let ino = inode.ino();
+    let d = {
+        let mut d = inode.data().disk.lock();
+        inode::sync_disk(inode, &mut d);
+        *d
+    };
+    let info = sb.data();
+    let mut st = info.state.lock();
+    inode::write_disk(sb, ino, &d)?;
+    link_at_head(sb, &mut st.disk, ino)
+}
+
+/// Puts the new inode `ino`, already written with no links, on the orphan list.
+pub(crate) fn add_new(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
+    let info = sb.data();
+    let mut st = info.state.lock();
+    link_at_head(sb, &mut st.disk, ino)
+}
+
+/// Links inode `ino` in at the head of the list (state lock held).
+fn link_at_head(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock, ino: u64) -> Result {
+    inode::set_next_orphan(sb, ino, disk.orphan_head)?;
+    let old = disk.orphan_head;
+    disk.orphan_head = ino;
+    if let Err(e) = write_super(sb, disk) {
+        disk.orphan_head = old;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Takes inode `ino` off the orphan list (it got a name again, or it is being freed). An inode
+/// that is not on the list is left alone.
+pub(crate) fn remove(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
+    let info = sb.data();
+    let mut st = info.state.lock();
+    let mut prev = 0u64;
+    let mut cur = st.disk.orphan_head;
+    let mut steps = 0u64;
+    while cur != 0 && cur != ino {
+        steps += 1;
+        if steps > info.geo.total_inodes {
+            pr_err!("{}: the orphan list loops\n", sb.id());
+            return Err(EFSCORRUPTED);
+        }
+        prev = cur;
+        cur = inode::read_disk(sb, cur)?.next_orphan;
+    }
+    if cur == 0 {
+        return Ok(());
+    }
+    let next = inode::read_disk(sb, ino)?.next_orphan;
+    if prev == 0 {
+        let old = st.disk.orphan_head;
+        st.disk.orphan_head = next;
+        if let Err(e) = write_super(sb, &mut st.disk) {
+            st.disk.orphan_head = old;
+            return Err(e);
+        }
+    } else {
+        inode::set_next_orphan(sb, prev, next)?;
+    }
+    inode::set_next_orphan(sb, ino, 0)
+}
+
+/// Frees every block of the on-disk inode `ino` (`d`): hash index, extent tree and data.
+fn free_blocks(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
+    if d.dir_index_root != 0 {
+        dirindex::free_index(sb, ino, d.dir_index_root)?;
+    }
+    if !d.has_inline_data() {
+        symlink::free_blocks_of(sb, ino, d)?;
+    }
+    Ok(())
+}
+
+/// Frees the inodes a crash left on the orphan list, at a writable mount: blocks, slot and
+/// bitmap bit of each, the list head following along (written after each inode).
+pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
+    let info = sb.data();
+    let mut cur = info.state.lock().disk.orphan_head;
+    let mut count = 0u64;
+    while cur != 0 {
+        count += 1;
+        if count > info.geo.total_inodes || !info.geo.ino_valid(cur) || cur < format::FIRST_INO {
+            pr_err!(
+                "{}: invalid orphan list (inode {}); run fsck.rextfs\n",
+                sb.id(),
+                cur
+            );
+            return Err(EFSCORRUPTED);
+        }
+        let d = inode::read_disk(sb, cur)?;
+        if d.nlink != 0 {
+            pr_err!(
+                "{}: orphan inode {} still has {} links; run fsck.rextfs\n",
+                sb.id(),
+                cur,
+                d.nlink
+            );
+            return Err(EFSCORRUPTED);
+        }
+        let next = d.next_orphan;
+        // The list head moves past the inode before it is freed.
+        {
+            let mut st = info.state.lock();
+            st.disk.orphan_head = next;
+            write_super(sb, &mut st.disk)?;
+        }
+        free_blocks(sb, cur, &d)?;
+        inode::zero_slot(sb, cur)?;
+        alloc::free_inode(sb, cur)?;
+        pr_info!("{}: freed orphan inode {}\n", sb.id(), cur);
+        cur = next;
+    }
+    Ok(())
+}
