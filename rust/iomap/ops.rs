@@ -207,9 +207,9 @@ pub trait WritebackOperations: Operations {
     /// error, if any; an error returned here is recorded as a writeback error of the file
     /// (`mapping_set_error`, seen by `fsync`).
     ///
-    /// Context: a task (process context, may sleep, `GFP_NOFS` allocation scope), either the
-    /// `bio_complete` workqueue (`BIO_COMPLETE_IN_TASK`) or the writeback task itself when the
-    /// submission failed. The inode stays alive: its folios are still under writeback, which
+    /// Context: a worker of the block layer's `bio_complete` workqueue (process context, may
+    /// sleep, `GFP_NOFS` allocation scope), never the writeback task that submitted the
+    /// ioend, even when the bio completed at once or its submission failed. The inode stays alive: its folios are still under writeback, which
     /// eviction waits for. It must not take the inode lock or the invalidate lock nor wait for
     /// writeback of the file (truncate holds those locks while waiting for these folios).
     fn ioend_done(
@@ -350,18 +350,38 @@ impl<U: WritebackOperations> AddressSpace<U> {
             if U::ioend_needs_done(inode, &Ioend::from_raw(ioend)) {
                 let bio = &raw mut (*ioend).io_bio;
                 (*bio).bi_end_io = Some(Self::ioend_end_bio);
-                // `bio_endio` then calls `ioend_end_bio` in task context.
-                (*bio).bi_flags |= 1 << bindings::BIO_COMPLETE_IN_TASK;
+                // `ioend_end_bio` defers itself to the `bio_complete` workqueue and uses
+                // `BIO_COMPLETE_IN_TASK` to know when it runs there; iomap may have set it
+                // (drop-behind folios), so start from a clear flag, as xfs does.
+                (*bio).bi_flags &= !(1 << bindings::BIO_COMPLETE_IN_TASK);
             }
             bindings::iomap_ioend_writeback_submit(wpc, error)
         }
     }
 
+    /// The `bi_end_io` of an ioend bio set up by `writeback_submit`.
+    ///
+    /// The first call, from `bio_endio` in whatever context the I/O completed (an interrupt,
+    /// or the submitting writeback task itself when a driver such as dm-flakey completes the
+    /// bio at once, under the submitter's plug and folio locks), only queues the bio on the
+    /// `bio_complete` workqueue, marking it `BIO_COMPLETE_IN_TASK`. The workqueue calls this
+    /// again, with the flag set: only then does `ioend_done` run, in a task of its own, like
+    /// xfs's `xfs_end_io` worker.
+    ///
     /// # Safety
     ///
-    /// The `bi_end_io` of an ioend bio set up by `writeback_submit`, called once by
-    /// `bio_endio` in task context.
+    /// `bio` is the `io_bio` of an ioend submitted by `writeback_submit`, completed.
     unsafe extern "C" fn ioend_end_bio(bio: *mut bindings::bio) {
+        // SAFETY: `bio` is valid until `iomap_finish_ioends` below frees the ioend.
+        let deferred = unsafe { (*bio).bi_flags } & (1 << bindings::BIO_COMPLETE_IN_TASK) != 0;
+        if !deferred {
+            // SAFETY: As above; the workqueue calls `bi_end_io` once more, with the flag.
+            unsafe {
+                (*bio).bi_flags |= 1 << bindings::BIO_COMPLETE_IN_TASK;
+                bindings::__bio_complete_in_task(bio);
+            }
+            return;
+        }
         let off = core::mem::offset_of!(bindings::iomap_ioend, io_bio);
         // SAFETY: The bio is the `io_bio` of an ioend (`iomap_ioend_from_bio`); the ioend and
         // its inode stay valid until `iomap_finish_ioends` ends writeback of its folios.
