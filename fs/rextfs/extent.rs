@@ -353,7 +353,7 @@ impl TreeCtx<'_> {
                     .map_err(|x| self.err(x));
             }
             if h.nr != 1 {
-                return Ok(());
+                return self.collapse_leaves(root, h.level, h.nr);
             }
             let rec: IndexRec =
                 format::node_get(root, NodeForm::Inline, 0).map_err(|x| self.err(x))?;
@@ -364,6 +364,59 @@ impl TreeCtx<'_> {
             self.freed.push((rec.child, 1), GFP_KERNEL)?;
             *self.blocks = self.blocks.saturating_sub(1);
         }
+    }
+
+    /// A root of level 1 whose leaves together hold no more extents than the root can: the
+    /// extents move into the root, which becomes a leaf, and the leaves are freed.
+    fn collapse_leaves(&mut self, root: &mut [u8], level: u8, nr: u16) -> Result {
+        let cap = format::node_capacity(root.len(), NodeForm::Inline, TreeKind::Extent, 0);
+        if level != 1 || nr > cap {
+            return Ok(());
+        }
+        let mut leaves = KVec::with_capacity(usize::from(nr), GFP_KERNEL)?;
+        let mut total = 0usize;
+        for i in 0..usize::from(nr) {
+            let rec: IndexRec =
+                format::node_get(root, NodeForm::Inline, i).map_err(|x| self.err(x))?;
+            let leaf = self.read_node(rec.child, 0)?;
+            total += usize::from(
+                format::node_header(&leaf, NodeForm::Block)
+                    .map_err(|x| self.err(x))?
+                    .nr,
+            );
+            if total > usize::from(cap) {
+                return Ok(());
+            }
+            leaves.push((rec.child, leaf), GFP_KERNEL)?;
+        }
+        let mut new = [0u8; format::INLINE_ROOT_SIZE];
+        let new = new.get_mut(..root.len()).ok_or(EINVAL)?;
+        format::node_init(new, NodeForm::Inline, TreeKind::Extent, 0, 0, self.ino)
+            .map_err(|x| self.err(x))?;
+        let mut pos = 0;
+        for (_, leaf) in &leaves {
+            let n = format::node_header(leaf, NodeForm::Block)
+                .map_err(|x| self.err(x))?
+                .nr;
+            for i in 0..usize::from(n) {
+                let e: Extent =
+                    format::node_get(leaf, NodeForm::Block, i).map_err(|x| self.err(x))?;
+                format::node_insert(new, NodeForm::Inline, pos, &e).map_err(|x| self.err(x))?;
+                pos += 1;
+            }
+        }
+        root.copy_from_slice(new);
+        for (b, _) in &leaves {
+            self.freed.push((*b, 1), GFP_KERNEL)?;
+            *self.blocks = self.blocks.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// Shrinks the tree rooted in `root` when it has more levels than its extents need (see
+    /// `shrink_root`); the freed nodes go to `self.freed`.
+    pub(crate) fn compact(&mut self, root: &mut [u8]) -> Result {
+        self.shrink_root(root)
     }
 
     /// Replaces (`Some`) or removes (`None`) the extent starting at logical block `key` in the
