@@ -572,6 +572,55 @@ fn create_node(
     Ok(())
 }
 
+/// `rename(RENAME_EXCHANGE)`: the two names swap their inodes (the VFS checked that both
+/// exist and swaps the dentries). Each entry is rewritten in place; a crash in between leaves
+/// both names on one inode, a link count fsck repairs. Directories moved to the other parent
+/// get it as their `parent`, and the parents' link counts follow the subdirectories.
+fn exchange(
+    old_dir: &Locked<'_, RextFs>,
+    old: &DEntry<RextFs>,
+    new_dir: &Locked<'_, RextFs>,
+    new: &DEntry<RextFs>,
+) -> Result {
+    let a = old.inode().ok_or(ENOENT)?;
+    let b = new.inode().ok_or(ENOENT)?;
+    let a_dir = a.file_type() == mode::S_IFDIR;
+    let b_dir = b.file_type() == mode::S_IFDIR;
+    retarget_entry(new_dir, new.name(), a.ino(), format::file_type_of_mode(a.mode()))?;
+    retarget_entry(old_dir, old.name(), b.ino(), format::file_type_of_mode(b.mode()))?;
+    if old_dir.ino() != new_dir.ino() {
+        if a_dir {
+            a.data().disk.lock().parent = new_dir.ino();
+            write_now(a)?;
+        }
+        if b_dir {
+            b.data().disk.lock().parent = old_dir.ino();
+            write_now(b)?;
+        }
+        if a_dir != b_dir {
+            // One directory changed parent, the other entry is not a directory.
+            let (gains, loses) = if a_dir {
+                (new_dir, old_dir)
+            } else {
+                (old_dir, new_dir)
+            };
+            gains.inc_nlink();
+            loses.drop_nlink();
+            write_now(gains)?;
+            write_now(loses)?;
+        }
+        new_dir.touch_cmtime();
+        new_dir.mark_dirty();
+    }
+    old_dir.touch_cmtime();
+    old_dir.mark_dirty();
+    for i in [a, b] {
+        i.touch_ctime();
+        i.mark_dirty();
+    }
+    Ok(())
+}
+
 #[vtable]
 impl inode::Operations for DirOps {
     type FileSystem = RextFs;
@@ -635,6 +684,13 @@ impl inode::Operations for DirOps {
         flags: u32,
     ) -> Result {
         const RENAME_NOREPLACE: u32 = 1;
+        const RENAME_EXCHANGE: u32 = 2;
+        if flags & RENAME_EXCHANGE != 0 {
+            if flags != RENAME_EXCHANGE {
+                return Err(EINVAL);
+            }
+            return exchange(old_dir, old, new_dir, new);
+        }
         if flags & !RENAME_NOREPLACE != 0 {
             return Err(EINVAL);
         }
