@@ -30,6 +30,18 @@ pub(crate) enum Mapping {
 /// Finds the mapping of logical block `lblk` in the extent tree whose inline root is `root`
 /// (inode `ino`). Every node read on the way is fully checked.
 pub(crate) fn lookup(sb: &SuperBlock<RextFs>, ino: u64, root: &[u8], lblk: u64) -> Result<Mapping> {
+    lookup_leaf(sb, ino, root, lblk).map(|(m, _)| m)
+}
+
+/// Like [`lookup`], but also returns the strict upper bound of the keys of the leaf searched
+/// (the next index key on the path from the root, `u64::MAX` for the last leaf): every extent
+/// of that leaf ends at or before it, so an extent of the leaf may grow only up to there.
+fn lookup_leaf(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    root: &[u8],
+    lblk: u64,
+) -> Result<(Mapping, u64)> {
     let info = sb.data();
     let err = |e| corrupt(sb, "extent tree node", e);
     let mut upper = u64::MAX;
@@ -52,7 +64,7 @@ pub(crate) fn lookup(sb: &SuperBlock<RextFs>, ino: u64, root: &[u8], lblk: u64) 
                         pr_err!("{}: inode {}: extent outside the data area\n", sb.id(), ino);
                         return Err(EFSCORRUPTED);
                     }
-                    return Ok(Mapping::Mapped(e));
+                    return Ok((Mapping::Mapped(e), upper));
                 }
             }
             let next = idx.map_or(0, |i| i + 1);
@@ -61,7 +73,7 @@ pub(crate) fn lookup(sb: &SuperBlock<RextFs>, ino: u64, root: &[u8], lblk: u64) 
             } else {
                 upper
             };
-            return Ok(Mapping::Hole { end });
+            return Ok((Mapping::Hole { end }, upper));
         }
         let i = format::node_find_le(buf, form, lblk)
             .map_err(err)?
@@ -518,20 +530,26 @@ impl TreeCtx<'_> {
     /// Merges the extent holding logical block `lblk` with its neighbours when they continue
     /// it logically and on disk with the same flags. The absorbed extent is removed before
     /// the survivor grows, so the tree never maps a block twice.
+    ///
+    /// Only neighbours in the same leaf merge: the survivor stays in its leaf, whose extents
+    /// must end at or before the key of the next subtree (the lookup's upper bound). Grown
+    /// into the next leaf's range, its end would be invisible to lookups (they descend into
+    /// the next leaf and find a hole there), and writes would map those blocks again.
     pub(crate) fn merge_at(&mut self, root: &mut [u8], lblk: u64) -> Result {
-        let Mapping::Mapped(mut e) = lookup(self.sb, self.ino, root, lblk)? else {
+        let (Mapping::Mapped(mut e), e_upper) = lookup_leaf(self.sb, self.ino, root, lblk)? else {
             return Ok(());
         };
         if let Mapping::Mapped(n) = lookup(self.sb, self.ino, root, e.logical_end())? {
-            if continues(&e, &n) {
+            if continues(&e, &n) && n.logical_end() <= e_upper {
                 self.set_extent(root, n.logical, None)?;
                 e.len += n.len;
                 self.set_extent(root, e.logical, Some(&e))?;
             }
         }
         if e.logical > 0 {
-            if let Mapping::Mapped(mut p) = lookup(self.sb, self.ino, root, e.logical - 1)? {
-                if continues(&p, &e) {
+            let (p, p_upper) = lookup_leaf(self.sb, self.ino, root, e.logical - 1)?;
+            if let Mapping::Mapped(mut p) = p {
+                if continues(&p, &e) && e.logical_end() <= p_upper {
                     self.set_extent(root, e.logical, None)?;
                     p.len += e.len;
                     self.set_extent(root, p.logical, Some(&p))?;
