@@ -275,6 +275,14 @@ impl FileOps {
         }
         inode.truncate_setsize(size);
         let shift = sb.data().geo.block_log2;
+        if size > old {
+            // Growing keeps the blocks past the old end (preallocated, unwritten: they read
+            // as zeroes), whether or not the new size covers them.
+            drop(ilock);
+            inode.touch_cmtime();
+            inode.mark_dirty();
+            return Ok(());
+        }
         let from = (size as u64).div_ceil(1 << shift);
         let freed = {
             let mut d = inode.data().disk.lock();
@@ -643,9 +651,9 @@ impl inode::Operations for FileOps {
 
     fn setattr(inode: &Locked<'_, RextFs>, attr: &Attr) -> Result {
         if let Some(size) = attr.size() {
-            if size != inode.size() {
-                Self::set_size(inode, size)?;
-            }
+            // Even to the same size: truncate drops the blocks preallocated past the end
+            // (`FALLOC_FL_KEEP_SIZE`), as xfs and ext4 do.
+            Self::set_size(inode, size)?;
         }
         Ok(())
     }
