@@ -486,6 +486,7 @@ fn prepare_inode(
     d.mtime = ts;
     d.ctime = ts;
     d.btime = ts;
+    crate::file::prepare_new_inode(&mut new, d.mode);
     Ok((new, ino, d))
 }
 

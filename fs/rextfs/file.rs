@@ -315,7 +315,6 @@ impl FileOps {
 /// Prepares a new in-memory inode of mode `mode` before [`NewINode::init`]: the page cache of
 /// regular files uses large folios (iomap handles folios of any size; a large folio is
 /// mapped, read and written back in one go).
-#[allow(dead_code)] // Until inode.rs and dir.rs call it.
 pub(crate) fn prepare_new_inode(new: &mut NewINode<RextFs>, mode: u16) {
     if mode & inode::mode::S_IFMT == inode::mode::S_IFREG {
         new.set_large_folios();

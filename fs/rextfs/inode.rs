@@ -111,6 +111,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
     if let Some(target) = d.inline_target() {
         new.set_fast_link(target)?;
     }
+    crate::file::prepare_new_inode(&mut new, d.mode);
     let p = params(sb, &d);
     new.init(
         p,
