@@ -180,8 +180,9 @@ pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
     if rl < DIRENT_MIN || rl % 8 != 0 {
         return Err(FormatError::Invalid("bad directory entry length"));
     }
-    if !off.checked_add(rl).is_some_and(|end| end <= buf.len()) {
-        return Err(FormatError::Invalid("directory entry crosses block end"));
+    match off.checked_add(rl) {
+        Some(end) if end <= buf.len() => {}
+        _ => return Err(FormatError::Invalid("directory entry crosses block end")),
     }
     if ino == 0 {
         return Ok(DirEntry {
