@@ -36,10 +36,16 @@ sed -e "s|@FSTYP@|$fstyp|" -e "s|@TEST_DEV@|$test_dev|" -e "s|@TEST_DIR@|$test_d
 if [ "$fstyp" = rextfs ]; then mkfs.rextfs $mkfs_opts "$test_dev"; else mkfs -t "$fstyp" $mkfs_opts "$test_dev"; fi >/dev/null ||
 	{ echo "xfstests: formatting TEST_DEV $test_dev as $fstyp failed" >&2; exit 1; }
 # xfstests wants a few users and groups; create them if missing (guest only).
+# virtme-ng bind-mounts a tmpfs file over /etc/shadow, so useradd writes
+# /etc/passwd but cannot replace /etc/shadow or finish /etc/group: add what it
+# left out by appending, or su refuses the user and tests needing fsgqa do
+# not run ("fsgqa cannot execute commands").
 for u in fsgqa fsgqa2 123456-fsgqa; do
 	id "$u" >/dev/null 2>&1 || useradd -M "$u" >/dev/null 2>&1 || true
+	grep -q "^$u:" /etc/shadow || echo "$u:!:::::::" >>/etc/shadow
+	gid=$(id -g "$u" 2>/dev/null) || continue
+	getent group "$u" >/dev/null || echo "$u:x:$gid:" >>/etc/group
 done
-getent group fsgqa >/dev/null || groupadd fsgqa >/dev/null 2>&1 || true
 export HOST_OPTIONS=$out/local.config
 cd "$xdir" || exit 1
 ./check "$@" 2>&1 | tee "$out/check.log"
