@@ -6,7 +6,8 @@ when a test failed that is not expected to, or when a run was cut short.
     summary.py [--expect EXPECTED_FAILURES] CHECK_LOG...
 
 Results come from check's per-test lines (``generic/002  28s``,
-``generic/020  [not run] reason``, ``generic/001  - output mismatch``...),
+``generic/020  [not run] reason``, ``generic/001  - output mismatch``,
+``generic/034  [expunged]``...),
 so a run killed part way still counts what it finished; the test it was
 running when it stopped is reported as interrupted.
 """
@@ -34,7 +35,7 @@ if expect_file:
 
 TEST = re.compile(r"^([a-z0-9]+/\d{3,})(?:\s+(.*))?$")
 PASS = re.compile(r"^(\d+s)?(\s*\.\.\.\s*)?\s*\d+s$")
-result = {}  # test -> "pass" | "fail" | "notrun" | "interrupted"
+result = {}  # test -> "pass" | "fail" | "notrun" | "expunged" | "interrupted"
 order = []
 cut_short = []
 for path in args:
@@ -58,9 +59,7 @@ for path in args:
         elif rest.startswith("[not run]"):
             result[test] = "notrun"
         elif rest.startswith("[expunged]"):
-            result.pop(test, None)
-            order.remove(test)
-            continue
+            result[test] = "expunged"
         elif PASS.match(rest):
             result[test] = "pass"
         else:
@@ -69,11 +68,17 @@ for path in args:
     if not complete:
         cut_short.append(path)
 
-by = {k: [t for t in order if result.get(t) == k] for k in ("pass", "fail", "notrun", "interrupted")}
+kinds = ("pass", "fail", "notrun", "expunged", "interrupted")
+by = {k: [t for t in order if result.get(t) == k] for k in kinds}
 passed, failed, notrun, interrupted = by["pass"], by["fail"], by["notrun"], by["interrupted"]
-unexpected = [t for t in failed + interrupted if expected.get(t, ("", ""))[0] != "fail"]
+expunged = by["expunged"]
+# A skipped test that is run anyway (XFSTESTS_RUN_SKIPPED=1) may fail.
+unexpected = [t for t in failed + interrupted if expected.get(t, ("", ""))[0] not in ("fail", "skip")]
+# Only tests the list skips, with a reason, may be expunged.
+unlisted_expunged = [t for t in expunged if expected.get(t, ("", ""))[0] != "skip"]
 print(
     f"xfstests: {len(passed)} passed, {len(failed)} failed, {len(notrun)} not run"
+    + (f", {len(expunged)} skipped (expunged)" if expunged else "")
     + (f", {len(interrupted)} interrupted" if interrupted else "")
     + (f" ({len(args)} logs)" if len(args) > 1 else "")
 )
@@ -86,6 +91,14 @@ for t in failed:
         print(f"  UNEXPECTED failure: {t}")
     else:
         print(f"  expected failure: {t} ({expected[t][1]})")
+if expunged:
+    reasons = {}
+    for t in expunged:
+        reasons.setdefault(expected.get(t, ("", "not in the list"))[1], []).append(t)
+    for why, ts in reasons.items():
+        print(f"  skipped ({why}): {len(ts)}")
+for t in unlisted_expunged:
+    print(f"  EXPUNGED but not listed as skip in expected-failures: {t}")
 new_notrun = [t for t in notrun if t not in expected]
 if new_notrun:
     print("  not run and not listed in expected-failures: " + " ".join(new_notrun))
@@ -97,4 +110,4 @@ for p in cut_short:
 if not order:
     print("  no test ran: see the check log")
     sys.exit(1)
-sys.exit(1 if unexpected or cut_short else 0)
+sys.exit(1 if unexpected or unlisted_expunged or cut_short else 0)
