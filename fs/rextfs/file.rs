@@ -536,8 +536,10 @@ impl file_ops::Operations for FileOps {
     ) -> Result<usize> {
         if file_ops::is_direct(iocb) {
             let lock = inode.lock_shared();
-            // Reads are waited for, also asynchronous ones, like writes (see `write_iter`).
-            match iomap::dio_rw_read::<FileOps>(&lock, iocb, to, iomap::DioFlags::FORCE_WAIT) {
+            // Asynchronous reads are queued: they need no completion work (`end_io` does
+            // nothing for reads), and whatever changes the blocks under them (truncate, hole
+            // punch, zeroing) waits for them with `inode_dio_wait`.
+            match iomap::dio_rw_read::<FileOps>(&lock, iocb, to, iomap::DioFlags::empty()) {
                 Err(e) if e == ENOTBLK => {}
                 r => return r?.into_result(),
             }
@@ -581,16 +583,23 @@ impl file_ops::Operations for FileOps {
             file_ops::file_modified(&lock, iocb)?;
             let mut done = None;
             if file_ops::is_direct(iocb) {
-                // Writes are waited for, also asynchronous ones (`end_io` still converts the
-                // unwritten blocks, in this task): with queued writes, fio's crc32c verify at
-                // queue depth 16 (libaio, io_uring) read zeroes for some written blocks now and
-                // then; not understood yet. Waiting also serialises sub-block writes, whose
-                // partial blocks iomap zeroes.
-                let dflags = iomap::DioFlags::FORCE_WAIT;
+                // An asynchronous write of whole blocks inside the file is queued: `end_io`
+                // converts its unwritten blocks from the completion workqueue. Any other
+                // write is waited for, after the direct I/O in flight: a sub-block write
+                // zeroes the rest of its blocks, which must not race with another write to
+                // them, and a write past the end sets the size only once its data is on disk.
+                let bs = i64::from(inode.super_block().block_size());
+                let pos = iocb.ki_pos();
+                let end = pos.saturating_add(from.len() as i64);
+                let dflags = if (pos | end) & (bs - 1) == 0 && end <= inode.size() {
+                    iomap::DioFlags::empty()
+                } else {
+                    inode.dio_wait();
+                    iomap::DioFlags::FORCE_WAIT
+                };
                 match iomap::dio_rw_write::<FileOps>(&lock, iocb, from, dflags) {
                     Err(e) if e == ENOTBLK => {}
-                    // Not expected with FORCE_WAIT; iomap then completes the kiocb after
-                    // `end_io`.
+                    // iomap completes the kiocb after `end_io`.
                     Ok(iomap::DioResult::Queued) => return Err(EIOCBQUEUED),
                     r => {
                         let n = r?.into_result()?;
