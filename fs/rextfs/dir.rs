@@ -523,6 +523,7 @@ fn create_node(
     dentry: &DEntry<RextFs>,
     mode_in: u16,
     link: Option<&[u8]>,
+    rdev: u32,
 ) -> Result {
     let sb = parent.super_block();
     let name = dentry.name();
@@ -531,6 +532,7 @@ fn create_node(
         symlink::check_target(target)?;
     }
     let (mut new, ino, mut d) = prepare_inode(parent, mode_in)?;
+    d.rdev = rdev;
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let undo = |e: Error| -> Error {
@@ -571,6 +573,19 @@ fn create_node(
     )?;
     dentry.instantiate(inode);
     Ok(())
+}
+
+/// Allocates and writes a whiteout inode (`S_IFCHR`, mode 0, device 0/0, one link) for
+/// `rename(RENAME_WHITEOUT)` in `dir`; its VFS inode is initialised once an entry points at it.
+fn new_whiteout(dir: &Locked<'_, RextFs>) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
+    let sb = dir.super_block();
+    let (new, ino, d) = prepare_inode(dir, mode::S_IFCHR)?;
+    if let Err(e) = write_disk(sb, ino, &d) {
+        let _ = zero_slot(sb, ino);
+        let _ = alloc::free_inode(sb, ino);
+        return Err(e);
+    }
+    Ok((new, ino, d))
 }
 
 /// `rename(RENAME_EXCHANGE)`: the two names swap their inodes (the VFS checked that both
@@ -627,11 +642,20 @@ impl inode::Operations for DirOps {
     type FileSystem = RextFs;
 
     fn create(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
-        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG, None)
+        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG, None, 0)
+    }
+
+    fn mknod(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16, rdev: u32) -> Result {
+        match m & mode::S_IFMT {
+            // Only devices have a number; the format keeps it 0 for the others.
+            mode::S_IFCHR | mode::S_IFBLK => create_node(parent, dentry, m, None, rdev),
+            mode::S_IFIFO | mode::S_IFSOCK => create_node(parent, dentry, m, None, 0),
+            _ => Err(EINVAL),
+        }
     }
 
     fn mkdir(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
-        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFDIR, None)
+        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFDIR, None, 0)
     }
 
     fn symlink(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, target: &CStr) -> Result {
@@ -640,6 +664,7 @@ impl inode::Operations for DirOps {
             dentry,
             mode::S_IFLNK | 0o777,
             Some(target.to_bytes()),
+            0,
         )
     }
 
@@ -686,13 +711,14 @@ impl inode::Operations for DirOps {
     ) -> Result {
         const RENAME_NOREPLACE: u32 = 1;
         const RENAME_EXCHANGE: u32 = 2;
+        const RENAME_WHITEOUT: u32 = 4;
         if flags & RENAME_EXCHANGE != 0 {
             if flags != RENAME_EXCHANGE {
                 return Err(EINVAL);
             }
             return exchange(old_dir, old, new_dir, new);
         }
-        if flags & !RENAME_NOREPLACE != 0 {
+        if flags & !(RENAME_NOREPLACE | RENAME_WHITEOUT) != 0 {
             return Err(EINVAL);
         }
         check_name(new.name())?;
@@ -700,13 +726,30 @@ impl inode::Operations for DirOps {
         let is_dir = inode.file_type() == mode::S_IFDIR;
         let ft = format::file_type_of_mode(inode.mode());
         let same_dir = old_dir.ino() == new_dir.ino();
+        if let Some(target) = new.inode() {
+            if target.file_type() == mode::S_IFDIR && !is_empty(target)? {
+                return Err(ENOTEMPTY);
+            }
+        }
+        // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
+        // character device numbered 0/0, written before any entry changes.
+        let whiteout = if flags & RENAME_WHITEOUT != 0 {
+            Some(new_whiteout(old_dir)?)
+        } else {
+            None
+        };
+        let sb = old_dir.super_block();
+        let drop_whiteout = |e: Error| -> Error {
+            if let Some((_, ino, _)) = &whiteout {
+                let _ = zero_slot(sb, *ino);
+                let _ = alloc::free_inode(sb, *ino);
+            }
+            e
+        };
         // The new name is written before the old one goes: a crash leaves two links at worst.
         if let Some(target) = new.inode() {
             let target_dir = target.file_type() == mode::S_IFDIR;
-            if target_dir && !is_empty(target)? {
-                return Err(ENOTEMPTY);
-            }
-            retarget_entry(new_dir, new.name(), inode.ino(), ft)?;
+            retarget_entry(new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
             if target_dir {
                 target.set_nlink(0);
                 new_dir.drop_nlink();
@@ -719,9 +762,28 @@ impl inode::Operations for DirOps {
                 orphan::add(target)?;
             }
         } else {
-            add_entry(new_dir, new.name(), inode.ino(), ft)?;
+            add_entry(new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
         }
-        remove_entry(old_dir, old.name())?;
+        match whiteout {
+            None => {
+                remove_entry(old_dir, old.name())?;
+            }
+            Some((w, ino, d)) => {
+                if let Err(e) = retarget_entry(old_dir, old.name(), ino, format::FT_CHR) {
+                    let _ = zero_slot(sb, ino);
+                    let _ = alloc::free_inode(sb, ino);
+                    return Err(e);
+                }
+                // The VFS sees the whiteout at its next lookup of the old name.
+                drop(w.init(
+                    params(sb, &d),
+                    try_pin_init!(RxInode {
+                        disk <- kernel::new_mutex!(d),
+                        dir_hint: AtomicU64::new(0),
+                    }),
+                )?);
+            }
+        }
         if is_dir && !same_dir {
             new_dir.inc_nlink();
             write_now(new_dir)?;

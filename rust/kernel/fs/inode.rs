@@ -754,6 +754,21 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Creates a special file (`->mknod`): a character or block device, a FIFO or a socket.
+    /// `mode` holds the file type and permissions, `rdev` the device number (32-bit "new"
+    /// encoding, `MKDEV`) for devices and 0 otherwise. Called with the parent's inode lock held
+    /// exclusively, after the VFS checked the type and, for devices, `CAP_MKNOD`; on success
+    /// the file system has instantiated `dentry`. The VFS sends regular files to
+    /// [`Operations::create`] instead.
+    fn mknod(
+        _parent: &Locked<'_, Self::FileSystem>,
+        _dentry: &DEntry<Self::FileSystem>,
+        _mode: u16,
+        _rdev: u32,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Creates a directory (`->mkdir`).
     fn mkdir(
         _parent: &Locked<'_, Self::FileSystem>,
@@ -919,6 +934,11 @@ impl<U: Operations> Table<U> {
         } else {
             None
         },
+        mknod: if U::HAS_MKNOD {
+            Some(Self::mknod)
+        } else {
+            None
+        },
         unlink: if U::HAS_UNLINK {
             Some(Self::unlink)
         } else {
@@ -1013,6 +1033,25 @@ impl<U: Operations> Table<U> {
             let parent = unsafe { Locked::held(INode::from_raw(parent)) };
             // SAFETY: As documented above.
             U::create(&parent, unsafe { DEntry::from_raw(dentry) }, mode)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a locked directory of `U::FileSystem` and a negative dentry.
+    unsafe extern "C" fn mknod(
+        _idmap: *mut bindings::mnt_idmap,
+        parent: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+        rdev: bindings::dev_t,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: As documented above.
+            let parent = unsafe { Locked::held(INode::from_raw(parent)) };
+            // SAFETY: As documented above.
+            U::mknod(&parent, unsafe { DEntry::from_raw(dentry) }, mode, rdev)?;
             Ok(0)
         })
     }
@@ -1488,6 +1527,26 @@ mod tests {
         }
     }
 
+    /// What the last `Node::mknod` call saw: mode in the high half, device number in the low.
+    static MKNOD_SEEN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+    /// Special files only: records its arguments, refuses a character device numbered 0.
+    struct Node;
+    #[vtable]
+    impl Operations for Node {
+        type FileSystem = Fs;
+        fn mknod(_p: &Locked<'_, Fs>, _d: &DEntry<Fs>, mode: u16, rdev: u32) -> Result {
+            if mode & mode::S_IFMT == mode::S_IFCHR && rdev == 0 {
+                return Err(EXDEV);
+            }
+            MKNOD_SEEN.store(
+                (u64::from(mode) << 32) | u64::from(rdev),
+                core::sync::atomic::Ordering::Relaxed,
+            );
+            Ok(())
+        }
+    }
+
     struct FastLink;
     #[vtable]
     impl Operations for FastLink {
@@ -1635,6 +1694,34 @@ mod tests {
         // SAFETY: `Ops::empty()` points to a static table.
         let e = unsafe { &*Ops::<Fs>::empty().as_raw() };
         assert!(e.get_link.is_none() && e.getattr.is_none() && e.tmpfile.is_none());
+    }
+
+    #[test]
+    fn mknod_glue_passes_mode_and_device() {
+        assert!(Table::<Node>::TABLE.mknod.is_some());
+        assert!(Table::<Node>::TABLE.create.is_none());
+        assert!(Table::<Dir>::TABLE.mknod.is_none());
+        let mut fake_inode = core::mem::MaybeUninit::<bindings::inode>::zeroed();
+        let mut fake_dentry = core::mem::MaybeUninit::<bindings::dentry>::zeroed();
+        let (i, d) = (fake_inode.as_mut_ptr(), fake_dentry.as_mut_ptr());
+        let chr = mode::S_IFCHR | 0o640;
+        // MKDEV(8, 1) in the kernel's 32-bit encoding.
+        let dev = (8 << 20) | 1;
+        // SAFETY: `Node::mknod` does not touch the inode or the dentry.
+        let r = unsafe { Table::<Node>::mknod(core::ptr::null_mut(), i, d, chr, dev) };
+        assert_eq!(r, 0);
+        let seen = MKNOD_SEEN.load(core::sync::atomic::Ordering::Relaxed);
+        assert_eq!(seen, (u64::from(chr) << 32) | u64::from(dev));
+        let fifo = mode::S_IFIFO | 0o600;
+        // SAFETY: As above.
+        let r = unsafe { Table::<Node>::mknod(core::ptr::null_mut(), i, d, fifo, 0) };
+        assert_eq!(r, 0);
+        let seen = MKNOD_SEEN.load(core::sync::atomic::Ordering::Relaxed);
+        assert_eq!(seen, u64::from(fifo) << 32);
+        // The hook's error is the C result.
+        // SAFETY: As above.
+        let r = unsafe { Table::<Node>::mknod(core::ptr::null_mut(), i, d, chr, 0) };
+        assert_eq!(r, EXDEV.to_errno());
     }
 
     #[test]
