@@ -13,7 +13,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops::{self, DirEmitter, DirEntryType},
     inode::{self, mode, INode, Locked, NewINode, SharedLocked},
-    super_block::now,
     DEntry, File, SuperBlock,
 };
 use kernel::prelude::*;
@@ -471,7 +470,7 @@ fn prepare_inode(
     };
     let (uid, gid, m) = new.init_owner(parent, mode_in);
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
-    let t = now();
+    let t = new.current_time();
     let ts = format::Timestamp {
         sec: t.sec,
         nsec: t.nsec,

@@ -39,12 +39,15 @@ if [ "$fstyp" = rextfs ]; then mkfs.rextfs $mkfs_opts "$test_dev"; else mkfs -t 
 # virtme-ng bind-mounts a tmpfs file over /etc/shadow, so useradd writes
 # /etc/passwd but cannot replace /etc/shadow or finish /etc/group: add what it
 # left out by appending, or su refuses the user and tests needing fsgqa do
-# not run ("fsgqa cannot execute commands").
+# not run ("fsgqa cannot execute commands"). Their homes are in the guest's
+# /tmp (the host's /home is read-only there), or su warns into test output.
 for u in fsgqa fsgqa2 123456-fsgqa; do
-	id "$u" >/dev/null 2>&1 || useradd -M "$u" >/dev/null 2>&1 || true
+	id "$u" >/dev/null 2>&1 || useradd -M -d "/tmp/home/$u" "$u" >/dev/null 2>&1 || true
 	grep -q "^$u:" /etc/shadow || echo "$u:!:::::::" >>/etc/shadow
 	gid=$(id -g "$u" 2>/dev/null) || continue
 	getent group "$u" >/dev/null || echo "$u:x:$gid:" >>/etc/group
+	home=$(getent passwd "$u" | cut -d: -f6)
+	mkdir -p "$home" 2>/dev/null && chown "$u:$gid" "$home" 2>/dev/null
 done
 export HOST_OPTIONS=$out/local.config
 cd "$xdir" || exit 1

@@ -541,6 +541,16 @@ pub struct Params<T: FileSystem> {
 pub struct NewINode<T: FileSystem>(NonNull<bindings::inode>, PhantomData<T>);
 
 impl<T: FileSystem> NewINode<T> {
+    /// Returns the time stamp the VFS would give this inode now (`current_time`: the coarse
+    /// clock, or a fine-grained one on multigrain file systems, truncated to the super block's
+    /// granularity). New inodes must take their times from it rather than from the wall
+    /// clock, or a later `touch_cmtime` of the same inode can go back in time (and `relatime`
+    /// then never updates the access time).
+    pub fn current_time(&self) -> Timespec {
+        // SAFETY: The inode is valid and its super block is set (`new_inode`/`iget_locked`).
+        unsafe { bindings::current_time(self.0.as_ptr()) }.into()
+    }
+
     /// Returns the inode number.
     pub fn ino(&self) -> u64 {
         // SAFETY: The inode is valid.
