@@ -181,16 +181,21 @@ impl TreeCtx<'_> {
         Ok(Some((sep, rb)))
     }
 
-    /// Inserts extent `e` below `node` (of `level`); returns a split for the parent.
+    /// Inserts extent `e` below `node` (of `level`); returns a split for the parent. With
+    /// `merge`, an extent that continues the previous one on disk extends it instead.
     fn insert_rec(
         &mut self,
         node: &mut [u8],
         form: NodeForm,
         level: u8,
         e: &Extent,
+        merge: bool,
     ) -> Result<Option<(u64, u64)>> {
         if level == 0 {
             // Extend the previous extent when the new one continues it on disk.
+            if !merge {
+                return self.insert_at(node, form, e);
+            }
             if let Some(i) = format::node_find_le(node, form, e.logical).map_err(|x| self.err(x))? {
                 let mut prev: Extent = format::node_get(node, form, i).map_err(|x| self.err(x))?;
                 if prev.logical_end() == e.logical
@@ -216,7 +221,7 @@ impl TreeCtx<'_> {
             .unwrap_or(0);
         let mut rec: IndexRec = format::node_get(node, form, i).map_err(|x| self.err(x))?;
         let mut child = self.read_node(rec.child, level - 1)?;
-        let split = self.insert_rec(&mut child, NodeForm::Block, level - 1, e)?;
+        let split = self.insert_rec(&mut child, NodeForm::Block, level - 1, e, merge)?;
         self.write_node(rec.child, &mut child)?;
         if e.logical < rec.key {
             // The new extent is the smallest key of the child: keep the lower bound.
@@ -229,10 +234,16 @@ impl TreeCtx<'_> {
         }
     }
 
-    /// Inserts extent `e` (which must not overlap any other) in the tree rooted in `root`.
+    /// Inserts extent `e` (which must not overlap any other) in the tree rooted in `root`; it
+    /// extends the previous extent if it continues it on disk.
     pub(crate) fn insert(&mut self, root: &mut [u8], e: &Extent) -> Result {
+        self.insert_merging(root, e, true)
+    }
+
+    /// [`TreeCtx::insert`], optionally (`merge == false`) keeping `e` an extent of its own.
+    fn insert_merging(&mut self, root: &mut [u8], e: &Extent, merge: bool) -> Result {
         let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
-        let split = self.insert_rec(root, NodeForm::Inline, h.level, e)?;
+        let split = self.insert_rec(root, NodeForm::Inline, h.level, e, merge)?;
         let Some((key, child)) = split else {
             return Ok(());
         };
@@ -557,6 +568,144 @@ impl TreeCtx<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// How [`TreeCtx::shift`] moves logical blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shift {
+    /// `FALLOC_FL_COLLAPSE_RANGE`: blocks at or after `from + len` move down by `len`. The
+    /// tree must map nothing in `from..from + len` (punched first).
+    Down { from: u64, len: u64 },
+    /// `FALLOC_FL_INSERT_RANGE`: blocks at or after `from` move up by `len`. No extent may
+    /// cross `from` (split first).
+    Up { from: u64, len: u64 },
+}
+
+impl Shift {
+    /// The new place of logical block (or node key) `x`. The map is monotonic (never
+    /// decreasing), so node keys keep their order and stay at or below the extents of their
+    /// subtrees: a key inside a collapsed range belongs to a subtree that maps nothing there,
+    /// whose extents all move down to `from` or above.
+    fn map(self, x: u64) -> u64 {
+        match self {
+            Shift::Down { from, len } if x >= from + len => x - len,
+            Shift::Down { from, .. } if x > from => from,
+            Shift::Up { from, len } if x >= from => x + len,
+            _ => x,
+        }
+    }
+
+    /// The first logical block (or key) that moves.
+    fn start(self) -> u64 {
+        match self {
+            Shift::Down { from, .. } => from + 1,
+            Shift::Up { from, .. } => from,
+        }
+    }
+}
+
+impl TreeCtx<'_> {
+    /// Moves every extent at or after the shift's start in place: leaf records and node keys
+    /// are rewritten with [`Shift::map`], no node is added or removed, so this cannot fail for
+    /// lack of space. The caller made sure that no extent crosses a moved boundary and that
+    /// the moved extents stay below the format's largest logical block.
+    pub(crate) fn shift(&mut self, root: &mut [u8], how: Shift) -> Result {
+        let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
+        self.shift_rec(root, NodeForm::Inline, h.level, how, None)
+    }
+
+    /// [`TreeCtx::shift`] below `node`, whose subtree maps blocks below `upper` (`None`: no
+    /// bound).
+    fn shift_rec(
+        &mut self,
+        node: &mut [u8],
+        form: NodeForm,
+        level: u8,
+        how: Shift,
+        upper: Option<u64>,
+    ) -> Result {
+        let nr = usize::from(format::node_header(node, form).map_err(|x| self.err(x))?.nr);
+        // Records are rewritten one at a time and each must stay in order with its
+        // neighbours: moving up, start from the last one; moving down, from the first.
+        let order = |i: usize| match how {
+            Shift::Up { .. } => nr - 1 - i,
+            Shift::Down { .. } => i,
+        };
+        if level == 0 {
+            for i in (0..nr).map(order) {
+                let mut e: Extent = format::node_get(node, form, i).map_err(|x| self.err(x))?;
+                let moved = how.map(e.logical);
+                if moved != e.logical {
+                    e.logical = moved;
+                    format::node_set(node, form, i, &e).map_err(|x| self.err(x))?;
+                }
+            }
+            return Ok(());
+        }
+        for i in (0..nr).map(order) {
+            let mut rec: IndexRec = format::node_get(node, form, i).map_err(|x| self.err(x))?;
+            let next = if i + 1 < nr {
+                Some(format::node_key(node, form, i + 1).map_err(|x| self.err(x))?)
+            } else {
+                upper
+            };
+            // Subtrees entirely below the start stay as they are.
+            if next.is_some_and(|n| n <= how.start()) {
+                continue;
+            }
+            let mut child = self.read_node(rec.child, level - 1)?;
+            self.shift_rec(&mut child, NodeForm::Block, level - 1, how, next)?;
+            self.write_node(rec.child, &mut child)?;
+            let moved = how.map(rec.key);
+            if moved != rec.key {
+                rec.key = moved;
+                format::node_set(node, form, i, &rec).map_err(|x| self.err(x))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits the extent crossing logical block `at` (if one does) into two extents meeting
+    /// at `at`.
+    pub(crate) fn split_at(&mut self, root: &mut [u8], at: u64) -> Result {
+        if at == 0 {
+            return Ok(());
+        }
+        if let Mapping::Mapped(e) = lookup(self.sb, self.ino, root, at - 1)? {
+            if e.logical_end() > at {
+                // Not `replace`: its insertion would merge the two halves again.
+                let head = sub_extent(&e, e.logical, at, e.flags);
+                let tail = sub_extent(&e, at, e.logical_end(), e.flags);
+                self.set_extent(root, e.logical, Some(&head))?;
+                if let Err(err) = self.insert_merging(root, &tail, false) {
+                    let _ = self.set_extent(root, e.logical, Some(&e));
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The logical end of the last extent of the tree (0 if it maps nothing).
+    pub(crate) fn last_end(&self, root: &[u8]) -> Result<u64> {
+        let mut node = KVec::new();
+        node.extend_from_slice(root, GFP_KERNEL)?;
+        let mut form = NodeForm::Inline;
+        loop {
+            let h = format::node_header(&node, form).map_err(|x| self.err(x))?;
+            if h.nr == 0 {
+                return Ok(0);
+            }
+            let last = usize::from(h.nr) - 1;
+            if h.level == 0 {
+                let e: Extent = format::node_get(&node, form, last).map_err(|x| self.err(x))?;
+                return Ok(e.logical_end());
+            }
+            let rec: IndexRec = format::node_get(&node, form, last).map_err(|x| self.err(x))?;
+            node = self.read_node(rec.child, h.level - 1)?;
+            form = NodeForm::Block;
+        }
     }
 }
 

@@ -368,6 +368,10 @@ impl iomap::Operations for FileOps {
 const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;
 /// `FALLOC_FL_ZERO_RANGE` (UAPI value): make the range read as zeroes, allocated.
 const FALLOC_FL_ZERO_RANGE: i32 = 0x10;
+/// `FALLOC_FL_COLLAPSE_RANGE` (UAPI value): remove the range, the rest of the file moves down.
+const FALLOC_FL_COLLAPSE_RANGE: i32 = 0x08;
+/// `FALLOC_FL_INSERT_RANGE` (UAPI value): insert a hole, the rest of the file moves up.
+const FALLOC_FL_INSERT_RANGE: i32 = 0x20;
 
 /// Checks a `fallocate` range and returns its end.
 fn falloc_range(inode: &INode<RextFs>, offset: i64, len: i64) -> Result<i64> {
@@ -478,6 +482,71 @@ impl FileOps {
     }
 }
 
+impl FileOps {
+    /// `FALLOC_FL_COLLAPSE_RANGE` (`insert == false`): the blocks of `offset..offset + len`
+    /// are freed and everything after them moves down by `len`, the file shrinking by `len`;
+    /// `FALLOC_FL_INSERT_RANGE` (`insert == true`): everything from `offset` moves up by
+    /// `len`, leaving a hole, the file growing by `len`.
+    ///
+    /// Both need whole blocks (`EINVAL` otherwise), a range starting inside the file and, to
+    /// collapse, ending before its end (`EINVAL`); the grown file must fit (`EFBIG`). With the
+    /// inode and invalidate locks held and direct I/O drained, the page cache from `offset` on
+    /// is written back (its unwritten blocks converted) and dropped, then the extent tree is
+    /// rewritten in place with [`extent::Shift`].
+    fn shift_range(file: &File, inode: &INode<RextFs>, insert: bool, offset: i64, len: i64) -> Result {
+        let end = falloc_range(inode, offset, len)?;
+        let sb = inode.super_block();
+        let geo = &sb.data().geo;
+        let shift = geo.block_log2;
+        let bs = i64::from(sb.block_size());
+        if (offset | len) & (bs - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let lock = inode.lock();
+        let size = lock.size();
+        if offset >= size || (!insert && end >= size) {
+            return Err(EINVAL);
+        }
+        if insert && size.checked_add(len).map_or(true, |s| s > sb.max_bytes()) {
+            return Err(EFBIG);
+        }
+        file_ops::file_modified_file(&lock, file)?;
+        inode.dio_wait();
+        let ilock = inode.invalidate_lock();
+        file_ops::write_and_wait_range(file, offset, i64::MAX)?;
+        lock.truncate_pagecache_range(&ilock, offset, i64::MAX)?;
+        let from = (offset as u64) >> shift;
+        let n = (len as u64) >> shift;
+        {
+            let mut d = inode.data().disk.lock();
+            if insert {
+                update_tree(inode, &mut d, |t, root| {
+                    // Blocks preallocated past the end move too.
+                    if t.last_end(root)?.saturating_add(n) > geo.max_file_blocks() {
+                        return Err(EFBIG);
+                    }
+                    t.split_at(root, from)?;
+                    t.shift(root, extent::Shift::Up { from, len: n })
+                })?;
+                lock.set_size(size + len);
+            } else {
+                update_tree(inode, &mut d, |t, root| {
+                    t.punch(root, from, from + n)?;
+                    t.shift(root, extent::Shift::Down { from, len: n })
+                })?;
+                lock.set_size(size - len);
+            }
+            // `update_tree` wrote the size from before: write the new one.
+            d.size = lock.size() as u64;
+            write_disk(sb, inode.ino(), &d)?;
+        }
+        drop(ilock);
+        inode.touch_cmtime();
+        inode.mark_dirty();
+        Ok(())
+    }
+}
+
 #[vtable]
 impl iomap::WritebackOperations for FileOps {
     const DIRECT_IO: bool = true;
@@ -565,7 +634,10 @@ impl file_ops::Operations for FileOps {
                 Self::punch_or_zero(file, inode, false, true, offset, len)
             }
             FALLOC_FL_ZERO_RANGE => Self::punch_or_zero(file, inode, true, keep, offset, len),
-            // Collapsing, inserting, unsharing and writing zeroes are not supported.
+            // The VFS allows no other flag with these two.
+            FALLOC_FL_COLLAPSE_RANGE if !keep => Self::shift_range(file, inode, false, offset, len),
+            FALLOC_FL_INSERT_RANGE if !keep => Self::shift_range(file, inode, true, offset, len),
+            // Unsharing and writing zeroes are not supported.
             _ => Err(EOPNOTSUPP),
         }
     }
