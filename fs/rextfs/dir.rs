@@ -601,8 +601,18 @@ fn exchange(
     let b = new.inode().ok_or(ENOENT)?;
     let a_dir = a.file_type() == mode::S_IFDIR;
     let b_dir = b.file_type() == mode::S_IFDIR;
-    retarget_entry(new_dir, new.name(), a.ino(), format::file_type_of_mode(a.mode()))?;
-    retarget_entry(old_dir, old.name(), b.ino(), format::file_type_of_mode(b.mode()))?;
+    retarget_entry(
+        new_dir,
+        new.name(),
+        a.ino(),
+        format::file_type_of_mode(a.mode()),
+    )?;
+    retarget_entry(
+        old_dir,
+        old.name(),
+        b.ino(),
+        format::file_type_of_mode(b.mode()),
+    )?;
     if old_dir.ino() != new_dir.ino() {
         if a_dir {
             a.data().disk.lock().parent = new_dir.ino();

@@ -438,8 +438,35 @@ impl TreeCtx<'_> {
 
     /// Shrinks the tree rooted in `root` when it has more levels than its extents need (see
     /// `shrink_root`); the freed nodes go to `self.freed`.
+    ///
+    /// When the tree is then a single leaf (the inline root), neighbours that continue each
+    /// other on disk are merged: extents that met across a leaf boundary could not merge
+    /// before (see [`TreeCtx::merge_at`]). This runs last in an update, so no caller holds
+    /// on to the extents it merges.
     pub(crate) fn compact(&mut self, root: &mut [u8]) -> Result {
-        self.shrink_root(root)
+        self.shrink_root(root)?;
+        let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
+        if h.level != 0 {
+            return Ok(());
+        }
+        let mut nr = usize::from(h.nr);
+        let mut i = 0;
+        while i + 1 < nr {
+            let mut a: Extent =
+                format::node_get(root, NodeForm::Inline, i).map_err(|x| self.err(x))?;
+            let b: Extent =
+                format::node_get(root, NodeForm::Inline, i + 1).map_err(|x| self.err(x))?;
+            if continues(&a, &b) {
+                // The absorbed extent goes first, so the records stay in order.
+                format::node_remove(root, NodeForm::Inline, i + 1).map_err(|x| self.err(x))?;
+                a.len += b.len;
+                format::node_set(root, NodeForm::Inline, i, &a).map_err(|x| self.err(x))?;
+                nr -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Replaces (`Some`) or removes (`None`) the extent starting at logical block `key` in the

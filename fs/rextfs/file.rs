@@ -493,7 +493,13 @@ impl FileOps {
     /// inode and invalidate locks held and direct I/O drained, the page cache from `offset` on
     /// is written back (its unwritten blocks converted) and dropped, then the extent tree is
     /// rewritten in place with [`extent::Shift`].
-    fn shift_range(file: &File, inode: &INode<RextFs>, insert: bool, offset: i64, len: i64) -> Result {
+    fn shift_range(
+        file: &File,
+        inode: &INode<RextFs>,
+        insert: bool,
+        offset: i64,
+        len: i64,
+    ) -> Result {
         let end = falloc_range(inode, offset, len)?;
         let sb = inode.super_block();
         let geo = &sb.data().geo;
@@ -532,7 +538,10 @@ impl FileOps {
             } else {
                 update_tree(inode, &mut d, |t, root| {
                     t.punch(root, from, from + n)?;
-                    t.shift(root, extent::Shift::Down { from, len: n })
+                    t.shift(root, extent::Shift::Down { from, len: n })?;
+                    // The extents that now meet at `from` may continue each other on disk
+                    // (a collapsed hole): make them one again.
+                    t.merge_at(root, from)
                 })?;
                 lock.set_size(size - len);
             }

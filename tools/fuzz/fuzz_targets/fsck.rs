@@ -11,5 +11,11 @@ use rextfs_tools::MemDev;
 fuzz_target!(|data: &[u8]| {
     let dev = MemDev::from_bytes(data);
     let _ = fsck(Box::new(dev.clone()), &FsckOptions::default());
-    let _ = fsck(Box::new(dev), &FsckOptions { repair: true, verbose: false });
+    let _ = fsck(
+        Box::new(dev),
+        &FsckOptions {
+            repair: true,
+            verbose: false,
+        },
+    );
 });

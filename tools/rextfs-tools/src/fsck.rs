@@ -495,7 +495,10 @@ impl Checker {
         let mut inode = Inode::decode_unchecked(slot)?;
         inode.size = 0;
         inode.validate()?;
-        if slot.get(0x78..0x80).map_or(true, |r| r.iter().any(|&b| b != 0)) {
+        if slot
+            .get(0x78..0x80)
+            .map_or(true, |r| r.iter().any(|&b| b != 0))
+        {
             return Err(FormatError::Invalid("inode reserved field not zero"));
         }
         Ok(inode)

@@ -395,7 +395,10 @@ fn inode_size_past_largest_offset_is_recomputed() {
         // The inode is kept, its size is the end of its last block, the data intact.
         let mut fs = open(&dev);
         let inode = fs.read_inode(t.file).unwrap();
-        assert_eq!(inode.size, t.file_data.len().div_ceil(bs) as u64 * bs as u64);
+        assert_eq!(
+            inode.size,
+            t.file_data.len().div_ceil(bs) as u64 * bs as u64
+        );
         let data = fs.read(t.file).unwrap();
         assert_eq!(&data[..t.file_data.len()], &t.file_data[..]);
         assert!(data[t.file_data.len()..].iter().all(|&b| b == 0));
