@@ -513,7 +513,7 @@ impl FileOps {
         if offset >= size || (!insert && end >= size) {
             return Err(EINVAL);
         }
-        if insert && size.checked_add(len).map_or(true, |s| s > sb.max_bytes()) {
+        if insert && size.checked_add(len).is_none_or(|s| s > sb.max_bytes()) {
             return Err(EFBIG);
         }
         file_ops::file_modified_file(&lock, file)?;
