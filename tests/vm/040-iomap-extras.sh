@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The other iomap entry points: O_DIRECT reads and writes (coherent with the
 # page cache, extending the file), fallocate (modes 0 and KEEP_SIZE; collapse
-# is refused with EOPNOTSUPP; punch and zero are tested by 041), SEEK_DATA/SEEK_HOLE and FIEMAP over a
+# with KEEP_SIZE is refused with EOPNOTSUPP; punch and zero are tested by 041,
+# collapse and insert by 045), SEEK_DATA/SEEK_HOLE and FIEMAP over a
 # sparse file; fsck.rextfs -n stays clean.
 . "$REPO/tests/vm/lib.sh"
 
@@ -56,7 +57,7 @@ assert libc.fallocate(fd, FALLOC_FL_KEEP_SIZE, 20 * bs, 4 * bs) == 0
 assert os.fstat(fd).st_size == 11 * bs
 assert os.fstat(fd).st_blocks >= blocks + 4 * bs // 512
 assert os.pread(fd, 11 * bs, 0) == b"head" + bytes(11 * bs - 4)
-r = libc.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, bs)
+r = libc.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, bs)
 assert r == -1 and ctypes.get_errno() == errno.EOPNOTSUPP, (r, ctypes.get_errno())
 os.ftruncate(fd, 30 * bs)
 assert os.pread(fd, 30 * bs, 0) == b"head" + bytes(30 * bs - 4), "preallocated blocks after extending"
