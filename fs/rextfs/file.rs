@@ -418,6 +418,10 @@ impl FileOps {
         let end = falloc_range(inode, offset, len)?;
         let shift = inode.super_block().data().geo.block_log2;
         let lock = inode.lock();
+        if !keep_size && end > lock.size() {
+            // Before anything is allocated: RLIMIT_FSIZE and s_maxbytes.
+            lock.newsize_ok(end)?;
+        }
         file_ops::file_modified_file(&lock, file)?;
         alloc_unwritten(
             inode,
@@ -453,6 +457,9 @@ impl FileOps {
         let sb = inode.super_block();
         let shift = sb.data().geo.block_log2;
         let lock = inode.lock();
+        if zero && !keep_size && end > lock.size() {
+            lock.newsize_ok(end)?;
+        }
         file_ops::file_modified_file(&lock, file)?;
         inode.dio_wait();
         let ilock = inode.invalidate_lock();
@@ -513,8 +520,8 @@ impl FileOps {
         if offset >= size || (!insert && end >= size) {
             return Err(EINVAL);
         }
-        if insert && size.checked_add(len).is_none_or(|s| s > sb.max_bytes()) {
-            return Err(EFBIG);
+        if insert {
+            lock.newsize_ok(size.checked_add(len).ok_or(EFBIG)?)?;
         }
         file_ops::file_modified_file(&lock, file)?;
         inode.dio_wait();

@@ -662,10 +662,13 @@ fn check_range(
     if length == 0 || offset > pos {
         return Err(EIO);
     }
-    let end = offset
-        .checked_add(i64::try_from(length).map_err(|_| EOVERFLOW)?)
+    // iomap computes the end in `u64`: a mapping may end exactly at 2^63 (the last block of a
+    // file of `MAX_LFS_FILESIZE` bytes), one byte past the largest `loff_t`.
+    let end = (offset as u64)
+        .checked_add(length)
+        .filter(|&e| e <= 1u64 << 63)
         .ok_or(EOVERFLOW)?;
-    if end <= pos {
+    if end <= pos as u64 {
         return Err(EIO);
     }
     if map_type.has_blocks() {
@@ -773,6 +776,12 @@ mod tests {
         assert_eq!(
             Mapping::hole(i64::MAX - 10, 4096).check(i64::MAX - 5, OpFlags::empty(), BS, DEV),
             Err(EOVERFLOW)
+        );
+        // The last block of the largest file ends at 2^63, one past `i64::MAX`.
+        let last = i64::MAX - 4095;
+        assert_eq!(
+            Mapping::hole(last, 4096).check(i64::MAX - 1, OpFlags::empty(), BS, DEV),
+            Ok(())
         );
     }
 

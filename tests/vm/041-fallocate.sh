@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # fallocate on rextfs: preallocation as unwritten extents (mode 0 and
 # KEEP_SIZE), PUNCH_HOLE, ZERO_RANGE (with and without KEEP_SIZE), UNSHARE
-# refused with EOPNOTSUPP (COLLAPSE and INSERT: 045). The same xfs_io commands run on an ext4
+# refused with EOPNOTSUPP (COLLAPSE and INSERT: 045), growing past
+# RLIMIT_FSIZE refused with EFBIG before anything is allocated. The same xfs_io commands run on an ext4
 # reference file (/dev/vdb): the data must be equal (cmp, md5sum) from the page cache,
 # after drop_caches and after a remount. fiemap -v must show the unwritten
 # extents and the holes block by block, SEEK_DATA/SEEK_HOLE (xfs_io seek) the
@@ -109,6 +110,20 @@ expect(UNSHARE, 0, 4096, errno.EOPNOTSUPP)
 expect(PUNCH | KEEP, 0, 0, errno.EINVAL)
 expect(ZERO, -1, 4096, errno.EINVAL)
 os.close(fd)
+# Growing past RLIMIT_FSIZE is EFBIG, and nothing is allocated.
+import resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+fd = os.open(sys.argv[1] + ".rlimit", os.O_RDWR | os.O_CREAT, 0o644)
+expect(0, 0, 2 << 20, errno.EFBIG)
+expect(ZERO, 0, 2 << 20, errno.EFBIG)
+assert os.fstat(fd).st_blocks == 0, "blocks allocated by a refused fallocate"
+assert libc.fallocate(fd, KEEP, 0, 2 << 20) == 0, "KEEP_SIZE does not grow the file"
+assert libc.fallocate(fd, 0, 0, 1 << 20) == 0, "up to the limit"
+st = os.fstat(fd)
+assert st.st_size == 1 << 20 and st.st_blocks == (2 << 20) // 512, (st.st_size, st.st_blocks)
+os.close(fd)
+os.unlink(sys.argv[1] + ".rlimit")
 PY
 same f "after the refused modes"
 

@@ -417,6 +417,15 @@ impl<'a, T: FileSystem> Locked<'a, T> {
 }
 
 impl<T: FileSystem> Locked<'_, T> {
+    /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`): `EFBIG` past the
+    /// super block's `s_maxbytes` or the caller's `RLIMIT_FSIZE` (which also sends it
+    /// `SIGXFSZ`), `ETXTBSY` for a swap file. For size changes the VFS does not check itself,
+    /// e.g. `fallocate` growing the file.
+    pub fn newsize_ok(&self, size: i64) -> Result {
+        // SAFETY: The inode is valid and locked.
+        to_result(unsafe { bindings::inode_newsize_ok(self.inode.as_raw(), size) })
+    }
+
     /// Sets the file size (`i_size_write`), which needs the inode lock held exclusively.
     pub fn set_size(&self, size: i64) {
         // SAFETY: The inode is valid and `self` proves its `i_rwsem` is held exclusively.
