@@ -472,7 +472,7 @@ impl Mapping {
     /// - `IOMAP_F_ATOMIC_BIO` needs an `IOMAP_ATOMIC` call (`EINVAL`);
     /// - a source mapping is only for write calls (`EIO`), must be a hole, mapped or
     ///   unwritten, must cover `pos` and, with blocks, be aligned and inside the device (`EIO`);
-    /// - the end of the mapping must not overflow a file offset (`EOVERFLOW`).
+    /// - the mapping must end at or before 2^63, the end of the largest file (`EOVERFLOW`).
     pub fn check(&self, pos: i64, op: OpFlags, block_size: u32, dev_size: u64) -> Result {
         check_range(
             self.map_type,
