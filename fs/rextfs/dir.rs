@@ -498,8 +498,7 @@ fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>
     on_disk.nlink = 0;
     let undo = |e: Error| -> Error {
         let _ = orphan::remove(sb, ino);
-        let _ = zero_slot(sb, ino);
-        let _ = alloc::free_inode(sb, ino);
+        discard_inode(sb, ino);
         e
     };
     write_disk(sb, ino, &on_disk).map_err(undo)?;
@@ -535,8 +534,7 @@ fn create_node(
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let undo = |e: Error| -> Error {
-        let _ = zero_slot(sb, ino);
-        let _ = alloc::free_inode(sb, ino);
+        discard_inode(sb, ino);
         e
     };
     if let Some(target) = link {
@@ -574,14 +572,20 @@ fn create_node(
     Ok(())
 }
 
+/// Gives back inode `ino`, written or allocated by a creation that then failed: its slot is
+/// zeroed and freed (best effort: fsck finds an inode this leaves behind).
+fn discard_inode(sb: &SuperBlock<RextFs>, ino: u64) {
+    let _ = zero_slot(sb, ino);
+    let _ = alloc::free_inode(sb, ino);
+}
+
 /// Allocates and writes a whiteout inode (`S_IFCHR`, mode 0, device 0/0, one link) for
 /// `rename(RENAME_WHITEOUT)` in `dir`; its VFS inode is initialised once an entry points at it.
 fn new_whiteout(dir: &Locked<'_, RextFs>) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
     let sb = dir.super_block();
     let (new, ino, d) = prepare_inode(dir, mode::S_IFCHR)?;
     if let Err(e) = write_disk(sb, ino, &d) {
-        let _ = zero_slot(sb, ino);
-        let _ = alloc::free_inode(sb, ino);
+        discard_inode(sb, ino);
         return Err(e);
     }
     Ok((new, ino, d))
@@ -750,8 +754,7 @@ impl inode::Operations for DirOps {
         let sb = old_dir.super_block();
         let drop_whiteout = |e: Error| -> Error {
             if let Some((_, ino, _)) = &whiteout {
-                let _ = zero_slot(sb, *ino);
-                let _ = alloc::free_inode(sb, *ino);
+                discard_inode(sb, *ino);
             }
             e
         };
@@ -779,8 +782,7 @@ impl inode::Operations for DirOps {
             }
             Some((w, ino, d)) => {
                 if let Err(e) = retarget_entry(old_dir, old.name(), ino, format::FT_CHR) {
-                    let _ = zero_slot(sb, ino);
-                    let _ = alloc::free_inode(sb, ino);
+                    discard_inode(sb, ino);
                     return Err(e);
                 }
                 // The VFS sees the whiteout at its next lookup of the old name.
