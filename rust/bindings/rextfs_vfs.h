@@ -12,6 +12,7 @@
 #include <linux/statfs.h>
 #include <linux/seq_file.h>
 #include <linux/falloc.h>
+#include <linux/fileattr.h>
 #include <linux/fiemap.h>
 #include <linux/uio.h>
 #include <linux/writeback.h>

@@ -8,6 +8,7 @@
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/blkdev.h>
+#include <linux/fileattr.h>
 
 __rust_helper struct folio *rust_helper_read_mapping_folio(struct address_space *mapping,
 							   pgoff_t index, struct file *file)
@@ -281,4 +282,9 @@ __rust_helper void rust_helper_inode_set_cached_link(struct inode *inode, char *
 __rust_helper void rust_helper_mapping_set_large_folios(struct address_space *mapping)
 {
 	mapping_set_large_folios(mapping);
+}
+
+__rust_helper bool rust_helper_fileattr_has_fsx(const struct file_kattr *fa)
+{
+	return fileattr_has_fsx(fa);
 }

@@ -432,7 +432,8 @@ impl<U: WritebackOperations> AddressSpace<U> {
 
     /// The C `struct vm_operations_struct` for shared mappings: faults through the page cache
     /// (`filemap_fault`, `filemap_map_pages`) and `page_mkwrite` through
-    /// `iomap_page_mkwrite`, with the freeze protection and invalidate lock it requires.
+    /// `iomap_page_mkwrite`, with the freeze protection and invalidate lock it requires. A
+    /// write fault on a file that became immutable after it was mapped gets `SIGBUS`.
     pub const VM_TABLE: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(bindings::filemap_fault),
         map_pages: Some(bindings::filemap_map_pages),
@@ -572,6 +573,10 @@ impl<U: WritebackOperations> AddressSpace<U> {
         unsafe {
             let file = (*(*vmf).__bindgen_anon_1.vma).vm_file;
             let inode = bindings::file_inode(file);
+            // A file made immutable while mapped writable keeps its pages clean (as ext4).
+            if (*inode).i_flags & bindings::S_IMMUTABLE != 0 {
+                return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+            }
             let sb = (*inode).i_sb;
             bindings::sb_start_pagefault(sb);
             bindings::file_update_time(file);

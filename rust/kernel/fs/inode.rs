@@ -168,6 +168,69 @@ pub mod mode {
     pub const S_IFSOCK: u16 = 0o140000;
 }
 
+/// Inode attribute flags the VFS enforces (`i_flags`, the `S_*` bits of
+/// [`include/linux/fs.h`](srctree/include/linux/fs.h)); a file system derives them from its
+/// on-disk attributes ([`Params::flags`], [`Locked::set_flags`]).
+pub mod iflags {
+    use crate::bindings;
+
+    /// Writes are synchronous (`S_SYNC`, `IS_SYNC`).
+    pub const SYNC: u32 = bindings::S_SYNC;
+    /// Access times are not updated (`S_NOATIME`).
+    pub const NOATIME: u32 = bindings::S_NOATIME;
+    /// Only appends: no overwrite, truncate, rename or unlink (`S_APPEND`).
+    pub const APPEND: u32 = bindings::S_APPEND;
+    /// No change at all: data, attributes, links (`S_IMMUTABLE`).
+    pub const IMMUTABLE: u32 = bindings::S_IMMUTABLE;
+    /// Directory changes are synchronous (`S_DIRSYNC`).
+    pub const DIRSYNC: u32 = bindings::S_DIRSYNC;
+    /// The flags a file system may set with [`super::Params::flags`] and
+    /// [`super::Locked::set_flags`]; the VFS owns the other `i_flags` bits.
+    pub const SETTABLE: u32 = SYNC | NOATIME | APPEND | IMMUTABLE | DIRSYNC;
+
+    /// The `i_flags` bits that the user-visible `FS_*_FL` flags of `FS_IOC_GETFLAGS`
+    /// (see [`super::FileAttr::flags`]) stand for, as ext2/ext4 map them.
+    pub const fn from_fs_flags(fs_flags: u32) -> u32 {
+        let mut f = 0;
+        if fs_flags & bindings::FS_SYNC_FL != 0 {
+            f |= SYNC;
+        }
+        if fs_flags & bindings::FS_NOATIME_FL != 0 {
+            f |= NOATIME;
+        }
+        if fs_flags & bindings::FS_APPEND_FL != 0 {
+            f |= APPEND;
+        }
+        if fs_flags & bindings::FS_IMMUTABLE_FL != 0 {
+            f |= IMMUTABLE;
+        }
+        if fs_flags & bindings::FS_DIRSYNC_FL != 0 {
+            f |= DIRSYNC;
+        }
+        f
+    }
+}
+
+/// The user-visible inode flags of `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS` (`FS_*_FL` of
+/// [`include/uapi/linux/fs.h`](srctree/include/uapi/linux/fs.h)) that the VFS maps to
+/// [`iflags`] and to `FS_XFLAG_*` (see [`FileAttr`]).
+pub mod fsflags {
+    use crate::bindings;
+
+    /// Synchronous updates (`FS_SYNC_FL`).
+    pub const SYNC: u32 = bindings::FS_SYNC_FL;
+    /// Immutable file (`FS_IMMUTABLE_FL`).
+    pub const IMMUTABLE: u32 = bindings::FS_IMMUTABLE_FL;
+    /// Writes may only append (`FS_APPEND_FL`).
+    pub const APPEND: u32 = bindings::FS_APPEND_FL;
+    /// Not to be dumped (`FS_NODUMP_FL`); the VFS does not act on it.
+    pub const NODUMP: u32 = bindings::FS_NODUMP_FL;
+    /// No access time updates (`FS_NOATIME_FL`).
+    pub const NOATIME: u32 = bindings::FS_NOATIME_FL;
+    /// Synchronous directory updates (`FS_DIRSYNC_FL`).
+    pub const DIRSYNC: u32 = bindings::FS_DIRSYNC_FL;
+}
+
 impl<T: FileSystem> INode<T> {
     /// Returns the raw `struct inode` pointer.
     pub fn as_raw(&self) -> *mut bindings::inode {
@@ -287,6 +350,16 @@ impl<T: FileSystem> INode<T> {
     pub fn set_bytes(&self, bytes: u64) {
         // SAFETY: The inode is valid; `inode_set_bytes` takes `i_lock`.
         unsafe { bindings::inode_set_bytes(self.as_raw(), bytes as i64) };
+    }
+
+    /// Returns the VFS attribute flags (`i_flags` masked with [`iflags::SETTABLE`]), e.g. to
+    /// refuse a write to an [`iflags::IMMUTABLE`] file opened before it became immutable.
+    /// Read without the inode lock, like C's `IS_IMMUTABLE()`.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: The inode is valid; a racy read of `i_flags` is what C's `IS_*()` macros do,
+        // and writers (`inode_set_flags`) update it atomically.
+        let f = unsafe { core::ptr::addr_of!((*self.as_raw()).i_flags).read_volatile() };
+        f & iflags::SETTABLE
     }
 
     /// Returns the device number of a special file (`i_rdev`), in the 32-bit "new" encoding.
@@ -426,6 +499,21 @@ impl<T: FileSystem> Locked<'_, T> {
         to_result(unsafe { bindings::inode_newsize_ok(self.inode.as_raw(), size) })
     }
 
+    /// Replaces the VFS attribute flags ([`iflags::SETTABLE`] bits of `i_flags`) with `flags`
+    /// (`inode_set_flags`), e.g. after `->fileattr_set` stored new on-disk attributes; bits
+    /// outside [`iflags::SETTABLE`] are ignored.
+    pub fn set_flags(&self, flags: u32) {
+        // SAFETY: The inode is valid and locked; `inode_set_flags` changes only the bits of
+        // the mask, atomically.
+        unsafe {
+            bindings::inode_set_flags(
+                self.inode.as_raw(),
+                flags & iflags::SETTABLE,
+                iflags::SETTABLE,
+            )
+        };
+    }
+
     /// Sets the file size (`i_size_write`), which needs the inode lock held exclusively.
     pub fn set_size(&self, size: i64) {
         // SAFETY: The inode is valid and `self` proves its `i_rwsem` is held exclusively.
@@ -534,6 +622,8 @@ pub struct Params<T: FileSystem> {
     pub ctime: Timespec,
     /// Generation number.
     pub generation: u32,
+    /// VFS attribute flags ([`iflags`]; bits outside [`iflags::SETTABLE`] are ignored).
+    pub flags: u32,
     /// Inode operations for this kind of inode.
     pub iops: Ops<T>,
     /// File operations for this kind of inode.
@@ -653,6 +743,7 @@ impl<T: FileSystem> NewINode<T> {
             bindings::inode_set_bytes(inode, params.bytes as i64);
             i.i_rdev = params.rdev;
             i.i_generation = params.generation;
+            i.i_flags = (i.i_flags & !iflags::SETTABLE) | (params.flags & iflags::SETTABLE);
             bindings::inode_set_atime_to_ts(inode, params.atime.into());
             bindings::inode_set_mtime_to_ts(inode, params.mtime.into());
             bindings::inode_set_ctime_to_ts(inode, params.ctime.into());
@@ -904,6 +995,23 @@ pub trait Operations {
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Reports the inode's attribute flags for `FS_IOC_GETFLAGS` and `FS_IOC_FSGETXATTR`
+    /// (`->fileattr_get`), usually with [`FileAttr::fill_flags`]. Called without the inode
+    /// lock, or with it held when the VFS reads the flags before a change.
+    fn fileattr_get(_inode: &INode<Self::FileSystem>, _attr: &mut FileAttr) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Changes the inode's attribute flags for `FS_IOC_SETFLAGS` and `FS_IOC_FSSETXATTR`
+    /// (`->fileattr_set`), with the inode lock held. The VFS has checked that the caller owns
+    /// the inode and, to change [`fsflags::IMMUTABLE`] or [`fsflags::APPEND`], has
+    /// `CAP_LINUX_IMMUTABLE`. The file system refuses what it cannot store (`EOPNOTSUPP`;
+    /// see [`FileAttr::has_fsx`]), stores the rest, updates the VFS view with
+    /// [`Locked::set_flags`] and the change time, and marks the inode dirty.
+    fn fileattr_set(_inode: &Locked<'_, Self::FileSystem>, _attr: &FileAttr) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// A const table of inode operations for file system `T`.
@@ -1005,6 +1113,16 @@ impl<U: Operations> Table<U> {
         },
         getattr: if U::HAS_GETATTR {
             Some(Self::getattr)
+        } else {
+            None
+        },
+        fileattr_get: if U::HAS_FILEATTR_GET {
+            Some(Self::fileattr_get)
+        } else {
+            None
+        },
+        fileattr_set: if U::HAS_FILEATTR_SET {
+            Some(Self::fileattr_set)
         } else {
             None
         },
@@ -1329,6 +1447,41 @@ impl<U: Operations> Table<U> {
             Ok(0)
         })
     }
+
+    /// # Safety
+    ///
+    /// Called by `vfs_fileattr_get` with a positive dentry of `U::FileSystem` and attributes
+    /// exclusively ours for the call.
+    unsafe extern "C" fn fileattr_get(
+        dentry: *mut bindings::dentry,
+        fa: *mut bindings::file_kattr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The dentry is positive, its inode a live inode of this file system.
+            let inode = unsafe { INode::from_raw((*dentry).d_inode) };
+            // SAFETY: As documented above.
+            U::fileattr_get(inode, unsafe { FileAttr::from_raw(fa) })?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by `vfs_fileattr_set` with a positive dentry of `U::FileSystem` whose inode it
+    /// holds locked, and attributes exclusively ours for the call.
+    unsafe extern "C" fn fileattr_set(
+        _idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        fa: *mut bindings::file_kattr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The dentry is positive and `vfs_fileattr_set` holds its inode's lock.
+            let inode = unsafe { Locked::held(INode::from_raw((*dentry).d_inode)) };
+            // SAFETY: As documented above.
+            U::fileattr_set(&inode, unsafe { FileAttr::from_raw(fa) })?;
+            Ok(0)
+        })
+    }
 }
 
 /// How an inode table without [`Operations::get_link`] resolves symlinks.
@@ -1503,6 +1656,60 @@ impl Attr {
     }
 }
 
+/// Miscellaneous file attributes (`struct file_kattr`) of `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS`
+/// and `FS_IOC_FSGETXATTR`/`FS_IOC_FSSETXATTR`, as `->fileattr_get` fills them and
+/// `->fileattr_set` receives them (see [`Operations::fileattr_get`]).
+///
+/// C header: [`include/linux/fileattr.h`](srctree/include/linux/fileattr.h).
+#[repr(transparent)]
+pub struct FileAttr(Opaque<bindings::file_kattr>);
+
+impl FileAttr {
+    /// Creates a reference from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads and writes, and not accessed by anyone else, for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::file_kattr) -> &'a mut Self {
+        // SAFETY: `FileAttr` is a transparent wrapper; the caller guarantees validity and
+        // exclusive access.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    fn get(&self) -> &bindings::file_kattr {
+        // SAFETY: The attributes are valid for the borrow (type invariant of the reference).
+        unsafe { &*self.0.get() }
+    }
+
+    /// The `FS_*_FL` flags ([`fsflags`]). In a set request they are complete whichever ioctl
+    /// made it: the VFS derived them from `FS_XFLAG_*` for `FS_IOC_FSSETXATTR` and added the
+    /// flags that request cannot express from the current ones.
+    pub fn flags(&self) -> u32 {
+        self.get().flags
+    }
+
+    /// The `FS_XFLAG_*` flags (`fsx_xflags`); in a set request, derived from [`Self::flags`]
+    /// for `FS_IOC_SETFLAGS`.
+    pub fn xflags(&self) -> u32 {
+        self.get().fsx_xflags
+    }
+
+    /// Reports the inode's `FS_*_FL` flags from `->fileattr_get` (`fileattr_fill_flags`),
+    /// which also sets the `FS_XFLAG_*` flags they stand for.
+    pub fn fill_flags(&mut self, flags: u32) {
+        // SAFETY: The attributes are valid and exclusively ours for the borrow.
+        unsafe { bindings::fileattr_fill_flags(self.0.get(), flags) };
+    }
+
+    /// Whether a set request asks for more than the `FS_*_FL` flags can say
+    /// (`fileattr_has_fsx`): `FS_XFLAG_*` flags without an `FS_*_FL` equivalent, an extent
+    /// size hint or a project id. A file system without those refuses it with `EOPNOTSUPP`.
+    pub fn has_fsx(&self) -> bool {
+        // SAFETY: The attributes are valid for the borrow.
+        unsafe { bindings::fileattr_has_fsx(self.0.get()) }
+    }
+}
+
 /// Returns the C result of a fallible call that produced an errno or a pointer.
 #[allow(dead_code)]
 pub(crate) fn check_ptr<P>(p: *mut P) -> Result<*mut P> {
@@ -1595,6 +1802,27 @@ mod tests {
     #[vtable]
     impl Operations for Nothing {
         type FileSystem = Fs;
+    }
+
+    /// The flags `Attrs::fileattr_set` last accepted.
+    static ATTRS_SET: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+    /// Reports immutable + noatime; accepts plain flags and refuses extended attributes.
+    struct Attrs;
+    #[vtable]
+    impl Operations for Attrs {
+        type FileSystem = Fs;
+        fn fileattr_get(_i: &INode<Fs>, fa: &mut FileAttr) -> Result {
+            fa.fill_flags(fsflags::IMMUTABLE | fsflags::NOATIME);
+            Ok(())
+        }
+        fn fileattr_set(_i: &Locked<'_, Fs>, fa: &FileAttr) -> Result {
+            if fa.has_fsx() {
+                return Err(EOPNOTSUPP);
+            }
+            ATTRS_SET.store(fa.flags(), core::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
     }
 
     /// A link whose target is built per call, and that needs ref-walk (no RCU).
@@ -1763,6 +1991,69 @@ mod tests {
         // Symlink tables do not get directory hooks.
         assert!(Table::<FastLink>::TABLE.lookup.is_none());
         assert!(Table::<FastLink>::TABLE.symlink.is_none());
+    }
+
+    #[test]
+    fn fileattr_glue_fills_and_passes_flags() {
+        use core::sync::atomic::Ordering::Relaxed;
+        assert!(Table::<Attrs>::TABLE.fileattr_get.is_some());
+        assert!(Table::<Attrs>::TABLE.fileattr_set.is_some());
+        assert!(Table::<Dir>::TABLE.fileattr_get.is_none());
+        assert!(Table::<Nothing>::TABLE.fileattr_set.is_none());
+        let mut fake_inode = core::mem::MaybeUninit::<bindings::inode>::zeroed();
+        let mut fake_dentry = core::mem::MaybeUninit::<bindings::dentry>::zeroed();
+        // SAFETY: Both are zeroed local objects; the hooks do not touch the inode.
+        unsafe { (*fake_dentry.as_mut_ptr()).d_inode = fake_inode.as_mut_ptr() };
+        let d = fake_dentry.as_mut_ptr();
+
+        // `->fileattr_get`: the flags and the extended flags they stand for.
+        let mut fa: bindings::file_kattr = pin_init::zeroed();
+        // SAFETY: `Attrs::fileattr_get` only fills `fa`, which is ours.
+        assert_eq!(unsafe { Table::<Attrs>::fileattr_get(d, &mut fa) }, 0);
+        assert_eq!(fa.flags, fsflags::IMMUTABLE | fsflags::NOATIME);
+        assert_eq!(
+            fa.fsx_xflags,
+            bindings::FS_XFLAG_IMMUTABLE | bindings::FS_XFLAG_NOATIME
+        );
+        assert!(fa.flags_valid());
+
+        // `->fileattr_set` of plain flags (`FS_IOC_SETFLAGS`) reaches the hook.
+        let mut fa: bindings::file_kattr = pin_init::zeroed();
+        // SAFETY: `fa` is ours.
+        unsafe { bindings::fileattr_fill_flags(&mut fa, fsflags::APPEND | fsflags::NODUMP) };
+        // SAFETY: `Attrs::fileattr_set` does not touch the inode; `fa` is ours.
+        let r = unsafe { Table::<Attrs>::fileattr_set(core::ptr::null_mut(), d, &mut fa) };
+        assert_eq!(r, 0);
+        assert_eq!(ATTRS_SET.load(Relaxed), fsflags::APPEND | fsflags::NODUMP);
+
+        // An extent size hint is beyond the flags: the hook's `EOPNOTSUPP` is the result.
+        let mut fa: bindings::file_kattr = pin_init::zeroed();
+        // SAFETY: `fa` is ours.
+        unsafe { bindings::fileattr_fill_xflags(&mut fa, bindings::FS_XFLAG_SYNC) };
+        // SAFETY: As above.
+        let attr = unsafe { FileAttr::from_raw(&mut fa) };
+        assert!(!attr.has_fsx());
+        assert_eq!(attr.flags(), fsflags::SYNC);
+        fa.fsx_extsize = 65536;
+        // SAFETY: As above.
+        let r = unsafe { Table::<Attrs>::fileattr_set(core::ptr::null_mut(), d, &mut fa) };
+        assert_eq!(r, EOPNOTSUPP.to_errno());
+        assert_eq!(ATTRS_SET.load(Relaxed), fsflags::APPEND | fsflags::NODUMP);
+    }
+
+    #[test]
+    fn fs_flags_map_to_inode_flags() {
+        assert_eq!(iflags::from_fs_flags(0), 0);
+        assert_eq!(
+            iflags::from_fs_flags(fsflags::IMMUTABLE | fsflags::APPEND),
+            iflags::IMMUTABLE | iflags::APPEND
+        );
+        assert_eq!(
+            iflags::from_fs_flags(fsflags::SYNC | fsflags::NOATIME | fsflags::DIRSYNC),
+            iflags::SYNC | iflags::NOATIME | iflags::DIRSYNC
+        );
+        // No-dump is for backup tools: the VFS has no bit for it.
+        assert_eq!(iflags::from_fs_flags(fsflags::NODUMP), 0);
     }
 
     #[test]
