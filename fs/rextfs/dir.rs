@@ -12,7 +12,7 @@ use crate::{
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops::{self, DirEmitter, DirEntryType},
-    inode::{self, mode, INode, Locked, NewINode, SharedLocked},
+    inode::{self, mode, FileAttr, INode, Locked, NewINode, SharedLocked},
     DEntry, File, SuperBlock,
 };
 use kernel::prelude::*;
@@ -485,6 +485,7 @@ fn prepare_inode(
     d.mtime = ts;
     d.ctime = ts;
     d.btime = ts;
+    d.flags = parent.data().disk.lock().flags & crate::inode::INHERITED_FLAGS;
     crate::file::prepare_new_inode(&mut new, d.mode);
     Ok((new, ino, d))
 }
@@ -653,6 +654,14 @@ fn exchange(
 #[vtable]
 impl inode::Operations for DirOps {
     type FileSystem = RextFs;
+
+    fn fileattr_get(inode: &INode<RextFs>, fa: &mut FileAttr) -> Result {
+        crate::inode::fileattr_get(inode, fa)
+    }
+
+    fn fileattr_set(inode: &Locked<'_, RextFs>, fa: &FileAttr) -> Result {
+        crate::inode::fileattr_set(inode, fa)
+    }
 
     fn create(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
         create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG, None, 0)

@@ -17,7 +17,7 @@ use extent::{Mapping as Ext, TreeCtx};
 use iomap::{AddressSpace, MapFlags, Mapping, OpFlags};
 use kernel::fs::{
     file_ops::{self, VmOps},
-    inode::{self, Attr, FiemapInfo, INode, Kstat, Locked, NewINode},
+    inode::{self, iflags, Attr, FiemapInfo, FileAttr, INode, Kstat, Locked, NewINode},
     File, Kiocb,
 };
 use kernel::iov::{IovIterDest, IovIterSource};
@@ -665,6 +665,10 @@ impl file_ops::Operations for FileOps {
     ) -> Result<usize> {
         let written = {
             let lock = inode.lock();
+            // The file may have become immutable after it was opened for writing.
+            if inode.flags() & iflags::IMMUTABLE != 0 {
+                return Err(EPERM);
+            }
             if file_ops::write_checks(&lock, iocb, from)? == 0 {
                 return Ok(0);
             }
@@ -733,6 +737,14 @@ impl inode::Operations for FileOps {
         iomap::fiemap::<FileOps>(&inode.lock_shared(), info, start, len)
     }
 
+    fn fileattr_get(inode: &INode<RextFs>, fa: &mut FileAttr) -> Result {
+        crate::inode::fileattr_get(inode, fa)
+    }
+
+    fn fileattr_set(inode: &Locked<'_, RextFs>, fa: &FileAttr) -> Result {
+        crate::inode::fileattr_set(inode, fa)
+    }
+
     fn getattr(inode: &INode<RextFs>, stat: &mut Kstat, request_mask: u32, _flags: u32) -> Result {
         if request_mask & inode::STATX_DIOALIGN != 0 {
             // Direct I/O aligned to the file system block size always works: the block size
@@ -746,6 +758,11 @@ impl inode::Operations for FileOps {
     }
 
     fn setattr(inode: &Locked<'_, RextFs>, attr: &Attr) -> Result {
+        // The VFS refuses most changes to an immutable file, but not a truncate through a
+        // descriptor opened for writing before the file became immutable.
+        if inode.flags() & iflags::IMMUTABLE != 0 {
+            return Err(EPERM);
+        }
         if let Some(size) = attr.size() {
             // Even to the same size: truncate drops the blocks preallocated past the end
             // (`FALLOC_FL_KEEP_SIZE`), as xfs and ext4 do.

@@ -6,7 +6,7 @@ use crate::{dir, file, format, symlink, RextFs};
 use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     file_ops,
-    inode::{self, mode, Either, INode, Params, Timespec},
+    inode::{self, fsflags, iflags, mode, Either, FileAttr, INode, Locked, Params, Timespec},
     SuperBlock,
 };
 use kernel::prelude::*;
@@ -76,10 +76,54 @@ pub(crate) fn params(sb: &SuperBlock<RextFs>, d: &format::Inode) -> Params<RextF
         mtime: ts(d.mtime),
         ctime: ts(d.ctime),
         generation: d.generation,
+        flags: iflags::from_fs_flags(d.flags & format::INODE_FLAGS_USER),
         iops,
         fops,
         aops,
     }
+}
+
+// The on-disk user flags are the kernel's `FS_*_FL` values, so `FS_IOC_GETFLAGS` reports
+// them unchanged.
+const _: () = assert!(
+    format::INODE_FLAG_SYNC == fsflags::SYNC
+        && format::INODE_FLAG_IMMUTABLE == fsflags::IMMUTABLE
+        && format::INODE_FLAG_APPEND == fsflags::APPEND
+        && format::INODE_FLAG_NODUMP == fsflags::NODUMP
+        && format::INODE_FLAG_NOATIME == fsflags::NOATIME
+);
+
+/// Flags a new inode takes from its directory, as in ext2/ext4: synchronous updates, no
+/// dump, no atime. Immutable and append-only are never inherited.
+pub(crate) const INHERITED_FLAGS: u32 =
+    format::INODE_FLAG_SYNC | format::INODE_FLAG_NODUMP | format::INODE_FLAG_NOATIME;
+
+/// `->fileattr_get` of files and directories: the user flags of the on-disk inode.
+pub(crate) fn fileattr_get(inode: &INode<RextFs>, fa: &mut FileAttr) -> Result {
+    let flags = inode.data().disk.lock().flags & format::INODE_FLAGS_USER;
+    fa.fill_flags(flags);
+    Ok(())
+}
+
+/// `->fileattr_set` of files and directories: stores the user flags in the on-disk inode and
+/// applies them to the VFS inode. The VFS checked ownership and `CAP_LINUX_IMMUTABLE`.
+pub(crate) fn fileattr_set(inode: &Locked<'_, RextFs>, fa: &FileAttr) -> Result {
+    // Extent size hints, project ids, DAX...: not in the format.
+    if fa.has_fsx() || fa.flags() & !format::INODE_FLAGS_USER != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if inode.super_block().is_read_only() {
+        return Err(EROFS);
+    }
+    let flags = fa.flags();
+    {
+        let mut d = inode.data().disk.lock();
+        d.flags = (d.flags & !format::INODE_FLAGS_USER) | flags;
+    }
+    inode.set_flags(iflags::from_fs_flags(flags));
+    inode.touch_ctime();
+    inode.mark_dirty();
+    Ok(())
 }
 
 /// Byte position of inode `ino` in the inode table.
