@@ -9,10 +9,17 @@
 //!
 //! List changes happen under the super block state lock; the `next_orphan` fields are changed
 //! only here, on disk ([`inode::set_next_orphan`]; [`inode::write_disk`] keeps them).
+//!
+//! The list is singly linked on disk, so taking an inode off it needs the one before it. While
+//! mounted, [`SbState::orphans`] indexes the list: every inode on it got there through
+//! [`add`] or [`add_new`] in this mount (a read-write mount empties the list first,
+//! [`process_at_mount`]), so the index knows each one's predecessor and neither unlinking many
+//! open files nor closing them walks the list.
 
-use crate::{alloc, dirindex, format, inode, symlink, write_super, RextFs};
+use crate::{alloc, dirindex, format, inode, symlink, write_super, RextFs, SbState};
 use kernel::fs::{inode::INode, SuperBlock};
 use kernel::prelude::*;
+use kernel::rbtree::RBTreeNode;
 
 /// Puts `inode`, whose link count is zero, on the orphan list. The inode is written first (with
 /// its zero link count), then linked in at the head.
@@ -27,25 +34,31 @@ pub(crate) fn add(inode: &INode<RextFs>) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
     inode::write_disk(sb, ino, &d)?;
-    link_at_head(sb, &mut st.disk, ino)
+    link_at_head(sb, &mut st, ino)
 }
 
 /// Puts the new inode `ino`, already written with no links, on the orphan list.
 pub(crate) fn add_new(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
-    link_at_head(sb, &mut st.disk, ino)
+    link_at_head(sb, &mut st, ino)
 }
 
-/// Links inode `ino` in at the head of the list (state lock held).
-fn link_at_head(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock, ino: u64) -> Result {
-    inode::set_next_orphan(sb, ino, disk.orphan_head)?;
-    let old = disk.orphan_head;
-    disk.orphan_head = ino;
-    if let Err(e) = write_super(sb, disk) {
-        disk.orphan_head = old;
+/// Links inode `ino` in at the head of the list and the index (state lock held).
+fn link_at_head(sb: &SuperBlock<RextFs>, st: &mut SbState, ino: u64) -> Result {
+    // The index entry is allocated first: without memory, nothing has changed on disk.
+    let node = RBTreeNode::new(ino, 0, GFP_KERNEL)?;
+    let old = st.disk.orphan_head;
+    inode::set_next_orphan(sb, ino, old)?;
+    st.disk.orphan_head = ino;
+    if let Err(e) = write_super(sb, &mut st.disk) {
+        st.disk.orphan_head = old;
         return Err(e);
     }
+    if let Some(prev) = st.orphans.get_mut(&old) {
+        *prev = ino;
+    }
+    st.orphans.insert(node);
     Ok(())
 }
 
@@ -54,32 +67,32 @@ fn link_at_head(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock, ino: u64
 pub(crate) fn remove(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
-    let mut prev = 0u64;
-    let mut cur = st.disk.orphan_head;
-    let mut steps = 0u64;
-    while cur != 0 && cur != ino {
-        steps += 1;
-        if steps > info.geo.total_inodes {
-            pr_err!("{}: the orphan list loops\n", sb.id());
-            return Err(EFSCORRUPTED);
-        }
-        prev = cur;
-        cur = inode::read_disk(sb, cur)?.next_orphan;
-    }
-    if cur == 0 {
+    let Some(&prev) = st.orphans.get(&ino) else {
         return Ok(());
-    }
+    };
     let next = inode::read_disk(sb, ino)?.next_orphan;
     if prev == 0 {
-        let old = st.disk.orphan_head;
+        if st.disk.orphan_head != ino {
+            pr_err!(
+                "{}: orphan inode {} is not the list head {}\n",
+                sb.id(),
+                ino,
+                st.disk.orphan_head
+            );
+            return Err(EFSCORRUPTED);
+        }
         st.disk.orphan_head = next;
         if let Err(e) = write_super(sb, &mut st.disk) {
-            st.disk.orphan_head = old;
+            st.disk.orphan_head = ino;
             return Err(e);
         }
     } else {
         inode::set_next_orphan(sb, prev, next)?;
     }
+    if let Some(p) = st.orphans.get_mut(&next) {
+        *p = prev;
+    }
+    st.orphans.remove(&ino);
     inode::set_next_orphan(sb, ino, 0)
 }
 

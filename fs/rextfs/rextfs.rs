@@ -22,6 +22,7 @@ use format::FormatError;
 use kernel::fs::param::{EnumTable, MountOptions, Param, ParamTable};
 use kernel::fs::{self, inode::INode, New, Ready, SuperBlock};
 use kernel::prelude::*;
+use kernel::rbtree::RBTree;
 use kernel::seq_file::{seq_print, SeqFile};
 use kernel::sync::{aref::ARef, Mutex};
 
@@ -84,6 +85,9 @@ pub(crate) fn fs_error(sb: &SuperBlock<RextFs>) {
 pub(crate) struct SbState {
     /// The decoded super block, written back at sync and unmount.
     pub(crate) disk: format::Superblock,
+    /// Index of the on-disk orphan list while mounted: each inode on it, mapped to the inode
+    /// before it (0 for the head), so that taking one off is not a walk of the list.
+    pub(crate) orphans: RBTree<u64, u64>,
 }
 
 /// The private data of a mounted rextfs.
@@ -273,7 +277,10 @@ impl fs::FileSystem for RextFs {
         KBox::pin_init(
             try_pin_init!(SbInfo {
                 geo: disk,
-                state <- kernel::new_mutex!(SbState { disk }),
+                state <- kernel::new_mutex!(SbState {
+                    disk,
+                    orphans: RBTree::new(),
+                }),
                 itable <- kernel::new_mutex!(()),
                 errors_remount_ro: AtomicBool::new(errors == ERRORS_REMOUNT_RO),
                 error_seen: AtomicBool::new(false),

@@ -3,8 +3,8 @@
 # blocks until the last close (statfs), then is freed; O_TMPFILE files are
 # freed at close unless linkat (/proc/self/fd and AT_EMPTY_PATH) names them;
 # an open directory removed with rmdir; a snapshot of the device taken while
-# unlinked files are open holds them on the orphan list, and mounting it
-# frees them. fsck.rextfs -n is clean after each umount.
+# unlinked files are open (some already closed, in a random order) holds
+# exactly those still open on the orphan list, and mounting it frees them. fsck.rextfs -n is clean after each umount.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t083
@@ -114,6 +114,23 @@ for i, name in enumerate(("a", "b")):
     fds.append(fd)
 fds.append(os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600))
 os.write(fds[-1], data)
+# 200 more (every third an O_TMPFILE file), half of them closed in a random
+# order: taking inodes off the middle of the list keeps it whole.
+import random
+rng = random.Random(83)
+small = []
+for i in range(200):
+    if i % 3 == 0:
+        fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o600)
+    else:
+        fd = os.open(f"{d}/s{i}", os.O_RDWR | os.O_CREAT, 0o644)
+        os.unlink(f"{d}/s{i}")
+    os.write(fd, data[: 4096 * rng.randint(0, 3)])
+    small.append(fd)
+rng.shuffle(small)
+for fd in small[:100]:
+    os.close(fd)
+fds += small[100:]
 with open(f"{d}/keep", "wb") as f:
     f.write(b"kept")
 subprocess.run(["sync"], check=True)
@@ -148,7 +165,7 @@ PY
 fsck.rextfs -n /dev/vdb >/tmp/t083.fsck 2>&1 && fail "fsck -n finds no orphans in the copy"
 grep -q "orphan" /tmp/t083.fsck || fail "fsck output: $(cat /tmp/t083.fsck)"
 mount -t rextfs /dev/vdb "$mnt" || fail "mounting the copy"
-[ "$(test_dmesg | grep -c 'freed orphan inode')" = 3 ] || fail "orphans freed at mount: $(test_dmesg | tail -5)"
+[ "$(test_dmesg | grep -c 'freed orphan inode')" = 103 ] || fail "orphans freed at mount: $(test_dmesg | tail -5)"
 [ "$(cat "$mnt/keep")" = kept ] || fail "kept file"
 rm "$mnt/keep"
 [ "$(stat -f -c '%f %d' "$mnt")" = "$fresh" ] || fail "counts after the orphans were freed $(stat -f -c '%f %d' "$mnt"), fresh: $fresh"
