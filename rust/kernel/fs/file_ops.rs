@@ -134,6 +134,45 @@ pub fn write_and_wait_range(file: &File, start: i64, end: i64) -> Result {
     to_result(unsafe { bindings::file_write_and_wait_range(file.as_ptr(), start, end) })
 }
 
+/// Capabilities for [`capable`] (`CAP_*` of
+/// [`include/uapi/linux/capability.h`](srctree/include/uapi/linux/capability.h)).
+pub mod cap {
+    use crate::bindings;
+
+    /// Administration of the system (`CAP_SYS_ADMIN`): what a file system's label, trim and
+    /// similar ioctls require.
+    pub const SYS_ADMIN: u32 = bindings::CAP_SYS_ADMIN;
+}
+
+/// Whether the current task has capability `cap` ([`cap`]) in the initial user namespace
+/// (`capable`; the check is audited).
+pub fn capable(cap: u32) -> bool {
+    // SAFETY: `capable` may be called from any task context with any capability number.
+    unsafe { bindings::capable(cap as c_int) }
+}
+
+/// Write access to the mount of an open file (`mnt_want_write_file`), released on drop
+/// (`mnt_drop_write_file`). An ioctl that changes the file system takes it before changing
+/// anything, so that it fails with `EROFS` on a read-only mount and waits while the file
+/// system is frozen.
+pub struct MountWrite<'a>(&'a File);
+
+impl<'a> MountWrite<'a> {
+    /// Takes write access to `file`'s mount.
+    pub fn new(file: &'a File) -> Result<Self> {
+        // SAFETY: The file is valid for the borrow.
+        to_result(unsafe { bindings::mnt_want_write_file(file.as_ptr()) })?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for MountWrite<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `new` took write access to this file's mount.
+        unsafe { bindings::mnt_drop_write_file(self.0.as_ptr()) };
+    }
+}
+
 /// Standard seek behaviour for [`Operations`] tables that do not implement `llseek`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seek {
@@ -321,6 +360,21 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Handles the file system's own ioctls (`->unlocked_ioctl`), called without locks for
+    /// the commands the VFS does not handle itself (it handles `FS_IOC_GETFLAGS`, `FIEMAP`,
+    /// `FIFREEZE` and the other generic ones first). `arg` is the raw argument: for a pointer,
+    /// a user address for [`crate::uaccess::UserSlice`]. Return `ENOTTY` for an unknown
+    /// command. 32-bit tasks on a 64-bit kernel come here through `compat_ptr_ioctl`, so
+    /// commands whose argument layout differs between the two must not be implemented.
+    fn ioctl(
+        _file: &File,
+        _inode: &INode<Self::FileSystem>,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<i32> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// The operations of memory mappings of the file; `None` keeps `mmap` unsupported
     /// (`ENODEV`). With `Some`, `mmap` installs them after `file_accessed`.
     const VM_OPS: Option<VmOps> = None;
@@ -408,6 +462,17 @@ impl<U: Operations> Table<U> {
         },
         mmap: if U::VM_OPS.is_some() {
             Some(Self::mmap)
+        } else {
+            None
+        },
+        unlocked_ioctl: if U::HAS_IOCTL {
+            Some(Self::ioctl)
+        } else {
+            None
+        },
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: if U::HAS_IOCTL {
+            Some(bindings::compat_ptr_ioctl)
         } else {
             None
         },
@@ -507,6 +572,19 @@ impl<U: Operations> Table<U> {
 
     /// # Safety
     ///
+    /// Called by the VFS with an open file of `U::FileSystem`.
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        from_result(|| {
+            // SAFETY: The file is valid for the call.
+            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: An open file's inode is a live inode of this file system.
+            let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
+            U::ioctl(f, inode, cmd, arg as usize).map(|r| r as c_long)
+        })
+    }
+
+    /// # Safety
+    ///
     /// Called by the VFS with an open file of `U::FileSystem` and a new mapping of it.
     unsafe extern "C" fn mmap(
         file: *mut bindings::file,
@@ -578,6 +656,38 @@ mod tests {
     #[vtable]
     impl Operations for Nothing {
         type FileSystem = Fs;
+    }
+
+    /// Answers command 7 with its argument doubled, refuses 8 with `EPERM`, knows no other.
+    struct Ioctls;
+    #[vtable]
+    impl Operations for Ioctls {
+        type FileSystem = Fs;
+        fn ioctl(_f: &File, _i: &INode<Fs>, cmd: u32, arg: usize) -> Result<i32> {
+            match cmd {
+                7 => Ok(arg as i32 * 2),
+                8 => Err(EPERM),
+                _ => Err(ENOTTY),
+            }
+        }
+    }
+
+    #[test]
+    fn ioctl_glue_passes_command_argument_and_result() {
+        assert!(Table::<Ioctls>::TABLE.unlocked_ioctl.is_some());
+        assert!(Table::<Nothing>::TABLE.unlocked_ioctl.is_none());
+        assert!(Table::<Dir>::TABLE.unlocked_ioctl.is_none());
+        let mut fake_inode = core::mem::MaybeUninit::<bindings::inode>::zeroed();
+        let mut fake_file = core::mem::MaybeUninit::<bindings::file>::zeroed();
+        // SAFETY: Zeroed local objects; `Ioctls::ioctl` touches neither the file nor the inode.
+        unsafe { (*fake_file.as_mut_ptr()).f_inode = fake_inode.as_mut_ptr() };
+        let f = fake_file.as_mut_ptr();
+        // SAFETY: As above.
+        let r = unsafe { [7, 8, 9].map(|cmd| Table::<Ioctls>::ioctl(f, cmd, 21)) };
+        assert_eq!(
+            r,
+            [42, EPERM.to_errno() as c_long, ENOTTY.to_errno() as c_long]
+        );
     }
 
     #[test]
