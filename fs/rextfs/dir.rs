@@ -868,6 +868,10 @@ impl inode::Operations for DirOps {
 impl file_ops::Operations for DirOps {
     type FileSystem = RextFs;
 
+    fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
+        crate::ioctl::ioctl(file, inode, cmd, arg)
+    }
+
     fn fsync(_file: &File, dir: &INode<RextFs>, _start: i64, _end: i64, _datasync: bool) -> Result {
         // Directory blocks are written synchronously when they change; write the inode if
         // it is dirty and flush the device cache.

@@ -612,6 +612,10 @@ impl iomap::DioOperations for FileOps {
 impl file_ops::Operations for FileOps {
     type FileSystem = RextFs;
 
+    fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
+        crate::ioctl::ioctl(file, inode, cmd, arg)
+    }
+
     const VM_OPS: Option<VmOps> = Some(AddressSpace::<FileOps>::vm_ops());
 
     fn read_iter(

@@ -13,6 +13,7 @@ mod extent;
 mod file;
 mod format;
 mod inode;
+mod ioctl;
 mod meta;
 mod orphan;
 mod symlink;

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rextfs ioctls of files and directories: the volume label (`FS_IOC_GETFSLABEL`,
+//! `FS_IOC_SETFSLABEL`, as `xfs_io -c label`, `btrfs filesystem label` and `e2label` use
+//! them on mounted file systems). The VFS handles the generic ones (flags, fiemap, freeze)
+//! before it calls these.
+
+use crate::{format, write_super, RextFs};
+use kernel::fs::{
+    file_ops::{self, cap, MountWrite},
+    inode::INode,
+    File,
+};
+use kernel::ioctl::{_IOR, _IOW};
+use kernel::prelude::*;
+use kernel::uaccess::{UserPtr, UserSlice};
+
+/// Size of the label buffer of the label ioctls, NUL included (`FSLABEL_MAX`).
+const FSLABEL_MAX: usize = 256;
+/// `FS_IOC_GETFSLABEL`: copies the label, NUL-terminated, to the caller.
+const FS_IOC_GETFSLABEL: u32 = _IOR::<[u8; FSLABEL_MAX]>(0x94, 49);
+/// `FS_IOC_SETFSLABEL`: sets the label from a NUL-terminated string.
+const FS_IOC_SETFSLABEL: u32 = _IOW::<[u8; FSLABEL_MAX]>(0x94, 50);
+
+/// `->unlocked_ioctl` of regular files and directories.
+pub(crate) fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
+    match cmd {
+        FS_IOC_GETFSLABEL => get_label(inode, arg),
+        FS_IOC_SETFSLABEL => set_label(file, inode, arg),
+        _ => Err(ENOTTY),
+    }
+}
+
+/// Copies the label and a NUL (`LABEL_SIZE + 1` bytes: a label of `LABEL_SIZE` bytes has no
+/// NUL on disk) to the user buffer at `arg`.
+fn get_label(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
+    let mut buf = [0u8; format::LABEL_SIZE + 1];
+    buf[..format::LABEL_SIZE].copy_from_slice(&inode.super_block().data().state.lock().disk.label);
+    UserSlice::new(UserPtr::from_addr(arg), buf.len())
+        .writer()
+        .write_slice(&buf)?;
+    Ok(0)
+}
+
+/// Sets the label from the NUL-terminated string at `arg` (read as `FSLABEL_MAX` bytes, as in
+/// ext4 and xfs): `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` for a label longer than the
+/// format's `LABEL_SIZE` bytes or without a NUL, `EROFS` on a read-only mount. The super
+/// block is written and the device flushed before the call returns.
+fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
+    if !file_ops::capable(cap::SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let mut buf = [0u8; FSLABEL_MAX];
+    UserSlice::new(UserPtr::from_addr(arg), FSLABEL_MAX)
+        .reader()
+        .read_slice(&mut buf)?;
+    let len = buf.iter().position(|&b| b == 0).ok_or(EINVAL)?;
+    if len > format::LABEL_SIZE {
+        return Err(EINVAL);
+    }
+    let mut label = [0u8; format::LABEL_SIZE];
+    label[..len].copy_from_slice(&buf[..len]);
+    let _write = MountWrite::new(file)?;
+    let sb = inode.super_block();
+    let info = sb.data();
+    {
+        let mut st = info.state.lock();
+        let old = st.disk.label;
+        st.disk.label = label;
+        if let Err(e) = write_super(sb, &mut st.disk) {
+            st.disk.label = old;
+            return Err(e);
+        }
+    }
+    sb.flush_device()?;
+    Ok(0)
+}
