@@ -288,3 +288,13 @@ __rust_helper bool rust_helper_fileattr_has_fsx(const struct file_kattr *fa)
 {
 	return fileattr_has_fsx(fa);
 }
+
+__rust_helper unsigned int rust_helper_bdev_max_discard_sectors(struct block_device *bdev)
+{
+	return bdev_max_discard_sectors(bdev);
+}
+
+__rust_helper unsigned int rust_helper_bdev_discard_granularity(struct block_device *bdev)
+{
+	return bdev_discard_granularity(bdev);
+}

@@ -203,6 +203,49 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         })
     }
 
+    /// Whether the device accepts discards (`bdev_max_discard_sectors` is not 0), and their
+    /// granularity in bytes (`bdev_discard_granularity`): `None` for a device without
+    /// discard support, where `FITRIM` answers `EOPNOTSUPP`.
+    pub fn discard_granularity(&self) -> Option<u32> {
+        // SAFETY: `s_bdev` is valid while the super block exists.
+        let bdev = unsafe { (*self.as_raw()).s_bdev };
+        // SAFETY: As above; both read the queue limits of a live device.
+        let (max, gran) = unsafe {
+            (
+                bindings::bdev_max_discard_sectors(bdev),
+                bindings::bdev_discard_granularity(bdev),
+            )
+        };
+        if max == 0 {
+            None
+        } else {
+            Some(gran.max(SECTOR_SIZE as u32))
+        }
+    }
+
+    /// Discards `len` bytes of the device from `pos` (`blkdev_issue_discard`), both
+    /// multiples of 512, and waits for it: the device may forget what those sectors held.
+    /// Only for ranges the file system does not use (e.g. free blocks for `FITRIM`, with
+    /// allocation held off); `EOPNOTSUPP` if the device cannot discard.
+    pub fn discard(&self, pos: u64, len: u64) -> Result {
+        let end = pos.checked_add(len).ok_or(EINVAL)?;
+        if end > self.device_size() || pos % SECTOR_SIZE != 0 || len % SECTOR_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        if self.discard_granularity().is_none() {
+            return Err(EOPNOTSUPP);
+        }
+        // SAFETY: `s_bdev` is valid; the range lies on the device.
+        to_result(unsafe {
+            bindings::blkdev_issue_discard(
+                (*self.as_raw()).s_bdev,
+                pos >> 9,
+                len >> 9,
+                bindings::GFP_NOFS,
+            )
+        })
+    }
+
     /// Synchronous bio on a `kmalloc`'ed buffer.
     fn bio_rw(&self, pos: u64, buf: &mut KVec<u8>, write: bool) -> Result {
         let op = if write {
