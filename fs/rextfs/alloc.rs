@@ -209,3 +209,43 @@ pub(crate) fn free_inode(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
     st.disk.free_inodes = st.disk.free_inodes.saturating_add(1);
     Ok(())
 }
+
+/// Discards the free data blocks of `[start, end)` that lie in runs of at least `minlen` free
+/// blocks (`FITRIM`), returning how many blocks were discarded. Each bitmap block is handled
+/// with the super block state lock held, so no block of it can be allocated (and written)
+/// while it is being discarded; allocations wait for at most one bitmap block's discards.
+/// Runs are cut at bitmap block boundaries.
+pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -> Result<u64> {
+    let info = sb.data();
+    let geo = &info.geo;
+    let bm = bitmap(geo, Kind::Blocks);
+    let bits = bits_per_block(geo)?;
+    let bs = geo.block_size() as u64;
+    let end = end.min(bm.items);
+    let minlen = minlen.max(1);
+    let mut item = start.max(geo.layout.data_start);
+    let mut trimmed = 0u64;
+    while item < end {
+        let idx = item / bits;
+        let base = idx * bits.get();
+        let stop = end.min(base + bits.get()) - base;
+        {
+            let _st = info.state.lock();
+            let buf = read_bitmap(sb, &bm, idx)?;
+            let mut bit = item - base;
+            while let Some(first) = format::bitmap_find_zero(&buf, bit, stop) {
+                let mut n = 1u64;
+                while first + n < stop && format::bitmap_test(&buf, first + n) == Some(false) {
+                    n += 1;
+                }
+                if n >= minlen {
+                    sb.discard((base + first) * bs, n * bs)?;
+                    trimmed += n;
+                }
+                bit = first + n;
+            }
+        }
+        item = base + stop;
+    }
+    Ok(trimmed)
+}

@@ -2,8 +2,8 @@
 
 //! The rextfs ioctls of files and directories: the volume label (`FS_IOC_GETFSLABEL`,
 //! `FS_IOC_SETFSLABEL`, as `xfs_io -c label`, `btrfs filesystem label` and `e2label` use
-//! them on mounted file systems). The VFS handles the generic ones (flags, fiemap, freeze)
-//! before it calls these.
+//! them on mounted file systems) and `FITRIM` (`fstrim`). The VFS handles the generic ones
+//! (flags, fiemap, freeze) before it calls these.
 
 use crate::{format, write_super, RextFs};
 use kernel::fs::{
@@ -11,7 +11,7 @@ use kernel::fs::{
     inode::INode,
     File,
 };
-use kernel::ioctl::{_IOR, _IOW};
+use kernel::ioctl::{_IOR, _IOW, _IOWR};
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
@@ -22,11 +22,15 @@ const FS_IOC_GETFSLABEL: u32 = _IOR::<[u8; FSLABEL_MAX]>(0x94, 49);
 /// `FS_IOC_SETFSLABEL`: sets the label from a NUL-terminated string.
 const FS_IOC_SETFSLABEL: u32 = _IOW::<[u8; FSLABEL_MAX]>(0x94, 50);
 
+/// `FITRIM`: discards free space; the argument is a `struct fstrim_range`.
+const FITRIM: u32 = _IOWR::<[u64; 3]>(b'X' as u32, 121);
+
 /// `->unlocked_ioctl` of regular files and directories.
 pub(crate) fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
     match cmd {
         FS_IOC_GETFSLABEL => get_label(inode, arg),
         FS_IOC_SETFSLABEL => set_label(file, inode, arg),
+        FITRIM => trim(inode, arg),
         _ => Err(ENOTTY),
     }
 }
@@ -73,5 +77,48 @@ fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
         }
     }
     sb.flush_device()?;
+    Ok(0)
+}
+
+/// `FITRIM`: discards the free blocks of the byte range `start..start + len` that lie in free
+/// runs of at least `minlen` bytes (`struct fstrim_range`, read from and written back to
+/// `arg`, with `len` set to the bytes discarded). As in ext4 and xfs: `EPERM` without
+/// `CAP_SYS_ADMIN`, `EROFS` on a read-only mount, `EOPNOTSUPP` if the device cannot discard,
+/// `EINVAL` for a start past the end of the file system, a length below one block or a
+/// minimum run longer than the file system. `minlen` is rounded up to the device's discard
+/// granularity.
+fn trim(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
+    if !file_ops::capable(cap::SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let sb = inode.super_block();
+    // The bitmaps of a read-only mount may be those of an unchecked image.
+    if sb.is_read_only() {
+        return Err(EROFS);
+    }
+    let granularity = u64::from(sb.discard_granularity().ok_or(EOPNOTSUPP)?);
+    let (mut reader, mut writer) = UserSlice::new(UserPtr::from_addr(arg), 24).reader_writer();
+    let mut raw = [0u8; 24];
+    reader.read_slice(&mut raw)?;
+    let field = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&raw[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(b)
+    };
+    let (start, len, minlen) = (field(0), field(1), field(2));
+    let geo = &sb.data().geo;
+    let bs = geo.block_size() as u64;
+    let fs_bytes = geo.total_blocks.saturating_mul(bs);
+    if start >= fs_bytes || len < bs || minlen > fs_bytes {
+        return Err(EINVAL);
+    }
+    // Blocks wholly inside the range; runs of at least `minlen` bytes, in whole blocks.
+    let first = start.div_ceil(bs);
+    let end = start.saturating_add(len) / bs;
+    let minlen = minlen.max(granularity).div_ceil(bs);
+    let trimmed = crate::alloc::trim(sb, first, end, minlen)?;
+    writer.write_slice(&raw[..8])?;
+    writer.write_slice(&trimmed.saturating_mul(bs).to_ne_bytes())?;
+    writer.write_slice(&raw[16..])?;
     Ok(0)
 }
