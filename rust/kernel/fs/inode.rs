@@ -985,8 +985,10 @@ pub trait Operations {
     const SYMLINK: Symlink = Symlink::None;
 
     /// Reports attributes (`->getattr`) for `stat`/`statx`. The glue fills `stat` from the
-    /// inode first (`generic_fillattr`); the file system adds what only it knows, e.g.
-    /// [`Kstat::set_dio_align`] when `request_mask` asks for `STATX_DIOALIGN`.
+    /// inode first (`generic_fillattr`, and `generic_fill_statx_attr` for the immutable and
+    /// append attributes); the file system adds what only it knows, e.g.
+    /// [`Kstat::set_dio_align`] when `request_mask` asks for `STATX_DIOALIGN`, or
+    /// [`Kstat::set_attributes`].
     fn getattr(
         _inode: &INode<Self::FileSystem>,
         _stat: &mut Kstat,
@@ -1438,8 +1440,12 @@ impl<U: Operations> Table<U> {
         from_result(|| {
             // SAFETY: The path is valid and positive for the call.
             let inode = unsafe { (*(*path).dentry).d_inode };
-            // SAFETY: `stat` is valid for writes and `inode` is live.
-            unsafe { bindings::generic_fillattr(idmap, request_mask, inode, stat) };
+            // SAFETY: `stat` is valid for writes and `inode` is live. The attributes the VFS
+            // enforces from `i_flags` (immutable, append) are reported for every file system.
+            unsafe {
+                bindings::generic_fillattr(idmap, request_mask, inode, stat);
+                bindings::generic_fill_statx_attr(inode, stat);
+            }
             // SAFETY: The inode is a live inode of this file system; `stat` is exclusively
             // ours for the call.
             let (i, st) = unsafe { (INode::from_raw(inode), &mut *stat.cast::<Kstat>()) };
@@ -1529,6 +1535,18 @@ pub struct Kstat(Opaque<bindings::kstat>);
 /// `STATX_DIOALIGN`: the `statx` mask bit of the direct I/O alignment fields.
 pub const STATX_DIOALIGN: u32 = bindings::STATX_DIOALIGN;
 
+/// File attributes `statx` reports (`STATX_ATTR_*`, see [`Kstat::set_attributes`]).
+pub mod statx_attr {
+    use crate::bindings;
+
+    /// The file is immutable (`STATX_ATTR_IMMUTABLE`); the glue reports it from `i_flags`.
+    pub const IMMUTABLE: u64 = bindings::STATX_ATTR_IMMUTABLE as u64;
+    /// The file is append-only (`STATX_ATTR_APPEND`); the glue reports it from `i_flags`.
+    pub const APPEND: u64 = bindings::STATX_ATTR_APPEND as u64;
+    /// The file is not to be dumped (`STATX_ATTR_NODUMP`).
+    pub const NODUMP: u64 = bindings::STATX_ATTR_NODUMP as u64;
+}
+
 impl Kstat {
     fn get(&self) -> &bindings::kstat {
         // SAFETY: The kstat is valid for the borrow.
@@ -1570,6 +1588,20 @@ impl Kstat {
     /// The preferred I/O size (`blksize`).
     pub fn blksize(&self) -> u32 {
         self.get().blksize
+    }
+
+    /// Reports the file attributes in `mask` ([`statx_attr`]) as supported
+    /// (`attributes_mask`) and those of them in `attributes` as set (`attributes`).
+    pub fn set_attributes(&mut self, attributes: u64, mask: u64) {
+        let st = self.get_mut();
+        st.attributes_mask |= mask;
+        st.attributes = (st.attributes & !mask) | (attributes & mask);
+    }
+
+    /// The file attributes reported (`attributes`) and those supported
+    /// (`attributes_mask`), [`statx_attr`] bits.
+    pub fn attributes(&self) -> (u64, u64) {
+        (self.get().attributes, self.get().attributes_mask)
     }
 
     /// Sets the preferred I/O size (`blksize`).
@@ -2076,6 +2108,25 @@ mod tests {
         st.set_dio_align(0, 0).unwrap();
         assert_eq!(st.dio_align(), (0, 0));
         assert_eq!(raw.dio_offset_align, 0);
+    }
+
+    #[test]
+    fn kstat_attributes() {
+        let mut raw: bindings::kstat = pin_init::zeroed();
+        // As `generic_fill_statx_attr` leaves them for an append-only file.
+        raw.attributes = statx_attr::APPEND;
+        raw.attributes_mask = statx_attr::APPEND | statx_attr::IMMUTABLE;
+        // SAFETY: `Kstat` is `repr(transparent)` over `kstat`; `raw` is exclusively ours.
+        let st = unsafe { &mut *(&raw mut raw).cast::<Kstat>() };
+        st.set_attributes(statx_attr::NODUMP, statx_attr::NODUMP);
+        let all = statx_attr::APPEND | statx_attr::IMMUTABLE | statx_attr::NODUMP;
+        assert_eq!(
+            st.attributes(),
+            (statx_attr::APPEND | statx_attr::NODUMP, all)
+        );
+        // Bits outside the mask are neither set nor cleared.
+        st.set_attributes(statx_attr::IMMUTABLE, statx_attr::NODUMP);
+        assert_eq!(st.attributes(), (statx_attr::APPEND, all));
     }
 
     #[test]
