@@ -12,7 +12,7 @@ use crate::{
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops::{self, DirEmitter, DirEntryType},
-    inode::{self, mode, FileAttr, INode, Locked, NewINode, SharedLocked},
+    inode::{self, mode, FileAttr, INode, Kstat, Locked, NewINode, SharedLocked},
     DEntry, File, SuperBlock,
 };
 use kernel::prelude::*;
@@ -654,6 +654,11 @@ fn exchange(
 #[vtable]
 impl inode::Operations for DirOps {
     type FileSystem = RextFs;
+
+    fn getattr(inode: &INode<RextFs>, stat: &mut Kstat, _request_mask: u32, _flags: u32) -> Result {
+        crate::inode::statx_attributes(inode, stat);
+        Ok(())
+    }
 
     fn fileattr_get(inode: &INode<RextFs>, fa: &mut FileAttr) -> Result {
         crate::inode::fileattr_get(inode, fa)

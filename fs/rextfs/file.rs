@@ -750,6 +750,7 @@ impl inode::Operations for FileOps {
     }
 
     fn getattr(inode: &INode<RextFs>, stat: &mut Kstat, request_mask: u32, _flags: u32) -> Result {
+        crate::inode::statx_attributes(inode, stat);
         if request_mask & inode::STATX_DIOALIGN != 0 {
             // Direct I/O aligned to the file system block size always works: the block size
             // is at least the device's logical block size (the mount set it as the device's

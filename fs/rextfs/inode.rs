@@ -6,7 +6,10 @@ use crate::{dir, file, format, symlink, RextFs};
 use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     file_ops,
-    inode::{self, fsflags, iflags, mode, Either, FileAttr, INode, Locked, Params, Timespec},
+    inode::{
+        self, fsflags, iflags, mode, statx_attr, Either, FileAttr, INode, Kstat, Locked, Params,
+        Timespec,
+    },
     SuperBlock,
 };
 use kernel::prelude::*;
@@ -103,6 +106,18 @@ pub(crate) fn fileattr_get(inode: &INode<RextFs>, fa: &mut FileAttr) -> Result {
     let flags = inode.data().disk.lock().flags & format::INODE_FLAGS_USER;
     fa.fill_flags(flags);
     Ok(())
+}
+
+/// The `statx` attributes of files and directories beyond the ones the glue reports from the
+/// VFS flags: nodump.
+pub(crate) fn statx_attributes(inode: &INode<RextFs>, stat: &mut Kstat) {
+    let flags = inode.data().disk.lock().flags;
+    let nodump = if flags & format::INODE_FLAG_NODUMP != 0 {
+        statx_attr::NODUMP
+    } else {
+        0
+    };
+    stat.set_attributes(nodump, statx_attr::NODUMP);
 }
 
 /// `->fileattr_set` of files and directories: stores the user flags in the on-disk inode and

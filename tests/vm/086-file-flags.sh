@@ -5,8 +5,8 @@
 # made before the flag was set (EPERM, SIGBUS); append-only files take only
 # appends; flags on directories protect their entries; noatime stops atime
 # updates; new inodes inherit sync, nodump and noatime from their directory,
-# never immutable or append. Flags survive drop_caches and a remount and fsck
-# stays clean. Flags the format cannot hold, extent size hints and project ids
+# never immutable or append; statx reports immutable, append and nodump.
+# Flags survive drop_caches and a remount and fsck stays clean. Flags the format cannot hold, extent size hints and project ids
 # are refused with EOPNOTSUPP, a read-only mount gives EROFS, and an owner
 # without CAP_LINUX_IMMUTABLE cannot set immutable (EPERM).
 . "$REPO/tests/vm/lib.sh"
@@ -181,6 +181,13 @@ fi
 [ "$(flags "$mnt/user-file")" = d ] || fail "user flags: $(flags "$mnt/user-file")"
 
 chattr +i "$mnt/imm" && chattr +d "$mnt/app" || fail "chattr"
+# statx reports immutable (0x10), append (0x20) and nodump (0x40), and says
+# it knows all three (attributes_mask).
+statx_attrs() { xfs_io -r -c "statx -r" "$1" | sed -n "s/^stat.attributes${2:-} = //p"; }
+[ "$(statx_attrs "$mnt/imm")" = 0x10 ] || fail "statx attributes of imm: $(statx_attrs "$mnt/imm")"
+[ "$(statx_attrs "$mnt/app")" = 0x60 ] || fail "statx attributes of app: $(statx_attrs "$mnt/app")"
+[ "$(statx_attrs "$mnt/inh")" = 0x60 ] || fail "statx attributes of a directory: $(statx_attrs "$mnt/inh")"
+[ $(($(statx_attrs "$mnt/user-file" _mask) & 0x70)) = $((0x70)) ] || fail "statx attributes_mask"
 expected=$(lsattr -d "$mnt"/* "$mnt"/inh/* "$mnt"/inh/sub/* 2>&1)
 sync
 echo 3 >/proc/sys/vm/drop_caches
