@@ -176,11 +176,22 @@ pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Bo
     Ok((sb, fs.into_dev()))
 }
 
-/// Known filesystem signatures: returns the name of the filesystem found in
-/// the first bytes of a device, if any. `head` should hold at least the
-/// first 68 KiB (shorter devices are fine).
+/// How many bytes from the start of a device [`detect_signature`] looks at.
+pub const SIGNATURE_BYTES: usize = 0x11000;
+
+/// Known signatures of filesystems, swap, volume managers and partition tables:
+/// returns the name of what the first bytes of a device hold, if any. `head`
+/// should hold at least the first [`SIGNATURE_BYTES`] (shorter devices are
+/// fine). These are the magics of each format's first superblock or label,
+/// read from their format descriptions; `mkfs.rextfs` also asks `blkid` for
+/// anything else it knows.
 pub fn detect_signature(head: &[u8]) -> Option<&'static str> {
     let at = |off: usize, sig: &[u8]| head.get(off..off + sig.len()) == Some(sig);
+    let le16 = |off: usize| {
+        head.get(off..off + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let boot_sig = at(510, &[0x55, 0xAA]);
     if at(0, &SB_MAGIC.to_le_bytes()) {
         return Some("rextfs");
     }
@@ -193,5 +204,100 @@ pub fn detect_signature(head: &[u8]) -> Option<&'static str> {
     if at(0x10000 + 0x40, b"_BHRfS_M") {
         return Some("btrfs");
     }
+    if at(0, &0x1BAD_FACEu32.to_le_bytes()) {
+        return Some("bfs");
+    }
+    if at(0, &0x28CD_3D45u32.to_le_bytes()) || at(512, &0x28CD_3D45u32.to_le_bytes()) {
+        return Some("cramfs");
+    }
+    if at(0, b"hsqs") {
+        return Some("squashfs");
+    }
+    // Minix v1/v2 (14- and 30-byte names) at 0x10 of the superblock, v3 at 0x18.
+    if matches!(le16(1024 + 0x10), Some(0x137F | 0x138F | 0x2468 | 0x2478))
+        || le16(1024 + 0x18) == Some(0x4D5A)
+    {
+        return Some("minix");
+    }
+    if at(3, b"NTFS    ") {
+        return Some("ntfs");
+    }
+    if boot_sig && (at(0x36, b"FAT") || at(0x52, b"FAT32")) {
+        return Some("vfat");
+    }
+    if at(0x8001, b"CD001") {
+        return Some("iso9660");
+    }
+    if at(4096 - 10, b"SWAPSPACE2") || at(4096 - 10, b"SWAP-SPACE") {
+        return Some("swap");
+    }
+    if at(0, b"LUKS\xBA\xBE") {
+        return Some("LUKS");
+    }
+    if at(512, b"LABELONE") {
+        return Some("LVM2 physical volume");
+    }
+    if at(512, b"EFI PART") {
+        return Some("GPT partition table");
+    }
+    // An MBR: the boot signature and at least one partition entry in use.
+    if boot_sig && (0..4).any(|i| head.get(446 + 16 * i + 4).is_some_and(|&t| t != 0)) {
+        return Some("MBR partition table");
+    }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes placed at offsets of a zeroed device head.
+    type Parts<'a> = &'a [(usize, &'a [u8])];
+
+    fn with(parts: Parts<'_>) -> Vec<u8> {
+        let mut head = vec![0u8; SIGNATURE_BYTES];
+        for (off, bytes) in parts {
+            head[*off..*off + bytes.len()].copy_from_slice(bytes);
+        }
+        head
+    }
+
+    #[test]
+    fn signatures() {
+        let cases: &[(Parts<'_>, Option<&str>)] = &[
+            (&[], None),
+            (&[(0, b"RXSB")], Some("rextfs")),
+            (&[(1024 + 0x38, &[0x53, 0xEF])], Some("ext2/ext3/ext4")),
+            (&[(0, b"XFSB")], Some("xfs")),
+            (&[(0x10040, b"_BHRfS_M")], Some("btrfs")),
+            (&[(0, &[0xCE, 0xFA, 0xAD, 0x1B])], Some("bfs")),
+            (&[(0, &[0x45, 0x3D, 0xCD, 0x28])], Some("cramfs")),
+            (&[(512, &[0x45, 0x3D, 0xCD, 0x28])], Some("cramfs")),
+            (&[(0, b"hsqs")], Some("squashfs")),
+            (&[(1024 + 0x10, &[0x7F, 0x13])], Some("minix")),
+            (&[(1024 + 0x10, &[0x78, 0x24])], Some("minix")),
+            (&[(1024 + 0x18, &[0x5A, 0x4D])], Some("minix")),
+            (&[(3, b"NTFS    ")], Some("ntfs")),
+            (&[(0x36, b"FAT16   "), (510, &[0x55, 0xAA])], Some("vfat")),
+            (&[(0x52, b"FAT32   "), (510, &[0x55, 0xAA])], Some("vfat")),
+            (&[(0x8001, b"CD001")], Some("iso9660")),
+            (&[(4086, b"SWAPSPACE2")], Some("swap")),
+            (&[(0, b"LUKS\xBA\xBE")], Some("LUKS")),
+            (&[(512, b"LABELONE")], Some("LVM2 physical volume")),
+            (&[(512, b"EFI PART")], Some("GPT partition table")),
+            (
+                &[(446 + 4, &[0x83]), (510, &[0x55, 0xAA])],
+                Some("MBR partition table"),
+            ),
+            // A boot signature alone, or a "FAT" string without it, is not enough.
+            (&[(510, &[0x55, 0xAA])], None),
+            (&[(0x36, b"FAT16   ")], None),
+        ];
+        for (parts, want) in cases {
+            assert_eq!(detect_signature(&with(parts)), *want, "{parts:?}");
+        }
+        // A device shorter than the signatures' offsets.
+        assert_eq!(detect_signature(b"XF"), None);
+        assert_eq!(detect_signature(b"XFSB"), Some("xfs"));
+    }
 }

@@ -162,7 +162,7 @@ fn command_line_tools() {
     assert!(out.is_empty());
     let (c, _, err) = run(MKFS, &[p]);
     assert_eq!(c, 1);
-    assert!(err.contains("contains a rextfs filesystem"), "{err}");
+    assert!(err.contains("contains a rextfs signature"), "{err}");
     let (c, out, _) = run(DUMP, &[p, "sb"]);
     assert_eq!(c, 0);
     assert!(out.contains("block size         1024"), "{out}");
@@ -237,5 +237,65 @@ fn command_line_tools() {
         .unwrap();
     assert_eq!(run(FSCK, &["-n", e]).0, 8);
     assert_eq!(run(FSCK, &["-n", d.join("missing").to_str().unwrap()]).0, 8);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// mkfs.rextfs refuses, without -f, to overwrite what the host's own mkfs
+/// programs make (generic/740 in xfstests), and -f overwrites it. Programs
+/// that are not installed are skipped.
+#[test]
+fn mkfs_refuses_other_filesystems() {
+    let d = tmpdir("others");
+    let img = d.join("img");
+    let p = img.to_str().unwrap();
+    let dir = d.join("cramfs-root");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cramfs_root = dir.to_str().unwrap();
+    let makers: &[(&str, &[&str])] = &[
+        ("mkfs.ext4", &["-q", "-F"]),
+        ("mkfs.xfs", &["-q", "-f"]),
+        ("mkfs.minix", &[]),
+        ("mkfs.bfs", &[]),
+        ("mkfs.cramfs", &[cramfs_root]),
+    ];
+    let mut tried = 0;
+    for (prog, args) in makers {
+        let found = ["/sbin", "/usr/sbin", "/usr/bin"]
+            .iter()
+            .map(|d| format!("{d}/{prog}"))
+            .find(|p| std::path::Path::new(p).exists());
+        let Some(bin) = found else { continue };
+        // A fresh, zeroed image each time (xfs wants 300 MiB): only this maker's
+        // signature is on it.
+        std::fs::write(&img, b"").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&img)
+            .unwrap()
+            .set_len(512 << 20)
+            .unwrap();
+        let mut a: Vec<&str> = args.to_vec();
+        a.push(p);
+        let (c, out, err) = run(&bin, &a);
+        if c != 0 {
+            eprintln!("{prog} failed here ({out}{err}): skipped");
+            continue;
+        }
+        tried += 1;
+        // mkfs.cramfs writes an image only as long as its contents.
+        std::fs::File::options()
+            .write(true)
+            .open(&img)
+            .unwrap()
+            .set_len(512 << 20)
+            .unwrap();
+        let (c, _, err) = run(MKFS, &["-q", p]);
+        assert_eq!(c, 1, "{prog}: mkfs.rextfs overwrote it");
+        assert!(err.contains("signature; use -f"), "{prog}: {err}");
+        let (c, _, err) = run(MKFS, &["-q", "-f", p]);
+        assert_eq!(c, 0, "{prog}: -f: {err}");
+        assert_eq!(run(FSCK, &["-n", p]).0, 0, "{prog}: fsck after -f");
+    }
+    eprintln!("mkfs_refuses_other_filesystems: {tried} other mkfs programs tried");
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -5,10 +5,10 @@
 use rextfs_tools::cli::{self, format_uuid};
 use rextfs_tools::dev::{Dev, FileDev};
 use rextfs_tools::format::{MAX_BLOCK_LOG2, MIN_BLOCK_LOG2};
-use rextfs_tools::mkfs::{detect_signature, mkfs, MkfsOptions};
+use rextfs_tools::mkfs::{detect_signature, mkfs, MkfsOptions, SIGNATURE_BYTES};
 use rextfs_tools::mount_check::mounted_at;
 use std::path::Path;
-use std::process::exit;
+use std::process::{exit, Command};
 
 const USAGE: &str =
     "usage: mkfs.rextfs [-b blocksize] [-L label] [-U uuid] [-N inodes] [-f] [-q] device [size-in-blocks]";
@@ -16,6 +16,29 @@ const USAGE: &str =
 fn die(msg: &str) -> ! {
     eprintln!("mkfs.rextfs: {msg}");
     exit(1);
+}
+
+/// What `blkid -p` (libblkid's low-level probe, if installed) finds on the device beyond the
+/// signatures mkfs knows itself: a filesystem, RAID member or partition table type.
+fn blkid_probe(device: &str) -> Option<String> {
+    let out = Command::new("blkid")
+        .args(["-p", "-o", "export", device])
+        .output()
+        .ok()?;
+    match out.status.code() {
+        // Found something.
+        Some(0) => {}
+        // Several signatures that contradict each other: not empty either.
+        Some(8) => return Some("conflicting (blkid -p)".to_string()),
+        // 2: nothing found; other codes: blkid could not probe.
+        _ => return None,
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    ["TYPE=", "PTTYPE="].iter().find_map(|key| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| format!("{v} (blkid)"))
+    })
 }
 
 fn main() {
@@ -93,14 +116,17 @@ fn main() {
     let mut dev =
         FileDev::open(path, true).unwrap_or_else(|e| die(&format!("cannot open {device}: {e}")));
     if !force {
-        let n = (dev.size().min(0x11000)) as usize;
+        let n = (dev.size().min(SIGNATURE_BYTES as u64)) as usize;
         let mut head = vec![0u8; n];
         if let Err(e) = dev.read_at(0, &mut head) {
             die(&format!("cannot read {device}: {e}"));
         }
-        if let Some(fs) = detect_signature(&head) {
+        let found = detect_signature(&head)
+            .map(str::to_string)
+            .or_else(|| blkid_probe(&device));
+        if let Some(what) = found {
             die(&format!(
-                "{device} contains a {fs} filesystem; use -f to overwrite it"
+                "{device} contains a {what} signature; use -f to overwrite it"
             ));
         }
     }
