@@ -108,10 +108,15 @@ pub(crate) fn fileattr_get(inode: &INode<RextFs>, fa: &mut FileAttr) -> Result {
     Ok(())
 }
 
-/// The `statx` attributes of files and directories beyond the ones the glue reports from the
-/// VFS flags: nodump.
+/// What `statx` reports of files and directories beyond what the glue fills in from the VFS
+/// inode: the creation time (`btime`, written when the inode was made) and the nodump
+/// attribute.
 pub(crate) fn statx_attributes(inode: &INode<RextFs>, stat: &mut Kstat) {
-    let flags = inode.data().disk.lock().flags;
+    let (flags, btime) = {
+        let d = inode.data().disk.lock();
+        (d.flags, d.btime)
+    };
+    stat.set_btime(ts(btime));
     let nodump = if flags & format::INODE_FLAG_NODUMP != 0 {
         statx_attr::NODUMP
     } else {

@@ -5,13 +5,15 @@
 # made before the flag was set (EPERM, SIGBUS); append-only files take only
 # appends; flags on directories protect their entries; noatime stops atime
 # updates; new inodes inherit sync, nodump and noatime from their directory,
-# never immutable or append; statx reports immutable, append and nodump.
+# never immutable or append; statx reports immutable, append and nodump (and
+# the creation time).
 # Flags survive drop_caches and a remount and fsck stays clean. Flags the format cannot hold, extent size hints and project ids
 # are refused with EOPNOTSUPP, a read-only mount gives EROFS, and an owner
 # without CAP_LINUX_IMMUTABLE cannot set immutable (EPERM).
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t086
+start=$(date +%s)
 mkdir -p "$mnt"
 mkfs.rextfs -q -f /dev/vda 16384 || fail "mkfs.rextfs failed"
 mount -t rextfs /dev/vda "$mnt" || fail "mount failed"
@@ -189,6 +191,12 @@ statx_attrs() { xfs_io -r -c "statx -r" "$1" | sed -n "s/^stat.attributes${2:-} 
 [ "$(statx_attrs "$mnt/inh")" = 0x60 ] || fail "statx attributes of a directory: $(statx_attrs "$mnt/inh")"
 [ $(($(statx_attrs "$mnt/user-file" _mask) & 0x70)) = $((0x70)) ] || fail "statx attributes_mask"
 expected=$(lsattr -d "$mnt"/* "$mnt"/inh/* "$mnt"/inh/sub/* 2>&1)
+# statx also reports the creation time (STATX_BTIME), which later changes
+# leave alone and which is on disk.
+btime() { xfs_io -r -c "statx -r -m 0x800" "$1" | sed -n 's/^stat.btime.tv_\(n*sec\) = //p' | tr '\n' .; }
+btime_imm=$(btime "$mnt/imm")
+[ "${btime_imm%%.*}" -ge "$start" ] && [ "${btime_imm%%.*}" -le "$(date +%s)" ] ||
+	fail "btime of imm: $btime_imm (test started at $start)"
 sync
 echo 3 >/proc/sys/vm/drop_caches
 [ "$(lsattr -d "$mnt"/* "$mnt"/inh/* "$mnt"/inh/sub/* 2>&1)" = "$expected" ] || fail "flags after drop_caches"
@@ -196,6 +204,7 @@ umount "$mnt" || fail "umount"
 fsck.rextfs -n /dev/vda || fail "fsck with flags set"
 mount -t rextfs -o ro /dev/vda "$mnt" || fail "mount ro"
 [ "$(lsattr -d "$mnt"/* "$mnt"/inh/* "$mnt"/inh/sub/* 2>&1)" = "$expected" ] || fail "flags after a remount"
+[ "$(btime "$mnt/imm")" = "$btime_imm" ] || fail "btime after a remount: $(btime "$mnt/imm"), was $btime_imm"
 python3 - "$mnt/app" <<'PY' || fail "chattr on a read-only mount"
 import errno, fcntl, os, struct, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)

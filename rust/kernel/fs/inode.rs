@@ -1590,6 +1590,20 @@ impl Kstat {
         self.get().blksize
     }
 
+    /// Reports the inode's creation time (`btime`) and sets `STATX_BTIME` in the result
+    /// mask.
+    pub fn set_btime(&mut self, btime: Timespec) {
+        let st = self.get_mut();
+        st.btime = btime.into();
+        st.result_mask |= bindings::STATX_BTIME;
+    }
+
+    /// The creation time reported, if any (`STATX_BTIME` in the result mask).
+    pub fn btime(&self) -> Option<Timespec> {
+        let st = self.get();
+        (st.result_mask & bindings::STATX_BTIME != 0).then(|| st.btime.into())
+    }
+
     /// Reports the file attributes in `mask` ([`statx_attr`]) as supported
     /// (`attributes_mask`) and those of them in `attributes` as set (`attributes`).
     pub fn set_attributes(&mut self, attributes: u64, mask: u64) {
@@ -2108,6 +2122,25 @@ mod tests {
         st.set_dio_align(0, 0).unwrap();
         assert_eq!(st.dio_align(), (0, 0));
         assert_eq!(raw.dio_offset_align, 0);
+    }
+
+    #[test]
+    fn kstat_btime() {
+        let mut raw: bindings::kstat = pin_init::zeroed();
+        raw.result_mask = bindings::STATX_BASIC_STATS;
+        // SAFETY: `Kstat` is `repr(transparent)` over `kstat`; `raw` is exclusively ours.
+        let st = unsafe { &mut *(&raw mut raw).cast::<Kstat>() };
+        assert!(st.btime().is_none());
+        let t = Timespec {
+            sec: -5,
+            nsec: 999_999_999,
+        };
+        st.set_btime(t);
+        assert_eq!(st.btime().map(|b| (b.sec, b.nsec)), Some((-5, 999_999_999)));
+        assert_eq!(
+            st.result_mask(),
+            bindings::STATX_BASIC_STATS | bindings::STATX_BTIME
+        );
     }
 
     #[test]
