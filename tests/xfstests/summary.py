@@ -3,21 +3,32 @@
 shards of one group) against tests/xfstests/expected-failures. Exit status 1
 when a test failed that is not expected to, or when a run was cut short.
 
-    summary.py [--expect EXPECTED_FAILURES] CHECK_LOG...
+    summary.py [--expect EXPECTED_FAILURES] [--tests TEST_LIST] CHECK_LOG...
+
+With --tests (a file of test names, e.g. from ``scripts/xfstests --list``),
+every test of the list must have a result in one of the logs: the summary
+names the ones that have none and exits 1 if there are any.
 
 Results come from check's per-test lines (``generic/002  28s``,
 ``generic/020  [not run] reason``, ``generic/001  - output mismatch``,
 ``generic/034  [expunged]``...),
 so a run killed part way still counts what it finished; the test it was
-running when it stopped is reported as interrupted.
+running when it stopped is reported as interrupted. A later log wins for a
+test that ran twice, and a run cut short is made up for when a later log ran
+the test it stopped in again.
 """
 import re
 import sys
 
 args = sys.argv[1:]
 expect_file = None
-if len(args) >= 2 and args[0] == "--expect":
-    expect_file, args = args[1], args[2:]
+tests_file = None
+while len(args) >= 2 and args[0] in ("--expect", "--tests"):
+    if args[0] == "--expect":
+        expect_file = args[1]
+    else:
+        tests_file = args[1]
+    args = args[2:]
 if not args:
     sys.exit(__doc__)
 
@@ -36,9 +47,10 @@ if expect_file:
 TEST = re.compile(r"^([a-z0-9]+/\d{3,})(?:\s+(.*))?$")
 PASS = re.compile(r"^(\d+s)?(\s*\.\.\.\s*)?\s*\d+s$")
 result = {}  # test -> "pass" | "fail" | "notrun" | "expunged" | "interrupted"
+source = {}  # test -> index of the log its result comes from
 order = []
 cut_short = []
-for path in args:
+for index, path in enumerate(args):
     last = None
     complete = False
     for line in open(path, errors="replace"):
@@ -54,6 +66,7 @@ for path in args:
         test, rest = m.group(1), (m.group(2) or "").strip()
         if test not in result:
             order.append(test)
+        source[test] = index
         if not rest:
             result[test] = "interrupted"
         elif rest.startswith("[not run]"):
@@ -66,7 +79,7 @@ for path in args:
             result[test] = "fail"
         last = test
     if not complete:
-        cut_short.append(path)
+        cut_short.append((index, path, last))
 
 kinds = ("pass", "fail", "notrun", "expunged", "interrupted")
 by = {k: [t for t in order if result.get(t) == k] for k in kinds}
@@ -105,9 +118,27 @@ if new_notrun:
 fixed = [t for t in passed if t in expected]
 if fixed:
     print("  listed in expected-failures but passed (trim the list): " + " ".join(fixed))
-for p in cut_short:
-    print(f"  run did not finish (no final summary in {p})")
+missing = []
+if tests_file:
+    wanted = [t.strip() for t in open(tests_file) if t.strip() and not t.startswith("#")]
+    missing = [t for t in wanted if t not in result]
+    if missing:
+        print(f"  NO RESULT for {len(missing)} of the {len(wanted)} tests listed: " + " ".join(missing))
+    else:
+        print(f"  every one of the {len(wanted)} tests listed has a result")
+# A run cut short is made up for when a later log ran the test it stopped in
+# (the shards and their fix-up runs); otherwise the tests after it never ran.
+unfinished = []
+for index, p, last in cut_short:
+    if last is not None and source.get(last, index) > index and result[last] != "interrupted":
+        print(f"  run cut short in {last}, which a later log ran again: {p}")
+    elif tests_file and not missing and not interrupted:
+        # Whatever it did not reach, another log ran: every listed test has a result.
+        print(f"  run cut short, the tests it did not reach ran in other logs: {p}")
+    else:
+        unfinished.append(p)
+        print(f"  run did not finish (no final summary in {p})")
 if not order:
     print("  no test ran: see the check log")
     sys.exit(1)
-sys.exit(1 if unexpected or unlisted_expunged or cut_short else 0)
+sys.exit(1 if unexpected or unlisted_expunged or unfinished or missing else 0)
