@@ -13,6 +13,7 @@
 #include <linux/seq_file.h>
 #include <linux/falloc.h>
 #include <linux/fileattr.h>
+#include <linux/filelock.h>
 #include <linux/fiemap.h>
 #include <linux/uio.h>
 #include <linux/writeback.h>

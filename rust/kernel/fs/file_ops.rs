@@ -375,6 +375,12 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Whether open files take leases and delegations (`F_SETLEASE`, `F_SETDELEG`) with
+    /// `generic_setlease`. Without, the VFS refuses them with `EINVAL`: a file system
+    /// opts in when nothing it does behind the VFS's back (e.g. a change made on another
+    /// node) could break a lease silently.
+    const LEASES: bool = false;
+
     /// The operations of memory mappings of the file; `None` keeps `mmap` unsupported
     /// (`ENODEV`). With `Some`, `mmap` installs them after `file_accessed`.
     const VM_OPS: Option<VmOps> = None;
@@ -462,6 +468,11 @@ impl<U: Operations> Table<U> {
         },
         mmap: if U::VM_OPS.is_some() {
             Some(Self::mmap)
+        } else {
+            None
+        },
+        setlease: if U::LEASES {
+            Some(bindings::generic_setlease)
         } else {
             None
         },
@@ -670,6 +681,28 @@ mod tests {
                 _ => Err(ENOTTY),
             }
         }
+    }
+
+    /// Files with leases.
+    struct Leased;
+    #[vtable]
+    impl Operations for Leased {
+        type FileSystem = Fs;
+        const LEASES: bool = true;
+    }
+
+    #[test]
+    fn leases_only_when_asked_for() {
+        let generic: unsafe extern "C" fn(
+            *mut bindings::file,
+            c_int,
+            *mut *mut bindings::file_lease,
+            *mut *mut c_void,
+        ) -> c_int = bindings::generic_setlease;
+        let got = Table::<Leased>::TABLE.setlease.map(|f| f as usize);
+        assert_eq!(got, Some(generic as usize));
+        assert!(Table::<Nothing>::TABLE.setlease.is_none());
+        assert!(Table::<Dir>::TABLE.setlease.is_none());
     }
 
     #[test]
