@@ -612,6 +612,9 @@ impl iomap::DioOperations for FileOps {
 impl file_ops::Operations for FileOps {
     type FileSystem = RextFs;
 
+    // Everything changes through the VFS, which breaks leases as it should.
+    const LEASES: bool = true;
+
     fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, inode, cmd, arg)
     }
