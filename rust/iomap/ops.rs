@@ -177,8 +177,9 @@ pub trait WritebackOperations: Operations {
 
     /// Whether files may be used as swap files: the address space then gets `swap_activate`
     /// = `iomap_swapfile_activate`, which maps the whole file with `begin`
-    /// ([`OpFlags::REPORT`]) and refuses holes, unwritten, delalloc, inline and shared
-    /// extents (`EINVAL`).
+    /// ([`OpFlags::REPORT`]), takes written and unwritten (fallocated) extents and refuses
+    /// holes, delalloc, inline and shared extents (`EINVAL`). Without it, `swapon` falls back
+    /// to `bmap`, which sees unwritten extents as holes.
     const SWAPFILE: bool = false;
 
     /// Maps `pos..pos + len` (inside a locked folio, `end_pos` being the end of the file data
