@@ -566,6 +566,10 @@ impl FileOps {
 #[vtable]
 impl iomap::WritebackOperations for FileOps {
     const DIRECT_IO: bool = true;
+    // Swap files are mapped once at swapon (written and fallocated extents alike) and their
+    // blocks never move: rextfs has no defragmentation, and the VFS refuses writes, truncation
+    // and fallocate on an active swap file.
+    const SWAPFILE: bool = true;
 
     fn map_writeback(inode: &INode<RextFs>, pos: i64, len: u32, _end_pos: i64) -> Result<Mapping> {
         // Blocks were allocated (unwritten) when the data was written into the page cache;
