@@ -590,7 +590,7 @@ impl<U: Operations> Table<U> {
             let f = unsafe { File::from_raw_file(file) };
             // SAFETY: An open file's inode is a live inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
-            U::ioctl(f, inode, cmd, arg as usize).map(|r| r as c_long)
+            U::ioctl(f, inode, cmd, arg).map(|r| r as c_long)
         })
     }
 
