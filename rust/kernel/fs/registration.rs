@@ -505,13 +505,17 @@ impl<T: FileSystem> Tables<T> {
     /// # Safety
     ///
     /// Called by the VFS after an RCU grace period for an inode from `alloc_inode`.
+    ///
+    /// The super block may already be freed then (its own RCU callback can run first, on
+    /// another CPU), so neither it nor the registration is looked at: `kfree` takes objects
+    /// of any `kmem_cache` and finds their cache itself. The registration's `rcu_barrier`
+    /// keeps the cache (and this code) alive until every such callback has run.
     unsafe extern "C" fn free_inode(inode: *mut bindings::inode) {
-        // SAFETY: The inode was allocated by `alloc_inode` of this type.
+        // SAFETY: The inode was allocated by `alloc_inode` of this type, from the inode cache.
         unsafe {
             let ptr = INodeWithData::<T::INodeData>::from_inode(inode);
-            let cache = Registration::<T>::cache_of((*inode).i_sb);
             INodeWithData::drop_data(ptr);
-            bindings::kmem_cache_free(cache, ptr.cast());
+            bindings::kfree(ptr.cast());
         }
     }
 
