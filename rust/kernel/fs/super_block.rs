@@ -184,13 +184,19 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         Ok(())
     }
 
-    /// Writes zeroes to `len` bytes of the device from `pos` (`blkdev_issue_zeroout`), both
-    /// multiples of 512; used to hand out allocated blocks that read as zeroes.
-    pub fn zeroout(&self, pos: u64, len: u64) -> Result {
+    /// Checks that `len` bytes from `pos` are whole sectors on the device (`EINVAL` if not).
+    fn check_sectors(&self, pos: u64, len: u64) -> Result {
         let end = pos.checked_add(len).ok_or(EINVAL)?;
         if end > self.device_size() || pos % SECTOR_SIZE != 0 || len % SECTOR_SIZE != 0 {
             return Err(EINVAL);
         }
+        Ok(())
+    }
+
+    /// Writes zeroes to `len` bytes of the device from `pos` (`blkdev_issue_zeroout`), both
+    /// multiples of 512; used to hand out allocated blocks that read as zeroes.
+    pub fn zeroout(&self, pos: u64, len: u64) -> Result {
+        self.check_sectors(pos, len)?;
         // SAFETY: `s_bdev` is valid; the range lies on the device.
         to_result(unsafe {
             bindings::blkdev_issue_zeroout(
@@ -228,10 +234,7 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
     /// Only for ranges the file system does not use (e.g. free blocks for `FITRIM`, with
     /// allocation held off); `EOPNOTSUPP` if the device cannot discard.
     pub fn discard(&self, pos: u64, len: u64) -> Result {
-        let end = pos.checked_add(len).ok_or(EINVAL)?;
-        if end > self.device_size() || pos % SECTOR_SIZE != 0 || len % SECTOR_SIZE != 0 {
-            return Err(EINVAL);
-        }
+        self.check_sectors(pos, len)?;
         if self.discard_granularity().is_none() {
             return Err(EOPNOTSUPP);
         }

@@ -240,6 +240,16 @@ fn command_line_tools() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Sets the size of the image file at `img`.
+fn set_len(img: &std::path::Path, len: u64) {
+    std::fs::File::options()
+        .write(true)
+        .open(img)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 /// mkfs.rextfs refuses, without -f, to overwrite what the host's own mkfs
 /// programs make (generic/740 in xfstests), and -f overwrites it. Programs
 /// that are not installed are skipped.
@@ -268,12 +278,7 @@ fn mkfs_refuses_other_filesystems() {
         // A fresh, zeroed image each time (xfs wants 300 MiB): only this maker's
         // signature is on it.
         std::fs::write(&img, b"").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&img)
-            .unwrap()
-            .set_len(512 << 20)
-            .unwrap();
+        set_len(&img, 512 << 20);
         let mut a: Vec<&str> = args.to_vec();
         a.push(p);
         let (c, out, err) = run(&bin, &a);
@@ -283,12 +288,7 @@ fn mkfs_refuses_other_filesystems() {
         }
         tried += 1;
         // mkfs.cramfs writes an image only as long as its contents.
-        std::fs::File::options()
-            .write(true)
-            .open(&img)
-            .unwrap()
-            .set_len(512 << 20)
-            .unwrap();
+        set_len(&img, 512 << 20);
         let (c, _, err) = run(MKFS, &["-q", p]);
         assert_eq!(c, 1, "{prog}: mkfs.rextfs overwrote it");
         assert!(err.contains("signature; use -f"), "{prog}: {err}");
