@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Checks tests/kunit/ktap.py itself on small KTAP logs: a passing run is
-# accepted; a failing case, a missing expected suite, a suite that crashed
-# before its result line, and a log without KTAP are all refused.
+# Checks tests/kunit/ktap.py and tests/kunit/check-kunit themselves on small
+# KTAP logs: a passing run is accepted; a failing case, a missing expected
+# suite, a suite that crashed before its result line, a suite that ran fewer
+# cases than listed, a malformed suites file and a log without KTAP are all
+# refused; a skipped case is counted as skipped, not passed; a checker that
+# crashes or prints no verdict fails check-kunit.
 # Prints one "ok"/"not ok" line per check.
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf 'suite_a\nsuite_b\n' >"$tmp/expected"
+printf 'suite_a 2\nsuite_b 1\n' >"$tmp/expected"
 
 ktap() { # ktap NAME: write a log with suite_a (cases given by $cases) and suite_b
 	cat >"$tmp/$1" <<LOG
@@ -28,8 +31,8 @@ ktap() { # ktap NAME: write a log with suite_a (cases given by $cases) and suite
 [    1.000013] ok 2 suite_b
 LOG
 }
-check() { # check DESCRIPTION WANT_EXIT LOG
-	"$here/ktap.py" "$tmp/$3" "$tmp/expected" >"$tmp/out" 2>&1
+check() { # check DESCRIPTION WANT_EXIT LOG [EXPECTED]
+	"$here/check-kunit" "$tmp/$3" "$tmp/${4:-expected}" >"$tmp/out" 2>&1
 	local rc=$?
 	if { [ "$2" = 0 ] && [ $rc = 0 ]; } || { [ "$2" != 0 ] && [ $rc != 0 ]; }; then
 		echo "ok ktap-selftest $1"
@@ -41,7 +44,7 @@ check() { # check DESCRIPTION WANT_EXIT LOG
 
 case2=ok suite_a=ok ktap pass.log
 check "passing run accepted" 0 pass.log
-grep -q '^kunit: 3 passed, 0 failed$' "$tmp/out" && echo "ok ktap-selftest counts cases" ||
+grep -q '^kunit: 3 passed, 0 failed, 0 skipped$' "$tmp/out" && echo "ok ktap-selftest counts cases" ||
 	echo "not ok ktap-selftest counts cases"
 
 case2="not ok" suite_a="not ok" ktap fail.log
@@ -57,3 +60,35 @@ check "suite cut short refused" 1 crash.log
 
 echo "[    0.000000] Linux version 7.3.4" >"$tmp/none.log"
 check "log without KTAP refused" 1 none.log
+
+case2="ok" suite_a=ok ktap skip.log
+sed -i 's/ok 2 second_case/ok 2 second_case # SKIP no such device/' "$tmp/skip.log"
+check "skipped case accepted" 0 skip.log
+if grep -q '^ok kunit suite_a.second_case # SKIP no such device$' "$tmp/out" &&
+	grep -q '^kunit: 2 passed, 0 failed, 1 skipped$' "$tmp/out"; then
+	echo "ok ktap-selftest skipped case counted apart"
+else
+	echo "not ok ktap-selftest skipped case counted apart"
+	sed 's/^/    /' "$tmp/out"
+fi
+
+case2=ok suite_a=ok ktap lost.log
+printf 'suite_a 3\nsuite_b 1\n' >"$tmp/expected3"
+check "suite with fewer cases than listed refused" 1 lost.log expected3
+
+printf 'suite_a\nsuite_b 1\n' >"$tmp/malformed"
+check "suites file without a case count refused" 1 pass.log malformed
+
+# check-kunit must fail when the checker itself breaks.
+printf '#!/bin/sh\necho Traceback >&2\nexit 1\n' >"$tmp/crash.py"
+printf '#!/bin/sh\nexit 0\n' >"$tmp/silent.py"
+chmod +x "$tmp/crash.py" "$tmp/silent.py"
+for c in crash silent; do
+	KTAP_PY="$tmp/$c.py" "$here/check-kunit" "$tmp/pass.log" "$tmp/expected" >"$tmp/out" 2>&1
+	rc=$?
+	if [ $rc != 0 ] && grep -q '^not ok kunit: the KTAP checker' "$tmp/out"; then
+		echo "ok ktap-selftest a $c checker fails the run"
+	else
+		echo "not ok ktap-selftest a $c checker fails the run (exit $rc)"
+	fi
+done
