@@ -1,9 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0
 """Summarises one or more xfstests runs (their check.log files, e.g. the
 shards of one group) against tests/xfstests/expected-failures. Exit status 1
-when a test failed that is not expected to, or when a run was cut short.
+when a test failed that is not expected to, when a test did not run that is
+not listed as notrun, when a listed notrun test did not run for another
+reason than the one recorded (its ``[not run]`` message, the fourth column of
+the list), when a test listed as fail or skip did not run at all, or when a
+run was cut short.
 
     summary.py [--expect EXPECTED_FAILURES] [--tests TEST_LIST] CHECK_LOG...
+    summary.py --record EXPECTED_FAILURES CHECK_LOG...
+
+--record prints EXPECTED_FAILURES again with the fourth column of every notrun
+line set to the message the logs show for it, and lists on standard error the
+tests that did not run and have no line: for a maintainer who has checked that
+the new reasons are the right ones.
 
 With --tests (a file of test names, e.g. from ``scripts/xfstests --list``),
 every test of the list must have a result in one of the logs: the summary
@@ -23,30 +33,42 @@ import sys
 args = sys.argv[1:]
 expect_file = None
 tests_file = None
-while len(args) >= 2 and args[0] in ("--expect", "--tests"):
-    if args[0] == "--expect":
+record = False
+while len(args) >= 2 and args[0] in ("--expect", "--tests", "--record"):
+    if args[0] in ("--expect", "--record"):
         expect_file = args[1]
+        record = record or args[0] == "--record"
     else:
         tests_file = args[1]
     args = args[2:]
 if not args:
     sys.exit(__doc__)
 
+
+def norm(text):
+    """A [not run] message with its white space folded."""
+    return " ".join(text.split())
+
+
+# test -> (kind, reason, message or None); lines are TEST<tab>KIND<tab>REASON
+# and, for notrun, <tab>MESSAGE: what check printed after "[not run]".
 expected = {}
+expect_lines = []
 if expect_file:
-    for line in open(expect_file):
-        line = line.strip()
+    for n, raw in enumerate(open(expect_file), 1):
+        expect_lines.append(raw.rstrip("\n"))
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        parts = re.split(r"\s+", line, maxsplit=2)
-        expected[parts[0]] = (
-            parts[1] if len(parts) > 1 else "fail",
-            parts[2] if len(parts) > 2 else "",
-        )
+        parts = raw.rstrip("\n").split("\t")
+        if len(parts) < 3 or parts[1] not in ("fail", "notrun", "skip") or len(parts) > 4:
+            sys.exit(f"{expect_file}:{n}: want TEST<tab>fail|notrun|skip<tab>REASON[<tab>MESSAGE]")
+        expected[parts[0]] = (parts[1], parts[2], norm(parts[3]) if len(parts) > 3 else None)
 
 TEST = re.compile(r"^([a-z0-9]+/\d{3,})(?:\s+(.*))?$")
 PASS = re.compile(r"^(\d+s)?(\s*\.\.\.\s*)?\s*\d+s$")
 result = {}  # test -> "pass" | "fail" | "notrun" | "expunged" | "interrupted"
+notrun_msg = {}  # test -> its [not run] message
 source = {}  # test -> index of the log its result comes from
 order = []
 cut_short = []
@@ -71,6 +93,7 @@ for index, path in enumerate(args):
             result[test] = "interrupted"
         elif rest.startswith("[not run]"):
             result[test] = "notrun"
+            notrun_msg[test] = norm(rest[len("[not run]"):])
         elif rest.startswith("[expunged]"):
             result[test] = "expunged"
         elif PASS.match(rest):
@@ -80,6 +103,18 @@ for index, path in enumerate(args):
         last = test
     if not complete:
         cut_short.append((index, path, last))
+
+if record:
+    # Rewrite the list with the messages seen; everything else as it was.
+    for line in expect_lines:
+        parts = line.split("\t")
+        if len(parts) >= 3 and not line.startswith("#") and parts[1] == "notrun" and parts[0] in notrun_msg:
+            line = "\t".join(parts[:3] + [notrun_msg[parts[0]]])
+        print(line)
+    for t in sorted(notrun_msg):
+        if t not in expected:
+            print(f"not listed: {t}\tnotrun\t?\t{notrun_msg[t]}", file=sys.stderr)
+    sys.exit(0)
 
 kinds = ("pass", "fail", "notrun", "expunged", "interrupted")
 by = {k: [t for t in order if result.get(t) == k] for k in kinds}
@@ -112,9 +147,23 @@ if expunged:
         print(f"  skipped ({why}): {len(ts)}")
 for t in unlisted_expunged:
     print(f"  EXPUNGED but not listed as skip in expected-failures: {t}")
+# A test that newly does not run is a regression as much as a new failure:
+# a broken feature trips a _require_* and the test's failure disappears.
 new_notrun = [t for t in notrun if t not in expected]
-if new_notrun:
-    print("  not run and not listed in expected-failures: " + " ".join(new_notrun))
+for t in new_notrun:
+    print(f"  UNEXPECTED not run (not listed in expected-failures): {t}: {notrun_msg[t]}")
+# Listed tests that did not run although the list expects a result.
+lost = [t for t in notrun if t in expected and expected[t][0] in ("fail", "skip")]
+for t in lost:
+    print(f"  UNEXPECTED not run (listed as {expected[t][0]}): {t}: {notrun_msg[t]}")
+# A listed notrun test must not run for the reason recorded, not another one.
+unrecorded = [t for t in notrun if t in expected and expected[t][0] == "notrun" and expected[t][2] is None]
+for t in unrecorded:
+    print(f"  listed as notrun without the message to compare (summary.py --record): {t}: {notrun_msg[t]}")
+changed = [t for t in notrun if t in expected and expected[t][0] == "notrun"
+           and expected[t][2] is not None and expected[t][2] != notrun_msg[t]]
+for t in changed:
+    print(f"  CHANGED reason for not running: {t}: '{notrun_msg[t]}', the list says '{expected[t][2]}'")
 fixed = [t for t in passed if t in expected]
 if fixed:
     print("  listed in expected-failures but passed (trim the list): " + " ".join(fixed))
@@ -141,4 +190,5 @@ for index, p, last in cut_short:
 if not order:
     print("  no test ran: see the check log")
     sys.exit(1)
-sys.exit(1 if unexpected or unlisted_expunged or unfinished or missing else 0)
+bad = unexpected or unlisted_expunged or unfinished or missing or new_notrun or lost or unrecorded or changed
+sys.exit(1 if bad else 0)
