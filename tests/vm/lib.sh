@@ -7,8 +7,21 @@ set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "# $*" >&2; }
 
+# skip REASON: this test cannot run here for a property of the environment that
+# the test itself has just checked (a missing tool or kernel feature, never "the
+# file system under test does not work"). run-all prints it as
+# "ok vm NAME # SKIP REASON" and scripts/test counts it apart from the passes.
+# Exit status 77 alone is not a skip: the reason file must be there too.
+skip() {
+	[ -n "${1:-}" ] || fail "skip needs a reason"
+	printf '%s\n' "$*" >"${REXTFS_OUT:?}/${TEST_NAME:?}.skip"
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
 # expect_errno ERRNO_NAME SYSCALL ARGS...: run a libc call through Python and
-# check that it fails with that errno. Calls: mount SRC DIR FSTYPE [DATA].
+# check that it fails with that errno. Calls: mount SRC DIR FSTYPE [DATA],
+# remount DIR [DATA] (mount(2) with MS_REMOUNT).
 expect_errno() {
 	local want=$1
 	shift
@@ -21,6 +34,10 @@ if call == "mount":
     src, dst, fstype = (a.encode() for a in sys.argv[3:6])
     data = sys.argv[6].encode() if len(sys.argv) > 6 else None
     r = libc.mount(src, dst, fstype, 0, data)
+elif call == "remount":
+    dst = sys.argv[3].encode()
+    data = sys.argv[4].encode() if len(sys.argv) > 4 else None
+    r = libc.mount(None, dst, None, 32, data)  # MS_REMOUNT
 else:
     sys.exit(f"expect_errno: unknown call {call}")
 e = ctypes.get_errno()
