@@ -19,7 +19,8 @@
 # --control adds, per filesystem, one negative-control point whose workload
 # keeps journaling after the cut (as if the lost syncs had worked): the check
 # must catch it, which shows the cut really drops writes and the checker sees it.
-# Prints one line per point and "crash-test: FS: P passed, F failed[, skipped]".
+# Prints one line per point and "crash-test: FS: P passed, F failed"; a file
+# system that does not mount when freshly made fails all its points.
 # Exit status 1 when any point failed.
 set -uo pipefail
 
@@ -82,10 +83,13 @@ for fs in ${fslist//,/ }; do
 	table_cut="0 $sectors flakey $dev 0 0 3600 1 drop_writes"
 	dmsetup create $name --table "$table_up" || { echo "crash-run: dmsetup create failed" >&2; exit 1; }
 	mkfs_of "$fs" >/dev/null || { echo "crash-run: mkfs $fs failed" >&2; exit 1; }
-	if ! mount_of "$fs" 2>/dev/null; then
-		echo "skip: $fs does not mount yet"
-		echo "crash-test: $fs: 0 passed, 0 failed, skipped"
+	# A file system that does not even mount fresh fails every point: no
+	# silent skip that would let a broken mount pass the crash test.
+	if ! mount_of "$fs" >"$work/$fs.mount.log" 2>&1; then
+		echo "FAIL $fs: a freshly made file system does not mount: $(tail -n 3 "$work/$fs.mount.log" | tr '\n' ' ')"
+		echo "crash-test: $fs: 0 passed, $((points + control)) failed"
 		dmsetup remove $name
+		status=1
 		continue
 	fi
 	umount "$mnt"

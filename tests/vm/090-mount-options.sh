@@ -18,6 +18,7 @@ expect_fail() {
 	local want=$1 out
 	shift
 	if out=$("$@" 2>&1); then fail "$* succeeded, expected '$want'"; fi
+	[ -n "$want" ] || fail "expect_fail needs the message it expects"
 	echo "$out" | grep -q "$want" || fail "$*: '$out', expected '$want'"
 }
 
@@ -45,7 +46,8 @@ case ",$(opts)," in *,errors=continue,*) ;; *) fail "errors=continue not shown: 
 # A remount that does not mention errors= keeps it; a bad one changes nothing.
 mount -o remount "$mnt" || fail "plain remount failed"
 case ",$(opts)," in *,errors=continue,*) ;; *) fail "remount lost errors=continue: $(opts)" ;; esac
-expect_fail "" mount -o remount,bogus "$mnt"
+expect_errno EINVAL remount "$mnt" "bogus"
+test_dmesg | grep -q "Unknown parameter 'bogus'" || fail "no message for an unknown option at remount"
 case ",$(opts)," in *,errors=continue,*) ;; *) fail "failed remount changed options: $(opts)" ;; esac
 
 # Remount read-only: data written before is on disk, the image is clean and
@@ -114,7 +116,8 @@ for mode in default continue; do
 		test_dmesg | grep -q "rextfs: vdb: errors=remount-ro: file system is now read-only" ||
 			fail "no message for the switch to read-only"
 		expect_fail "Read-only file system" touch "$mnt/new"
-		expect_fail "" mount -o remount,rw "$mnt"
+		expect_errno EROFS remount "$mnt"
+		case ",$(opts)," in *,ro,*) ;; *) fail "remount rw after an error made it writable: $(opts)" ;; esac
 	else
 		case ",$(opts)," in *,rw,*) ;; *) fail "errors=continue went read-only: $(opts)" ;; esac
 		touch "$mnt/new" || fail "errors=continue: write after the error failed"
