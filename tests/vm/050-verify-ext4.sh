@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # rextfs-verify on ext4 (the reference): fixed seeds, a bounded op count, one
 # run each of a single file with remounts, several files, several processes
-# and several processes sharing one file; then e2fsck must find it clean.
+# and several processes sharing one file, strict like 051 (every operation
+# kind must be supported and run); then e2fsck must find it clean.
 # VERIFY_OPS scales the run (make soak).
 . "$REPO/tests/vm/lib.sh"
 . "$REPO/tests/vm/verify-lib.sh"

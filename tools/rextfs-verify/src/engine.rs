@@ -30,6 +30,15 @@ pub struct EngineConfig {
     pub align: u64,
     /// Print each op as it runs.
     pub verbose: bool,
+    /// Tolerate operations the filesystem refuses as unsupported (fallocate
+    /// modes failing with EOPNOTSUPP or ENOSYS, an O_DIRECT open failing with
+    /// EINVAL): count them and leave the model unchanged. Off by default: then
+    /// such a refusal fails the run like any other error.
+    pub allow_unsupported: bool,
+    /// Test only: op kinds to treat as refused by the filesystem without
+    /// asking it ("falloc-punch", ...; "read-direct" or "write-direct" make
+    /// every O_DIRECT open fail with EINVAL). Proves the strict mode.
+    pub simulate_unsupported: Vec<String>,
 }
 
 /// Why a run stopped.
@@ -53,7 +62,8 @@ pub struct Stat {
     /// Ops run successfully.
     pub done: u64,
     /// Ops the filesystem refused as unsupported (EOPNOTSUPP, or EINVAL when
-    /// opening with O_DIRECT); the model was left unchanged.
+    /// opening with O_DIRECT) and that were tolerated (`allow_unsupported`);
+    /// the model was left unchanged.
     pub unsupported: u64,
 }
 
@@ -98,6 +108,15 @@ fn is_unsupported(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
     )
+}
+
+fn direct_open_failed(e: &io::Error) -> String {
+    let hint = if e.raw_os_error() == Some(libc::EINVAL) {
+        " (O_DIRECT refused: an unsupported operation fails the run; --allow-unsupported tolerates it)"
+    } else {
+        ""
+    };
+    format!("open(O_DIRECT) failed: {e}{hint}")
 }
 
 fn page_size() -> u64 {
@@ -198,16 +217,22 @@ impl Engine {
         if self.direct_refused {
             return Ok(None);
         }
+        let simulate = self.simulated("read-direct") || self.simulated("write-direct");
+        let allow = self.cfg.allow_unsupported;
         let f = &mut self.files[i];
         if f.dfd.is_none() {
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(&f.path)
-            {
+            let r = if simulate {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            } else {
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(&f.path)
+            };
+            match r {
                 Ok(d) => f.dfd = Some(d),
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                Err(e) if allow && e.raw_os_error() == Some(libc::EINVAL) => {
                     self.direct_refused = true;
                     return Ok(None);
                 }
@@ -215,6 +240,10 @@ impl Engine {
             }
         }
         Ok(self.files[i].dfd.as_ref())
+    }
+
+    fn simulated(&self, kind: &str) -> bool {
+        self.cfg.simulate_unsupported.iter().any(|k| k == kind)
     }
 
     fn close(&mut self, i: usize) {
@@ -340,14 +369,28 @@ impl Engine {
                     Ok(f) => f.as_raw_fd(),
                     Err(e) => return err(file, format!("open failed: {e}")),
                 };
-                // SAFETY: fallocate on an open descriptor has no memory effects.
-                let r = unsafe { libc::fallocate(fd, mode.flags(), off as i64, len as i64) };
-                if r != 0 {
-                    let e = io::Error::last_os_error();
-                    if is_unsupported(&e) {
+                let r = if self.simulated(&op.kind()) {
+                    Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+                } else {
+                    // SAFETY: fallocate on an open descriptor has no memory effects.
+                    match unsafe { libc::fallocate(fd, mode.flags(), off as i64, len as i64) } {
+                        0 => Ok(()),
+                        _ => Err(io::Error::last_os_error()),
+                    }
+                };
+                if let Err(e) = r {
+                    if self.cfg.allow_unsupported && is_unsupported(&e) {
                         return Ok(false);
                     }
-                    return err(file, format!("fallocate({}) failed: {e}", mode.name()));
+                    let hint = if is_unsupported(&e) {
+                        " (an unsupported operation fails the run; --allow-unsupported tolerates it)"
+                    } else {
+                        ""
+                    };
+                    return err(
+                        file,
+                        format!("fallocate({}) failed: {e}{hint}", mode.name()),
+                    );
                 }
                 self.files[file].model.fallocate(mode, off, len);
                 Ok(true)
@@ -416,7 +459,7 @@ impl Engine {
                 let f = match self.dfd(i) {
                     Ok(Some(f)) => f,
                     Ok(None) => return Ok(false),
-                    Err(e) => return err(i, format!("open(O_DIRECT) failed: {e}")),
+                    Err(e) => return err(i, direct_open_failed(&e)),
                 };
                 let mut ab = AlignedBuf::new(len as usize, align as usize);
                 let buf = ab.as_mut(len as usize);
@@ -500,7 +543,7 @@ impl Engine {
                 let f = match self.dfd(i) {
                     Ok(Some(f)) => f,
                     Ok(None) => return Ok(false),
-                    Err(e) => return err(i, format!("open(O_DIRECT) failed: {e}")),
+                    Err(e) => return err(i, direct_open_failed(&e)),
                 };
                 let mut ab = AlignedBuf::new(data.len(), align);
                 ab.as_mut(data.len()).copy_from_slice(&data);

@@ -149,6 +149,9 @@ pub struct Outcome {
     pub failure: Option<(Failure, Option<PathBuf>)>,
     /// The full op log.
     pub log: OpLog,
+    /// The kinds of operation the run was asked to run: the generator's
+    /// kinds for a seeded run, those of the log for a replay.
+    pub requested: Vec<String>,
 }
 
 impl Outcome {
@@ -158,6 +161,37 @@ impl Outcome {
             .iter()
             .filter(|(_, s)| s.unsupported > 0)
             .map(|(k, s)| (k.clone(), s.unsupported))
+            .collect()
+    }
+
+    /// How often each requested kind ran, requested kinds first (in the
+    /// generator's order), then any other kind that ran.
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        let done = |k: &str| self.stats.get(k).map_or(0, |s| s.done);
+        let mut v: Vec<(String, u64)> = self
+            .requested
+            .iter()
+            .map(|k| (k.clone(), done(k)))
+            .collect();
+        for (k, s) in &self.stats {
+            if !self.requested.contains(k) && s.done > 0 {
+                v.push((k.clone(), s.done));
+            }
+        }
+        v
+    }
+
+    /// Requested kinds that never ran successfully: a run that completed
+    /// without a failure still fails then, as it did not cover what it was
+    /// asked to. Kinds the filesystem refused and that were tolerated
+    /// (`--allow-unsupported`, reported separately) are left out.
+    pub fn missing(&self) -> Vec<String> {
+        self.requested
+            .iter()
+            .filter(|k| {
+                !matches!(self.stats.get(k.as_str()), Some(s) if s.done > 0 || s.unsupported > 0)
+            })
+            .cloned()
             .collect()
     }
 }
@@ -186,7 +220,14 @@ fn save(log: &OpLog, path: &Path) -> Option<PathBuf> {
     }
 }
 
-fn finish(engine: Engine, n: u64, log: OpLog, failure: Option<Failure>, log_dir: &Path) -> Outcome {
+fn finish(
+    engine: Engine,
+    n: u64,
+    log: OpLog,
+    failure: Option<Failure>,
+    log_dir: &Path,
+    requested: Vec<String>,
+) -> Outcome {
     let failure = failure.map(|f| {
         let p = save(&log, &failure_log_path(log_dir, &log.header));
         (f, p)
@@ -197,6 +238,7 @@ fn finish(engine: Engine, n: u64, log: OpLog, failure: Option<Failure>, log_dir:
         direct_refused: engine.direct_refused(),
         failure,
         log,
+        requested,
     }
 }
 
@@ -217,6 +259,7 @@ pub fn run_seeded(
     };
     let mut engine = Engine::new(eng)?;
     let mut g = Generator::new(gen, seed);
+    let requested = g.kinds(ops);
     let mut log = OpLog {
         header,
         ops: Vec::with_capacity(ops as usize + 1),
@@ -229,31 +272,32 @@ pub fn run_seeded(
         };
         log.ops.push((n, op.clone()));
         if let Err(f) = engine.apply(n, &op) {
-            return Ok(finish(engine, n, log, Some(f), log_dir));
+            return Ok(finish(engine, n, log, Some(f), log_dir, requested));
         }
     }
-    Ok(finish(engine, ops + 1, log, None, log_dir))
+    Ok(finish(engine, ops + 1, log, None, log_dir, requested))
 }
 
-/// Replays a log (its ops, then a full check).
-pub fn replay(
-    log: OpLog,
-    dir: &Path,
-    remount_cmd: Option<String>,
-    verbose: bool,
-    log_dir: &Path,
-) -> std::io::Result<Outcome> {
+/// Replays a log (its ops, then a full check). `eng` gives the directory,
+/// the remount command and the options; names, sizes and the alignment
+/// come from the log.
+pub fn replay(log: OpLog, mut eng: EngineConfig, log_dir: &Path) -> std::io::Result<Outcome> {
     let h = &log.header;
-    let eng = EngineConfig {
-        dir: dir.to_path_buf(),
-        names: h.names.clone(),
-        shared_size: h.shared_size,
-        region: h.region,
-        remount_cmd,
-        align: h.align,
-        verbose,
-    };
+    eng.names = h.names.clone();
+    eng.shared_size = h.shared_size;
+    eng.region = h.region;
+    eng.align = h.align;
     let mut engine = Engine::new(eng)?;
+    let mut requested: Vec<String> = Vec::new();
+    for (_, op) in &log.ops {
+        let k = op.kind();
+        if !matches!(op, Op::Corrupt { .. }) && !requested.contains(&k) {
+            requested.push(k);
+        }
+    }
+    if !requested.iter().any(|k| k == "check") {
+        requested.push("check".into());
+    }
     let mut out = OpLog {
         header: LogHeader {
             seed: None,
@@ -270,10 +314,10 @@ pub fn replay(
     {
         out.ops.push((n, op.clone()));
         if let Err(f) = engine.apply(n, &op) {
-            return Ok(finish(engine, n, out, Some(f), log_dir));
+            return Ok(finish(engine, n, out, Some(f), log_dir, requested));
         }
     }
-    Ok(finish(engine, last + 1, out, None, log_dir))
+    Ok(finish(engine, last + 1, out, None, log_dir, requested))
 }
 
 /// Prints a failure report to stderr.

@@ -36,14 +36,24 @@ every read, and periodically every whole file, against an in-memory model.
   --log-dir D         where a failing run saves its op log (default: TMPDIR)
   --log FILE          also save the op log of a successful run
   --replay LOG        run the ops of a saved log instead of generating them
+  --allow-unsupported tolerate fallocate modes refused with EOPNOTSUPP or
+                      ENOSYS and an O_DIRECT open refused with EINVAL:
+                      count and report them, leave the model unchanged
+                      (for filesystems that lack them; off by default)
   --inject-corruption N  test the checker: flip a byte behind the model's
                       back at op N; the run must then fail
+  --simulate-unsupported KIND[,KIND]  test the strict mode: treat these op
+                      kinds (falloc-punch, read-direct...) as refused by
+                      the filesystem
   -v, --verbose       print every op
-  -q, --quiet         no statistics
 
-fallocate modes and O_DIRECT that the filesystem refuses (EOPNOTSUPP, or
-EINVAL on an O_DIRECT open) are tolerated, counted and reported.
-Exit status: 0 all ops verified, 1 a check or an operation failed, 2 usage.";
+Every run prints how often each kind of operation ran. By default an
+operation the filesystem refuses as unsupported fails the run like any
+other error, and so does a run that completes without running every kind
+of operation it was asked to run at least once (leave kinds out with the
+--no-* options, or run more ops).
+Exit status: 0 all ops verified, 1 a check or an operation failed, or a
+requested kind never ran, 2 usage.";
 
 #[derive(Clone, Debug)]
 struct Opts {
@@ -60,7 +70,8 @@ struct Opts {
     replay: Option<PathBuf>,
     worker: Option<usize>,
     verbose: bool,
-    quiet: bool,
+    allow_unsupported: bool,
+    simulate_unsupported: Vec<String>,
     dir: Option<PathBuf>,
     /// Flags to pass on to worker processes.
     passthrough: Vec<String>,
@@ -93,7 +104,8 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         replay: None,
         worker: None,
         verbose: false,
-        quiet: false,
+        allow_unsupported: false,
+        simulate_unsupported: Vec::new(),
         dir: None,
         passthrough: Vec::new(),
     };
@@ -145,7 +157,10 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--inject-corruption" => o.gen.inject_at = Some(parse_num(&val()?)?),
             "--worker" => o.worker = Some(parse_num(&val()?)? as usize),
             "-v" | "--verbose" => o.verbose = true,
-            "-q" | "--quiet" => o.quiet = true,
+            "--allow-unsupported" => o.allow_unsupported = true,
+            "--simulate-unsupported" => {
+                o.simulate_unsupported = val()?.split(',').map(String::from).collect()
+            }
             _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ => {
                 if o.dir.is_some() {
@@ -201,7 +216,7 @@ fn region(o: &Opts, k: usize) -> (u64, u64) {
     (k as u64 * o.gen.max_size, (k as u64 + 1) * o.gen.max_size)
 }
 
-fn print_stats(o: &Outcome, quiet: bool) {
+fn print_stats(o: &Outcome, who: &str) {
     let unsup = o.unsupported();
     if !unsup.is_empty() || o.direct_refused {
         let mut v: Vec<String> = unsup.iter().map(|(k, n)| format!("{k} x{n}")).collect();
@@ -209,19 +224,12 @@ fn print_stats(o: &Outcome, quiet: bool) {
             v.push("(O_DIRECT open refused with EINVAL)".into());
         }
         println!(
-            "rextfs-verify: unsupported by the filesystem: {}",
+            "rextfs-verify: {who}unsupported by the filesystem (tolerated): {}",
             v.join(", ")
         );
     }
-    if !quiet {
-        let v: Vec<String> = o
-            .stats
-            .iter()
-            .filter(|(_, s)| s.done > 0)
-            .map(|(k, s)| format!("{k} {}", s.done))
-            .collect();
-        println!("rextfs-verify: ops: {}", v.join(", "));
-    }
+    let v: Vec<String> = o.counts().iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("rextfs-verify: {who}ops run: {}", v.join(", "));
 }
 
 fn rerun_line(o: &Opts, seed: u64, ops: u64, dir: &Path) -> String {
@@ -251,6 +259,15 @@ fn rerun_line(o: &Opts, seed: u64, ops: u64, dir: &Path) -> String {
             o.gen.remount_every
         );
     }
+    if o.allow_unsupported {
+        s += " --allow-unsupported";
+    }
+    if !o.simulate_unsupported.is_empty() {
+        s += &format!(
+            " --simulate-unsupported {}",
+            o.simulate_unsupported.join(",")
+        );
+    }
     if let Some(n) = o.gen.inject_at {
         s += &format!(" --inject-corruption {n}");
     }
@@ -267,6 +284,17 @@ fn run_one(o: &Opts) -> Result<bool, String> {
         Some(k) => format!("worker {k}: "),
         None => String::new(),
     };
+    let eng_base = EngineConfig {
+        dir: dir.clone(),
+        names: Vec::new(),
+        shared_size: None,
+        region: None,
+        remount_cmd: o.remount_cmd.clone(),
+        align: o.gen.align,
+        verbose: o.verbose,
+        allow_unsupported: o.allow_unsupported,
+        simulate_unsupported: o.simulate_unsupported.clone(),
+    };
     let (outcome, rerun) = if let Some(path) = &o.replay {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let log = OpLog::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -277,8 +305,7 @@ fn run_one(o: &Opts) -> Result<bool, String> {
             dir.display()
         );
         (
-            replay(log, &dir, o.remount_cmd.clone(), o.verbose, &log_dir)
-                .map_err(|e| e.to_string())?,
+            replay(log, eng_base, &log_dir).map_err(|e| e.to_string())?,
             String::new(),
         )
     } else {
@@ -305,13 +332,10 @@ fn run_one(o: &Opts) -> Result<bool, String> {
         let mut gen = o.gen.clone();
         gen.region = region;
         let eng = EngineConfig {
-            dir: dir.clone(),
             names,
             shared_size,
             region,
-            remount_cmd: o.remount_cmd.clone(),
-            align: o.gen.align,
-            verbose: o.verbose,
+            ..eng_base
         };
         println!(
             "rextfs-verify: {who}seed {seed:#x}, {} ops, {} file(s) in {}",
@@ -321,7 +345,7 @@ fn run_one(o: &Opts) -> Result<bool, String> {
         );
         let out = run_seeded(gen, eng, seed, o.ops, &log_dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?;
-        let n = out.failure.as_ref().map(|f| f.0.op_no).unwrap_or(0);
+        let n = out.failure.as_ref().map(|f| f.0.op_no).unwrap_or(o.ops);
         let rerun = rerun_line(o, seed, n, &dir);
         (out, rerun)
     };
@@ -330,14 +354,27 @@ fn run_one(o: &Opts) -> Result<bool, String> {
             eprintln!("rextfs-verify: cannot write {}: {e}", p.display());
         }
     }
-    print_stats(&outcome, o.quiet);
+    print_stats(&outcome, &who);
     match &outcome.failure {
         Some((f, path)) => {
             print_failure(&outcome, f, path.as_deref(), &dir, &rerun);
             Ok(false)
         }
+        None if !outcome.missing().is_empty() => {
+            eprintln!(
+                "rextfs-verify: {who}FAILED: {} ops verified, but these requested kinds never ran: {} \
+                 (leave them out with --no-*, or run more ops)",
+                outcome.ops,
+                outcome.missing().join(", ")
+            );
+            eprintln!("rextfs-verify:   rerun: {rerun}");
+            Ok(false)
+        }
         None => {
-            println!("rextfs-verify: {who}OK, {} ops verified", outcome.ops);
+            println!(
+                "rextfs-verify: {who}OK, {} ops verified, every requested kind ran",
+                outcome.ops
+            );
             Ok(true)
         }
     }

@@ -405,6 +405,30 @@ impl Generator {
         }
     }
 
+    /// The kinds of operation (as named by [`Op::kind`]) that a run of `ops`
+    /// generated operations asks for: every kind of the table, the final
+    /// check, and remounts when `ops` reaches the first one.
+    pub fn kinds(&self, ops: u64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .table
+            .iter()
+            .map(|(k, _)| match *k {
+                Kind::Read(m) => format!("read-{}", m.name()),
+                Kind::Write(m) => format!("write-{}", m.name()),
+                Kind::Truncate => "truncate".into(),
+                Kind::Falloc(m) => format!("falloc-{}", m.name()),
+                Kind::Fsync => "fsync".into(),
+                Kind::Fdatasync => "fdatasync".into(),
+                Kind::Reopen => "reopen".into(),
+            })
+            .collect();
+        v.push("check".into());
+        if self.cfg.remount_every > 0 && ops >= self.cfg.remount_every {
+            v.push("remount".into());
+        }
+        v
+    }
+
     /// The configuration.
     pub fn config(&self) -> &GenConfig {
         &self.cfg
@@ -673,6 +697,47 @@ mod tests {
                 }
         )));
         assert_eq!(ops.iter().filter(|o| **o == Op::Remount).count(), 10);
+    }
+
+    #[test]
+    fn kinds_are_what_the_configuration_asks_for() {
+        let all = Generator::new(GenConfig::default(), 1).kinds(1000);
+        assert_eq!(all.len(), 16, "{all:?}");
+        assert!(!all.contains(&"remount".to_string()));
+        let cfg = GenConfig {
+            direct: false,
+            falloc: false,
+            remount_every: 100,
+            ..GenConfig::default()
+        };
+        let k = Generator::new(cfg.clone(), 1).kinds(1000);
+        assert!(k
+            .iter()
+            .all(|k| !k.contains("direct") && !k.starts_with("falloc")));
+        assert!(k.contains(&"remount".to_string()) && k.contains(&"check".to_string()));
+        assert!(!Generator::new(cfg, 1)
+            .kinds(99)
+            .contains(&"remount".to_string()));
+        let shared = GenConfig {
+            region: Some((0, 64 << 10)),
+            ..GenConfig::default()
+        };
+        assert!(!Generator::new(shared, 1)
+            .kinds(1000)
+            .contains(&"truncate".to_string()));
+        // Every kind listed is one the generator produces.
+        let cfg = GenConfig {
+            remount_every: 100,
+            ..GenConfig::default()
+        };
+        let made: std::collections::HashSet<String> = run(&cfg, 4, 3000)
+            .iter()
+            .map(|o| o.kind())
+            .chain(["check".to_string()])
+            .collect();
+        for k in Generator::new(cfg, 4).kinds(3000) {
+            assert!(made.contains(&k), "{k}");
+        }
     }
 
     #[test]

@@ -44,6 +44,88 @@ fn clean_run_passes() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OK, 3001 ops verified"), "{}", text(&o));
+    // The per-kind counts are printed, and every kind ran.
+    let t = text(&o);
+    let counts = t.lines().find(|l| l.contains("ops run: ")).expect(&t);
+    for k in [
+        "read-buffered",
+        "write-direct",
+        "read-mmap",
+        "falloc-punch",
+        "falloc-zero-keep",
+        "truncate",
+        "reopen",
+        "check",
+    ] {
+        let n: u64 = counts
+            .split(", ")
+            .find_map(|c| c.rsplit_once(' ').filter(|x| x.0.ends_with(k)))
+            .unwrap_or_else(|| panic!("no count for {k}: {counts}"))
+            .1
+            .parse()
+            .unwrap();
+        assert!(n > 0, "{k}: {counts}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// An operation the filesystem refuses as unsupported fails the run, unless
+/// --allow-unsupported says otherwise; --simulate-unsupported stands in for
+/// a filesystem without punch or O_DIRECT.
+#[test]
+fn unsupported_operations_fail_unless_allowed() {
+    let d = scratch("unsupported");
+    let ds = d.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["--seed", "9", "--ops", "1500", "--log-dir", ds];
+        a.extend_from_slice(extra);
+        a.push(ds);
+        verify(&a)
+    };
+    let o = run(&["--simulate-unsupported", "falloc-punch"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("fallocate(punch) failed: Operation not supported"),
+        "{t}"
+    );
+    let o = run(&["--simulate-unsupported", "write-direct"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("open(O_DIRECT) failed: Invalid argument"), "{t}");
+    // Two processes: the refusal in a worker fails the run.
+    let o = run(&["--procs", "2", "--simulate-unsupported", "falloc-zero"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Tolerated: counted, reported, and the run passes.
+    let o = run(&[
+        "--allow-unsupported",
+        "--simulate-unsupported",
+        "falloc-punch,read-direct",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("unsupported by the filesystem (tolerated): falloc-punch x"),
+        "{t}"
+    );
+    assert!(t.contains("(O_DIRECT open refused with EINVAL)"), "{t}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A run that completes but never ran a requested kind fails.
+#[test]
+fn a_requested_kind_that_never_ran_fails_the_run() {
+    let d = scratch("coverage");
+    let ds = d.to_str().unwrap();
+    let o = verify(&["--seed", "1", "--ops", "40", ds]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("requested kinds never ran: falloc-zero"), "{t}");
+    assert!(t.contains("falloc-zero 0,"), "{t}");
+    // Left out, the same kind no longer counts; the others are still due.
+    let o = verify(&["--seed", "1", "--ops", "40", "--no-falloc", ds]);
+    let t = text(&o);
+    assert!(!t.contains("falloc-"), "{t}");
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -198,6 +280,7 @@ fn usage_errors_exit_2() {
         &[][..],
         &["--bogus", "/tmp"][..],
         &["--procs", "2", "--remount-cmd", "true", "/tmp"][..],
+        &["-q", "/tmp"][..],
     ] {
         assert_eq!(verify(args).status.code(), Some(2), "{args:?}");
     }
