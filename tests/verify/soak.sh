@@ -3,7 +3,7 @@
 #
 # The long version of tests 050/051 (`make soak VERIFY_OPS=200000`), inside
 # the VM: the rextfs-verify suite on ext4 (/dev/vdb) and on rextfs
-# (/dev/vda), fsck after each; rextfs is skipped while it does not mount.
+# (/dev/vda), fsck after each; a rextfs that does not mount fails.
 # Op logs of failures go to $REXTFS_OUT.
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
