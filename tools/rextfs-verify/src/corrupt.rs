@@ -60,11 +60,40 @@ pub struct Mutation {
     pub expect: Expect,
     /// Human description.
     pub what: String,
-    /// Path of the damaged object in the tree ("" if none or unknown;
-    /// directories end with '/').
-    pub path: String,
     edits: Vec<Edit>,
     seals: Vec<Seal>,
+}
+
+impl Mutation {
+    /// The byte ranges `[start, end)` the edits change (checksums aside).
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.edits
+            .iter()
+            .map(|e| match e {
+                Edit::Put(off, data) => (*off, off + data.len() as u64),
+                Edit::Xor(off, _) => (*off, off + 1),
+                Edit::Copy { to, len, .. } => (*to, to + len),
+            })
+            .collect()
+    }
+
+    /// An offset inside each structure whose checksum is recomputed.
+    pub fn seal_offsets(&self, info: &Info) -> Vec<u64> {
+        self.seals
+            .iter()
+            .map(|s| match *s {
+                Seal::Sb => 0,
+                Seal::Meta(b) => b * info.bs,
+                Seal::Inode(ino) => inode_off(info, ino),
+            })
+            .collect()
+    }
+
+    /// A random mutation with its checksums recomputed: its damage may be
+    /// an undetectable plausible value (see `corrupt_check`).
+    pub fn random_sealed(&self) -> bool {
+        self.name.starts_with("random-") && !self.seals.is_empty()
+    }
 }
 
 /// Where the metadata of an image lies.
@@ -271,8 +300,6 @@ fn inode_off(info: &Info, ino: u64) -> u64 {
 struct Builder<'a> {
     info: &'a Info,
     out: Vec<Mutation>,
-    /// Path recorded in the mutations being added.
-    path: String,
 }
 
 impl Builder<'_> {
@@ -281,7 +308,6 @@ impl Builder<'_> {
             name: name.into(),
             expect,
             what: what.into(),
-            path: self.path.clone(),
             edits,
             seals,
         });
@@ -339,14 +365,6 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
     let mut b = Builder {
         info,
         out: Vec::new(),
-        path: String::new(),
-    };
-    let path_of = |ino: u64| {
-        info.inodes
-            .iter()
-            .find(|i| i.0 == ino)
-            .map(|i| i.2.clone())
-            .unwrap_or_default()
     };
     // Superblock.
     b.add(
@@ -608,7 +626,6 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         picks.push(("chr", x));
     }
     for &(tag, ino) in &picks {
-        b.path = path_of(ino);
         let inode = &info.inodes.iter().find(|i| i.0 == ino).unwrap().1;
         let base = inode_off(info, ino);
         b.add(
@@ -934,7 +951,6 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         }
     }
     // An inode copied into another slot: the seeded checksum must catch it.
-    b.path = String::new();
     if picks.len() > 2 {
         let (from, to) = (inode_off(info, picks[1].1), inode_off(info, picks[2].1));
         b.add(
@@ -951,7 +967,6 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
     }
     // Extent-tree block nodes.
     if let Some(&(owner, blk)) = info.ext_nodes.first() {
-        b.path = path_of(owner);
         let o = blk * bs;
         b.add(
             "extnode-magic",
@@ -1072,7 +1087,6 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         dirs.push(("dirblk", o, blk));
     }
     for (tag, owner, blk) in dirs {
-        b.path = path_of(owner);
         let o = blk * bs;
         let ent = DIR_HDR_SIZE as u64; // first entry
         b.add(
@@ -1227,7 +1241,6 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
     }
     // Directory hash index root.
     if let Some(&(owner, blk)) = info.index_nodes.first() {
-        b.path = path_of(owner);
         let o = blk * bs;
         b.add(
             "index-magic",
@@ -1342,7 +1355,6 @@ pub fn random(info: &Info, seed: u64, n: usize) -> Vec<Mutation> {
         });
         out.push(Mutation {
             name: format!("random-{seed}-{k}"),
-            path: String::new(),
             expect: Expect::MayPass,
             what: format!(
                 "{flips} random byte flip(s) at {}{}",
@@ -1380,42 +1392,6 @@ pub fn find(
     Ok((info, out))
 }
 
-/// Whether a walk error line ("op PATH: error") concerns the object at
-/// `path`: the object itself, or for a directory the probe files made in it.
-pub fn error_concerns(line: &str, path: &str) -> bool {
-    if path.is_empty() {
-        return false;
-    }
-    let Some(p) = line.split_whitespace().find(|t| t.starts_with('/')) else {
-        return false;
-    };
-    let p = p.trim_end_matches(':');
-    match path.strip_suffix('/') {
-        Some(dir) => {
-            p == dir
-                || p == path
-                || p.strip_prefix(path)
-                    .is_some_and(|rest| rest.starts_with("probe-"))
-        }
-        None => p == path,
-    }
-}
-
-/// Downgrades the must-fail mutations of objects on which the walk of the
-/// clean image already failed (`baseline`: its error lines): the kernel
-/// cannot do those operations yet, so it cannot be asked to notice damage
-/// through them.
-pub fn apply_baseline(muts: &mut [(Mutation, i32)], baseline: &[String]) {
-    for (m, _) in muts.iter_mut() {
-        if m.expect == Expect::MustFail {
-            if let Some(l) = baseline.iter().find(|l| error_concerns(l, &m.path)) {
-                m.expect = Expect::MayPass;
-                m.what += &format!(" (the clean image already fails: {l})");
-            }
-        }
-    }
-}
-
 /// What fsck -n says of an image: (exit code, first problem line).
 pub fn fsck_verdict(img: &[u8]) -> (i32, String) {
     let r = fsck(
@@ -1434,24 +1410,70 @@ pub fn fsck_verdict(img: &[u8]) -> (i32, String) {
     (r.exit_code, first)
 }
 
-/// All mutations of an image, with a final expectation: a targeted
-/// "must-fail" mutation that fsck -n does not flag is downgraded to
-/// "may-pass" (the field is then not one the format forbids).
+/// Whether `fsck -y` brings an image to a state `fsck -n` finds clean.
+pub fn fsck_repairs(img: &[u8]) -> bool {
+    let dev = MemDev::from_bytes(img);
+    let opts = |repair| FsckOptions {
+        repair,
+        verbose: false,
+    };
+    fsck(Box::new(dev.clone()), &opts(true));
+    fsck(Box::new(MemDev::from_bytes(&dev.to_bytes())), &opts(false)).exit_code == 0
+}
+
+/// All mutations of an image, with the `fsck -n` exit code of each mutated
+/// image. The expectations are the ones `targeted` gives; `must_fail_list`
+/// replaces them by the repository's fixed list.
 pub fn all(base: &[u8], seed: u64, nrandom: usize) -> Res<(Info, Vec<(Mutation, i32)>)> {
     let info = analyze(base)?;
     let mut out = Vec::new();
-    for mut m in targeted(&info)
+    for m in targeted(&info)
         .into_iter()
         .chain(random(&info, seed, nrandom))
     {
         let (code, _) = fsck_verdict(&apply(base, &info, &m));
-        if code == 0 && m.expect == Expect::MustFail {
-            m.expect = Expect::MayPass;
-            m.what += " (fsck finds nothing)";
-        }
         out.push((m, code));
     }
     Ok((info, out))
+}
+
+/// The names of a must-fail list (tests/corrupt/must-fail): one per line,
+/// '#' starts a comment.
+pub fn parse_must_fail(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Sets every expectation from the fixed list: must-fail exactly for the
+/// names listed. A listed name that is not a mutation of this image (a
+/// renamed or lost mutation) is an error: the list must never shrink
+/// silently.
+pub fn apply_must_fail(muts: &mut [(Mutation, i32)], list: &[String]) -> Res<()> {
+    let missing: Vec<&String> = list
+        .iter()
+        .filter(|n| !muts.iter().any(|m| &m.0.name == *n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "must-fail mutations not generated for this image: {}",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    for (m, _) in muts.iter_mut() {
+        m.expect = if list.contains(&m.name) {
+            Expect::MustFail
+        } else {
+            Expect::MayPass
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1500,47 +1522,43 @@ mod tests {
         }
     }
 
+    /// The repository's fixed list is exactly the set of targeted must-fail
+    /// mutations, for both block sizes; fsck -n flags every one of them.
     #[test]
-    fn baseline_errors_downgrade_only_their_objects() {
-        assert!(error_concerns(
-            "write-probe create /big/probe-file-1: Operation not supported",
-            "/big/"
-        ));
-        assert!(error_concerns(
-            "readdir /big: Structure needs cleaning",
-            "/big/"
-        ));
-        assert!(!error_concerns(
-            "lstat /big/name-0001: Structure needs cleaning",
-            "/big/"
-        ));
-        assert!(error_concerns(
-            "readlink /fast-link: Invalid argument",
-            "/fast-link"
-        ));
-        assert!(!error_concerns(
-            "readlink /fast-link: Invalid argument",
-            "/"
-        ));
-        assert!(error_concerns("write-probe create /probe-file-0: x", "/"));
-        assert!(!error_concerns("write-probe mkdir: x", "/"));
-        let base = build_base(12, 4 << 20).unwrap();
-        let (_, mut all) = all(&base, 1, 0).unwrap();
-        let before = all
-            .iter()
-            .filter(|m| m.0.expect == Expect::MustFail)
-            .count();
-        apply_baseline(
-            &mut all,
-            &["write-probe create /big/probe-file-1: Operation not supported".to_string()],
+    fn the_must_fail_list_is_the_targeted_must_fail_set_and_fsck_flags_it() {
+        let list = parse_must_fail(include_str!("../../../tests/corrupt/must-fail"));
+        let set: std::collections::BTreeSet<&String> = list.iter().collect();
+        assert_eq!(set.len(), list.len(), "duplicate names in the list");
+        for log2 in [10, 12] {
+            let base = build_base(log2, 4 << 20).unwrap();
+            let (_, mut all) = all(&base, 1, 4).unwrap();
+            let coded: Vec<&String> = all
+                .iter()
+                .filter(|m| m.0.expect == Expect::MustFail)
+                .map(|m| &m.0.name)
+                .collect();
+            let extra: Vec<&&String> = coded.iter().filter(|n| !set.contains(**n)).collect();
+            assert!(
+                extra.is_empty(),
+                "must-fail in corrupt.rs, not in the list: {extra:?}"
+            );
+            apply_must_fail(&mut all, &list).unwrap();
+            let missed: Vec<&String> = all
+                .iter()
+                .filter(|m| m.0.expect == Expect::MustFail && m.1 == 0)
+                .map(|m| &m.0.name)
+                .collect();
+            assert!(missed.is_empty(), "fsck -n accepts {missed:?} ({log2})");
+            // A name the image does not have fails.
+            let mut bad = list.clone();
+            bad.push("inode-file-no-such-mutation".into());
+            let e = apply_must_fail(&mut all, &bad).unwrap_err();
+            assert!(e.contains("inode-file-no-such-mutation"), "{e}");
+        }
+        assert_eq!(
+            parse_must_fail("# comment\n a # b\n\nc\n"),
+            vec!["a".to_string(), "c".to_string()]
         );
-        let after: Vec<_> = all
-            .iter()
-            .filter(|m| m.0.expect == Expect::MustFail)
-            .collect();
-        assert!(after.len() < before);
-        assert!(after.iter().all(|m| m.0.path != "/big/"));
-        assert!(after.iter().any(|m| m.0.name == "sb-crc"));
     }
 
     #[test]

@@ -3,30 +3,41 @@
 //! rextfs-corrupt: builds populated rextfs images and corrupted variants of
 //! them for scripts/corrupt-test (see src/corrupt.rs).
 
-use rextfs_verify::corrupt::{all, apply, apply_baseline, build_base, find, fsck_verdict};
+use rextfs_verify::corrupt::{
+    all, apply, apply_must_fail, build_base, find, fsck_repairs, fsck_verdict, parse_must_fail,
+    Expect,
+};
+use rextfs_verify::corrupt_check::{manifest, Blast, Judge};
 use rextfs_verify::op::parse_num;
 use rextfs_verify::walk::walk;
 use std::process::ExitCode;
 
 const HELP: &str = "\
 usage: rextfs-corrupt base OUT.img [--block-size 1024|4096] [--size BYTES]
-       rextfs-corrupt list BASE.img [--seed S] [--random N] [--baseline FILE]
+       rextfs-corrupt list BASE.img [--seed S] [--random N] [--must-fail FILE]
        rextfs-corrupt apply BASE.img NAME OUT.img [--seed S] [--random N]
        rextfs-corrupt apply-many BASE.img OUTDIR NAME... [--seed S] [--random N]
-       rextfs-corrupt walk DIR [--write] [--baseline FILE] [--save FILE]
+       rextfs-corrupt walk DIR --base BASE.img [--write]
+                      [--mutation NAME --expect must-fail|may-pass [--seed S] [--random N]]
 
 base:  writes a populated, fsck-clean image built with the rextfs-tools
        library (no kernel needed).
 list:  prints one line per mutation of BASE: NAME, must-fail or may-pass,
-       fsck -n exit code, description (tab separated). With --baseline (the
-       errors of a walk of the clean image), must-fail mutations of objects
-       the clean image already fails on become may-pass.
+       fsck -n exit code, whether fsck -y repairs it (repairable or
+       unrepairable), description (tab separated). --must-fail FILE takes the
+       expectations from that fixed list (tests/corrupt/must-fail): a listed
+       name this image does not have is an error (exit 1), and so is a
+       must-fail mutation fsck -n finds nothing wrong with (exit 1 after the
+       list is printed).
 apply: writes the mutated image NAME (same --seed/--random as list);
        apply-many writes OUTDIR/NAME.img for each NAME.
-walk:  reads everything under DIR (readdir, lstat, read, readlink), with
-       --write also creates and removes files; prints every error; errors
-       listed in the --baseline file (saved from a walk of the clean image
-       with --save) do not count. Exit 0: no new error, 1: new errors.";
+walk:  reads everything under DIR, the mounted BASE or its mutation NAME
+       (readdir, lstat, read, readlink), with --write also creates and
+       removes files, and judges what it saw against BASE read by the
+       library (the rule is in src/corrupt_check.rs). Without --mutation,
+       DIR is BASE itself: everything must read back identical, without a
+       single error. Prints every error and broken rule. Exit 0: no error,
+       3: errors, all allowed, 1: a rule was broken.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +47,7 @@ fn main() -> ExitCode {
             println!("{HELP}");
             ExitCode::SUCCESS
         }
+        Err(e) if e == "errors" => ExitCode::from(3),
         Err(e) => {
             eprintln!("rextfs-corrupt: {e}");
             ExitCode::from(if e.starts_with("usage") { 2 } else { 1 })
@@ -45,7 +57,8 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<(), String> {
     let mut pos = Vec::new();
-    let (mut write, mut baseline, mut save) = (false, None, None);
+    let (mut write, mut must_fail, mut base_img, mut mutation, mut expect) =
+        (false, None, None, None, None);
     let (mut log2, mut size, mut seed, mut nrandom) = (12u32, 4u64 << 20, 1u64, 40usize);
     let mut i = 0;
     while i < args.len() {
@@ -58,8 +71,16 @@ fn run(args: &[String]) -> Result<(), String> {
                 i += 1;
                 continue;
             }
-            "--baseline" => baseline = Some(v()?.clone()),
-            "--save" => save = Some(v()?.clone()),
+            "--must-fail" => must_fail = Some(v()?.clone()),
+            "--base" => base_img = Some(v()?.clone()),
+            "--mutation" => mutation = Some(v()?.clone()),
+            "--expect" => {
+                expect = Some(match v()?.as_str() {
+                    "must-fail" => Expect::MustFail,
+                    "may-pass" => Expect::MayPass,
+                    x => return Err(format!("usage: --expect {x}")),
+                })
+            }
             "--block-size" => {
                 let bs = parse_num(v()?)?;
                 if !bs.is_power_of_two() {
@@ -87,19 +108,38 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         Some("list") if pos.len() == 2 => {
             let base = read(&pos[1])?;
-            let (_, mut muts) = all(&base, seed, nrandom)?;
-            if let Some(b) = &baseline {
-                let lines: Vec<String> = std::fs::read_to_string(b)
-                    .unwrap_or_default()
-                    .lines()
-                    .map(String::from)
-                    .collect();
-                apply_baseline(&mut muts, &lines);
+            let (info, mut muts) = all(&base, seed, nrandom)?;
+            if let Some(f) = &must_fail {
+                let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+                apply_must_fail(&mut muts, &parse_must_fail(&text))?;
             }
-            for (m, code) in muts {
-                println!("{}\t{}\t{}\t{}", m.name, m.expect.name(), code, m.what);
+            let mut missed = Vec::new();
+            for (m, code) in &muts {
+                let repair = if fsck_repairs(&apply(&base, &info, m)) {
+                    "repairable"
+                } else {
+                    "unrepairable"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    m.name,
+                    m.expect.name(),
+                    code,
+                    repair,
+                    m.what
+                );
+                if m.expect == Expect::MustFail && *code == 0 {
+                    missed.push(m.name.clone());
+                }
             }
-            Ok(())
+            if missed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "fsck -n finds nothing wrong with must-fail mutations: {}",
+                    missed.join(" ")
+                ))
+            }
         }
         Some("apply") if pos.len() == 4 => {
             let base = read(&pos[1])?;
@@ -124,33 +164,51 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         Some("walk") if pos.len() == 2 => {
-            let w = walk(std::path::Path::new(&pos[1]), write);
-            let known: Vec<String> = match &baseline {
-                Some(b) => std::fs::read_to_string(b)
-                    .unwrap_or_default()
-                    .lines()
-                    .map(String::from)
-                    .collect(),
-                None => Vec::new(),
+            let b = base_img.ok_or("usage: walk needs --base")?;
+            let base = read(&b)?;
+            let man = manifest(&base).map_err(|e| format!("{b}: {e}"))?;
+            let judge = match &mutation {
+                None => Judge {
+                    man: &man,
+                    blast: Blast::default(),
+                    lenient: false,
+                    must_fail: false,
+                    control: true,
+                },
+                Some(name) => {
+                    let (info, m) = find(&base, seed, nrandom, std::slice::from_ref(name))?;
+                    let expect = expect.ok_or("usage: --mutation needs --expect")?;
+                    Judge {
+                        man: &man,
+                        blast: Blast::of(&info, &m[0]),
+                        lenient: m[0].random_sealed(),
+                        must_fail: expect == Expect::MustFail,
+                        control: false,
+                    }
+                }
             };
-            if let Some(s) = &save {
-                std::fs::write(s, w.errors.join("\n") + "\n").map_err(|e| format!("{s}: {e}"))?;
+            let w = walk(std::path::Path::new(&pos[1]), write);
+            let v = judge.judge(&w);
+            for e in &w.errors {
+                println!("{}", e.line);
             }
-            let new: Vec<&String> = w.errors.iter().filter(|e| !known.contains(e)).collect();
-            for e in &new {
-                println!("{e}");
+            for x in &v.violations {
+                println!("BROKEN: {x}");
             }
             println!(
-                "walk: {} entries, {} bytes read, {} errors ({} also on the clean image)",
+                "walk: {} entries, {} bytes read, {} errors ({} on damaged objects), {} broken rules",
                 w.entries,
                 w.bytes,
                 w.errors.len(),
-                w.errors.len() - new.len()
+                v.errors_inside,
+                v.violations.len()
             );
-            if new.is_empty() {
-                Ok(())
+            if !v.violations.is_empty() {
+                Err(format!("{} broken rules", v.violations.len()))
+            } else if !w.errors.is_empty() {
+                Err(String::from("errors"))
             } else {
-                Err(format!("{} new errors", new.len()))
+                Ok(())
             }
         }
         _ => Err("usage: see rextfs-corrupt --help".into()),

@@ -8,6 +8,7 @@
 //! saves an op log that `--replay` runs again.
 
 pub mod corrupt;
+pub mod corrupt_check;
 pub mod crash;
 pub mod engine;
 pub mod model;

@@ -1,17 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Walks a mounted tree the way a user would (readdir, lstat, read every
-//! file, readlink), and optionally writes to it, collecting every error
-//! instead of stopping at the first. Used on corrupted images, so it guards
-//! against loops (a visited set) and endless files (reads are capped).
+//! file, readlink), and optionally writes to it, recording what each path
+//! gives and every error instead of stopping at the first. Used on
+//! corrupted images, so it guards against loops (a visited set) and endless
+//! files (reads are capped). `corrupt_check` compares the result with the
+//! base image.
 
-use std::collections::BTreeSet;
+use crate::corrupt_check::{file_detail, fnv64, FNV_INIT};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// Bytes read from one file at most.
 pub const READ_CAP: u64 = 32 << 20;
+
+/// What lstat (and read, readlink) give for one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Obs {
+    /// 'd', 'f', 'l', 'c', 'b', 'p', 's'.
+    pub kind: char,
+    /// Permission bits (mode & 0o7777).
+    pub perm: u32,
+    /// Files: size and content digest; symlinks: "-> target"; devices:
+    /// the device number (32-bit "new" encoding).
+    pub detail: String,
+}
+
+impl Obs {
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        format!("[{} {:o} {}]", self.kind, self.perm, self.detail)
+    }
+}
+
+/// One error of a walk.
+#[derive(Clone, Debug)]
+pub struct WalkError {
+    /// The path concerned ("/a/b"; probes: the probe's path).
+    pub path: String,
+    /// A write-probe error.
+    pub probe: bool,
+    /// "op /path: error".
+    pub line: String,
+}
 
 /// The outcome of a walk.
 #[derive(Debug, Default)]
@@ -20,95 +53,173 @@ pub struct Walk {
     pub entries: u64,
     /// Bytes read.
     pub bytes: u64,
-    /// "op relative-path: error" lines.
-    pub errors: Vec<String>,
+    /// Every error.
+    pub errors: Vec<WalkError>,
+    /// What each path read without an error gave.
+    pub obs: BTreeMap<String, Obs>,
+    /// The sorted names of each directory listed without an error.
+    pub names: BTreeMap<String, Vec<String>>,
+}
+
+impl Walk {
+    fn err(&mut self, path: &str, probe: bool, line: String) {
+        self.errors.push(WalkError {
+            path: path.to_string(),
+            probe,
+            line,
+        });
+    }
 }
 
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root)
         .map(|r| format!("/{}", r.display()))
         .unwrap_or_else(|_| p.display().to_string())
+        .replace("//", "/")
+}
+
+/// The kernel's 32-bit "new" device number encoding of st_rdev.
+fn new_encode(rdev: u64) -> u32 {
+    let (maj, min) = (libc::major(rdev), libc::minor(rdev));
+    (min & 0xff) | (maj << 8) | ((min & !0xff) << 12)
+}
+
+fn observe(w: &mut Walk, md: &std::fs::Metadata, p: &Path, path: &str, buf: &mut [u8]) {
+    let ft = md.file_type();
+    let kind = if ft.is_dir() {
+        'd'
+    } else if ft.is_file() {
+        'f'
+    } else if ft.is_symlink() {
+        'l'
+    } else if ft.is_char_device() {
+        'c'
+    } else if ft.is_block_device() {
+        'b'
+    } else if ft.is_fifo() {
+        'p'
+    } else if ft.is_socket() {
+        's'
+    } else {
+        '?'
+    };
+    let detail = match kind {
+        'l' => match std::fs::read_link(p) {
+            Ok(t) => format!("-> {}", t.display()),
+            Err(e) => return w.err(path, false, format!("readlink {path}: {e}")),
+        },
+        'c' | 'b' => format!("rdev {:#x}", new_encode(md.rdev())),
+        'f' => {
+            let mut f = match std::fs::File::open(p) {
+                Ok(f) => f,
+                Err(e) => return w.err(path, false, format!("open {path}: {e}")),
+            };
+            let (mut got, mut h) = (0u64, FNV_INIT);
+            loop {
+                match f.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        h = fnv64(&buf[..n], h);
+                        got += n as u64;
+                        if got >= READ_CAP {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        w.bytes += got;
+                        return w.err(path, false, format!("read {path}: {e}"));
+                    }
+                }
+            }
+            w.bytes += got;
+            if got != md.size() {
+                // Short read: lstat and read disagree about the size.
+                file_detail(got, h) + &format!(" (lstat size {})", md.size())
+            } else {
+                file_detail(got, h)
+            }
+        }
+        _ => String::new(),
+    };
+    w.obs.insert(
+        path.to_string(),
+        Obs {
+            kind,
+            perm: md.mode() & 0o7777,
+            detail,
+        },
+    );
 }
 
 /// Walks `root`; with `write`, also creates, fills and removes a few files.
 pub fn walk(root: &Path, write: bool) -> Walk {
     let mut w = Walk::default();
     let mut seen = BTreeSet::new();
-    let mut todo: Vec<(PathBuf, u32)> = vec![(root.to_path_buf(), 0)];
     let mut buf = vec![0u8; 1 << 16];
+    match std::fs::symlink_metadata(root) {
+        Ok(md) => observe(&mut w, &md, root, "/", &mut buf),
+        Err(e) => w.err("/", false, format!("lstat /: {e}")),
+    }
+    let mut todo: Vec<(PathBuf, u32)> = vec![(root.to_path_buf(), 0)];
     let mut dirs: Vec<(u64, PathBuf)> = Vec::new();
     while let Some((dir, depth)) = todo.pop() {
+        let dpath = rel(root, &dir);
         let rd = match std::fs::read_dir(&dir) {
             Ok(r) => r,
             Err(e) => {
-                w.errors.push(format!("readdir {}: {e}", rel(root, &dir)));
+                w.err(&dpath, false, format!("readdir {dpath}: {e}"));
                 continue;
             }
         };
+        let mut names = Vec::new();
+        let mut complete = true;
         for ent in rd {
             let ent = match ent {
                 Ok(e) => e,
                 Err(e) => {
-                    w.errors.push(format!("readdir {}: {e}", rel(root, &dir)));
+                    w.err(&dpath, false, format!("readdir {dpath}: {e}"));
+                    complete = false;
                     break;
                 }
             };
             w.entries += 1;
             if w.entries > 200_000 {
-                w.errors
-                    .push("walk: more than 200000 entries, stopping".into());
+                w.err(
+                    "/",
+                    false,
+                    "walk: more than 200000 entries, stopping".into(),
+                );
                 return w;
             }
+            names.push(ent.file_name().to_string_lossy().into_owned());
             let p = ent.path();
+            let path = rel(root, &p);
             let md = match std::fs::symlink_metadata(&p) {
                 Ok(m) => m,
                 Err(e) => {
-                    w.errors.push(format!("lstat {}: {e}", rel(root, &p)));
+                    w.err(&path, false, format!("lstat {path}: {e}"));
                     continue;
                 }
             };
-            let ft = md.file_type();
-            if ft.is_dir() {
+            observe(&mut w, &md, &p, &path, &mut buf);
+            if md.file_type().is_dir() {
                 if !seen.insert((md.dev(), md.ino())) {
-                    w.errors.push(format!(
-                        "walk {}: directory seen twice (loop)",
-                        rel(root, &p)
-                    ));
+                    w.err(
+                        &path,
+                        false,
+                        format!("walk {path}: directory seen twice (loop)"),
+                    );
                 } else if depth > 64 {
-                    w.errors
-                        .push(format!("walk {}: deeper than 64 levels", rel(root, &p)));
+                    w.err(&path, false, format!("walk {path}: deeper than 64 levels"));
                 } else {
                     dirs.push((md.size(), p.clone()));
                     todo.push((p, depth + 1));
                 }
-            } else if ft.is_symlink() {
-                if let Err(e) = std::fs::read_link(&p) {
-                    w.errors.push(format!("readlink {}: {e}", rel(root, &p)));
-                }
-            } else if ft.is_file() {
-                match std::fs::File::open(&p) {
-                    Err(e) => w.errors.push(format!("open {}: {e}", rel(root, &p))),
-                    Ok(mut f) => {
-                        let mut got = 0u64;
-                        loop {
-                            match f.read(&mut buf) {
-                                Ok(0) => break,
-                                Ok(n) => {
-                                    got += n as u64;
-                                    if got >= READ_CAP {
-                                        break;
-                                    }
-                                }
-                                Err(e) => {
-                                    w.errors.push(format!("read {}: {e}", rel(root, &p)));
-                                    break;
-                                }
-                            }
-                        }
-                        w.bytes += got;
-                    }
-                }
             }
+        }
+        if complete {
+            names.sort();
+            w.names.insert(dpath, names);
         }
     }
     if write {
@@ -120,33 +231,36 @@ pub fn walk(root: &Path, write: bool) -> Walk {
         places.extend(dirs.iter().rev().take(2).map(|d| d.1.clone()));
         for (k, d) in places.iter().enumerate() {
             let f = d.join(format!("probe-file-{k}"));
+            let fp = rel(root, &f);
             let r = std::fs::File::create(&f).and_then(|mut x| {
                 x.write_all(b"probe\n")?;
                 x.sync_all()
             });
             if let Err(e) = r {
-                w.errors
-                    .push(format!("write-probe create {}: {e}", rel(root, &f)));
+                w.err(&fp, true, format!("write-probe create {fp}: {e}"));
             } else if let Err(e) = std::fs::remove_file(&f) {
-                w.errors
-                    .push(format!("write-probe unlink {}: {e}", rel(root, &f)));
+                w.err(&fp, true, format!("write-probe unlink {fp}: {e}"));
             }
         }
         let d = root.join("probe-dir");
         let big = d.join("big");
         match std::fs::create_dir(&d) {
-            Err(e) => w.errors.push(format!("write-probe mkdir: {e}")),
+            Err(e) => w.err("/probe-dir", true, format!("write-probe mkdir: {e}")),
             Ok(()) => {
                 let r = std::fs::File::create(&big).and_then(|mut x| {
                     x.write_all(&vec![0x5a; 256 << 10])?;
                     x.sync_all()
                 });
                 if let Err(e) = r {
-                    w.errors.push(format!("write-probe write 256k: {e}"));
+                    w.err(
+                        "/probe-dir/big",
+                        true,
+                        format!("write-probe write 256k: {e}"),
+                    );
                 }
                 let _ = std::fs::remove_file(&big);
                 if let Err(e) = std::fs::remove_dir(&d) {
-                    w.errors.push(format!("write-probe rmdir: {e}"));
+                    w.err("/probe-dir", true, format!("write-probe rmdir: {e}"));
                 }
             }
         }
