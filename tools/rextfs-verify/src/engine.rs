@@ -199,6 +199,11 @@ impl Engine {
         &self.files[i].name
     }
 
+    /// Whether unsupported operations are tolerated.
+    pub fn allow_unsupported(&self) -> bool {
+        self.cfg.allow_unsupported
+    }
+
     /// Whether O_DIRECT opens were refused.
     pub fn direct_refused(&self) -> bool {
         self.direct_refused

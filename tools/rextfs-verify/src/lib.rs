@@ -153,6 +153,8 @@ pub struct Outcome {
     /// The kinds of operation the run was asked to run: the generator's
     /// kinds for a seeded run, those of the log for a replay.
     pub requested: Vec<String>,
+    /// Unsupported operations were tolerated (`--allow-unsupported`).
+    pub allow_unsupported: bool,
 }
 
 impl Outcome {
@@ -187,11 +189,12 @@ impl Outcome {
     /// asked to. Kinds the filesystem refused and that were tolerated
     /// (`--allow-unsupported`, reported separately) are left out.
     pub fn missing(&self) -> Vec<String> {
+        let tolerated = |s: &Stat| self.allow_unsupported && s.unsupported > 0;
         self.requested
             .iter()
-            .filter(|k| {
-                !matches!(self.stats.get(k.as_str()), Some(s) if s.done > 0 || s.unsupported > 0)
-            })
+            .filter(
+                |k| !matches!(self.stats.get(k.as_str()), Some(s) if s.done > 0 || tolerated(s)),
+            )
             .cloned()
             .collect()
     }
@@ -240,6 +243,7 @@ fn finish(
         failure,
         log,
         requested,
+        allow_unsupported: engine.allow_unsupported(),
     }
 }
 

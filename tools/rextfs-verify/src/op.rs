@@ -406,24 +406,41 @@ impl Generator {
     }
 
     /// The kinds of operation (as named by [`Op::kind`]) that a run of `ops`
-    /// generated operations asks for: every kind of the table, the final
-    /// check, and remounts when `ops` reaches the first one.
+    /// generated operations asks for, derived from the options alone (not
+    /// from the generator's table, so that a generator that forgets a kind
+    /// is caught): every enabled kind, the final check, and remounts when
+    /// `ops` reaches the first one.
     pub fn kinds(&self, ops: u64) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .table
-            .iter()
-            .map(|(k, _)| match *k {
-                Kind::Read(m) => format!("read-{}", m.name()),
-                Kind::Write(m) => format!("write-{}", m.name()),
-                Kind::Truncate => "truncate".into(),
-                Kind::Falloc(m) => format!("falloc-{}", m.name()),
-                Kind::Fsync => "fsync".into(),
-                Kind::Fdatasync => "fdatasync".into(),
-                Kind::Reopen => "reopen".into(),
-            })
-            .collect();
+        let c = &self.cfg;
+        let mut v: Vec<String> = Vec::new();
+        for (m, on) in [
+            (IoMode::Buffered, c.buffered),
+            (IoMode::Direct, c.direct),
+            (IoMode::Mmap, c.mmap),
+        ] {
+            if on {
+                v.push(format!("read-{}", m.name()));
+                v.push(format!("write-{}", m.name()));
+            }
+        }
+        if c.truncate && c.region.is_none() {
+            v.push("truncate".into());
+        }
+        if c.falloc {
+            v.extend(
+                FallocMode::ALL
+                    .iter()
+                    .map(|m| format!("falloc-{}", m.name())),
+            );
+        }
+        if c.sync {
+            v.extend(["fsync".to_string(), "fdatasync".to_string()]);
+        }
+        if c.reopen {
+            v.push("reopen".into());
+        }
         v.push("check".into());
-        if self.cfg.remount_every > 0 && ops >= self.cfg.remount_every {
+        if c.remount_every > 0 && ops >= c.remount_every {
             v.push("remount".into());
         }
         v
@@ -725,7 +742,8 @@ mod tests {
         assert!(!Generator::new(shared, 1)
             .kinds(1000)
             .contains(&"truncate".to_string()));
-        // Every kind listed is one the generator produces.
+        // Every kind listed is one the generator produces (and the other
+        // way round).
         let cfg = GenConfig {
             remount_every: 100,
             ..GenConfig::default()
@@ -735,9 +753,11 @@ mod tests {
             .map(|o| o.kind())
             .chain(["check".to_string()])
             .collect();
-        for k in Generator::new(cfg, 4).kinds(3000) {
-            assert!(made.contains(&k), "{k}");
+        let kinds = Generator::new(cfg, 4).kinds(3000);
+        for k in &kinds {
+            assert!(made.contains(k), "{k}");
         }
+        assert!(made.iter().all(|k| kinds.contains(k)), "{made:?}");
     }
 
     #[test]
