@@ -9,15 +9,17 @@
 //! Every node read is fully checked (checksum, block number, owner, kind, level, key order);
 //! anything wrong is `EFSCORRUPTED` with a log line.
 
-use crate::{alloc, corrupt, format, meta, RextFs};
+use crate::meta::NodeStore;
+use crate::{alloc, format, RextFs};
 use format::{DirKey, IndexRec, NodeForm, TreeKind};
 use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
-/// State of one update of the hash index of directory `dir`.
-pub(crate) struct IndexCtx<'a> {
+/// State of one update of the hash index of directory `dir`, whose node blocks live in `S`
+/// (the super block, or memory in the KUnit tests).
+pub(crate) struct IndexCtx<'a, S: NodeStore = SuperBlock<RextFs>> {
     /// The super block.
-    pub(crate) sb: &'a SuperBlock<RextFs>,
+    pub(crate) sb: &'a S,
     /// The directory owning the index.
     pub(crate) dir: u64,
     /// Allocation goal for new node blocks.
@@ -30,14 +32,9 @@ pub(crate) struct IndexCtx<'a> {
     pub(crate) freed: KVec<u64>,
 }
 
-impl<'a> IndexCtx<'a> {
+impl<'a, S: NodeStore> IndexCtx<'a, S> {
     /// A new update of the index of directory `dir`, whose block count is `blocks`.
-    pub(crate) fn new(
-        sb: &'a SuperBlock<RextFs>,
-        dir: u64,
-        goal: u64,
-        blocks: &'a mut u64,
-    ) -> Self {
+    pub(crate) fn new(sb: &'a S, dir: u64, goal: u64, blocks: &'a mut u64) -> Self {
         IndexCtx {
             sb,
             dir,
@@ -49,14 +46,18 @@ impl<'a> IndexCtx<'a> {
     }
 
     fn err(&self, e: format::FormatError) -> Error {
-        pr_err!("{}: directory {}: bad hash index\n", self.sb.id(), self.dir);
-        corrupt(self.sb, "directory hash index node", e)
+        pr_err!(
+            "{}: directory {}: bad hash index\n",
+            self.sb.dev_id(),
+            self.dir
+        );
+        self.sb.corrupt("directory hash index node", e)
     }
 
     fn new_node(&mut self, level: u8) -> Result<(u64, KVec<u8>)> {
         self.allocated.reserve(1, GFP_KERNEL)?;
-        let mut buf = KVec::from_elem(0u8, self.sb.block_size() as usize, GFP_KERNEL)?;
-        let (b, _) = alloc::alloc_blocks(self.sb, self.goal, 1)?;
+        let mut buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
+        let b = self.sb.alloc_node_block(self.goal)?;
         self.allocated.push(b, GFP_KERNEL)?;
         *self.blocks = self.blocks.saturating_add(1);
         self.goal = b + 1;
@@ -74,12 +75,12 @@ impl<'a> IndexCtx<'a> {
 
     /// Reads and checks node `blockno`; `level` is the level it must have, if known.
     fn read_node(&self, blockno: u64, level: Option<u8>) -> Result<KVec<u8>> {
-        if !self.sb.data().geo.data_range_valid(blockno, 1) {
+        if !self.sb.in_data_area(blockno, 1) {
             return Err(self.err(format::FormatError::Invalid(
                 "index node outside the data area",
             )));
         }
-        let buf = meta::read_block(self.sb, blockno)?;
+        let buf = self.sb.read_node_block(blockno)?;
         let h = format::node_check(&buf, NodeForm::Block, TreeKind::DirIndex, blockno, self.dir)
             .map_err(|e| self.err(e))?;
         if level.is_some_and(|l| l != h.level) {
@@ -90,7 +91,7 @@ impl<'a> IndexCtx<'a> {
 
     fn write_node(&self, blockno: u64, buf: &mut [u8]) -> Result {
         format::node_seal(buf, NodeForm::Block).map_err(|e| self.err(e))?;
-        meta::write_block(self.sb, blockno, buf)
+        self.sb.write_node_block(blockno, buf)
     }
 
     fn level_of(&self, buf: &[u8]) -> Result<u8> {
@@ -243,7 +244,7 @@ impl<'a> IndexCtx<'a> {
     /// nothing on disk points at them).
     pub(crate) fn undo_allocations(&mut self) {
         for &b in self.allocated.iter() {
-            let _ = alloc::free_blocks(self.sb, b, 1);
+            let _ = self.sb.free_node_block(b);
             *self.blocks = self.blocks.saturating_sub(1);
         }
         self.allocated.clear();
@@ -345,3 +346,4 @@ pub(crate) fn free_index(sb: &SuperBlock<RextFs>, dir: u64, root: u64) -> Result
     }
     Ok(nodes.len() as u64)
 }
+

@@ -9,7 +9,8 @@
 //! inline root) afterwards and frees [`TreeCtx::freed`] only then, so that a crash between
 //! the writes leaks blocks at worst and never leaves a block referenced after it was freed.
 
-use crate::{corrupt, format, meta, RextFs};
+use crate::meta::NodeStore;
+use crate::{format, RextFs};
 use format::{Extent, IndexRec, NodeForm, TreeKind};
 use kernel::fs::SuperBlock;
 use kernel::prelude::*;
@@ -29,21 +30,15 @@ pub(crate) enum Mapping {
 
 /// Finds the mapping of logical block `lblk` in the extent tree whose inline root is `root`
 /// (inode `ino`). Every node read on the way is fully checked.
-pub(crate) fn lookup(sb: &SuperBlock<RextFs>, ino: u64, root: &[u8], lblk: u64) -> Result<Mapping> {
+pub(crate) fn lookup<S: NodeStore>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<Mapping> {
     lookup_leaf(sb, ino, root, lblk).map(|(m, _)| m)
 }
 
 /// Like [`lookup`], but also returns the strict upper bound of the keys of the leaf searched
 /// (the next index key on the path from the root, `u64::MAX` for the last leaf): every extent
 /// of that leaf ends at or before it, so an extent of the leaf may grow only up to there.
-fn lookup_leaf(
-    sb: &SuperBlock<RextFs>,
-    ino: u64,
-    root: &[u8],
-    lblk: u64,
-) -> Result<(Mapping, u64)> {
-    let info = sb.data();
-    let err = |e| corrupt(sb, "extent tree node", e);
+fn lookup_leaf<S: NodeStore>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<(Mapping, u64)> {
+    let err = |e| sb.corrupt("extent tree node", e);
     let mut upper = u64::MAX;
     let mut block: Option<KVec<u8>> = None;
     let mut level = format::node_check(root, NodeForm::Inline, TreeKind::Extent, 0, ino)
@@ -60,8 +55,12 @@ fn lookup_leaf(
             if let Some(i) = idx {
                 let e: Extent = format::node_get(buf, form, i).map_err(err)?;
                 if lblk < e.logical_end() {
-                    if !info.geo.data_range_valid(e.physical, u64::from(e.len)) {
-                        pr_err!("{}: inode {}: extent outside the data area\n", sb.id(), ino);
+                    if !sb.in_data_area(e.physical, u64::from(e.len)) {
+                        pr_err!(
+                            "{}: inode {}: extent outside the data area\n",
+                            sb.dev_id(),
+                            ino
+                        );
                         return Err(EFSCORRUPTED);
                     }
                     return Ok((Mapping::Mapped(e), upper));
@@ -85,12 +84,12 @@ fn lookup_leaf(
             upper = upper.min(format::node_key(buf, form, i + 1).map_err(err)?);
         }
         let rec: IndexRec = format::node_get(buf, form, i).map_err(err)?;
-        if !info.geo.data_range_valid(rec.child, 1) {
+        if !sb.in_data_area(rec.child, 1) {
             return Err(err(format::FormatError::Invalid(
                 "child node outside the data area",
             )));
         }
-        let child = meta::read_block(sb, rec.child)?;
+        let child = sb.read_node_block(rec.child)?;
         let ch = format::node_check(&child, NodeForm::Block, TreeKind::Extent, rec.child, ino)
             .map_err(err)?;
         if ch.level + 1 != level {
@@ -101,10 +100,11 @@ fn lookup_leaf(
     }
 }
 
-/// State of one tree update of inode `ino`.
-pub(crate) struct TreeCtx<'a> {
+/// State of one tree update of inode `ino`, whose node blocks live in `S` (the super block,
+/// or memory in the KUnit tests).
+pub(crate) struct TreeCtx<'a, S: NodeStore = SuperBlock<RextFs>> {
     /// The super block.
-    pub(crate) sb: &'a SuperBlock<RextFs>,
+    pub(crate) sb: &'a S,
     /// The inode owning the tree.
     pub(crate) ino: u64,
     /// Allocation goal for new node blocks.
@@ -115,25 +115,25 @@ pub(crate) struct TreeCtx<'a> {
     pub(crate) freed: KVec<(u64, u64)>,
 }
 
-impl TreeCtx<'_> {
+impl<S: NodeStore> TreeCtx<'_, S> {
     fn err(&self, e: format::FormatError) -> Error {
-        corrupt(self.sb, "extent tree node", e)
+        self.sb.corrupt("extent tree node", e)
     }
 
     fn new_node(&mut self) -> Result<(u64, KVec<u8>)> {
-        let (b, _) = crate::alloc::alloc_blocks(self.sb, self.goal, 1)?;
+        let b = self.sb.alloc_node_block(self.goal)?;
         *self.blocks = self.blocks.saturating_add(1);
-        let buf = KVec::from_elem(0u8, self.sb.block_size() as usize, GFP_KERNEL)?;
+        let buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
         Ok((b, buf))
     }
 
     fn read_node(&self, blockno: u64, level: u8) -> Result<KVec<u8>> {
-        if !self.sb.data().geo.data_range_valid(blockno, 1) {
+        if !self.sb.in_data_area(blockno, 1) {
             return Err(self.err(format::FormatError::Invalid(
                 "child node outside the data area",
             )));
         }
-        let buf = meta::read_block(self.sb, blockno)?;
+        let buf = self.sb.read_node_block(blockno)?;
         let h = format::node_check(&buf, NodeForm::Block, TreeKind::Extent, blockno, self.ino)
             .map_err(|e| self.err(e))?;
         if h.level != level {
@@ -144,7 +144,7 @@ impl TreeCtx<'_> {
 
     fn write_node(&self, blockno: u64, buf: &mut [u8]) -> Result {
         format::node_seal(buf, NodeForm::Block).map_err(|e| self.err(e))?;
-        meta::write_block(self.sb, blockno, buf)
+        self.sb.write_node_block(blockno, buf)
     }
 
     /// Inserts `rec` (of type `R`) in a node with room, keeping keys sorted.
@@ -632,7 +632,7 @@ impl Shift {
     }
 }
 
-impl TreeCtx<'_> {
+impl<S: NodeStore> TreeCtx<'_, S> {
     /// Moves every extent at or after the shift's start in place: leaf records and node keys
     /// are rewritten with [`Shift::map`], no node is added or removed, so this cannot fail for
     /// lack of space. The caller made sure that no extent crosses a moved boundary and that
@@ -763,3 +763,4 @@ fn continues(a: &Extent, b: &Extent) -> bool {
         && a.flags == b.flags
         && u64::from(a.len) + u64::from(b.len) <= u64::from(format::MAX_EXTENT_LEN)
 }
+
