@@ -62,6 +62,76 @@ fn write_bitmap(sb: &SuperBlock<RextFs>, bm: &Bitmap, idx: u64, buf: &mut [u8]) 
     meta::write_block(sb, bm.start + idx, buf)
 }
 
+/// The blocks of one bitmap, as [`alloc_run_in`] and [`free_run_in`] see them: on the device,
+/// or in memory in the KUnit tests.
+pub(crate) trait BitmapBlocks {
+    /// Name of the device, for log lines.
+    fn dev_id(&self) -> &CStr;
+    /// Kind of the bitmap (`format::BITMAP_KIND_*`), for log lines.
+    fn kind(&self) -> u32;
+    /// Number of items (blocks or inodes) the bitmap describes.
+    fn items(&self) -> u64;
+    /// Number of bitmap blocks.
+    fn nblocks(&self) -> u64;
+    /// Bits per bitmap block.
+    fn bits(&self) -> Result<NonZeroU64>;
+    /// Reads and checks bitmap block `idx`.
+    fn read(&self, idx: u64) -> Result<KVec<u8>>;
+    /// Seals and writes bitmap block `idx`.
+    fn write(&self, idx: u64, buf: &mut [u8]) -> Result;
+    /// Logs a corrupted bitmap block and returns the error to give back.
+    fn corrupt(&self, e: format::FormatError) -> Error;
+}
+
+/// One of the on-disk bitmaps of a mounted file system.
+struct DevBitmap<'a> {
+    sb: &'a SuperBlock<RextFs>,
+    bm: Bitmap,
+}
+
+impl<'a> DevBitmap<'a> {
+    fn new(sb: &'a SuperBlock<RextFs>, kind: Kind) -> Self {
+        DevBitmap {
+            sb,
+            bm: bitmap(&sb.data().geo, kind),
+        }
+    }
+}
+
+impl BitmapBlocks for DevBitmap<'_> {
+    fn dev_id(&self) -> &CStr {
+        self.sb.id()
+    }
+
+    fn kind(&self) -> u32 {
+        self.bm.kind
+    }
+
+    fn items(&self) -> u64 {
+        self.bm.items
+    }
+
+    fn nblocks(&self) -> u64 {
+        self.bm.nblocks
+    }
+
+    fn bits(&self) -> Result<NonZeroU64> {
+        bits_per_block(&self.sb.data().geo)
+    }
+
+    fn read(&self, idx: u64) -> Result<KVec<u8>> {
+        read_bitmap(self.sb, &self.bm, idx)
+    }
+
+    fn write(&self, idx: u64, buf: &mut [u8]) -> Result {
+        write_bitmap(self.sb, &self.bm, idx, buf)
+    }
+
+    fn corrupt(&self, e: format::FormatError) -> Error {
+        corrupt(self.sb, "bitmap block", e)
+    }
+}
+
 /// Finds and sets a run of up to `want` clear bits at or after item `goal` in `[lo, items)`,
 /// wrapping around to `lo`. Returns (first item, count).
 fn alloc_run(
@@ -71,19 +141,27 @@ fn alloc_run(
     goal: u64,
     want: u64,
 ) -> Result<(u64, u64)> {
-    let geo = &sb.data().geo;
-    let bm = bitmap(geo, kind);
-    let bits = bits_per_block(geo)?;
-    let nblocks = NonZeroU64::new(bm.nblocks).ok_or(EFSCORRUPTED)?;
-    let goal = if goal < lo || goal >= bm.items {
-        lo
-    } else {
-        goal
-    };
+    alloc_run_in(&DevBitmap::new(sb, kind), lo, goal, want)
+}
+
+/// Finds and sets a run of up to `want` clear bits of `bm` at or after item `goal` in
+/// `[lo, items)`, wrapping around to `lo`: the first clear bit in that order, and the clear
+/// bits following it up to `want`, the end of its bitmap block or the last item. Returns
+/// (first item, count).
+pub(crate) fn alloc_run_in<B: BitmapBlocks>(
+    bm: &B,
+    lo: u64,
+    goal: u64,
+    want: u64,
+) -> Result<(u64, u64)> {
+    let bits = bm.bits()?;
+    let nblocks = NonZeroU64::new(bm.nblocks()).ok_or(EFSCORRUPTED)?;
+    let items = bm.items();
+    let goal = if goal < lo || goal >= items { lo } else { goal };
     // Visit every bitmap block once, starting with the goal's, then once more the goal's
     // block from its start (the part before the goal).
     let first = goal / bits;
-    for step in 0..=bm.nblocks {
+    for step in 0..=nblocks.get() {
         let idx = (first + step) % nblocks;
         let base = idx * bits.get();
         let from = if step == 0 {
@@ -91,21 +169,20 @@ fn alloc_run(
         } else {
             lo.saturating_sub(base)
         };
-        let end = (bm.items - base).min(bits.get());
+        let end = (items - base).min(bits.get());
         if from >= end {
             continue;
         }
-        let mut buf = read_bitmap(sb, &bm, idx)?;
+        let mut buf = bm.read(idx)?;
         let Some(bit) = format::bitmap_find_zero(&buf, from, end) else {
             continue;
         };
         let mut n = 0u64;
         while n < want && bit + n < end && format::bitmap_test(&buf, bit + n) == Some(false) {
-            format::bitmap_set(&mut buf, bit + n, true)
-                .map_err(|e| corrupt(sb, "bitmap block", e))?;
+            format::bitmap_set(&mut buf, bit + n, true).map_err(|e| bm.corrupt(e))?;
             n += 1;
         }
-        write_bitmap(sb, &bm, idx, &mut buf)?;
+        bm.write(idx, &mut buf)?;
         return Ok((base + bit, n));
     }
     Err(ENOSPC)
@@ -113,36 +190,49 @@ fn alloc_run(
 
 /// Clears `count` bits from item `first`.
 fn free_run(sb: &SuperBlock<RextFs>, kind: Kind, first: u64, count: u64) -> Result {
-    let geo = &sb.data().geo;
-    let bm = bitmap(geo, kind);
-    let bits = bits_per_block(geo)?;
+    free_run_in(&DevBitmap::new(sb, kind), first, count)
+}
+
+/// Clears `count` bits of `bm` from item `first`; every one of them must be set. Bitmap blocks
+/// are written one by one: when a clear bit is found, the blocks before its block stay written.
+pub(crate) fn free_run_in<B: BitmapBlocks>(bm: &B, first: u64, count: u64) -> Result {
+    let bits = bm.bits()?;
     let mut item = first;
     let end = first.checked_add(count).ok_or(EFSCORRUPTED)?;
-    if end > bm.items {
+    if end > bm.items() {
         return Err(EFSCORRUPTED);
     }
     while item < end {
         let idx = item / bits;
         let base = idx * bits.get();
         let stop = end.min(base + bits.get());
-        let mut buf = read_bitmap(sb, &bm, idx)?;
+        let mut buf = bm.read(idx)?;
         while item < stop {
-            if !format::bitmap_set(&mut buf, item - base, false)
-                .map_err(|e| corrupt(sb, "bitmap block", e))?
-            {
+            if !format::bitmap_set(&mut buf, item - base, false).map_err(|e| bm.corrupt(e))? {
                 pr_err!(
                     "{}: freeing free item {} (bitmap kind {})\n",
-                    sb.id(),
+                    bm.dev_id(),
                     item,
-                    bm.kind
+                    bm.kind()
                 );
                 return Err(EFSCORRUPTED);
             }
             item += 1;
         }
-        write_bitmap(sb, &bm, idx, &mut buf)?;
+        bm.write(idx, &mut buf)?;
     }
     Ok(())
+}
+
+/// The first run of clear bits of bitmap block `buf` in `[bit, stop)`: (first bit, length),
+/// the run ending at the first set bit or at `stop`.
+pub(crate) fn free_run_at(buf: &[u8], bit: u64, stop: u64) -> Option<(u64, u64)> {
+    let first = format::bitmap_find_zero(buf, bit, stop)?;
+    let mut n = 1u64;
+    while first + n < stop && format::bitmap_test(buf, first + n) == Some(false) {
+        n += 1;
+    }
+    Some((first, n))
 }
 
 /// Allocates up to `want` contiguous data blocks, preferably at `goal`. Returns the first block
@@ -233,11 +323,7 @@ pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -
             let _st = info.state.lock();
             let buf = read_bitmap(sb, &bm, idx)?;
             let mut bit = item - base;
-            while let Some(first) = format::bitmap_find_zero(&buf, bit, stop) {
-                let mut n = 1u64;
-                while first + n < stop && format::bitmap_test(&buf, first + n) == Some(false) {
-                    n += 1;
-                }
+            while let Some((first, n)) = free_run_at(&buf, bit, stop) {
                 if n >= minlen {
                     sb.discard((base + first) * bs, n * bs)?;
                     trimmed += n;
@@ -249,3 +335,4 @@ pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -
     }
     Ok(trimmed)
 }
+
