@@ -19,7 +19,7 @@
 use crate::{alloc, dirindex, format, inode, symlink, write_super, RextFs, SbState};
 use kernel::fs::{inode::INode, SuperBlock};
 use kernel::prelude::*;
-use kernel::rbtree::RBTreeNode;
+use kernel::rbtree::{RBTree, RBTreeNode};
 
 /// Puts `inode`, whose link count is zero, on the orphan list. The inode is written first (with
 /// its zero link count), then linked in at the head.
@@ -48,18 +48,11 @@ pub(crate) fn add_new(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
 fn link_at_head(sb: &SuperBlock<RextFs>, st: &mut SbState, ino: u64) -> Result {
     // The index entry is allocated first: without memory, nothing has changed on disk.
     let node = RBTreeNode::new(ino, 0, GFP_KERNEL)?;
-    let old = st.disk.orphan_head;
-    inode::set_next_orphan(sb, ino, old)?;
-    st.disk.orphan_head = ino;
-    if let Err(e) = write_super(sb, &mut st.disk) {
-        st.disk.orphan_head = old;
-        return Err(e);
-    }
-    if let Some(prev) = st.orphans.get_mut(&old) {
-        *prev = ino;
-    }
-    st.orphans.insert(node);
-    Ok(())
+    let mut disk = DevList {
+        sb,
+        disk: &mut st.disk,
+    };
+    link_in(&mut disk, &mut st.orphans, ino, node)
 }
 
 /// Takes inode `ino` off the orphan list (it got a name again, or it is being freed). An inode
@@ -67,33 +60,110 @@ fn link_at_head(sb: &SuperBlock<RextFs>, st: &mut SbState, ino: u64) -> Result {
 pub(crate) fn remove(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
-    let Some(&prev) = st.orphans.get(&ino) else {
+    let st = &mut *st;
+    let mut disk = DevList {
+        sb,
+        disk: &mut st.disk,
+    };
+    unlink(&mut disk, &mut st.orphans, ino)
+}
+
+/// The on-disk side of the orphan list, as [`link_in`] and [`unlink`] see it: the head in the
+/// super block and the `next_orphan` field of each inode. On the device, or in memory in the
+/// KUnit tests.
+pub(crate) trait ListDisk {
+    /// Name of the device, for log lines.
+    fn dev_id(&self) -> &CStr;
+    /// The first inode of the list (0: empty).
+    fn head(&self) -> u64;
+    /// Makes `ino` the first inode of the list (0: empty); on failure, the head is unchanged.
+    fn set_head(&mut self, ino: u64) -> Result;
+    /// The `next_orphan` field of inode `ino`.
+    fn next_of(&self, ino: u64) -> Result<u64>;
+    /// Sets the `next_orphan` field of inode `ino`.
+    fn set_next(&mut self, ino: u64, next: u64) -> Result;
+}
+
+/// The orphan list of a mounted file system (state lock held).
+struct DevList<'a> {
+    sb: &'a SuperBlock<RextFs>,
+    disk: &'a mut format::Superblock,
+}
+
+impl ListDisk for DevList<'_> {
+    fn dev_id(&self) -> &CStr {
+        self.sb.id()
+    }
+
+    fn head(&self) -> u64 {
+        self.disk.orphan_head
+    }
+
+    fn set_head(&mut self, ino: u64) -> Result {
+        let old = self.disk.orphan_head;
+        self.disk.orphan_head = ino;
+        if let Err(e) = write_super(self.sb, self.disk) {
+            self.disk.orphan_head = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn next_of(&self, ino: u64) -> Result<u64> {
+        Ok(inode::read_disk(self.sb, ino)?.next_orphan)
+    }
+
+    fn set_next(&mut self, ino: u64, next: u64) -> Result {
+        inode::set_next_orphan(self.sb, ino, next)
+    }
+}
+
+/// Links inode `ino` in at the head of the list on `disk` and in `index` (inode to
+/// predecessor, 0 for the head), with `node`, the index entry of `ino`. The inode points at the
+/// old head before the head points at it; if that fails, neither the list nor the index
+/// changed.
+pub(crate) fn link_in<D: ListDisk>(
+    disk: &mut D,
+    index: &mut RBTree<u64, u64>,
+    ino: u64,
+    node: RBTreeNode<u64, u64>,
+) -> Result {
+    let old = disk.head();
+    disk.set_next(ino, old)?;
+    disk.set_head(ino)?;
+    if let Some(prev) = index.get_mut(&old) {
+        *prev = ino;
+    }
+    index.insert(node);
+    Ok(())
+}
+
+/// Takes inode `ino` off the list on `disk` and out of `index`, and clears its `next_orphan`.
+/// An inode that is not in the index is left alone.
+pub(crate) fn unlink<D: ListDisk>(disk: &mut D, index: &mut RBTree<u64, u64>, ino: u64) -> Result {
+    let Some(&prev) = index.get(&ino) else {
         return Ok(());
     };
-    let next = inode::read_disk(sb, ino)?.next_orphan;
+    let next = disk.next_of(ino)?;
     if prev == 0 {
-        if st.disk.orphan_head != ino {
+        if disk.head() != ino {
             pr_err!(
                 "{}: orphan inode {} is not the list head {}\n",
-                sb.id(),
+                disk.dev_id(),
                 ino,
-                st.disk.orphan_head
+                disk.head()
             );
             return Err(EFSCORRUPTED);
         }
-        st.disk.orphan_head = next;
-        if let Err(e) = write_super(sb, &mut st.disk) {
-            st.disk.orphan_head = ino;
-            return Err(e);
-        }
+        disk.set_head(next)?;
     } else {
-        inode::set_next_orphan(sb, prev, next)?;
+        disk.set_next(prev, next)?;
     }
-    if let Some(p) = st.orphans.get_mut(&next) {
+    if let Some(p) = index.get_mut(&next) {
         *p = prev;
     }
-    st.orphans.remove(&ino);
-    inode::set_next_orphan(sb, ino, 0)
+    index.remove(&ino);
+    disk.set_next(ino, 0)
 }
 
 /// Frees every block of the on-disk inode `ino` (`d`): hash index, extent tree and data.
@@ -148,3 +218,4 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
     }
     Ok(())
 }
+
