@@ -336,3 +336,358 @@ pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -
     Ok(trimmed)
 }
 
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+#[kunit_tests(rextfs_alloc)]
+mod tests {
+    use super::{alloc_run_in, free_run_at, free_run_in, BitmapBlocks};
+    use crate::format;
+    use crate::testing::{check, Rng};
+    use core::cell::{Cell, RefCell};
+    use core::num::NonZeroU64;
+    use kernel::prelude::*;
+
+    /// Bitmap blocks of 40 bytes: a 32-byte header and 64 bits.
+    const BS: usize = 40;
+    const BITS: u64 = 64;
+
+    /// A bitmap in memory; `writes` counts block writes.
+    struct MemBitmap {
+        items: u64,
+        blocks: RefCell<KVec<KVec<u8>>>,
+        writes: Cell<u64>,
+    }
+
+    impl MemBitmap {
+        /// All items free; the bits past the last item are set, as mkfs does.
+        fn new(items: u64) -> Result<Self> {
+            let mut blocks = KVec::new();
+            for idx in 0..items.div_ceil(BITS) {
+                let mut b = KVec::from_elem(0u8, BS, GFP_KERNEL)?;
+                format::bitmap_init(&mut b, 100 + idx, format::BITMAP_KIND_BLOCKS, idx)
+                    .map_err(|_| EINVAL)?;
+                for bit in 0..BITS {
+                    if idx * BITS + bit >= items {
+                        format::bitmap_set(&mut b, bit, true).map_err(|_| EINVAL)?;
+                    }
+                }
+                blocks.push(b, GFP_KERNEL)?;
+            }
+            Ok(MemBitmap {
+                items,
+                blocks: RefCell::new(blocks),
+                writes: Cell::new(0),
+            })
+        }
+
+        /// Every bit equals the model's (`true`: in use), and the bits past the end stay set.
+        fn matches(&self, model: &[bool]) -> Result {
+            let blocks = self.blocks.try_borrow().map_err(|_| EBUSY)?;
+            for (idx, b) in blocks.iter().enumerate() {
+                for bit in 0..BITS {
+                    let item = idx as u64 * BITS + bit;
+                    let want = model.get(item as usize).copied().unwrap_or(true);
+                    let got = format::bitmap_test(b, bit);
+                    check!(
+                        got == Some(want),
+                        "item {}: bitmap {:?}, model {}",
+                        item,
+                        got,
+                        want
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl BitmapBlocks for MemBitmap {
+        fn dev_id(&self) -> &CStr {
+            c"kunit"
+        }
+
+        fn kind(&self) -> u32 {
+            format::BITMAP_KIND_BLOCKS
+        }
+
+        fn items(&self) -> u64 {
+            self.items
+        }
+
+        fn nblocks(&self) -> u64 {
+            self.blocks.try_borrow().map_or(0, |b| b.len() as u64)
+        }
+
+        fn bits(&self) -> Result<NonZeroU64> {
+            NonZeroU64::new(format::bitmap_bits_per_block(BS)).ok_or(EINVAL)
+        }
+
+        fn read(&self, idx: u64) -> Result<KVec<u8>> {
+            let blocks = self.blocks.try_borrow().map_err(|_| EBUSY)?;
+            let b = blocks.get(idx as usize).ok_or(EIO)?;
+            let mut copy = KVec::new();
+            copy.extend_from_slice(b, GFP_KERNEL)?;
+            Ok(copy)
+        }
+
+        fn write(&self, idx: u64, buf: &mut [u8]) -> Result {
+            format::bitmap_seal(buf).map_err(|_| EIO)?;
+            let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
+            blocks
+                .get_mut(idx as usize)
+                .ok_or(EIO)?
+                .copy_from_slice(buf);
+            self.writes.set(self.writes.get() + 1);
+            Ok(())
+        }
+
+        fn corrupt(&self, _e: format::FormatError) -> Error {
+            EFSCORRUPTED
+        }
+    }
+
+    /// What `alloc_run_in` must return: the first free item from the goal (or `lo` when the
+    /// goal is outside `[lo, items)`) up to the end, then from `lo`; and the free items after
+    /// it up to `want`, the end of its bitmap block and the last item.
+    fn expected_run(model: &[bool], lo: u64, goal: u64, want: u64) -> Option<(u64, u64)> {
+        let items = model.len() as u64;
+        let g = if goal < lo || goal >= items { lo } else { goal };
+        let free = |i: u64| !model[i as usize];
+        let first = Iterator::chain(g..items, lo..g).find(|&i| free(i))?;
+        let block_end = (first / BITS + 1) * BITS;
+        let mut n = 0;
+        while n < want && first + n < items && first + n < block_end && free(first + n) {
+            n += 1;
+        }
+        Some((first, n))
+    }
+
+    fn alloc_random(seed: u64, items: u64) -> Result {
+        let mut rng = Rng::new(seed);
+        let bm = MemBitmap::new(items)?;
+        let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
+        let mut allocs = 0;
+        for _ in 0..3000 {
+            if rng.chance(60) {
+                // Allocations mostly start from a fixed floor, as data blocks do.
+                let lo = if rng.chance(70) { 5 } else { rng.below(items) };
+                let goal = rng.below(items + 20);
+                let most = if rng.chance(20) { 200 } else { 9 };
+                let want = rng.range(1, most);
+                let writes = bm.writes.get();
+                let got = alloc_run_in(&bm, lo, goal, want);
+                match expected_run(&model, lo, goal, want) {
+                    None => {
+                        check!(
+                            got == Err(ENOSPC),
+                            "full [{}, {}): got {:?}",
+                            lo,
+                            items,
+                            got
+                        );
+                        check!(bm.writes.get() == writes, "ENOSPC wrote a block");
+                    }
+                    Some((first, n)) => {
+                        check!(
+                            got == Ok((first, n)),
+                            "lo {} goal {} want {}: got {:?}, model ({}, {})",
+                            lo,
+                            goal,
+                            want,
+                            got,
+                            first,
+                            n
+                        );
+                        for i in first..first + n {
+                            model[i as usize] = true;
+                        }
+                        allocs += 1;
+                    }
+                }
+            } else {
+                // Free a run of items in use, of random length.
+                let start = rng.below(items);
+                if !model[start as usize] {
+                    continue;
+                }
+                let mut count = 0;
+                let max = rng.range(1, 100);
+                while count < max && start + count < items && model[(start + count) as usize] {
+                    count += 1;
+                }
+                check!(
+                    free_run_in(&bm, start, count).is_ok(),
+                    "freeing {}+{} failed",
+                    start,
+                    count
+                );
+                for i in start..start + count {
+                    model[i as usize] = false;
+                }
+            }
+            bm.matches(&model)?;
+        }
+        check!(allocs > 1000, "only {} allocations succeeded", allocs);
+        Ok(())
+    }
+
+    #[test]
+    fn alloc_run_follows_goal_and_wraps() -> Result {
+        // Several bitmap blocks, the last one partial; and a single partial block.
+        alloc_random(1, 4 * BITS + 17)?;
+        alloc_random(2, 3 * BITS)?;
+        alloc_random(3, 40)
+    }
+
+    #[test]
+    fn alloc_run_until_full() -> Result {
+        let items = 5 * BITS + 3;
+        let lo = 7;
+        let bm = MemBitmap::new(items)?;
+        let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
+        let mut rng = Rng::new(4);
+        let mut total = 0;
+        loop {
+            let goal = rng.below(items);
+            let want = rng.range(1, 100);
+            let got = alloc_run_in(&bm, lo, goal, want);
+            let Some((first, n)) = expected_run(&model, lo, goal, want) else {
+                check!(got == Err(ENOSPC), "expected ENOSPC, got {:?}", got);
+                break;
+            };
+            check!(
+                got == Ok((first, n)),
+                "got {:?}, model ({}, {})",
+                got,
+                first,
+                n
+            );
+            check!(n >= 1, "empty run");
+            for i in first..first + n {
+                model[i as usize] = true;
+            }
+            total += n;
+        }
+        check!(total == items - lo, "allocated {} of {}", total, items - lo);
+        // Below `lo` nothing was taken.
+        for i in 0..lo {
+            check!(!model[i as usize], "item {} below lo was allocated", i);
+        }
+        bm.matches(&model)
+    }
+
+    #[test]
+    fn free_run_refuses_free_items() -> Result {
+        let items = 3 * BITS;
+        let bm = MemBitmap::new(items)?;
+        let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
+        let got = alloc_run_in(&bm, 0, 0, 1000);
+        check!(got == Ok((0, BITS)), "first block: {:?}", got);
+        let got = alloc_run_in(&bm, 0, 0, 1000);
+        check!(got == Ok((BITS, BITS)), "second block: {:?}", got);
+        for i in 0..2 * BITS {
+            model[i as usize] = true;
+        }
+        // Across a block boundary.
+        check!(
+            free_run_in(&bm, BITS - 3, 6).is_ok(),
+            "freeing across blocks"
+        );
+        for i in BITS - 3..BITS + 3 {
+            model[i as usize] = false;
+        }
+        bm.matches(&model)?;
+        // Freeing a free item fails and leaves its block alone.
+        let writes = bm.writes.get();
+        check!(
+            free_run_in(&bm, BITS + 2, 4) == Err(EFSCORRUPTED),
+            "double free accepted"
+        );
+        check!(bm.writes.get() == writes, "a failed free wrote");
+        bm.matches(&model)?;
+        // Past the end, or wrapping around.
+        check!(
+            free_run_in(&bm, items - 1, 2) == Err(EFSCORRUPTED),
+            "free past the end accepted"
+        );
+        check!(
+            free_run_in(&bm, 1, u64::MAX) == Err(EFSCORRUPTED),
+            "wrapping free accepted"
+        );
+        bm.matches(&model)
+    }
+
+    #[test]
+    fn free_runs_and_bits_match_model() -> Result {
+        let mut rng = Rng::new(5);
+        let nbits = format::bitmap_bits_per_block(BS);
+        let mut buf = KVec::from_elem(0u8, BS, GFP_KERNEL)?;
+        let mut model = KVec::from_elem(false, nbits as usize, GFP_KERNEL)?;
+        for round in 0..2000 {
+            // Random density, so that runs of every length and whole 0xff bytes appear.
+            let density = rng.below(101);
+            for bit in 0..nbits {
+                let v = rng.chance(density);
+                let old = format::bitmap_set(&mut buf, bit, v);
+                check!(old == Ok(model[bit as usize]), "bit {}: old {:?}", bit, old);
+                model[bit as usize] = v;
+            }
+            check!(
+                format::bitmap_set(&mut buf, nbits, true).is_err(),
+                "set past the end accepted"
+            );
+            check!(
+                format::bitmap_test(&buf, nbits).is_none(),
+                "bit past the end"
+            );
+            let set = model.iter().filter(|&&v| v).count() as u64;
+            check!(
+                format::bitmap_count_set(&buf, nbits) == set,
+                "round {}: count",
+                round
+            );
+            let start = rng.below(nbits + 1);
+            let stop = rng.range(start, nbits + 4);
+            let zero = (start..stop.min(nbits)).find(|&i| !model[i as usize]);
+            let got = format::bitmap_find_zero(&buf, start, stop);
+            check!(
+                got == zero,
+                "find_zero [{}, {}): {:?}, model {:?}",
+                start,
+                stop,
+                got,
+                zero
+            );
+            // The runs trim discards: every maximal run of free bits in [start, stop).
+            let stop = stop.min(nbits);
+            let mut bit = start;
+            let mut runs = 0;
+            while let Some((first, n)) = free_run_at(&buf, bit, stop) {
+                check!(
+                    first >= bit && n >= 1 && first + n <= stop,
+                    "run {}+{}",
+                    first,
+                    n
+                );
+                for i in bit..first {
+                    check!(model[i as usize], "free bit {} skipped", i);
+                }
+                for i in first..first + n {
+                    check!(!model[i as usize], "bit {} in use inside a run", i);
+                }
+                check!(
+                    first + n == stop || model[(first + n) as usize],
+                    "run {}+{} stops before a set bit",
+                    first,
+                    n
+                );
+                bit = first + n;
+                runs += 1;
+            }
+            for i in bit..stop {
+                check!(model[i as usize], "free bit {} after the last run", i);
+            }
+            check!(runs <= nbits, "too many runs");
+        }
+        Ok(())
+    }
+}

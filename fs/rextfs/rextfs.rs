@@ -17,6 +17,8 @@ mod ioctl;
 mod meta;
 mod orphan;
 mod symlink;
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+mod testing;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use format::FormatError;
