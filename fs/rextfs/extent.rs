@@ -764,3 +764,984 @@ fn continues(a: &Extent, b: &Extent) -> bool {
         && u64::from(a.len) + u64::from(b.len) <= u64::from(format::MAX_EXTENT_LEN)
 }
 
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+#[kunit_tests(rextfs_extent_tree)]
+mod tests {
+    use super::{continues, lookup, Mapping, Shift, TreeCtx};
+    use crate::format::{self, DirKey, Extent, FormatError, IndexRec, NodeForm, TreeKind};
+    use crate::meta::NodeStore;
+    use crate::testing::{check, vec_insert, vec_remove, MemStore, Rng, DATA_BASE};
+    use kernel::prelude::*;
+
+    /// The inode owning the trees.
+    const INO: u64 = 12;
+    /// Small node blocks, for deep trees: 4 extents a leaf, 6 records an interior node (the
+    /// inline root holds 5 extents or 7 records).
+    const BS: usize = 128;
+    /// Logical blocks the random operations start in.
+    const SPAN: u64 = 600;
+    /// Logical blocks an inserted range may push extents up to.
+    const LIMIT: u64 = 4 * SPAN;
+
+    fn fe<T>(r: core::result::Result<T, FormatError>) -> Result<T> {
+        r.map_err(|e| {
+            pr_err!("kunit: format error {}\n", e.as_str());
+            EINVAL
+        })
+    }
+
+    // ---- The model: a sorted list of non-overlapping extents. ----
+
+    /// `model` with every pair that continues each other merged: two lists map the same
+    /// blocks with the same flags exactly when their normal forms are equal.
+    fn normal(model: &[Extent]) -> Result<KVec<Extent>> {
+        let mut out: KVec<Extent> = KVec::new();
+        for e in model {
+            if let Some(last) = out.last_mut() {
+                if continues(last, e) {
+                    last.len += e.len;
+                    continue;
+                }
+            }
+            out.push(*e, GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
+    /// Splits the model extent crossing `at`, if any, in two meeting at `at`.
+    fn model_split(model: &mut KVec<Extent>, at: u64) -> Result {
+        let Some(i) = model
+            .iter()
+            .position(|e| e.logical < at && at < e.logical_end())
+        else {
+            return Ok(());
+        };
+        let e = model[i];
+        let head = e.logical_end() - at;
+        model[i].len = (at - e.logical) as u32;
+        let tail = Extent {
+            logical: at,
+            physical: e.physical + (at - e.logical),
+            len: head as u32,
+            flags: e.flags,
+        };
+        vec_insert(model, i + 1, tail)
+    }
+
+    /// Removes the mappings of `from..to`; returns the number of blocks removed.
+    fn model_remove(model: &mut KVec<Extent>, from: u64, to: u64) -> Result<u64> {
+        model_split(model, from)?;
+        model_split(model, to)?;
+        let mut gone = 0;
+        let mut i = 0;
+        while i < model.len() {
+            let e = model[i];
+            if e.logical >= from && e.logical_end() <= to {
+                gone += u64::from(e.len);
+                vec_remove(model, i)?;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(gone)
+    }
+
+    fn model_insert(model: &mut KVec<Extent>, e: Extent) -> Result {
+        let pos = model.iter().take_while(|x| x.logical < e.logical).count();
+        vec_insert(model, pos, e)
+    }
+
+    fn model_total(model: &[Extent]) -> u64 {
+        model.iter().map(|e| u64::from(e.len)).sum()
+    }
+
+    fn model_find(model: &[Extent], lblk: u64) -> Option<Extent> {
+        model
+            .iter()
+            .find(|e| e.logical <= lblk && lblk < e.logical_end())
+            .copied()
+    }
+
+    // ---- The tree under test. ----
+
+    /// Checks the subtree in `buf` and appends its extents to `out`: every node passes
+    /// `node_check` (block nodes: checksum, block number, owner), levels go down by one,
+    /// nodes below the root are not empty, keys are at least the parent's key `lo`, and
+    /// every extent ends at or before the next key of the parent `hi` (lookups find an
+    /// extent only in the leaf its first block leads to). Returns the number of node blocks.
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        store: &MemStore,
+        buf: &[u8],
+        form: NodeForm,
+        blockno: u64,
+        level: Option<u8>,
+        lo: u64,
+        hi: Option<u64>,
+        out: &mut KVec<Extent>,
+    ) -> Result<usize> {
+        let h = format::node_check(buf, form, TreeKind::Extent, blockno, INO);
+        check!(h.is_ok(), "node {}: {:?}", blockno, h);
+        let h = fe(h)?;
+        check!(
+            level.is_none_or(|l| l == h.level),
+            "node {} of level {}, parent wants {:?}",
+            blockno,
+            h.level,
+            level
+        );
+        check!(
+            form == NodeForm::Inline || h.nr > 0,
+            "empty node {}",
+            blockno
+        );
+        let nr = usize::from(h.nr);
+        let mut nodes = 0;
+        for i in 0..nr {
+            if h.level == 0 {
+                let e: Extent = fe(format::node_get(buf, form, i))?;
+                check!(
+                    e.logical >= lo && hi.is_none_or(|b| e.logical_end() <= b),
+                    "extent {}+{} outside [{}, {:?}) in node {}",
+                    e.logical,
+                    e.len,
+                    lo,
+                    hi,
+                    blockno
+                );
+                out.push(e, GFP_KERNEL)?;
+                continue;
+            }
+            let rec: IndexRec = fe(format::node_get(buf, form, i))?;
+            check!(rec.key >= lo, "index key {} below {}", rec.key, lo);
+            let next = if i + 1 < nr {
+                Some(fe(format::node_key(buf, form, i + 1))?)
+            } else {
+                hi
+            };
+            let child = store.read_node_block(rec.child)?;
+            nodes += 1 + walk(
+                store,
+                &child,
+                NodeForm::Block,
+                rec.child,
+                Some(h.level - 1),
+                rec.key,
+                next,
+                out,
+            )?;
+        }
+        Ok(nodes)
+    }
+
+    /// A new empty tree: an inline leaf root.
+    fn empty_root() -> Result<[u8; format::INLINE_ROOT_SIZE]> {
+        let mut root = [0u8; format::INLINE_ROOT_SIZE];
+        fe(format::node_init(
+            &mut root,
+            NodeForm::Inline,
+            TreeKind::Extent,
+            0,
+            0,
+            INO,
+        ))?;
+        Ok(root)
+    }
+
+    fn root_level(root: &[u8]) -> Result<u8> {
+        Ok(fe(format::node_header(root, NodeForm::Inline))?.level)
+    }
+
+    /// One random tree and its model.
+    struct Harness {
+        rng: Rng,
+        store: MemStore,
+        root: [u8; format::INLINE_ROOT_SIZE],
+        /// The inode's block count as the file code keeps it: data and node blocks.
+        blocks: u64,
+        model: KVec<Extent>,
+        /// Next physical block for new extents.
+        next_phys: u64,
+        max_level: u8,
+    }
+
+    impl Harness {
+        fn new(seed: u64) -> Result<Self> {
+            Ok(Harness {
+                rng: Rng::new(seed),
+                store: MemStore::new(BS, 8192)?,
+                root: empty_root()?,
+                blocks: 0,
+                model: KVec::new(),
+                next_phys: DATA_BASE,
+                max_level: 0,
+            })
+        }
+
+        /// Runs `f` on the tree like the file code does, then frees what it removed as
+        /// `free_all` would; checks that the data blocks freed are the `removed` the model
+        /// computed.
+        fn update(
+            &mut self,
+            removed: u64,
+            f: impl FnOnce(&mut TreeCtx<'_, MemStore>, &mut [u8]) -> Result,
+        ) -> Result {
+            let mut ctx = TreeCtx {
+                sb: &self.store,
+                ino: INO,
+                goal: 1,
+                blocks: &mut self.blocks,
+                freed: KVec::new(),
+            };
+            f(&mut ctx, &mut self.root)?;
+            let freed = core::mem::take(&mut ctx.freed);
+            let mut data = 0;
+            for &(start, len) in freed.iter() {
+                if start >= DATA_BASE {
+                    data += len;
+                } else {
+                    check!(len == 1, "freed node run {}+{}", start, len);
+                    self.store.free_node_block(start)?;
+                }
+            }
+            check!(
+                data == removed,
+                "{} data blocks freed, the model removed {}",
+                data,
+                removed
+            );
+            Ok(())
+        }
+
+        /// The tree maps what the model maps, its node blocks are the ones allocated, the
+        /// block count adds up, and lookups agree with the model.
+        fn consistent(&mut self) -> Result {
+            let mut got = KVec::new();
+            let nodes = walk(
+                &self.store,
+                &self.root,
+                NodeForm::Inline,
+                0,
+                None,
+                0,
+                None,
+                &mut got,
+            )?;
+            let (a, b) = (normal(&got)?, normal(&self.model)?);
+            if a != b {
+                for e in got.iter() {
+                    pr_err!("kunit: tree  {:?}\n", e);
+                }
+                for e in self.model.iter() {
+                    pr_err!("kunit: model {:?}\n", e);
+                }
+            }
+            check!(a == b, "tree and model differ");
+            check!(
+                nodes == self.store.in_use(),
+                "{} node blocks in the tree, {} allocated",
+                nodes,
+                self.store.in_use()
+            );
+            let total = model_total(&self.model);
+            check!(
+                self.blocks == nodes as u64 + total,
+                "block count {}, {} nodes + {} data",
+                self.blocks,
+                nodes,
+                total
+            );
+            self.max_level = self.max_level.max(root_level(&self.root)?);
+            for _ in 0..6 {
+                let lblk = self.rng.below(LIMIT + 10);
+                let m = lookup(&self.store, INO, &self.root, lblk)?;
+                match m {
+                    Mapping::Mapped(e) => {
+                        let want = model_find(&self.model, lblk);
+                        check!(
+                            want.is_some_and(|w| w.map(lblk) == e.map(lblk) && w.flags == e.flags),
+                            "lookup {}: {:?}, model {:?}",
+                            lblk,
+                            e,
+                            want
+                        );
+                    }
+                    Mapping::Hole { end } => {
+                        check!(end > lblk, "hole at {} ends at {}", lblk, end);
+                        let over = self
+                            .model
+                            .iter()
+                            .find(|e| e.logical_end() > lblk && e.logical < end);
+                        check!(
+                            over.is_none(),
+                            "hole {}..{} but the model maps {:?}",
+                            lblk,
+                            end,
+                            over
+                        );
+                    }
+                }
+            }
+            let ctx = TreeCtx {
+                sb: &self.store,
+                ino: INO,
+                goal: 1,
+                blocks: &mut 0,
+                freed: KVec::new(),
+            };
+            let last = ctx.last_end(&self.root)?;
+            let want = self.model.last().map_or(0, |e| e.logical_end());
+            check!(last == want, "last_end {}, model {}", last, want);
+            let from = self.rng.below(LIMIT);
+            let to = from + self.rng.range(1, 50);
+            let next = ctx.next_extent(&self.root, from, to)?;
+            let want = self
+                .model
+                .iter()
+                .find(|e| e.logical_end() > from && e.logical < to);
+            match (next, want) {
+                (None, None) => {}
+                (Some(n), Some(w)) => check!(
+                    n.logical <= w.logical.max(from) && w.logical.max(from) < n.logical_end(),
+                    "next_extent {}..{}: {:?}, model {:?}",
+                    from,
+                    to,
+                    n,
+                    w
+                ),
+                _ => check!(
+                    next.is_some() == want.is_some(),
+                    "next_extent {}..{}: {:?}, model {:?}",
+                    from,
+                    to,
+                    next,
+                    want
+                ),
+            }
+            Ok(())
+        }
+
+        /// After `compact`: in a single-leaf tree no two neighbours continue each other.
+        fn merged(&self) -> Result {
+            if root_level(&self.root)? != 0 {
+                return Ok(());
+            }
+            let nr = usize::from(fe(format::node_header(&self.root, NodeForm::Inline))?.nr);
+            for i in 1..nr {
+                let a: Extent = fe(format::node_get(&self.root, NodeForm::Inline, i - 1))?;
+                let b: Extent = fe(format::node_get(&self.root, NodeForm::Inline, i))?;
+                check!(!continues(&a, &b), "{:?} and {:?} not merged", a, b);
+            }
+            Ok(())
+        }
+
+        /// Maps a new extent at a random place, in the hole `lookup` reports there and no
+        /// longer, as the file code does. Often it continues the extent before it on disk.
+        fn insert(&mut self) -> Result {
+            let lblk = self.rng.below(SPAN);
+            let Mapping::Hole { end } = lookup(&self.store, INO, &self.root, lblk)? else {
+                return Ok(());
+            };
+            let len = self.rng.range(1, (end.min(LIMIT) - lblk).min(8));
+            let flags = if self.rng.chance(30) {
+                format::EXTENT_UNWRITTEN
+            } else {
+                0
+            };
+            let mut e = Extent {
+                logical: lblk,
+                physical: self.next_phys,
+                len: len as u32,
+                flags,
+            };
+            let prev = self.model.iter().find(|p| p.logical_end() == lblk).copied();
+            match prev {
+                Some(p) if self.rng.chance(50) => {
+                    e.physical = p.physical_end();
+                    e.flags = p.flags;
+                }
+                _ => self.next_phys += len + self.rng.below(3),
+            }
+            self.blocks += len;
+            self.update(0, |t, root| t.insert(root, &e))?;
+            model_insert(&mut self.model, e)
+        }
+
+        fn step(&mut self) -> Result {
+            let op = self.rng.below(100);
+            let from = self.rng.below(SPAN);
+            let to = from + self.rng.range(1, 40);
+            match op {
+                0..35 => self.insert()?,
+                35..47 => {
+                    let gone = model_remove(&mut self.model, from, to)?;
+                    self.update(gone, |t, root| {
+                        t.punch(root, from, to)?;
+                        t.compact(root)
+                    })?;
+                    self.merged()?;
+                }
+                47..50 => {
+                    let from = self.rng.range(SPAN / 2, LIMIT);
+                    let gone = model_remove(&mut self.model, from, u64::MAX)?;
+                    self.update(gone, |t, root| {
+                        t.truncate(root, from)?;
+                        t.compact(root)
+                    })?;
+                    self.merged()?;
+                }
+                50..62 => {
+                    model_split(&mut self.model, from)?;
+                    model_split(&mut self.model, to)?;
+                    for e in self.model.iter_mut() {
+                        if e.logical >= from && e.logical_end() <= to {
+                            e.flags &= !format::EXTENT_UNWRITTEN;
+                        }
+                    }
+                    self.update(0, |t, root| {
+                        t.mark_written(root, from, to)?;
+                        t.compact(root)
+                    })?;
+                    self.merged()?;
+                }
+                62..70 => {
+                    self.update(0, |t, root| t.split_at(root, from))?;
+                    model_split(&mut self.model, from)?;
+                }
+                70..79 => {
+                    // Collapse: punch, move down, merge at the seam, as fallocate does.
+                    let len = to - from;
+                    let gone = model_remove(&mut self.model, from, to)?;
+                    for e in self.model.iter_mut() {
+                        if e.logical >= to {
+                            e.logical -= len;
+                        }
+                    }
+                    self.update(gone, |t, root| {
+                        t.punch(root, from, to)?;
+                        t.shift(root, Shift::Down { from, len })?;
+                        t.merge_at(root, from)?;
+                        t.compact(root)
+                    })?;
+                    self.merged()?;
+                }
+                79..88 => {
+                    // Insert range: split at `from`, move up.
+                    let len = to - from;
+                    if self
+                        .model
+                        .last()
+                        .is_some_and(|e| e.logical_end() + len > LIMIT)
+                    {
+                        return Ok(());
+                    }
+                    model_split(&mut self.model, from)?;
+                    for e in self.model.iter_mut() {
+                        if e.logical >= from {
+                            e.logical += len;
+                        }
+                    }
+                    self.update(0, |t, root| {
+                        t.split_at(root, from)?;
+                        t.shift(root, Shift::Up { from, len })?;
+                        t.compact(root)
+                    })?;
+                    self.merged()?;
+                }
+                88..95 => {
+                    self.update(0, |t, root| {
+                        t.merge_at(root, from)?;
+                        t.compact(root)
+                    })?;
+                    self.merged()?;
+                }
+                _ => {
+                    self.update(0, |t, root| t.compact(root))?;
+                    self.merged()?;
+                }
+            }
+            self.consistent()
+        }
+    }
+
+    #[test]
+    fn tree_ops_match_model() -> Result {
+        for seed in [31, 32] {
+            let mut h = Harness::new(seed)?;
+            for _ in 0..1500 {
+                h.step()?;
+            }
+            check!(
+                h.max_level >= 2,
+                "seed {}: the tree never grew past level {}",
+                seed,
+                h.max_level
+            );
+            // Everything goes, every node block with it.
+            let gone = model_total(&h.model);
+            h.model.clear();
+            h.update(gone, |t, root| t.truncate(root, 0))?;
+            h.consistent()?;
+            check!(
+                h.store.in_use() == 0,
+                "{} node blocks left",
+                h.store.in_use()
+            );
+            check!(root_level(&h.root)? == 0, "empty tree is not a leaf");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn insert_extends_previous_extent() -> Result {
+        let mut h = Harness::new(33)?;
+        let a = Extent {
+            logical: 10,
+            physical: DATA_BASE + 100,
+            len: 5,
+            flags: 0,
+        };
+        // Continues `a` logically and on disk: `a` grows.
+        let b = Extent {
+            logical: 15,
+            physical: DATA_BASE + 105,
+            len: 3,
+            flags: 0,
+        };
+        // Continues logically only, then with other flags: separate extents.
+        let c = Extent {
+            logical: 18,
+            physical: DATA_BASE + 200,
+            len: 2,
+            flags: 0,
+        };
+        let d = Extent {
+            logical: 20,
+            physical: DATA_BASE + 202,
+            len: 2,
+            flags: format::EXTENT_UNWRITTEN,
+        };
+        for e in [a, b, c, d] {
+            h.blocks += u64::from(e.len);
+            h.update(0, |t, root| t.insert(root, &e))?;
+            model_insert(&mut h.model, e)?;
+        }
+        h.consistent()?;
+        let nr = fe(format::node_header(&h.root, NodeForm::Inline))?.nr;
+        check!(nr == 3, "{} extents, want 3", nr);
+        let first: Extent = fe(format::node_get(&h.root, NodeForm::Inline, 0))?;
+        check!(
+            first.logical == 10 && first.len == 8,
+            "merged extent {:?}",
+            first
+        );
+        // Writing the unwritten one makes it continue `c`: compaction merges them.
+        h.update(0, |t, root| {
+            t.mark_written(root, 20, 22)?;
+            t.compact(root)
+        })?;
+        h.model[3].flags = 0;
+        h.consistent()?;
+        h.merged()?;
+        let nr = fe(format::node_header(&h.root, NodeForm::Inline))?.nr;
+        check!(nr == 2, "{} extents after writing, want 2", nr);
+        Ok(())
+    }
+
+    #[test]
+    fn shift_moves_offsets() -> Result {
+        let mut rng = Rng::new(34);
+        for _ in 0..10000 {
+            let from = rng.below(1000);
+            let len = rng.range(1, 100);
+            let x = rng.below(1200);
+            let y = x + rng.below(200);
+            for how in [Shift::Down { from, len }, Shift::Up { from, len }] {
+                let (mx, my) = (how.map(x), how.map(y));
+                check!(
+                    mx <= my,
+                    "{:?} not monotonic: {} -> {}, {} -> {}",
+                    how,
+                    x,
+                    mx,
+                    y,
+                    my
+                );
+                let want = match how {
+                    Shift::Down { .. } if x >= from + len => x - len,
+                    Shift::Down { .. } if x > from => from,
+                    Shift::Up { .. } if x >= from => x + len,
+                    _ => x,
+                };
+                check!(mx == want, "{:?} moves {} to {}, want {}", how, x, mx, want);
+                check!(
+                    (mx != x) == (x >= how.start()),
+                    "{:?}: {} moved to {}, start {}",
+                    how,
+                    x,
+                    mx,
+                    how.start()
+                );
+            }
+        }
+        // A tree: collapse and insert a range and compare with the model.
+        let mut h = Harness::new(35)?;
+        while h.model.len() < 60 {
+            h.insert()?;
+        }
+        h.consistent()?;
+        for _ in 0..200 {
+            let from = h.rng.below(SPAN);
+            let len = h.rng.range(1, 30);
+            let mut moved = KVec::new();
+            for e in h.model.iter() {
+                if e.logical >= from + len {
+                    moved.push((e.physical, e.logical - len), GFP_KERNEL)?;
+                }
+            }
+            let gone = model_remove(&mut h.model, from, from + len)?;
+            for e in h.model.iter_mut() {
+                if e.logical >= from + len {
+                    e.logical -= len;
+                }
+            }
+            h.update(gone, |t, root| {
+                t.punch(root, from, from + len)?;
+                t.shift(root, Shift::Down { from, len })
+            })?;
+            h.consistent()?;
+            // Every extent after the range is found `len` blocks lower.
+            for &(phys, lblk) in moved.iter() {
+                let m = lookup(&h.store, INO, &h.root, lblk)?;
+                check!(
+                    matches!(m, Mapping::Mapped(e) if e.map(lblk) == Some(phys)),
+                    "block {} not at {} after collapse: {:?}",
+                    phys,
+                    lblk,
+                    m
+                );
+            }
+            // And back up again: the range is a hole.
+            if h.model
+                .last()
+                .is_some_and(|e| e.logical_end() + len > LIMIT)
+            {
+                continue;
+            }
+            model_split(&mut h.model, from)?;
+            for e in h.model.iter_mut() {
+                if e.logical >= from {
+                    e.logical += len;
+                }
+            }
+            h.update(0, |t, root| {
+                t.split_at(root, from)?;
+                t.shift(root, Shift::Up { from, len })
+            })?;
+            h.consistent()?;
+            let m = lookup(&h.store, INO, &h.root, from)?;
+            check!(
+                matches!(m, Mapping::Hole { end } if end >= from + len),
+                "inserted range at {}+{}: {:?}",
+                from,
+                len,
+                m
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn node_ops_match_model() -> Result {
+        let mut rng = Rng::new(36);
+        let mut buf = [0u8; 256];
+        let cap = format::node_capacity(buf.len(), NodeForm::Block, TreeKind::DirIndex, 0);
+        for _ in 0..40 {
+            let max = rng.range(u64::from(format::MIN_NODE_MAX), u64::from(cap)) as u16;
+            fe(format::node_init_max(
+                &mut buf,
+                NodeForm::Block,
+                TreeKind::DirIndex,
+                0,
+                max,
+                9,
+                INO,
+            ))?;
+            let mut model: KVec<u64> = KVec::new();
+            for _ in 0..300 {
+                let key = rng.below(500);
+                let search = fe(format::node_search(&buf, NodeForm::Block, key))?;
+                check!(
+                    search == model.binary_search(&key),
+                    "search {}: {:?}",
+                    key,
+                    search
+                );
+                let le = fe(format::node_find_le(&buf, NodeForm::Block, key))?;
+                let want = model.iter().rposition(|&k| k <= key);
+                check!(le == want, "find_le {}: {:?}, model {:?}", key, le, want);
+                match rng.below(4) {
+                    0 | 1 => {
+                        let Err(pos) = model.binary_search(&key) else {
+                            let r = format::node_insert(&mut buf, NodeForm::Block, 0, &DirKey(key));
+                            check!(r.is_err(), "duplicate key {} inserted", key);
+                            continue;
+                        };
+                        // A wrong place is refused, whatever the room.
+                        let wrong = if pos > 0 { pos - 1 } else { pos + 1 };
+                        if wrong <= model.len() && (pos > 0 || !model.is_empty()) {
+                            let r =
+                                format::node_insert(&mut buf, NodeForm::Block, wrong, &DirKey(key));
+                            check!(
+                                r.is_err(),
+                                "key {} inserted at {}, belongs at {}",
+                                key,
+                                wrong,
+                                pos
+                            );
+                        }
+                        let r = format::node_insert(&mut buf, NodeForm::Block, pos, &DirKey(key));
+                        if model.len() == usize::from(max) {
+                            check!(r == Err(FormatError::Full), "full node: {:?}", r);
+                        } else {
+                            check!(r.is_ok(), "insert {} at {}: {:?}", key, pos, r);
+                            vec_insert(&mut model, pos, key)?;
+                        }
+                    }
+                    2 if !model.is_empty() => {
+                        let pos = rng.below(model.len() as u64) as usize;
+                        fe(format::node_remove(&mut buf, NodeForm::Block, pos))?;
+                        vec_remove(&mut model, pos)?;
+                    }
+                    _ if !model.is_empty() => {
+                        // Move a key between its neighbours.
+                        let pos = rng.below(model.len() as u64) as usize;
+                        let lo = if pos > 0 { model[pos - 1] + 1 } else { 0 };
+                        let hi = model.get(pos + 1).map_or(600, |&k| k - 1);
+                        let k = rng.range(lo, hi);
+                        fe(format::node_set_key(&mut buf, NodeForm::Block, pos, k))?;
+                        model[pos] = k;
+                        if hi < 600 {
+                            let r = format::node_set_key(&mut buf, NodeForm::Block, pos, hi + 1);
+                            check!(
+                                r == Err(FormatError::OutOfOrder),
+                                "key order broken: {:?}",
+                                r
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+                fe(format::node_seal(&mut buf, NodeForm::Block))?;
+                let h = format::node_check(&buf, NodeForm::Block, TreeKind::DirIndex, 9, INO);
+                check!(h.is_ok(), "node check: {:?}", h);
+                check!(fe(h)?.nr as usize == model.len(), "record count");
+                for (i, &k) in model.iter().enumerate() {
+                    let got = fe(format::node_key(&buf, NodeForm::Block, i))?;
+                    check!(got == k, "record {}: {}, model {}", i, got, k);
+                }
+            }
+        }
+        // Overlapping extents pass the key order but not the node check.
+        let mut leaf = [0u8; 256];
+        fe(format::node_init(
+            &mut leaf,
+            NodeForm::Block,
+            TreeKind::Extent,
+            0,
+            9,
+            INO,
+        ))?;
+        for (i, (logical, len)) in [(0u64, 4u32), (3, 2)].into_iter().enumerate() {
+            let e = Extent {
+                logical,
+                physical: 100,
+                len,
+                flags: 0,
+            };
+            fe(format::node_insert(&mut leaf, NodeForm::Block, i, &e))?;
+        }
+        fe(format::node_seal(&mut leaf, NodeForm::Block))?;
+        let r = format::node_check(&leaf, NodeForm::Block, TreeKind::Extent, 9, INO);
+        check!(r.is_err(), "overlapping extents accepted");
+        Ok(())
+    }
+
+    #[test]
+    fn split_push_down_pull_up_keep_records() -> Result {
+        let mut rng = Rng::new(37);
+        for _ in 0..500 {
+            let mut left = [0u8; BS];
+            let mut right = [0u8; BS];
+            let kind = if rng.chance(50) {
+                TreeKind::Extent
+            } else {
+                TreeKind::DirIndex
+            };
+            let level = if rng.chance(30) { 1 } else { 0 };
+            fe(format::node_init(
+                &mut left,
+                NodeForm::Block,
+                kind,
+                level,
+                5,
+                INO,
+            ))?;
+            let cap = u64::from(fe(format::node_header(&left, NodeForm::Block))?.max);
+            let n = rng.range(2, cap) as usize;
+            let mut keys: KVec<u64> = KVec::new();
+            let mut k = rng.below(10);
+            for i in 0..n {
+                k += rng.range(1, 20);
+                keys.push(k, GFP_KERNEL)?;
+                let r = match (kind, level) {
+                    (_, 1) => format::node_insert(
+                        &mut left,
+                        NodeForm::Block,
+                        i,
+                        &IndexRec {
+                            key: k,
+                            child: 1000 + k,
+                        },
+                    ),
+                    (TreeKind::Extent, _) => format::node_insert(
+                        &mut left,
+                        NodeForm::Block,
+                        i,
+                        &Extent {
+                            logical: k,
+                            physical: 1000 + k,
+                            len: 1,
+                            flags: 0,
+                        },
+                    ),
+                    _ => format::node_insert(&mut left, NodeForm::Block, i, &DirKey(k)),
+                };
+                fe(r)?;
+            }
+            let at = if rng.chance(50) {
+                rng.range(1, n as u64 - 1) as usize
+            } else {
+                n.div_ceil(2)
+            };
+            let sep = if at == n.div_ceil(2) && rng.chance(50) {
+                fe(format::node_split(
+                    &mut left,
+                    NodeForm::Block,
+                    &mut right,
+                    6,
+                    INO,
+                ))?
+            } else {
+                fe(format::node_split_at(
+                    &mut left,
+                    NodeForm::Block,
+                    at,
+                    &mut right,
+                    6,
+                    INO,
+                ))?
+            };
+            check!(sep == keys[at], "separator {}, want {}", sep, keys[at]);
+            let lh = format::node_check(&left, NodeForm::Block, kind, 5, INO);
+            let rh = format::node_check(&right, NodeForm::Block, kind, 6, INO);
+            check!(lh.is_ok() && rh.is_ok(), "after split: {:?} {:?}", lh, rh);
+            let (lh, rh) = (fe(lh)?, fe(rh)?);
+            check!(
+                usize::from(lh.nr) == at && usize::from(rh.nr) == n - at,
+                "split {} at {}: {} + {}",
+                n,
+                at,
+                lh.nr,
+                rh.nr
+            );
+            check!(lh.level == level && rh.level == level, "levels change");
+            for (i, &k) in keys.iter().enumerate() {
+                let got = if i < at {
+                    fe(format::node_key(&left, NodeForm::Block, i))?
+                } else {
+                    fe(format::node_key(&right, NodeForm::Block, i - at))?
+                };
+                check!(
+                    got == k,
+                    "record {} is {} after the split, was {}",
+                    i,
+                    got,
+                    k
+                );
+            }
+        }
+        // The inline root of an extent tree pushes its extents down and pulls them back.
+        for n in 1..=5u64 {
+            let mut root = empty_root()?;
+            let mut want: KVec<Extent> = KVec::new();
+            for i in 0..n {
+                let e = Extent {
+                    logical: i * 10,
+                    physical: 500 + i * 10,
+                    len: 3,
+                    flags: (i % 2) as u32,
+                };
+                fe(format::node_insert(
+                    &mut root,
+                    NodeForm::Inline,
+                    i as usize,
+                    &e,
+                ))?;
+                want.push(e, GFP_KERNEL)?;
+            }
+            let mut child = [0u8; 2 * BS];
+            fe(format::node_push_down(
+                &mut root,
+                NodeForm::Inline,
+                &mut child,
+                77,
+                INO,
+            ))?;
+            let rh = fe(format::node_check(
+                &root,
+                NodeForm::Inline,
+                TreeKind::Extent,
+                0,
+                INO,
+            ))?;
+            check!(
+                rh.level == 1 && rh.nr == 1,
+                "root after push down: {:?}",
+                rh
+            );
+            let rec: IndexRec = fe(format::node_get(&root, NodeForm::Inline, 0))?;
+            check!(rec.key == 0 && rec.child == 77, "root record {:?}", rec);
+            let ch = fe(format::node_check(
+                &child,
+                NodeForm::Block,
+                TreeKind::Extent,
+                77,
+                INO,
+            ))?;
+            check!(usize::from(ch.nr) == want.len(), "child holds {}", ch.nr);
+            for (i, w) in want.iter().enumerate() {
+                let e: Extent = fe(format::node_get(&child, NodeForm::Block, i))?;
+                check!(e == *w, "child record {}: {:?}, want {:?}", i, e, w);
+            }
+            let pulled = fe(format::node_pull_up(&mut root, NodeForm::Inline, &child))?;
+            check!(pulled, "records of {} extents not pulled up", n);
+            let rh = fe(format::node_check(
+                &root,
+                NodeForm::Inline,
+                TreeKind::Extent,
+                0,
+                INO,
+            ))?;
+            check!(
+                rh.level == 0 && usize::from(rh.nr) == want.len(),
+                "root after pull up"
+            );
+            for (i, w) in want.iter().enumerate() {
+                let e: Extent = fe(format::node_get(&root, NodeForm::Inline, i))?;
+                check!(e == *w, "root record {}: {:?}, want {:?}", i, e, w);
+            }
+        }
+        Ok(())
+    }
+}
