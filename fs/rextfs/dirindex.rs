@@ -347,3 +347,270 @@ pub(crate) fn free_index(sb: &SuperBlock<RextFs>, dir: u64, root: u64) -> Result
     Ok(nodes.len() as u64)
 }
 
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+#[kunit_tests(rextfs_dirindex)]
+mod tests {
+    use super::IndexCtx;
+    use crate::format::{self, IndexRec, NodeForm, TreeKind};
+    use crate::meta::NodeStore;
+    use crate::testing::{check, vec_insert, vec_remove, MemStore, Rng};
+    use kernel::prelude::*;
+
+    /// The directory owning the index.
+    const DIR: u64 = 77;
+    /// Small nodes, for deep trees: 12 keys a leaf, 6 records an interior node.
+    const BS: usize = 128;
+
+    /// Checks the subtree at `block` (of `level`, when known) and appends its keys to `keys`:
+    /// every node passes `node_check` (checksum, block number, owner, kind, key order), levels
+    /// go down by one, nodes other than the root are not empty and the keys lie in
+    /// `[lo, hi)` (the bounds from the parent). Returns the number of nodes.
+    fn walk(
+        store: &MemStore,
+        block: u64,
+        level: Option<u8>,
+        lo: u64,
+        hi: Option<u64>,
+        keys: &mut KVec<u64>,
+    ) -> Result<usize> {
+        let buf = store.read_node_block(block)?;
+        let h = format::node_check(&buf, NodeForm::Block, TreeKind::DirIndex, block, DIR);
+        check!(h.is_ok(), "node {}: {:?}", block, h);
+        let h = h.map_err(|_| EINVAL)?;
+        check!(
+            level.is_none_or(|l| l == h.level),
+            "node {} has level {}, parent wants {:?}",
+            block,
+            h.level,
+            level
+        );
+        check!(level.is_none() || h.nr > 0, "empty non-root node {}", block);
+        let nr = usize::from(h.nr);
+        let mut nodes = 1;
+        for i in 0..nr {
+            let k = format::node_key(&buf, NodeForm::Block, i).map_err(|_| EINVAL)?;
+            check!(
+                k >= lo && hi.is_none_or(|b| k < b),
+                "node {}: key {:#x} outside [{:#x}, {:?})",
+                block,
+                k,
+                lo,
+                hi
+            );
+            if h.level == 0 {
+                keys.push(k, GFP_KERNEL)?;
+                continue;
+            }
+            let rec: IndexRec = format::node_get(&buf, NodeForm::Block, i).map_err(|_| EINVAL)?;
+            let next = if i + 1 < nr {
+                Some(format::node_key(&buf, NodeForm::Block, i + 1).map_err(|_| EINVAL)?)
+            } else {
+                hi
+            };
+            nodes += walk(store, rec.child, Some(h.level - 1), rec.key, next, keys)?;
+        }
+        Ok(nodes)
+    }
+
+    /// The index at `root` holds exactly `model` (sorted); its nodes are exactly the blocks
+    /// in use in `store` and the directory's block count. Returns the root's level.
+    fn consistent(
+        ctx: &IndexCtx<'_, MemStore>,
+        store: &MemStore,
+        root: u64,
+        model: &[u64],
+    ) -> Result<u8> {
+        let mut keys = KVec::new();
+        let nodes = walk(store, root, None, 0, None, &mut keys)?;
+        check!(
+            keys.as_slice() == model,
+            "index holds {} keys, model {}",
+            keys.len(),
+            model.len()
+        );
+        check!(
+            nodes == store.in_use(),
+            "{} nodes in the index, {} blocks allocated",
+            nodes,
+            store.in_use()
+        );
+        check!(
+            *ctx.blocks == nodes as u64,
+            "block count {}, nodes {}",
+            *ctx.blocks,
+            nodes
+        );
+        let mut listed = KVec::new();
+        ctx.nodes(root, &mut listed)?;
+        check!(
+            listed.len() == nodes,
+            "nodes() lists {} of {}",
+            listed.len(),
+            nodes
+        );
+        for &b in listed.iter() {
+            check!(store.allocated(b), "nodes() lists free block {}", b);
+        }
+        let buf = store.read_node_block(root)?;
+        Ok(format::node_header(&buf, NodeForm::Block)
+            .map_err(|_| EINVAL)?
+            .level)
+    }
+
+    /// Frees what an update removed, as `free_nodes` does once the index is on disk.
+    fn free_removed(ctx: &mut IndexCtx<'_, MemStore>, store: &MemStore) -> Result {
+        for &b in ctx.freed.iter() {
+            store.free_node_block(b)?;
+        }
+        ctx.freed.clear();
+        ctx.allocated.clear();
+        Ok(())
+    }
+
+    /// A key as directories make them: few distinct hashes, so that keys share them.
+    fn random_key(rng: &mut Rng) -> u64 {
+        let hash = (rng.below(64) as u32).wrapping_mul(0x9E37_79B9);
+        let off = rng.below(1 << 20) * 8;
+        format::dir_index_key(hash, off).unwrap_or(0)
+    }
+
+    #[test]
+    fn insert_remove_scan_match_model() -> Result {
+        let mut rng = Rng::new(21);
+        let store = MemStore::new(BS, 4096)?;
+        let mut blocks = 0u64;
+        let mut ctx = IndexCtx::new(&store, DIR, 1, &mut blocks);
+        let root = ctx.build(&[])?;
+        let mut model: KVec<u64> = KVec::new();
+        let mut max_level = 0;
+        for round in 0..4000 {
+            // Grow to about a thousand keys, then shrink again.
+            let grow = if round < 2500 { 65 } else { 30 };
+            if model.is_empty() || rng.chance(grow) {
+                let key = random_key(&mut rng);
+                let Err(pos) = model.binary_search(&key) else {
+                    continue;
+                };
+                ctx.insert(root, key)?;
+                vec_insert(&mut model, pos, key)?;
+            } else {
+                let pos = rng.below(model.len() as u64) as usize;
+                ctx.remove(root, model[pos])?;
+                vec_remove(&mut model, pos)?;
+            }
+            free_removed(&mut ctx, &store)?;
+            let level = consistent(&ctx, &store, root, &model)?;
+            max_level = max_level.max(level);
+            // A lookup scans one hash's range; readdir scans from a position on.
+            let probe = random_key(&mut rng);
+            let (lo, hi) = if rng.chance(50) {
+                format::dir_hash_range(format::dir_key_hash(probe))
+            } else {
+                (probe, probe.saturating_add(rng.below(1 << 40)))
+            };
+            let mut got = KVec::new();
+            ctx.scan(root, lo, hi, &mut got)?;
+            let want = model.iter().filter(|&&k| k >= lo && k <= hi);
+            check!(
+                got.iter().eq(want),
+                "scan [{:#x}, {:#x}]: {} keys",
+                lo,
+                hi,
+                got.len()
+            );
+        }
+        check!(
+            max_level >= 2,
+            "the index never grew past level {}",
+            max_level
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn build_then_empty_shrinks_to_root() -> Result {
+        let mut rng = Rng::new(22);
+        let store = MemStore::new(BS, 4096)?;
+        let mut blocks = 0u64;
+        let mut keys: KVec<u64> = KVec::new();
+        while keys.len() < 600 {
+            let k = random_key(&mut rng);
+            if !keys.contains(&k) {
+                keys.push(k, GFP_KERNEL)?;
+            }
+        }
+        let mut ctx = IndexCtx::new(&store, DIR, 1, &mut blocks);
+        let root = ctx.build(&keys)?;
+        let mut model = KVec::new();
+        model.extend_from_slice(&keys, GFP_KERNEL)?;
+        model.sort_unstable();
+        let level = consistent(&ctx, &store, root, &model)?;
+        check!(level >= 2, "600 keys in a tree of level {}", level);
+        // Remove in the order of insertion, which is random in key order.
+        for &k in keys.iter() {
+            ctx.remove(root, k)?;
+            free_removed(&mut ctx, &store)?;
+            let pos = model.binary_search(&k).map_err(|_| EINVAL)?;
+            vec_remove(&mut model, pos)?;
+            consistent(&ctx, &store, root, &model)?;
+        }
+        let level = consistent(&ctx, &store, root, &[])?;
+        check!(level == 0, "empty index of level {}", level);
+        check!(store.in_use() == 1, "{} blocks left", store.in_use());
+        // A key that is not there is corruption, and nothing changes.
+        ctx.insert(root, 0x10)?;
+        let r = ctx.remove(root, 0x18);
+        check!(r == Err(EFSCORRUPTED), "removing a missing key: {:?}", r);
+        consistent(&ctx, &store, root, &[0x10])?;
+        Ok(())
+    }
+
+    #[test]
+    fn index_keys_order_by_hash() -> Result {
+        let mut rng = Rng::new(23);
+        for _ in 0..5000 {
+            let hash = rng.next_u64() as u32;
+            let off = rng.below(format::DIR_MAX_SIZE + 64);
+            let key = format::dir_index_key(hash, off);
+            if off % 8 != 0 || off >= format::DIR_MAX_SIZE {
+                check!(key.is_none(), "offset {} accepted", off);
+                continue;
+            }
+            check!(key.is_some(), "offset {} refused", off);
+            let key = key.ok_or(EINVAL)?;
+            check!(format::dir_key_hash(key) == hash, "hash of {:#x}", key);
+            check!(format::dir_key_offset(key) == off, "offset of {:#x}", key);
+            let (lo, hi) = format::dir_hash_range(hash);
+            check!(lo <= key && key <= hi, "{:#x} outside its hash range", key);
+            // Keys of a larger hash sort after every key of this one.
+            if let Some(h2) = hash.checked_add(1) {
+                let (lo2, _) = format::dir_hash_range(h2);
+                check!(hi < lo2, "hash ranges {:#x} and {:#x} overlap", hash, h2);
+            }
+            // The hash is the seeded CRC of the name: stable, and the seed matters.
+            let name = key.to_le_bytes();
+            let seed = rng.next_u64() as u32;
+            check!(
+                format::name_hash(seed, &name) == format::name_hash(seed, &name),
+                "unstable hash"
+            );
+            check!(
+                format::name_hash(seed, &name) != format::name_hash(seed ^ 1, &name),
+                "the seed does not change the hash"
+            );
+        }
+        check!(format::name_valid(b"a"), "a");
+        check!(!format::name_valid(b""), "empty name");
+        check!(!format::name_valid(b"."), ".");
+        check!(!format::name_valid(b".."), "..");
+        check!(format::name_valid(b"..."), "...");
+        check!(!format::name_valid(b"a/b"), "slash");
+        check!(!format::name_valid(b"a\0b"), "NUL");
+        check!(format::name_valid(&[b'x'; 255]), "255 bytes");
+        check!(!format::name_valid(&[b'x'; 256]), "256 bytes");
+        check!(format::dirent_size(1) == 16, "dirent_size(1)");
+        check!(format::dirent_size(4) == 16, "dirent_size(4)");
+        check!(format::dirent_size(5) == 24, "dirent_size(5)");
+        Ok(())
+    }
+}
