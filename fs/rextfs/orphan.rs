@@ -219,3 +219,182 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
     Ok(())
 }
 
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+#[kunit_tests(rextfs_orphan)]
+mod tests {
+    use super::{link_in, unlink, ListDisk};
+    use crate::testing::{check, vec_insert, vec_remove, Rng};
+    use kernel::prelude::*;
+    use kernel::rbtree::{RBTree, RBTreeNode};
+
+    /// Inode numbers used by the tests: 1..NINO.
+    const NINO: u64 = 40;
+
+    /// The on-disk list in memory; `fail_head` makes the next head write fail.
+    struct MemList {
+        head: u64,
+        next: KVec<u64>,
+        fail_head: bool,
+    }
+
+    impl ListDisk for MemList {
+        fn dev_id(&self) -> &CStr {
+            c"kunit"
+        }
+
+        fn head(&self) -> u64 {
+            self.head
+        }
+
+        fn set_head(&mut self, ino: u64) -> Result {
+            if self.fail_head {
+                self.fail_head = false;
+                return Err(EIO);
+            }
+            self.head = ino;
+            Ok(())
+        }
+
+        fn next_of(&self, ino: u64) -> Result<u64> {
+            self.next.get(ino as usize).copied().ok_or(EIO)
+        }
+
+        fn set_next(&mut self, ino: u64, next: u64) -> Result {
+            *self.next.get_mut(ino as usize).ok_or(EIO)? = next;
+            Ok(())
+        }
+    }
+
+    /// The list on disk (from the head) is the model, head first; the index maps each inode
+    /// of it to its predecessor (0 for the head) and holds nothing else; inodes off the list
+    /// point nowhere.
+    fn consistent(disk: &MemList, index: &RBTree<u64, u64>, model: &[u64]) -> Result {
+        let mut cur = disk.head;
+        for (i, &ino) in model.iter().enumerate() {
+            check!(
+                cur == ino,
+                "list position {}: disk {}, model {}",
+                i,
+                cur,
+                ino
+            );
+            let prev = if i == 0 { 0 } else { model[i - 1] };
+            let got = index.get(&ino).copied();
+            check!(
+                got == Some(prev),
+                "index of {}: {:?}, predecessor {}",
+                ino,
+                got,
+                prev
+            );
+            cur = disk.next_of(ino)?;
+        }
+        check!(cur == 0, "list goes on after the model's end: {}", cur);
+        let n = index.keys().count();
+        check!(
+            n == model.len(),
+            "index holds {} inodes, list {}",
+            n,
+            model.len()
+        );
+        for ino in 1..NINO {
+            if !model.contains(&ino) {
+                check!(
+                    disk.next_of(ino)? == 0,
+                    "inode {} off the list points on",
+                    ino
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn add_remove_match_model() -> Result {
+        let mut rng = Rng::new(11);
+        let mut disk = MemList {
+            head: 0,
+            next: KVec::from_elem(0u64, NINO as usize, GFP_KERNEL)?,
+            fail_head: false,
+        };
+        let mut index = RBTree::new();
+        let mut model: KVec<u64> = KVec::new();
+        let (mut adds, mut removes) = (0, 0);
+        for _ in 0..3000 {
+            let ino = rng.range(1, NINO - 1);
+            let on_list = model.contains(&ino);
+            if !on_list && rng.chance(55) {
+                let node = RBTreeNode::new(ino, 0, GFP_KERNEL)?;
+                link_in(&mut disk, &mut index, ino, node)?;
+                vec_insert(&mut model, 0, ino)?;
+                adds += 1;
+            } else {
+                // Also for inodes not on the list, which must be left alone.
+                unlink(&mut disk, &mut index, ino)?;
+                if let Some(pos) = model.iter().position(|&x| x == ino) {
+                    vec_remove(&mut model, pos)?;
+                    removes += 1;
+                }
+            }
+            consistent(&disk, &index, &model)?;
+        }
+        check!(
+            adds > 500 && removes > 500,
+            "{} adds, {} removes",
+            adds,
+            removes
+        );
+        // Empty it, from the head, the tail and the middle.
+        while !model.is_empty() {
+            let pos = rng.below(model.len() as u64) as usize;
+            unlink(&mut disk, &mut index, model[pos])?;
+            vec_remove(&mut model, pos)?;
+            consistent(&disk, &index, &model)?;
+        }
+        check!(disk.head == 0, "empty list has head {}", disk.head);
+        Ok(())
+    }
+
+    #[test]
+    fn failed_head_write_changes_nothing() -> Result {
+        let mut disk = MemList {
+            head: 0,
+            next: KVec::from_elem(0u64, NINO as usize, GFP_KERNEL)?,
+            fail_head: false,
+        };
+        let mut index = RBTree::new();
+        for ino in [5u64, 9, 13] {
+            link_in(
+                &mut disk,
+                &mut index,
+                ino,
+                RBTreeNode::new(ino, 0, GFP_KERNEL)?,
+            )?;
+        }
+        consistent(&disk, &index, &[13, 9, 5])?;
+        // Linking in fails at the head write: the list and index are as before (the new
+        // inode may point at the old head, which nothing reaches).
+        disk.fail_head = true;
+        let r = link_in(
+            &mut disk,
+            &mut index,
+            20,
+            RBTreeNode::new(20, 0, GFP_KERNEL)?,
+        );
+        check!(r == Err(EIO), "link_in: {:?}", r);
+        disk.set_next(20, 0)?;
+        consistent(&disk, &index, &[13, 9, 5])?;
+        // Taking the head off fails the same way.
+        disk.fail_head = true;
+        let r = unlink(&mut disk, &mut index, 13);
+        check!(r == Err(EIO), "unlink: {:?}", r);
+        consistent(&disk, &index, &[13, 9, 5])?;
+        // An index that disagrees with the list head is corruption, not a silent change.
+        index.remove(&9);
+        index.insert(RBTreeNode::new(9, 0, GFP_KERNEL)?);
+        let r = unlink(&mut disk, &mut index, 9);
+        check!(r == Err(EFSCORRUPTED), "unlink of a false head: {:?}", r);
+        check!(disk.head == 13, "head moved to {}", disk.head);
+        Ok(())
+    }
+}
