@@ -4,8 +4,8 @@
 //! them for scripts/corrupt-test (see src/corrupt.rs).
 
 use rextfs_verify::corrupt::{
-    all, apply, apply_must_fail, build_base, find, fsck_repairs, fsck_verdict, parse_must_fail,
-    Expect,
+    analyze, apply, apply_must_fail, build_base, find, fsck_repairs, fsck_verdict, parse_must_fail,
+    random, targeted, Expect, Mutation,
 };
 use rextfs_verify::corrupt_check::{manifest, Blast, Judge};
 use rextfs_verify::op::parse_num;
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 const HELP: &str = "\
 usage: rextfs-corrupt base OUT.img [--block-size 1024|4096] [--size BYTES]
        rextfs-corrupt list BASE.img [--seed S] [--random N] [--must-fail FILE]
+                      [--names 'NAME...']
        rextfs-corrupt apply BASE.img NAME OUT.img [--seed S] [--random N]
        rextfs-corrupt apply-many BASE.img OUTDIR NAME... [--seed S] [--random N]
        rextfs-corrupt walk DIR --base BASE.img [--write]
@@ -28,7 +29,8 @@ list:  prints one line per mutation of BASE: NAME, must-fail or may-pass,
        expectations from that fixed list (tests/corrupt/must-fail): a listed
        name this image does not have is an error (exit 1), and so is a
        must-fail mutation fsck -n finds nothing wrong with (exit 1 after the
-       list is printed).
+       list is printed). --names lists only those (fsck runs only on them),
+       and fails on a name that is not a mutation of BASE.
 apply: writes the mutated image NAME (same --seed/--random as list);
        apply-many writes OUTDIR/NAME.img for each NAME.
 walk:  reads everything under DIR, the mounted BASE or its mutation NAME
@@ -59,6 +61,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut pos = Vec::new();
     let (mut write, mut must_fail, mut base_img, mut mutation, mut expect) =
         (false, None, None, None, None);
+    let mut names: Option<String> = None;
     let (mut log2, mut size, mut seed, mut nrandom) = (12u32, 4u64 << 20, 1u64, 40usize);
     let mut i = 0;
     while i < args.len() {
@@ -72,6 +75,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 continue;
             }
             "--must-fail" => must_fail = Some(v()?.clone()),
+            "--names" => names = Some(v()?.clone()),
             "--base" => base_img = Some(v()?.clone()),
             "--mutation" => mutation = Some(v()?.clone()),
             "--expect" => {
@@ -108,13 +112,26 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         Some("list") if pos.len() == 2 => {
             let base = read(&pos[1])?;
-            let (info, mut muts) = all(&base, seed, nrandom)?;
+            let info = analyze(&base)?;
+            let mut muts: Vec<(Mutation, i32)> = targeted(&info)
+                .into_iter()
+                .chain(random(&info, seed, nrandom))
+                .map(|m| (m, 0))
+                .collect();
             if let Some(f) = &must_fail {
                 let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
                 apply_must_fail(&mut muts, &parse_must_fail(&text))?;
             }
+            if let Some(names) = &names {
+                let names: Vec<&str> = names.split_whitespace().collect();
+                if let Some(n) = names.iter().find(|n| !muts.iter().any(|m| m.0.name == **n)) {
+                    return Err(format!("no mutation named {n} (renamed or lost?)"));
+                }
+                muts.retain(|m| names.contains(&m.0.name.as_str()));
+            }
             let mut missed = Vec::new();
-            for (m, code) in &muts {
+            for (m, code) in &mut muts {
+                *code = fsck_verdict(&apply(&base, &info, m)).0;
                 let repair = if fsck_repairs(&apply(&base, &info, m)) {
                     "repairable"
                 } else {

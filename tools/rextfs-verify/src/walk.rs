@@ -267,3 +267,16 @@ pub fn walk(root: &Path, write: bool) -> Walk {
     }
     w
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_use_the_new_encoding() {
+        // The format stores rdev like ext4: new_encode_dev(), 1:3 as 0x103.
+        assert_eq!(new_encode(libc::makedev(1, 3)), 0x103);
+        assert_eq!(new_encode(libc::makedev(8, 0x12345)), 0x1230_0845);
+        assert_eq!(new_encode(libc::makedev(259, 7)), 0x10307);
+    }
+}
