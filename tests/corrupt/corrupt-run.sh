@@ -119,11 +119,10 @@ fsck_after() {
 		fsck_detail="$fsck_detail: fsck can no longer check it: $(head -n 3 "$work/fsck" | tr '\n' ';')"
 		return 1
 	fi
+	# (fsck -y on an in-memory copy, then -n: one process under TCG)
 	if [ "$repair" = repairable ] && [ $mounted = 1 ] && [ $after != 0 ]; then
-		cp "$img" "$work/repair.img"
-		fsck.rextfs -y "$work/repair.img" >"$work/fsck" 2>&1
-		if ! fsck.rextfs -n "$work/repair.img" >"$work/fsck2" 2>&1; then
-			fsck_detail="$fsck_detail: fsck -y repaired it before the kernel wrote to it, no longer: $(head -n 3 "$work/fsck2" | tr '\n' ';')"
+		if ! rextfs-corrupt repairable "$img" >"$work/fsck" 2>&1; then
+			fsck_detail="$fsck_detail: fsck -y repaired it before the kernel wrote to it, no longer"
 			return 1
 		fi
 		fsck_detail="$fsck_detail, still repairable"

@@ -18,6 +18,7 @@ usage: rextfs-corrupt base OUT.img [--block-size 1024|4096] [--size BYTES]
                       [--names 'NAME...']
        rextfs-corrupt apply BASE.img NAME OUT.img [--seed S] [--random N]
        rextfs-corrupt apply-many BASE.img OUTDIR NAME... [--seed S] [--random N]
+       rextfs-corrupt repairable IMG
        rextfs-corrupt walk DIR --base BASE.img [--write]
                       [--mutation NAME --expect must-fail|may-pass [--seed S] [--random N]]
 
@@ -31,6 +32,8 @@ list:  prints one line per mutation of BASE: NAME, must-fail or may-pass,
        must-fail mutation fsck -n finds nothing wrong with (exit 1 after the
        list is printed). --names lists only those (fsck runs only on them),
        and fails on a name that is not a mutation of BASE.
+repairable: exit 0 when fsck -y (run on a copy in memory) leaves IMG in a
+       state fsck -n finds clean, 1 otherwise.
 apply: writes the mutated image NAME (same --seed/--random as list);
        apply-many writes OUTDIR/NAME.img for each NAME.
 walk:  reads everything under DIR, the mounted BASE or its mutation NAME
@@ -155,6 +158,16 @@ fn run(args: &[String]) -> Result<(), String> {
                 Err(format!(
                     "fsck -n finds nothing wrong with must-fail mutations: {}",
                     missed.join(" ")
+                ))
+            }
+        }
+        Some("repairable") if pos.len() == 2 => {
+            if fsck_repairs(&read(&pos[1])?) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}: fsck -y does not make it clean (fsck -n still finds problems after it)",
+                    pos[1]
                 ))
             }
         }
