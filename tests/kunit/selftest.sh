@@ -5,13 +5,16 @@
 # KTAP logs: a passing run is accepted; a failing case, a missing expected
 # suite, a suite that crashed before its result line, a suite that ran fewer
 # cases than listed, a malformed suites file and a log without KTAP are all
-# refused; a skipped case is counted as skipped, not passed; a checker that
+# refused; a skipped case is counted as skipped, not passed, and only for a
+# listed reason; a suite run twice is checked run by run; a checker that
 # crashes or prints no verdict fails check-kunit.
 # Prints one "ok"/"not ok" line per check.
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'suite_a 2\nsuite_b 1\n' >"$tmp/expected"
+printf '# allowed\n^no such device$\n' >"$tmp/reasons"
+export SKIP_REASONS=$tmp/reasons
 
 ktap() { # ktap NAME: write a log with suite_a (cases given by $cases) and suite_b
 	cat >"$tmp/$1" <<LOG
@@ -92,3 +95,26 @@ for c in crash silent; do
 		echo "not ok ktap-selftest a $c checker fails the run (exit $rc)"
 	fi
 done
+
+case2=ok suite_a=ok ktap badskip.log
+sed -i 's/ok 2 second_case/ok 2 second_case # SKIP rextfs did not mount/' "$tmp/badskip.log"
+check "skip for an unlisted reason refused" 1 badskip.log
+
+# A module loaded twice runs its suites twice: a failure in the first run must
+# not be hidden by a passing second run.
+case2="not ok" suite_a="not ok" ktap twice.log
+case2=ok suite_a=ok ktap twice2.log
+cat "$tmp/twice2.log" >>"$tmp/twice.log"
+check "failure in an earlier run of a suite refused" 1 twice.log
+
+case2=ok suite_a=ok ktap more.log
+printf 'suite_a 1\nsuite_b 1\n' >"$tmp/expected1"
+check "suite with more cases than listed refused" 1 more.log expected1
+
+printf '# nothing\n' >"$tmp/empty"
+check "suites file that names no suite refused" 1 pass.log empty
+
+case2=ok suite_a=ok ktap upstream.log
+sed -i 's/suite_b/suite_up/; s/ok 1 only_case/not ok 1 only_case/; s/^\(\[[ 0-9.]*\] \)ok 2 suite_up/\1not ok 2 suite_up/' "$tmp/upstream.log"
+printf 'suite_a 2\n' >"$tmp/expected_a"
+check "failing upstream suite refused" 1 upstream.log expected_a
