@@ -7,7 +7,7 @@ grep -qw rextfs /proc/filesystems || fail "rextfs is not in /proc/filesystems af
 
 dd if=/dev/zero of=/dev/vda bs=1M count=4 status=none
 expect_errno EINVAL mount /dev/vda $MNT rextfs
-test_dmesg | grep -q "rextfs: vda: no rextfs super block found" ||
+dmesg_has "rextfs: vda: no rextfs super block found" ||
 	fail "no clear kernel message for a device without rextfs"
 ! grep -q " $MNT " /proc/mounts || fail "something got mounted"
 

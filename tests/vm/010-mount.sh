@@ -55,7 +55,7 @@ dd if=/dev/vda of=/tmp/t010.sb bs=1024 count=1 status=none
 umount "$mnt"
 dd if=/tmp/t010.sb of=/dev/vda bs=1024 count=1 conv=notrunc status=none
 expect_errno EUCLEAN mount /dev/vda "$mnt" rextfs
-test_dmesg | grep -q "not cleanly unmounted" || fail "no message for an unclean file system"
+dmesg_has "not cleanly unmounted" || fail "no message for an unclean file system"
 mount -t rextfs -o ro /dev/vda "$mnt" || fail "read-only mount of an unclean file system failed"
 umount "$mnt"
 fsck.rextfs -y /dev/vda >/dev/null || true
@@ -64,7 +64,7 @@ fsck.rextfs -n /dev/vda || fail "fsck -y did not repair the state"
 # A damaged super block: checksum mismatch is corruption (EUCLEAN), no crash.
 printf '\x55' | dd of=/dev/vda bs=1 seek=$((0x28)) conv=notrunc status=none
 expect_errno EUCLEAN mount /dev/vda "$mnt" rextfs ro
-test_dmesg | grep -q "rextfs: vda: invalid rextfs super block: checksum mismatch" ||
+dmesg_has "rextfs: vda: invalid rextfs super block: checksum mismatch" ||
 	fail "no clear kernel message for a corrupted super block"
 ! grep -q " $mnt " /proc/mounts || fail "a corrupted file system got mounted"
 
@@ -72,5 +72,5 @@ test_dmesg | grep -q "rextfs: vda: invalid rextfs super block: checksum mismatch
 mkfs.rextfs -q -f /dev/vda || fail "mkfs.rextfs failed"
 printf 'XXXX' | dd of=/dev/vda bs=1 seek=0 conv=notrunc status=none
 expect_errno EINVAL mount /dev/vda "$mnt" rextfs ro
-test_dmesg | grep -q "rextfs: vda: no rextfs super block found" || fail "no message for bad magic"
+dmesg_has "rextfs: vda: no rextfs super block found" || fail "no message for bad magic"
 exit 0

@@ -62,7 +62,7 @@ check "all blocks written" "0xb1 if b % 2 else 0xa0"
 xfs_io -c "pwrite -q -S 0xc3 0 $((nblk * 4096))" -c fsync "$f" || fail "buffered overwrite and fsync"
 echo 3 >/proc/sys/vm/drop_caches
 check "buffered overwrite" "0xc3"
-if test_dmesg | grep -q "bad writeback mapping"; then
+if dmesg_has "bad writeback mapping"; then
 	fail "writeback found a hole under dirty page cache"
 fi
 

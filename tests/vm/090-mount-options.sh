@@ -26,9 +26,9 @@ mkfs.rextfs -q -f /dev/vda || fail "mkfs.rextfs failed"
 
 # Unknown options and bad values: EINVAL, a clear message, nothing mounted.
 expect_errno EINVAL mount /dev/vda "$mnt" rextfs "bogus"
-test_dmesg | grep -q "Unknown parameter 'bogus'" || fail "no message for an unknown option"
+dmesg_has "Unknown parameter 'bogus'" || fail "no message for an unknown option"
 expect_errno EINVAL mount /dev/vda "$mnt" rextfs "errors=panic"
-test_dmesg | grep -q "Bad value for 'errors'" || fail "no message for a bad errors= value"
+dmesg_has "Bad value for 'errors'" || fail "no message for a bad errors= value"
 expect_errno EINVAL mount /dev/vda "$mnt" rextfs "errors"
 ! grep -q " $mnt " /proc/mounts || fail "mounted despite a bad option"
 [ "$(state /dev/vda)" = clean ] || fail "a refused mount changed the state: $(state /dev/vda)"
@@ -47,7 +47,7 @@ case ",$(opts)," in *,errors=continue,*) ;; *) fail "errors=continue not shown: 
 mount -o remount "$mnt" || fail "plain remount failed"
 case ",$(opts)," in *,errors=continue,*) ;; *) fail "remount lost errors=continue: $(opts)" ;; esac
 expect_errno EINVAL remount "$mnt" "bogus"
-test_dmesg | grep -q "Unknown parameter 'bogus'" || fail "no message for an unknown option at remount"
+dmesg_has "Unknown parameter 'bogus'" || fail "no message for an unknown option at remount"
 case ",$(opts)," in *,errors=continue,*) ;; *) fail "failed remount changed options: $(opts)" ;; esac
 
 # Remount read-only: data written before is on disk, the image is clean and
@@ -109,16 +109,16 @@ for mode in default continue; do
 	mkdir "$mnt/d" && touch "$mnt/d/a" "$mnt/keep" || fail "setup ($mode) failed"
 	corrupt_dir /dev/vdb
 	expect_fail "Structure needs cleaning" ls "$mnt/d"
-	test_dmesg | grep -q "rextfs: vdb: corrupted directory block" || fail "no corruption message"
+	dmesg_has "rextfs: vdb: corrupted directory block" || fail "no corruption message"
 	[ "$(state /dev/vdb)" = "dirty,errors" ] || fail "errors not recorded ($mode): $(state /dev/vdb)"
 	if [ $mode = default ]; then
 		case ",$(opts)," in *,ro,*) ;; *) fail "not read-only after corruption: $(opts)" ;; esac
-		test_dmesg | grep -q "rextfs: vdb: errors=remount-ro: file system is now read-only" ||
+		dmesg_has "rextfs: vdb: errors=remount-ro: file system is now read-only" ||
 			fail "no message for the switch to read-only"
 		expect_fail "Read-only file system" touch "$mnt/new"
 		# The super block records the error: read-write needs fsck first.
 		expect_errno EUCLEAN remount "$mnt"
-		test_dmesg | grep -q "rextfs: vdb: file system was not cleanly unmounted or has errors; run fsck.rextfs" ||
+		dmesg_has "rextfs: vdb: file system was not cleanly unmounted or has errors; run fsck.rextfs" ||
 			fail "no message for the refused remount rw"
 		case ",$(opts)," in *,ro,*) ;; *) fail "remount rw after an error made it writable: $(opts)" ;; esac
 	else

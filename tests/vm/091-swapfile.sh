@@ -63,7 +63,7 @@ if libc.swapon(sys.argv[1].encode(), 0) == 0:
     sys.exit("a file with a hole became swap")
 assert ctypes.get_errno() == errno.EINVAL, ctypes.get_errno()
 PY
-test_dmesg | grep -q "holey-swap.*unallocated extents" ||
+dmesg_has "holey-swap.*unallocated extents" ||
 	fail "no reason logged for the refused swap file: $(test_dmesg | tail -3)"
 
 umount "$mnt" || fail "umount"

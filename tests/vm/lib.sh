@@ -50,6 +50,17 @@ PY
 
 # The kernel log lines printed since this test started.
 test_dmesg() { dmesg | tail -n +"$((${DMESG_START:-0} + 1))"; }
+# dmesg_has PATTERN: the kernel log since this test started has a line matching
+# PATTERN (grep's basic regex). Not "test_dmesg | grep -q": under pipefail, grep
+# -q leaving early can kill the writer with SIGPIPE and fail a test that passed.
+dmesg_has() {
+	local f=/tmp/.dmesg_has.$$
+	test_dmesg >"$f" || return 2
+	grep -q -- "$1" "$f"
+	local rc=$?
+	rm -f "$f"
+	return $rc
+}
 DMESG_START=$(dmesg | wc -l)
 
 # Mount points: the guest's root is the host's, read-only; /tmp is writable.
