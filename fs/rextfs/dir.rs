@@ -531,7 +531,7 @@ fn create_node(
         symlink::check_target(target)?;
     }
     let (mut new, ino, mut d) = prepare_inode(parent, mode_in)?;
-    d.rdev = rdev;
+    d.rdev = format::rdev_to_disk(rdev);
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let undo = |e: Error| -> Error {

@@ -73,7 +73,7 @@ pub(crate) fn params(sb: &SuperBlock<RextFs>, d: &format::Inode) -> Params<RextF
         nlink: d.nlink,
         uid: d.uid,
         gid: d.gid,
-        rdev: d.rdev,
+        rdev: format::rdev_from_disk(d.rdev),
         bytes: d.blocks.saturating_mul(u64::from(sb.block_size())),
         atime: ts(d.atime),
         mtime: ts(d.mtime),

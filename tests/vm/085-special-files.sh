@@ -51,8 +51,14 @@ check "created"
 sync
 echo 3 >/proc/sys/vm/drop_caches
 check "after drop_caches"
+ino_null=$(stat -c %i "$mnt/null") ino_big=$(stat -c %i "$mnt/big")
 umount "$mnt" || fail "umount"
 fsck.rextfs -n /dev/vda || fail "fsck with special files"
+# On disk, rdev is the "new" encoding that user space and the tools use
+# (1:3 is 0x103), not the kernel's internal MKDEV value (0x100003).
+disk_rdev() { rextfs-dump /dev/vda inode "$1" | awk '$1 == "rdev" {print $2}'; }
+[ "$(disk_rdev "$ino_null")" = 0x103 ] || fail "c 1 3 stored as rdev $(disk_rdev "$ino_null"), not 0x103"
+[ "$(disk_rdev "$ino_big")" = 0xffffffff ] || fail "c 4095 1048575 stored as rdev $(disk_rdev "$ino_big"), not 0xffffffff"
 mount -t rextfs /dev/vda "$mnt" || fail "remount"
 check "after a remount"
 umount "$mnt"

@@ -383,3 +383,21 @@ impl Inode {
         Ok(())
     }
 }
+
+/// Turns the kernel's internal device number (`dev_t`: `MKDEV(major, minor)`, the major
+/// number in the top 12 bits, the minor in the low 20) into the on-disk `rdev`: the 32-bit
+/// "new" encoding of `new_encode_dev`, which user space also sees in `st_rdev` (the low
+/// 8 bits of the minor, the major in bits 8-19, the rest of the minor above).
+pub fn rdev_to_disk(kdev: u32) -> u32 {
+    let major = kdev >> 20;
+    let minor = kdev & 0xf_ffff;
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+}
+
+/// Turns an on-disk `rdev` ("new" encoding) into the kernel's internal device number; the
+/// inverse of [`rdev_to_disk`] (C's `new_decode_dev`).
+pub fn rdev_from_disk(disk: u32) -> u32 {
+    let major = (disk & 0xf_ff00) >> 8;
+    let minor = (disk & 0xff) | ((disk >> 12) & 0xf_ff00);
+    (major << 20) | minor
+}

@@ -362,7 +362,9 @@ impl<T: FileSystem> INode<T> {
         f & iflags::SETTABLE
     }
 
-    /// Returns the device number of a special file (`i_rdev`), in the 32-bit "new" encoding.
+    /// Returns the device number of a special file (`i_rdev`): the kernel's internal `dev_t`,
+    /// `MKDEV(major, minor)` (major in the top 12 bits, minor in the low 20), not the "new"
+    /// encoding that user space sees in `st_rdev` (`new_encode_dev`).
     pub fn rdev(&self) -> u32 {
         // SAFETY: The inode is valid; `i_rdev` is set before the inode is unlocked.
         unsafe { (*self.as_raw()).i_rdev }
@@ -610,7 +612,8 @@ pub struct Params<T: FileSystem> {
     pub uid: u32,
     /// Group.
     pub gid: u32,
-    /// Device number of a special file (new 32-bit encoding), else 0.
+    /// Device number of a special file as the kernel's internal `dev_t` (`MKDEV`), else 0. A
+    /// file system that stores the "new" encoding on disk decodes it first (`new_decode_dev`).
     pub rdev: u32,
     /// Bytes used on disk.
     pub bytes: u64,
@@ -865,8 +868,9 @@ pub trait Operations {
     }
 
     /// Creates a special file (`->mknod`): a character or block device, a FIFO or a socket.
-    /// `mode` holds the file type and permissions, `rdev` the device number (32-bit "new"
-    /// encoding, `MKDEV`) for devices and 0 otherwise. Called with the parent's inode lock held
+    /// `mode` holds the file type and permissions, `rdev` the device number (the kernel's
+    /// internal `dev_t`, `MKDEV`, which the syscall decoded from user space's encoding) for
+    /// devices and 0 otherwise. Called with the parent's inode lock held
     /// exclusively, after the VFS checked the type and, for devices, `CAP_MKNOD`; on success
     /// the file system has instantiated `dentry`. The VFS sends regular files to
     /// [`Operations::create`] instead.

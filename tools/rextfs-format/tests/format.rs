@@ -521,3 +521,21 @@ fn inode_size_limit() {
     i.size = MAX_INODE_SIZE + 1;
     assert_eq!(i.validate(), Err(FormatError::Invalid(SIZE_TOO_LARGE)));
 }
+
+#[test]
+fn rdev_encoding_matches_new_encode_dev() {
+    // MKDEV(1, 3) in the kernel is 1 << 20 | 3; user space (and the disk) see 0x103.
+    assert_eq!(rdev_to_disk(1 << 20 | 3), 0x103);
+    assert_eq!(rdev_from_disk(0x103), 1 << 20 | 3);
+    // A minor above 255 and a major above 255: MKDEV(259, 70000).
+    let k = 259 << 20 | 70000;
+    let d = rdev_to_disk(k);
+    assert_eq!(d, (70000 & 0xff) | (259 << 8) | ((70000 & !0xff) << 12));
+    assert_eq!(rdev_from_disk(d), k);
+    for major in [0u32, 1, 8, 255, 256, 4095] {
+        for minor in [0u32, 1, 255, 256, 65535, 0xf_ffff] {
+            let k = major << 20 | minor;
+            assert_eq!(rdev_from_disk(rdev_to_disk(k)), k, "{major}:{minor}");
+        }
+    }
+}
