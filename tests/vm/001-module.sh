@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The module registers the rextfs type, refuses a device without a rextfs super
 # block with EINVAL and a clear message, and unloads and reloads cleanly.
+# Expects rextfs errors: a device without a super block; KUnit error paths at insmod.
 . "$REPO/tests/vm/lib.sh"
 
 grep -qw rextfs /proc/filesystems || fail "rextfs is not in /proc/filesystems after insmod"

@@ -2,6 +2,7 @@
 # Mounting a freshly made rextfs: the empty root can be listed and looked up
 # in, statfs reports the super block's counts, the file system stays clean
 # for fsck, and damaged super blocks are refused with a clear message.
+# Expects rextfs errors: bad magic, a bad checksum and an unclean file system are refused with a message.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t010

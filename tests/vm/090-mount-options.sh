@@ -7,6 +7,7 @@
 # corruption found at run time is recorded in the super block and, with the
 # default errors=remount-ro, makes the file system read-only (errors=continue
 # keeps it writable).
+# Expects rextfs errors: bad options are refused, a corrupted directory block is reported.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t090
