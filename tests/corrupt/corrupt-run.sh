@@ -20,13 +20,18 @@
 #   4. each selected mutation is written to a loop device and mounted; if the
 #      mount succeeds it is walked and written to (`rextfs-corrupt walk
 #      --mutation`, which judges what it read against the base: the rule is
-#      in tools/rextfs-verify/src/corrupt_check.rs) and unmounted;
+#      in tools/rextfs-verify/src/corrupt_check.rs) and unmounted, then
+#      mounted again read-only and walked again (`walk --reread`, rule 4):
+#      the kernel's writes must not have changed or broken an undamaged
+#      file (the read-only mount also works after recorded errors, which
+#      make rextfs refuse a read-write mount with EUCLEAN);
 #   5. fsck.rextfs -n then checks the image the kernel had (see fsck_after).
 # Each image is "refused" (mount failed), "errors" (allowed errors) or
 # "clean". The run fails on a kernel oops/BUG/WARN (checked per image), a hang
 # (timeouts), a broken walk rule (a must-fail image mounted without an error
 # on the damaged object, garbage read without an error, an undamaged file
-# changed or failing), or a fsck verdict the kernel made worse.
+# changed or failing, before or after the writes), or a fsck verdict the
+# kernel made worse.
 #
 #   corrupt-run.sh [--block-sizes 4096,1024] [--random N] [--seed S]
 #                  [--only REGEX | --names 'NAME NAME...'] [--no-write]
@@ -59,6 +64,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# reread BASE [walk options]: after the walk with writes, mount $loop again
+# read-only and walk it again (rule 4 in corrupt_check.rs); updates $result
+# and $detail, and appends broken rules to $work/walk.
+reread() {
+	local base=$1 rc
+	shift
+	if timeout 60 mount -t rextfs -o ro "$loop" "$mnt" 2>"$work/err2"; then
+		timeout 120 rextfs-corrupt walk "$mnt" --base "$base" --reread "$@" >"$work/reread" 2>&1
+		rc=$?
+		timeout 60 umount "$mnt" 2>>"$work/err" || { detail="$detail reread: umount failed"; result=hang; }
+	else
+		rc=$?
+		if [ $rc = 124 ]; then
+			detail="$detail reread: the read-only mount did not finish in 60 s"
+			result=hang
+			return
+		fi
+		rextfs-corrupt walk "$mnt" --base "$base" --reread --unmounted "$(head -n 1 "$work/err2")" "$@" >"$work/reread" 2>&1
+		rc=$?
+	fi
+	case $rc in
+	0) ;;
+	3) [ "$result" = clean ] && result=errors ;;
+	124 | 137) detail="$detail reread: the walk did not finish in 120 s:" result=hang ;;
+	*) [ "$result" = hang ] || result=broken ;;
+	esac
+	detail="$detail $(grep -v '^BROKEN' "$work/reread" | tr '\n' ';')"
+	grep '^BROKEN' "$work/reread" >>"$work/walk"
+}
+
 # try IMG BASE [walk options]: mount and walk; sets $result to refused,
 # errors, clean, broken, hang or oops and $detail; returns 1 on a kernel
 # problem or a hang.
@@ -80,6 +115,7 @@ try() {
 		esac
 		detail="$detail $(grep -v '^BROKEN' "$work/walk" | tr '\n' ';')"
 		timeout 60 umount "$mnt" 2>>"$work/err" || { detail="$detail umount failed"; result=hang; }
+		[ $write = 1 ] && [ "$result" != hang ] && reread "$base" "$@"
 	else
 		[ $? = 124 ] && result=hang || result=refused
 		detail=$(head -n 1 "$work/err")
@@ -210,7 +246,7 @@ for bs in ${sizes//,/ }; do
 			fail "$tag: the uncorrupted image is not fsck-clean after the walk: $(head -n 3 "$work/fsck" | tr '\n' ';')"
 			continue
 		fi
-		echo "ok $tag: the uncorrupted image mounts, reads back identical, takes writes, stays fsck-clean"
+		echo "ok $tag: the uncorrupted image mounts, reads back identical, takes writes, reads back identical after them, stays fsck-clean"
 		# With --names, fsck runs on those mutations only (the whole list's
 		# fsck verdicts are for scripts/corrupt-test and the cargo tests).
 		sel=()

@@ -37,9 +37,28 @@
 //!    count): an error somewhere else does not show that the damage was
 //!    seen.
 //!
+//! 4. After the write probes the image is unmounted, mounted again
+//!    read-only and walked again (no writes), under rules 1 and 2: the
+//!    writes must not have changed or broken anything outside D (a probe
+//!    allocating a block another file uses, as a cleared bitmap bit
+//!    invites, only shows there: the first walk read before the writes,
+//!    and fsck afterwards only has to stay non-clean), and objects in D
+//!    still fail or read back as in the base. Rule 3 was settled by the
+//!    first walk. The second mount is read-only because rextfs refuses
+//!    every read-write mount of a file system with recorded errors
+//!    (EUCLEAN, "run fsck.rextfs"; the check is in mark_dirty()) but
+//!    mounts it read-only: the reread sees exactly what the kernel left on
+//!    disk, and nothing is written before fsck_after checks it. Running
+//!    `fsck.rextfs -y` on a copy and mounting that instead would judge
+//!    fsck's repairs (lost+found, dropped entries of damaged directories)
+//!    rather than the kernel's writes; repairability is checked separately
+//!    (corrupt-run.sh, fsck_after). A refused read-only mount is an error on
+//!    every object: allowed only when D is everything (superblock damage).
+//!
 //! The unmodified base image is walked with the same rule and D empty, and
-//! with no error allowed at all, write probes included: it is the control
-//! that the kernel reads the library's images exactly as the library does.
+//! with no error allowed at all, write probes and the reread included: it is
+//! the control that the kernel reads the library's images exactly as the
+//! library does, and keeps them so through its own writes.
 
 use crate::corrupt::{Info, Mutation};
 use crate::walk::{Obs, Walk};
@@ -238,6 +257,27 @@ pub struct Verdict {
 }
 
 impl Judge<'_> {
+    /// Judges a mount that failed (the reread of rule 4): an error on every
+    /// object, allowed only when every object is damaged.
+    pub fn judge_unmounted(&self, why: &str) -> Verdict {
+        let mut v = Verdict::default();
+        if self.blast.global && !self.control {
+            v.errors_inside = 1;
+        } else {
+            v.errors_outside = 1;
+            v.violations.push(format!(
+                "the image no longer mounts ({why}), although {} objects of {} are damaged",
+                self.man
+                    .obs
+                    .keys()
+                    .filter(|p| self.blast.covers(self.man, p))
+                    .count(),
+                self.man.obs.len()
+            ));
+        }
+        v
+    }
+
     /// Judges walk `w` (of the mounted image).
     pub fn judge(&self, w: &Walk) -> Verdict {
         let mut v = Verdict::default();
@@ -463,5 +503,42 @@ mod tests {
         assert!(j.judge(&w).violations.is_empty(), "{hit}");
         w.obs.get_mut(other).unwrap().detail = file_detail(12, 34);
         assert_eq!(j.judge(&w).violations.len(), 1);
+    }
+
+    #[test]
+    fn the_reread_after_the_writes_is_judged_by_the_same_rule() {
+        let base = build_base(12, 4 << 20).unwrap();
+        let man = manifest(&base).unwrap();
+        // The reread of a must-fail mutation: rule 3 is not applied again
+        // (walk --reread), rules 1 and 2 are.
+        let (mut j, _) = judge(&man, &base, "inode-file-nsec");
+        j.must_fail = false;
+        assert!(j.judge(&walk_of(&man)).violations.is_empty());
+        // A may-pass bitmap mutation whose write probe took a block of an
+        // undamaged file: its contents changed after the writes.
+        let (mut j, _) = judge(&man, &base, "bbm-clear-used");
+        j.must_fail = false;
+        let mut w = walk_of(&man);
+        w.obs.get_mut("/dir/fragmented").unwrap().detail = file_detail(12, 34);
+        let v = j.judge(&w);
+        assert_eq!(v.violations.len(), 1, "{v:?}");
+        assert!(v.violations[0].starts_with("/dir/fragmented reads back"));
+        // ... or it reads with an error now.
+        let mut w = walk_of(&man);
+        w.obs.remove("/dir/fragmented");
+        w.errors.push(error("/dir/fragmented"));
+        assert_eq!(j.judge(&w).violations.len(), 1);
+        // A refused second mount: wrong unless everything is damaged.
+        assert_eq!(j.judge_unmounted("EUCLEAN").violations.len(), 1);
+        let (j, _) = judge(&man, &base, "sb-label");
+        assert!(j.judge_unmounted("EUCLEAN").violations.is_empty());
+        let control = Judge {
+            man: &man,
+            blast: Blast::default(),
+            lenient: false,
+            must_fail: false,
+            control: true,
+        };
+        assert_eq!(control.judge_unmounted("EUCLEAN").violations.len(), 1);
     }
 }

@@ -19,7 +19,7 @@ usage: rextfs-corrupt base OUT.img [--block-size 1024|4096] [--size BYTES]
        rextfs-corrupt apply BASE.img NAME OUT.img [--seed S] [--random N]
        rextfs-corrupt apply-many BASE.img OUTDIR NAME... [--seed S] [--random N]
        rextfs-corrupt repairable IMG
-       rextfs-corrupt walk DIR --base BASE.img [--write]
+       rextfs-corrupt walk DIR --base BASE.img [--write | --reread [--unmounted WHY]]
                       [--mutation NAME --expect must-fail|may-pass [--seed S] [--random N]]
 
 base:  writes a populated, fsck-clean image built with the rextfs-tools
@@ -41,8 +41,12 @@ walk:  reads everything under DIR, the mounted BASE or its mutation NAME
        removes files, and judges what it saw against BASE read by the
        library (the rule is in src/corrupt_check.rs). Without --mutation,
        DIR is BASE itself: everything must read back identical, without a
-       single error. Prints every error and broken rule. Exit 0: no error,
-       3: errors, all allowed, 1: a rule was broken.";
+       single error. --reread: DIR is the image mounted again (read-only)
+       after a walk with --write; the same rule, except that a must-fail
+       mutation needs no error any more (rule 4); --unmounted WHY: that
+       mount failed (allowed only when the superblock is damaged). Prints
+       every error and broken rule. Exit 0: no error, 3: errors, all
+       allowed, 1: a rule was broken.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,6 +69,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let (mut write, mut must_fail, mut base_img, mut mutation, mut expect) =
         (false, None, None, None, None);
     let mut names: Option<String> = None;
+    let (mut reread, mut unmounted): (bool, Option<String>) = (false, None);
     let (mut log2, mut size, mut seed, mut nrandom) = (12u32, 4u64 << 20, 1u64, 40usize);
     let mut i = 0;
     while i < args.len() {
@@ -77,6 +82,12 @@ fn run(args: &[String]) -> Result<(), String> {
                 i += 1;
                 continue;
             }
+            "--reread" => {
+                reread = true;
+                i += 1;
+                continue;
+            }
+            "--unmounted" => unmounted = Some(v()?.clone()),
             "--must-fail" => must_fail = Some(v()?.clone()),
             "--names" => names = Some(v()?.clone()),
             "--base" => base_img = Some(v()?.clone()),
@@ -212,21 +223,43 @@ fn run(args: &[String]) -> Result<(), String> {
                         man: &man,
                         blast: Blast::of(&info, &m[0]),
                         lenient: m[0].random_sealed(),
-                        must_fail: expect == Expect::MustFail,
+                        // Rule 3 was settled by the walk before the writes.
+                        must_fail: expect == Expect::MustFail && !reread,
                         control: false,
                     }
                 }
             };
-            let w = walk(std::path::Path::new(&pos[1]), write);
-            let v = judge.judge(&w);
+            if (write && reread) || (unmounted.is_some() && !reread) {
+                return Err("usage: --reread excludes --write; --unmounted needs --reread".into());
+            }
+            let w = match &unmounted {
+                Some(why) => rextfs_verify::walk::Walk {
+                    errors: vec![rextfs_verify::walk::WalkError {
+                        path: "/".into(),
+                        probe: false,
+                        line: format!("mount -o ro: {why}"),
+                    }],
+                    ..Default::default()
+                },
+                None => walk(std::path::Path::new(&pos[1]), write),
+            };
+            let v = match &unmounted {
+                Some(why) => judge.judge_unmounted(why),
+                None => judge.judge(&w),
+            };
+            let (tag, what) = if reread {
+                ("reread ", "after the writes, mounted again read-only: ")
+            } else {
+                ("", "")
+            };
             for e in &w.errors {
-                println!("{}", e.line);
+                println!("{tag}{}", e.line);
             }
             for x in &v.violations {
-                println!("BROKEN: {x}");
+                println!("BROKEN: {what}{x}");
             }
             println!(
-                "walk: {} entries, {} bytes read, {} errors ({} on damaged objects), {} broken rules",
+                "{tag}walk: {} entries, {} bytes read, {} errors ({} on damaged objects), {} broken rules",
                 w.entries,
                 w.bytes,
                 w.errors.len(),
