@@ -26,12 +26,15 @@
 #      file (the read-only mount also works after recorded errors, which
 #      make rextfs refuse a read-write mount with EUCLEAN);
 #   5. fsck.rextfs -n then checks the image the kernel had (see fsck_after).
-# Each image is "refused" (mount failed), "errors" (allowed errors) or
-# "clean". The run fails on a kernel oops/BUG/WARN (checked per image), a hang
-# (timeouts), a broken walk rule (a must-fail image mounted without an error
-# on the damaged object, garbage read without an error, an undamaged file
-# changed or failing, before or after the writes), or a fsck verdict the
-# kernel made worse.
+# Each image is "refused" (mount failed with EUCLEAN or EINVAL, or with a
+# rextfs kernel line saying why), "errors" (allowed errors) or "clean". The
+# run fails on a kernel oops/BUG/WARN (checked per image), a hang
+# (timeouts), a mount failure that is no refusal (ENOMEM, EBUSY, unknown
+# file system type, or any error without a rextfs kernel line), a broken
+# walk rule (a must-fail image mounted without an error on the damaged
+# object, garbage read without an error, an undamaged file changed or
+# failing, before or after the writes), or a fsck verdict the kernel made
+# worse.
 #
 #   corrupt-run.sh [--block-sizes 4096,1024] [--random N] [--seed S]
 #                  [--only REGEX | --names 'NAME NAME...'] [--no-write]
@@ -94,11 +97,30 @@ reread() {
 	grep '^BROKEN' "$work/reread" >>"$work/walk"
 }
 
+# refusal: classifies a failed mount (the mount's stderr in $work/err, the
+# kernel lines since it in $work/dmesg): a refusal is EUCLEAN ("Structure
+# needs cleaning") or EINVAL (util-linux: "wrong fs type, bad option, bad
+# superblock"), or else an error that rextfs explained in the kernel log;
+# ENOMEM, EBUSY, an unknown file system type... are not (EROFS, a rw mount
+# of unsupported read-only features, counts with its rextfs kernel line).
+refusal() {
+	if grep -qE 'Structure needs cleaning|wrong fs type, bad option, bad superblock|Invalid argument' "$work/err"; then
+		result=refused
+	elif grep -qiE 'unknown filesystem type|No such device|Cannot allocate memory|already mounted|busy' "$work/err"; then
+		result=unexplained
+	elif grep -q rextfs "$work/dmesg"; then
+		result=refused
+	else
+		result=unexplained
+	fi
+	[ $result = refused ] || detail="not a refusal: $detail"
+}
+
 # try IMG BASE [walk options]: mount and walk; sets $result to refused,
-# errors, clean, broken, hang or oops and $detail; returns 1 on a kernel
-# problem or a hang.
+# unexplained (a failed mount that is no refusal), errors, clean, broken,
+# hang or oops and $detail; returns 1 on a kernel problem or a hang.
 try() {
-	local img=$1 base=$2 before w=
+	local img=$1 base=$2 before w= rc
 	shift 2
 	[ $write = 1 ] && w=--write
 	result= detail= mounted=0
@@ -117,8 +139,10 @@ try() {
 		timeout 60 umount "$mnt" 2>>"$work/err" || { detail="$detail umount failed"; result=hang; }
 		[ $write = 1 ] && [ "$result" != hang ] && reread "$base" "$@"
 	else
-		[ $? = 124 ] && result=hang || result=refused
+		rc=$?
 		detail=$(head -n 1 "$work/err")
+		dmesg | tail -n +"$((before + 1))" >"$work/dmesg"
+		[ $rc = 124 ] && result=hang || refusal
 	fi
 	losetup -d "$loop"
 	loop=
@@ -290,6 +314,11 @@ for bs in ${sizes//,/ }; do
 					fail "$tag/$name ($what): $result $detail"
 					keep
 					[ "$result" = oops ] && break 3 # the kernel is no longer trustworthy
+					continue
+				fi
+				if [ "$result" = unexplained ]; then
+					fail "$tag/$name $expect ($what): the mount failed, but not as a refusal: $detail"
+					keep
 					continue
 				fi
 				if [ "$result" = broken ]; then

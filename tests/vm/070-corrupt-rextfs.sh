@@ -3,7 +3,8 @@
 # semantic mutation of every kind of structure, a few random ones) must be
 # refused at mount or give errors on the damaged objects when walked and
 # written, never read back garbage, never change or fail an undamaged file
-# (read again after the writes, from a new read-only mount),
+# (read again after the writes, from a new read-only mount), never call a
+# failed mount that is not EUCLEAN/EINVAL or explained by rextfs a refusal,
 # never leave fsck with more than it can explain, never oops, BUG, WARN or
 # hang; both base images (library- and kernel-made) must pass the control
 # first. The whole set runs with scripts/corrupt-test.
