@@ -5,3 +5,4 @@
  */
 #include "rextfs_vfs.h"
 #include "rextfs_iomap.h"
+#include "rextfs_bdev.h"

@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A metadata buffer cache for block-device file systems (in the spirit of `xfs_buf`, without
+//! buffer heads).
+//!
+//! A [`BufCache`] keeps one [`Buf`] per file system block that metadata code has read: the
+//! block's contents in an [`IoBuf`], read from the device once with a bio
+//! ([`super::bdev`]) and then served from memory. A buffer is found with [`BufCache::read`]
+//! (read from the device if it is not cached yet) or [`BufCache::get_new`] (for a block whose
+//! old contents do not matter, e.g. a freshly allocated one), which return a [`BufRef`];
+//! [`BufRef::lock`] gives the contents, behind the buffer's sleeping lock, as a [`BufGuard`].
+//! The guard writes the block with [`BufGuard::write`] (write-through: the block is on the
+//! device, maybe in its volatile cache, when that returns).
+//!
+//! Coherence with data I/O: file data is written by iomap's own bios, not through this cache.
+//! A block that leaves the file system's metadata (freed, then maybe reused for file data)
+//! must be dropped with [`BufCache::forget`] when it is freed, so that a later metadata use of
+//! the block reads it again from the device.
+//!
+//! The cache holds at most [`BufCache::new`]'s `limit` buffers: past it, buffers that nobody
+//! holds are dropped (they are clean: every change is written through).
+
+use super::{
+    bdev::{IoBuf, WriteFlags},
+    registration::FileSystem,
+    SbState, SuperBlock,
+};
+use crate::{
+    new_mutex,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNode},
+    sync::{Arc, Mutex, MutexGuard},
+};
+use core::{
+    ops::{Deref, DerefMut},
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+/// Contents and state of a [`Buf`], behind its lock.
+struct BufInner {
+    data: IoBuf,
+    /// `data` holds the block as it is on the device (or as it was last written).
+    uptodate: bool,
+    /// The check ([`BufCache::read_verified`]) the contents passed since they were read, by
+    /// its tag: a block is checked again when it is read as another kind of block.
+    verified: Option<u32>,
+}
+
+/// One cached file system block.
+#[pin_data]
+pub struct Buf {
+    blockno: u64,
+    /// Number of [`BufRef`]s; changes from zero only under the cache's map lock.
+    holders: AtomicUsize,
+    /// The block left the cache through [`BufCache::forget`] while held: it must not be
+    /// written any more (it may hold file data now).
+    forgotten: AtomicBool,
+    #[pin]
+    inner: Mutex<BufInner>,
+}
+
+/// Buffers by block number, and their number.
+struct CacheMap {
+    tree: RBTree<u64, Arc<Buf>>,
+    count: usize,
+    /// Where [`BufCache::shrink`] goes on.
+    hand: u64,
+}
+
+/// The metadata buffer cache of one super block.
+///
+/// # Invariants
+///
+/// Every buffer in `map` has `block_size` bytes and describes block `blockno` of the device
+/// of the super block whose address is `sb`.
+#[pin_data]
+pub struct BufCache {
+    /// Address of the owning super block, only compared (never dereferenced).
+    sb: usize,
+    block_size: usize,
+    limit: usize,
+    #[pin]
+    map: Mutex<CacheMap>,
+}
+
+/// A reference to a cached buffer: the buffer stays in the cache while one exists.
+pub struct BufRef<'c> {
+    buf: Arc<Buf>,
+    cache: &'c BufCache,
+}
+
+/// The locked contents of a buffer: the whole block, readable and writable.
+pub struct BufGuard<'b> {
+    buf: &'b Buf,
+    /// Address of the super block of the cache the buffer belongs to.
+    sb: usize,
+    inner: MutexGuard<'b, BufInner>,
+}
+
+impl BufCache {
+    /// Creates an empty cache for blocks of `block_size` bytes of the device of `sb`, holding
+    /// at most about `limit` buffers nobody uses. `EINVAL` if `block_size` is not a power of
+    /// two from 512 bytes to 64 KiB.
+    pub fn new<T: FileSystem, S: SbState>(
+        sb: &SuperBlock<T, S>,
+        block_size: u32,
+        limit: usize,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let block_size = block_size as usize;
+        let sb = sb.as_raw() as usize;
+        if !block_size.is_power_of_two() || !(512..=super::bdev::IO_BUF_MAX).contains(&block_size) {
+            return Err(EINVAL);
+        }
+        Ok(try_pin_init!(Self {
+            sb,
+            block_size,
+            limit: limit.max(16),
+            map <- new_mutex!(CacheMap {
+                tree: RBTree::new(),
+                count: 0,
+                hand: 0,
+            }),
+        }? Error))
+    }
+
+    /// The block size of the cache.
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    /// Checks that `sb` is the super block the cache was made for.
+    fn check_sb<T: FileSystem>(&self, sb: &SuperBlock<T>) -> Result {
+        if sb.as_raw() as usize != self.sb {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Byte position of `blockno` on the device.
+    fn pos(&self, blockno: u64) -> Result<u64> {
+        blockno.checked_mul(self.block_size as u64).ok_or(EINVAL)
+    }
+
+    /// Finds or inserts the buffer of `blockno` and takes a reference to it. Nothing is
+    /// allocated with the map lock held.
+    fn lookup(&self, blockno: u64) -> Result<BufRef<'_>> {
+        if let Some(r) = self.find(&self.map.lock(), blockno) {
+            return Ok(r);
+        }
+        let data = IoBuf::new(self.block_size)?;
+        let buf = Arc::pin_init(
+            pin_init!(Buf {
+                blockno,
+                holders: AtomicUsize::new(1),
+                forgotten: AtomicBool::new(false),
+                inner <- new_mutex!(BufInner {
+                    data,
+                    uptodate: false,
+                    verified: None,
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        let node = RBTreeNode::new(blockno, buf.clone(), GFP_KERNEL)?;
+        let mut map = self.map.lock();
+        // Someone else may have inserted the block meanwhile: theirs wins.
+        if let Some(r) = self.find(&map, blockno) {
+            return Ok(r);
+        }
+        map.tree.insert(node);
+        map.count += 1;
+        if map.count > self.limit {
+            Self::shrink(&mut map, self.limit - self.limit / 4);
+        }
+        Ok(BufRef { buf, cache: self })
+    }
+
+    /// Takes a reference to the cached buffer of `blockno`, if there is one (map lock held).
+    fn find(&self, map: &CacheMap, blockno: u64) -> Option<BufRef<'_>> {
+        let buf = map.tree.get(&blockno)?;
+        buf.holders.fetch_add(1, Ordering::AcqRel);
+        Some(BufRef {
+            buf: buf.clone(),
+            cache: self,
+        })
+    }
+
+    /// Drops buffers nobody holds until at most `target` remain (or none can be dropped),
+    /// going round the blocks from where the last call stopped (a clock hand), so that the
+    /// same low blocks are not always the first to go.
+    fn shrink(map: &mut CacheMap, target: usize) {
+        let mut steps = map.count;
+        let hand = map.hand;
+        let mut cursor = match map.tree.cursor_lower_bound_mut(&hand) {
+            Some(c) => c,
+            None => match map.tree.cursor_front_mut() {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        while map.count > target && steps > 0 {
+            steps -= 1;
+            let (&key, buf) = cursor.current();
+            map.hand = key.wrapping_add(1);
+            // Holders are only added under the map lock, which we hold: zero stays zero.
+            let next = if buf.holders.load(Ordering::Acquire) == 0 {
+                map.count -= 1;
+                match cursor.remove_current() {
+                    // After the last block, `remove_current` steps back: go round instead.
+                    (Some(c), _) if *c.current().0 > key => Some(c),
+                    (_, _) => None,
+                }
+            } else {
+                cursor.move_next()
+            };
+            cursor = match next {
+                Some(c) => c,
+                None => match map.tree.cursor_front_mut() {
+                    Some(c) => c,
+                    None => return,
+                },
+            };
+        }
+    }
+
+    /// Returns the buffer of block `blockno`, read from the device of `sb` if it is not cached
+    /// (or its last read or write failed). `EINVAL` for a block past the end of the device or
+    /// another super block than the cache's; the I/O error if the read fails.
+    pub fn read<T: FileSystem>(&self, sb: &SuperBlock<T>, blockno: u64) -> Result<BufRef<'_>> {
+        self.check_sb(sb)?;
+        let pos = self.pos(blockno)?;
+        let r = self.lookup(blockno)?;
+        {
+            let mut inner = r.buf.inner.lock();
+            if !inner.uptodate {
+                sb.block_device().read(pos, &mut inner.data)?;
+                inner.uptodate = true;
+                inner.verified = None;
+            }
+        }
+        Ok(r)
+    }
+
+    /// Like [`BufCache::read`], and `verify` checks the contents (e.g. magic and checksum)
+    /// the first time they are used as a block of kind `tag` after a read from the device:
+    /// its error is returned and the block is checked again at the next call. Contents that
+    /// passed the check of the same `tag` are not checked again (changes the file system
+    /// makes through the guard are its own). `verify` runs with the buffer locked: it must
+    /// not use the cache.
+    pub fn read_verified<T: FileSystem>(
+        &self,
+        sb: &SuperBlock<T>,
+        blockno: u64,
+        tag: u32,
+        verify: impl FnOnce(&[u8]) -> Result,
+    ) -> Result<BufRef<'_>> {
+        let r = self.read(sb, blockno)?;
+        {
+            let mut inner = r.buf.inner.lock();
+            if !inner.uptodate {
+                // Another task's I/O failed since our read: let the caller try again.
+                return Err(EIO);
+            }
+            if inner.verified != Some(tag) {
+                inner.verified = None;
+                verify(&inner.data)?;
+                inner.verified = Some(tag);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Returns the buffer of block `blockno` without reading it, zero-filled unless it was
+    /// cached already: for a block the caller is about to overwrite entirely.
+    pub fn get_new<T: FileSystem>(&self, sb: &SuperBlock<T>, blockno: u64) -> Result<BufRef<'_>> {
+        self.check_sb(sb)?;
+        let pos = self.pos(blockno)?;
+        let end = pos.checked_add(self.block_size as u64).ok_or(EINVAL)?;
+        if end > sb.block_device().size() {
+            return Err(EINVAL);
+        }
+        let r = self.lookup(blockno)?;
+        {
+            let mut inner = r.buf.inner.lock();
+            if !inner.uptodate {
+                inner.data.fill(0);
+                inner.uptodate = true;
+                inner.verified = None;
+            }
+        }
+        Ok(r)
+    }
+
+    /// Drops the buffers of blocks `start..start + count` (blocks that left the metadata),
+    /// so that their next metadata use reads them from the device. A buffer still held is
+    /// marked so that [`BufGuard::write`] refuses it (`ESTALE`): the block may hold file data
+    /// by then.
+    pub fn forget(&self, start: u64, count: u64) {
+        let end = start.saturating_add(count);
+        let mut map = self.map.lock();
+        let mut removed = 0;
+        if let Some(mut cursor) = map.tree.cursor_lower_bound_mut(&start) {
+            loop {
+                let (&key, buf) = cursor.current();
+                // After a removal the cursor may step back to a block before `start`.
+                if key < start || key >= end {
+                    break;
+                }
+                buf.forgotten.store(true, Ordering::Release);
+                removed += 1;
+                match cursor.remove_current() {
+                    (Some(next), _) => cursor = next,
+                    (None, _) => break,
+                }
+            }
+        }
+        map.count -= removed;
+    }
+
+    /// Drops every buffer nobody holds (e.g. before the device is handed back at unmount).
+    pub fn shrink_all(&self) {
+        let mut map = self.map.lock();
+        Self::shrink(&mut map, 0);
+    }
+
+    /// Number of cached buffers.
+    pub fn count(&self) -> usize {
+        self.map.lock().count
+    }
+}
+
+impl BufRef<'_> {
+    /// The block number of the buffer.
+    pub fn blockno(&self) -> u64 {
+        self.buf.blockno
+    }
+
+    /// Locks the buffer and returns its contents; `EIO` if they are not those of the block
+    /// any more (a read or write by another task failed since the buffer was found: reading
+    /// the block again with [`BufCache::read`] goes to the device).
+    pub fn lock(&self) -> Result<BufGuard<'_>> {
+        let inner = self.buf.inner.lock();
+        if !inner.uptodate {
+            return Err(EIO);
+        }
+        Ok(BufGuard {
+            buf: &self.buf,
+            sb: self.cache.sb,
+            inner,
+        })
+    }
+}
+
+impl Drop for BufRef<'_> {
+    fn drop(&mut self) {
+        self.buf.holders.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl BufGuard<'_> {
+    /// The block number of the buffer.
+    pub fn blockno(&self) -> u64 {
+        self.buf.blockno
+    }
+
+    /// Writes the block to the device of `sb` with `flags` and waits for it. On failure the
+    /// buffer is marked not uptodate, so that its next read goes to the device again.
+    /// `EINVAL` if `sb` is not the super block of the cache the buffer came from, `ESTALE` if
+    /// the block was forgotten ([`BufCache::forget`]) since the buffer was found.
+    pub fn write<T: FileSystem>(&mut self, sb: &SuperBlock<T>, flags: WriteFlags) -> Result {
+        if sb.as_raw() as usize != self.sb {
+            return Err(EINVAL);
+        }
+        if self.buf.forgotten.load(Ordering::Acquire) {
+            return Err(ESTALE);
+        }
+        let pos = self
+            .buf
+            .blockno
+            .checked_mul(self.inner.data.len() as u64)
+            .ok_or(EINVAL)?;
+        let r = sb.block_device().write(pos, &self.inner.data, flags);
+        if r.is_err() {
+            self.invalidate();
+        }
+        r
+    }
+
+    /// Forgets the contents: the next [`BufCache::read`] reads the block from the device, and
+    /// [`BufRef::lock`] fails until then. For changes that must not be written (e.g. an
+    /// update that failed half way).
+    pub fn invalidate(&mut self) {
+        self.inner.uptodate = false;
+        self.inner.verified = None;
+    }
+}
+
+impl Deref for BufGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.inner.data
+    }
+}
+
+impl DerefMut for BufGuard<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.inner.data
+    }
+}
+
+#[kunit_tests(rust_fs_buffer)]
+mod tests {
+    use super::*;
+    use crate::{bindings, fs::New, fs::Ready, sync::aref::ARef};
+
+    struct Fs;
+    #[vtable]
+    impl FileSystem for Fs {
+        const NAME: &'static CStr = c"rust_buffer_test";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(_sb: &SuperBlock<Self>) -> Result<ARef<crate::fs::INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    /// Two distinct, never mounted super blocks: only their addresses are used (every path
+    /// the tests below take stops before any I/O, which would find no `s_bdev`).
+    struct FakeSbs(KVec<bindings::super_block>);
+
+    impl FakeSbs {
+        fn new() -> Self {
+            let mut v = KVec::with_capacity(2, GFP_KERNEL).unwrap();
+            for _ in 0..2 {
+                // SAFETY: An all-zero `super_block` is a valid value to hold; never mounted.
+                v.push(unsafe { core::mem::zeroed() }, GFP_KERNEL).unwrap();
+            }
+            Self(v)
+        }
+
+        /// Both super blocks, from one pointer to the vector's memory.
+        fn get(&mut self) -> (&SuperBlock<Fs, Ready>, &SuperBlock<Fs, Ready>) {
+            let p = self.0.as_mut_ptr();
+            // SAFETY: `p` and `p + 1` are distinct elements of the vector, alive and not moved
+            // while `self` is borrowed; the cache only compares their addresses and reads
+            // nothing through them on the paths tested.
+            unsafe { (SuperBlock::from_raw(p), SuperBlock::from_raw(p.add(1))) }
+        }
+    }
+
+    /// The buffer of `blockno`, as if it had been read (uptodate, all zero).
+    fn cached(c: &BufCache, blockno: u64) -> Result<BufRef<'_>> {
+        let r = c.lookup(blockno)?;
+        r.buf.inner.lock().uptodate = true;
+        Ok(r)
+    }
+
+    fn new_cache(sb: &SuperBlock<Fs>, limit: usize) -> Pin<KBox<BufCache>> {
+        KBox::pin_init(BufCache::new(sb, 4096, limit).unwrap(), GFP_KERNEL).unwrap()
+    }
+
+    #[test]
+    fn refuses_bad_block_sizes_and_other_super_blocks() {
+        let mut v = FakeSbs::new();
+        let (sb0, sb1) = v.get();
+        for bad in [0, 256, 3000, 128 * 1024] {
+            assert!(BufCache::new(sb0, bad, 16).is_err());
+        }
+        let c = new_cache(sb0, 16);
+        assert_eq!(c.block_size(), 4096);
+        assert!(matches!(c.read(sb1, 1), Err(e) if e == EINVAL));
+        assert!(matches!(c.get_new(sb1, 1), Err(e) if e == EINVAL));
+        // A guard refuses to write to another super block's device.
+        let r = cached(&c, 3).unwrap();
+        assert_eq!(r.lock().unwrap().write(sb1, WriteFlags::NONE), Err(EINVAL));
+    }
+
+    #[test]
+    fn lookup_shares_one_buffer_per_block() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 16);
+        let a = cached(&c, 5).unwrap();
+        let b = cached(&c, 5).unwrap();
+        assert!(Arc::ptr_eq(&a.buf, &b.buf));
+        assert_eq!(a.blockno(), 5);
+        assert_eq!(a.buf.holders.load(Ordering::Relaxed), 2);
+        drop(b);
+        assert_eq!(a.buf.holders.load(Ordering::Relaxed), 1);
+        // A change through one reference is seen through the next lookup.
+        a.lock().unwrap()[0] = 0xa5;
+        assert_eq!(cached(&c, 5).unwrap().lock().unwrap()[0], 0xa5);
+        assert_eq!(c.count(), 1);
+    }
+
+    #[test]
+    fn shrink_drops_only_unheld_buffers() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 16);
+        let held = cached(&c, 0).unwrap();
+        held.lock().unwrap()[0] = 7;
+        for b in 1..40 {
+            cached(&c, b).unwrap();
+        }
+        // Bounded, and the held buffer is still the cached one.
+        assert!(c.count() <= 16);
+        assert!(Arc::ptr_eq(&held.buf, &cached(&c, 0).unwrap().buf));
+        c.shrink_all();
+        assert_eq!(c.count(), 1);
+        drop(held);
+        c.shrink_all();
+        assert_eq!(c.count(), 0);
+    }
+
+    #[test]
+    fn forget_drops_the_range_and_fences_held_buffers() {
+        let mut v = FakeSbs::new();
+        let sb = v.get().0;
+        let c = new_cache(sb, 64);
+        for b in 0..10 {
+            cached(&c, b).unwrap();
+        }
+        let held = cached(&c, 6).unwrap();
+        c.forget(4, 4);
+        assert_eq!(c.count(), 6);
+        // The held buffer of a forgotten block must not reach the device any more.
+        assert_eq!(
+            held.lock().unwrap().write(sb, WriteFlags::NONE),
+            Err(ESTALE)
+        );
+        // A new lookup gets a new buffer; blocks outside the range are untouched.
+        assert!(!Arc::ptr_eq(&held.buf, &cached(&c, 6).unwrap().buf));
+        assert!(!cached(&c, 6).unwrap().buf.forgotten.load(Ordering::Relaxed));
+        // 6 is cached again (7 buffers); a range running past the last block drops 9 only,
+        // an empty range nothing.
+        assert_eq!(c.count(), 7);
+        c.forget(9, 100);
+        c.forget(3, 0);
+        assert_eq!(c.count(), 6);
+        assert!(cached(&c, 8).unwrap().buf.holders.load(Ordering::Relaxed) == 1);
+        assert_eq!(c.count(), 6);
+    }
+
+    #[test]
+    fn contents_not_uptodate_are_refused() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 16);
+        // Found but never read (or its read failed): no access to the stale bytes.
+        let r = c.lookup(11).unwrap();
+        assert!(matches!(r.lock(), Err(e) if e == EIO));
+        let r = cached(&c, 12).unwrap();
+        let mut g = r.lock().unwrap();
+        g[0] = 1;
+        g.invalidate();
+        drop(g);
+        assert!(matches!(r.lock(), Err(e) if e == EIO));
+    }
+
+    #[test]
+    fn verify_runs_once_per_kind() {
+        let mut v = FakeSbs::new();
+        let sb = v.get().0;
+        let c = new_cache(sb, 16);
+        drop(cached(&c, 2).unwrap());
+        let calls = core::cell::Cell::new(0);
+        let ok = |_: &[u8]| -> Result {
+            calls.set(calls.get() + 1);
+            Ok(())
+        };
+        // A failed check is returned and repeated at the next read.
+        assert!(matches!(c.read_verified(sb, 2, 1, |_| Err(EUCLEAN)), Err(e) if e == EUCLEAN));
+        c.read_verified(sb, 2, 1, ok).unwrap();
+        c.read_verified(sb, 2, 1, ok).unwrap();
+        assert_eq!(calls.get(), 1);
+        // Read as another kind of block: checked again, with that kind's check.
+        c.read_verified(sb, 2, 2, ok).unwrap();
+        assert_eq!(calls.get(), 2);
+        assert!(matches!(c.read_verified(sb, 2, 1, |_| Err(EUCLEAN)), Err(e) if e == EUCLEAN));
+    }
+}
