@@ -51,10 +51,9 @@ fn bitmap(geo: &format::Superblock, kind: Kind) -> Bitmap {
 
 fn read_bitmap(sb: &SuperBlock<RextFs>, bm: &Bitmap, idx: u64) -> Result<KVec<u8>> {
     let blockno = bm.start + idx;
-    let buf = meta::read_block(sb, blockno)?;
-    format::bitmap_check(&buf, blockno, bm.kind, idx)
-        .map_err(|e| corrupt(sb, "bitmap block", e))?;
-    Ok(buf)
+    meta::read_block_verified(sb, blockno, meta::BlockKind::Bitmap, |buf| {
+        format::bitmap_check(buf, blockno, bm.kind, idx).map_err(|e| corrupt(sb, "bitmap block", e))
+    })
 }
 
 fn write_bitmap(sb: &SuperBlock<RextFs>, bm: &Bitmap, idx: u64, buf: &mut [u8]) -> Result {
@@ -270,6 +269,10 @@ pub(crate) fn free_blocks(sb: &SuperBlock<RextFs>, start: u64, count: u64) -> Re
         return Err(EFSCORRUPTED);
     }
     let mut st = info.state.lock();
+    // Whatever metadata the blocks held is gone: a later owner (file data written by iomap,
+    // or new metadata) must never meet a cached copy of it. Dropped before the blocks can be
+    // allocated again (under the state lock, which allocation takes).
+    meta::forget_blocks(sb, start, count);
     free_run(sb, Kind::Blocks, start, count)?;
     st.disk.free_blocks = st.disk.free_blocks.saturating_add(count);
     Ok(())

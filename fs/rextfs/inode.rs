@@ -146,10 +146,20 @@ pub(crate) fn fileattr_set(inode: &Locked<'_, RextFs>, fa: &FileAttr) -> Result 
     Ok(())
 }
 
-/// Byte position of inode `ino` in the inode table.
-fn inode_pos(sb: &SuperBlock<RextFs>, ino: u64) -> Result<u64> {
-    let (blk, off) = sb.data().geo.inode_location(ino).ok_or(EFSCORRUPTED)?;
-    Ok(crate::meta::block_pos(sb, blk)? + off as u64)
+/// Inode table block and byte offset in it of inode `ino`.
+fn inode_location(sb: &SuperBlock<RextFs>, ino: u64) -> Result<(u64, usize)> {
+    sb.data().geo.inode_location(ino).ok_or(EFSCORRUPTED)
+}
+
+/// Copies the raw slot of inode `ino` out of its inode table block.
+fn read_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result<[u8; format::INODE_SIZE]> {
+    let (blk, off) = inode_location(sb, ino)?;
+    let info = sb.data();
+    let b = info.bufs.read(sb, blk)?;
+    let g = b.lock()?;
+    let mut buf = [0u8; format::INODE_SIZE];
+    buf.copy_from_slice(g.get(off..off + format::INODE_SIZE).ok_or(EFSCORRUPTED)?);
+    Ok(buf)
 }
 
 /// Returns inode `ino`, reading it from disk if it is not cached.
@@ -162,8 +172,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
         Either::Cached(i) => return Ok(i),
         Either::New(n) => n,
     };
-    let mut buf = [0u8; format::INODE_SIZE];
-    sb.read_bytes(inode_pos(sb, ino)?, &mut buf)?;
+    let buf = read_slot(sb, ino)?;
     let d = format::Inode::decode(ino, &buf).map_err(|e| {
         pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
         EFSCORRUPTED
@@ -190,7 +199,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
 const NEXT_ORPHAN_OFFSET: usize = 0x30;
 
 /// Encodes inode `ino` and writes its slot in the inode table (a read-modify-write of the
-/// sector that holds it, serialised by the inode table lock). The `next_orphan` field is the
+/// inode table block that holds it, under the block's buffer lock). The `next_orphan` field is the
 /// one on disk: only the orphan list code changes it ([`set_next_orphan`]).
 pub(crate) fn write_disk(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
     write_slot(sb, ino, |slot| {
@@ -209,8 +218,7 @@ fn slot_next_orphan(slot: &[u8]) -> u64 {
 
 /// Reads and decodes the on-disk inode `ino` (checksum and fields checked).
 pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Inode> {
-    let mut buf = [0u8; format::INODE_SIZE];
-    sb.read_bytes(inode_pos(sb, ino)?, &mut buf)?;
+    let buf = read_slot(sb, ino)?;
     format::Inode::decode(ino, &buf).map_err(|e| {
         pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
         EFSCORRUPTED
@@ -237,21 +245,17 @@ fn write_slot(
     ino: u64,
     f: impl FnOnce(&[u8]) -> Result<format::Inode>,
 ) -> Result {
-    const SECTOR: u64 = 512;
-    let pos = inode_pos(sb, ino)?;
-    let sector = pos & !(SECTOR - 1);
-    let off = (pos - sector) as usize;
-    let mut buf = [0u8; SECTOR as usize];
-    let info = sb.data();
-    let _guard = info.itable.lock();
-    sb.read_bytes(sector, &mut buf)?;
-    let d = f(&buf[off..off + format::INODE_SIZE])?;
-    d.encode(ino, &mut buf[off..off + format::INODE_SIZE])
-        .map_err(|e| {
+    let (blk, off) = inode_location(sb, ino)?;
+    crate::meta::modify_block(sb, blk, |buf| {
+        let slot = buf
+            .get_mut(off..off + format::INODE_SIZE)
+            .ok_or(EFSCORRUPTED)?;
+        let d = f(slot)?;
+        d.encode(ino, slot).map_err(|e| {
             pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
             EIO
-        })?;
-    sb.write_bytes(sector, &buf)
+        })
+    })
 }
 
 /// Copies the VFS inode's attributes into the on-disk inode.
@@ -268,16 +272,13 @@ pub(crate) fn sync_disk(inode: &INode<RextFs>, d: &mut format::Inode) {
 
 /// Zeroes the slot of a freed inode.
 pub(crate) fn zero_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
-    const SECTOR: u64 = 512;
-    let pos = inode_pos(sb, ino)?;
-    let sector = pos & !(SECTOR - 1);
-    let off = (pos - sector) as usize;
-    let mut buf = [0u8; SECTOR as usize];
-    let info = sb.data();
-    let _guard = info.itable.lock();
-    sb.read_bytes(sector, &mut buf)?;
-    buf[off..off + format::INODE_SIZE].fill(0);
-    sb.write_bytes(sector, &buf)
+    let (blk, off) = inode_location(sb, ino)?;
+    crate::meta::modify_block(sb, blk, |buf| {
+        buf.get_mut(off..off + format::INODE_SIZE)
+            .ok_or(EFSCORRUPTED)?
+            .fill(0);
+        Ok(())
+    })
 }
 
 /// Frees an inode with no links left when its last reference goes (`->evict_inode`): its

@@ -1,28 +1,82 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Metadata block I/O through the block device's page cache.
+//! Metadata block I/O through the metadata buffer cache ([`kernel::fs::buffer`]): every
+//! read and write covers a whole file system block, and every write goes through to the
+//! device before it returns.
 
 use crate::RextFs;
-use kernel::fs::SuperBlock;
+use kernel::fs::{bdev::WriteFlags, SuperBlock};
 use kernel::prelude::*;
-
-/// Byte offset of block `blockno`.
-pub(crate) fn block_pos(sb: &SuperBlock<RextFs>, blockno: u64) -> Result<u64> {
-    blockno
-        .checked_mul(u64::from(sb.block_size()))
-        .ok_or(EFSCORRUPTED)
-}
 
 /// Reads metadata block `blockno` into a new buffer of one block.
 pub(crate) fn read_block(sb: &SuperBlock<RextFs>, blockno: u64) -> Result<KVec<u8>> {
-    let mut buf = KVec::from_elem(0u8, sb.block_size() as usize, GFP_KERNEL)?;
-    sb.read_bytes(block_pos(sb, blockno)?, &mut buf)?;
+    let info = sb.data();
+    let b = info.bufs.read(sb, blockno)?;
+    let g = b.lock()?;
+    let mut buf = KVec::with_capacity(g.len(), GFP_KERNEL)?;
+    buf.extend_from_slice(&g, GFP_KERNEL)?;
     Ok(buf)
 }
 
-/// Writes a whole metadata block.
+/// Kinds of metadata block checked once by [`read_block_verified`].
+#[derive(Clone, Copy)]
+pub(crate) enum BlockKind {
+    /// A block of the block or inode bitmap.
+    Bitmap = 1,
+}
+
+/// Reads metadata block `blockno` into a new buffer of one block; `verify` checks it the
+/// first time it is used as a block of `kind` after it was read from the device (not again
+/// while it stays cached). `verify` runs with the buffer locked and must not use the cache.
+pub(crate) fn read_block_verified(
+    sb: &SuperBlock<RextFs>,
+    blockno: u64,
+    kind: BlockKind,
+    verify: impl FnOnce(&[u8]) -> Result,
+) -> Result<KVec<u8>> {
+    let info = sb.data();
+    let b = info.bufs.read_verified(sb, blockno, kind as u32, verify)?;
+    let g = b.lock()?;
+    let mut buf = KVec::with_capacity(g.len(), GFP_KERNEL)?;
+    buf.extend_from_slice(&g, GFP_KERNEL)?;
+    Ok(buf)
+}
+
+/// Writes a whole metadata block (`buf` must be one block long, `EINVAL` otherwise).
 pub(crate) fn write_block(sb: &SuperBlock<RextFs>, blockno: u64, buf: &[u8]) -> Result {
-    sb.write_bytes(block_pos(sb, blockno)?, buf)
+    let info = sb.data();
+    let b = info.bufs.get_new(sb, blockno)?;
+    let mut g = b.lock()?;
+    if buf.len() != g.len() {
+        return Err(EINVAL);
+    }
+    g.copy_from_slice(buf);
+    g.write(sb, WriteFlags::NONE)
+}
+
+/// Read-modify-write of metadata block `blockno` under its buffer lock: `f` changes the block
+/// in place, and the block is written if `f` succeeds. The buffer cache must not be used from
+/// `f` (the buffer locks do not nest).
+pub(crate) fn modify_block(
+    sb: &SuperBlock<RextFs>,
+    blockno: u64,
+    f: impl FnOnce(&mut [u8]) -> Result,
+) -> Result {
+    let info = sb.data();
+    let b = info.bufs.read(sb, blockno)?;
+    let mut g = b.lock()?;
+    if let Err(e) = f(&mut g) {
+        // `f` may have changed the block half way: those changes must never be written.
+        g.invalidate();
+        return Err(e);
+    }
+    g.write(sb, WriteFlags::NONE)
+}
+
+/// Drops the cached copies of blocks `start..start + count`, which are being freed: their
+/// next metadata use reads them from the device, never a copy from before they held data.
+pub(crate) fn forget_blocks(sb: &SuperBlock<RextFs>, start: u64, count: u64) {
+    sb.data().bufs.forget(start, count)
 }
 
 /// Where the tree code (extent trees, directory hash indexes) reads, writes, allocates and

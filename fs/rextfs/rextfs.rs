@@ -24,6 +24,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use format::FormatError;
 use kernel::fs::param::{EnumTable, MountOptions, Param, ParamTable};
 use kernel::fs::{self, inode::INode, New, Ready, SuperBlock};
+use kernel::fs::{
+    bdev::{IoBuf, WriteFlags},
+    buffer::BufCache,
+};
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 use kernel::seq_file::{seq_print, SeqFile};
@@ -101,9 +105,9 @@ pub(crate) struct SbInfo {
     /// Super block state and counters.
     #[pin]
     pub(crate) state: Mutex<SbState>,
-    /// Serialises read-modify-write cycles of inode table sectors.
+    /// The metadata buffer cache.
     #[pin]
-    pub(crate) itable: Mutex<()>,
+    pub(crate) bufs: BufCache,
     /// `errors=remount-ro` (else `errors=continue`); may change on remount.
     errors_remount_ro: AtomicBool,
     /// Corruption was found since mount: every super block write records `ERRORS`.
@@ -115,23 +119,26 @@ pub(crate) struct SbInfo {
 /// The rextfs file system type.
 pub(crate) struct RextFs;
 
-/// Writes the in-memory super block to block 0 (through the block device page cache).
+/// Writes the in-memory super block to block 0: the whole block, the rest of it zero, with a
+/// bio of its own (block 0 is never in the buffer cache). Called with the state lock held.
 pub(crate) fn write_super(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
     let info = sb.data();
     if info.error_seen.load(Ordering::SeqCst) {
         disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
     }
     disk.write_time = fs::super_block::now().sec;
-    let mut buf = [0u8; format::SB_SIZE];
-    disk.encode(&mut buf).map_err(|e| {
-        pr_err!(
-            "{}: cannot encode the super block: {}\n",
-            sb.id(),
-            e.as_str()
-        );
-        EFSCORRUPTED
-    })?;
-    sb.write_bytes(format::SB_OFFSET, &buf)?;
+    let mut buf = IoBuf::new(sb.block_size() as usize)?;
+    disk.encode(buf.get_mut(..format::SB_SIZE).ok_or(EINVAL)?)
+        .map_err(|e| {
+            pr_err!(
+                "{}: cannot encode the super block: {}\n",
+                sb.id(),
+                e.as_str()
+            );
+            EFSCORRUPTED
+        })?;
+    sb.block_device()
+        .write(format::SB_OFFSET, &buf, WriteFlags::NONE)?;
     if disk.state & format::STATE_ERRORS != 0 {
         info.error_unrecorded.store(false, Ordering::SeqCst);
     }
@@ -216,12 +223,15 @@ impl fs::FileSystem for RextFs {
     fn fill_super(sb: &mut SuperBlock<Self, New>) -> Result<Self::Data> {
         // Metadata and data I/O bypass the device's page cache: start from what is on disk.
         sb.invalidate_device_cache()?;
-        let mut raw = [0u8; format::SB_SIZE];
-        sb.read_bytes(format::SB_OFFSET, &mut raw)
+        // At least the super block, and whole logical blocks of the device.
+        let lbs = sb.block_device().logical_block_size() as usize;
+        let mut raw = IoBuf::new(lbs.max(format::SB_SIZE))?;
+        sb.block_device()
+            .read(format::SB_OFFSET, &mut raw)
             .inspect_err(|e| {
                 pr_err!("{}: cannot read the super block: {:?}\n", sb.id(), e);
             })?;
-        let disk = match format::Superblock::decode(&raw) {
+        let disk = match format::Superblock::decode(raw.get(..format::SB_SIZE).ok_or(EINVAL)?) {
             Ok(d) => d,
             Err(FormatError::BadMagic) => {
                 pr_err!("{}: no rextfs super block found (bad magic)\n", sb.id());
@@ -277,6 +287,8 @@ impl fs::FileSystem for RextFs {
             .and_then(|o| o.enumeration(OPT_ERRORS))
             .unwrap_or(ERRORS_REMOUNT_RO);
 
+        // Up to 8 MiB of metadata blocks nobody uses stay cached.
+        let cache_limit = (8usize << 20).checked_div(bs as usize).unwrap_or(0);
         KBox::pin_init(
             try_pin_init!(SbInfo {
                 geo: disk,
@@ -284,7 +296,7 @@ impl fs::FileSystem for RextFs {
                     disk,
                     orphans: RBTree::new(),
                 }),
-                itable <- kernel::new_mutex!(()),
+                bufs <- BufCache::new(sb, bs as u32, cache_limit)?,
                 errors_remount_ro: AtomicBool::new(errors == ERRORS_REMOUNT_RO),
                 error_seen: AtomicBool::new(false),
                 error_unrecorded: AtomicBool::new(false),

@@ -92,15 +92,19 @@ fsck.rextfs -n /dev/vda || fail "fsck.rextfs -n is not clean at the end"
 mount -t rextfs -o ro /dev/vda "$mnt" && cmp /tmp/t090.data "$mnt/f" || fail "data after remount"
 umount "$mnt"
 
-# Corruption found while mounted. A directory block is overwritten through the
-# device's page cache, which the file system reads metadata through.
-corrupt_dir() { # corrupt_dir DEV: garbage over the block of directory $mnt/d
+# Corruption found while mounted. The file system keeps the metadata it has
+# read in its own buffer cache, so the directory block is overwritten while it
+# is unmounted; the mount does not read directory blocks, the first lookup in
+# the directory does.
+corrupt_dir() { # corrupt_dir DEV MOUNT_OPTIONS: garbage over the block of directory $mnt/d
 	local ino blk
 	ino=$(stat -c %i "$mnt/d")
-	sync
+	umount "$mnt" || fail "umount before the corruption"
 	blk=$(rextfs-dump "$1" inode "$ino" | awk '/->/ {print $3; exit}')
 	[ -n "$blk" ] || fail "no block for directory inode $ino"
 	head -c 4096 /dev/urandom | dd of="$1" bs=4096 seek="$blk" conv=notrunc,fsync status=none
+	# shellcheck disable=SC2086
+	mount -t rextfs $2 "$1" "$mnt" || fail "mount after the corruption"
 }
 for mode in default continue; do
 	mkfs.rextfs -q -f /dev/vdb || fail "mkfs.rextfs failed"
@@ -108,7 +112,7 @@ for mode in default continue; do
 	# shellcheck disable=SC2086
 	mount -t rextfs $o /dev/vdb "$mnt" || fail "mount ($mode) failed"
 	mkdir "$mnt/d" && touch "$mnt/d/a" "$mnt/keep" || fail "setup ($mode) failed"
-	corrupt_dir /dev/vdb
+	corrupt_dir /dev/vdb "$o"
 	expect_fail "Structure needs cleaning" ls "$mnt/d"
 	dmesg_has "rextfs: vdb: corrupted directory block" || fail "no corruption message"
 	[ "$(state /dev/vdb)" = "dirty,errors" ] || fail "errors not recorded ($mode): $(state /dev/vdb)"

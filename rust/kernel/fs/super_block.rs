@@ -75,115 +75,6 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         unsafe { bindings::bdev_nr_bytes((*self.as_raw()).s_bdev) as u64 }
     }
 
-    /// Reads `buf.len()` bytes at byte offset `pos` of the block device through the block
-    /// device's page cache (`read_mapping_folio`).
-    ///
-    /// The cache is kept coherent by [`SuperBlock::write_bytes`], which updates it while it
-    /// writes the device; folios of the block device are never dirtied, so they can never be
-    /// written back over file data that iomap wrote to the same blocks with its own bios.
-    ///
-    /// Returns `EINVAL` when the range lies beyond the end of the device, or the I/O error.
-    pub fn read_bytes(&self, mut pos: u64, buf: &mut [u8]) -> Result {
-        let end = pos.checked_add(buf.len() as u64).ok_or(EINVAL)?;
-        if end > self.device_size() {
-            return Err(EINVAL);
-        }
-        let mut done = 0usize;
-        while done < buf.len() {
-            let folio = self.get_folio(pos)?;
-            // SAFETY: `folio` is a valid, referenced folio.
-            let folio_pos = unsafe { bindings::folio_pos(folio) } as u64;
-            // SAFETY: As above.
-            let folio_size = unsafe { bindings::folio_size(folio) };
-            let in_folio = (pos - folio_pos) as usize;
-            let n = (folio_size - in_folio).min(buf.len() - done);
-            // SAFETY: `in_folio + n` lies within the uptodate folio, and `buf[done..done + n]`
-            // is valid for writes.
-            unsafe {
-                bindings::memcpy_from_folio(buf[done..].as_mut_ptr().cast(), folio, in_folio, n);
-                bindings::folio_put(folio);
-            }
-            done += n;
-            pos += n as u64;
-        }
-        Ok(())
-    }
-
-    fn bd_mapping(&self) -> *mut bindings::address_space {
-        // SAFETY: `s_bdev` is valid while the super block exists.
-        unsafe { (*(*self.as_raw()).s_bdev).bd_mapping }
-    }
-
-    /// Returns the referenced, uptodate folio of the block device's page cache at byte `pos`.
-    fn get_folio(&self, pos: u64) -> Result<*mut bindings::folio> {
-        let index = pos >> bindings::PAGE_SHIFT;
-        // SAFETY: `bd_mapping` is the block device's address space; a NULL file is allowed.
-        let folio = unsafe {
-            bindings::read_mapping_folio(self.bd_mapping(), index as usize, core::ptr::null_mut())
-        };
-        crate::error::from_err_ptr(folio)
-    }
-
-    /// Writes `buf` at byte offset `pos` of the block device: for each folio of the block
-    /// device's page cache it covers, the folio is locked, updated and written to the device
-    /// with a synchronous bio before it is unlocked (write-through, the folio stays clean).
-    ///
-    /// `pos` and the length must be multiples of 512 bytes (`EINVAL` otherwise): partial
-    /// sectors need a read-modify-write that only the file system can serialise. The data is
-    /// on the device (maybe in its volatile cache) when this returns; see
-    /// [`SuperBlock::flush_device`] for durability.
-    pub fn write_bytes(&self, mut pos: u64, buf: &[u8]) -> Result {
-        let end = pos.checked_add(buf.len() as u64).ok_or(EINVAL)?;
-        if end > self.device_size() || pos % SECTOR_SIZE != 0 || end % SECTOR_SIZE != 0 {
-            return Err(EINVAL);
-        }
-        let mapping = self.bd_mapping();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let folio = self.get_folio(pos)?;
-            // SAFETY: `folio` is a valid, referenced folio.
-            unsafe { bindings::folio_lock(folio) };
-            // SAFETY: The folio is locked, so its mapping is stable.
-            if unsafe { (*folio).__bindgen_anon_1.__bindgen_anon_1.mapping } != mapping {
-                // The device's cache was invalidated under us.
-                // SAFETY: We hold the lock and a reference.
-                unsafe {
-                    bindings::folio_unlock(folio);
-                    bindings::folio_put(folio);
-                }
-                return Err(EIO);
-            }
-            // SAFETY: As above.
-            let folio_pos = unsafe { bindings::folio_pos(folio) } as u64;
-            // SAFETY: As above.
-            let folio_size = unsafe { bindings::folio_size(folio) };
-            let in_folio = (pos - folio_pos) as usize;
-            let n = (folio_size - in_folio).min(buf.len() - done);
-            let chunk = &buf[done..done + n];
-            let r = KVec::with_capacity(n, GFP_KERNEL)
-                .map_err(Error::from)
-                .and_then(|mut bounce| {
-                    bounce.extend_from_slice(chunk, GFP_KERNEL)?;
-                    // The locked folio cannot be reclaimed and re-read from the device before
-                    // the write completes, so the cache never goes back to the old contents.
-                    self.bio_rw(pos, &mut bounce, true)
-                });
-            if r.is_ok() {
-                // SAFETY: The folio is locked and uptodate; `in_folio + n` lies within it.
-                unsafe { bindings::memcpy_to_folio(folio, in_folio, chunk.as_ptr().cast(), n) };
-            }
-            // SAFETY: We hold the lock and a reference.
-            unsafe {
-                bindings::folio_unlock(folio);
-                bindings::folio_put(folio);
-            }
-            r?;
-            done += n;
-            pos += n as u64;
-        }
-        Ok(())
-    }
-
     /// Checks that `len` bytes from `pos` are whole sectors on the device (`EINVAL` if not).
     fn check_sectors(&self, pos: u64, len: u64) -> Result {
         let end = pos.checked_add(len).ok_or(EINVAL)?;
@@ -249,27 +140,6 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         })
     }
 
-    /// Synchronous bio on a `kmalloc`'ed buffer.
-    fn bio_rw(&self, pos: u64, buf: &mut KVec<u8>, write: bool) -> Result {
-        let op = if write {
-            bindings::req_op_REQ_OP_WRITE | (1 << bindings::req_flag_bits___REQ_SYNC)
-        } else {
-            bindings::req_op_REQ_OP_READ
-        };
-        // SAFETY: `s_bdev` is valid; `buf` is a kmalloc'ed (physically contiguous, not
-        // vmalloc'ed) buffer of `buf.len()` bytes, which stays alive and is not accessed
-        // otherwise until the synchronous I/O completes.
-        to_result(unsafe {
-            bindings::bdev_rw_virt(
-                (*self.as_raw()).s_bdev,
-                pos >> 9,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                op,
-            )
-        })
-    }
-
     /// Tells whether the file system is mounted read-only (`SB_RDONLY`).
     pub fn is_read_only(&self) -> bool {
         // SAFETY: `s_flags` is read atomically; it changes under `s_umount` only.
@@ -279,7 +149,8 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
 
     /// Writes back and drops the block device's page cache (`sync_blockdev` +
     /// `invalidate_bdev`), so that its users (e.g. fsck after unmount) do not see copies made
-    /// stale by the file system's direct metadata and data I/O.
+    /// stale by the file system's own bios (metadata through [`super::bdev`], data through
+    /// iomap).
     pub fn invalidate_device_cache(&self) -> Result {
         self.sync_device()?;
         // SAFETY: `s_bdev` is valid while the super block exists.

@@ -77,6 +77,11 @@ impl FileDev {
             if r != 0 {
                 return Err(io::Error::last_os_error());
             }
+            // The kernel writes rextfs metadata with bios of its own, never through the
+            // device's page cache: pages cached by an earlier reader may be stale. Drop them
+            // (clean pages only; nothing else uses this cache) so that reads see the device.
+            // SAFETY: plain syscall on an owned, open descriptor.
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
             sz
         } else if meta.file_type().is_file() {
             meta.len()
