@@ -6,10 +6,13 @@
 # holds after a remount and fsck.rextfs -n is clean.
 . "$REPO/tests/vm/lib.sh"
 
+# 092 runs this test again on a disk with 4 KiB sectors.
+dev=${REXTFS_TEST_DEV:-/dev/vda}
+
 mnt=/tmp/t021
 mkdir -p "$mnt"
-mkfs.rextfs -q -f /dev/vda || fail "mkfs.rextfs failed"
-mount -t rextfs /dev/vda "$mnt" || fail "mount failed"
+mkfs.rextfs -q -f "$dev" || fail "mkfs.rextfs failed"
+mount -t rextfs "$dev" "$mnt" || fail "mount failed"
 cd "$mnt" || fail "cd"
 
 mkdir d1 d2 d1/sub d2/other || fail "mkdir"
@@ -67,12 +70,12 @@ EOF
 
 cd / || fail "cd /"
 umount "$mnt" || fail "umount"
-fsck.rextfs -n /dev/vda || fail "fsck after the renames"
-mount -t rextfs /dev/vda "$mnt" || fail "remount"
+fsck.rextfs -n "$dev" || fail "fsck after the renames"
+mount -t rextfs "$dev" "$mnt" || fail "remount"
 [ "$(cat "$mnt/d1/a")" = C ] && [ "$(cat "$mnt/d1/c")" = A ] || fail "file exchange after remount"
 [ "$(cat "$mnt/d1/sub")" = B ] && [ -d "$mnt/d2/b" ] || fail "file/directory exchange after remount"
 [ "$(ls "$mnt/d1/x")" = in-other ] && [ "$(ls "$mnt/d2/other")" = in-x ] || fail "directory exchange after remount"
 [ "$(stat -c %i "$mnt/d2/b/..")" = "$(stat -c %i "$mnt/d2")" ] || fail ".. after remount"
 umount "$mnt" || fail "umount 2"
-fsck.rextfs -n /dev/vda || fail "fsck at the end"
+fsck.rextfs -n "$dev" || fail "fsck at the end"
 echo "ok: renameat2 NOREPLACE and EXCHANGE"
