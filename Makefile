@@ -10,11 +10,13 @@
 #   make kernel   build (or incrementally rebuild) the kernel and rextfs.ko
 #   make module   rebuild only fs/rextfs/rextfs.ko
 #   make tools    build mkfs.rextfs, fsck.rextfs, rextfs-dump (target/release)
+#   make install-tools   install them and their manual pages
+#                 (PREFIX=/usr/local, DESTDIR= for staging)
 #   make vm CMD='...'   run a command in the VM (rextfs.ko loaded, 2 scratch disks)
 #   make clippy   rebuild the Rust parts with CLIPPY=1
 #   make deps     only install and fetch the dependencies
 
-.PHONY: all deps kernel module tools run test kunit vm clippy fmt
+.PHONY: all deps kernel module tools install-tools run test kunit vm clippy fmt
 
 all: kernel tools
 
@@ -29,6 +31,18 @@ module:
 
 tools:
 	@if [ -f Cargo.toml ]; then cargo build --release; fi
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+
+install-tools: tools
+	install -d "$(DESTDIR)$(SBINDIR)" "$(DESTDIR)$(MANDIR)/man8"
+	install -m 755 target/release/mkfs-rextfs "$(DESTDIR)$(SBINDIR)/mkfs.rextfs"
+	install -m 755 target/release/fsck-rextfs "$(DESTDIR)$(SBINDIR)/fsck.rextfs"
+	install -m 755 target/release/rextfs-dump "$(DESTDIR)$(SBINDIR)/rextfs-dump"
+	install -m 644 Documentation/man/mkfs.rextfs.8 Documentation/man/fsck.rextfs.8 \
+		Documentation/man/rextfs-dump.8 "$(DESTDIR)$(MANDIR)/man8/"
 
 run: kernel tools
 	scripts/demo

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         &FsckOptions {
             repair: true,
             verbose: false,
+            ..Default::default()
         },
     );
 });

@@ -4,6 +4,20 @@
 //! flags, option arguments attached or separate, options and operands in
 //! any order, `--` ends options).
 
+/// Options of `mkfs.rextfs` without an argument (for [`parse`]).
+pub const MKFS_FLAGS: &str = "fqhV";
+/// Options of `mkfs.rextfs` taking an argument.
+pub const MKFS_WITH_ARG: &str = "bLUN";
+/// Options of `fsck.rextfs` without an argument. `-s`, `-T`, `-M` and `-N`
+/// are fsck(8)'s own and accepted (and ignored) should they be passed on.
+pub const FSCK_FLAGS: &str = "nypafvVsTMN";
+/// Options of `fsck.rextfs` taking an argument.
+pub const FSCK_WITH_ARG: &str = "C";
+/// Options of `rextfs-dump`.
+pub const DUMP_FLAGS: &str = "h";
+/// What `rextfs-dump` prints: its second operand.
+pub const DUMP_COMMANDS: [&str; 5] = ["sb", "inode", "dir", "tree", "bitmap"];
+
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Parsed {

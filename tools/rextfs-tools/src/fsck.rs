@@ -36,14 +36,38 @@ pub const EXIT_OPERATIONAL: i32 = 8;
 /// Exit code: usage or syntax error.
 pub const EXIT_USAGE: i32 = 16;
 
+/// Exit code: errors were corrected, the system should be rebooted (not
+/// used: fsck.rextfs never repairs a mounted filesystem).
+pub const EXIT_REBOOT: i32 = 2;
+/// Exit code: the check was canceled by the user (not used).
+pub const EXIT_CANCELED: i32 = 32;
+
 /// fsck options.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FsckOptions {
-    /// Repair (`-y`, `-p`); otherwise only check (`-n`).
+    /// Repair (`-y`); otherwise only check (`-n`).
     pub repair: bool,
     /// Print statistics and informational notes.
     pub verbose: bool,
+    /// Preen (`-p`, `-a`): repair only what is safe without a person (see
+    /// [`fsck`]); implies a repair when there is nothing else.
+    pub preen: bool,
+    /// Check even a filesystem marked clean (`-f`). Only preening skips a
+    /// clean filesystem; `-n` and `-y` always check everything.
+    pub force: bool,
 }
+
+/// Number of progress passes reported to a progress callback.
+pub const PASSES: u32 = 5;
+
+/// Names of the progress passes, 1 to [`PASSES`].
+pub const PASS_NAMES: [&str; PASSES as usize] = [
+    "superblock, bitmaps and inode table",
+    "directory tree",
+    "orphans and unattached inodes",
+    "link and block counts",
+    "bitmaps and free counts",
+];
 
 /// What fsck found.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +80,10 @@ pub struct FsckReport {
     pub problems: usize,
     /// Number of problems repaired.
     pub fixed: usize,
+    /// Number of problems that preening may not repair (they need a person).
+    pub manual: usize,
+    /// The filesystem was marked clean and not checked (preen without `-f`).
+    pub skipped: bool,
 }
 
 #[derive(Default, Clone)]
@@ -92,16 +120,23 @@ enum ClaimKind {
     Index,
 }
 
-struct Checker {
+struct Checker<'p> {
     dev: Box<dyn Dev>,
     repair: bool,
+    /// Decide as a repair would, but write nothing (the first pass of a preen).
+    dry: bool,
     verbose: bool,
+    progress: Option<&'p mut dyn FnMut(u32, u64, u64)>,
     sb: Superblock,
     bs: usize,
     lines: Vec<String>,
     problems: usize,
     fixed: usize,
     unfixed: usize,
+    manual: usize,
+    /// Directories walked and expected (progress of pass 2).
+    dirs_done: u64,
+    dirs_total: u64,
     inodes: BTreeMap<u64, Ino>,
     /// Slots with content that are not in use.
     stale: HashSet<u64>,
@@ -118,8 +153,63 @@ struct Checker {
 }
 
 /// Checks (and with `opts.repair` repairs) the filesystem on `dev`.
+///
+/// With `opts.preen` the filesystem is first checked as a repair would see it
+/// but without writing. Only when every problem found is one that is safe to
+/// repair without a person (what an interrupted kernel leaves behind, and
+/// summaries: the state flags, free counts, leaked blocks and inodes, stale
+/// slots, link and block counts, directory sizes and parents, orphans, the
+/// orphan links of inodes that are linked or off the list) is it repaired;
+/// otherwise nothing is written and the exit code is [`EXIT_UNCORRECTED`].
+/// Without `opts.force` a preen skips a filesystem marked clean.
 pub fn fsck(dev: Box<dyn Dev>, opts: &FsckOptions) -> FsckReport {
-    let mut c = match Checker::new(dev, opts) {
+    fsck_with_progress(dev, opts, None)
+}
+
+/// [`fsck`], calling `progress(pass, done, total)` as the check advances
+/// (passes 1 to [`PASSES`], see [`PASS_NAMES`]; `done` reaches `total` at the
+/// end of each pass). A preen reports the progress of its check only.
+pub fn fsck_with_progress(
+    dev: Box<dyn Dev>,
+    opts: &FsckOptions,
+    progress: Option<&mut dyn FnMut(u32, u64, u64)>,
+) -> FsckReport {
+    if !opts.preen {
+        return check_once(dev, opts.repair, false, opts.verbose, progress);
+    }
+    let mut dev = dev;
+    if !opts.force {
+        if let Some(r) = clean_without_check(&mut dev) {
+            return r;
+        }
+    }
+    // A dry run with the repair's decisions, on the same device handle (no writes).
+    let (dry, dev) = {
+        let mut c = match Checker::new(dev, true, true, opts.verbose, progress) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        if let Err(e) = c.run() {
+            c.lines.push(format!("fsck aborted: {e}"));
+            return c.report(Some(EXIT_OPERATIONAL));
+        }
+        let dev = std::mem::replace(&mut c.dev, Box::new(crate::dev::MemDev::new(0)));
+        (c.preen_report(), dev)
+    };
+    if let Some(r) = dry {
+        return r;
+    }
+    check_once(dev, true, false, opts.verbose, None)
+}
+
+fn check_once(
+    dev: Box<dyn Dev>,
+    repair: bool,
+    dry: bool,
+    verbose: bool,
+    progress: Option<&mut dyn FnMut(u32, u64, u64)>,
+) -> FsckReport {
+    let mut c = match Checker::new(dev, repair, dry, verbose, progress) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -128,6 +218,33 @@ pub fn fsck(dev: Box<dyn Dev>, opts: &FsckOptions) -> FsckReport {
         return c.report(Some(EXIT_OPERATIONAL));
     }
     c.report(None)
+}
+
+/// The report of a preen without `-f` on a filesystem marked clean (CLEAN
+/// set, no ERRORS, no unknown state, empty orphan list, valid superblock):
+/// the counts of the superblock, nothing checked.
+fn clean_without_check(dev: &mut Box<dyn Dev>) -> Option<FsckReport> {
+    let mut buf = vec![0u8; SB_SIZE];
+    if dev.size() < SB_SIZE as u64 {
+        return None;
+    }
+    dev.read_at(0, &mut buf).ok()?;
+    let sb = Superblock::decode(&buf).ok()?;
+    if sb.state != STATE_CLEAN || sb.orphan_head != 0 || sb.needs_readonly() {
+        return None;
+    }
+    Some(FsckReport {
+        exit_code: EXIT_OK,
+        lines: vec![format!(
+            "rextfs: clean, {}/{} inodes, {}/{} blocks (not checked; -f checks)",
+            sb.total_inodes - sb.free_inodes.min(sb.total_inodes),
+            sb.total_inodes,
+            sb.total_blocks - sb.free_blocks.min(sb.total_blocks),
+            sb.total_blocks
+        )],
+        skipped: true,
+        ..Default::default()
+    })
 }
 
 fn fmt_name(n: &[u8]) -> String {
@@ -140,13 +257,21 @@ fn fatal(code: i32, line: String) -> FsckReport {
         lines: vec![line],
         problems: usize::from(code == EXIT_UNCORRECTED),
         fixed: 0,
+        manual: usize::from(code == EXIT_UNCORRECTED),
+        skipped: false,
     }
 }
 
 type R<T> = crate::error::Result<T>;
 
-impl Checker {
-    fn new(mut dev: Box<dyn Dev>, opts: &FsckOptions) -> std::result::Result<Checker, FsckReport> {
+impl<'p> Checker<'p> {
+    fn new(
+        mut dev: Box<dyn Dev>,
+        repair: bool,
+        dry: bool,
+        verbose: bool,
+        progress: Option<&'p mut dyn FnMut(u32, u64, u64)>,
+    ) -> std::result::Result<Checker<'p>, FsckReport> {
         let mut buf = vec![0u8; SB_SIZE];
         if dev.size() < SB_SIZE as u64 || dev.read_at(0, &mut buf).is_err() {
             return Err(fatal(EXIT_OPERATIONAL, "cannot read the superblock".into()));
@@ -169,7 +294,7 @@ impl Checker {
                 ),
             ));
         }
-        if opts.repair && sb.needs_readonly() {
+        if repair && sb.needs_readonly() {
             return Err(fatal(
                 EXIT_OPERATIONAL,
                 format!(
@@ -205,14 +330,19 @@ impl Checker {
         }
         let mut c = Checker {
             dev,
-            repair: opts.repair,
-            verbose: opts.verbose,
+            repair,
+            dry,
+            verbose,
+            progress,
             sb,
             bs,
             lines: Vec::new(),
             problems: 0,
             fixed: 0,
             unfixed: 0,
+            manual: 0,
+            dirs_done: 0,
+            dirs_total: 0,
             inodes: BTreeMap::new(),
             stale: HashSet::new(),
             bad_slots: HashSet::new(),
@@ -272,15 +402,54 @@ impl Checker {
             lines: self.lines,
             problems: self.problems,
             fixed: self.fixed,
+            manual: self.manual,
+            skipped: false,
         }
     }
 
-    /// Records a problem. In repair mode a fixable problem is counted as
-    /// fixed (the fix is applied by the repair phase).
+    /// After the dry run of a preen: the final report when there is nothing to
+    /// repair or something that needs a person, `None` when the repair may go on.
+    fn preen_report(self) -> Option<FsckReport> {
+        if self.problems == 0 {
+            return Some(self.report(None));
+        }
+        if self.manual == 0 {
+            return None;
+        }
+        let (manual, problems) = (self.manual, self.problems);
+        let mut r = self.report(Some(EXIT_UNCORRECTED));
+        r.lines.pop();
+        r.lines.push(format!(
+            "rextfs: UNEXPECTED INCONSISTENCY; RUN fsck.rextfs MANUALLY (without -p or -a): \
+             {manual} of {problems} problems need a person; filesystem left unchanged"
+        ));
+        Some(r)
+    }
+
+    /// Records a problem whose repair is safe without a person (see [`fsck`]).
+    fn safe(&mut self, text: impl Into<String>) {
+        self.record(text.into(), true, true);
+    }
+
+    /// Records a problem that preening must leave to a person. In repair
+    /// mode a fixable problem is counted as fixed (the fix is applied by the
+    /// repair phase).
     fn problem(&mut self, text: impl Into<String>, fixable: bool) {
-        let text = text.into();
+        self.record(text.into(), fixable, false);
+    }
+
+    fn record(&mut self, text: String, fixable: bool, safe: bool) {
         self.problems += 1;
-        if self.repair {
+        if !safe {
+            self.manual += 1;
+        }
+        if self.dry {
+            self.lines.push(if safe {
+                text
+            } else {
+                format!("{text} (UNEXPECTED INCONSISTENCY)")
+            });
+        } else if self.repair {
             if fixable {
                 self.fixed += 1;
                 self.lines.push(format!("{text} (fixed)"));
@@ -309,24 +478,47 @@ impl Checker {
     }
 
     fn write_block(&mut self, b: u64, buf: &[u8]) -> R<()> {
-        if self.repair && b < self.sb.total_blocks {
+        if self.repair && !self.dry && b < self.sb.total_blocks {
             self.dev.write_at(b * self.bs as u64, buf)?;
         }
         Ok(())
+    }
+
+    /// Reports progress: `done` of `total` steps of `pass`.
+    fn tick(&mut self, pass: u32, done: u64, total: u64) {
+        if let Some(p) = self.progress.as_mut() {
+            p(pass, done.min(total), total);
+        }
     }
 
     fn run(&mut self) -> R<()> {
         self.check_sb_state();
         self.load_bitmaps()?;
         self.scan_table()?;
+        let dirs = self
+            .inodes
+            .values()
+            .filter(|i| i.inode.is_some_and(|n| n.is_dir()))
+            .count() as u64;
+        self.dirs_total = dirs.max(1);
+        self.tick(2, 0, self.dirs_total);
         self.walk_namespace()?;
+        self.tick(2, self.dirs_total, self.dirs_total);
+        self.tick(3, 0, 2);
         self.check_orphans()?;
+        self.tick(3, 1, 2);
         self.find_unattached()?;
+        self.tick(3, 2, 2);
+        self.tick(4, 0, 2);
         self.check_counts();
+        self.tick(4, 1, 2);
         self.check_dups();
+        self.tick(4, 2, 2);
+        self.tick(5, 0, 1);
         let (bmap, imap) = self.expected_maps();
         self.compare_maps(&bmap, &imap);
-        if self.repair {
+        self.tick(5, 1, 1);
+        if self.repair && !self.dry {
             self.apply_repairs(bmap, imap)?;
         }
         Ok(())
@@ -336,10 +528,10 @@ impl Checker {
 
     fn check_sb_state(&mut self) {
         if self.sb.state & STATE_CLEAN == 0 {
-            self.problem("superblock: filesystem was not cleanly unmounted", true);
+            self.safe("superblock: filesystem was not cleanly unmounted");
         }
         if self.sb.state & STATE_ERRORS != 0 {
-            self.problem("superblock: errors were recorded while mounted", true);
+            self.safe("superblock: errors were recorded while mounted");
         }
         if self.sb.state & !STATE_KNOWN != 0 {
             self.problem(
@@ -414,7 +606,11 @@ impl Checker {
     fn scan_table(&mut self) -> R<()> {
         let l = self.sb.layout;
         let per_block = (self.bs / INODE_SIZE) as u64;
+        let total = l.inode_table_blocks;
         for k in 0..l.inode_table_blocks {
+            if k % 64 == 0 {
+                self.tick(1, k, total);
+            }
             let first_ino = k * per_block + 1;
             let buf = self.read_block(l.inode_table_start + k)?;
             for (i, slot) in buf.chunks_exact(INODE_SIZE).enumerate() {
@@ -425,6 +621,7 @@ impl Checker {
                 self.scan_slot(ino, slot);
             }
         }
+        self.tick(1, total, total);
         Ok(())
     }
 
@@ -835,6 +1032,11 @@ impl Checker {
         while let Some(d) = queue.pop_front() {
             self.walk_inode(d)?;
             self.scan_dir(d, queue)?;
+            self.dirs_done += 1;
+            if self.dirs_done % 16 == 0 {
+                let total = self.dirs_total.max(self.dirs_done);
+                self.tick(2, self.dirs_done, total);
+            }
         }
         Ok(())
     }
@@ -873,13 +1075,10 @@ impl Checker {
             }
         }
         if inode.size != nblocks * bs {
-            self.problem(
-                format!(
-                    "directory {d}: size {} does not match its {nblocks} blocks",
-                    inode.size
-                ),
-                true,
-            );
+            self.safe(format!(
+                "directory {d}: size {} does not match its {nblocks} blocks",
+                inode.size
+            ));
             inode.size = nblocks * bs;
             self.set_inode(d, inode);
         }
@@ -1156,12 +1355,9 @@ impl Checker {
             let inode = info.inode.unwrap_or(Inode::new(S_IFREG));
             let next = inode.next_orphan;
             if info.reached || inode.nlink > 0 {
-                self.problem(
-                    format!(
-                        "inode {cur}: on the orphan list but still linked, removed from the list"
-                    ),
-                    true,
-                );
+                self.safe(format!(
+                    "inode {cur}: on the orphan list but still linked, removed from the list"
+                ));
                 self.set_orphan_next(prev, next);
                 if let Some(i) = self.inodes.get_mut(&cur) {
                     let mut n = inode;
@@ -1170,7 +1366,7 @@ impl Checker {
                     i.dirty = true;
                 }
             } else {
-                self.problem(format!("inode {cur}: orphan inode not yet deleted"), true);
+                self.safe(format!("inode {cur}: orphan inode not yet deleted"));
                 self.walk_inode(cur)?;
                 if let Some(i) = self.inodes.get_mut(&cur) {
                     i.orphan = true;
@@ -1191,10 +1387,9 @@ impl Checker {
             .map(|(&k, _)| k)
             .collect();
         for ino in stray {
-            self.problem(
-                format!("inode {ino}: has an orphan link but is not on the orphan list"),
-                true,
-            );
+            self.safe(format!(
+                "inode {ino}: has an orphan link but is not on the orphan list"
+            ));
             if let Some(i) = self.inodes.get_mut(&ino) {
                 if let Some(n) = i.inode.as_mut() {
                     n.next_orphan = 0;
@@ -1253,10 +1448,9 @@ impl Checker {
             }
             let inode = info.inode.unwrap_or(Inode::new(S_IFREG));
             if inode.nlink == 0 {
-                self.problem(
-                    format!("inode {ino}: unattached inode with no links, deleted"),
-                    true,
-                );
+                self.safe(format!(
+                    "inode {ino}: unattached inode with no links, deleted"
+                ));
                 self.walk_inode(ino)?;
                 if let Some(i) = self.inodes.get_mut(&ino) {
                     i.clear = self.repair;
@@ -1302,34 +1496,28 @@ impl Checker {
             if inode.is_dir() {
                 let want = 2 + info.subdirs;
                 if inode.nlink != want {
-                    self.problem(
-                        format!(
-                            "directory {ino}: link count {}, should be {want}",
-                            inode.nlink
-                        ),
-                        true,
-                    );
+                    self.safe(format!(
+                        "directory {ino}: link count {}, should be {want}",
+                        inode.nlink
+                    ));
                     inode.nlink = want;
                     changed = true;
                 }
                 if let Some(p) = info.dotdot {
                     if p != 0 && inode.parent != p {
-                        self.problem(
-                            format!("directory {ino}: parent is {}, should be {p}", inode.parent),
-                            true,
-                        );
+                        self.safe(format!(
+                            "directory {ino}: parent is {}, should be {p}",
+                            inode.parent
+                        ));
                         inode.parent = p;
                         changed = true;
                     }
                 }
             } else if inode.nlink != info.refs {
-                self.problem(
-                    format!(
-                        "inode {ino}: link count {}, should be {}",
-                        inode.nlink, info.refs
-                    ),
-                    true,
-                );
+                self.safe(format!(
+                    "inode {ino}: link count {}, should be {}",
+                    inode.nlink, info.refs
+                ));
                 inode.nlink = info.refs;
                 changed = true;
             }
@@ -1341,13 +1529,10 @@ impl Checker {
                     .saturating_add(info.nodes.len() as u64)
                     .saturating_add(info.idx_nodes.len() as u64);
                 if inode.blocks != want {
-                    self.problem(
-                        format!(
-                            "inode {ino}: block count {}, should be {want}",
-                            inode.blocks
-                        ),
-                        true,
-                    );
+                    self.safe(format!(
+                        "inode {ino}: block count {}, should be {want}",
+                        inode.blocks
+                    ));
                     inode.blocks = want;
                     changed = true;
                 }
@@ -1463,13 +1648,10 @@ impl Checker {
             );
         }
         for (s, l) in self.disk_bmap.runs_set_not_in(bmap) {
-            self.problem(
-                format!(
-                    "block bitmap: {} marked in use but free",
-                    range_text("block", s, l)
-                ),
-                true,
-            );
+            self.safe(format!(
+                "block bitmap: {} marked in use but free",
+                range_text("block", s, l)
+            ));
         }
         for (s, l) in imap.runs_set_not_in(&self.disk_imap) {
             self.problem(
@@ -1481,13 +1663,10 @@ impl Checker {
             );
         }
         for (s, l) in self.disk_imap.runs_set_not_in(imap) {
-            self.problem(
-                format!(
-                    "inode bitmap: {} marked in use but free",
-                    range_text("inode", s + 1, l)
-                ),
-                true,
-            );
+            self.safe(format!(
+                "inode bitmap: {} marked in use but free",
+                range_text("inode", s + 1, l)
+            ));
         }
         let stale: Vec<u64> = {
             let mut v: Vec<u64> = self
@@ -1501,28 +1680,22 @@ impl Checker {
         };
         for ino in stale {
             if ino >= FIRST_INO {
-                self.problem(format!("inode {ino}: free inode slot is not zeroed"), true);
+                self.safe(format!("inode {ino}: free inode slot is not zeroed"));
             }
         }
         let free_b = self.sb.total_blocks - bmap.count();
         let free_i = self.sb.total_inodes - imap.count();
         if self.sb.free_blocks != free_b {
-            self.problem(
-                format!(
-                    "superblock: free block count {}, should be {free_b}",
-                    self.sb.free_blocks
-                ),
-                true,
-            );
+            self.safe(format!(
+                "superblock: free block count {}, should be {free_b}",
+                self.sb.free_blocks
+            ));
         }
         if self.sb.free_inodes != free_i {
-            self.problem(
-                format!(
-                    "superblock: free inode count {}, should be {free_i}",
-                    self.sb.free_inodes
-                ),
-                true,
-            );
+            self.safe(format!(
+                "superblock: free inode count {}, should be {free_i}",
+                self.sb.free_inodes
+            ));
         }
         self.used = bmap.clone();
         self.note(format!(

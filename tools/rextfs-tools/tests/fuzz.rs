@@ -73,11 +73,24 @@ proptest! {
             img[p] = val;
         }
         let dev = MemDev::from_bytes(&img);
-        let r = fsck(Box::new(dev.clone()), &FsckOptions { repair: false, verbose: true });
+        let r = fsck(Box::new(dev.clone()), &FsckOptions { repair: false, verbose: true, ..Default::default() });
         prop_assert!(matches!(r.exit_code, 0 | 4 | 8), "{:?}", r.lines);
         prop_assert_eq!(dev.to_bytes(), img.clone(), "fsck -n wrote to the image");
         exercise_library(&dev);
-        let y = fsck(Box::new(dev.clone()), &FsckOptions { repair: true, verbose: false });
+        // A preen either repairs everything or, when something needs a
+        // person (exit 4), writes nothing at all.
+        let pdev = MemDev::from_bytes(&img);
+        let p = fsck(Box::new(pdev.clone()), &FsckOptions { preen: true, force: true, ..Default::default() });
+        prop_assert!(matches!(p.exit_code, 0 | 1 | 4 | 8), "{:?}", p.lines);
+        if p.exit_code == 4 {
+            prop_assert!(pdev.to_bytes() == img, "preen wrote although it gave up: {:?}", p.lines);
+            prop_assert!(p.manual > 0);
+        }
+        if p.exit_code == 1 {
+            let again = fsck(Box::new(pdev.clone()), &FsckOptions::default());
+            prop_assert_eq!(again.exit_code, 0, "after preen: {:?}\npreen: {:?}", again.lines, p.lines);
+        }
+        let y = fsck(Box::new(dev.clone()), &FsckOptions { repair: true, verbose: false, ..Default::default() });
         prop_assert!(matches!(y.exit_code, 0 | 1 | 4 | 5 | 8), "{:?}", y.lines);
         if y.exit_code == 1 {
             let again = fsck(Box::new(dev.clone()), &FsckOptions::default());
@@ -103,7 +116,7 @@ proptest! {
         let r = fsck(Box::new(dev.clone()), &FsckOptions::default());
         prop_assert!(matches!(r.exit_code, 0 | 4 | 8), "{:?}", r.lines);
         exercise_library(&dev);
-        let y = fsck(Box::new(dev.clone()), &FsckOptions { repair: true, verbose: false });
+        let y = fsck(Box::new(dev.clone()), &FsckOptions { repair: true, verbose: false, ..Default::default() });
         if y.exit_code == 1 {
             let again = fsck(Box::new(dev.clone()), &FsckOptions::default());
             prop_assert_eq!(again.exit_code, 0, "after repair: {:?}\nrepair: {:?}", again.lines, y.lines);
@@ -120,7 +133,7 @@ proptest! {
         let dev = MemDev::from_bytes(&img);
         let r = fsck(Box::new(dev.clone()), &FsckOptions::default());
         prop_assert!(matches!(r.exit_code, 4 | 8), "{:?}", r.lines);
-        let _ = fsck(Box::new(dev.clone()), &FsckOptions { repair: true, verbose: false });
+        let _ = fsck(Box::new(dev.clone()), &FsckOptions { repair: true, verbose: false, ..Default::default() });
         exercise_library(&dev);
     }
 }
@@ -140,6 +153,7 @@ fn repair_of_block_shared_with_a_directory_is_final() {
         &FsckOptions {
             repair: true,
             verbose: false,
+            ..Default::default()
         },
     );
     assert_eq!(y.exit_code, 1, "{:?}", y.lines);

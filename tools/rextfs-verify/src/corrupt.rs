@@ -187,6 +187,7 @@ pub fn build_base(log2: u32, size: usize) -> Res<Vec<u8>> {
         &FsckOptions {
             repair: false,
             verbose: false,
+            ..Default::default()
         },
     );
     if r.exit_code != 0 {
@@ -1399,6 +1400,7 @@ pub fn fsck_verdict(img: &[u8]) -> (i32, String) {
         &FsckOptions {
             repair: false,
             verbose: false,
+            ..Default::default()
         },
     );
     let first = r
@@ -1416,6 +1418,7 @@ pub fn fsck_repairs(img: &[u8]) -> bool {
     let opts = |repair| FsckOptions {
         repair,
         verbose: false,
+        ..Default::default()
     };
     fsck(Box::new(dev.clone()), &opts(true));
     fsck(Box::new(MemDev::from_bytes(&dev.to_bytes())), &opts(false)).exit_code == 0

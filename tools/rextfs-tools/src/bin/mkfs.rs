@@ -43,7 +43,7 @@ fn blkid_probe(device: &str) -> Option<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let p = match cli::parse(&args, "fqhV", "bLUN") {
+    let p = match cli::parse(&args, cli::MKFS_FLAGS, cli::MKFS_WITH_ARG) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("mkfs.rextfs: {e}\n{USAGE}");

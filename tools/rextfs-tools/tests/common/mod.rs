@@ -41,6 +41,7 @@ pub fn check(dev: &MemDev) -> FsckReport {
         &FsckOptions {
             repair: false,
             verbose: false,
+            ..Default::default()
         },
     )
 }
@@ -51,6 +52,7 @@ pub fn repair(dev: &MemDev) -> FsckReport {
         &FsckOptions {
             repair: true,
             verbose: false,
+            ..Default::default()
         },
     )
 }
