@@ -64,6 +64,7 @@ fmt:
 
 # Test and benchmark suites (Documentation/rextfs/testing.rst).
 #   make bench                      fio on rextfs, ext4, xfs and raw; table + PNG
+#                                   BENCH_REPS=N runs of each job (default 3): median, min-max
 #   make xfstests XFSTESTS_DIR=...  xfstests (default -g quick; XFSTESTS_ARGS='-g auto')
 #                                   XFSTESTS_SHARD=K/N: the K-th of N slices of the group
 #   make soak VERIFY_OPS=200000     the random-operation verifier, long
@@ -71,8 +72,10 @@ fmt:
 VERIFY_OPS ?= 20000
 SOAK_TIMEOUT ?= 86400
 
+BENCH_REPS ?= 3
+
 bench: kernel tools
-	scripts/bench
+	BENCH_REPS="$(BENCH_REPS)" scripts/bench
 
 xfstests: kernel tools
 	XFSTESTS_DIR="$(XFSTESTS_DIR)" scripts/xfstests $(XFSTESTS_ARGS)

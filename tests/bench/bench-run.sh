@@ -3,18 +3,21 @@
 #
 # Benchmark runs, inside the VM started by scripts/bench: the same fio jobs
 # (and a metadata job) on rextfs, ext4, xfs and the raw device, one scratch
-# disk each, all disks identical. Results go to $REXTFS_OUT/bench/ as
-# TARGET.JOB.json (fio) or TARGET.JOB.txt (one number); a target that cannot
-# be set up gets TARGET.status with the reason.
+# disk each, all disks identical, REPS times over: each repetition makes
+# every file system afresh and runs every job on every target, so that the
+# targets of one repetition are measured close together in time. Results of
+# repetition N go to $REXTFS_OUT/bench/run-N/ as TARGET.JOB.json (fio) or
+# TARGET.JOB.txt (one number); a target that cannot be set up gets
+# TARGET.status with the reason.
 #
-#   bench-run.sh SIZE_MB RUNTIME_S rextfs=/dev/vda ext4=/dev/vdb xfs=/dev/vdc raw=/dev/vdd
+#   bench-run.sh SIZE_MB RUNTIME_S REPS rextfs=/dev/vda ext4=/dev/vdb xfs=/dev/vdc raw=/dev/vdd
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 size=${1:?size in MiB}
 runtime=${2:?runtime in seconds}
-shift 2
-res=${REXTFS_OUT:?}/bench
-mkdir -p "$res"
+reps=${3:?number of repetitions}
+shift 3
+base=${REXTFS_OUT:?}/bench
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
@@ -61,25 +64,29 @@ run_jobs() {
 	fi
 }
 
-for spec in "$@"; do
-	tgt=${spec%%=*} dev=${spec#*=}
-	echo "== $tgt on $dev"
-	mnt=/tmp/bench-$tgt
-	mkdir -p "$mnt"
-	case $tgt in
-	raw)
-		run_jobs raw "$dev" ""
-		continue
-		;;
-	ext4) mkfs.ext4 -q -F "$dev" ;;
-	xfs) mkfs.xfs -q -f "$dev" ;;
-	rextfs) mkfs.rextfs -q -f "$dev" ;;
-	esac >"$res/$tgt.mkfs.log" 2>&1 || { echo "mkfs failed" >"$res/$tgt.status"; continue; }
-	if ! mount -t "$tgt" "$dev" "$mnt" 2>"$res/$tgt.mount.log"; then
-		echo "does not mount" >"$res/$tgt.status"
-		echo "  $tgt does not mount: $(head -n 1 "$res/$tgt.mount.log")"
-		continue
-	fi
-	run_jobs "$tgt" "$mnt/bench.dat" "$mnt"
-	umount "$mnt" || echo "umount failed" >"$res/$tgt.status"
+for rep in $(seq 1 "$reps"); do
+	res=$base/run-$rep
+	mkdir -p "$res"
+	for spec in "$@"; do
+		tgt=${spec%%=*} dev=${spec#*=}
+		echo "== run $rep/$reps: $tgt on $dev"
+		mnt=/tmp/bench-$tgt
+		mkdir -p "$mnt"
+		case $tgt in
+		raw)
+			run_jobs raw "$dev" ""
+			continue
+			;;
+		ext4) mkfs.ext4 -q -F "$dev" ;;
+		xfs) mkfs.xfs -q -f "$dev" ;;
+		rextfs) mkfs.rextfs -q -f "$dev" ;;
+		esac >"$res/$tgt.mkfs.log" 2>&1 || { echo "mkfs failed" >"$res/$tgt.status"; continue; }
+		if ! mount -t "$tgt" "$dev" "$mnt" 2>"$res/$tgt.mount.log"; then
+			echo "does not mount" >"$res/$tgt.status"
+			echo "  $tgt does not mount: $(head -n 1 "$res/$tgt.mount.log")"
+			continue
+		fi
+		run_jobs "$tgt" "$mnt/bench.dat" "$mnt"
+		umount "$mnt" || echo "umount failed" >"$res/$tgt.status"
+	done
 done
