@@ -14,9 +14,10 @@
 #                 (PREFIX=/usr/local, DESTDIR= for staging)
 #   make vm CMD='...'   run a command in the VM (rextfs.ko loaded, 2 scratch disks)
 #   make clippy   rebuild the Rust parts with CLIPPY=1
+#   make rust-analyzer   write rust-project.json (kernel with fs/, iomap, rextfs)
 #   make deps     only install and fetch the dependencies
 
-.PHONY: all deps kernel module tools install-tools run test kunit vm clippy fmt
+.PHONY: all deps kernel module tools install-tools run test kunit vm clippy fmt rust-analyzer
 
 all: kernel tools
 
@@ -58,6 +59,9 @@ vm: kernel tools
 
 clippy:
 	scripts/build clippy
+
+rust-analyzer:
+	scripts/rust-analyzer
 
 fmt:
 	rustfmt --edition 2021 --check $$(git ls-files '*.rs')
