@@ -267,6 +267,15 @@ impl<U: WriteOperations> WriteOps<U> {
         // SAFETY: The iterator is valid for the call; the folio is locked and referenced by
         // iomap for the call.
         let (it, folio) = unsafe { (IterRef::from_raw(iter), LockedFolio::from_raw(folio)) };
+        // iomap marks the range uptodate when the hook succeeds: zero it first, so that a
+        // hook that returns `Ok` without writing every byte exposes zeroes, never stale memory.
+        let off = pos.wrapping_sub(folio.pos());
+        let Ok(off) = usize::try_from(off) else {
+            return EIO.to_errno();
+        };
+        if folio.zero_range(off, len).is_err() {
+            return EIO.to_errno();
+        }
         match U::read_folio_range(&it, folio, pos, len) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
@@ -342,6 +351,12 @@ impl<U: ReadOperations> ReadOps<U> {
             let pos = it.pos();
             let off = (pos - folio.pos()) as usize;
             if pos < folio.pos() || off.saturating_add(len) > folio.size() {
+                return EIO.to_errno();
+            }
+            // The glue marks the range read (uptodate) when the hook succeeds: zero it first,
+            // so that a hook that returns `Ok` without writing every byte exposes zeroes, never
+            // stale memory.
+            if folio.zero_range(off, len).is_err() {
                 return EIO.to_errno();
             }
             match U::read_folio_range(&it, folio, pos, len) {
@@ -491,6 +506,66 @@ mod tests {
         assert!(AddressSpace::<All>::TABLE.swap_activate.is_some());
         assert!(AddressSpace::<Plain>::TABLE.swap_activate.is_none());
         assert!(AddressSpace::<Plain>::TABLE.swap_deactivate.is_none());
+    }
+
+    // Read hooks that claim success without writing a byte.
+    struct Lazy;
+    #[vtable]
+    impl Operations for Lazy {
+        type FileSystem = Fs;
+        fn begin(_i: &INode<Fs>, pos: i64, len: i64, _f: OpFlags) -> Result<Mapping> {
+            hole(pos, len)
+        }
+    }
+    #[vtable]
+    impl WriteOperations for Lazy {
+        fn read_folio_range(_it: &IterRef<'_, Fs>, _f: &LockedFolio, _p: i64, _l: usize) -> Result {
+            Ok(())
+        }
+    }
+    #[vtable]
+    impl ReadOperations for Lazy {
+        fn read_folio_range(_it: &IterRef<'_, Fs>, _f: &LockedFolio, _p: i64, _l: usize) -> Result {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn read_range_never_exposes_stale_bytes() {
+        use kernel::fs::folio::Folio;
+        let f = Folio::alloc(0).unwrap();
+        let g = f.lock();
+        g.copy_from_slice(0, &[0xaa; 4096]).unwrap();
+        let mut it: bindings::iomap_iter = pin_init::zeroed();
+        // Write path: the range 512..1536 comes back zeroed although the hook wrote nothing.
+        it.pos = 512;
+        let raw = g.into_raw();
+        // SAFETY: `it` is a valid local (the hook never asks for the inode); the folio is
+        // locked and referenced by us for the call.
+        let r = unsafe { WriteOps::<Lazy>::read_folio_range(&it, raw.as_ptr(), 512, 1024) };
+        assert_eq!(r, 0);
+        // A range outside the folio is refused before the hook runs.
+        // SAFETY: As above.
+        let r = unsafe { WriteOps::<Lazy>::read_folio_range(&it, raw.as_ptr(), 4000, 1024) };
+        assert_eq!(r, EIO.to_errno());
+        let mut back = [0u8; 2048];
+        f.copy_to_slice(0, &mut back).unwrap();
+        assert!(back[..512].iter().all(|&b| b == 0xaa));
+        assert!(back[512..1536].iter().all(|&b| b == 0));
+        assert!(back[1536..].iter().all(|&b| b == 0xaa));
+        // Read path: the glue finishes the read (uptodate, unlocked) with zeroes, not 0xaa.
+        let mut ctx: bindings::iomap_read_folio_ctx = pin_init::zeroed();
+        ctx.cur_folio = raw.as_ptr();
+        it.pos = 0;
+        // SAFETY: As above; `ctx` is a valid local whose current folio is locked; without
+        // folio state, `iomap_finish_folio_read` ends the read (marks it uptodate, unlocks).
+        let r = unsafe { ReadOps::<Lazy>::read_folio_range(&it, &mut ctx, 4096) };
+        assert_eq!(r, 0);
+        assert!(f.is_uptodate() && !f.is_locked());
+        f.copy_to_slice(0, &mut back).unwrap();
+        assert!(back.iter().all(|&b| b == 0));
+        // SAFETY: The lock went with the read; the reference from `into_raw` is still ours.
+        drop(unsafe { Folio::from_raw_owned(raw) });
     }
 
     #[test]

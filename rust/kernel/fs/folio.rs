@@ -13,7 +13,9 @@
 //!   `folio_put`). It derefs to [`LockedFolio`].
 //!
 //! Folios may be large (many pages) and, on 32-bit machines, in high memory, so every access
-//! to their contents maps one page at a time with `kmap_local_folio`.
+//! to their contents maps one page at a time with `kmap_local_folio`. Contents are only ever
+//! copied in or out (C `memcpy`): no Rust reference to folio memory exists, since other
+//! threads and user space mappings may access it at any time.
 //!
 //! C headers: [`include/linux/mm.h`](srctree/include/linux/mm.h),
 //! [`include/linux/pagemap.h`](srctree/include/linux/pagemap.h),
@@ -232,33 +234,27 @@ impl Folio {
         }
     }
 
-    /// Calls `f` on successive pieces of `offset..offset + len` of the contents, each within
-    /// one page and mapped with `kmap_local_folio`; `f` gets the offset of the piece from
-    /// `offset` and its bytes. Stops at the first error.
+    /// Copies `buf.len()` bytes of the contents at `offset` into `buf` (`memcpy_from_folio`,
+    /// one page at a time under `kmap_local_folio`).
     ///
-    /// Reads of a folio that others may write (e.g. an uptodate page cache folio that is
-    /// mapped into user space) see some mix of old and new bytes, as in C.
-    ///
-    /// Fails with `EINVAL` (before calling `f`) if the range does not lie within the folio.
-    pub fn map<F>(&self, offset: usize, len: usize, mut f: F) -> Result
-    where
-        F: FnMut(usize, &[u8]) -> Result,
-    {
-        self.for_each_page(offset, len, |done, ptr, n| {
-            // SAFETY: `for_each_page` maps `n` bytes at `ptr`; they stay mapped during `f`.
-            f(done, unsafe { core::slice::from_raw_parts(ptr, n) })
-        })
-    }
-
-    /// Copies `buf.len()` bytes of the contents at `offset` into `buf`.
+    /// The copy is done by C: the folio's bytes are never seen as a Rust reference, so a
+    /// concurrent writer (the lock holder, or user space through a shared mapping) is a data
+    /// race on bytes in C, as in every C reader of the page cache, and `buf` receives some mix
+    /// of old and new bytes.
     ///
     /// Fails with `EINVAL` if the range does not lie within the folio.
     pub fn copy_to_slice(&self, offset: usize, buf: &mut [u8]) -> Result {
-        let len = buf.len();
-        self.map(offset, len, |done, src| {
-            buf[done..done + src.len()].copy_from_slice(src);
-            Ok(())
-        })
+        self.check_range(offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: The folio is valid and referenced (type invariants) and the range lies
+        // within it (checked above); `buf` is valid for writes of `buf.len()` bytes and cannot
+        // overlap the folio, since no Rust reference to folio memory is ever created.
+        unsafe {
+            bindings::memcpy_from_folio(buf.as_mut_ptr().cast(), self.as_raw(), offset, buf.len())
+        };
+        Ok(())
     }
 
     fn check_range(&self, offset: usize, len: usize) -> Result {
@@ -266,30 +262,6 @@ impl Folio {
             Some(end) if end <= self.size() => Ok(()),
             _ => Err(EINVAL),
         }
-    }
-
-    /// Maps the range page by page and calls `f(done, ptr, n)` for each piece.
-    fn for_each_page<F>(&self, offset: usize, len: usize, mut f: F) -> Result
-    where
-        F: FnMut(usize, *mut u8, usize) -> Result,
-    {
-        self.check_range(offset, len)?;
-        let mut done = 0;
-        while done < len {
-            let off = offset + done;
-            let n = (PAGE_SIZE - off % PAGE_SIZE).min(len - done);
-            // SAFETY: `off` lies within the folio (checked above); the mapping covers the page
-            // that contains `off`, from `off` to the end of that page.
-            let ptr = unsafe { bindings::kmap_local_folio(self.as_raw(), off) }.cast::<u8>();
-            let r = f(done, ptr, n);
-            // SAFETY: `ptr` was returned by `kmap_local_folio` above and is unmapped once, in
-            // the reverse order of mapping (no other mapping was made in between that is
-            // still live).
-            unsafe { bindings::kunmap_local(ptr.cast()) };
-            r?;
-            done += n;
-        }
-        Ok(())
     }
 }
 
@@ -319,8 +291,15 @@ impl LockedFolio {
     }
 
     /// Marks the contents valid (`folio_mark_uptodate`).
-    pub fn mark_uptodate(&self) {
-        // SAFETY: The folio is locked (type invariants), as `folio_mark_uptodate` requires.
+    ///
+    /// # Safety
+    ///
+    /// Every byte of the folio must have been written (read from disk, copied or zeroed)
+    /// since it was allocated; otherwise readers see stale memory. [`Self::fill_uptodate`]
+    /// is the safe way.
+    pub unsafe fn mark_uptodate(&self) {
+        // SAFETY: The folio is locked (type invariants), as `folio_mark_uptodate` requires;
+        // its contents are valid by the safety requirements.
         unsafe { bindings::folio_mark_uptodate(self.as_raw()) };
     }
 
@@ -355,33 +334,42 @@ impl LockedFolio {
         Ok(())
     }
 
-    /// Copies `data` into the folio at `offset` (like `memcpy_to_folio`), page by page, and
-    /// flushes the data cache for user mappings.
+    /// Copies `data` into the folio at `offset` (`memcpy_to_folio`, one page at a time under
+    /// `kmap_local_folio`, then `flush_dcache_folio`).
+    ///
+    /// There is no way to get a Rust slice of a folio's contents: with the folio shared
+    /// between threads (`Folio` is `Sync`) and mapped into user space, a `&mut [u8]` could
+    /// never be exclusive. Contents go in and out by copy only.
     ///
     /// Fails with `EINVAL` if the range does not lie within the folio.
     pub fn copy_from_slice(&self, offset: usize, data: &[u8]) -> Result {
-        self.map_mut(offset, data.len(), |done, dst| {
-            dst.copy_from_slice(&data[done..done + dst.len()]);
-            Ok(())
-        })?;
-        // SAFETY: The folio is valid.
-        unsafe { bindings::flush_dcache_folio(self.as_raw()) };
+        self.check_range(offset, data.len())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: The folio is valid, referenced and locked (type invariants) and the range
+        // lies within it (checked above); `data` is valid for reads of `data.len()` bytes and
+        // cannot overlap the folio (no Rust reference to folio memory exists).
+        unsafe {
+            bindings::memcpy_to_folio(self.as_raw(), offset, data.as_ptr().cast(), data.len())
+        };
         Ok(())
     }
 
-    /// Like [`Folio::map`], but gives writable pieces; the lock keeps other writers out.
+    /// Fills the whole folio: `data` at offset 0, zeroes after it, then marks the contents
+    /// valid (`folio_mark_uptodate`). This is the only safe way to mark a folio uptodate:
+    /// marking one whose bytes were never written would expose whatever the memory held
+    /// before to readers of the page cache.
     ///
-    /// Fails with `EINVAL` (before calling `f`) if the range does not lie within the folio.
-    pub fn map_mut<F>(&self, offset: usize, len: usize, mut f: F) -> Result
-    where
-        F: FnMut(usize, &mut [u8]) -> Result,
-    {
-        self.for_each_page(offset, len, |done, ptr, n| {
-            // SAFETY: `for_each_page` maps `n` bytes at `ptr` for the call; the folio lock
-            // makes us the only writer through the kernel (user mappings are not excluded, as
-            // in C; they only ever see bytes, never Rust values).
-            f(done, unsafe { core::slice::from_raw_parts_mut(ptr, n) })
-        })
+    /// Fails with `EINVAL` (and changes nothing) if `data` is longer than the folio.
+    pub fn fill_uptodate(&self, data: &[u8]) -> Result {
+        self.check_range(0, data.len())?;
+        self.copy_from_slice(0, data)?;
+        self.zero_range(data.len(), self.size() - data.len())?;
+        // SAFETY: The folio is locked (type invariants), as `folio_mark_uptodate` requires,
+        // and every byte of it was written just above.
+        unsafe { bindings::folio_mark_uptodate(self.as_raw()) };
+        Ok(())
     }
 }
 
@@ -615,19 +603,10 @@ mod tests {
         let mut edge = [0xffu8; 100];
         g.copy_to_slice(off - 100, &mut edge).unwrap();
         assert!(edge.iter().all(|&b| b == 0));
-        // map() hands out pieces that never cross a page.
-        let mut pieces = 0;
-        let mut total = 0;
-        g.map(off, data.len(), |done, s| {
-            assert_eq!(done, total);
-            assert!(s.len() <= PAGE_SIZE);
-            total += s.len();
-            pieces += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(total, data.len());
-        assert_eq!(pieces, 4);
+        // Empty copies at the very end are fine, one byte past it is not.
+        g.copy_from_slice(g.size(), &[]).unwrap();
+        g.copy_to_slice(g.size(), &mut []).unwrap();
+        assert_eq!(g.copy_from_slice(g.size(), &[1]), Err(EINVAL));
     }
 
     #[test]
@@ -652,23 +631,24 @@ mod tests {
         let mut one = [0u8; 1];
         assert_eq!(g.copy_to_slice(size, &mut one), Err(EINVAL));
         assert_eq!(g.zero_segments(10, 5, 0, 0), Err(EINVAL));
-        // A failing callback stops the walk and its error comes back.
-        let mut calls = 0;
-        let r = g.map(0, size, |_, _| {
-            calls += 1;
-            Err(EIO)
-        });
-        assert_eq!(r, Err(EIO));
-        assert_eq!(calls, 1);
+        // A range that overflows is refused too.
+        assert_eq!(g.copy_to_slice(usize::MAX, &mut one), Err(EINVAL));
     }
 
     #[test]
     fn flags() {
         let f = Folio::alloc(0).unwrap();
         let g = f.lock();
+        // Filling writes every byte (data, then zeroes) before marking the folio uptodate.
+        g.copy_from_slice(0, &[0xaa; 64]).unwrap();
         assert!(!g.is_uptodate());
-        g.mark_uptodate();
+        assert_eq!(g.fill_uptodate(&pattern(PAGE_SIZE + 1, 3)), Err(EINVAL));
+        assert!(!g.is_uptodate());
+        g.fill_uptodate(&[1, 2, 3]).unwrap();
         assert!(g.is_uptodate());
+        let mut back = [0xffu8; 8];
+        g.copy_to_slice(0, &mut back).unwrap();
+        assert_eq!(back, [1, 2, 3, 0, 0, 0, 0, 0]);
         // Without a mapping, marking dirty only sets the flag, once.
         assert!(g.mark_dirty());
         assert!(g.is_dirty());

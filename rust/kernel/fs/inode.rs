@@ -1670,9 +1670,7 @@ impl<T: FileSystem> INode<T> {
             return Err(ENAMETOOLONG);
         }
         let folio = self.filemap_lock_folio(0, super::folio::Fgp::WRITEBEGIN)?;
-        folio.copy_from_slice(0, target)?;
-        folio.zero_range(target.len(), folio.size() - target.len())?;
-        folio.mark_uptodate();
+        folio.fill_uptodate(target)?;
         folio.mark_dirty();
         Ok(())
     }
