@@ -11,6 +11,7 @@ use crate::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
+    dentry::NewDEntry,
     file_ops::{self, DirEmitter, DirEntryType},
     inode::{self, mode, FileAttr, INode, Kstat, Locked, NewINode, SharedLocked},
     DEntry, File, SuperBlock,
@@ -519,7 +520,7 @@ fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>
 /// symlink.
 fn create_node(
     parent: &Locked<'_, RextFs>,
-    dentry: &DEntry<RextFs>,
+    dentry: NewDEntry<'_, RextFs>,
     mode_in: u16,
     link: Option<&[u8]>,
     rdev: u32,
@@ -569,8 +570,7 @@ fn create_node(
             dir_hint: AtomicU64::new(0),
         }),
     )?;
-    dentry.instantiate(inode);
-    Ok(())
+    dentry.instantiate(inode)
 }
 
 /// Gives back inode `ino`, written or allocated by a creation that then failed: its slot is
@@ -668,11 +668,16 @@ impl inode::Operations for DirOps {
         crate::inode::fileattr_set(inode, fa)
     }
 
-    fn create(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
+    fn create(parent: &Locked<'_, RextFs>, dentry: NewDEntry<'_, RextFs>, m: u16) -> Result {
         create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG, None, 0)
     }
 
-    fn mknod(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16, rdev: u32) -> Result {
+    fn mknod(
+        parent: &Locked<'_, RextFs>,
+        dentry: NewDEntry<'_, RextFs>,
+        m: u16,
+        rdev: u32,
+    ) -> Result {
         match m & mode::S_IFMT {
             // Only devices have a number; the format keeps it 0 for the others.
             mode::S_IFCHR | mode::S_IFBLK => create_node(parent, dentry, m, None, rdev),
@@ -681,11 +686,15 @@ impl inode::Operations for DirOps {
         }
     }
 
-    fn mkdir(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, m: u16) -> Result {
+    fn mkdir(parent: &Locked<'_, RextFs>, dentry: NewDEntry<'_, RextFs>, m: u16) -> Result {
         create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFDIR, None, 0)
     }
 
-    fn symlink(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>, target: &CStr) -> Result {
+    fn symlink(
+        parent: &Locked<'_, RextFs>,
+        dentry: NewDEntry<'_, RextFs>,
+        target: &CStr,
+    ) -> Result {
         create_node(
             parent,
             dentry,
@@ -827,8 +836,11 @@ impl inode::Operations for DirOps {
         Ok(())
     }
 
-    fn link(old: &DEntry<RextFs>, dir: &Locked<'_, RextFs>, new: &DEntry<RextFs>) -> Result {
-        let inode = old.inode().ok_or(ENOENT)?;
+    fn link(
+        inode: &Locked<'_, RextFs>,
+        dir: &Locked<'_, RextFs>,
+        new: NewDEntry<'_, RextFs>,
+    ) -> Result {
         if inode.file_type() == mode::S_IFDIR {
             return Err(EPERM);
         }
@@ -850,8 +862,7 @@ impl inode::Operations for DirOps {
         }
         dir.touch_cmtime();
         dir.mark_dirty();
-        new.instantiate(ARef::from(inode));
-        Ok(())
+        new.instantiate(ARef::from(&**inode))
     }
 
     fn lookup(

@@ -17,7 +17,7 @@ use extent::{Mapping as Ext, TreeCtx};
 use iomap::{AddressSpace, MapFlags, Mapping, OpFlags};
 use kernel::fs::{
     file_ops::{self, VmOps},
-    inode::{self, iflags, Attr, FiemapInfo, FileAttr, INode, Kstat, Locked, NewINode},
+    inode::{self, iflags, Attr, FiemapInfo, FileAttr, INode, INodeView, Kstat, Locked, NewINode},
     File, Kiocb,
 };
 use kernel::iov::{IovIterDest, IovIterSource};
@@ -39,7 +39,7 @@ const NODE_GOAL: u64 = 0;
 /// (`format::EXTENT_UNWRITTEN` or 0). On failure the blocks are freed again: nothing points
 /// at them yet.
 fn insert_new_extent(
-    inode: &INode<RextFs>,
+    inode: &INodeView<RextFs>,
     d: &mut format::Inode,
     lblk: u64,
     start: u64,
@@ -73,7 +73,7 @@ fn insert_new_extent(
 
 /// Allocation goal for logical block `lblk` of the file: after the extent before it, or
 /// spread by inode number.
-fn goal(inode: &INode<RextFs>, root: &[u8], lblk: u64) -> u64 {
+fn goal(inode: &INodeView<RextFs>, root: &[u8], lblk: u64) -> u64 {
     let sb = inode.super_block();
     let geo = &sb.data().geo;
     if lblk > 0 {
@@ -92,7 +92,7 @@ fn goal(inode: &INode<RextFs>, root: &[u8], lblk: u64) -> u64 {
 /// written as the update goes, so the new root is written even when `f` fails part way: the
 /// tree on disk then holds the part of the update that was done.
 fn update_tree(
-    inode: &INode<RextFs>,
+    inode: &INodeView<RextFs>,
     d: &mut format::Inode,
     f: impl FnOnce(&mut TreeCtx<'_>, &mut [u8]) -> Result,
 ) -> Result {
@@ -143,7 +143,7 @@ fn alloc_unwritten(inode: &INode<RextFs>, from: u64, to: u64) -> Result {
 }
 
 impl FileOps {
-    fn map(inode: &INode<RextFs>, pos: i64, length: i64, flags: OpFlags) -> Result<Mapping> {
+    fn map(inode: &INodeView<RextFs>, pos: i64, length: i64, flags: OpFlags) -> Result<Mapping> {
         let sb = inode.super_block();
         let shift = sb.data().geo.block_log2;
         let bs = 1u64 << shift;
@@ -210,7 +210,7 @@ impl FileOps {
     /// Marks the blocks under bytes `pos..pos + len` written, after a direct write or the
     /// writeback of them completed. Takes only the in-memory inode's mutex (and the allocator's
     /// for a node split), never the inode lock: completions run without it.
-    fn written(inode: &INode<RextFs>, pos: i64, len: u64) -> Result {
+    fn written(inode: &INodeView<RextFs>, pos: i64, len: u64) -> Result {
         let shift = inode.super_block().data().geo.block_log2;
         let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
         let from = pos >> shift;
@@ -322,7 +322,7 @@ pub(crate) fn prepare_new_inode(new: &mut NewINode<RextFs>, mode: u16) {
 }
 
 /// Frees every block of an inode whose last link and reference are gone.
-pub(crate) fn free_all_blocks(inode: &INode<RextFs>) -> Result {
+pub(crate) fn free_all_blocks(inode: &INodeView<RextFs>) -> Result {
     let sb = inode.super_block();
     let freed = {
         let mut d = inode.data().disk.lock();
@@ -345,7 +345,7 @@ pub(crate) fn free_all_blocks(inode: &INode<RextFs>) -> Result {
     extent::free_all(sb, &freed)
 }
 
-fn corrupt_note(inode: &INode<RextFs>, e: Error) -> Error {
+fn corrupt_note(inode: &INodeView<RextFs>, e: Error) -> Error {
     pr_err!(
         "{}: cannot free the blocks of inode {}: {:?}\n",
         inode.super_block().id(),
@@ -571,13 +571,18 @@ impl iomap::WritebackOperations for FileOps {
     // and fallocate on an active swap file.
     const SWAPFILE: bool = true;
 
-    fn map_writeback(inode: &INode<RextFs>, pos: i64, len: u32, _end_pos: i64) -> Result<Mapping> {
+    fn map_writeback(
+        inode: &INodeView<RextFs>,
+        pos: i64,
+        len: u32,
+        _end_pos: i64,
+    ) -> Result<Mapping> {
         // Blocks were allocated (unwritten) when the data was written into the page cache;
         // unwritten mappings make iomap flag the ioend for `ioend_done`.
         Self::map(inode, pos, i64::from(len), OpFlags::empty())
     }
 
-    fn ioend_done(inode: &INode<RextFs>, ioend: &iomap::Ioend, error: Option<Error>) -> Result {
+    fn ioend_done(inode: &INodeView<RextFs>, ioend: &iomap::Ioend, error: Option<Error>) -> Result {
         // After a failed write the blocks stay unwritten: they read as zeroes, never as what
         // they held before.
         if error.is_some() || !ioend.flags().contains(iomap::IoendFlags::UNWRITTEN) {

@@ -7,8 +7,8 @@ use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     file_ops,
     inode::{
-        self, fsflags, iflags, mode, statx_attr, Either, FileAttr, INode, Kstat, Locked, Params,
-        Timespec,
+        self, fsflags, iflags, mode, statx_attr, Either, FileAttr, INode, INodeView, Kstat, Locked,
+        Params, Timespec,
     },
     SuperBlock,
 };
@@ -259,7 +259,7 @@ fn write_slot(
 }
 
 /// Copies the VFS inode's attributes into the on-disk inode.
-pub(crate) fn sync_disk(inode: &INode<RextFs>, d: &mut format::Inode) {
+pub(crate) fn sync_disk(inode: &INodeView<RextFs>, d: &mut format::Inode) {
     d.mode = inode.mode();
     d.uid = inode.uid();
     d.gid = inode.gid();
@@ -283,7 +283,7 @@ pub(crate) fn zero_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
 
 /// Frees an inode with no links left when its last reference goes (`->evict_inode`): its
 /// blocks, then its slot, then its bitmap bit.
-pub(crate) fn evict(inode: &INode<RextFs>) {
+pub(crate) fn evict(inode: &INodeView<RextFs>) {
     let sb = inode.super_block();
     if inode.nlink() != 0 || sb.is_read_only() {
         return;
@@ -314,7 +314,7 @@ pub(crate) fn evict(inode: &INode<RextFs>) {
 }
 
 /// Copies the VFS inode's attributes into the on-disk inode and writes it (`->write_inode`).
-pub(crate) fn write_inode(inode: &INode<RextFs>, sync: bool) -> Result {
+pub(crate) fn write_inode(inode: &INodeView<RextFs>, sync: bool) -> Result {
     let sb = inode.super_block();
     if sb.is_read_only() || inode.nlink() == 0 {
         // An inode without links is freed at eviction; nothing points at its slot.

@@ -23,10 +23,12 @@ mod testing;
 use core::sync::atomic::{AtomicBool, Ordering};
 use format::FormatError;
 use kernel::fs::param::{EnumTable, MountOptions, Param, ParamTable};
-use kernel::fs::{self, inode::INode, New, Ready, SuperBlock};
 use kernel::fs::{
+    self,
     bdev::{IoBuf, WriteFlags},
     buffer::BufCache,
+    inode::{INode, INodeView},
+    New, Ready, SuperBlock,
 };
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
@@ -362,11 +364,11 @@ impl fs::FileSystem for RextFs {
         let _ = sb.invalidate_device_cache();
     }
 
-    fn write_inode(inode: &INode<Self>, sync: bool) -> Result {
+    fn write_inode(inode: &INodeView<Self>, sync: bool) -> Result {
         inode::write_inode(inode, sync)
     }
 
-    fn evict_inode(inode: &INode<Self>) {
+    fn evict_inode(inode: &INodeView<Self>) {
         inode::evict(inode)
     }
 

@@ -11,7 +11,7 @@
 use crate::{alloc, corrupt, extent, extent::TreeCtx, format, meta, RextFs};
 use kernel::fs::{
     inode::{self, INode, Link, Symlink},
-    DEntry, SuperBlock,
+    SuperBlock,
 };
 use kernel::prelude::*;
 
@@ -31,11 +31,9 @@ pub(crate) struct SlowSymlinkOps;
 impl inode::Operations for SlowSymlinkOps {
     type FileSystem = RextFs;
 
-    fn get_link<'a>(dentry: Option<&DEntry<RextFs>>, inode: &'a INode<RextFs>) -> Result<Link<'a>> {
-        if dentry.is_none() {
-            // Reading blocks may sleep: not in RCU path walk.
-            return Err(ECHILD);
-        }
+    // Reading blocks may sleep: no `get_link_rcu`, so RCU path walk gets `ECHILD` and retries
+    // in ref-walk.
+    fn get_link<'a>(inode: &'a INode<RextFs>) -> Result<Link<'a>> {
         let target = read_target(inode)?;
         Link::owned(&target)
     }

@@ -374,6 +374,7 @@ impl<U: ReadOperations> ReadOps<U> {
 mod tests {
     use super::*;
     use crate::{ops::write_ops, AddressSpace, Operations, Ops, WritebackOperations};
+    use kernel::fs::inode::INodeView;
     use kernel::fs::{New, Ready, SuperBlock};
     use kernel::sync::aref::ARef;
 
@@ -405,7 +406,7 @@ mod tests {
     }
     #[vtable]
     impl WritebackOperations for Plain {
-        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+        fn map_writeback(_i: &INodeView<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
             Err(EIO)
         }
     }
@@ -458,7 +459,7 @@ mod tests {
     #[vtable]
     impl WritebackOperations for All {
         const SWAPFILE: bool = true;
-        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+        fn map_writeback(_i: &INodeView<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
             Err(EIO)
         }
     }

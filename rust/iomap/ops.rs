@@ -12,7 +12,7 @@ use kernel::{
     fs::{
         address_space::AOps,
         file_ops::VmOps,
-        inode::{FiemapInfo, INode, InvalidateLocked, Locked, SharedLocked},
+        inode::{FiemapInfo, INode, INodeView, InvalidateLocked, Locked, SharedLocked},
         FileSystem, Kiocb,
     },
     iov::{IovIterDest, IovIterSource},
@@ -184,8 +184,12 @@ pub trait WritebackOperations: Operations {
 
     /// Maps `pos..pos + len` (inside a locked folio, `end_pos` being the end of the file data
     /// in it) to the blocks to write to.
+    ///
+    /// Context: the writeback task (flusher thread, `fsync`, or eviction), may sleep, folio
+    /// locked, no inode lock held. The inode's count may be zero (writeback of an unused
+    /// inode, or of one being evicted), so it is an [`INodeView`].
     fn map_writeback(
-        inode: &INode<Self::FileSystem>,
+        inode: &INodeView<Self::FileSystem>,
         pos: i64,
         len: u32,
         end_pos: i64,
@@ -196,7 +200,7 @@ pub trait WritebackOperations: Operations {
     /// default asks for it for unwritten and shared (copy-on-write) extents, as xfs does;
     /// a file system that records the on-disk size at completion also asks for it when the
     /// ioend ends beyond that size. Ioends that need nothing keep iomap's plain completion.
-    fn ioend_needs_done(_inode: &INode<Self::FileSystem>, ioend: &Ioend) -> bool {
+    fn ioend_needs_done(_inode: &INodeView<Self::FileSystem>, ioend: &Ioend) -> bool {
         ioend
             .flags()
             .intersects(IoendFlags::UNWRITTEN | IoendFlags::SHARED)
@@ -210,11 +214,13 @@ pub trait WritebackOperations: Operations {
     ///
     /// Context: a worker of the block layer's `bio_complete` workqueue (process context, may
     /// sleep, `GFP_NOFS` allocation scope), never the writeback task that submitted the
-    /// ioend, even when the bio completed at once or its submission failed. The inode stays alive: its folios are still under writeback, which
-    /// eviction waits for. It must not take the inode lock or the invalidate lock nor wait for
-    /// writeback of the file (truncate holds those locks while waiting for these folios).
+    /// ioend, even when the bio completed at once or its submission failed. The inode's
+    /// memory stays valid: its folios are still under writeback, which eviction waits for;
+    /// but its count may be zero (eviction is waiting), so it is an [`INodeView`]. It must
+    /// not take the inode lock or the invalidate lock nor wait for writeback of the file
+    /// (truncate holds those locks while waiting for these folios).
     fn ioend_done(
-        _inode: &INode<Self::FileSystem>,
+        _inode: &INodeView<Self::FileSystem>,
         _ioend: &Ioend,
         _error: Option<Error>,
     ) -> Result {
@@ -347,7 +353,7 @@ impl<U: WritebackOperations> AddressSpace<U> {
         // SAFETY: `wb_ctx` is the unsubmitted ioend of this context, its inode ours.
         unsafe {
             let ioend = (*wpc).wb_ctx.cast::<bindings::iomap_ioend>();
-            let inode = INode::<U::FileSystem>::from_raw_inode((*ioend).io_inode);
+            let inode = INodeView::<U::FileSystem>::from_raw_view((*ioend).io_inode);
             if U::ioend_needs_done(inode, &Ioend::from_raw(ioend)) {
                 let bio = &raw mut (*ioend).io_bio;
                 (*bio).bi_end_io = Some(Self::ioend_end_bio);
@@ -389,7 +395,7 @@ impl<U: WritebackOperations> AddressSpace<U> {
         unsafe {
             let ioend = bio.cast::<u8>().sub(off).cast::<bindings::iomap_ioend>();
             let mut error = bindings::blk_status_to_errno((*bio).bi_status);
-            let inode = INode::<U::FileSystem>::from_raw_inode((*ioend).io_inode);
+            let inode = INodeView::<U::FileSystem>::from_raw_view((*ioend).io_inode);
             let info = Ioend::from_raw(ioend);
             let nofs = bindings::memalloc_nofs_save();
             let err = (error < 0).then(|| Error::from_errno(error));
@@ -530,8 +536,9 @@ impl<U: WritebackOperations> AddressSpace<U> {
         end_pos: u64,
     ) -> isize {
         from_result(|| {
-            // SAFETY: `wpc` is valid; its inode is the one being written back.
-            let inode = unsafe { INode::<U::FileSystem>::from_raw_inode((*wpc).inode) };
+            // SAFETY: `wpc` is valid; its inode is the one being written back, alive for the
+            // call (its folio is locked and under writeback) though maybe unreferenced.
+            let inode = unsafe { INodeView::<U::FileSystem>::from_raw_view((*wpc).inode) };
             let map = U::map_writeback(inode, pos as i64, len, end_pos as i64)?;
             let sb = inode.super_block();
             let ok = map.map_type().has_blocks()
@@ -854,7 +861,7 @@ mod tests {
     }
     #[vtable]
     impl WritebackOperations for BeginEnd {
-        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+        fn map_writeback(_i: &INodeView<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
             Err(EIO)
         }
     }
@@ -870,7 +877,7 @@ mod tests {
     #[vtable]
     impl WritebackOperations for Dio {
         const DIRECT_IO: bool = true;
-        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+        fn map_writeback(_i: &INodeView<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
             Err(EIO)
         }
     }
@@ -885,10 +892,10 @@ mod tests {
     }
     #[vtable]
     impl WritebackOperations for Convert {
-        fn map_writeback(_i: &INode<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
+        fn map_writeback(_i: &INodeView<Fs>, _p: i64, _l: u32, _e: i64) -> Result<Mapping> {
             Err(EIO)
         }
-        fn ioend_done(_i: &INode<Fs>, _e: &Ioend, _err: Option<Error>) -> Result {
+        fn ioend_done(_i: &INodeView<Fs>, _e: &Ioend, _err: Option<Error>) -> Result {
             Ok(())
         }
     }

@@ -14,7 +14,13 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
-use super::{dentry::DEntry, file_ops, registration::FileSystem, super_block::SuperBlock, Ready};
+use super::{
+    dentry::{DEntry, NewDEntry},
+    file_ops,
+    registration::FileSystem,
+    super_block::SuperBlock,
+    Ready,
+};
 use crate::{
     bindings,
     error::{from_err_ptr, from_result, to_result},
@@ -24,16 +30,43 @@ use crate::{
 };
 use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 
-/// An inode of file system `T`.
+/// An inode of file system `T` whose reference count may be zero: the view the VFS gives
+/// while the inode is written back, evicted, or walked under RCU.
+///
+/// It has every accessor of an inode but cannot be turned into a reference (`ARef`): in those
+/// contexts `i_count` may already be zero, and `ihold` would trip a VFS assertion, or the
+/// matching `iput` would evict the inode a second time. An [`INode`] derefs to it, so code
+/// that only reads or updates fields takes `&INodeView<T>` and serves both.
+///
+/// Hooks that receive it: [`FileSystem::write_inode`], [`FileSystem::evict_inode`],
+/// [`Operations::get_link_rcu`], and iomap's writeback hooks.
 ///
 /// # Invariants
 ///
 /// The wrapped `struct inode` belongs to a super block of type `T`, was allocated by the glue
-/// as part of an [`INodeWithData<T::INodeData>`] and its data is initialised.
+/// as part of an [`INodeWithData<T::INodeData>`], its data is initialised, and the memory is
+/// valid for the borrow (the VFS keeps the inode alive for the call).
 #[repr(transparent)]
-pub struct INode<T: FileSystem> {
+pub struct INodeView<T: FileSystem> {
     inode: Opaque<bindings::inode>,
     _p: PhantomData<T>,
+}
+
+/// An inode of file system `T` on which a reference is held: `ARef<INode<T>>` owns one
+/// (`ihold`/`iput`), and a `&INode<T>` is only handed out where somebody holds one for the
+/// borrow (an open file, a dentry, an `ARef`). It derefs to [`INodeView`] for the accessors.
+///
+/// # Invariants
+///
+/// Those of [`INodeView`], and `i_count` is not zero for as long as a `&INode<T>` exists.
+#[repr(transparent)]
+pub struct INode<T: FileSystem>(INodeView<T>);
+
+impl<T: FileSystem> core::ops::Deref for INode<T> {
+    type Target = INodeView<T>;
+    fn deref(&self) -> &INodeView<T> {
+        &self.0
+    }
 }
 
 /// The allocation unit of the per-file-system inode cache: the private data and the C inode.
@@ -106,7 +139,9 @@ impl<D> INodeWithData<D> {
 // reaches zero and it is evicted.
 unsafe impl<T: FileSystem> AlwaysRefCounted for INode<T> {
     fn inc_ref(&self) {
-        // SAFETY: The existence of `&self` means the refcount is not zero.
+        // SAFETY: By the type invariants a `&INode` exists only while somebody holds a
+        // reference, so `i_count` is not zero (contexts where it may be get an `INodeView`,
+        // which cannot be upgraded).
         unsafe { bindings::ihold(self.as_raw()) };
     }
 
@@ -117,9 +152,9 @@ unsafe impl<T: FileSystem> AlwaysRefCounted for INode<T> {
 }
 
 // SAFETY: The C inode is designed to be used from any thread; the private data is `Send`.
-unsafe impl<T: FileSystem> Send for INode<T> {}
+unsafe impl<T: FileSystem> Send for INodeView<T> {}
 // SAFETY: Shared access only exposes thread-safe accessors; the private data is `Sync`.
-unsafe impl<T: FileSystem> Sync for INode<T> {}
+unsafe impl<T: FileSystem> Sync for INodeView<T> {}
 
 /// A time stamp (`struct timespec64`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -232,19 +267,14 @@ pub mod fsflags {
 }
 
 impl<T: FileSystem> INode<T> {
-    /// Returns the raw `struct inode` pointer.
-    pub fn as_raw(&self) -> *mut bindings::inode {
-        self.inode.get()
-    }
-
     /// Creates a reference from a raw inode pointer.
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a live, initialised inode of file system `T` (see the type
-    /// invariants) for the lifetime `'a`.
+    /// `ptr` must point to a live, initialised inode of file system `T` on which a reference
+    /// is held (see the type invariants) for the lifetime `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
-        // SAFETY: `INode` is `repr(transparent)` over the C inode.
+        // SAFETY: `INode` is `repr(transparent)` over `INodeView`, itself over the C inode.
         unsafe { &*ptr.cast() }
     }
 
@@ -254,10 +284,79 @@ impl<T: FileSystem> INode<T> {
     /// # Safety
     ///
     /// `ptr` must point to a live inode of file system `T` that was completed with
-    /// [`NewINode::init`], and stay so for `'a`.
+    /// [`NewINode::init`], and a reference to it (`i_count`) must be held for `'a`; where the
+    /// count may be zero use [`INodeView::from_raw_view`].
     pub unsafe fn from_raw_inode<'a>(ptr: *mut bindings::inode) -> &'a Self {
         // SAFETY: By the safety requirements.
         unsafe { Self::from_raw(ptr) }
+    }
+
+    /// Locks the inode exclusively (`inode_lock`, the `i_rwsem`).
+    pub fn lock(&self) -> Locked<'_, T> {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::inode_lock(self.as_raw()) };
+        Locked {
+            inode: self,
+            owned: true,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Locks the inode shared (`inode_lock_shared`).
+    pub fn lock_shared(&self) -> SharedLocked<'_, T> {
+        // SAFETY: The inode is valid.
+        unsafe { bindings::inode_lock_shared(self.as_raw()) };
+        SharedLocked {
+            inode: self,
+            owned: true,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Takes the mapping's invalidate lock exclusively (`filemap_invalidate_lock`).
+    pub fn invalidate_lock(&self) -> InvalidateLocked<'_, T> {
+        // SAFETY: The inode and its mapping are valid.
+        unsafe { bindings::filemap_invalidate_lock(&raw mut (*self.as_raw()).i_data) };
+        InvalidateLocked {
+            inode: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Writes the inode back now if it is dirty (`sync_inode_metadata` with `wait`). Not
+    /// offered on an [`INodeView`]: an inode being written back or evicted must not be
+    /// written back again from its own hooks.
+    pub fn sync_metadata(&self) -> Result {
+        // SAFETY: The inode is valid and referenced.
+        to_result(unsafe { bindings::sync_inode_metadata(self.as_raw(), 1) })
+    }
+
+    /// Writes back and waits for the page cache of the byte range `start..=end`
+    /// (`filemap_write_and_wait_range`).
+    pub fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
+        // SAFETY: The mapping is valid.
+        to_result(unsafe { bindings::filemap_write_and_wait_range(self.mapping(), start, end) })
+    }
+}
+
+impl<T: FileSystem> INodeView<T> {
+    /// Returns the raw `struct inode` pointer.
+    pub fn as_raw(&self) -> *mut bindings::inode {
+        self.inode.get()
+    }
+
+    /// Creates a view from a raw inode pointer, for hooks where the reference count may be
+    /// zero (writeback, eviction, RCU walk).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to an inode of file system `T` that was completed with
+    /// [`NewINode::init`] and whose memory stays valid for `'a` (e.g. the VFS is evicting or
+    /// writing it back, or an RCU read-side critical section covers `'a`).
+    pub unsafe fn from_raw_view<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: `INodeView` is `repr(transparent)` over the C inode; validity is guaranteed
+        // by the caller.
+        unsafe { &*ptr.cast() }
     }
 
     fn container(&self) -> *mut INodeWithData<T::INodeData> {
@@ -403,12 +502,6 @@ impl<T: FileSystem> INode<T> {
         unsafe { bindings::inode_set_ctime_current(self.as_raw()) };
     }
 
-    /// Writes the inode back now if it is dirty (`sync_inode_metadata` with `wait`).
-    pub fn sync_metadata(&self) -> Result {
-        // SAFETY: The inode is valid.
-        to_result(unsafe { bindings::sync_inode_metadata(self.as_raw(), 1) })
-    }
-
     /// Waits for direct I/O in flight on the inode (`inode_dio_wait`).
     pub fn dio_wait(&self) {
         // SAFETY: The inode is valid.
@@ -427,44 +520,10 @@ impl<T: FileSystem> INode<T> {
         unsafe { bindings::is_bad_inode(self.as_raw()) }
     }
 
-    /// Locks the inode exclusively (`inode_lock`, the `i_rwsem`).
-    pub fn lock(&self) -> Locked<'_, T> {
-        // SAFETY: The inode is valid.
-        unsafe { bindings::inode_lock(self.as_raw()) };
-        Locked {
-            inode: self,
-            owned: true,
-        }
-    }
-
-    /// Locks the inode shared (`inode_lock_shared`).
-    pub fn lock_shared(&self) -> SharedLocked<'_, T> {
-        // SAFETY: The inode is valid.
-        unsafe { bindings::inode_lock_shared(self.as_raw()) };
-        SharedLocked {
-            inode: self,
-            owned: true,
-        }
-    }
-
-    /// Takes the mapping's invalidate lock exclusively (`filemap_invalidate_lock`).
-    pub fn invalidate_lock(&self) -> InvalidateLocked<'_, T> {
-        // SAFETY: The inode and its mapping are valid.
-        unsafe { bindings::filemap_invalidate_lock(&raw mut (*self.as_raw()).i_data) };
-        InvalidateLocked { inode: self }
-    }
-
     /// Returns the inode's page cache mapping (`i_mapping`).
     pub fn mapping(&self) -> *mut bindings::address_space {
         // SAFETY: `i_mapping` is set at allocation and never changes for our inodes.
         unsafe { (*self.as_raw()).i_mapping }
-    }
-
-    /// Writes back and waits for the page cache of the byte range `start..=end`
-    /// (`filemap_write_and_wait_range`).
-    pub fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
-        // SAFETY: The mapping is valid.
-        to_result(unsafe { bindings::filemap_write_and_wait_range(self.mapping(), start, end) })
     }
 }
 
@@ -472,9 +531,18 @@ impl<T: FileSystem> INode<T> {
 ///
 /// Obtained from [`INode::lock`] (which unlocks on drop) or handed to callbacks the VFS
 /// calls with the lock held (which do not unlock).
+///
+/// # Invariants
+///
+/// `i_rwsem` of `inode` is held exclusively by the current task for `'a` (taken by
+/// [`INode::lock`] if `owned`, else by the VFS around the callback). The guard is neither
+/// `Send` nor `Sync`: a rwsem belongs to the task that took it. Functions that act on an
+/// inode reached another way (an iocb's file) check that it is this guard's inode
+/// ([`Locked::is_of_raw`]).
 pub struct Locked<'a, T: FileSystem> {
     inode: &'a INode<T>,
     owned: bool,
+    _not_send: crate::types::NotThreadSafe,
 }
 
 impl<'a, T: FileSystem> Locked<'a, T> {
@@ -487,11 +555,18 @@ impl<'a, T: FileSystem> Locked<'a, T> {
         Self {
             inode,
             owned: false,
+            _not_send: PhantomData,
         }
     }
 }
 
 impl<T: FileSystem> Locked<'_, T> {
+    /// Tells whether this guard locks the inode at `inode` (a raw pointer, e.g. the inode of
+    /// an iocb's file); functions taking a guard and an iocb refuse a mismatch with `EINVAL`.
+    pub fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
+        core::ptr::eq(self.inode.as_raw(), inode)
+    }
+
     /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`): `EFBIG` past the
     /// super block's `s_maxbytes` or the caller's `RLIMIT_FSIZE` (which also sends it
     /// `SIGXFSZ`), `ETXTBSY` for a swap file. For size changes the VFS does not check itself,
@@ -546,9 +621,15 @@ impl<T: FileSystem> Drop for Locked<'_, T> {
 }
 
 /// Proof that the inode lock is held at least shared.
+///
+/// # Invariants
+///
+/// `i_rwsem` of `inode` is held (shared or exclusive) by the current task for `'a`; neither
+/// `Send` nor `Sync`, like [`Locked`].
 pub struct SharedLocked<'a, T: FileSystem> {
     inode: &'a INode<T>,
     owned: bool,
+    _not_send: crate::types::NotThreadSafe,
 }
 
 impl<'a, T: FileSystem> SharedLocked<'a, T> {
@@ -561,7 +642,15 @@ impl<'a, T: FileSystem> SharedLocked<'a, T> {
         Self {
             inode,
             owned: false,
+            _not_send: PhantomData,
         }
+    }
+}
+
+impl<T: FileSystem> SharedLocked<'_, T> {
+    /// Tells whether this guard locks the inode at `inode` (see [`Locked::is_of_raw`]).
+    pub fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
+        core::ptr::eq(self.inode.as_raw(), inode)
     }
 }
 
@@ -582,8 +671,14 @@ impl<T: FileSystem> Drop for SharedLocked<'_, T> {
 }
 
 /// Guard of the mapping's invalidate lock (`filemap_invalidate_lock`), held exclusively.
+///
+/// # Invariants
+///
+/// `mapping->invalidate_lock` of `inode` is held exclusively by the current task for `'a`;
+/// neither `Send` nor `Sync`.
 pub struct InvalidateLocked<'a, T: FileSystem> {
     inode: &'a INode<T>,
+    _not_send: crate::types::NotThreadSafe,
 }
 
 impl<T: FileSystem> InvalidateLocked<'_, T> {
@@ -861,7 +956,7 @@ pub trait Operations {
     /// On success the file system has instantiated `dentry`.
     fn create(
         _parent: &Locked<'_, Self::FileSystem>,
-        _dentry: &DEntry<Self::FileSystem>,
+        _dentry: NewDEntry<'_, Self::FileSystem>,
         _mode: u16,
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
@@ -876,7 +971,7 @@ pub trait Operations {
     /// [`Operations::create`] instead.
     fn mknod(
         _parent: &Locked<'_, Self::FileSystem>,
-        _dentry: &DEntry<Self::FileSystem>,
+        _dentry: NewDEntry<'_, Self::FileSystem>,
         _mode: u16,
         _rdev: u32,
     ) -> Result {
@@ -886,7 +981,7 @@ pub trait Operations {
     /// Creates a directory (`->mkdir`).
     fn mkdir(
         _parent: &Locked<'_, Self::FileSystem>,
-        _dentry: &DEntry<Self::FileSystem>,
+        _dentry: NewDEntry<'_, Self::FileSystem>,
         _mode: u16,
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
@@ -932,11 +1027,13 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Creates a hard link `new` in `dir` to the inode of `old` (`->link`).
+    /// Creates a hard link `new` in `dir` to `inode` (`->link`). The VFS holds the locks of
+    /// `dir` and of `inode` (given as a guard). The source dentry is not offered: its parent
+    /// is not locked, so its name may change under a concurrent rename.
     fn link(
-        _old: &DEntry<Self::FileSystem>,
+        _inode: &Locked<'_, Self::FileSystem>,
         _dir: &Locked<'_, Self::FileSystem>,
-        _new: &DEntry<Self::FileSystem>,
+        _new: NewDEntry<'_, Self::FileSystem>,
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -952,7 +1049,7 @@ pub trait Operations {
     /// targets than it supports with `ENAMETOOLONG`.
     fn symlink(
         _parent: &Locked<'_, Self::FileSystem>,
-        _dentry: &DEntry<Self::FileSystem>,
+        _dentry: NewDEntry<'_, Self::FileSystem>,
         _target: &CStr,
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
@@ -973,15 +1070,29 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Returns the target of a symbolic link (`->get_link`). `dentry` is `None` in RCU path
-    /// walk, where the call must not sleep: return `ECHILD` to be called again with it.
+    /// Returns the target of a symbolic link (`->get_link` in ref-walk, with a dentry).
     ///
-    /// Without this hook [`Operations::SYMLINK`] decides: fast symlinks
+    /// Context: process context, may sleep; no lock held; the dentry being walked holds a
+    /// reference to `inode`. The dentry itself is not offered: its parent is not locked, so
+    /// its name may change (and be freed) under a concurrent rename.
+    ///
+    /// In RCU path walk the glue calls [`Operations::get_link_rcu`] instead, or returns
+    /// `ECHILD` (path walk then retries in ref-walk and calls this) if it is not implemented.
+    /// Without either hook [`Operations::SYMLINK`] decides: fast symlinks
     /// ([`NewINode::set_fast_link`]) and page cache symlinks need no code.
-    fn get_link<'a>(
-        _dentry: Option<&DEntry<Self::FileSystem>>,
-        _inode: &'a INode<Self::FileSystem>,
-    ) -> Result<Link<'a>> {
+    fn get_link<'a>(_inode: &'a INode<Self::FileSystem>) -> Result<Link<'a>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Returns the target of a symbolic link in RCU path walk (`->get_link` with a `NULL`
+    /// dentry), when it can be had without sleeping, e.g. from the inode's private data.
+    ///
+    /// Context: inside `rcu_read_lock`: must not sleep (no I/O, no `GFP_KERNEL` allocation,
+    /// no mutex). `inode` may have a zero count (RCU walk takes no reference), so it is an
+    /// [`INodeView`]; its memory, private data included, stays valid for the walk (it is
+    /// freed after a grace period). Return `ECHILD` to be called again in ref-walk
+    /// ([`Operations::get_link`]). Also used in ref-walk when `get_link` is not implemented.
+    fn get_link_rcu<'a>(_inode: &'a INodeView<Self::FileSystem>) -> Result<&'a CStr> {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -1108,7 +1219,7 @@ impl<U: Operations> Table<U> {
         } else {
             None
         },
-        get_link: if U::HAS_GET_LINK {
+        get_link: if U::HAS_GET_LINK || U::HAS_GET_LINK_RCU {
             Some(Self::get_link)
         } else {
             match U::SYMLINK {
@@ -1175,7 +1286,7 @@ impl<U: Operations> Table<U> {
             // SAFETY: As documented above.
             let parent = unsafe { Locked::held(INode::from_raw(parent)) };
             // SAFETY: As documented above.
-            U::create(&parent, unsafe { DEntry::from_raw(dentry) }, mode)?;
+            U::create(&parent, unsafe { NewDEntry::from_raw(dentry) }, mode)?;
             Ok(0)
         })
     }
@@ -1194,7 +1305,7 @@ impl<U: Operations> Table<U> {
             // SAFETY: As documented above.
             let parent = unsafe { Locked::held(INode::from_raw(parent)) };
             // SAFETY: As documented above.
-            U::mknod(&parent, unsafe { DEntry::from_raw(dentry) }, mode, rdev)?;
+            U::mknod(&parent, unsafe { NewDEntry::from_raw(dentry) }, mode, rdev)?;
             Ok(0)
         })
     }
@@ -1211,7 +1322,7 @@ impl<U: Operations> Table<U> {
         // SAFETY: As documented above.
         let parent = unsafe { Locked::held(INode::from_raw(parent)) };
         // SAFETY: As documented above.
-        match U::mkdir(&parent, unsafe { DEntry::from_raw(dentry) }, mode) {
+        match U::mkdir(&parent, unsafe { NewDEntry::from_raw(dentry) }, mode) {
             Ok(()) => core::ptr::null_mut(),
             Err(e) => e.to_ptr(),
         }
@@ -1310,19 +1421,23 @@ impl<U: Operations> Table<U> {
 
     /// # Safety
     ///
-    /// Called by the VFS with `dir` locked and `old` a positive dentry of the same file system.
+    /// Called by `vfs_link` with `dir` and the inode of `old` (a positive dentry of the same
+    /// super block) locked, and `new` a negative dentry of `dir`.
     unsafe extern "C" fn link(
         old: *mut bindings::dentry,
         dir: *mut bindings::inode,
         new: *mut bindings::dentry,
     ) -> c_int {
         from_result(|| {
+            // SAFETY: As documented above; `old`'s reference keeps its inode alive.
+            let (d, i) = unsafe {
+                (
+                    Locked::held(INode::from_raw(dir)),
+                    Locked::held(INode::from_raw((*old).d_inode)),
+                )
+            };
             // SAFETY: As documented above.
-            let d = unsafe { Locked::held(INode::from_raw(dir)) };
-            // SAFETY: As documented above.
-            U::link(unsafe { DEntry::from_raw(old) }, &d, unsafe {
-                DEntry::from_raw(new)
-            })?;
+            U::link(&i, &d, unsafe { NewDEntry::from_raw(new) })?;
             Ok(0)
         })
     }
@@ -1367,7 +1482,7 @@ impl<U: Operations> Table<U> {
                 return Err(ENOENT);
             }
             // SAFETY: As documented above.
-            U::symlink(&parent, unsafe { DEntry::from_raw(dentry) }, target)?;
+            U::symlink(&parent, unsafe { NewDEntry::from_raw(dentry) }, target)?;
             Ok(0)
         })
     }
@@ -1402,16 +1517,28 @@ impl<U: Operations> Table<U> {
     /// # Safety
     ///
     /// Called by path walk with a symlink inode of `U::FileSystem`; `dentry` is NULL in RCU
-    /// mode; `done` is valid for writes.
+    /// mode (inside `rcu_read_lock`), else a positive dentry of the inode; `done` is valid for
+    /// writes.
     unsafe extern "C" fn get_link(
         dentry: *mut bindings::dentry,
         inode: *mut bindings::inode,
         done: *mut bindings::delayed_call,
     ) -> *const c_char {
-        // SAFETY: The dentry, when there is one, is a positive dentry of the symlink.
-        let d = (!dentry.is_null()).then(|| unsafe { DEntry::from_raw(dentry) });
-        // SAFETY: The inode is a live symlink inode of this file system.
-        match U::get_link(d, unsafe { INode::from_raw(inode) }) {
+        if dentry.is_null() || !U::HAS_GET_LINK {
+            if !U::HAS_GET_LINK_RCU {
+                return ECHILD.to_ptr::<c_char>().cast_const();
+            }
+            // SAFETY: The inode is an initialised symlink inode of this file system, valid
+            // for the walk (RCU, or the dentry's reference); its count may be zero in RCU
+            // mode, hence a view.
+            return match U::get_link_rcu(unsafe { INodeView::from_raw_view(inode) }) {
+                Ok(s) => s.as_char_ptr(),
+                Err(e) => e.to_ptr::<c_char>().cast_const(),
+            };
+        }
+        // SAFETY: In ref-walk the dentry holds a reference to its inode, a live, initialised
+        // symlink inode of this file system.
+        match U::get_link(unsafe { INode::from_raw(inode) }) {
             Err(e) => e.to_ptr::<c_char>().cast_const(),
             Ok(Link::Borrowed(s)) => s.as_char_ptr(),
             Ok(Link::Owned(s)) => {
@@ -1790,7 +1917,7 @@ mod tests {
         fn lookup(_p: &SharedLocked<'_, Fs>, _d: &DEntry<Fs>) -> Result<Option<ARef<INode<Fs>>>> {
             Ok(None)
         }
-        fn symlink(_p: &Locked<'_, Fs>, _d: &DEntry<Fs>, _t: &CStr) -> Result {
+        fn symlink(_p: &Locked<'_, Fs>, _d: NewDEntry<'_, Fs>, _t: &CStr) -> Result {
             Err(ENOSPC)
         }
         fn tmpfile(_d: &INode<Fs>, _m: u16) -> Result<ARef<INode<Fs>>> {
@@ -1809,7 +1936,7 @@ mod tests {
     #[vtable]
     impl Operations for Node {
         type FileSystem = Fs;
-        fn mknod(_p: &Locked<'_, Fs>, _d: &DEntry<Fs>, mode: u16, rdev: u32) -> Result {
+        fn mknod(_p: &Locked<'_, Fs>, _d: NewDEntry<'_, Fs>, mode: u16, rdev: u32) -> Result {
             if mode & mode::S_IFMT == mode::S_IFCHR && rdev == 0 {
                 return Err(EXDEV);
             }
@@ -1841,8 +1968,11 @@ mod tests {
         type FileSystem = Fs;
         // `SYMLINK` is ignored when `get_link` is implemented.
         const SYMLINK: Symlink = Symlink::Fast;
-        fn get_link<'a>(_d: Option<&DEntry<Fs>>, _i: &'a INode<Fs>) -> Result<Link<'a>> {
+        fn get_link<'a>(_i: &'a INode<Fs>) -> Result<Link<'a>> {
             Ok(Link::Borrowed(c"target"))
+        }
+        fn get_link_rcu<'a>(_i: &'a INodeView<Fs>) -> Result<&'a CStr> {
+            Ok(c"rcu-target")
         }
     }
 
@@ -1878,10 +2008,7 @@ mod tests {
     #[vtable]
     impl Operations for SlowLink {
         type FileSystem = Fs;
-        fn get_link<'a>(d: Option<&DEntry<Fs>>, _i: &'a INode<Fs>) -> Result<Link<'a>> {
-            if d.is_none() {
-                return Err(ECHILD);
-            }
+        fn get_link<'a>(_i: &'a INode<Fs>) -> Result<Link<'a>> {
             Link::owned(b"built/target")
         }
     }
@@ -1891,7 +2018,7 @@ mod tests {
     #[vtable]
     impl Operations for BadLink {
         type FileSystem = Fs;
-        fn get_link<'a>(_d: Option<&DEntry<Fs>>, _i: &'a INode<Fs>) -> Result<Link<'a>> {
+        fn get_link<'a>(_i: &'a INode<Fs>) -> Result<Link<'a>> {
             let mut v = KVec::new();
             v.extend_from_slice(b"no-nul", GFP_KERNEL)?;
             Ok(Link::Owned(v))
@@ -1931,13 +2058,19 @@ mod tests {
 
     #[test]
     fn get_link_glue_maps_results() {
-        // A borrowed target is returned as is, with nothing to free.
-        let (p, done) = call_get_link::<OwnLink>(true);
+        // A borrowed target is returned as is, with nothing to free; RCU walk goes to
+        // `get_link_rcu`, ref-walk to `get_link`.
+        let (p, done) = call_get_link::<OwnLink>(false);
         assert!(ptr_errno(p).is_none());
         // SAFETY: A borrowed target is a static C string here.
         assert_eq!(unsafe { CStr::from_char_ptr(p) }.to_bytes(), b"target");
         assert!(done.fn_.is_none());
-        // RCU walk refused with ECHILD reaches C as ERR_PTR(-ECHILD).
+        let (p, done) = call_get_link::<OwnLink>(true);
+        // SAFETY: As above.
+        assert_eq!(unsafe { CStr::from_char_ptr(p) }.to_bytes(), b"rcu-target");
+        assert!(done.fn_.is_none());
+        // Without `get_link_rcu`, RCU walk gets ECHILD (as ERR_PTR(-ECHILD)) from the glue
+        // and the sleeping hook is not called.
         let (p, done) = call_get_link::<SlowLink>(true);
         assert_eq!(ptr_errno(p), Some(ECHILD));
         assert!(done.fn_.is_none());

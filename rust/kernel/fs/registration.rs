@@ -15,7 +15,7 @@
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
 
 use super::{
-    inode::{INode, INodeWithData},
+    inode::{INode, INodeView, INodeWithData},
     param::{MountOptions, ParamTable},
     super_block::{New, Ready, SuperBlock},
 };
@@ -101,14 +101,22 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
 
     /// Writes a dirty inode back to its on-disk location (`->write_inode`); `sync` is set for
     /// data-integrity writeback.
-    fn write_inode(_inode: &INode<Self>, _sync: bool) -> Result {
+    ///
+    /// Context: process context, may sleep; no inode lock held (the VFS holds `I_SYNC`).
+    /// Called from the flusher threads for inodes whose count may be zero, and from
+    /// `iput_final` (`I_WILL_FREE`), so the inode is an [`INodeView`] that cannot be turned
+    /// into a reference.
+    fn write_inode(_inode: &INodeView<Self>, _sync: bool) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
     /// Called when the last reference to an inode is dropped and it leaves the cache
     /// (`->evict_inode`), after its page cache has been truncated. With `nlink == 0` the file
     /// system frees the inode on disk here.
-    fn evict_inode(_inode: &INode<Self>) {
+    ///
+    /// Context: process context, may sleep; no inode lock held; `i_count` is zero and the
+    /// inode is `I_FREEING`, hence an [`INodeView`].
+    fn evict_inode(_inode: &INodeView<Self>) {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -530,8 +538,9 @@ impl<T: FileSystem> Tables<T> {
             let container = unsafe { INodeWithData::<T::INodeData>::from_inode(inode) };
             // SAFETY: As above; an inode that never got its data (failed `iget`) is skipped.
             if unsafe { INodeWithData::has_data(container) } {
-                // SAFETY: The data is initialised.
-                T::evict_inode(unsafe { INode::from_raw(inode) });
+                // SAFETY: The data is initialised; the VFS keeps the inode's memory until
+                // `destroy_inode`, after this call. Its count is zero: only a view is given.
+                T::evict_inode(unsafe { INodeView::from_raw_view(inode) });
             }
         }
         // SAFETY: The inode is valid.
@@ -548,8 +557,10 @@ impl<T: FileSystem> Tables<T> {
         from_result(|| {
             // SAFETY: `wbc` is valid for the call.
             let sync = unsafe { (*wbc).sync_mode } == bindings::writeback_sync_modes_WB_SYNC_ALL;
-            // SAFETY: Only hashed, initialised inodes are written back.
-            T::write_inode(unsafe { INode::from_raw(inode) }, sync)?;
+            // SAFETY: Only initialised inodes are written back (an inode that failed `iget` is
+            // bad and never dirty); the VFS keeps it alive for the call (`I_SYNC`), but its
+            // count may be zero: only a view is given.
+            T::write_inode(unsafe { INodeView::from_raw_view(inode) }, sync)?;
             Ok(0)
         })
     }
@@ -750,11 +761,11 @@ mod tests {
 
         fn put_super(_sb: &SuperBlock<Self, Ready>) {}
 
-        fn write_inode(_inode: &INode<Self>, _sync: bool) -> Result {
+        fn write_inode(_inode: &INodeView<Self>, _sync: bool) -> Result {
             Ok(())
         }
 
-        fn evict_inode(_inode: &INode<Self>) {}
+        fn evict_inode(_inode: &INodeView<Self>) {}
 
         fn remount(_sb: &SuperBlock<Self, Ready>, _ro: bool) -> Result {
             Ok(())
