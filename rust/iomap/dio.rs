@@ -400,11 +400,12 @@ impl<U: DioOperations> DioOps<U> {
 /// be dropped then (iomap's `inode_dio_begin`/`inode_dio_end` keep truncate waiting in
 /// `inode_dio_wait`). `ENOTBLK` asks the caller to fall back to buffered I/O.
 pub fn dio_rw_read<U: DioOperations>(
-    _lock: &SharedLocked<'_, U::FileSystem>,
+    lock: &SharedLocked<'_, U::FileSystem>,
     iocb: &mut Kiocb<'_, ()>,
     to: &mut IovIterDest<'_>,
     flags: DioFlags,
 ) -> Result<DioResult> {
+    lock.check_iocb(iocb)?;
     // SAFETY: `iocb` and `to` are valid for the call and the inode lock is held as iomap
     // requires. The dio ops table is static; no private data is passed, so nothing on this
     // stack frame is reachable from a completion that runs after we return.
@@ -436,6 +437,7 @@ pub fn dio_rw_write<U: DioOperations>(
     from: &mut IovIterSource<'_>,
     flags: DioFlags,
 ) -> Result<DioResult> {
+    lock.check_iocb(iocb)?;
     let mut flags = flags;
     let end = iocb.ki_pos().saturating_add(from.len() as i64);
     if end > lock.size() {
@@ -461,10 +463,11 @@ pub fn dio_rw_write<U: DioOperations>(
 /// `iomap_end`, which this path never calls); other errors are real. The inode lock is held
 /// at least shared. An asynchronous kiocb may give [`DioResult::Queued`].
 pub fn dio_read_simple<U: Operations>(
-    _lock: &SharedLocked<'_, U::FileSystem>,
+    lock: &SharedLocked<'_, U::FileSystem>,
     iocb: &mut Kiocb<'_, ()>,
     to: &mut IovIterDest<'_>,
 ) -> Result<DioResult> {
+    lock.check_iocb(iocb)?;
     if Ops::<U>::HAS_ITER_END {
         return Err(ENOTBLK);
     }

@@ -640,10 +640,11 @@ fn ret_len(r: isize) -> Result<usize> {
 /// [`write_checks`](kernel::fs::file_ops::write_checks); the position is advanced. Returns the
 /// bytes written; a short write returns what was written before the error.
 pub fn buffered_write<U: Operations>(
-    _lock: &Locked<'_, U::FileSystem>,
+    lock: &Locked<'_, U::FileSystem>,
     iocb: &mut Kiocb<'_, ()>,
     from: &mut IovIterSource<'_>,
 ) -> Result<usize> {
+    lock.check_iocb(iocb)?;
     // SAFETY: `iocb` and `from` are valid; the inode lock is held; the write operations are
     // static (or NULL) and NULL private data is allowed.
     ret_len(unsafe {
@@ -765,10 +766,11 @@ fn dio<U: Operations>(iocb: &mut Kiocb<'_, ()>, iter: *mut bindings::iov_iter) -
 /// Direct read at `iocb`'s position into `to` (`iomap_dio_rw`, waited for), with the inode lock
 /// held at least shared. `ENOTBLK` asks the caller to fall back to buffered I/O.
 pub fn dio_read<U: Operations>(
-    _lock: &SharedLocked<'_, U::FileSystem>,
+    lock: &SharedLocked<'_, U::FileSystem>,
     iocb: &mut Kiocb<'_, ()>,
     to: &mut IovIterDest<'_>,
 ) -> Result<usize> {
+    lock.check_iocb(iocb)?;
     dio::<U>(iocb, to.as_raw())
 }
 
@@ -776,10 +778,11 @@ pub fn dio_read<U: Operations>(
 /// lock held exclusively. The file size is not changed: the caller extends it after the
 /// write. `ENOTBLK` asks the caller to fall back to buffered I/O.
 pub fn dio_write<U: Operations>(
-    _lock: &Locked<'_, U::FileSystem>,
+    lock: &Locked<'_, U::FileSystem>,
     iocb: &mut Kiocb<'_, ()>,
     from: &mut IovIterSource<'_>,
 ) -> Result<usize> {
+    lock.check_iocb(iocb)?;
     dio::<U>(iocb, from.as_raw())
 }
 

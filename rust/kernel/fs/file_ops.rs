@@ -51,11 +51,14 @@ pub fn generic_read_iter(iocb: &mut Kiocb<'_, ()>, to: &mut IovIterDest<'_>) -> 
 
 /// Checks a write and trims it to the limits (`generic_write_checks`), with the inode lock
 /// held. Returns the number of bytes that may be written (0: nothing to do).
+///
+/// `EINVAL` if `lock` is not the guard of the iocb's inode.
 pub fn write_checks<T: FileSystem>(
-    _lock: &Locked<'_, T>,
+    lock: &Locked<'_, T>,
     iocb: &mut Kiocb<'_, ()>,
     from: &mut IovIterSource<'_>,
 ) -> Result<usize> {
+    lock.check_iocb(iocb)?;
     // SAFETY: `iocb` and `from` are valid; the inode lock is held as required.
     let r = unsafe { bindings::generic_write_checks(iocb.as_raw(), from.as_raw()) };
     if r < 0 {
@@ -66,8 +69,10 @@ pub fn write_checks<T: FileSystem>(
 }
 
 /// Removes set-uid bits and updates the modification times before a write
-/// (`file_modified`), with the inode lock held.
-pub fn file_modified<T: FileSystem>(_lock: &Locked<'_, T>, iocb: &mut Kiocb<'_, ()>) -> Result {
+/// (`file_modified`), with the inode lock held. `EINVAL` if `lock` is not the guard of the
+/// iocb's inode.
+pub fn file_modified<T: FileSystem>(lock: &Locked<'_, T>, iocb: &mut Kiocb<'_, ()>) -> Result {
+    lock.check_iocb(iocb)?;
     // SAFETY: The file of a live kiocb is valid; the inode lock is held.
     to_result(unsafe { bindings::file_modified((*iocb.as_raw()).ki_filp) })
 }
@@ -121,8 +126,13 @@ pub fn is_direct(iocb: &Kiocb<'_, ()>) -> bool {
     flags & bindings::IOCB_DIRECT as i32 != 0
 }
 
-/// [`file_modified`] for calls without a kiocb (e.g. `fallocate`).
-pub fn file_modified_file<T: FileSystem>(_lock: &Locked<'_, T>, file: &File) -> Result {
+/// [`file_modified`] for calls without a kiocb (e.g. `fallocate`). `EINVAL` if `lock` is not
+/// the guard of the file's inode.
+pub fn file_modified_file<T: FileSystem>(lock: &Locked<'_, T>, file: &File) -> Result {
+    // SAFETY: The file is valid; its inode never changes.
+    if !lock.is_of_raw(unsafe { bindings::file_inode(file.as_ptr()) }) {
+        return Err(EINVAL);
+    }
     // SAFETY: The file is valid; the inode lock is held.
     to_result(unsafe { bindings::file_modified(file.as_ptr()) })
 }

@@ -560,11 +560,28 @@ impl<'a, T: FileSystem> Locked<'a, T> {
     }
 }
 
+/// Returns the inode of the file of `iocb` (`file_inode(iocb->ki_filp)`).
+fn iocb_inode(iocb: &super::Kiocb<'_, ()>) -> *const bindings::inode {
+    // SAFETY: A live kiocb has a valid file, whose inode never changes.
+    unsafe { bindings::file_inode((*iocb.as_raw()).ki_filp) }
+}
+
 impl<T: FileSystem> Locked<'_, T> {
     /// Tells whether this guard locks the inode at `inode` (a raw pointer, e.g. the inode of
     /// an iocb's file); functions taking a guard and an iocb refuse a mismatch with `EINVAL`.
     pub fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
         core::ptr::eq(self.inode.as_raw(), inode)
+    }
+
+    /// Checks that this guard locks the inode of `iocb`'s file: `EINVAL` otherwise. Every
+    /// function that takes a guard as proof for an operation on an iocb calls it, so the guard
+    /// of one inode cannot stand in for another's.
+    pub fn check_iocb(&self, iocb: &super::Kiocb<'_, ()>) -> Result {
+        if self.is_of_raw(iocb_inode(iocb)) {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
     }
 
     /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`): `EFBIG` past the
@@ -651,6 +668,16 @@ impl<T: FileSystem> SharedLocked<'_, T> {
     /// Tells whether this guard locks the inode at `inode` (see [`Locked::is_of_raw`]).
     pub fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
         core::ptr::eq(self.inode.as_raw(), inode)
+    }
+
+    /// Checks that this guard locks the inode of `iocb`'s file: `EINVAL` otherwise (see
+    /// [`Locked::check_iocb`]).
+    pub fn check_iocb(&self, iocb: &super::Kiocb<'_, ()>) -> Result {
+        if self.is_of_raw(iocb_inode(iocb)) {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
     }
 }
 
@@ -2093,6 +2120,49 @@ mod tests {
         let (p, done) = call_get_link::<BadLink>(false);
         assert_eq!(ptr_errno(p), Some(EINVAL));
         assert!(done.fn_.is_none());
+    }
+
+    #[test]
+    fn guards_are_branded() {
+        // A shmem file provides a real file and inode for the kiocb.
+        // SAFETY: All-zero VMA flags are `EMPTY_VMA_FLAGS`.
+        let flags: bindings::vma_flags_t = unsafe { core::mem::zeroed() };
+        // SAFETY: The name is a static C string.
+        let file = unsafe {
+            bindings::shmem_kernel_file_setup(c"rust_fs_inode_ops".as_char_ptr(), 4096, flags)
+        };
+        let file = from_err_ptr(file).unwrap();
+        let mut raw: bindings::kiocb = pin_init::zeroed();
+        raw.ki_filp = file;
+        // SAFETY: `raw` is a valid kiocb whose file lives until the `fput` below; its private
+        // data is unused.
+        let iocb = unsafe { crate::fs::Kiocb::<()>::from_raw(&mut raw) };
+        // SAFETY: The file is valid.
+        let own = unsafe { bindings::file_inode(file) };
+        let mut fake = core::mem::MaybeUninit::<bindings::inode>::zeroed();
+        // The guards below are never used to touch their inodes: they do not own a lock and
+        // only their inode's address is compared.
+        // SAFETY: See above.
+        let (mine, other) = unsafe {
+            (
+                Locked::held(INode::<Fs>::from_raw(own)),
+                Locked::held(INode::<Fs>::from_raw(fake.as_mut_ptr())),
+            )
+        };
+        assert_eq!(mine.check_iocb(&iocb), Ok(()));
+        assert_eq!(other.check_iocb(&iocb), Err(EINVAL));
+        // SAFETY: As above.
+        let (mine, other) = unsafe {
+            (
+                SharedLocked::held(INode::<Fs>::from_raw(own)),
+                SharedLocked::held(INode::<Fs>::from_raw(fake.as_mut_ptr())),
+            )
+        };
+        assert_eq!(mine.check_iocb(&iocb), Ok(()));
+        assert_eq!(other.check_iocb(&iocb), Err(EINVAL));
+        drop((mine, other, iocb));
+        // SAFETY: The file reference from `shmem_kernel_file_setup` is ours.
+        unsafe { bindings::fput(file) };
     }
 
     fn addr<F: Copy>(f: Option<F>) -> Option<usize> {
