@@ -458,8 +458,9 @@ impl<U: WritebackOperations> AddressSpace<U> {
     /// The memory mapping operations to return as [`VM_OPS`](kernel::fs::file_ops::Operations)
     /// from the file operations of such inodes.
     pub const fn vm_ops() -> VmOps {
-        // SAFETY: The callbacks are valid for mappings of files of `U::FileSystem`.
-        unsafe { VmOps::from_static(&Self::VM_TABLE) }
+        // SAFETY: The callbacks are valid for mappings of files of `U::FileSystem` whose
+        // address space operations are `TABLE` (iomap's `page_mkwrite` relies on them).
+        unsafe { VmOps::from_static_for(&Self::VM_TABLE, &Self::TABLE) }
     }
 
     /// # Safety

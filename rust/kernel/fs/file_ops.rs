@@ -22,24 +22,72 @@ use crate::{
 use core::marker::PhantomData;
 
 /// Memory mapping operations (`struct vm_operations_struct`) for [`Operations::VM_OPS`].
+///
+/// Every mapping served by them reads folios through the file's address space operations
+/// (`filemap_fault`), and some only work with one particular table (iomap's `page_mkwrite`
+/// with iomap's address space operations): the `mmap` glue refuses (`ENODEV`) a file whose
+/// mapping lacks `read_folio`, or has another table than the one these operations require.
 #[derive(Clone, Copy)]
-pub struct VmOps(&'static bindings::vm_operations_struct);
+pub struct VmOps(
+    &'static bindings::vm_operations_struct,
+    Option<&'static bindings::address_space_operations>,
+);
 
 impl VmOps {
-    /// Wraps a static C table.
+    /// Wraps a static C table that works with any address space operations that read folios.
     ///
     /// # Safety
     ///
     /// Every callback of `table` must be sound for any mapping of a file whose file operations
-    /// use it.
+    /// use it and whose address space operations have a `read_folio`.
     pub const unsafe fn from_static(table: &'static bindings::vm_operations_struct) -> Self {
-        Self(table)
+        Self(table, None)
     }
+
+    /// Wraps a static C table that only works for files whose address space operations are
+    /// `aops` (checked at `mmap`).
+    ///
+    /// # Safety
+    ///
+    /// Every callback of `table` must be sound for any mapping of a file whose file operations
+    /// use it and whose address space operations are `aops`.
+    pub const unsafe fn from_static_for(
+        table: &'static bindings::vm_operations_struct,
+        aops: &'static bindings::address_space_operations,
+    ) -> Self {
+        Self(table, Some(aops))
+    }
+}
+
+/// The check of the `mmap` glue: `ENODEV` unless the address space operations `a_ops` of the
+/// file being mapped read folios and are those `ops` require.
+fn check_mmap(ops: &VmOps, a_ops: &bindings::address_space_operations) -> Result {
+    if a_ops.read_folio.is_none() {
+        return Err(ENODEV);
+    }
+    match ops.1 {
+        Some(want) if !core::ptr::eq(want, a_ops) => Err(ENODEV),
+        _ => Ok(()),
+    }
+}
+
+/// Tells whether the page cache of `file` can be read (`a_ops->read_folio` set).
+fn reads_folios(file: *mut bindings::file) -> bool {
+    // SAFETY: An open file has a valid mapping whose operations are valid (at least
+    // `empty_aops`).
+    unsafe { (*(*(*file).f_mapping).a_ops).read_folio.is_some() }
 }
 
 /// Reads through the page cache (`generic_file_read_iter`): the normal `read_iter` of a file
 /// whose address space operations read folios.
+///
+/// `EINVAL` if the file's address space operations cannot read folios (no `read_folio`, e.g.
+/// an inode created without address space operations), where C would call a `NULL` pointer.
 pub fn generic_read_iter(iocb: &mut Kiocb<'_, ()>, to: &mut IovIterDest<'_>) -> Result<usize> {
+    // SAFETY: A live kiocb has a valid file.
+    if !reads_folios(unsafe { (*iocb.as_raw()).ki_filp }) {
+        return Err(EINVAL);
+    }
     // SAFETY: `iocb` and `to` are valid for the call.
     let r = unsafe { bindings::generic_file_read_iter(iocb.as_raw(), to.as_raw()) };
     if r < 0 {
@@ -614,8 +662,13 @@ impl<U: Operations> Table<U> {
         let Some(ops) = U::VM_OPS else {
             return -(bindings::ENODEV as c_int);
         };
+        // SAFETY: An open file has a valid mapping with valid operations.
+        if let Err(e) = check_mmap(&ops, unsafe { &*(*(*file).f_mapping).a_ops }) {
+            return e.to_errno();
+        }
         // SAFETY: The file and the new vma are valid; installing static operations is what
-        // `generic_file_mmap` does.
+        // `generic_file_mmap` does, and the file's address space operations are those the
+        // operations need (checked above).
         unsafe {
             bindings::file_accessed(file);
             (*vma).vm_ops = ops.0;
@@ -699,6 +752,32 @@ mod tests {
     impl Operations for Leased {
         type FileSystem = Fs;
         const LEASES: bool = true;
+    }
+
+    #[test]
+    fn mmap_needs_matching_aops() {
+        extern "C" fn read(_f: *mut bindings::file, _folio: *mut bindings::folio) -> c_int {
+            0
+        }
+        static VM: bindings::vm_operations_struct = pin_init::zeroed();
+        static A: bindings::address_space_operations = bindings::address_space_operations {
+            read_folio: Some(read),
+            ..pin_init::zeroed()
+        };
+        static B: bindings::address_space_operations = bindings::address_space_operations {
+            read_folio: Some(read),
+            ..pin_init::zeroed()
+        };
+        static EMPTY: bindings::address_space_operations = pin_init::zeroed();
+        // SAFETY: The tables are never called here.
+        let (any, only_a) = unsafe { (VmOps::from_static(&VM), VmOps::from_static_for(&VM, &A)) };
+        assert_eq!(check_mmap(&any, &A), Ok(()));
+        assert_eq!(check_mmap(&any, &B), Ok(()));
+        assert_eq!(check_mmap(&only_a, &A), Ok(()));
+        // A page cache that cannot read folios, or another table than the one the vm
+        // operations were built for, is refused.
+        assert_eq!(check_mmap(&any, &EMPTY), Err(ENODEV));
+        assert_eq!(check_mmap(&only_a, &B), Err(ENODEV));
     }
 
     #[test]

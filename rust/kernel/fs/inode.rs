@@ -853,6 +853,7 @@ impl<T: FileSystem> NewINode<T> {
         if has_link && params.mode & mode::S_IFMT != mode::S_IFLNK {
             return Err(EINVAL);
         }
+        check_tables(params.mode, &params.iops, has_link, params.aops.as_ref())?;
         // SAFETY: The inode is new and locked, so nobody else accesses its data; the data slot
         // is pinned in the slab object.
         unsafe { pin_init::raw_try_init((*container).data.as_mut_ptr(), data)? };
@@ -900,6 +901,46 @@ impl<T: FileSystem> NewINode<T> {
         // initialised, as `INode`'s invariants require.
         Ok(unsafe { ARef::from_raw(this.0.cast()) })
     }
+}
+
+/// The run-time checks of [`NewINode::init`] that tie the inode operations to the kind of
+/// inode, so that no table the VFS calls can reach a `NULL` pointer:
+///
+/// - a table with `get_link` (any [`Symlink`] other than `None`, or a `get_link` hook) only
+///   for `S_IFLNK` (the VFS treats every inode with `get_link` as a symlink, and `readlink`
+///   on it would follow `i_link`, which shares a union with `i_cdev`);
+/// - [`Symlink::Fast`] (`simple_get_link`) only with a target ([`NewINode::set_fast_link`]):
+///   `readlink` would `strlen(NULL)`;
+/// - [`Symlink::Page`] (`page_get_link`) only with address space operations that read
+///   folios.
+///
+/// `EINVAL` otherwise.
+fn check_tables<T: FileSystem>(
+    mode: u16,
+    iops: &Ops<T>,
+    has_link: bool,
+    aops: Option<&super::address_space::AOps<T>>,
+) -> Result {
+    // SAFETY: `Ops` always points to a static table.
+    let get_link = unsafe { (*iops.as_raw()).get_link };
+    let Some(get_link) = get_link else {
+        return Ok(());
+    };
+    if mode & mode::S_IFMT != mode::S_IFLNK {
+        return Err(EINVAL);
+    }
+    let f = get_link as usize;
+    if f == bindings::simple_get_link as *const () as usize && !has_link {
+        return Err(EINVAL);
+    }
+    if f == bindings::page_get_link as *const () as usize {
+        // SAFETY: `AOps` always points to a static table.
+        let reads = aops.is_some_and(|a| unsafe { (*a.as_raw()).read_folio }.is_some());
+        if !reads {
+            return Err(EINVAL);
+        }
+    }
+    Ok(())
 }
 
 impl<T: FileSystem> Drop for NewINode<T> {
@@ -2120,6 +2161,44 @@ mod tests {
         let (p, done) = call_get_link::<BadLink>(false);
         assert_eq!(ptr_errno(p), Some(EINVAL));
         assert!(done.fn_.is_none());
+    }
+
+    #[test]
+    fn tables_match_the_kind_of_inode() {
+        use crate::fs::address_space::AOps;
+        extern "C" fn read(_f: *mut bindings::file, _folio: *mut bindings::folio) -> c_int {
+            0
+        }
+        static READS: bindings::address_space_operations = bindings::address_space_operations {
+            read_folio: Some(read),
+            ..pin_init::zeroed()
+        };
+        static EMPTY: bindings::address_space_operations = pin_init::zeroed();
+        // SAFETY: The tables are never called here.
+        let (reads, empty) =
+            unsafe { (AOps::<Fs>::from_static(&READS), AOps::from_static(&EMPTY)) };
+        let (lnk, reg, chr) = (mode::S_IFLNK | 0o777, mode::S_IFREG | 0o644, mode::S_IFCHR);
+        let fast = Ops::<Fs>::new::<FastLink>();
+        let page = Ops::<Fs>::new::<PageLink>();
+        // Legal: fast link with its target, page link with a page cache that reads, any
+        // table without get_link for any kind.
+        assert_eq!(check_tables(lnk, &fast, true, None), Ok(()));
+        assert_eq!(check_tables(lnk, &page, false, Some(&reads)), Ok(()));
+        assert_eq!(
+            check_tables(reg, &Ops::<Fs>::new::<Nothing>(), false, None),
+            Ok(())
+        );
+        assert_eq!(check_tables(chr, &Ops::<Fs>::empty(), false, None), Ok(()));
+        // Refused: a fast link without target, a page link that cannot read its page, a
+        // symlink table on anything but a symlink.
+        assert_eq!(check_tables(lnk, &fast, false, None), Err(EINVAL));
+        assert_eq!(check_tables(lnk, &page, false, None), Err(EINVAL));
+        assert_eq!(check_tables(lnk, &page, false, Some(&empty)), Err(EINVAL));
+        assert_eq!(check_tables(chr, &fast, true, None), Err(EINVAL));
+        assert_eq!(
+            check_tables(reg, &Ops::<Fs>::new::<OwnLink>(), false, None),
+            Err(EINVAL)
+        );
     }
 
     #[test]
