@@ -189,7 +189,21 @@ pub trait DioOperations: Operations {
     ///
     /// An error returned here fails the I/O; it cannot turn a failed I/O into a success (the
     /// I/O error is reported in that case).
+    ///
+    /// Context: process context, may sleep (the glue never calls it from an atomic
+    /// completion): in the submitter for waited I/O, else on `s_dio_done_wq`. Completions
+    /// that iomap runs from the bio's end_io without completion work (queued reads, queued
+    /// clean overwrites without error: nothing to convert) go to
+    /// [`DioOperations::end_io_atomic`] instead, or to no hook at all.
     fn end_io(_end: &DioEnd<'_, Self::FileSystem>, _error: Option<Error>) -> Result {
+        build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Finishes a direct I/O whose completion may run in atomic context (hard or soft
+    /// interrupt): a queued read, or a queued overwrite of written blocks without error, that
+    /// iomap completes from the bio's end_io. Must not sleep. Optional: without it such
+    /// completions call no hook. Only used with [`DioOperations::end_io`].
+    fn end_io_atomic(_end: &DioEnd<'_, Self::FileSystem>, _error: Option<Error>) -> Result {
         build_error!(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -289,6 +303,21 @@ fn dio_result(r: isize) -> Result<DioResult> {
 
 /// The status `->end_io` returns to iomap: the I/O error if there was one (a hook cannot
 /// turn it into a success), else the hook's own error, else 0 (iomap then reports the size).
+/// iomap's private `IOMAP_DIO_COMP_WORK` (`fs/iomap/direct-io.c`): the completion was queued
+/// to `s_dio_done_wq` (process context).
+const IOMAP_DIO_COMP_WORK: u32 = 1 << 27;
+
+/// Tells whether `->end_io` called with the dio `flags` may sleep. iomap completes a dio in
+/// process context whenever it has completion work (`IOMAP_DIO_COMP_WORK`; always for
+/// unwritten or shared extents and errors, which a completion from the ioend workqueue runs
+/// inline, still in process context), and in the submitter for a synchronous kiocb; anything
+/// else may be the bio's end_io in interrupt context, where `bio_in_atomic` (`in_atomic`,
+/// conservatively true without `CONFIG_PREEMPT_COUNT`) decides.
+fn end_io_may_sleep(flags: u32, error: bool, sync_kiocb: bool, in_atomic: bool) -> bool {
+    let work = IOMAP_DIO_COMP_WORK | bindings::IOMAP_DIO_UNWRITTEN | bindings::IOMAP_DIO_COW;
+    flags & work != 0 || error || sync_kiocb || !in_atomic
+}
+
 fn end_io_status(hook: Result, io_error: Option<Error>) -> c_int {
     match (hook, io_error) {
         (_, Some(e)) => e.to_errno(),
@@ -364,7 +393,16 @@ impl<U: DioOperations> DioOps<U> {
         } else {
             None
         };
-        end_io_status(U::end_io(&end, err), err)
+        // SAFETY: The kiocb is valid (`is_sync_kiocb`: no `ki_complete`); `bio_in_atomic`
+        // only reads the current context.
+        let (sync, atomic) = unsafe { ((*iocb).ki_complete.is_none(), bindings::bio_in_atomic()) };
+        if end_io_may_sleep(flags, err.is_some(), sync, atomic) {
+            end_io_status(U::end_io(&end, err), err)
+        } else if U::HAS_END_IO_ATOMIC {
+            end_io_status(U::end_io_atomic(&end, err), err)
+        } else {
+            end_io_status(Ok(()), err)
+        }
     }
 
     /// # Safety
@@ -594,6 +632,27 @@ mod tests {
         assert_eq!(dio_result(ENOTBLK.to_errno() as isize), Err(ENOTBLK));
         assert_eq!(DioResult::Queued.into_result(), Err(EIOCBQUEUED));
         assert_eq!(DioResult::Done(7).into_result(), Ok(7));
+    }
+
+    #[test]
+    fn end_io_only_where_it_may_sleep() {
+        let (unwritten, cow) = (bindings::IOMAP_DIO_UNWRITTEN, bindings::IOMAP_DIO_COW);
+        let write = 1 << 30;
+        // Process context by construction: completion work, conversions, errors, waiters.
+        assert!(end_io_may_sleep(
+            IOMAP_DIO_COMP_WORK | write,
+            false,
+            false,
+            true
+        ));
+        assert!(end_io_may_sleep(unwritten | write, false, false, true));
+        assert!(end_io_may_sleep(cow | write, false, false, true));
+        assert!(end_io_may_sleep(0, true, false, true));
+        assert!(end_io_may_sleep(0, false, true, true));
+        // A queued read or clean overwrite: only if the context says so.
+        assert!(end_io_may_sleep(write, false, false, false));
+        assert!(!end_io_may_sleep(write, false, false, true));
+        assert!(!end_io_may_sleep(0, false, false, true));
     }
 
     #[test]
