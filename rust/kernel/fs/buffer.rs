@@ -106,8 +106,13 @@ impl BufCache {
         block_size: u32,
         limit: usize,
     ) -> Result<impl PinInit<Self, Error>> {
-        let block_size = block_size as usize;
-        let sb = sb.as_raw() as usize;
+        Self::init(sb.as_raw() as usize, block_size as usize, limit)
+    }
+
+    /// The non-generic part of [`BufCache::new`]: compiled once, in this crate, so that the
+    /// lock class of the map's mutex (its key and its name) lives here and not in the module
+    /// of the file system, which may be unloaded and loaded again.
+    fn init(sb: usize, block_size: usize, limit: usize) -> Result<impl PinInit<Self, Error>> {
         if !block_size.is_power_of_two() || !(512..=super::bdev::IO_BUF_MAX).contains(&block_size) {
             return Err(EINVAL);
         }
