@@ -447,6 +447,19 @@ impl Mapping {
         self.src.as_ref()
     }
 
+    /// Checks that a mapping with blocks (and its source) is on `bdev`, the device of the
+    /// inode's own super block: `EIO` otherwise. [`Mapping::mapped`] takes any super block of
+    /// the file system type, so another mount's would send I/O to another device.
+    pub(crate) fn check_device(&self, bdev: *mut bindings::block_device) -> Result {
+        let on = |t: MapType, b: *mut bindings::block_device| !t.has_blocks() || b == bdev;
+        let src_ok = self.src.as_ref().is_none_or(|s| on(s.map_type, s.bdev));
+        if on(self.map_type, self.bdev) && src_ok {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
+    }
+
     pub(crate) fn set_inline(&mut self, inline: Option<KVec<u8>>) {
         self.inline = inline;
     }
@@ -693,6 +706,27 @@ mod tests {
 
     fn mapped(offset: i64, length: u64, addr: u64) -> Mapping {
         Mapping::new(MapType::Mapped, offset, length, addr, core::ptr::null_mut())
+    }
+
+    #[test]
+    fn mapping_must_be_on_the_inodes_device() {
+        // Devices are only compared, never used: two distinct addresses will do.
+        let two = [0u64; 2];
+        let (ours, other) = (
+            core::ptr::from_ref(&two[0])
+                .cast_mut()
+                .cast::<bindings::block_device>(),
+            core::ptr::from_ref(&two[1])
+                .cast_mut()
+                .cast::<bindings::block_device>(),
+        );
+        let on = |dev| Mapping::new(MapType::Mapped, 0, 4096, 0, dev);
+        assert_eq!(on(ours).check_device(ours), Ok(()));
+        assert_eq!(on(other).check_device(ours), Err(EIO));
+        // Holes have no device to check; a source mapping is checked too.
+        assert_eq!(Mapping::hole(0, 4096).check_device(ours), Ok(()));
+        assert_eq!(on(ours).with_srcmap(on(ours)).check_device(ours), Ok(()));
+        assert_eq!(on(ours).with_srcmap(on(other)).check_device(ours), Err(EIO));
     }
 
     #[test]

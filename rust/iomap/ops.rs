@@ -115,6 +115,7 @@ impl<U: Operations> Ops<U> {
                 Err(EIO)
             } else {
                 map.check(pos, op, sb.block_size(), sb.device_size())
+                    .and_then(|()| map.check_device(sb.bdev()))
                     .and_then(|()| map.check_inline_size(op, inode.size()))
             };
             if let Err(e) = checked {
@@ -550,6 +551,7 @@ impl<U: WritebackOperations> AddressSpace<U> {
                         sb.block_size(),
                         sb.device_size(),
                     )
+                    .and_then(|()| map.check_device(sb.bdev()))
                     .is_ok();
             if !ok {
                 pr_err!(
