@@ -428,7 +428,9 @@ impl<T: FileSystem> Tables<T> {
             let rdonly = bindings::SB_RDONLY as c_uint;
             if mask & rdonly != 0 {
                 let ro = flags & rdonly != 0;
-                if ro != sb.is_read_only() {
+                // A file system without `remount` takes the switch without a hook (and links:
+                // the default `remount` is a build error).
+                if T::HAS_REMOUNT && ro != sb.is_read_only() {
                     T::remount(sb, ro)?;
                 }
             }
