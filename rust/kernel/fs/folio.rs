@@ -45,7 +45,8 @@ pub struct Folio(Opaque<bindings::folio>);
 // count drops to zero.
 unsafe impl AlwaysRefCounted for Folio {
     fn inc_ref(&self) {
-        // SAFETY: The existence of `&self` means the count is not zero.
+        // SAFETY: By the type invariants a reference is held while a `&Folio` exists (every
+        // constructor requires one), so the count is not zero.
         unsafe { bindings::folio_get(self.as_raw()) };
     }
 

@@ -422,7 +422,9 @@ impl<T: FileSystem> INodeView<T> {
     /// Decrements the link count (`drop_nlink`).
     pub fn drop_nlink(&self) {
         if self.nlink() > 0 {
-            // SAFETY: The inode is valid and its link count is not zero.
+            // SAFETY: The inode is valid. The count was not zero just above; without the inode
+            // lock (which C requires and callers should hold) a concurrent change could make
+            // it zero, which `drop_nlink` reports with a `WARN` and no memory effect.
             unsafe { bindings::drop_nlink(self.as_raw()) };
         }
     }
@@ -445,10 +447,18 @@ impl<T: FileSystem> INodeView<T> {
         unsafe { bindings::inode_get_bytes(self.as_raw()) as u64 >> 9 }
     }
 
-    /// Sets the number of bytes used (`inode_set_bytes`).
+    /// Sets the number of bytes used (`inode_set_bytes`), under `i_lock` as
+    /// `inode_get_bytes` reads it.
     pub fn set_bytes(&self, bytes: u64) {
-        // SAFETY: The inode is valid; `inode_set_bytes` takes `i_lock`.
-        unsafe { bindings::inode_set_bytes(self.as_raw(), bytes as i64) };
+        let inode = self.as_raw();
+        // SAFETY: The inode is valid. `inode_set_bytes` itself takes no lock: `i_lock`, which
+        // `inode_get_bytes` and `__inode_add_bytes` hold, keeps `i_blocks`/`i_bytes`
+        // consistent for readers.
+        unsafe {
+            bindings::spin_lock(&raw mut (*inode).i_lock);
+            bindings::inode_set_bytes(inode, bytes as i64);
+            bindings::spin_unlock(&raw mut (*inode).i_lock);
+        }
     }
 
     /// Returns the VFS attribute flags (`i_flags` masked with [`iflags::SETTABLE`]), e.g. to
