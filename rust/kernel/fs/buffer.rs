@@ -26,15 +26,23 @@ use super::{
     SbState, SuperBlock,
 };
 use crate::{
-    new_mutex,
     prelude::*,
     rbtree::{RBTree, RBTreeNode},
+    static_lock_class,
     sync::{Arc, Mutex, MutexGuard},
 };
 use core::{
     ops::{Deref, DerefMut},
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
 };
+
+/// Lock class names. The keys (`static_lock_class!`) and the names are statics of this crate,
+/// wherever the code that creates the locks is compiled (generic or small functions are
+/// compiled into the file system's module): a key in the kernel with a name in a module that
+/// is unloaded and loaded again makes lockdep warn (`look_up_lock_class`).
+static MAP_LOCK_NAME: &CStr = c"BufCache::map";
+/// See [`MAP_LOCK_NAME`].
+static BUF_LOCK_NAME: &CStr = c"Buf::inner";
 
 /// Contents and state of a [`Buf`], behind its lock.
 struct BufInner {
@@ -109,9 +117,7 @@ impl BufCache {
         Self::init(sb.as_raw() as usize, block_size as usize, limit)
     }
 
-    /// The non-generic part of [`BufCache::new`]: compiled once, in this crate, so that the
-    /// lock class of the map's mutex (its key and its name) lives here and not in the module
-    /// of the file system, which may be unloaded and loaded again.
+    /// The non-generic part of [`BufCache::new`].
     fn init(sb: usize, block_size: usize, limit: usize) -> Result<impl PinInit<Self, Error>> {
         if !block_size.is_power_of_two() || !(512..=super::bdev::IO_BUF_MAX).contains(&block_size) {
             return Err(EINVAL);
@@ -120,11 +126,15 @@ impl BufCache {
             sb,
             block_size,
             limit: limit.max(16),
-            map <- new_mutex!(CacheMap {
-                tree: RBTree::new(),
-                count: 0,
-                hand: 0,
-            }),
+            map <- Mutex::new(
+                CacheMap {
+                    tree: RBTree::new(),
+                    count: 0,
+                    hand: 0,
+                },
+                MAP_LOCK_NAME,
+                static_lock_class!(),
+            ),
         }? Error))
     }
 
@@ -158,11 +168,15 @@ impl BufCache {
                 blockno,
                 holders: AtomicUsize::new(1),
                 forgotten: AtomicBool::new(false),
-                inner <- new_mutex!(BufInner {
-                    data,
-                    uptodate: false,
-                    verified: None,
-                }),
+                inner <- Mutex::new(
+                    BufInner {
+                        data,
+                        uptodate: false,
+                        verified: None,
+                    },
+                    BUF_LOCK_NAME,
+                    static_lock_class!(),
+                ),
             }),
             GFP_KERNEL,
         )?;

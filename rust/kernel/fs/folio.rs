@@ -137,13 +137,18 @@ impl Folio {
     }
 
     /// Allocates a folio of `1 << order` pages outside any page cache (`folio_alloc`), with
-    /// zeroed contents. Meant for tests and private buffers.
+    /// zeroed contents and index 0 (so [`Folio::pos`] is 0). Meant for tests and private
+    /// buffers.
     pub fn alloc(order: u32) -> Result<ARef<Self>> {
         // SAFETY: Allocation has no preconditions; the result is NULL or a folio with one
         // reference, which the `ARef` owns.
         let ptr =
             unsafe { bindings::folio_alloc(bindings::GFP_KERNEL | bindings::__GFP_ZERO, order) };
         let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // The page allocator leaves `index` as the page's last user set it: make the position
+        // of a folio outside any page cache 0, not a leftover.
+        // SAFETY: The folio is new and ours alone; `index` is a plain field of its first page.
+        unsafe { (*ptr.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_2.index = 0 };
         // SAFETY: We own the one reference of the new folio.
         Ok(unsafe { Self::from_raw_owned(ptr) })
     }
