@@ -430,21 +430,7 @@ impl DerefMut for BufGuard<'_> {
 #[kunit_tests(rust_fs_buffer)]
 mod tests {
     use super::*;
-    use crate::{bindings, fs::New, fs::Ready, sync::aref::ARef};
-
-    struct Fs;
-    #[vtable]
-    impl FileSystem for Fs {
-        const NAME: &'static CStr = c"rust_buffer_test";
-        type Data = ();
-        type INodeData = ();
-        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
-            Err(EINVAL)
-        }
-        fn init_root(_sb: &SuperBlock<Self>) -> Result<ARef<crate::fs::INode<Self>>> {
-            Err(EINVAL)
-        }
-    }
+    use crate::{bindings, fs::super_block::tests::Fs, fs::Ready};
 
     /// Two distinct, never mounted super blocks: only their addresses are used (every path
     /// the tests below take stops before any I/O, which would find no `s_bdev`).

@@ -308,12 +308,14 @@ impl<T: FileSystem> SuperBlock<T, New> {
 }
 
 #[kunit_tests(rust_fs_super_block)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fs::param::{MountOptions, Value};
     use crate::sync::aref::ARef;
 
-    struct Fs;
+    /// A file system type that is never registered, for KUnit cases that need a
+    /// [`SuperBlock`] type (here and in `buffer.rs`).
+    pub(crate) struct Fs;
     #[vtable]
     impl FileSystem for Fs {
         const NAME: &'static CStr = c"rust_sb_test";
