@@ -576,10 +576,19 @@ fn iocb_inode(iocb: &super::Kiocb<'_, ()>) -> *const bindings::inode {
     unsafe { bindings::file_inode((*iocb.as_raw()).ki_filp) }
 }
 
+/// `Ok` if `guarded` (the inode a guard locks) is the inode of `iocb`'s file, `EINVAL` if not.
+fn guards_iocb(guarded: *const bindings::inode, iocb: &super::Kiocb<'_, ()>) -> Result {
+    if core::ptr::eq(guarded, iocb_inode(iocb)) {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
 impl<T: FileSystem> Locked<'_, T> {
     /// Tells whether this guard locks the inode at `inode` (a raw pointer, e.g. the inode of
-    /// an iocb's file); functions taking a guard and an iocb refuse a mismatch with `EINVAL`.
-    pub fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
+    /// an iocb's file); only compared, never dereferenced.
+    pub(crate) fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
         core::ptr::eq(self.inode.as_raw(), inode)
     }
 
@@ -587,11 +596,7 @@ impl<T: FileSystem> Locked<'_, T> {
     /// function that takes a guard as proof for an operation on an iocb calls it, so the guard
     /// of one inode cannot stand in for another's.
     pub fn check_iocb(&self, iocb: &super::Kiocb<'_, ()>) -> Result {
-        if self.is_of_raw(iocb_inode(iocb)) {
-            Ok(())
-        } else {
-            Err(EINVAL)
-        }
+        guards_iocb(self.inode.as_raw(), iocb)
     }
 
     /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`): `EFBIG` past the
@@ -675,19 +680,10 @@ impl<'a, T: FileSystem> SharedLocked<'a, T> {
 }
 
 impl<T: FileSystem> SharedLocked<'_, T> {
-    /// Tells whether this guard locks the inode at `inode` (see [`Locked::is_of_raw`]).
-    pub fn is_of_raw(&self, inode: *const bindings::inode) -> bool {
-        core::ptr::eq(self.inode.as_raw(), inode)
-    }
-
     /// Checks that this guard locks the inode of `iocb`'s file: `EINVAL` otherwise (see
     /// [`Locked::check_iocb`]).
     pub fn check_iocb(&self, iocb: &super::Kiocb<'_, ()>) -> Result {
-        if self.is_of_raw(iocb_inode(iocb)) {
-            Ok(())
-        } else {
-            Err(EINVAL)
-        }
+        guards_iocb(self.inode.as_raw(), iocb)
     }
 }
 
