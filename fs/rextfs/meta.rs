@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Metadata block I/O through the metadata buffer cache ([`kernel::fs::buffer`]): every
-//! read and write covers a whole file system block, and every write goes through to the
-//! device before it returns.
+//! Metadata block reads through the metadata buffer cache ([`kernel::fs::buffer`]): every
+//! read covers a whole file system block. Writes are part of a transaction: see
+//! [`crate::journal::Handle`].
 
 use crate::RextFs;
-use kernel::fs::{bdev::WriteFlags, SuperBlock};
+use crate::journal::Handle;
+use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
 /// Reads metadata block `blockno` into a new buffer of one block.
@@ -42,43 +43,6 @@ pub(crate) fn read_block_verified(
     Ok(buf)
 }
 
-/// Writes a whole metadata block (`buf` must be one block long, `EINVAL` otherwise).
-pub(crate) fn write_block(sb: &SuperBlock<RextFs>, blockno: u64, buf: &[u8]) -> Result {
-    let info = sb.data();
-    let b = info.bufs.get_new(sb, blockno)?;
-    let mut g = b.lock()?;
-    if buf.len() != g.len() {
-        return Err(EINVAL);
-    }
-    g.copy_from_slice(buf);
-    g.write(sb, WriteFlags::NONE)
-}
-
-/// Read-modify-write of metadata block `blockno` under its buffer lock: `f` changes the block
-/// in place, and the block is written if `f` succeeds. The buffer cache must not be used from
-/// `f` (the buffer locks do not nest).
-pub(crate) fn modify_block(
-    sb: &SuperBlock<RextFs>,
-    blockno: u64,
-    f: impl FnOnce(&mut [u8]) -> Result,
-) -> Result {
-    let info = sb.data();
-    let b = info.bufs.read(sb, blockno)?;
-    let mut g = b.lock()?;
-    if let Err(e) = f(&mut g) {
-        // `f` may have changed the block half way: those changes must never be written.
-        g.invalidate();
-        return Err(e);
-    }
-    g.write(sb, WriteFlags::NONE)
-}
-
-/// Drops the cached copies of blocks `start..start + count`, which are being freed: their
-/// next metadata use reads them from the device, never a copy from before they held data.
-pub(crate) fn forget_blocks(sb: &SuperBlock<RextFs>, start: u64, count: u64) {
-    sb.data().bufs.forget(start, count)
-}
-
 /// Where the tree code (extent trees, directory hash indexes) reads, writes, allocates and
 /// frees its node blocks: the mounted file system, or memory in the KUnit tests.
 pub(crate) trait NodeStore {
@@ -100,25 +64,25 @@ pub(crate) trait NodeStore {
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error;
 }
 
-impl NodeStore for SuperBlock<RextFs> {
+impl NodeStore for Handle<'_> {
     fn dev_id(&self) -> &CStr {
-        self.id()
+        self.sb().id()
     }
 
     fn node_size(&self) -> usize {
-        self.block_size() as usize
+        self.sb().block_size() as usize
     }
 
     fn in_data_area(&self, start: u64, len: u64) -> bool {
-        self.data().geo.data_range_valid(start, len)
+        self.sb().data().geo.data_range_valid(start, len)
     }
 
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>> {
-        read_block(self, blockno)
+        read_block(self.sb(), blockno)
     }
 
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result {
-        write_block(self, blockno, buf)
+        self.write_block(blockno, buf)
     }
 
     fn alloc_node_block(&self, goal: u64) -> Result<u64> {
@@ -130,6 +94,6 @@ impl NodeStore for SuperBlock<RextFs> {
     }
 
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {
-        crate::corrupt(self, what, e)
+        crate::corrupt(self.sb(), what, e)
     }
 }

@@ -14,6 +14,7 @@ mod file;
 mod format;
 mod inode;
 mod ioctl;
+mod journal;
 mod meta;
 mod orphan;
 mod symlink;
