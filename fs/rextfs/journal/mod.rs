@@ -59,7 +59,8 @@ impl<'a> Handle<'a> {
     /// part of the transaction; its old contents are not read.
     pub(crate) fn write_block(&self, blockno: u64, buf: &[u8]) -> Result {
         let sb = self.sb;
-        let b = sb.data().bufs.get_new(sb, blockno)?;
+        let info = sb.data();
+        let b = info.bufs.get_new(sb, blockno)?;
         let mut g = b.lock()?;
         if buf.len() != g.len() {
             return Err(EINVAL);
@@ -74,7 +75,8 @@ impl<'a> Handle<'a> {
     /// must not be used from `f` (the buffer locks do not nest).
     pub(crate) fn modify_block(&self, blockno: u64, f: impl FnOnce(&mut [u8]) -> Result) -> Result {
         let sb = self.sb;
-        let b = sb.data().bufs.read(sb, blockno)?;
+        let info = sb.data();
+        let b = info.bufs.read(sb, blockno)?;
         let mut g = b.lock()?;
         if let Err(e) = f(&mut g) {
             g.invalidate();
