@@ -4,8 +4,8 @@
 //! read covers a whole file system block. Writes are part of a transaction: see
 //! [`crate::journal::Handle`].
 
-use crate::RextFs;
 use crate::journal::Handle;
+use crate::RextFs;
 use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
@@ -43,9 +43,10 @@ pub(crate) fn read_block_verified(
     Ok(buf)
 }
 
-/// Where the tree code (extent trees, directory hash indexes) reads, writes, allocates and
-/// frees its node blocks: the mounted file system, or memory in the KUnit tests.
-pub(crate) trait NodeStore {
+/// Where the tree code (extent trees, directory hash indexes) reads its node blocks: the
+/// mounted file system (through its super block, or through a transaction handle), or memory
+/// in the KUnit tests. Lookups need nothing more; updates need a [`NodeStore`].
+pub(crate) trait NodeRead {
     /// Name of the device, for log lines.
     fn dev_id(&self) -> &CStr;
     /// Size of a node block in bytes.
@@ -54,33 +55,67 @@ pub(crate) trait NodeStore {
     fn in_data_area(&self, start: u64, len: u64) -> bool;
     /// Reads node block `blockno` into a new buffer.
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>>;
+    /// Logs corruption of a `what` and returns the error to give back.
+    fn corrupt(&self, what: &str, e: crate::FormatError) -> Error;
+}
+
+/// Where the tree code writes, allocates and frees its node blocks: a transaction handle of
+/// the mounted file system (every change is part of its transaction), or memory in the KUnit
+/// tests.
+pub(crate) trait NodeStore: NodeRead {
     /// Writes a whole node block.
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result;
     /// Allocates one block, preferably at `goal`.
     fn alloc_node_block(&self, goal: u64) -> Result<u64>;
     /// Frees one block no longer referenced.
     fn free_node_block(&self, blockno: u64) -> Result;
-    /// Logs corruption of a `what` and returns the error to give back.
-    fn corrupt(&self, what: &str, e: crate::FormatError) -> Error;
 }
 
-impl NodeStore for Handle<'_> {
+impl NodeRead for SuperBlock<RextFs> {
     fn dev_id(&self) -> &CStr {
-        self.sb().id()
+        self.id()
     }
 
     fn node_size(&self) -> usize {
-        self.sb().block_size() as usize
+        self.block_size() as usize
     }
 
     fn in_data_area(&self, start: u64, len: u64) -> bool {
-        self.sb().data().geo.data_range_valid(start, len)
+        self.data().geo.data_range_valid(start, len)
     }
 
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>> {
-        read_block(self.sb(), blockno)
+        read_block(self, blockno)
     }
 
+    fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {
+        crate::corrupt(self, what, e)
+    }
+}
+
+impl NodeRead for Handle<'_> {
+    fn dev_id(&self) -> &CStr {
+        self.sb().dev_id()
+    }
+
+    fn node_size(&self) -> usize {
+        self.sb().node_size()
+    }
+
+    fn in_data_area(&self, start: u64, len: u64) -> bool {
+        self.sb().in_data_area(start, len)
+    }
+
+    fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>> {
+        self.sb().read_node_block(blockno)
+    }
+
+    fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {
+        self.sb().corrupt(what, e)
+    }
+}
+
+impl NodeStore for Handle<'_> {
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result {
         self.write_block(blockno, buf)
     }
@@ -91,9 +126,5 @@ impl NodeStore for Handle<'_> {
 
     fn free_node_block(&self, blockno: u64) -> Result {
         crate::alloc::free_blocks(self, blockno, 1)
-    }
-
-    fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {
-        crate::corrupt(self.sb(), what, e)
     }
 }

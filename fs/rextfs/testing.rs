@@ -9,7 +9,7 @@
 //! simple model, with the invariants checked after each. Checks return an error instead of
 //! panicking, so that a failing case logs what went wrong and the suite goes on.
 
-use crate::meta::NodeStore;
+use crate::meta::{NodeRead, NodeStore};
 use crate::FormatError;
 use core::cell::RefCell;
 use kernel::prelude::*;
@@ -115,7 +115,7 @@ impl MemStore {
     }
 }
 
-impl NodeStore for MemStore {
+impl NodeRead for MemStore {
     fn dev_id(&self) -> &CStr {
         c"kunit"
     }
@@ -140,6 +140,13 @@ impl NodeStore for MemStore {
         Ok(copy)
     }
 
+    fn corrupt(&self, what: &str, e: FormatError) -> Error {
+        pr_err!("kunit store: corrupted {}: {}\n", what, e.as_str());
+        EFSCORRUPTED
+    }
+}
+
+impl NodeStore for MemStore {
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result {
         let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
         let b = usize::try_from(blockno).map_err(|_| EIO)?;
@@ -187,11 +194,6 @@ impl NodeStore for MemStore {
                 Err(EFSCORRUPTED)
             }
         }
-    }
-
-    fn corrupt(&self, what: &str, e: FormatError) -> Error {
-        pr_err!("kunit store: corrupted {}: {}\n", what, e.as_str());
-        EFSCORRUPTED
     }
 }
 
