@@ -9,16 +9,18 @@
 //! Every node read is fully checked (checksum, block number, owner, kind, level, key order);
 //! anything wrong is `EFSCORRUPTED` with a log line.
 
-use crate::meta::NodeStore;
+use crate::journal::Handle;
+use crate::meta::{NodeRead, NodeStore};
 use crate::{alloc, format, RextFs};
 use format::{DirKey, IndexRec, NodeForm, TreeKind};
 use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
-/// State of one update of the hash index of directory `dir`, whose node blocks live in `S`
-/// (the super block, or memory in the KUnit tests).
-pub(crate) struct IndexCtx<'a, S: NodeStore = SuperBlock<RextFs>> {
-    /// The super block.
+/// State of one update (or scan) of the hash index of directory `dir`, whose node blocks live
+/// in `S` (the transaction handle of an update, the super block for a scan, or memory in the
+/// KUnit tests).
+pub(crate) struct IndexCtx<'a, S: NodeRead = Handle<'a>> {
+    /// The node store.
     pub(crate) sb: &'a S,
     /// The directory owning the index.
     pub(crate) dir: u64,
@@ -32,7 +34,7 @@ pub(crate) struct IndexCtx<'a, S: NodeStore = SuperBlock<RextFs>> {
     pub(crate) freed: KVec<u64>,
 }
 
-impl<'a, S: NodeStore> IndexCtx<'a, S> {
+impl<'a, S: NodeRead> IndexCtx<'a, S> {
     /// A new update of the index of directory `dir`, whose block count is `blocks`.
     pub(crate) fn new(sb: &'a S, dir: u64, goal: u64, blocks: &'a mut u64) -> Self {
         IndexCtx {
@@ -54,6 +56,91 @@ impl<'a, S: NodeStore> IndexCtx<'a, S> {
         self.sb.corrupt("directory hash index node", e)
     }
 
+    /// Reads and checks node `blockno`; `level` is the level it must have, if known.
+    fn read_node(&self, blockno: u64, level: Option<u8>) -> Result<KVec<u8>> {
+        if !self.sb.in_data_area(blockno, 1) {
+            return Err(self.err(format::FormatError::Invalid(
+                "index node outside the data area",
+            )));
+        }
+        let buf = self.sb.read_node_block(blockno)?;
+        let h = format::node_check(&buf, NodeForm::Block, TreeKind::DirIndex, blockno, self.dir)
+            .map_err(|e| self.err(e))?;
+        if level.is_some_and(|l| l != h.level) {
+            return Err(self.err(format::FormatError::Invalid("wrong child level")));
+        }
+        Ok(buf)
+    }
+
+    fn level_of(&self, buf: &[u8]) -> Result<u8> {
+        Ok(format::node_header(buf, NodeForm::Block)
+            .map_err(|e| self.err(e))?
+            .level)
+    }
+
+    fn scan_rec(&self, node: &[u8], level: u8, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
+        let h = format::node_header(node, NodeForm::Block).map_err(|e| self.err(e))?;
+        if level == 0 {
+            let start =
+                match format::node_search(node, NodeForm::Block, lo).map_err(|e| self.err(e))? {
+                    Ok(i) | Err(i) => i,
+                };
+            for i in start..usize::from(h.nr) {
+                let k = format::node_key(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
+                if k > hi {
+                    break;
+                }
+                out.push(k, GFP_KERNEL)?;
+            }
+            return Ok(());
+        }
+        let start = format::node_find_le(node, NodeForm::Block, lo)
+            .map_err(|e| self.err(e))?
+            .unwrap_or(0);
+        for i in start..usize::from(h.nr) {
+            let rec: IndexRec =
+                format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
+            if rec.key > hi {
+                break;
+            }
+            let child = self.read_node(rec.child, Some(level - 1))?;
+            self.scan_rec(&child, level - 1, lo, hi, out)?;
+        }
+        Ok(())
+    }
+
+    /// Appends to `out` every key in `lo..=hi` of the index rooted at `root`, in order.
+    pub(crate) fn scan(&self, root: u64, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
+        let rbuf = self.read_node(root, None)?;
+        let level = self.level_of(&rbuf)?;
+        self.scan_rec(&rbuf, level, lo, hi, out)
+    }
+
+    fn nodes_rec(&self, node: &[u8], level: u8, out: &mut KVec<u64>) -> Result {
+        if level == 0 {
+            return Ok(());
+        }
+        let h = format::node_header(node, NodeForm::Block).map_err(|e| self.err(e))?;
+        for i in 0..usize::from(h.nr) {
+            let rec: IndexRec =
+                format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
+            out.push(rec.child, GFP_KERNEL)?;
+            let child = self.read_node(rec.child, Some(level - 1))?;
+            self.nodes_rec(&child, level - 1, out)?;
+        }
+        Ok(())
+    }
+
+    /// Lists every node block of the index rooted at `root`, the root included.
+    pub(crate) fn nodes(&self, root: u64, out: &mut KVec<u64>) -> Result {
+        let rbuf = self.read_node(root, None)?;
+        let level = self.level_of(&rbuf)?;
+        out.push(root, GFP_KERNEL)?;
+        self.nodes_rec(&rbuf, level, out)
+    }
+}
+
+impl<S: NodeStore> IndexCtx<'_, S> {
     fn new_node(&mut self, level: u8) -> Result<(u64, KVec<u8>)> {
         self.allocated.reserve(1, GFP_KERNEL)?;
         let mut buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
@@ -73,31 +160,9 @@ impl<'a, S: NodeStore> IndexCtx<'a, S> {
         Ok((b, buf))
     }
 
-    /// Reads and checks node `blockno`; `level` is the level it must have, if known.
-    fn read_node(&self, blockno: u64, level: Option<u8>) -> Result<KVec<u8>> {
-        if !self.sb.in_data_area(blockno, 1) {
-            return Err(self.err(format::FormatError::Invalid(
-                "index node outside the data area",
-            )));
-        }
-        let buf = self.sb.read_node_block(blockno)?;
-        let h = format::node_check(&buf, NodeForm::Block, TreeKind::DirIndex, blockno, self.dir)
-            .map_err(|e| self.err(e))?;
-        if level.is_some_and(|l| l != h.level) {
-            return Err(self.err(format::FormatError::Invalid("wrong child level")));
-        }
-        Ok(buf)
-    }
-
     fn write_node(&self, blockno: u64, buf: &mut [u8]) -> Result {
         format::node_seal(buf, NodeForm::Block).map_err(|e| self.err(e))?;
         self.sb.write_node_block(blockno, buf)
-    }
-
-    fn level_of(&self, buf: &[u8]) -> Result<u8> {
-        Ok(format::node_header(buf, NodeForm::Block)
-            .map_err(|e| self.err(e))?
-            .level)
     }
 
     fn insert_sorted<R: format::Record>(&self, buf: &mut [u8], rec: &R) -> Result {
@@ -259,92 +324,28 @@ impl<'a, S: NodeStore> IndexCtx<'a, S> {
         }
         Ok(root)
     }
-
-    fn scan_rec(&self, node: &[u8], level: u8, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
-        let h = format::node_header(node, NodeForm::Block).map_err(|e| self.err(e))?;
-        if level == 0 {
-            let start =
-                match format::node_search(node, NodeForm::Block, lo).map_err(|e| self.err(e))? {
-                    Ok(i) | Err(i) => i,
-                };
-            for i in start..usize::from(h.nr) {
-                let k = format::node_key(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
-                if k > hi {
-                    break;
-                }
-                out.push(k, GFP_KERNEL)?;
-            }
-            return Ok(());
-        }
-        let start = format::node_find_le(node, NodeForm::Block, lo)
-            .map_err(|e| self.err(e))?
-            .unwrap_or(0);
-        for i in start..usize::from(h.nr) {
-            let rec: IndexRec =
-                format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
-            if rec.key > hi {
-                break;
-            }
-            let child = self.read_node(rec.child, Some(level - 1))?;
-            self.scan_rec(&child, level - 1, lo, hi, out)?;
-        }
-        Ok(())
-    }
-
-    /// Appends to `out` every key in `lo..=hi` of the index rooted at `root`, in order.
-    pub(crate) fn scan(&self, root: u64, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
-        let rbuf = self.read_node(root, None)?;
-        let level = self.level_of(&rbuf)?;
-        self.scan_rec(&rbuf, level, lo, hi, out)
-    }
-
-    fn nodes_rec(&self, node: &[u8], level: u8, out: &mut KVec<u64>) -> Result {
-        if level == 0 {
-            return Ok(());
-        }
-        let h = format::node_header(node, NodeForm::Block).map_err(|e| self.err(e))?;
-        for i in 0..usize::from(h.nr) {
-            let rec: IndexRec =
-                format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
-            out.push(rec.child, GFP_KERNEL)?;
-            let child = self.read_node(rec.child, Some(level - 1))?;
-            self.nodes_rec(&child, level - 1, out)?;
-        }
-        Ok(())
-    }
-
-    /// Lists every node block of the index rooted at `root`, the root included.
-    pub(crate) fn nodes(&self, root: u64, out: &mut KVec<u64>) -> Result {
-        let rbuf = self.read_node(root, None)?;
-        let level = self.level_of(&rbuf)?;
-        out.push(root, GFP_KERNEL)?;
-        self.nodes_rec(&rbuf, level, out)
-    }
 }
 
 /// Frees node blocks an update removed from an index (see [`IndexCtx::freed`]), once
-/// nothing on disk points at them.
-pub(crate) fn free_nodes(sb: &SuperBlock<RextFs>, nodes: &[u64]) -> Result {
+/// nothing on disk points at them, in the transaction of `h`.
+pub(crate) fn free_nodes(h: &Handle<'_>, nodes: &[u64]) -> Result {
     let mut r = Ok(());
     for &b in nodes {
-        if let Err(e) = alloc::free_blocks(sb, b, 1) {
+        if let Err(e) = alloc::free_blocks(h, b, 1) {
             r = Err(e);
         }
     }
     r
 }
 
-/// Frees every block of the hash index rooted at `root` of directory `dir` (the directory is
-/// being freed and nothing points at the index any more). Returns the number of blocks freed.
-pub(crate) fn free_index(sb: &SuperBlock<RextFs>, dir: u64, root: u64) -> Result<u64> {
+/// Lists every block of the hash index rooted at `root` of directory `dir` (to free them when
+/// the directory is freed).
+pub(crate) fn index_nodes(sb: &SuperBlock<RextFs>, dir: u64, root: u64) -> Result<KVec<u64>> {
     let mut blocks = 0u64;
     let ctx = IndexCtx::new(sb, dir, 0, &mut blocks);
     let mut nodes = KVec::new();
     ctx.nodes(root, &mut nodes)?;
-    for &b in nodes.iter() {
-        alloc::free_blocks(sb, b, 1)?;
-    }
-    Ok(nodes.len() as u64)
+    Ok(nodes)
 }
 
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
@@ -352,7 +353,7 @@ pub(crate) fn free_index(sb: &SuperBlock<RextFs>, dir: u64, root: u64) -> Result
 mod tests {
     use super::IndexCtx;
     use crate::format::{self, IndexRec, NodeForm, TreeKind};
-    use crate::meta::NodeStore;
+    use crate::meta::{NodeRead, NodeStore};
     use crate::testing::{check, vec_insert, vec_remove, MemStore, Rng};
     use kernel::prelude::*;
 

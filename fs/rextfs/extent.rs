@@ -8,11 +8,20 @@
 //! emptied nodes). Node blocks are written as they change; the caller writes the inode (the
 //! inline root) afterwards and frees [`TreeCtx::freed`] only then, so that a crash between
 //! the writes leaks blocks at worst and never leaves a block referenced after it was freed.
+//! On a mounted file system the node store is a transaction handle, so all of an update is
+//! part of one transaction.
+//!
+//! Updates of unbounded size (truncation, hole punching, conversion, moving extents) also come
+//! as steps ([`TreeCtx::truncate_step`], [`TreeCtx::punch_step`],
+//! [`TreeCtx::mark_written_step`], [`TreeCtx::shift_step`]) that do a bounded part of the work
+//! and leave a valid tree, so that the caller can write the inode and free the blocks removed
+//! after each step, and the transaction can be committed in between (the credits of a step
+//! are in [`crate::credits`]).
 
-use crate::meta::NodeStore;
-use crate::{format, RextFs};
+use crate::format;
+use crate::journal::Handle;
+use crate::meta::{NodeRead, NodeStore};
 use format::{Extent, IndexRec, NodeForm, TreeKind};
-use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
 /// The answer of [`lookup`].
@@ -30,14 +39,14 @@ pub(crate) enum Mapping {
 
 /// Finds the mapping of logical block `lblk` in the extent tree whose inline root is `root`
 /// (inode `ino`). Every node read on the way is fully checked.
-pub(crate) fn lookup<S: NodeStore>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<Mapping> {
+pub(crate) fn lookup<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<Mapping> {
     lookup_leaf(sb, ino, root, lblk).map(|(m, _)| m)
 }
 
 /// Like [`lookup`], but also returns the strict upper bound of the keys of the leaf searched
 /// (the next index key on the path from the root, `u64::MAX` for the last leaf): every extent
 /// of that leaf ends at or before it, so an extent of the leaf may grow only up to there.
-fn lookup_leaf<S: NodeStore>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<(Mapping, u64)> {
+fn lookup_leaf<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<(Mapping, u64)> {
     let err = |e| sb.corrupt("extent tree node", e);
     let mut upper = u64::MAX;
     let mut block: Option<KVec<u8>> = None;
@@ -100,10 +109,39 @@ fn lookup_leaf<S: NodeStore>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result
     }
 }
 
-/// State of one tree update of inode `ino`, whose node blocks live in `S` (the super block,
-/// or memory in the KUnit tests).
-pub(crate) struct TreeCtx<'a, S: NodeStore = SuperBlock<RextFs>> {
-    /// The super block.
+/// What one step of a long tree update may still do: handle `extents` more extents, and
+/// remove `blocks` more blocks in all.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    /// Extents the step may still remove, cut or convert.
+    pub(crate) extents: u64,
+    /// Blocks the step may still remove.
+    pub(crate) blocks: u64,
+}
+
+impl Budget {
+    /// No limit: the whole update in one step.
+    pub(crate) const UNLIMITED: Budget = Budget {
+        extents: u64::MAX,
+        blocks: u64::MAX,
+    };
+
+    /// Whether nothing more may be done.
+    fn exhausted(&self) -> bool {
+        self.extents == 0 || self.blocks == 0
+    }
+
+    /// Counts one extent handled, `blocks` of its blocks removed.
+    fn take(&mut self, blocks: u64) {
+        self.extents = self.extents.saturating_sub(1);
+        self.blocks = self.blocks.saturating_sub(blocks);
+    }
+}
+
+/// State of one tree update of inode `ino`, whose node blocks live in `S` (the transaction
+/// handle of the update, or memory in the KUnit tests).
+pub(crate) struct TreeCtx<'a, S: NodeStore = Handle<'a>> {
+    /// The node store: the transaction handle every change is part of.
     pub(crate) sb: &'a S,
     /// The inode owning the tree.
     pub(crate) ino: u64,
@@ -259,38 +297,51 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         self.insert_sorted(root, NodeForm::Inline, &IndexRec { key, child })
     }
 
-    /// Removes every mapping at or after logical block `from` below `node`; the data extents go
-    /// to `self.freed`, emptied child nodes are freed.
-    fn truncate_rec(&mut self, node: &mut [u8], form: NodeForm, level: u8, from: u64) -> Result {
+    /// Removes the mappings at or after logical block `from` below `node`, from the last one
+    /// down, while `budget` lasts (an extent longer than the blocks left in it loses only that
+    /// many blocks at its end); the data extents go to `self.freed`, emptied child nodes too.
+    /// Returns whether nothing at or after `from` is left below `node`.
+    fn truncate_rec(
+        &mut self,
+        node: &mut [u8],
+        form: NodeForm,
+        level: u8,
+        from: u64,
+        budget: &mut Budget,
+    ) -> Result<bool> {
         loop {
             let h = format::node_header(node, form).map_err(|x| self.err(x))?;
             if h.nr == 0 {
-                return Ok(());
+                return Ok(true);
             }
             let i = usize::from(h.nr) - 1;
             if level == 0 {
                 let mut e: Extent = format::node_get(node, form, i).map_err(|x| self.err(x))?;
-                if e.logical >= from {
-                    self.freed
-                        .push((e.physical, u64::from(e.len)), GFP_KERNEL)?;
-                    *self.blocks = self.blocks.saturating_sub(u64::from(e.len));
-                    format::node_remove(node, form, i).map_err(|x| self.err(x))?;
-                    continue;
+                if e.logical_end() <= from {
+                    return Ok(true);
                 }
-                if e.logical_end() > from {
-                    let keep = from - e.logical;
-                    let cut = u64::from(e.len) - keep;
-                    self.freed
-                        .push((e.physical.saturating_add(keep), cut), GFP_KERNEL)?;
-                    *self.blocks = self.blocks.saturating_sub(cut);
+                if budget.exhausted() {
+                    return Ok(false);
+                }
+                // Blocks `first..` of the extent go, or its last `budget.blocks` blocks.
+                let first = e.logical.max(from);
+                let cut = (e.logical_end() - first).min(budget.blocks);
+                let keep = u64::from(e.len) - cut;
+                budget.take(cut);
+                self.freed
+                    .push((e.physical.saturating_add(keep), cut), GFP_KERNEL)?;
+                *self.blocks = self.blocks.saturating_sub(cut);
+                if keep == 0 {
+                    format::node_remove(node, form, i).map_err(|x| self.err(x))?;
+                } else {
                     e.len = keep as u32;
                     format::node_set(node, form, i, &e).map_err(|x| self.err(x))?;
                 }
-                return Ok(());
+                continue;
             }
             let rec: IndexRec = format::node_get(node, form, i).map_err(|x| self.err(x))?;
             let mut child = self.read_node(rec.child, level - 1)?;
-            self.truncate_rec(&mut child, NodeForm::Block, level - 1, from)?;
+            let done = self.truncate_rec(&mut child, NodeForm::Block, level - 1, from, budget)?;
             let ch = format::node_header(&child, NodeForm::Block).map_err(|x| self.err(x))?;
             if ch.nr == 0 {
                 format::node_remove(node, form, i).map_err(|x| self.err(x))?;
@@ -299,14 +350,14 @@ impl<S: NodeStore> TreeCtx<'_, S> {
                 if rec.key >= from {
                     continue;
                 }
-                return Ok(());
+                return Ok(done);
             }
             self.write_node(rec.child, &mut child)?;
-            if rec.key >= from {
+            if done && rec.key >= from {
                 // Keys of this child are all >= from, so it must have emptied.
                 return Err(self.err(format::FormatError::Invalid("node keys out of order")));
             }
-            return Ok(());
+            return Ok(done);
         }
     }
 
@@ -314,9 +365,24 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// The removed data blocks are listed in `self.freed` (node blocks too); the caller frees
     /// them once the inode is written.
     pub(crate) fn truncate(&mut self, root: &mut [u8], from: u64) -> Result {
+        while !self.truncate_step(root, from, Budget::UNLIMITED)? {}
+        Ok(())
+    }
+
+    /// One step of [`TreeCtx::truncate`]: removes the mappings at or after `from`, the last
+    /// ones first, within `budget` (at least one extent is handled when anything is left).
+    /// The tree is valid afterwards. Returns whether nothing at or after `from` is left.
+    pub(crate) fn truncate_step(
+        &mut self,
+        root: &mut [u8],
+        from: u64,
+        budget: Budget,
+    ) -> Result<bool> {
+        let mut budget = budget;
         let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
-        self.truncate_rec(root, NodeForm::Inline, h.level, from)?;
-        self.shrink_root(root)
+        let done = self.truncate_rec(root, NodeForm::Inline, h.level, from, &mut budget)?;
+        self.shrink_root(root)?;
+        Ok(done)
     }
 
     /// Replaces (`Some`) or removes (`None`) the extent whose key is `key` below `node` (of
@@ -519,9 +585,31 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// nodes; `self.blocks` is updated.
     pub(crate) fn punch(&mut self, root: &mut [u8], from: u64, to: u64) -> Result {
         let mut lblk = from;
+        while lblk < to {
+            lblk = self.punch_step(root, lblk, to, Budget::UNLIMITED)?;
+        }
+        Ok(())
+    }
+
+    /// One step of [`TreeCtx::punch`]: removes the mappings of `from..to` from the first one
+    /// on, within `budget` (an extent with more blocks in the range than the budget has left
+    /// loses only that many). Returns the first logical block of the range not handled yet,
+    /// `to` when the whole range is done; at least one extent is handled when one is left.
+    pub(crate) fn punch_step(
+        &mut self,
+        root: &mut [u8],
+        from: u64,
+        to: u64,
+        budget: Budget,
+    ) -> Result<u64> {
+        let mut budget = budget;
+        let mut lblk = from;
         while let Some(e) = self.next_extent(root, lblk, to)? {
-            let s = e.logical.max(from);
-            let t = e.logical_end().min(to);
+            if budget.exhausted() {
+                return Ok(lblk);
+            }
+            let s = e.logical.max(lblk);
+            let t = e.logical_end().min(to).min(s.saturating_add(budget.blocks));
             let mut pieces = KVec::with_capacity(2, GFP_KERNEL)?;
             if e.logical < s {
                 pieces.push(sub_extent(&e, e.logical, s, e.flags), GFP_KERNEL)?;
@@ -534,9 +622,10 @@ impl<S: NodeStore> TreeCtx<'_, S> {
             self.freed
                 .push((gone.physical, u64::from(gone.len)), GFP_KERNEL)?;
             *self.blocks = self.blocks.saturating_sub(u64::from(gone.len));
+            budget.take(t - s);
             lblk = t;
         }
-        Ok(())
+        Ok(to)
     }
 
     /// Marks logical blocks `from..to` written: unwritten extents inside the range are
@@ -544,10 +633,32 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// them on disk. Holes in the range stay holes.
     pub(crate) fn mark_written(&mut self, root: &mut [u8], from: u64, to: u64) -> Result {
         let mut lblk = from;
+        while lblk < to {
+            lblk = self.mark_written_step(root, lblk, to, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// One step of [`TreeCtx::mark_written`]: converts at most `extents` (at least one)
+    /// unwritten extents of `from..to`, from the first one on. Returns the first logical block
+    /// of the range not handled yet, `to` when the whole range is done.
+    pub(crate) fn mark_written_step(
+        &mut self,
+        root: &mut [u8],
+        from: u64,
+        to: u64,
+        extents: u64,
+    ) -> Result<u64> {
+        let mut left = extents.max(1);
+        let mut lblk = from;
         while let Some(e) = self.next_extent(root, lblk, to)? {
             let t = e.logical_end().min(to);
             if e.unwritten() {
-                let s = e.logical.max(from);
+                if left == 0 {
+                    return Ok(lblk);
+                }
+                left -= 1;
+                let s = e.logical.max(lblk);
                 let mut pieces = KVec::with_capacity(3, GFP_KERNEL)?;
                 if e.logical < s {
                     pieces.push(sub_extent(&e, e.logical, s, e.flags), GFP_KERNEL)?;
@@ -562,7 +673,7 @@ impl<S: NodeStore> TreeCtx<'_, S> {
             }
             lblk = t;
         }
-        Ok(())
+        Ok(to)
     }
 
     /// Merges the extent holding logical block `lblk` with its neighbours when they continue
@@ -632,26 +743,84 @@ impl Shift {
     }
 }
 
+/// Where a move of extents done in steps ([`TreeCtx::shift_step`]) stands: the records are
+/// moved leaf by leaf, moving up from the last leaf, moving down from the first, and a node's
+/// key follows its subtree.
+///
+/// `mark` is the bound between the records moved and those not moved yet, in the keys they
+/// had before the move. Moving up, the records from `mark` on moved (they are now at
+/// `mark + len` or above, the others below `mark`), and an index record whose subtree moved
+/// completely has moved too (only then). Moving down, the records below `mark` moved (they
+/// are now below `mark`, the others at `mark` or above), and an index record moved as soon as
+/// the first leaf of its subtree did: its key stays a lower bound of the subtree either way.
+/// At every step the tree is valid and maps each extent either where it was or where it goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShiftState {
+    /// The move.
+    how: Shift,
+    /// The bound between the records moved and the others, as described above.
+    mark: u64,
+}
+
+impl ShiftState {
+    /// A move that has not started.
+    pub(crate) fn new(how: Shift) -> Self {
+        let mark = match how {
+            Shift::Up { .. } => u64::MAX,
+            Shift::Down { .. } => 0,
+        };
+        ShiftState { how, mark }
+    }
+
+    /// Whether a leaf record with key `x` has still to move.
+    fn pending(&self, x: u64) -> bool {
+        match self.how {
+            Shift::Up { from, .. } => x >= from && x < self.mark,
+            Shift::Down { .. } => x >= self.mark && self.how.map(x) != x,
+        }
+    }
+}
+
 impl<S: NodeStore> TreeCtx<'_, S> {
     /// Moves every extent at or after the shift's start in place: leaf records and node keys
     /// are rewritten with [`Shift::map`], no node is added or removed, so this cannot fail for
     /// lack of space. The caller made sure that no extent crosses a moved boundary and that
     /// the moved extents stay below the format's largest logical block.
     pub(crate) fn shift(&mut self, root: &mut [u8], how: Shift) -> Result {
-        let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
-        self.shift_rec(root, NodeForm::Inline, h.level, how, None)
+        let mut st = ShiftState::new(how);
+        while !self.shift_step(root, &mut st, u32::MAX)? {}
+        Ok(())
     }
 
-    /// [`TreeCtx::shift`] below `node`, whose subtree maps blocks below `upper` (`None`: no
-    /// bound).
+    /// One step of [`TreeCtx::shift`]: moves the records of at most `leaves` leaves (at
+    /// least one; a root that is a leaf moves at once) on from where `st` stands, and updates
+    /// `st`. Returns whether the move is complete.
+    pub(crate) fn shift_step(
+        &mut self,
+        root: &mut [u8],
+        st: &mut ShiftState,
+        leaves: u32,
+    ) -> Result<bool> {
+        let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
+        let mut budget = leaves.max(1);
+        self.shift_rec(root, NodeForm::Inline, h.level, 0, None, st, &mut budget)
+    }
+
+    /// [`TreeCtx::shift_step`] below `node`, whose subtree maps blocks from `lower` (its key)
+    /// and below `upper` (`None`: no bound), both as they are now. `budget` is the number of
+    /// leaves still allowed. Returns whether the subtree is done.
+    #[allow(clippy::too_many_arguments)]
     fn shift_rec(
         &mut self,
         node: &mut [u8],
         form: NodeForm,
         level: u8,
-        how: Shift,
+        lower: u64,
         upper: Option<u64>,
-    ) -> Result {
+        st: &mut ShiftState,
+        budget: &mut u32,
+    ) -> Result<bool> {
+        let how = st.how;
         let nr = usize::from(format::node_header(node, form).map_err(|x| self.err(x))?.nr);
         // Records are rewritten one at a time and each must stay in order with its
         // neighbours: moving up, start from the last one; moving down, from the first.
@@ -662,13 +831,19 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         if level == 0 {
             for i in (0..nr).map(order) {
                 let mut e: Extent = format::node_get(node, form, i).map_err(|x| self.err(x))?;
-                let moved = how.map(e.logical);
-                if moved != e.logical {
-                    e.logical = moved;
+                if st.pending(e.logical) {
+                    e.logical = how.map(e.logical);
                     format::node_set(node, form, i, &e).map_err(|x| self.err(x))?;
                 }
             }
-            return Ok(());
+            // The keys of this leaf were not moved before (its records had not), so `lower`
+            // and `upper` are keys from before the move.
+            st.mark = match how {
+                Shift::Up { .. } => lower,
+                Shift::Down { .. } => upper.unwrap_or(u64::MAX),
+            };
+            *budget = budget.saturating_sub(1);
+            return Ok(true);
         }
         for i in (0..nr).map(order) {
             let mut rec: IndexRec = format::node_get(node, form, i).map_err(|x| self.err(x))?;
@@ -677,20 +852,58 @@ impl<S: NodeStore> TreeCtx<'_, S> {
             } else {
                 upper
             };
-            // Subtrees entirely below the start stay as they are.
-            if next.is_some_and(|n| n <= how.start()) {
-                continue;
+            match how {
+                Shift::Up { .. } => {
+                    // Subtrees entirely below the start stay as they are; so do those before.
+                    if next.is_some_and(|n| n <= how.start()) {
+                        break;
+                    }
+                    // Moved completely in an earlier step.
+                    if rec.key >= st.mark {
+                        continue;
+                    }
+                }
+                Shift::Down { .. } => {
+                    // Entirely below the start, or moved completely (its successor started).
+                    if next.unwrap_or(u64::MAX) <= how.start().max(st.mark) {
+                        continue;
+                    }
+                }
+            }
+            if *budget == 0 {
+                return Ok(false);
+            }
+            if matches!(how, Shift::Down { .. }) && rec.key >= st.mark {
+                // Not started: its key moves with its first leaf, which this step moves.
+                let moved = how.map(rec.key);
+                if moved != rec.key {
+                    rec.key = moved;
+                    format::node_set(node, form, i, &rec).map_err(|x| self.err(x))?;
+                }
             }
             let mut child = self.read_node(rec.child, level - 1)?;
-            self.shift_rec(&mut child, NodeForm::Block, level - 1, how, next)?;
+            let done = self.shift_rec(
+                &mut child,
+                NodeForm::Block,
+                level - 1,
+                rec.key,
+                next,
+                st,
+                budget,
+            )?;
             self.write_node(rec.child, &mut child)?;
-            let moved = how.map(rec.key);
-            if moved != rec.key {
-                rec.key = moved;
-                format::node_set(node, form, i, &rec).map_err(|x| self.err(x))?;
+            if !done {
+                return Ok(false);
+            }
+            if matches!(how, Shift::Up { .. }) {
+                let moved = how.map(rec.key);
+                if moved != rec.key {
+                    rec.key = moved;
+                    format::node_set(node, form, i, &rec).map_err(|x| self.err(x))?;
+                }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Splits the extent crossing logical block `at` (if one does) into two extents meeting
@@ -736,10 +949,11 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     }
 }
 
-/// Frees the blocks a tree update removed (after the inode pointing to the tree was written).
-pub(crate) fn free_all(sb: &SuperBlock<RextFs>, freed: &[(u64, u64)]) -> Result {
+/// Frees the blocks a tree update removed (after the inode pointing to the tree was written),
+/// in the transaction of `h`.
+pub(crate) fn free_all(h: &Handle<'_>, freed: &[(u64, u64)]) -> Result {
     for &(start, len) in freed {
-        crate::alloc::free_blocks(sb, start, len)?;
+        crate::alloc::free_blocks(h, start, len)?;
     }
     Ok(())
 }
@@ -767,9 +981,9 @@ fn continues(a: &Extent, b: &Extent) -> bool {
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 #[kunit_tests(rextfs_extent_tree)]
 mod tests {
-    use super::{continues, lookup, Mapping, Shift, TreeCtx};
+    use super::{continues, lookup, Budget, Mapping, Shift, ShiftState, TreeCtx};
     use crate::format::{self, DirKey, Extent, FormatError, IndexRec, NodeForm, TreeKind};
-    use crate::meta::NodeStore;
+    use crate::meta::{NodeRead, NodeStore};
     use crate::testing::{check, vec_insert, vec_remove, MemStore, Rng, DATA_BASE};
     use kernel::prelude::*;
 
@@ -950,6 +1164,60 @@ mod tests {
 
     fn root_level(root: &[u8]) -> Result<u8> {
         Ok(fe(format::node_header(root, NodeForm::Inline))?.level)
+    }
+
+    /// The tree at `root` passes [`walk`]'s checks and its extents do not overlap, as after
+    /// every step of a long update; returns the number of blocks it maps.
+    fn valid(store: &MemStore, root: &[u8]) -> Result<u64> {
+        let mut got = KVec::new();
+        walk(store, root, NodeForm::Inline, 0, None, 0, None, &mut got)?;
+        for w in got.windows(2) {
+            check!(
+                w[0].logical_end() <= w[1].logical,
+                "extents {:?} and {:?} overlap",
+                w[0],
+                w[1]
+            );
+        }
+        Ok(got.iter().map(|e| u64::from(e.len)).sum())
+    }
+
+    /// A small random budget for one step of a long update.
+    fn small_budget(rng: &mut Rng) -> Budget {
+        Budget {
+            extents: rng.range(1, 3),
+            blocks: rng.range(1, 24),
+        }
+    }
+
+    /// Moves the extents as `how` says in steps of at most `leaves` leaves (not compacting in
+    /// between, as the file code does), checking that every step leaves a valid tree mapping
+    /// as many blocks.
+    fn shift_in_steps(
+        t: &mut TreeCtx<'_, MemStore>,
+        root: &mut [u8],
+        how: Shift,
+        leaves: u32,
+    ) -> Result {
+        let total = valid(t.sb, root)?;
+        let mut st = ShiftState::new(how);
+        let mut steps = 0;
+        loop {
+            let done = t.shift_step(root, &mut st, leaves)?;
+            let now = valid(t.sb, root)?;
+            check!(
+                now == total,
+                "step {}: {} blocks mapped, {} before",
+                steps,
+                now,
+                total
+            );
+            steps += 1;
+            check!(steps < 10_000, "the move does not end");
+            if done {
+                return Ok(());
+            }
+        }
     }
 
     /// One random tree and its model.
@@ -1175,8 +1443,21 @@ mod tests {
                 0..35 => self.insert()?,
                 35..47 => {
                     let gone = model_remove(&mut self.model, from, to)?;
+                    let steps = self.rng.chance(50).then(|| small_budget(&mut self.rng));
                     self.update(gone, |t, root| {
-                        t.punch(root, from, to)?;
+                        match steps {
+                            None => t.punch(root, from, to)?,
+                            Some(budget) => {
+                                let mut lblk = from;
+                                while lblk < to {
+                                    let next = t.punch_step(root, lblk, to, budget)?;
+                                    check!(next > lblk, "punch step stuck at {}", lblk);
+                                    lblk = next;
+                                    t.compact(root)?;
+                                    valid(t.sb, root)?;
+                                }
+                            }
+                        }
                         t.compact(root)
                     })?;
                     self.merged()?;
@@ -1184,8 +1465,19 @@ mod tests {
                 47..50 => {
                     let from = self.rng.range(SPAN / 2, LIMIT);
                     let gone = model_remove(&mut self.model, from, u64::MAX)?;
+                    let steps = self.rng.chance(50).then(|| small_budget(&mut self.rng));
                     self.update(gone, |t, root| {
-                        t.truncate(root, from)?;
+                        match steps {
+                            None => t.truncate(root, from)?,
+                            Some(budget) => {
+                                let mut left = valid(t.sb, root)?;
+                                while !t.truncate_step(root, from, budget)? {
+                                    let now = valid(t.sb, root)?;
+                                    check!(now < left, "truncate step removed nothing");
+                                    left = now;
+                                }
+                            }
+                        }
                         t.compact(root)
                     })?;
                     self.merged()?;
@@ -1198,8 +1490,21 @@ mod tests {
                             e.flags &= !format::EXTENT_UNWRITTEN;
                         }
                     }
+                    let steps = self.rng.chance(50).then(|| self.rng.range(1, 2));
                     self.update(0, |t, root| {
-                        t.mark_written(root, from, to)?;
+                        match steps {
+                            None => t.mark_written(root, from, to)?,
+                            Some(n) => {
+                                let mut lblk = from;
+                                while lblk < to {
+                                    let next = t.mark_written_step(root, lblk, to, n)?;
+                                    check!(next > lblk, "conversion step stuck at {}", lblk);
+                                    lblk = next;
+                                    t.compact(root)?;
+                                    valid(t.sb, root)?;
+                                }
+                            }
+                        }
                         t.compact(root)
                     })?;
                     self.merged()?;
@@ -1217,9 +1522,15 @@ mod tests {
                             e.logical -= len;
                         }
                     }
+                    let steps = self.rng.chance(50).then(|| self.rng.range(1, 3) as u32);
                     self.update(gone, |t, root| {
                         t.punch(root, from, to)?;
-                        t.shift(root, Shift::Down { from, len })?;
+                        match steps {
+                            None => t.shift(root, Shift::Down { from, len })?,
+                            Some(leaves) => {
+                                shift_in_steps(t, root, Shift::Down { from, len }, leaves)?
+                            }
+                        }
                         t.merge_at(root, from)?;
                         t.compact(root)
                     })?;
@@ -1241,9 +1552,15 @@ mod tests {
                             e.logical += len;
                         }
                     }
+                    let steps = self.rng.chance(50).then(|| self.rng.range(1, 3) as u32);
                     self.update(0, |t, root| {
                         t.split_at(root, from)?;
-                        t.shift(root, Shift::Up { from, len })?;
+                        match steps {
+                            None => t.shift(root, Shift::Up { from, len })?,
+                            Some(leaves) => {
+                                shift_in_steps(t, root, Shift::Up { from, len }, leaves)?
+                            }
+                        }
                         t.compact(root)
                     })?;
                     self.merged()?;
