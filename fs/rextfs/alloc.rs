@@ -3,10 +3,13 @@
 //! Block and inode allocation in the on-disk bitmaps.
 //!
 //! Every allocation and free is a read-modify-write of one bitmap block under the super block
-//! state lock, which also protects the free counters. Bits are set (and written) before the
-//! caller points anything at the new block or inode, and cleared only after the caller
-//! removed every reference, so that a crash leaks at worst (fsck reclaims leaks).
+//! state lock, which also protects the free counters, as part of the caller's transaction
+//! handle (the counters are in the super block, which the journal logs at commit). Bits are
+//! set (and written) before the caller points anything at the new block or inode, and cleared
+//! only after the caller removed every reference, so that without the journal a crash leaks at
+//! worst (fsck reclaims leaks).
 
+use crate::journal::Handle;
 use crate::{corrupt, format, meta, RextFs, SbState};
 use core::num::NonZeroU64;
 use kernel::fs::SuperBlock;
@@ -56,9 +59,9 @@ fn read_bitmap(sb: &SuperBlock<RextFs>, bm: &Bitmap, idx: u64) -> Result<KVec<u8
     })
 }
 
-fn write_bitmap(sb: &SuperBlock<RextFs>, bm: &Bitmap, idx: u64, buf: &mut [u8]) -> Result {
-    format::bitmap_seal(buf).map_err(|e| corrupt(sb, "bitmap block", e))?;
-    meta::write_block(sb, bm.start + idx, buf)
+fn write_bitmap(h: &Handle<'_>, bm: &Bitmap, idx: u64, buf: &mut [u8]) -> Result {
+    format::bitmap_seal(buf).map_err(|e| corrupt(h.sb(), "bitmap block", e))?;
+    h.write_block(bm.start + idx, buf)
 }
 
 /// The blocks of one bitmap, as [`alloc_run_in`] and [`free_run_in`] see them: on the device,
@@ -82,24 +85,24 @@ pub(crate) trait BitmapBlocks {
     fn corrupt(&self, e: format::FormatError) -> Error;
 }
 
-/// One of the on-disk bitmaps of a mounted file system.
-struct DevBitmap<'a> {
-    sb: &'a SuperBlock<RextFs>,
+/// One of the on-disk bitmaps of a mounted file system, changed in the transaction of `h`.
+struct DevBitmap<'a, 'b> {
+    h: &'a Handle<'b>,
     bm: Bitmap,
 }
 
-impl<'a> DevBitmap<'a> {
-    fn new(sb: &'a SuperBlock<RextFs>, kind: Kind) -> Self {
+impl<'a, 'b> DevBitmap<'a, 'b> {
+    fn new(h: &'a Handle<'b>, kind: Kind) -> Self {
         DevBitmap {
-            sb,
-            bm: bitmap(&sb.data().geo, kind),
+            h,
+            bm: bitmap(&h.sb().data().geo, kind),
         }
     }
 }
 
-impl BitmapBlocks for DevBitmap<'_> {
+impl BitmapBlocks for DevBitmap<'_, '_> {
     fn dev_id(&self) -> &CStr {
-        self.sb.id()
+        self.h.sb().id()
     }
 
     fn kind(&self) -> u32 {
@@ -115,32 +118,26 @@ impl BitmapBlocks for DevBitmap<'_> {
     }
 
     fn bits(&self) -> Result<NonZeroU64> {
-        bits_per_block(&self.sb.data().geo)
+        bits_per_block(&self.h.sb().data().geo)
     }
 
     fn read(&self, idx: u64) -> Result<KVec<u8>> {
-        read_bitmap(self.sb, &self.bm, idx)
+        read_bitmap(self.h.sb(), &self.bm, idx)
     }
 
     fn write(&self, idx: u64, buf: &mut [u8]) -> Result {
-        write_bitmap(self.sb, &self.bm, idx, buf)
+        write_bitmap(self.h, &self.bm, idx, buf)
     }
 
     fn corrupt(&self, e: format::FormatError) -> Error {
-        corrupt(self.sb, "bitmap block", e)
+        corrupt(self.h.sb(), "bitmap block", e)
     }
 }
 
 /// Finds and sets a run of up to `want` clear bits at or after item `goal` in `[lo, items)`,
 /// wrapping around to `lo`. Returns (first item, count).
-fn alloc_run(
-    sb: &SuperBlock<RextFs>,
-    kind: Kind,
-    lo: u64,
-    goal: u64,
-    want: u64,
-) -> Result<(u64, u64)> {
-    alloc_run_in(&DevBitmap::new(sb, kind), lo, goal, want)
+fn alloc_run(h: &Handle<'_>, kind: Kind, lo: u64, goal: u64, want: u64) -> Result<(u64, u64)> {
+    alloc_run_in(&DevBitmap::new(h, kind), lo, goal, want)
 }
 
 /// Finds and sets a run of up to `want` clear bits of `bm` at or after item `goal` in
@@ -188,8 +185,8 @@ pub(crate) fn alloc_run_in<B: BitmapBlocks>(
 }
 
 /// Clears `count` bits from item `first`.
-fn free_run(sb: &SuperBlock<RextFs>, kind: Kind, first: u64, count: u64) -> Result {
-    free_run_in(&DevBitmap::new(sb, kind), first, count)
+fn free_run(h: &Handle<'_>, kind: Kind, first: u64, count: u64) -> Result {
+    free_run_in(&DevBitmap::new(h, kind), first, count)
 }
 
 /// Clears `count` bits of `bm` from item `first`; every one of them must be set. Bitmap blocks
@@ -234,16 +231,25 @@ pub(crate) fn free_run_at(buf: &[u8], bit: u64, stop: u64) -> Option<(u64, u64)>
     Some((first, n))
 }
 
-/// Allocates up to `want` contiguous data blocks, preferably at `goal`. Returns the first block
-/// and the count (at least 1).
-pub(crate) fn alloc_blocks(sb: &SuperBlock<RextFs>, goal: u64, want: u64) -> Result<(u64, u64)> {
+/// The number of bits of one bitmap block of the mounted file system: the most blocks a step
+/// of a long operation frees at once, so that each run it frees spans at most two bitmap
+/// blocks (see [`crate::credits::FREE_RUN`]).
+pub(crate) fn bits_per_bitmap_block(sb: &SuperBlock<RextFs>) -> u64 {
+    bits_per_block(&sb.data().geo).map_or(1, NonZeroU64::get)
+}
+
+/// Allocates up to `want` contiguous data blocks, preferably at `goal`, in the transaction of
+/// `h`. Returns the first block and the count (at least 1); the blocks lie in one bitmap
+/// block.
+pub(crate) fn alloc_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
+    let sb = h.sb();
     let info = sb.data();
     let mut st = info.state.lock();
     if st.disk.free_blocks == 0 {
         return Err(ENOSPC);
     }
     let want = want.clamp(1, st.disk.free_blocks).min(u64::from(u32::MAX));
-    let (start, n) = alloc_run(sb, Kind::Blocks, info.geo.layout.data_start, goal, want)?;
+    let (start, n) = alloc_run(h, Kind::Blocks, info.geo.layout.data_start, goal, want)?;
     if !info.geo.data_range_valid(start, n) {
         pr_err!(
             "{}: block bitmap marks metadata block {} free\n",
@@ -256,8 +262,10 @@ pub(crate) fn alloc_blocks(sb: &SuperBlock<RextFs>, goal: u64, want: u64) -> Res
     Ok((start, n))
 }
 
-/// Frees `count` blocks from `start`; the caller has removed every reference to them.
-pub(crate) fn free_blocks(sb: &SuperBlock<RextFs>, start: u64, count: u64) -> Result {
+/// Frees `count` blocks from `start` in the transaction of `h`; the caller has removed every
+/// reference to them.
+pub(crate) fn free_blocks(h: &Handle<'_>, start: u64, count: u64) -> Result {
+    let sb = h.sb();
     let info = sb.data();
     if !info.geo.data_range_valid(start, count) {
         pr_err!(
@@ -272,33 +280,33 @@ pub(crate) fn free_blocks(sb: &SuperBlock<RextFs>, start: u64, count: u64) -> Re
     // Whatever metadata the blocks held is gone: a later owner (file data written by iomap,
     // or new metadata) must never meet a cached copy of it. Dropped before the blocks can be
     // allocated again (under the state lock, which allocation takes).
-    meta::forget_blocks(sb, start, count);
-    free_run(sb, Kind::Blocks, start, count)?;
+    h.forget_blocks(start, count);
+    free_run(h, Kind::Blocks, start, count)?;
     st.disk.free_blocks = st.disk.free_blocks.saturating_add(count);
     Ok(())
 }
 
-/// Allocates an inode number (bit `ino - 1`), never a reserved one.
-pub(crate) fn alloc_inode(sb: &SuperBlock<RextFs>) -> Result<u64> {
-    let info = sb.data();
+/// Allocates an inode number (bit `ino - 1`), never a reserved one, in the transaction of `h`.
+pub(crate) fn alloc_inode(h: &Handle<'_>) -> Result<u64> {
+    let info = h.sb().data();
     let mut st: kernel::sync::MutexGuard<'_, SbState> = info.state.lock();
     if st.disk.free_inodes == 0 {
         return Err(ENOSPC);
     }
     let lo = format::FIRST_INO - 1;
-    let (bit, _) = alloc_run(sb, Kind::Inodes, lo, lo, 1)?;
+    let (bit, _) = alloc_run(h, Kind::Inodes, lo, lo, 1)?;
     st.disk.free_inodes -= 1;
     Ok(bit + 1)
 }
 
-/// Frees inode `ino`; the caller has zeroed its slot.
-pub(crate) fn free_inode(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
-    let info = sb.data();
+/// Frees inode `ino` in the transaction of `h`; the caller has zeroed its slot.
+pub(crate) fn free_inode(h: &Handle<'_>, ino: u64) -> Result {
+    let info = h.sb().data();
     if ino < format::FIRST_INO || !info.geo.ino_valid(ino) {
         return Err(EFSCORRUPTED);
     }
     let mut st = info.state.lock();
-    free_run(sb, Kind::Inodes, ino - 1, 1)?;
+    free_run(h, Kind::Inodes, ino - 1, 1)?;
     st.disk.free_inodes = st.disk.free_inodes.saturating_add(1);
     Ok(())
 }
