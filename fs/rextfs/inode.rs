@@ -2,7 +2,8 @@
 
 //! Reading and writing inodes.
 
-use crate::{dir, file, format, symlink, RextFs};
+use crate::journal::{self, Handle};
+use crate::{credits, dir, file, format, symlink, RextFs};
 use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     file_ops,
@@ -126,24 +127,30 @@ pub(crate) fn statx_attributes(inode: &INode<RextFs>, stat: &mut Kstat) {
 }
 
 /// `->fileattr_set` of files and directories: stores the user flags in the on-disk inode and
-/// applies them to the VFS inode. The VFS checked ownership and `CAP_LINUX_IMMUTABLE`.
+/// applies them to the VFS inode, the inode written in one transaction handle. The VFS
+/// checked ownership and `CAP_LINUX_IMMUTABLE`.
 pub(crate) fn fileattr_set(inode: &Locked<'_, RextFs>, fa: &FileAttr) -> Result {
     // Extent size hints, project ids, DAX...: not in the format.
     if fa.has_fsx() || fa.flags() & !format::INODE_FLAGS_USER != 0 {
         return Err(EOPNOTSUPP);
     }
-    if inode.super_block().is_read_only() {
+    let sb = inode.super_block();
+    if sb.is_read_only() {
         return Err(EROFS);
     }
+    let h = journal::start(sb, credits::WRITE_INODE)?;
     let flags = fa.flags();
-    {
-        let mut d = inode.data().disk.lock();
-        d.flags = (d.flags & !format::INODE_FLAGS_USER) | flags;
-    }
     inode.set_flags(iflags::from_fs_flags(flags));
     inode.touch_ctime();
+    let r = {
+        let mut d = inode.data().disk.lock();
+        d.flags = (d.flags & !format::INODE_FLAGS_USER) | flags;
+        sync_disk(inode, &mut d);
+        write_disk(&h, inode.ino(), &d)
+    };
+    // Should the write fail, writeback tries again.
     inode.mark_dirty();
-    Ok(())
+    r
 }
 
 /// Inode table block and byte offset in it of inode `ino`.
@@ -199,10 +206,11 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
 const NEXT_ORPHAN_OFFSET: usize = 0x30;
 
 /// Encodes inode `ino` and writes its slot in the inode table (a read-modify-write of the
-/// inode table block that holds it, under the block's buffer lock). The `next_orphan` field is the
-/// one on disk: only the orphan list code changes it ([`set_next_orphan`]).
-pub(crate) fn write_disk(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
-    write_slot(sb, ino, |slot| {
+/// inode table block that holds it, under the block's buffer lock) in the transaction of `h`.
+/// The `next_orphan` field is the one on disk: only the orphan list code changes it
+/// ([`set_next_orphan`]).
+pub(crate) fn write_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
+    write_slot(h, ino, |slot| {
         let mut d = *d;
         d.next_orphan = slot_next_orphan(slot);
         Ok(d)
@@ -226,9 +234,10 @@ pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Ino
 }
 
 /// Sets the `next_orphan` field of the in-use inode `ino` on disk, the rest of the slot as it
-/// is on disk.
-pub(crate) fn set_next_orphan(sb: &SuperBlock<RextFs>, ino: u64, next: u64) -> Result {
-    write_slot(sb, ino, |slot| {
+/// is on disk, in the transaction of `h`.
+pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
+    let sb = h.sb();
+    write_slot(h, ino, |slot| {
         let mut d = format::Inode::decode(ino, slot).map_err(|e| {
             pr_err!("{}: orphan inode {}: {}\n", sb.id(), ino, e.as_str());
             EFSCORRUPTED
@@ -238,15 +247,12 @@ pub(crate) fn set_next_orphan(sb: &SuperBlock<RextFs>, ino: u64, next: u64) -> R
     })
 }
 
-/// Read-modify-write of the slot of inode `ino`: `f` gets the slot as it is on disk and
-/// returns the inode to encode there.
-fn write_slot(
-    sb: &SuperBlock<RextFs>,
-    ino: u64,
-    f: impl FnOnce(&[u8]) -> Result<format::Inode>,
-) -> Result {
+/// Read-modify-write of the slot of inode `ino` in the transaction of `h`: `f` gets the slot
+/// as it is on disk and returns the inode to encode there.
+fn write_slot(h: &Handle<'_>, ino: u64, f: impl FnOnce(&[u8]) -> Result<format::Inode>) -> Result {
+    let sb = h.sb();
     let (blk, off) = inode_location(sb, ino)?;
-    crate::meta::modify_block(sb, blk, |buf| {
+    h.modify_block(blk, |buf| {
         let slot = buf
             .get_mut(off..off + format::INODE_SIZE)
             .ok_or(EFSCORRUPTED)?;
@@ -270,10 +276,10 @@ pub(crate) fn sync_disk(inode: &INodeView<RextFs>, d: &mut format::Inode) {
     d.ctime = to_disk_ts(inode.ctime());
 }
 
-/// Zeroes the slot of a freed inode.
-pub(crate) fn zero_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
-    let (blk, off) = inode_location(sb, ino)?;
-    crate::meta::modify_block(sb, blk, |buf| {
+/// Zeroes the slot of a freed inode in the transaction of `h`.
+pub(crate) fn zero_slot(h: &Handle<'_>, ino: u64) -> Result {
+    let (blk, off) = inode_location(h.sb(), ino)?;
+    h.modify_block(blk, |buf| {
         buf.get_mut(off..off + format::INODE_SIZE)
             .ok_or(EFSCORRUPTED)?
             .fill(0);
@@ -281,39 +287,30 @@ pub(crate) fn zero_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
     })
 }
 
-/// Frees an inode with no links left when its last reference goes (`->evict_inode`): its
-/// blocks, then its slot, then its bitmap bit.
+/// Frees an inode with no links left when its last reference goes (`->evict_inode`, after
+/// the VFS truncated its page cache and waited for its writeback): its blocks, then its slot,
+/// then its bitmap bit, in one transaction handle (a chain of steps, see
+/// [`crate::orphan::free_orphan`]). The inode stays on the orphan list until the last step,
+/// so that a mount after a crash finishes the work.
 pub(crate) fn evict(inode: &INodeView<RextFs>) {
     let sb = inode.super_block();
     if inode.nlink() != 0 || sb.is_read_only() {
         return;
     }
-    let (index_root, fast_link) = {
-        let d = inode.data().disk.lock();
-        (d.dir_index_root, d.has_inline_data())
-    };
-    let r = (if index_root != 0 {
-        crate::dirindex::free_index(sb, inode.ino(), index_root).map(|_| ())
-    } else {
-        Ok(())
-    })
-    // A fast symlink's area holds its target, not an extent tree: it owns no blocks.
-    .and_then(|()| {
-        if fast_link {
-            Ok(())
-        } else {
-            file::free_all_blocks(inode)
-        }
-    })
-    .and_then(|()| crate::orphan::remove(sb, inode.ino()))
-    .and_then(|()| zero_slot(sb, inode.ino()))
-    .and_then(|()| crate::alloc::free_inode(sb, inode.ino()));
+    let ino = inode.ino();
+    // Nothing else uses the inode any more (no reference, no writeback): its disk copy is
+    // updated without the lock, which is not held across the steps of the chain.
+    let mut d = *inode.data().disk.lock();
+    let r = journal::start(sb, credits::FREE_INODE).and_then(|mut h| {
+        crate::orphan::free_orphan(&mut h, ino, &mut d, |h| crate::orphan::remove(h, ino))
+    });
     if let Err(e) = r {
-        pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), inode.ino(), e);
+        pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), ino, e);
     }
 }
 
-/// Copies the VFS inode's attributes into the on-disk inode and writes it (`->write_inode`).
+/// Copies the VFS inode's attributes into the on-disk inode and writes it (`->write_inode`),
+/// in a transaction handle of its own.
 pub(crate) fn write_inode(inode: &INodeView<RextFs>, sync: bool) -> Result {
     let sb = inode.super_block();
     if sb.is_read_only() || inode.nlink() == 0 {
@@ -321,9 +318,10 @@ pub(crate) fn write_inode(inode: &INodeView<RextFs>, sync: bool) -> Result {
         return Ok(());
     }
     {
+        let h = journal::start(sb, credits::WRITE_INODE)?;
         let mut d = inode.data().disk.lock();
         sync_disk(inode, &mut d);
-        write_disk(sb, inode.ino(), &d)?;
+        write_disk(&h, inode.ino(), &d)?;
     }
     if sync {
         sb.sync_device()?;

@@ -7,62 +7,69 @@
 //! name or when it is freed at its last reference, and a writable mount frees whatever a crash
 //! left there.
 //!
-//! List changes happen under the super block state lock; the `next_orphan` fields are changed
-//! only here, on disk ([`inode::set_next_orphan`]; [`inode::write_disk`] keeps them).
+//! List changes happen under the super block state lock, inside the transaction handle of
+//! the operation that makes them; the head lives in the in-memory super block
+//! ([`SbState::disk`]), which the journal logs at commit, and the `next_orphan` fields are
+//! changed only here, on disk ([`inode::set_next_orphan`]; [`inode::write_disk`] keeps them).
 //!
 //! The list is singly linked on disk, so taking an inode off it needs the one before it. While
 //! mounted, [`SbState::orphans`] indexes the list: every inode on it got there through
 //! [`add`] or [`add_new`] in this mount (a read-write mount empties the list first,
 //! [`process_at_mount`]), so the index knows each one's predecessor and neither unlinking many
 //! open files nor closing them walks the list.
+//!
+//! Freeing an inode ([`free_orphan`], at eviction and at mount) is a chain of transaction
+//! steps; the inode leaves the list in the last one, so that if a crash interrupts the chain,
+//! the next mount finishes it.
 
-use crate::{alloc, dirindex, format, inode, symlink, write_super, RextFs, SbState};
+use crate::journal::{self, Handle};
+use crate::{alloc, credits, dirindex, file, format, inode, RextFs, SbState};
 use kernel::fs::{inode::INode, SuperBlock};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNode};
 
-/// Puts `inode`, whose link count is zero, on the orphan list. The inode is written first (with
-/// its zero link count), then linked in at the head.
-pub(crate) fn add(inode: &INode<RextFs>) -> Result {
-    let sb = inode.super_block();
+/// Puts `inode`, whose link count is zero, on the orphan list, in the transaction of `h`. The
+/// inode is written first (with its zero link count), then linked in at the head.
+pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     let ino = inode.ino();
     let d = {
         let mut d = inode.data().disk.lock();
         inode::sync_disk(inode, &mut d);
         *d
     };
-    let info = sb.data();
+    let info = h.sb().data();
     let mut st = info.state.lock();
-    inode::write_disk(sb, ino, &d)?;
-    link_at_head(sb, &mut st, ino)
+    inode::write_disk(h, ino, &d)?;
+    link_at_head(h, &mut st, ino)
 }
 
-/// Puts the new inode `ino`, already written with no links, on the orphan list.
-pub(crate) fn add_new(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
-    let info = sb.data();
+/// Puts the new inode `ino`, already written with no links, on the orphan list, in the
+/// transaction of `h`.
+pub(crate) fn add_new(h: &Handle<'_>, ino: u64) -> Result {
+    let info = h.sb().data();
     let mut st = info.state.lock();
-    link_at_head(sb, &mut st, ino)
+    link_at_head(h, &mut st, ino)
 }
 
 /// Links inode `ino` in at the head of the list and the index (state lock held).
-fn link_at_head(sb: &SuperBlock<RextFs>, st: &mut SbState, ino: u64) -> Result {
+fn link_at_head(h: &Handle<'_>, st: &mut SbState, ino: u64) -> Result {
     // The index entry is allocated first: without memory, nothing has changed on disk.
     let node = RBTreeNode::new(ino, 0, GFP_KERNEL)?;
     let mut disk = DevList {
-        sb,
+        h,
         disk: &mut st.disk,
     };
     link_in(&mut disk, &mut st.orphans, ino, node)
 }
 
-/// Takes inode `ino` off the orphan list (it got a name again, or it is being freed). An inode
-/// that is not on the list is left alone.
-pub(crate) fn remove(sb: &SuperBlock<RextFs>, ino: u64) -> Result {
-    let info = sb.data();
+/// Takes inode `ino` off the orphan list (it got a name again, or it is being freed), in the
+/// transaction of `h`. An inode that is not on the list is left alone.
+pub(crate) fn remove(h: &Handle<'_>, ino: u64) -> Result {
+    let info = h.sb().data();
     let mut st = info.state.lock();
     let st = &mut *st;
     let mut disk = DevList {
-        sb,
+        h,
         disk: &mut st.disk,
     };
     unlink(&mut disk, &mut st.orphans, ino)
@@ -84,15 +91,16 @@ pub(crate) trait ListDisk {
     fn set_next(&mut self, ino: u64, next: u64) -> Result;
 }
 
-/// The orphan list of a mounted file system (state lock held).
-struct DevList<'a> {
-    sb: &'a SuperBlock<RextFs>,
+/// The orphan list of a mounted file system (state lock held), changed in the transaction of
+/// `h`.
+struct DevList<'a, 'b> {
+    h: &'a Handle<'b>,
     disk: &'a mut format::Superblock,
 }
 
-impl ListDisk for DevList<'_> {
+impl ListDisk for DevList<'_, '_> {
     fn dev_id(&self) -> &CStr {
-        self.sb.id()
+        self.h.sb().id()
     }
 
     fn head(&self) -> u64 {
@@ -100,21 +108,18 @@ impl ListDisk for DevList<'_> {
     }
 
     fn set_head(&mut self, ino: u64) -> Result {
-        let old = self.disk.orphan_head;
+        // The in-memory super block is the one the journal logs at commit (the state lock is
+        // held, as the transaction of `h` is open): nothing to write here.
         self.disk.orphan_head = ino;
-        if let Err(e) = write_super(self.sb, self.disk) {
-            self.disk.orphan_head = old;
-            return Err(e);
-        }
         Ok(())
     }
 
     fn next_of(&self, ino: u64) -> Result<u64> {
-        Ok(inode::read_disk(self.sb, ino)?.next_orphan)
+        Ok(inode::read_disk(self.h.sb(), ino)?.next_orphan)
     }
 
     fn set_next(&mut self, ino: u64, next: u64) -> Result {
-        inode::set_next_orphan(self.sb, ino, next)
+        inode::set_next_orphan(self.h, ino, next)
     }
 }
 
@@ -166,23 +171,55 @@ pub(crate) fn unlink<D: ListDisk>(disk: &mut D, index: &mut RBTree<u64, u64>, in
     disk.set_next(ino, 0)
 }
 
-/// Frees every block of the on-disk inode `ino` (`d`): hash index, extent tree and data.
-fn free_blocks(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
+/// Frees inode `ino` (on-disk copy `d`: no links, on the orphan list) and everything it owns,
+/// in handle `h`, as a chain of steps that each leave the file system consistent (`h` may
+/// move to a new transaction between them; no lock is held across them):
+/// 1. a directory's hash index is freed, the inode written without it;
+/// 2. the extent tree and the data go a few extents at a time from the end
+///    ([`file::truncate_step`], the inode written after each step); a fast symlink's area
+///    holds its target, not a tree: it owns no blocks;
+/// 3. `unlist` takes the inode off the orphan list, its slot is zeroed and its bitmap bit
+///    cleared.
+///
+/// Until the last step the inode stays on the orphan list, so that a mount after a crash
+/// frees what is left.
+pub(crate) fn free_orphan(
+    h: &mut Handle<'_>,
+    ino: u64,
+    d: &mut format::Inode,
+    unlist: impl FnOnce(&Handle<'_>) -> Result,
+) -> Result {
+    let sb = h.sb();
     if d.dir_index_root != 0 {
-        dirindex::free_index(sb, ino, d.dir_index_root)?;
+        let nodes = dirindex::index_nodes(sb, ino, d.dir_index_root)?;
+        h.extend(credits::free_index(nodes.len()))?;
+        d.dir_index_root = 0;
+        d.blocks = d.blocks.saturating_sub(nodes.len() as u64);
+        inode::write_disk(h, ino, d)?;
+        dirindex::free_nodes(h, &nodes)?;
     }
     if !d.has_inline_data() {
-        symlink::free_blocks_of(sb, ino, d)?;
+        loop {
+            h.extend(credits::TRUNCATE_STEP)?;
+            if file::truncate_step(h, ino, d, 0)? {
+                break;
+            }
+        }
     }
-    Ok(())
+    h.extend(credits::FREE_INODE)?;
+    unlist(h)?;
+    inode::zero_slot(h, ino)?;
+    alloc::free_inode(h, ino)
 }
 
-/// Frees the inodes a crash left on the orphan list, at a writable mount: blocks, slot and
-/// bitmap bit of each, the list head following along (written after each inode).
+/// Frees the inodes a crash left on the orphan list, at a writable mount, in one transaction
+/// handle: for each inode, [`free_orphan`], whose last step moves the list head past it. The
+/// head is in the in-memory super block, logged by the journal at commit.
 pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
     let info = sb.data();
     let mut cur = info.state.lock().disk.orphan_head;
     let mut count = 0u64;
+    let mut h = journal::start(sb, credits::FREE_INODE)?;
     while cur != 0 {
         count += 1;
         if count > info.geo.total_inodes || !info.geo.ino_valid(cur) || cur < format::FIRST_INO {
@@ -193,7 +230,7 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
             );
             return Err(EFSCORRUPTED);
         }
-        let d = inode::read_disk(sb, cur)?;
+        let mut d = inode::read_disk(sb, cur)?;
         if d.nlink != 0 {
             pr_err!(
                 "{}: orphan inode {} still has {} links; run fsck.rextfs\n",
@@ -204,15 +241,10 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
             return Err(EFSCORRUPTED);
         }
         let next = d.next_orphan;
-        // The list head moves past the inode before it is freed.
-        {
-            let mut st = info.state.lock();
-            st.disk.orphan_head = next;
-            write_super(sb, &mut st.disk)?;
-        }
-        free_blocks(sb, cur, &d)?;
-        inode::zero_slot(sb, cur)?;
-        alloc::free_inode(sb, cur)?;
+        free_orphan(&mut h, cur, &mut d, |_| {
+            info.state.lock().disk.orphan_head = next;
+            Ok(())
+        })?;
         pr_info!("{}: freed orphan inode {}\n", sb.id(), cur);
         cur = next;
     }

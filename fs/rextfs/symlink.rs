@@ -8,11 +8,9 @@
 //! `ceil(size / block_size)` blocks mapped from logical block 0 by the extent tree, written and
 //! read as whole blocks through the block device's page cache like other metadata.
 
+use crate::journal::Handle;
 use crate::{alloc, corrupt, extent, extent::TreeCtx, format, meta, RextFs};
-use kernel::fs::{
-    inode::{self, INode, Link, Symlink},
-    SuperBlock,
-};
+use kernel::fs::inode::{self, INode, Link, Symlink};
 use kernel::prelude::*;
 
 /// Inode operations of fast symlinks: the target is `i_link`.
@@ -91,15 +89,16 @@ fn read_target(inode: &INode<RextFs>) -> Result<KVec<u8>> {
     Ok(target)
 }
 
-/// Stores `target` in the new symlink inode `ino` (on-disk inode `d`, not yet written): in the
-/// area when it fits, else in newly allocated blocks that are written before the extent tree
-/// maps them. On failure every block taken is given back.
+/// Stores `target` in the new symlink inode `ino` (on-disk inode `d`, not yet written), in the
+/// transaction of `h`: in the area when it fits, else in newly allocated blocks that are
+/// written before the extent tree maps them. On failure every block taken is given back.
 pub(crate) fn store_target(
-    sb: &SuperBlock<RextFs>,
+    h: &Handle<'_>,
     ino: u64,
     d: &mut format::Inode,
     target: &[u8],
 ) -> Result {
+    let sb = h.sb();
     if target.len() <= format::FAST_SYMLINK_MAX {
         return d
             .set_inline_target(target)
@@ -117,7 +116,7 @@ pub(crate) fn store_target(
         let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
         while lblk < nblocks {
             runs.reserve(1, GFP_KERNEL)?;
-            let (start, n) = alloc::alloc_blocks(sb, goal, nblocks - lblk)?;
+            let (start, n) = alloc::alloc_blocks(h, goal, nblocks - lblk)?;
             runs.push((start, n), GFP_KERNEL)?;
             blocks += n;
             for i in 0..n {
@@ -125,10 +124,10 @@ pub(crate) fn store_target(
                 let part = &target[from..target.len().min(from + bs)];
                 buf.fill(0);
                 buf[..part.len()].copy_from_slice(part);
-                meta::write_block(sb, start + i, &buf)?;
+                h.write_block(start + i, &buf)?;
             }
             let mut ctx = TreeCtx {
-                sb,
+                sb: h,
                 ino,
                 goal: start + n,
                 blocks: &mut blocks,
@@ -148,7 +147,7 @@ pub(crate) fn store_target(
     })();
     if let Err(e) = r {
         for &(start, n) in runs.iter() {
-            let _ = alloc::free_blocks(sb, start, n);
+            let _ = alloc::free_blocks(h, start, n);
         }
         return Err(e);
     }
@@ -159,12 +158,13 @@ pub(crate) fn store_target(
 }
 
 /// Frees every block mapped by the extent tree of inode `ino` (on-disk copy `d`), which nothing
-/// references any more (a symlink whose creation failed).
-pub(crate) fn free_blocks_of(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode) -> Result {
+/// references any more (a symlink whose creation failed: a few blocks), in the transaction of
+/// `h`.
+pub(crate) fn free_blocks_of(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
     let mut root = d.area;
     let mut blocks = d.blocks;
     let mut ctx = TreeCtx {
-        sb,
+        sb: h,
         ino,
         goal: 0,
         blocks: &mut blocks,
@@ -172,5 +172,5 @@ pub(crate) fn free_blocks_of(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inod
     };
     ctx.truncate(&mut root, 0)?;
     let freed = core::mem::take(&mut ctx.freed);
-    extent::free_all(sb, &freed)
+    extent::free_all(h, &freed)
 }
