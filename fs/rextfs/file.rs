@@ -12,8 +12,9 @@
 //! its bios completed, so a crash before that shows zeroes, never the blocks' old contents.
 //! Buffered writes and write faults into unwritten extents convert the range when they map it.
 
-use crate::{extent, format, inode::write_disk, RextFs};
-use extent::{Mapping as Ext, TreeCtx};
+use crate::journal::{self, Handle};
+use crate::{alloc, credits, extent, format, inode::write_disk, RextFs};
+use extent::{Budget, Mapping as Ext, ShiftState, TreeCtx};
 use iomap::{AddressSpace, MapFlags, Mapping, OpFlags};
 use kernel::fs::{
     file_ops::{self, VmOps},
@@ -36,9 +37,10 @@ const NODE_GOAL: u64 = 0;
 
 /// Records `got` new blocks at `start` as the data of logical blocks `lblk..` in the inode's
 /// extent tree (`d`, the in-memory disk inode, updated only on success), with extent `flags`
-/// (`format::EXTENT_UNWRITTEN` or 0). On failure the blocks are freed again: nothing points
-/// at them yet.
+/// (`format::EXTENT_UNWRITTEN` or 0), in the transaction of `h`. On failure the blocks are
+/// freed again: nothing points at them yet.
 fn insert_new_extent(
+    h: &Handle<'_>,
     inode: &INodeView<RextFs>,
     d: &mut format::Inode,
     lblk: u64,
@@ -46,11 +48,10 @@ fn insert_new_extent(
     got: u64,
     flags: u32,
 ) -> Result {
-    let sb = inode.super_block();
     let mut blocks = d.blocks.saturating_add(got);
     let mut root = d.area;
     let mut ctx = TreeCtx {
-        sb,
+        sb: h,
         ino: inode.ino(),
         goal: NODE_GOAL,
         blocks: &mut blocks,
@@ -63,7 +64,7 @@ fn insert_new_extent(
         flags,
     };
     if let Err(err) = ctx.insert(&mut root, &e) {
-        let _ = crate::alloc::free_blocks(sb, start, got);
+        let _ = alloc::free_blocks(h, start, got);
         return Err(err);
     }
     d.area = root;
@@ -88,52 +89,114 @@ fn goal(inode: &INodeView<RextFs>, root: &[u8], lblk: u64) -> u64 {
 }
 
 /// Runs the tree update `f` on the extent tree of `inode` (`d` is its locked in-memory disk
-/// inode), then writes the inode and frees the blocks the update removed. Node blocks are
-/// written as the update goes, so the new root is written even when `f` fails part way: the
-/// tree on disk then holds the part of the update that was done.
-fn update_tree(
+/// inode) in the transaction of `h`, then (with `compact`) compacts the tree, writes the
+/// inode and frees the blocks the update removed. Node blocks are written as the update goes,
+/// so the new root is written even when `f` fails part way: the tree on disk then holds the
+/// part of the update that was done.
+///
+/// Compacting merges neighbours that continue each other, so the steps of a move of extents
+/// do without it: it would merge back the two halves of the extent split at the insertion
+/// point before the upper half moved.
+fn update_tree<T>(
+    h: &Handle<'_>,
     inode: &INodeView<RextFs>,
     d: &mut format::Inode,
-    f: impl FnOnce(&mut TreeCtx<'_>, &mut [u8]) -> Result,
-) -> Result {
-    let sb = inode.super_block();
+    compact: bool,
+    f: impl FnOnce(&mut TreeCtx<'_>, &mut [u8]) -> Result<T>,
+) -> Result<T> {
+    let sb = h.sb();
     let mut root = d.area;
     let mut blocks = d.blocks;
     let mut ctx = TreeCtx {
-        sb,
+        sb: h,
         ino: inode.ino(),
         goal: NODE_GOAL,
         blocks: &mut blocks,
         freed: KVec::new(),
     };
     // Shrink the tree again if the update left it with fewer extents than its levels need.
-    let r = f(&mut ctx, &mut root).and_then(|()| ctx.compact(&mut root));
+    let r = f(&mut ctx, &mut root).and_then(|v| {
+        if compact {
+            ctx.compact(&mut root)?;
+        }
+        Ok(v)
+    });
     let freed = core::mem::take(&mut ctx.freed);
     d.area = root;
     d.blocks = blocks;
     d.size = inode.size() as u64;
-    write_disk(sb, inode.ino(), d)?;
+    write_disk(h, inode.ino(), d)?;
     inode.set_bytes(d.blocks << sb.data().geo.block_log2);
-    extent::free_all(sb, &freed)?;
+    extent::free_all(h, &freed)?;
     r
 }
 
-/// Allocates unwritten extents for the holes of logical blocks `from..to`, stopping at the
-/// first failure (the blocks allocated until then stay).
-fn alloc_unwritten(inode: &INode<RextFs>, from: u64, to: u64) -> Result {
+/// The budget of one step of a hole punch: [`credits::PUNCH_EXTENTS`] extents, and no more
+/// blocks than one bitmap block describes (so that each run freed spans at most two bitmap
+/// blocks).
+fn punch_budget(inode: &INodeView<RextFs>) -> Budget {
+    Budget {
+        extents: credits::PUNCH_EXTENTS.into(),
+        blocks: alloc::bits_per_bitmap_block(inode.super_block()),
+    }
+}
+
+/// One step of truncating the extent tree of inode `ino` (on-disk copy `d`, the caller's to
+/// lock) at logical block `from`, in the transaction of `h` (at most
+/// [`credits::TRUNCATE_STEP`] blocks): the last [`credits::TRUNCATE_EXTENTS`] extents at most
+/// (and no more blocks than one bitmap block describes) are removed, the inode is written,
+/// then their blocks are freed. The tree is valid afterwards, so the transaction may commit
+/// before the next step. Returns whether nothing at or after `from` is mapped any more.
+///
+/// If the tree update fails, neither the inode nor the bitmaps change (the nodes it wrote
+/// hold part of the update; the blocks it removed stay allocated: a leak at worst).
+pub(crate) fn truncate_step(
+    h: &Handle<'_>,
+    ino: u64,
+    d: &mut format::Inode,
+    from: u64,
+) -> Result<bool> {
+    let mut root = d.area;
+    let mut blocks = d.blocks;
+    let mut ctx = TreeCtx {
+        sb: h,
+        ino,
+        goal: NODE_GOAL,
+        blocks: &mut blocks,
+        freed: KVec::new(),
+    };
+    let budget = Budget {
+        extents: credits::TRUNCATE_EXTENTS.into(),
+        blocks: alloc::bits_per_bitmap_block(h.sb()),
+    };
+    let done = ctx.truncate_step(&mut root, from, budget)?;
+    let freed = core::mem::take(&mut ctx.freed);
+    d.area = root;
+    d.blocks = blocks;
+    write_disk(h, ino, d)?;
+    extent::free_all(h, &freed)?;
+    Ok(done)
+}
+
+/// Allocates unwritten extents for the holes of logical blocks `from..to`, one run of blocks
+/// a step of handle `h` (after each the file system is consistent: blocks past the end of
+/// the file are preallocated ones), stopping at the first failure (the blocks allocated until
+/// then stay). Runs with the inode lock held, the page cache of the range not in use.
+fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64) -> Result {
     let sb = inode.super_block();
     let mut lblk = from;
     while lblk < to {
+        h.extend(credits::ALLOC_EXTENT)?;
         let mut d = inode.data().disk.lock();
         match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
             Ext::Mapped(e) => lblk = e.logical_end(),
             Ext::Hole { end: hole_end } => {
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
                 let g = goal(inode, &d.area, lblk);
-                let (start, got) = crate::alloc::alloc_blocks(sb, g, n)?;
-                insert_new_extent(inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
+                let (start, got) = alloc::alloc_blocks(h, g, n)?;
+                insert_new_extent(h, inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
                 d.size = inode.size() as u64;
-                write_disk(sb, inode.ino(), &d)?;
+                write_disk(h, inode.ino(), &d)?;
                 inode.set_bytes(d.blocks << sb.data().geo.block_log2);
                 lblk += got;
             }
@@ -142,7 +205,101 @@ fn alloc_unwritten(inode: &INode<RextFs>, from: u64, to: u64) -> Result {
     Ok(())
 }
 
+/// Removes the mappings of logical blocks `from..to` of `inode` (`FALLOC_FL_PUNCH_HOLE`), a
+/// few extents a step of handle `h` (see [`credits::PUNCH_STEP`]), freeing their blocks. After
+/// each step the file reads as zeroes in the part of the range already done.
+fn punch_steps(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64) -> Result {
+    let budget = punch_budget(inode);
+    let mut lblk = from;
+    while lblk < to {
+        h.extend(credits::PUNCH_STEP)?;
+        let mut d = inode.data().disk.lock();
+        lblk = update_tree(h, inode, &mut d, true, |t, root| {
+            t.punch_step(root, lblk, to, budget)
+        })?;
+    }
+    Ok(())
+}
+
+/// Moves the extents of `inode` as `how` says (collapse or insert range), a few leaves a step
+/// of handle `h` (see [`credits::SHIFT_STEP`]). Every step leaves a valid tree, each extent
+/// where it was or where it goes. The tree is not compacted: the caller does it at the end.
+fn shift_steps(h: &mut Handle<'_>, inode: &INode<RextFs>, how: extent::Shift) -> Result {
+    let mut st = ShiftState::new(how);
+    loop {
+        h.extend(credits::SHIFT_STEP)?;
+        let mut d = inode.data().disk.lock();
+        let done = update_tree(h, inode, &mut d, false, |t, root| {
+            t.shift_step(root, &mut st, credits::SHIFT_LEAVES)
+        })?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// What [`FileOps::lookup_map`] found for a mapping request.
+enum Found {
+    /// The answer for iomap.
+    Map(Mapping),
+    /// A write into a hole: this many blocks are to be allocated.
+    Alloc(u64),
+}
+
 impl FileOps {
+    /// Answers a mapping request for `want` blocks from logical block `lblk` from the extent
+    /// tree (`d`, locked) where it can without changing anything.
+    fn lookup_map(
+        inode: &INodeView<RextFs>,
+        d: &format::Inode,
+        lblk: u64,
+        want: u64,
+        flags: OpFlags,
+    ) -> Result<Found> {
+        let sb = inode.super_block();
+        let shift = sb.data().geo.block_log2;
+        match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
+            Ext::Mapped(e) => {
+                let phys = e.map(lblk).ok_or(EFSCORRUPTED)?;
+                let n = (e.logical_end() - lblk).min(want);
+                let (off, len, addr) = ((lblk << shift) as i64, n << shift, phys << shift);
+                if flags.contains(OpFlags::NOWAIT) && flags.is_data_write() && n < want {
+                    // A non-blocking direct write must be mapped in one go: iomap would
+                    // otherwise submit part of it before failing with EAGAIN.
+                    return Err(EAGAIN);
+                }
+                Ok(Found::Map(if e.unwritten() {
+                    // Writes keep the blocks unwritten until their data is on the device:
+                    // writeback (`ioend_done`) and direct I/O (`end_io`) convert them then.
+                    // Reads see zeroes; iomap zeroes the parts of the blocks a buffered write
+                    // does not cover instead of reading them.
+                    Mapping::unwritten(sb, off, len, addr)
+                } else {
+                    Mapping::mapped(sb, off, len, addr)
+                }))
+            }
+            Ext::Hole { end: hole_end } => {
+                let n = (hole_end - lblk).min(want);
+                if !flags.is_data_write() {
+                    // A hole may end at the largest file offset, short of a block boundary.
+                    let off = (lblk << shift) as i64;
+                    let len = (n << shift).min((i64::MAX - off) as u64);
+                    return Ok(Found::Map(Mapping::hole(off, len)));
+                }
+                if flags.contains(OpFlags::NOWAIT) {
+                    return Err(EAGAIN);
+                }
+                if lblk
+                    .checked_add(n)
+                    .is_none_or(|e| e > sb.data().geo.max_file_blocks())
+                {
+                    return Err(EFBIG);
+                }
+                Ok(Found::Alloc(n))
+            }
+        }
+    }
+
     fn map(inode: &INodeView<RextFs>, pos: i64, length: i64, flags: OpFlags) -> Result<Mapping> {
         let sb = inode.super_block();
         let shift = sb.data().geo.block_log2;
@@ -155,68 +312,66 @@ impl FileOps {
         // Mappings end at a block boundary that still fits a file offset.
         let last = end.div_ceil(bs).min(i64::MAX as u64 >> shift);
         let want = last.saturating_sub(lblk).max(1);
-        let mut d = inode.data().disk.lock();
-        match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
-            Ext::Mapped(e) => {
-                let phys = e.map(lblk).ok_or(EFSCORRUPTED)?;
-                let n = (e.logical_end() - lblk).min(want);
-                let (off, len, addr) = ((lblk << shift) as i64, n << shift, phys << shift);
-                if flags.contains(OpFlags::NOWAIT) && flags.is_data_write() && n < want {
-                    // A non-blocking direct write must be mapped in one go: iomap would
-                    // otherwise submit part of it before failing with EAGAIN.
-                    return Err(EAGAIN);
-                }
-                Ok(if e.unwritten() {
-                    // Writes keep the blocks unwritten until their data is on the device:
-                    // writeback (`ioend_done`) and direct I/O (`end_io`) convert them then.
-                    // Reads see zeroes; iomap zeroes the parts of the blocks a buffered write
-                    // does not cover instead of reading them.
-                    Mapping::unwritten(sb, off, len, addr)
-                } else {
-                    Mapping::mapped(sb, off, len, addr)
-                })
-            }
-            Ext::Hole { end: hole_end } => {
-                let n = (hole_end - lblk).min(want);
-                if !flags.is_data_write() {
-                    // A hole may end at the largest file offset, short of a block boundary.
-                    let off = (lblk << shift) as i64;
-                    let len = (n << shift).min((i64::MAX - off) as u64);
-                    return Ok(Mapping::hole(off, len));
-                }
-                if flags.contains(OpFlags::NOWAIT) {
-                    return Err(EAGAIN);
-                }
-                if lblk
-                    .checked_add(n)
-                    .is_none_or(|e| e > sb.data().geo.max_file_blocks())
-                {
-                    return Err(EFBIG);
-                }
-                let g = goal(inode, &d.area, lblk);
-                let (start, got) = crate::alloc::alloc_blocks(sb, g, n.min(MAX_ALLOC))?;
-                // New blocks are unwritten until the data reached them (see above), so that a
-                // crash can never expose what they held before.
-                insert_new_extent(inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
-                d.size = inode.size() as u64;
-                write_disk(sb, inode.ino(), &d)?;
-                inode.set_bytes(d.blocks << shift);
-                let (off, len, addr) = ((lblk << shift) as i64, got << shift, start << shift);
-                Ok(Mapping::unwritten(sb, off, len, addr).with_flags(MapFlags::NEW))
+        {
+            let d = inode.data().disk.lock();
+            if let Found::Map(m) = Self::lookup_map(inode, &d, lblk, want, flags)? {
+                return Ok(m);
             }
         }
+        // A write into a hole. The blocks are allocated in a transaction handle of this call
+        // (iomap holds no handle around `iomap_begin`, nor while its I/O runs), started before
+        // the inode's disk lock is taken again; the tree may have changed in between.
+        let h = journal::start(sb, credits::ALLOC_EXTENT)?;
+        let mut d = inode.data().disk.lock();
+        let n = match Self::lookup_map(inode, &d, lblk, want, flags)? {
+            Found::Map(m) => return Ok(m),
+            Found::Alloc(n) => n,
+        };
+        let g = goal(inode, &d.area, lblk);
+        let (start, got) = alloc::alloc_blocks(&h, g, n.min(MAX_ALLOC))?;
+        // New blocks are unwritten until the data reached them (see above), so that a crash
+        // can never expose what they held before.
+        insert_new_extent(
+            &h,
+            inode,
+            &mut d,
+            lblk,
+            start,
+            got,
+            format::EXTENT_UNWRITTEN,
+        )?;
+        d.size = inode.size() as u64;
+        write_disk(&h, inode.ino(), &d)?;
+        inode.set_bytes(d.blocks << shift);
+        let (off, len, addr) = ((lblk << shift) as i64, got << shift, start << shift);
+        Ok(Mapping::unwritten(sb, off, len, addr).with_flags(MapFlags::NEW))
     }
 
     /// Marks the blocks under bytes `pos..pos + len` written, after a direct write or the
-    /// writeback of them completed. Takes only the in-memory inode's mutex (and the allocator's
-    /// for a node split), never the inode lock: completions run without it.
+    /// writeback of them completed, in a transaction handle of the completion (a chain of
+    /// steps, [`credits::CONVERT_EXTENTS`] extents each). Takes only the in-memory inode's
+    /// mutex (and the allocator's for a node split), never the inode lock: completions run
+    /// without it.
     fn written(inode: &INodeView<RextFs>, pos: i64, len: u64) -> Result {
-        let shift = inode.super_block().data().geo.block_log2;
+        let sb = inode.super_block();
+        let shift = sb.data().geo.block_log2;
         let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
         let from = pos >> shift;
         let to = pos.saturating_add(len).div_ceil(1 << shift);
-        let mut d = inode.data().disk.lock();
-        update_tree(inode, &mut d, |t, root| t.mark_written(root, from, to))
+        let mut h = journal::start(sb, credits::CONVERT_STEP)?;
+        let mut lblk = from;
+        loop {
+            lblk = {
+                let mut d = inode.data().disk.lock();
+                update_tree(&h, inode, &mut d, true, |t, root| {
+                    t.mark_written_step(root, lblk, to, credits::CONVERT_EXTENTS.into())
+                })?
+            };
+            if lblk >= to {
+                return Ok(());
+            }
+            h.extend(credits::CONVERT_STEP)?;
+        }
     }
 
     /// Zeroes bytes `from..to` in the page cache (`iomap_zero_range`, which skips holes and
@@ -257,6 +412,12 @@ impl FileOps {
     }
 
     /// Changes the size, freeing the blocks beyond a smaller size.
+    ///
+    /// Direct I/O is drained and the page cache cut first (with the invalidate lock held);
+    /// the blocks are then freed in one transaction handle, a chain of
+    /// [`credits::TRUNCATE_STEP`] steps from the end of the file. The first step writes the
+    /// new size: after a crash between steps, the blocks still mapped past it are
+    /// preallocated ones, as after `FALLOC_FL_KEEP_SIZE`.
     fn set_size(inode: &Locked<'_, RextFs>, size: i64) -> Result {
         let sb = inode.super_block();
         // `setattr_prepare` already checked the size against `s_maxbytes`.
@@ -284,28 +445,23 @@ impl FileOps {
             return Ok(());
         }
         let from = (size as u64).div_ceil(1 << shift);
-        let freed = {
-            let mut d = inode.data().disk.lock();
-            let mut root = d.area;
-            let mut blocks = d.blocks;
-            let mut ctx = TreeCtx {
-                sb,
-                ino: inode.ino(),
-                goal: 0,
-                blocks: &mut blocks,
-                freed: KVec::new(),
-            };
-            ctx.truncate(&mut root, from)?;
-            let freed = core::mem::take(&mut ctx.freed);
-            d.area = root;
-            d.blocks = blocks;
-            d.size = size as u64;
-            write_disk(sb, inode.ino(), &d)?;
-            inode.set_bytes(blocks << shift);
-            freed
-        };
+        {
+            let mut h = journal::start(sb, credits::TRUNCATE_STEP)?;
+            loop {
+                let done = {
+                    let mut d = inode.data().disk.lock();
+                    d.size = size as u64;
+                    let done = truncate_step(&h, inode.ino(), &mut d, from)?;
+                    inode.set_bytes(d.blocks << shift);
+                    done
+                };
+                if done {
+                    break;
+                }
+                h.extend(credits::TRUNCATE_STEP)?;
+            }
+        }
         drop(ilock);
-        extent::free_all(sb, &freed)?;
         inode.touch_cmtime();
         inode.mark_dirty();
         Ok(())
@@ -319,40 +475,6 @@ pub(crate) fn prepare_new_inode(new: &mut NewINode<RextFs>, mode: u16) {
     if mode & inode::mode::S_IFMT == inode::mode::S_IFREG {
         new.set_large_folios();
     }
-}
-
-/// Frees every block of an inode whose last link and reference are gone.
-pub(crate) fn free_all_blocks(inode: &INodeView<RextFs>) -> Result {
-    let sb = inode.super_block();
-    let freed = {
-        let mut d = inode.data().disk.lock();
-        let mut root = d.area;
-        let mut blocks = d.blocks;
-        let mut ctx = TreeCtx {
-            sb,
-            ino: inode.ino(),
-            goal: 0,
-            blocks: &mut blocks,
-            freed: KVec::new(),
-        };
-        ctx.truncate(&mut root, 0)
-            .map_err(|e| corrupt_note(inode, e))?;
-        let freed = core::mem::take(&mut ctx.freed);
-        d.area = root;
-        d.blocks = blocks;
-        freed
-    };
-    extent::free_all(sb, &freed)
-}
-
-fn corrupt_note(inode: &INodeView<RextFs>, e: Error) -> Error {
-    pr_err!(
-        "{}: cannot free the blocks of inode {}: {:?}\n",
-        inode.super_block().id(),
-        inode.ino(),
-        e
-    );
-    e
 }
 
 #[vtable]
@@ -407,7 +529,8 @@ impl FileOps {
 
     /// Preallocates `offset..offset + len` (`fallocate` modes 0 and `FALLOC_FL_KEEP_SIZE`):
     /// the holes of the range get unwritten extents, which read as zeroes; the device is not
-    /// written. Mode 0 grows the file to the end of the range.
+    /// written. Mode 0 grows the file to the end of the range, after the transaction handle of
+    /// the allocation stopped (growing zeroes the old last block through the page cache).
     fn preallocate(
         file: &File,
         inode: &INode<RextFs>,
@@ -423,11 +546,15 @@ impl FileOps {
             lock.newsize_ok(end)?;
         }
         file_ops::file_modified_file(&lock, file)?;
-        alloc_unwritten(
-            inode,
-            (offset as u64) >> shift,
-            (end as u64).div_ceil(1 << shift),
-        )?;
+        {
+            let mut h = journal::start(inode.super_block(), credits::ALLOC_EXTENT)?;
+            alloc_unwritten(
+                &mut h,
+                inode,
+                (offset as u64) >> shift,
+                (end as u64).div_ceil(1 << shift),
+            )?;
+        }
         if !keep_size {
             Self::falloc_extend(&lock, None, end)?;
         }
@@ -445,6 +572,10 @@ impl FileOps {
     /// blocks wholly inside the range are unmapped and freed, and the partial blocks at its
     /// ends are zeroed through the page cache. Zeroing then maps the whole blocks of the range
     /// again as unwritten extents, so the range stays allocated and reads as zeroes.
+    ///
+    /// Unmapping and allocating are one transaction handle (a chain of steps); growing the
+    /// file (zeroing without `KEEP_SIZE`) and zeroing the edges go through the page cache, so
+    /// they come after it stopped.
     fn punch_or_zero(
         file: &File,
         inode: &INode<RextFs>,
@@ -466,20 +597,21 @@ impl FileOps {
         lock.truncate_pagecache_range(&ilock, offset, end - 1)?;
         let from = (offset as u64).div_ceil(1 << shift);
         let to = (end as u64) >> shift;
-        if from < to {
-            let mut d = inode.data().disk.lock();
-            update_tree(inode, &mut d, |t, root| t.punch(root, from, to))?;
-        }
-        if zero {
-            if !keep_size {
-                Self::falloc_extend(&lock, Some(&ilock), end)?;
+        {
+            let mut h = journal::start(sb, credits::PUNCH_STEP)?;
+            punch_steps(&mut h, inode, from, to)?;
+            if zero {
+                // The whole blocks the range touches are allocated, the partial ones too.
+                alloc_unwritten(
+                    &mut h,
+                    inode,
+                    (offset as u64) >> shift,
+                    (end as u64).div_ceil(1 << shift),
+                )?;
             }
-            // The whole blocks the range touches are allocated, the partial ones too.
-            alloc_unwritten(
-                inode,
-                (offset as u64) >> shift,
-                (end as u64).div_ceil(1 << shift),
-            )?;
+        }
+        if zero && !keep_size {
+            Self::falloc_extend(&lock, Some(&ilock), end)?;
         }
         Self::zero_edges(&lock, &ilock, offset, end)?;
         drop(ilock);
@@ -499,7 +631,18 @@ impl FileOps {
     /// collapse, ending before its end (`EINVAL`); the grown file must fit (`EFBIG`). With the
     /// inode and invalidate locks held and direct I/O drained, the page cache from `offset` on
     /// is written back (its unwritten blocks converted) and dropped, then the extent tree is
-    /// rewritten in place with [`extent::Shift`].
+    /// rewritten in place with [`extent::Shift`], in one transaction handle: a chain of steps
+    /// (collapse: the range punched, then the extents after it moved down a few leaves at a
+    /// time, then merged at the seam; insert: the extent at `offset` split, then the extents
+    /// moved up). Between two steps the tree is valid and the size is the old one; a crash
+    /// there leaves the file partly moved.
+    ///
+    /// The disk mutex is dropped between the steps, so writeback completions may convert
+    /// extents of the file meanwhile. Moving down, they can only merge extents below `offset`
+    /// and the seam, which is harmless. Moving up, merging the lower half of the split extent
+    /// with its upper half before that moved would keep the upper half in place: an insert
+    /// writes back the whole file first, and with the inode and invalidate locks held no page
+    /// of it can be dirtied again, so no conversion runs during the move.
     fn shift_range(
         file: &File,
         inode: &INode<RextFs>,
@@ -526,35 +669,40 @@ impl FileOps {
         file_ops::file_modified_file(&lock, file)?;
         inode.dio_wait();
         let ilock = inode.invalidate_lock();
-        file_ops::write_and_wait_range(file, offset, i64::MAX)?;
+        let flush_from = if insert { 0 } else { offset };
+        file_ops::write_and_wait_range(file, flush_from, i64::MAX)?;
         lock.truncate_pagecache_range(&ilock, offset, i64::MAX)?;
         let from = (offset as u64) >> shift;
         let n = (len as u64) >> shift;
         {
-            let mut d = inode.data().disk.lock();
+            let mut h = journal::start(sb, credits::SPLIT_STEP)?;
             if insert {
-                update_tree(inode, &mut d, |t, root| {
-                    // Blocks preallocated past the end move too.
-                    if t.last_end(root)?.saturating_add(n) > geo.max_file_blocks() {
-                        return Err(EFBIG);
-                    }
-                    t.split_at(root, from)?;
-                    t.shift(root, extent::Shift::Up { from, len: n })
-                })?;
+                {
+                    let mut d = inode.data().disk.lock();
+                    update_tree(&h, inode, &mut d, false, |t, root| {
+                        // Blocks preallocated past the end move too.
+                        if t.last_end(root)?.saturating_add(n) > geo.max_file_blocks() {
+                            return Err(EFBIG);
+                        }
+                        t.split_at(root, from)
+                    })?;
+                }
+                shift_steps(&mut h, inode, extent::Shift::Up { from, len: n })?;
                 lock.set_size(size + len);
+                // Compact the tree, and write the new size.
+                h.extend(credits::COMPACT_STEP)?;
+                let mut d = inode.data().disk.lock();
+                update_tree(&h, inode, &mut d, true, |_, _| Ok(()))?;
             } else {
-                update_tree(inode, &mut d, |t, root| {
-                    t.punch(root, from, from + n)?;
-                    t.shift(root, extent::Shift::Down { from, len: n })?;
-                    // The extents that now meet at `from` may continue each other on disk
-                    // (a collapsed hole): make them one again.
-                    t.merge_at(root, from)
-                })?;
+                punch_steps(&mut h, inode, from, from + n)?;
+                shift_steps(&mut h, inode, extent::Shift::Down { from, len: n })?;
                 lock.set_size(size - len);
+                // The extents that now meet at `from` may continue each other on disk (a
+                // collapsed hole): make them one again, and write the new size.
+                h.extend(credits::MERGE_STEP)?;
+                let mut d = inode.data().disk.lock();
+                update_tree(&h, inode, &mut d, true, |t, root| t.merge_at(root, from))?;
             }
-            // `update_tree` wrote the size from before: write the new one.
-            d.size = lock.size() as u64;
-            write_disk(sb, inode.ino(), &d)?;
         }
         drop(ilock);
         inode.touch_cmtime();
