@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Directories: lookup and readdir.
+//! Directories: lookup and readdir, and the namespace operations.
+//!
+//! Each namespace operation (create, mkdir, mknod, symlink, link, unlink, rmdir, rename with
+//! its flags, tmpfile) runs in one transaction handle, started after the VFS took its locks
+//! and before any lock of rextfs (the inodes' disk mutexes, the super block state, buffers);
+//! the functions below it take the handle as a parameter. The link counts an operation
+//! changes are written in its handle, so that its transaction holds the whole change.
 
+use crate::journal::{self, Handle};
 use crate::{
-    alloc, corrupt, dirindex, extent,
+    alloc, corrupt, credits, dirindex, extent,
     extent::TreeCtx,
     format,
     inode::{iget, params, sync_disk, write_disk, zero_slot, RxInode},
@@ -202,17 +209,25 @@ fn dir_block_phys(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode, lblk: u6
     }
 }
 
-/// Writes directory inode `dir` (with on-disk copy `d`) after its blocks changed.
-fn write_dir_inode(dir: &INode<RextFs>, d: &mut format::Inode) -> Result {
+/// Writes directory inode `dir` (with on-disk copy `d`) after its blocks changed, in the
+/// transaction of `h`.
+fn write_dir_inode(h: &Handle<'_>, dir: &INode<RextFs>, d: &mut format::Inode) -> Result {
     let sb = dir.super_block();
     dir.set_bytes(d.blocks << sb.data().geo.block_log2);
     sync_disk(dir, d);
-    write_disk(sb, dir.ino(), d)
+    write_disk(h, dir.ino(), d)
 }
 
-/// Adds entry `name` -> `ino` to directory `dir` (locked), growing it by a block when no block
-/// has room. The hash index, when there is one, gets the new key.
-pub(crate) fn add_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8) -> Result {
+/// Adds entry `name` -> `ino` to directory `dir` (locked) in the transaction of `h` (at most
+/// [`credits::DIR_ADD`] blocks), growing it by a block when no block has room. The hash index,
+/// when there is one, gets the new key.
+pub(crate) fn add_entry(
+    h: &Handle<'_>,
+    dir: &Locked<'_, RextFs>,
+    name: &[u8],
+    ino: u64,
+    ft: u8,
+) -> Result {
     let sb = dir.super_block();
     let shift = sb.data().geo.block_log2;
     let mut d = dir.data().disk.lock();
@@ -242,28 +257,28 @@ pub(crate) fn add_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8)
         };
         let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
         format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
-        meta::write_block(sb, phys, &buf)?;
+        h.write_block(phys, &buf)?;
         if d.dir_index_root == 0 {
             return Ok(());
         }
         let key = index_key(sb, name, (lblk << shift) + off as u64)?;
         let old_blocks = d.blocks;
         let mut blocks = d.blocks;
-        let mut ctx = dirindex::IndexCtx::new(sb, dir.ino(), phys, &mut blocks);
+        let mut ctx = dirindex::IndexCtx::new(h, dir.ino(), phys, &mut blocks);
         if let Err(e) = ctx.insert(d.dir_index_root, key) {
             // Take the entry back out: the index must match the entries.
             let _ = format::dirblock_remove(&mut buf, off)
                 .and_then(|()| format::dirblock_seal(&mut buf));
-            let _ = meta::write_block(sb, phys, &buf);
+            let _ = h.write_block(phys, &buf);
             return Err(e);
         }
         d.blocks = blocks;
         if d.blocks != old_blocks {
-            write_dir_inode(dir, &mut d)?;
+            write_dir_inode(h, dir, &mut d)?;
         }
         return Ok(());
     }
-    grow(dir, &mut d, name, ino, ft)
+    grow(h, dir, &mut d, name, ino, ft)
 }
 
 /// Blocks that growing a directory may need at most: the new block, a split at every level of
@@ -286,10 +301,17 @@ fn grow_reserve(sb: &SuperBlock<RextFs>, d: &format::Inode) -> u64 {
     1 + ext_level + 2 + idx
 }
 
-/// Adds a block holding entry `name` -> `ino` at the end of directory `dir`; creates the hash
-/// index when this is the second block. On any failure nothing changes and the blocks taken
-/// are given back.
-fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, ft: u8) -> Result {
+/// Adds a block holding entry `name` -> `ino` at the end of directory `dir`, in the
+/// transaction of `h`; creates the hash index when this is the second block. On any failure
+/// nothing changes and the blocks taken are given back.
+fn grow(
+    h: &Handle<'_>,
+    dir: &Locked<'_, RextFs>,
+    d: &mut format::Inode,
+    name: &[u8],
+    ino: u64,
+    ft: u8,
+) -> Result {
     let sb = dir.super_block();
     let shift = sb.data().geo.block_log2;
     let nblocks = d.size >> shift;
@@ -316,7 +338,7 @@ fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, 
             }
         }
     }
-    let (blk, _) = alloc::alloc_blocks(sb, goal, 1)?;
+    let (blk, _) = alloc::alloc_blocks(h, goal, 1)?;
     let mut root = d.area;
     let mut blocks = d.blocks.saturating_add(1);
     let mut new_index = 0u64;
@@ -328,7 +350,7 @@ fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, 
         let off = format::dirblock_insert(&mut buf, name, ino, ft)
             .map_err(|e| corrupt(sb, "new directory block", e))?;
         format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "new directory block", e))?;
-        meta::write_block(sb, blk, &buf)?;
+        h.write_block(blk, &buf)?;
         if nblocks >= 1 {
             keys.push(
                 index_key(sb, name, (nblocks << shift) + off as u64)?,
@@ -336,7 +358,7 @@ fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, 
             )?;
         }
         let mut ctx = TreeCtx {
-            sb,
+            sb: h,
             ino: dir.ino(),
             goal: blk + 1,
             blocks: &mut blocks,
@@ -352,7 +374,7 @@ fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, 
         if keys.is_empty() {
             return Ok(());
         }
-        let mut ictx = dirindex::IndexCtx::new(sb, dir.ino(), blk + 1, &mut blocks);
+        let mut ictx = dirindex::IndexCtx::new(h, dir.ino(), blk + 1, &mut blocks);
         let r = if d.dir_index_root == 0 {
             ictx.build(&keys).map(|root| new_index = root)
         } else {
@@ -365,7 +387,7 @@ fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, 
         r
     })();
     if let Err(e) = r {
-        let _ = alloc::free_blocks(sb, blk, 1);
+        let _ = alloc::free_blocks(h, blk, 1);
         return Err(e);
     }
     d.area = root;
@@ -374,11 +396,12 @@ fn grow(dir: &Locked<'_, RextFs>, d: &mut format::Inode, name: &[u8], ino: u64, 
         d.dir_index_root = new_index;
     }
     dir.set_size(((nblocks + 1) << shift) as i64);
-    write_dir_inode(dir, d)
+    write_dir_inode(h, dir, d)
 }
 
-/// Removes entry `name` from `dir` (locked); returns the inode number it pointed to.
-pub(crate) fn remove_entry(dir: &Locked<'_, RextFs>, name: &[u8]) -> Result<u64> {
+/// Removes entry `name` from `dir` (locked) in the transaction of `h` (at most
+/// [`credits::DIR_REMOVE`] blocks); returns the inode number it pointed to.
+pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]) -> Result<u64> {
     let sb = dir.super_block();
     let shift = sb.data().geo.block_log2;
     let Found {
@@ -390,7 +413,7 @@ pub(crate) fn remove_entry(dir: &Locked<'_, RextFs>, name: &[u8]) -> Result<u64>
     } = locate(dir, name)?;
     format::dirblock_remove(&mut buf, off).map_err(|e| corrupt(sb, "directory block", e))?;
     format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
-    meta::write_block(sb, phys, &buf)?;
+    h.write_block(phys, &buf)?;
     let hint = &dir.data().dir_hint;
     if hint.load(Ordering::Relaxed) > lblk {
         hint.store(lblk, Ordering::Relaxed);
@@ -400,28 +423,34 @@ pub(crate) fn remove_entry(dir: &Locked<'_, RextFs>, name: &[u8]) -> Result<u64>
         let key = index_key(sb, name, (lblk << shift) + off as u64)?;
         let old_blocks = d.blocks;
         let mut blocks = d.blocks;
-        let mut ctx = dirindex::IndexCtx::new(sb, dir.ino(), phys, &mut blocks);
+        let mut ctx = dirindex::IndexCtx::new(h, dir.ino(), phys, &mut blocks);
         ctx.remove(d.dir_index_root, key)?;
         let freed = core::mem::take(&mut ctx.freed);
         d.blocks = blocks;
         if d.blocks != old_blocks {
-            write_dir_inode(dir, &mut d)?;
+            write_dir_inode(h, dir, &mut d)?;
         }
         // The emptied nodes are free once the index and the inode no longer count them.
-        dirindex::free_nodes(sb, &freed)?;
+        dirindex::free_nodes(h, &freed)?;
     }
     Ok(ino)
 }
 
-/// Points the existing entry `name` of `dir` at another inode (rename over a name). The entry
-/// keeps its name and offset, so its index key does not change.
-fn retarget_entry(dir: &Locked<'_, RextFs>, name: &[u8], ino: u64, ft: u8) -> Result {
+/// Points the existing entry `name` of `dir` at another inode (rename over a name), in the
+/// transaction of `h`. The entry keeps its name and offset, so its index key does not change.
+fn retarget_entry(
+    h: &Handle<'_>,
+    dir: &Locked<'_, RextFs>,
+    name: &[u8],
+    ino: u64,
+    ft: u8,
+) -> Result {
     let sb = dir.super_block();
     let mut f = locate(dir, name)?;
     format::dirent_set_target(&mut f.buf, f.off, ino, ft)
         .map_err(|e| corrupt(sb, "directory block", e))?;
     format::dirblock_seal(&mut f.buf).map_err(|e| corrupt(sb, "directory block", e))?;
-    meta::write_block(sb, f.phys, &f.buf)
+    h.write_block(f.phys, &f.buf)
 }
 
 /// Tells whether directory `dir` has no entries.
@@ -437,11 +466,11 @@ fn is_empty(dir: &INode<RextFs>) -> Result<bool> {
     Ok(true)
 }
 
-/// Writes an inode's current attributes to disk at once.
-fn write_now(inode: &INode<RextFs>) -> Result {
+/// Writes an inode's current attributes to disk at once, in the transaction of `h`.
+fn write_now(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     let mut d = inode.data().disk.lock();
     sync_disk(inode, &mut d);
-    write_disk(inode.super_block(), inode.ino(), &d)
+    write_disk(h, inode.ino(), &d)
 }
 
 fn check_name(name: &[u8]) -> Result {
@@ -454,18 +483,20 @@ fn check_name(name: &[u8]) -> Result {
     Ok(())
 }
 
-/// Allocates an inode number and builds a new inode of `mode_in` (owner from `parent`), not yet
-/// written: link count 2 for directories (parent `parent`), else 1.
+/// Allocates an inode number in the transaction of `h` and builds a new inode of `mode_in`
+/// (owner from `parent`), not yet written: link count 2 for directories (parent `parent`),
+/// else 1.
 fn prepare_inode(
+    h: &Handle<'_>,
     parent: &INode<RextFs>,
     mode_in: u16,
 ) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
     let sb = parent.super_block();
-    let ino = alloc::alloc_inode(sb)?;
+    let ino = alloc::alloc_inode(h)?;
     let mut new = match sb.new_inode(ino) {
         Ok(n) => n,
         Err(e) => {
-            let _ = alloc::free_inode(sb, ino);
+            let _ = alloc::free_inode(h, ino);
             return Err(e);
         }
     };
@@ -491,20 +522,22 @@ fn prepare_inode(
     Ok((new, ino, d))
 }
 
-/// Creates an unnamed regular file for `O_TMPFILE`: written with no links and put on the orphan
-/// list before the VFS sees it, so that a crash frees it and `linkat` can name it.
+/// Creates an unnamed regular file for `O_TMPFILE`, in one transaction handle: written with
+/// no links and put on the orphan list before the VFS sees it, so that a crash frees it and
+/// `linkat` can name it.
 fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>> {
     let sb = dir.super_block();
-    let (new, ino, d) = prepare_inode(dir, (mode_in & !mode::S_IFMT) | mode::S_IFREG)?;
+    let h = journal::start(sb, credits::TMPFILE)?;
+    let (new, ino, d) = prepare_inode(&h, dir, (mode_in & !mode::S_IFMT) | mode::S_IFREG)?;
     let mut on_disk = d;
     on_disk.nlink = 0;
     let undo = |e: Error| -> Error {
-        let _ = orphan::remove(sb, ino);
-        discard_inode(sb, ino);
+        let _ = orphan::remove(&h, ino);
+        discard_inode(&h, ino);
         e
     };
-    write_disk(sb, ino, &on_disk).map_err(undo)?;
-    orphan::add_new(sb, ino).map_err(undo)?;
+    write_disk(&h, ino, &on_disk).map_err(undo)?;
+    orphan::add_new(&h, ino).map_err(undo)?;
     // The VFS inode starts with one link; the glue's d_tmpfile() drops it to zero.
     new.init(
         params(sb, &d),
@@ -516,8 +549,8 @@ fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>
     .map_err(undo)
 }
 
-/// Creates a new inode of `mode` named by `dentry` in `parent`; `link` is the target of a
-/// symlink.
+/// Creates a new inode of `mode` named by `dentry` in `parent`, in one transaction handle;
+/// `link` is the target of a symlink.
 fn create_node(
     parent: &Locked<'_, RextFs>,
     dentry: NewDEntry<'_, RextFs>,
@@ -531,16 +564,17 @@ fn create_node(
     if let Some(target) = link {
         symlink::check_target(target)?;
     }
-    let (mut new, ino, mut d) = prepare_inode(parent, mode_in)?;
+    let h = journal::start(sb, credits::CREATE)?;
+    let (mut new, ino, mut d) = prepare_inode(&h, parent, mode_in)?;
     d.rdev = format::rdev_to_disk(rdev);
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let undo = |e: Error| -> Error {
-        discard_inode(sb, ino);
+        discard_inode(&h, ino);
         e
     };
     if let Some(target) = link {
-        symlink::store_target(sb, ino, &mut d, target).map_err(undo)?;
+        symlink::store_target(&h, ino, &mut d, target).map_err(undo)?;
         if d.has_inline_data() {
             new.set_fast_link(target).map_err(undo)?;
         }
@@ -548,19 +582,19 @@ fn create_node(
     // Blocks of a slow symlink, given back if the inode cannot be linked in.
     let undo_blocks = |e: Error| -> Error {
         if link.is_some() && !d.has_inline_data() {
-            let _ = symlink::free_blocks_of(sb, ino, &d);
+            let _ = symlink::free_blocks_of(&h, ino, &d);
         }
         undo(e)
     };
     // The inode is on disk before any entry points at it.
-    write_disk(sb, ino, &d).map_err(undo_blocks)?;
-    add_entry(parent, name, ino, format::file_type_of_mode(m)).map_err(undo_blocks)?;
+    write_disk(&h, ino, &d).map_err(undo_blocks)?;
+    add_entry(&h, parent, name, ino, format::file_type_of_mode(m)).map_err(undo_blocks)?;
     parent.touch_cmtime();
     if is_dir {
         // The parent's link count must never be lower on disk than the number of its
-        // subdirectories: write it now rather than at writeback.
+        // subdirectories: write it in this transaction rather than at writeback.
         parent.inc_nlink();
-        write_now(parent)?;
+        write_now(&h, parent)?;
     }
     parent.mark_dirty();
     let inode = new.init(
@@ -573,30 +607,36 @@ fn create_node(
     dentry.instantiate(inode)
 }
 
-/// Gives back inode `ino`, written or allocated by a creation that then failed: its slot is
-/// zeroed and freed (best effort: fsck finds an inode this leaves behind).
-fn discard_inode(sb: &SuperBlock<RextFs>, ino: u64) {
-    let _ = zero_slot(sb, ino);
-    let _ = alloc::free_inode(sb, ino);
+/// Gives back inode `ino`, written or allocated by a creation that then failed, in the
+/// transaction of `h`: its slot is zeroed and freed (best effort: fsck finds an inode this
+/// leaves behind).
+fn discard_inode(h: &Handle<'_>, ino: u64) {
+    let _ = zero_slot(h, ino);
+    let _ = alloc::free_inode(h, ino);
 }
 
 /// Allocates and writes a whiteout inode (`S_IFCHR`, mode 0, device 0/0, one link) for
-/// `rename(RENAME_WHITEOUT)` in `dir`; its VFS inode is initialised once an entry points at it.
-fn new_whiteout(dir: &Locked<'_, RextFs>) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
-    let sb = dir.super_block();
-    let (new, ino, d) = prepare_inode(dir, mode::S_IFCHR)?;
-    if let Err(e) = write_disk(sb, ino, &d) {
-        discard_inode(sb, ino);
+/// `rename(RENAME_WHITEOUT)` in `dir`, in the transaction of `h`; its VFS inode is initialised
+/// once an entry points at it.
+fn new_whiteout(
+    h: &Handle<'_>,
+    dir: &Locked<'_, RextFs>,
+) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
+    let (new, ino, d) = prepare_inode(h, dir, mode::S_IFCHR)?;
+    if let Err(e) = write_disk(h, ino, &d) {
+        discard_inode(h, ino);
         return Err(e);
     }
     Ok((new, ino, d))
 }
 
-/// `rename(RENAME_EXCHANGE)`: the two names swap their inodes (the VFS checked that both
-/// exist and swaps the dentries). Each entry is rewritten in place; a crash in between leaves
-/// both names on one inode, a link count fsck repairs. Directories moved to the other parent
-/// get it as their `parent`, and the parents' link counts follow the subdirectories.
+/// `rename(RENAME_EXCHANGE)`, in the transaction of `h`: the two names swap their inodes (the
+/// VFS checked that both exist and swaps the dentries). Each entry is rewritten in place;
+/// without the journal, a crash in between leaves both names on one inode, a link count fsck
+/// repairs. Directories moved to the other parent get it as their `parent`, and the parents'
+/// link counts follow the subdirectories.
 fn exchange(
+    h: &Handle<'_>,
     old_dir: &Locked<'_, RextFs>,
     old: &DEntry<RextFs>,
     new_dir: &Locked<'_, RextFs>,
@@ -607,12 +647,14 @@ fn exchange(
     let a_dir = a.file_type() == mode::S_IFDIR;
     let b_dir = b.file_type() == mode::S_IFDIR;
     retarget_entry(
+        h,
         new_dir,
         new.name(),
         a.ino(),
         format::file_type_of_mode(a.mode()),
     )?;
     retarget_entry(
+        h,
         old_dir,
         old.name(),
         b.ino(),
@@ -621,11 +663,11 @@ fn exchange(
     if old_dir.ino() != new_dir.ino() {
         if a_dir {
             a.data().disk.lock().parent = new_dir.ino();
-            write_now(a)?;
+            write_now(h, a)?;
         }
         if b_dir {
             b.data().disk.lock().parent = old_dir.ino();
-            write_now(b)?;
+            write_now(h, b)?;
         }
         if a_dir != b_dir {
             // One directory changed parent, the other entry is not a directory.
@@ -636,8 +678,8 @@ fn exchange(
             };
             gains.inc_nlink();
             loses.drop_nlink();
-            write_now(gains)?;
-            write_now(loses)?;
+            write_now(h, gains)?;
+            write_now(h, loses)?;
         }
         new_dir.touch_cmtime();
         new_dir.mark_dirty();
@@ -706,7 +748,8 @@ impl inode::Operations for DirOps {
 
     fn unlink(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>) -> Result {
         let inode = dentry.inode().ok_or(ENOENT)?;
-        remove_entry(parent, dentry.name())?;
+        let h = journal::start(parent.super_block(), credits::UNLINK)?;
+        remove_entry(&h, parent, dentry.name())?;
         inode.drop_nlink();
         inode.touch_ctime();
         inode.mark_dirty();
@@ -714,7 +757,10 @@ impl inode::Operations for DirOps {
         parent.mark_dirty();
         if inode.nlink() == 0 {
             // It may still be open: freed at its last reference, or at mount after a crash.
-            orphan::add(inode)?;
+            // Putting it on the orphan list writes it with its link count.
+            orphan::add(&h, inode)?;
+        } else {
+            write_now(&h, inode)?;
         }
         Ok(())
     }
@@ -728,14 +774,16 @@ impl inode::Operations for DirOps {
         if !is_empty(inode)? {
             return Err(ENOTEMPTY);
         }
-        remove_entry(parent, dentry.name())?;
+        let h = journal::start(parent.super_block(), credits::RMDIR)?;
+        remove_entry(&h, parent, dentry.name())?;
         inode.set_nlink(0);
         inode.touch_ctime();
         inode.mark_dirty();
         parent.drop_nlink();
         parent.touch_cmtime();
+        write_now(&h, parent)?;
         parent.mark_dirty();
-        orphan::add(inode)
+        orphan::add(&h, inode)
     }
 
     fn rename(
@@ -752,7 +800,8 @@ impl inode::Operations for DirOps {
             if flags != RENAME_EXCHANGE {
                 return Err(EINVAL);
             }
-            return exchange(old_dir, old, new_dir, new);
+            let h = journal::start(old_dir.super_block(), credits::RENAME)?;
+            return exchange(&h, old_dir, old, new_dir, new);
         }
         if flags & !(RENAME_NOREPLACE | RENAME_WHITEOUT) != 0 {
             return Err(EINVAL);
@@ -767,24 +816,26 @@ impl inode::Operations for DirOps {
                 return Err(ENOTEMPTY);
             }
         }
+        let sb = old_dir.super_block();
+        let h = journal::start(sb, credits::RENAME)?;
         // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
         // character device numbered 0/0, written before any entry changes.
         let whiteout = if flags & RENAME_WHITEOUT != 0 {
-            Some(new_whiteout(old_dir)?)
+            Some(new_whiteout(&h, old_dir)?)
         } else {
             None
         };
-        let sb = old_dir.super_block();
         let drop_whiteout = |e: Error| -> Error {
             if let Some((_, ino, _)) = &whiteout {
-                discard_inode(sb, *ino);
+                discard_inode(&h, *ino);
             }
             e
         };
-        // The new name is written before the old one goes: a crash leaves two links at worst.
+        // The new name is written before the old one goes: without the journal, a crash
+        // leaves two links at worst.
         if let Some(target) = new.inode() {
             let target_dir = target.file_type() == mode::S_IFDIR;
-            retarget_entry(new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
+            retarget_entry(&h, new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
             if target_dir {
                 target.set_nlink(0);
                 new_dir.drop_nlink();
@@ -794,18 +845,20 @@ impl inode::Operations for DirOps {
             target.touch_ctime();
             target.mark_dirty();
             if target.nlink() == 0 {
-                orphan::add(target)?;
+                orphan::add(&h, target)?;
+            } else {
+                write_now(&h, target)?;
             }
         } else {
-            add_entry(new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
+            add_entry(&h, new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
         }
         match whiteout {
             None => {
-                remove_entry(old_dir, old.name())?;
+                remove_entry(&h, old_dir, old.name())?;
             }
             Some((w, ino, d)) => {
-                if let Err(e) = retarget_entry(old_dir, old.name(), ino, format::FT_CHR) {
-                    discard_inode(sb, ino);
+                if let Err(e) = retarget_entry(&h, old_dir, old.name(), ino, format::FT_CHR) {
+                    discard_inode(&h, ino);
                     return Err(e);
                 }
                 // The VFS sees the whiteout at its next lookup of the old name.
@@ -820,10 +873,14 @@ impl inode::Operations for DirOps {
         }
         if is_dir && !same_dir {
             new_dir.inc_nlink();
-            write_now(new_dir)?;
+            write_now(&h, new_dir)?;
             old_dir.drop_nlink();
+            write_now(&h, old_dir)?;
             inode.data().disk.lock().parent = new_dir.ino();
-            write_now(inode)?;
+            write_now(&h, inode)?;
+        } else if is_dir && new.inode().is_some_and(|t| t.file_type() == mode::S_IFDIR) {
+            // A directory replaced in its own parent: one subdirectory less.
+            write_now(&h, new_dir)?;
         }
         inode.touch_ctime();
         inode.mark_dirty();
@@ -845,7 +902,9 @@ impl inode::Operations for DirOps {
             return Err(EPERM);
         }
         check_name(new.name())?;
+        let h = journal::start(dir.super_block(), credits::LINK)?;
         add_entry(
+            &h,
             dir,
             new.name(),
             inode.ino(),
@@ -855,10 +914,12 @@ impl inode::Operations for DirOps {
         inode.inc_nlink();
         inode.touch_ctime();
         inode.mark_dirty();
+        // The link count is never lower on disk than the number of names: written in this
+        // transaction. An O_TMPFILE file gets its first name: on disk with its link, then
+        // off the list.
+        write_now(&h, inode)?;
         if was_orphan {
-            // An O_TMPFILE file gets its first name: on disk with its link, then off the list.
-            write_now(inode)?;
-            orphan::remove(inode.super_block(), inode.ino())?;
+            orphan::remove(&h, inode.ino())?;
         }
         dir.touch_cmtime();
         dir.mark_dirty();
