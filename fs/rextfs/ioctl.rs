@@ -5,7 +5,7 @@
 //! them on mounted file systems) and `FITRIM` (`fstrim`). The VFS handles the generic ones
 //! (flags, fiemap, freeze) before it calls these.
 
-use crate::{format, write_super, RextFs};
+use crate::{credits, format, journal, RextFs};
 use kernel::fs::{
     file_ops::{self, cap, MountWrite},
     inode::INode,
@@ -48,8 +48,9 @@ fn get_label(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
 
 /// Sets the label from the NUL-terminated string at `arg` (read as `FSLABEL_MAX` bytes, as in
 /// ext4 and xfs): `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` for a label longer than the
-/// format's `LABEL_SIZE` bytes or without a NUL, `EROFS` on a read-only mount. The super
-/// block is written and the device flushed before the call returns.
+/// format's `LABEL_SIZE` bytes or without a NUL, `EROFS` on a read-only mount. The label
+/// changes in the in-memory super block, in a transaction handle: the journal logs the super
+/// block at the commit of that transaction.
 fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     if !file_ops::capable(cap::SYS_ADMIN) {
         return Err(EPERM);
@@ -66,17 +67,8 @@ fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     label[..len].copy_from_slice(&buf[..len]);
     let _write = MountWrite::new(file)?;
     let sb = inode.super_block();
-    let info = sb.data();
-    {
-        let mut st = info.state.lock();
-        let old = st.disk.label;
-        st.disk.label = label;
-        if let Err(e) = write_super(sb, &mut st.disk) {
-            st.disk.label = old;
-            return Err(e);
-        }
-    }
-    sb.flush_device()?;
+    let _h = journal::start(sb, credits::LABEL)?;
+    sb.data().state.lock().disk.label = label;
     Ok(0)
 }
 

@@ -7,6 +7,7 @@
 //! touches C goes through the `kernel::fs` and `iomap` abstractions.
 
 mod alloc;
+mod credits;
 mod dir;
 mod dirindex;
 mod extent;
@@ -83,7 +84,7 @@ pub(crate) fn fs_error(sb: &SuperBlock<RextFs>) {
     }
     info.error_unrecorded.store(true, Ordering::SeqCst);
     let written = match info.state.try_lock() {
-        Some(mut st) => write_super(sb, &mut st.disk).is_ok(),
+        Some(mut st) => write_super_direct(sb, &mut st.disk).is_ok(),
         None => false,
     };
     if written {
@@ -122,9 +123,14 @@ pub(crate) struct SbInfo {
 /// The rextfs file system type.
 pub(crate) struct RextFs;
 
-/// Writes the in-memory super block to block 0: the whole block, the rest of it zero, with a
-/// bio of its own (block 0 is never in the buffer cache). Called with the state lock held.
-pub(crate) fn write_super(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
+/// Writes the in-memory super block to block 0 directly: the whole block, the rest of it
+/// zero, with a bio of its own (block 0 is never in the buffer cache). Called with the state
+/// lock held.
+///
+/// Only for mount, unmount, sync, freeze, remount and error recording, which run with no
+/// transaction handle open. Operations change the super block (free counts, orphan list head,
+/// label) only in memory, in their transaction handle: the journal logs it at commit.
+fn write_super_direct(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
     let info = sb.data();
     if info.error_seen.load(Ordering::SeqCst) {
         disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
@@ -154,7 +160,7 @@ fn record_pending_error(sb: &SuperBlock<RextFs>) {
     let info = sb.data();
     if info.error_unrecorded.load(Ordering::SeqCst) {
         let mut st = info.state.lock();
-        let r = write_super(sb, &mut st.disk);
+        let r = write_super_direct(sb, &mut st.disk);
         drop(st);
         if let Err(e) = r
             .and_then(|()| sb.sync_device())
@@ -171,7 +177,7 @@ fn mark_in_use(sb: &SuperBlock<RextFs>) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
     st.disk.state &= !format::STATE_CLEAN;
-    write_super(sb, &mut st.disk)?;
+    write_super_direct(sb, &mut st.disk)?;
     drop(st);
     sb.sync_device()?;
     sb.flush_device()
@@ -193,7 +199,7 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
     st.disk.state &= !format::STATE_CLEAN;
     st.disk.mount_count = st.disk.mount_count.wrapping_add(1);
     st.disk.mount_time = fs::super_block::now().sec;
-    write_super(sb, &mut st.disk)?;
+    write_super_direct(sb, &mut st.disk)?;
     drop(st);
     sb.sync_device()?;
     sb.flush_device()?;
@@ -211,7 +217,7 @@ fn mark_clean(sb: &SuperBlock<RextFs>) -> Result {
     if st.disk.state & format::STATE_ERRORS == 0 {
         st.disk.state |= format::STATE_CLEAN;
     }
-    write_super(sb, &mut st.disk)?;
+    write_super_direct(sb, &mut st.disk)?;
     drop(st);
     sb.sync_device()?;
     sb.flush_device()
@@ -344,7 +350,7 @@ impl fs::FileSystem for RextFs {
         {
             let info = sb.data();
             let mut st = info.state.lock();
-            write_super(sb, &mut st.disk)?;
+            write_super_direct(sb, &mut st.disk)?;
         }
         if wait {
             sb.sync_device()?;
