@@ -94,10 +94,11 @@ pub fn name_valid(name: &[u8]) -> bool {
         && !name.iter().any(|&c| c == b'/' || c == 0)
 }
 
-/// Directory name hash: CRC-32C of the name bytes with the superblock hash
-/// seed as seed (`crc32c(seed, name)`).
-pub fn name_hash(seed: u32, name: &[u8]) -> u32 {
-    crc32c(seed, name)
+/// Directory name hash: SipHash-2-4 of the name bytes under the super block's
+/// hash key, folded to 32 bits (high half XOR low half).
+pub fn name_hash(key: &[u8; 16], name: &[u8]) -> u32 {
+    let h = super::siphash::siphash24(key, name);
+    (h ^ (h >> 32)) as u32
 }
 
 /// Index key of an entry: `(hash << 32) | (dir_offset >> 3)`. `dir_offset`

@@ -18,6 +18,8 @@ mod bytes;
 pub mod crc;
 pub mod dir;
 pub mod inode;
+pub mod journal;
+pub mod siphash;
 pub mod superblock;
 pub mod tree;
 
@@ -25,6 +27,7 @@ pub use bitmap::*;
 pub use crc::*;
 pub use dir::*;
 pub use inode::*;
+pub use journal::*;
 pub use superblock::*;
 pub use tree::*;
 

@@ -16,8 +16,9 @@ pub const SB_SIZE: usize = 1024;
 pub const SB_OFFSET: u64 = 0;
 /// Offset of the checksum inside the superblock.
 pub const SB_CRC_OFFSET: usize = 4;
-/// The only format version defined so far.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this implementation reads and writes. Version 2 added the
+/// journal and the keyed directory name hash; version 1 images are refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// State flag: the filesystem was cleanly unmounted (or freshly checked).
 pub const STATE_CLEAN: u32 = 1;
@@ -53,7 +54,7 @@ pub const LABEL_SIZE: usize = 32;
 
 /// Location of the metadata regions. Every region starts right after the
 /// previous one: block 0 (superblock), block bitmap, inode bitmap, inode
-/// table, then data blocks up to the end of the device.
+/// table, journal, then data blocks up to the end of the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Layout {
     /// First block of the block bitmap (always 1).
@@ -68,6 +69,10 @@ pub struct Layout {
     pub inode_table_start: u64,
     /// Number of inode table blocks.
     pub inode_table_blocks: u64,
+    /// First block of the journal (its journal super block).
+    pub journal_start: u64,
+    /// Number of journal blocks, journal super block included.
+    pub journal_blocks: u64,
     /// First block available for file data and tree nodes.
     pub data_start: u64,
 }
@@ -81,10 +86,15 @@ fn div_ceil(a: u64, b: u64) -> Option<u64> {
 
 impl Layout {
     /// Computes the one valid layout for a device of `total_blocks` blocks of
-    /// `1 << log2` bytes holding `total_inodes` inodes. Fails if the
-    /// geometry is out of the supported range or leaves fewer than
-    /// [`MIN_DATA_BLOCKS`] data blocks.
-    pub fn compute(total_blocks: u64, log2: u32, total_inodes: u64) -> Result<Layout> {
+    /// `1 << log2` bytes holding `total_inodes` inodes and a journal of
+    /// `journal_blocks` blocks. Fails if the geometry is out of the supported
+    /// range or leaves fewer than [`MIN_DATA_BLOCKS`] data blocks.
+    pub fn compute(
+        total_blocks: u64,
+        log2: u32,
+        total_inodes: u64,
+        journal_blocks: u64,
+    ) -> Result<Layout> {
         if !block_log2_valid(log2) {
             return Err(FormatError::Invalid("unsupported block size"));
         }
@@ -93,6 +103,11 @@ impl Layout {
         }
         if !(MIN_INODES..=MAX_INODES).contains(&total_inodes) {
             return Err(FormatError::Invalid("inode count out of range"));
+        }
+        if !(super::journal::MIN_JOURNAL_BLOCKS..=super::journal::MAX_JOURNAL_BLOCKS)
+            .contains(&journal_blocks)
+        {
+            return Err(FormatError::Invalid("journal size out of range"));
         }
         let bs = 1u64 << log2;
         let bits = bitmap_bits_per_block(bs as usize);
@@ -103,7 +118,8 @@ impl Layout {
             div_ceil(total_inodes.checked_mul(INODE_SIZE as u64).ok_or(bad)?, bs).ok_or(bad)?;
         let ibm_start = bbm.checked_add(1).ok_or(bad)?;
         let itab_start = ibm_start.checked_add(ibm).ok_or(bad)?;
-        let data_start = itab_start.checked_add(itab).ok_or(bad)?;
+        let journal_start = itab_start.checked_add(itab).ok_or(bad)?;
+        let data_start = journal_start.checked_add(journal_blocks).ok_or(bad)?;
         let min_total = data_start.checked_add(MIN_DATA_BLOCKS).ok_or(bad)?;
         if total_blocks < min_total {
             return Err(FormatError::Invalid("device too small for its metadata"));
@@ -115,6 +131,8 @@ impl Layout {
             inode_bitmap_blocks: ibm,
             inode_table_start: itab_start,
             inode_table_blocks: itab,
+            journal_start,
+            journal_blocks,
             data_start,
         })
     }
@@ -155,8 +173,8 @@ pub struct Superblock {
     pub uuid: [u8; 16],
     /// Volume label, NUL padded.
     pub label: [u8; LABEL_SIZE],
-    /// Seed of the directory name hash.
-    pub hash_seed: u32,
+    /// Key of the directory name hash ([`super::name_hash`]), random per file system.
+    pub hash_key: [u8; 16],
     /// Inode size in bytes, always [`INODE_SIZE`].
     pub inode_size: u32,
     /// Number of mounts since mkfs.
@@ -214,6 +232,10 @@ impl Superblock {
         if let Some(s) = b.get(0xA0..0xC0) {
             label.copy_from_slice(s);
         }
+        let mut hash_key = [0u8; 16];
+        if let Some(s) = b.get(0x100..0x110) {
+            hash_key.copy_from_slice(s);
+        }
         Ok(Superblock {
             version: u32f(0x08),
             block_log2: u32f(0x0C),
@@ -232,6 +254,8 @@ impl Superblock {
                 inode_bitmap_blocks: u64f(0x58),
                 inode_table_start: u64f(0x60),
                 inode_table_blocks: u64f(0x68),
+                journal_start: u64f(0xF0),
+                journal_blocks: u64f(0xF8),
                 data_start: u64f(0x70),
             },
             root_ino: u64f(0x78),
@@ -239,7 +263,7 @@ impl Superblock {
             first_ino: u64f(0x88),
             uuid,
             label,
-            hash_seed: u32f(0xC0),
+            hash_key,
             inode_size: u32f(0xC4),
             mount_count: u32f(0xC8),
             mkfs_time: i64f(0xD0),
@@ -266,7 +290,12 @@ impl Superblock {
         if self.state & !STATE_KNOWN != 0 {
             return Err(FormatError::Invalid("unknown state flags"));
         }
-        let layout = Layout::compute(self.total_blocks, self.block_log2, self.total_inodes)?;
+        let layout = Layout::compute(
+            self.total_blocks,
+            self.block_log2,
+            self.total_inodes,
+            self.layout.journal_blocks,
+        )?;
         if layout != self.layout {
             return Err(FormatError::Invalid(
                 "region layout does not match geometry",
@@ -298,7 +327,8 @@ impl Superblock {
     }
 
     /// Encodes the superblock into the first [`SB_SIZE`] bytes of `buf`,
-    /// including its checksum. Bytes 0x0F0..0x400 are zeroed (reserved).
+    /// including its checksum. Bytes 0x0C0..0x0C4 and 0x110..0x400 are zeroed
+    /// (reserved).
     pub fn encode(&self, buf: &mut [u8]) -> Result<()> {
         let b = buf.get_mut(..SB_SIZE).ok_or(FormatError::Short)?;
         b.fill(0);
@@ -325,13 +355,15 @@ impl Superblock {
         put_u64(b, 0x88, self.first_ino);
         put_bytes(b, 0x90, &self.uuid);
         put_bytes(b, 0xA0, &self.label);
-        put_u32(b, 0xC0, self.hash_seed);
         put_u32(b, 0xC4, self.inode_size);
         put_u32(b, 0xC8, self.mount_count);
         put_i64(b, 0xD0, self.mkfs_time);
         put_i64(b, 0xD8, self.mount_time);
         put_i64(b, 0xE0, self.write_time);
         put_i64(b, 0xE8, self.check_time);
+        put_u64(b, 0xF0, self.layout.journal_start);
+        put_u64(b, 0xF8, self.layout.journal_blocks);
+        put_bytes(b, 0x100, &self.hash_key);
         let crc = crc32c_with_hole(0, b, SB_CRC_OFFSET);
         put_u32(b, SB_CRC_OFFSET, crc);
         Ok(())
@@ -382,6 +414,12 @@ impl Superblock {
             idx,
             n % bits,
         ))
+    }
+
+    /// Returns true if block `blockno` lies in the journal region.
+    pub fn in_journal(&self, blockno: u64) -> bool {
+        let l = &self.layout;
+        blockno >= l.journal_start && blockno - l.journal_start < l.journal_blocks
     }
 
     /// Returns true if `[start, start + len)` lies entirely inside the data
