@@ -1788,6 +1788,13 @@ impl<'p> Checker<'p> {
                         }
                         fs.write_block(start + i, &data)?;
                     }
+                    // The blocks of the old run that nobody else claims are this
+                    // inode's alone: with the copy made, they are free.
+                    for b in e.physical..e.physical + u64::from(e.len) {
+                        if !self.dups.get(b) {
+                            fs.free_run(b, 1);
+                        }
+                    }
                     e.physical = start;
                     rebuild = true;
                 }
