@@ -42,19 +42,20 @@ fn arb_sb() -> impl Strategy<Value = Superblock> {
         100u64..100_000,
         any::<[u8; 16]>(),
         any::<[u8; 32]>(),
-        any::<u32>(),
+        any::<[u8; 16]>(),
         any::<(i64, i64, i64, i64)>(),
         0u32..4,
         any::<u32>(),
+        MIN_JOURNAL_BLOCKS..2048,
     )
         .prop_filter_map(
             "geometry",
-            |(log2, extra, uuid, label, seed, t, state, mc)| {
+            |(log2, extra, uuid, label, key, t, state, mc, journal)| {
                 let bs = 1u64 << log2;
                 let inodes = (extra.max(64) / (bs / 256) + 1) * (bs / 256);
                 let inodes = inodes.clamp(64, 1 << 20);
                 let total = extra + 4096;
-                let layout = Layout::compute(total, log2, inodes).ok()?;
+                let layout = Layout::compute(total, log2, inodes, journal).ok()?;
                 Some(Superblock {
                     version: FORMAT_VERSION,
                     block_log2: log2,
@@ -72,7 +73,7 @@ fn arb_sb() -> impl Strategy<Value = Superblock> {
                     first_ino: FIRST_INO,
                     uuid,
                     label,
-                    hash_seed: seed,
+                    hash_key: key,
                     inode_size: INODE_SIZE as u32,
                     mount_count: mc,
                     mkfs_time: t.0,
@@ -420,7 +421,9 @@ fn names() {
     assert_eq!(dirent_size(4), 16);
     assert_eq!(dirent_size(5), 24);
     assert_eq!(dirent_size(255), 272);
-    assert_eq!(name_hash(0, b"123456789"), 0xE306_9283);
+    let key = *b"0123456789abcdef";
+    let h = siphash::siphash24(&key, b"123456789");
+    assert_eq!(name_hash(&key, b"123456789"), (h ^ (h >> 32)) as u32);
     assert_eq!(file_type_of_mode(S_IFDIR | 0o755), FT_DIR);
     assert_eq!(dir_index_key(1, 12), None);
     assert_eq!(dir_index_key(1, DIR_MAX_SIZE), None);
@@ -428,22 +431,30 @@ fn names() {
 
 #[test]
 fn layout_limits() {
-    assert!(Layout::compute(100, 12, 64).is_ok());
-    assert!(Layout::compute(10, 12, 64).is_err());
-    assert!(Layout::compute(1000, 9, 64).is_err());
-    assert!(Layout::compute(1000, 17, 64).is_err());
-    assert!(Layout::compute(1000, 12, 10).is_err());
-    assert!(Layout::compute(MAX_BLOCKS + 1, 12, 64).is_err());
-    let l = Layout::compute(262_144, 12, 65_536).unwrap();
+    let j = MIN_JOURNAL_BLOCKS;
+    assert!(Layout::compute(100, 12, 64, j).is_ok());
+    assert!(Layout::compute(10, 12, 64, j).is_err());
+    assert!(Layout::compute(1000, 9, 64, j).is_err());
+    assert!(Layout::compute(1000, 17, 64, j).is_err());
+    assert!(Layout::compute(1000, 12, 10, j).is_err());
+    assert!(Layout::compute(MAX_BLOCKS + 1, 12, 64, j).is_err());
+    // The journal size is bounded, and must leave room for data.
+    assert!(Layout::compute(100_000, 12, 64, j - 1).is_err());
+    assert!(Layout::compute(1 << 22, 12, 64, MAX_JOURNAL_BLOCKS).is_ok());
+    assert!(Layout::compute(1 << 22, 12, 64, MAX_JOURNAL_BLOCKS + 1).is_err());
+    assert!(Layout::compute(100, 12, 64, 100).is_err());
+    let l = Layout::compute(262_144, 12, 65_536, default_journal_blocks(262_144)).unwrap();
     assert_eq!(
         (
             l.block_bitmap_start,
             l.block_bitmap_blocks,
             l.inode_bitmap_blocks,
             l.inode_table_blocks,
+            l.journal_start,
+            l.journal_blocks,
             l.data_start
         ),
-        (1, 9, 3, 4096, 4109)
+        (1, 9, 3, 4096, 4109, 8192, 4109 + 8192)
     );
 }
 

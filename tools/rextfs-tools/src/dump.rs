@@ -13,6 +13,11 @@ fn label_text(l: &[u8]) -> String {
     String::from_utf8_lossy(&l[..end]).into_owned()
 }
 
+/// Bytes as lower-case hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Superblock fields.
 pub fn dump_sb(sb: &Superblock) -> String {
     let mut s = String::new();
@@ -61,11 +66,16 @@ pub fn dump_sb(sb: &Superblock) -> String {
         "inode table        {} (+{})",
         l.inode_table_start, l.inode_table_blocks
     );
+    let _ = writeln!(
+        s,
+        "journal            {} (+{})",
+        l.journal_start, l.journal_blocks
+    );
     let _ = writeln!(s, "data start         {}", l.data_start);
     let _ = writeln!(s, "root inode         {}", sb.root_ino);
     let _ = writeln!(s, "first inode        {}", sb.first_ino);
     let _ = writeln!(s, "orphan head        {}", sb.orphan_head);
-    let _ = writeln!(s, "hash seed          {:#010x}", sb.hash_seed);
+    let _ = writeln!(s, "hash key           {}", hex(&sb.hash_key));
     let _ = writeln!(s, "mount count        {}", sb.mount_count);
     let _ = writeln!(
         s,

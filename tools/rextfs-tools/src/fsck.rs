@@ -1213,7 +1213,7 @@ impl<'p> Checker<'p> {
                 modified = true;
             }
             names.insert(name.clone());
-            if let Some(k) = dir_index_key(name_hash(self.sb.hash_seed, &name), dir_off) {
+            if let Some(k) = dir_index_key(name_hash(&self.sb.hash_key, &name), dir_off) {
                 keys.push(k);
             }
             if let Some(ti) = self.inodes.get_mut(&ino) {

@@ -21,8 +21,11 @@ pub struct MkfsOptions {
     pub label: Vec<u8>,
     /// UUID; `None` draws a random one.
     pub uuid: Option<[u8; 16]>,
-    /// Directory hash seed; `None` draws a random one.
-    pub hash_seed: Option<u32>,
+    /// Key of the directory name hash; `None` draws a random one.
+    pub hash_key: Option<[u8; 16]>,
+    /// Journal size in blocks (super block included); `None` picks
+    /// [`default_journal_blocks`].
+    pub journal_blocks: Option<u64>,
     /// Creation time; `None` uses the current time.
     pub time: Option<i64>,
 }
@@ -35,7 +38,8 @@ impl Default for MkfsOptions {
             inodes: None,
             label: Vec::new(),
             uuid: None,
-            hash_seed: None,
+            hash_key: None,
+            journal_blocks: None,
             time: None,
         }
     }
@@ -109,8 +113,11 @@ pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Bo
         return msg(format!("label longer than {LABEL_SIZE} bytes"));
     }
     let inodes = choose_inodes(total, log2, opts.inodes);
-    let layout =
-        Layout::compute(total, log2, inodes).ctx(|| format!("{total} blocks of {bs} bytes"))?;
+    let journal = opts
+        .journal_blocks
+        .unwrap_or_else(|| default_journal_blocks(total));
+    let layout = Layout::compute(total, log2, inodes, journal)
+        .ctx(|| format!("{total} blocks of {bs} bytes, journal of {journal} blocks"))?;
     let time = opts.time.unwrap_or_else(now_secs);
     let mut label = [0u8; LABEL_SIZE];
     label[..opts.label.len()].copy_from_slice(&opts.label);
@@ -145,9 +152,7 @@ pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Bo
         first_ino: FIRST_INO,
         uuid: opts.uuid.unwrap_or_else(random_bytes::<16>),
         label,
-        hash_seed: opts
-            .hash_seed
-            .unwrap_or_else(|| u32::from_le_bytes(random_bytes::<4>())),
+        hash_key: opts.hash_key.unwrap_or_else(random_bytes::<16>),
         inode_size: INODE_SIZE as u32,
         mount_count: 0,
         mkfs_time: time,

@@ -207,7 +207,7 @@ impl Fs {
                 dir,
             )
             .ctx(|| format!("directory {dir}: index root"))?;
-            let (lo, hi) = dir_hash_range(name_hash(self.sb.hash_seed, name));
+            let (lo, hi) = dir_hash_range(name_hash(&self.sb.hash_key, name));
             for key in self.tree_range(&root, NodeForm::Block, dir, lo, hi)? {
                 let off = dir_key_offset(key);
                 let (_, buf) = self.dir_block(dir, &inode, off / bs)?;
@@ -272,7 +272,7 @@ impl Fs {
                 .read_dir(dir)?
                 .iter()
                 .filter_map(|e| {
-                    dir_index_key(name_hash(self.sb.hash_seed, &e.name), e.offset).map(DirKey)
+                    dir_index_key(name_hash(&self.sb.hash_key, &e.name), e.offset).map(DirKey)
                 })
                 .collect();
             keys.sort_by_key(|k| k.0);
@@ -371,7 +371,7 @@ impl Fs {
             }
         };
         if inode.dir_index_root != 0 {
-            let key = dir_index_key(name_hash(self.sb.hash_seed, name), offset)
+            let key = dir_index_key(name_hash(&self.sb.hash_key, name), offset)
                 .ok_or_else(|| Error::Msg("directory too large".into()))?;
             self.index_op(dir, &mut inode, key, true)?;
         }
@@ -391,7 +391,7 @@ impl Fs {
         dirblock_seal(&mut buf).ctx(|| "dir".into())?;
         self.write_block(p, &buf)?;
         if inode.dir_index_root != 0 {
-            let key = dir_index_key(name_hash(self.sb.hash_seed, name), off).unwrap_or(0);
+            let key = dir_index_key(name_hash(&self.sb.hash_key, name), off).unwrap_or(0);
             self.index_op(dir, &mut inode, key, false)?;
             self.write_inode(dir, &inode)?;
         }

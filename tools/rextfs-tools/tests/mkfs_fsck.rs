@@ -48,7 +48,8 @@ fn mkfs_then_fsck_every_block_size() {
 
 #[test]
 fn mkfs_small_and_odd_sizes() {
-    for blocks in [64u64, 100, 1000, 8193, 32513] {
+    // 99 blocks: the smallest file system of 1 KiB blocks (64 inodes, a journal of 64 blocks).
+    for blocks in [99u64, 100, 1000, 8193, 32513] {
         let dev = rextfs_tools::MemDev::new(blocks as usize * 1024);
         let opts = MkfsOptions {
             block_log2: 10,
@@ -58,7 +59,7 @@ fn mkfs_small_and_odd_sizes() {
         assert_clean(&dev);
     }
     // Too small, and a size larger than the device.
-    let dev = rextfs_tools::MemDev::new(20 * 1024);
+    let dev = rextfs_tools::MemDev::new(98 * 1024);
     assert!(mkfs(
         Box::new(dev.clone()),
         &MkfsOptions {

@@ -117,7 +117,7 @@ fn fixed_opts(log2: u32) -> MkfsOptions {
     MkfsOptions {
         block_log2: log2,
         uuid: Some([0x5a; 16]),
-        hash_seed: Some(0x0bad_cafe),
+        hash_key: Some(*b"corrupt-base key"),
         time: Some(1_750_000_000),
         label: b"corrupt-base".to_vec(),
         inodes: Some(1024),
@@ -389,7 +389,13 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         vec![Edit::Xor(0x20, 0x10)],
         vec![],
     );
-    b.sb("version", MustFail, "format version 2", 0x08, put_u32(2));
+    b.sb(
+        "version",
+        MustFail,
+        "format version 1 (before the journal)",
+        0x08,
+        put_u32(1),
+    );
     b.sb("block-log2-9", MustFail, "block size 512", 0x0C, put_u32(9));
     b.sb(
         "block-log2-17",

@@ -48,7 +48,7 @@ impl Progress {
     fn report(&mut self, device: &str, pass: u32, done: u64, total: u64) {
         match self {
             Progress::Bar { last } => {
-                let pct = if total == 0 { 100 } else { done * 100 / total };
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
                 if *last == Some((pass, pct)) {
                     return;
                 }

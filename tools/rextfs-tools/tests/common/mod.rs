@@ -20,7 +20,7 @@ pub fn fresh_with_inodes(log2: u32, size: usize, inodes: Option<u64>) -> MemDev 
     let opts = MkfsOptions {
         block_log2: log2,
         inodes,
-        hash_seed: Some(0x1234_5678),
+        hash_key: Some(*b"rextfs test key!"),
         uuid: Some([7; 16]),
         time: Some(1_700_000_000),
         ..Default::default()
