@@ -379,6 +379,7 @@ enum Step<'a> {
 /// for each block copy and revoke record in log order, before the commit block is checked,
 /// so that [`scan`] can validate and [`replay`] (which only walks scanned transactions) can
 /// write.
+#[allow(clippy::too_many_arguments)]
 fn walk<D: JournalDev, E>(
     j: &Jsb,
     dev: &mut D,
@@ -508,7 +509,9 @@ pub fn scan<D: JournalDev>(
             }
             Err(WalkError::Dev(e)) => return Err(ReplayError::Dev(e)),
             Err(WalkError::Format(e)) => return Err(ReplayError::Format(e)),
-            Err(WalkError::Step(())) => return Err(ReplayError::Format(FormatError::Invalid("scan"))),
+            Err(WalkError::Step(())) => {
+                return Err(ReplayError::Format(FormatError::Invalid("scan")))
+            }
         };
         if let Some(home) = bad {
             r.end = LogEnd::BadHome(home);
@@ -584,10 +587,7 @@ pub fn replay<D: JournalDev, T: RevokeTable>(
 
 /// The log index after a transaction that [`scan`] found complete, from [`walk`]'s result.
 fn walk_next<DE, TE>(
-    w: core::result::Result<
-        core::result::Result<u64, LogEnd>,
-        WalkError<DE, ReplayError<DE, TE>>,
-    >,
+    w: core::result::Result<core::result::Result<u64, LogEnd>, WalkError<DE, ReplayError<DE, TE>>>,
 ) -> core::result::Result<u64, ReplayError<DE, TE>> {
     match w {
         Ok(Ok(next)) => Ok(next),
