@@ -7,7 +7,7 @@
 /// Options of `mkfs.rextfs` without an argument (for [`parse`]).
 pub const MKFS_FLAGS: &str = "fqhV";
 /// Options of `mkfs.rextfs` taking an argument.
-pub const MKFS_WITH_ARG: &str = "bLUN";
+pub const MKFS_WITH_ARG: &str = "bLUNJE";
 /// Options of `fsck.rextfs` without an argument. `-s`, `-T`, `-M` and `-N`
 /// are fsck(8)'s own and accepted (and ignored) should they be passed on.
 pub const FSCK_FLAGS: &str = "nypafvVsTMN";
@@ -81,6 +81,50 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 1),
     };
     num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Parses the argument of `mkfs.rextfs -J`: `size=N`, the journal size in
+/// MiB (mke2fs's form). Returns the size in MiB.
+pub fn parse_journal_opts(s: &str) -> Result<u64, String> {
+    let mut size = None;
+    for opt in s.split(',') {
+        match opt.split_once('=') {
+            Some(("size", v)) => {
+                size = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("invalid journal size '{v}' (a number of MiB)"))?,
+                )
+            }
+            _ => return Err(format!("unknown journal option '{opt}' (size=MiB)")),
+        }
+    }
+    size.ok_or_else(|| "journal options without size=".to_string())
+}
+
+/// Parses the argument of `mkfs.rextfs -E`: `hash_key=K`, the directory
+/// hash key as 32 hex digits. Returns the key.
+pub fn parse_extended_opts(s: &str) -> Result<[u8; 16], String> {
+    let mut key = None;
+    for opt in s.split(',') {
+        match opt.split_once('=') {
+            Some(("hash_key", v)) => {
+                key = Some(
+                    parse_hex16(v)
+                        .ok_or_else(|| format!("invalid hash key '{v}' (32 hex digits)"))?,
+                )
+            }
+            _ => return Err(format!("unknown extended option '{opt}' (hash_key=HEX)")),
+        }
+    }
+    key.ok_or_else(|| "extended options without hash_key=".to_string())
+}
+
+/// Parses 16 bytes written as exactly 32 hex digits.
+pub fn parse_hex16(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    parse_uuid(s)
 }
 
 /// Parses a UUID written as 32 hex digits with optional dashes.

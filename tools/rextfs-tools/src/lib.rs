@@ -12,6 +12,7 @@ pub mod dump;
 pub mod error;
 pub mod fs;
 pub mod fsck;
+pub mod journal;
 pub mod mkfs;
 pub mod mount_check;
 pub mod ops;

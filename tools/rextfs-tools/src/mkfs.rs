@@ -87,10 +87,30 @@ pub fn choose_inodes(total_blocks: u64, log2: u32, wanted: Option<u64>) -> u64 {
     }
 }
 
+/// Checks a journal size asked for (`-J size=`): between
+/// [`MIN_JOURNAL_BLOCKS`] and [`MAX_JOURNAL_BLOCKS`] blocks, and at most half
+/// of the device (as mke2fs). The message gives the sizes in MiB.
+pub fn check_journal_size(total: u64, log2: u32, journal: u64) -> Result<()> {
+    let mib = |blocks: u64| (blocks << log2) as f64 / f64::from(1 << 20);
+    let max = MAX_JOURNAL_BLOCKS.min(total / 2);
+    if journal < MIN_JOURNAL_BLOCKS || journal > max {
+        return msg(format!(
+            "journal size {} MiB ({journal} blocks of {} bytes) out of range: a journal holds \
+             {MIN_JOURNAL_BLOCKS} to {MAX_JOURNAL_BLOCKS} blocks and at most half of the \
+             device, here {:.2} to {:.2} MiB",
+            mib(journal),
+            1u64 << log2,
+            mib(MIN_JOURNAL_BLOCKS),
+            mib(max.max(MIN_JOURNAL_BLOCKS)),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes a new, empty filesystem to `dev`: superblock, bitmaps, zeroed
-/// inode table and the root directory (inode 1, empty, no data blocks).
-/// Only metadata is written; the inode table is zeroed with a hole punch or
-/// block-device zero-out when possible.
+/// inode table, an empty journal and the root directory (inode 1, empty, no
+/// data blocks). Only metadata is written; the inode table and the journal
+/// are zeroed with a hole punch or block-device zero-out when possible.
 pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Box<dyn Dev>)> {
     let log2 = opts.block_log2;
     if !block_log2_valid(log2) {
@@ -113,9 +133,13 @@ pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Bo
         return msg(format!("label longer than {LABEL_SIZE} bytes"));
     }
     let inodes = choose_inodes(total, log2, opts.inodes);
-    let journal = opts
-        .journal_blocks
-        .unwrap_or_else(|| default_journal_blocks(total));
+    let journal = match opts.journal_blocks {
+        Some(j) => {
+            check_journal_size(total, log2, j)?;
+            j
+        }
+        None => default_journal_blocks(total),
+    };
     let layout = Layout::compute(total, log2, inodes, journal)
         .ctx(|| format!("{total} blocks of {bs} bytes, journal of {journal} blocks"))?;
     let time = opts.time.unwrap_or_else(now_secs);
@@ -128,6 +152,8 @@ pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Bo
         layout.inode_table_start * bs,
         layout.inode_table_blocks * bs,
     )?;
+    // No log block of an earlier file system may look like a transaction.
+    dev.zero_range(layout.journal_start * bs, layout.journal_blocks * bs)?;
     let data_off = layout.data_start * bs;
     if data_off <= 0x10000 && 0x10000 + 0x1000 <= total * bs {
         dev.zero_range(0x10000, 0x1000)?;
@@ -160,6 +186,9 @@ pub fn mkfs(mut dev: Box<dyn Dev>, opts: &MkfsOptions) -> Result<(Superblock, Bo
         write_time: time,
         check_time: time,
     };
+    crate::journal::write_jsb(dev.as_mut(), &sb, &crate::journal::empty_jsb(&sb, 1))?;
+    // Every metadata region is marked in use: super block, bitmaps, inode
+    // table and journal, all of them before `data_start`.
     let mut bmap = Bitset::new(total);
     bmap.set_range(0, layout.data_start);
     let mut imap = Bitset::new(inodes);

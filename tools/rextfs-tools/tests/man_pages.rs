@@ -183,6 +183,14 @@ fn binaries_accept_exactly_the_listed_options() {
         &["-q", "-f", "-L", "x", p],
         &["-q", "-f", "-U", "00112233445566778899aabbccddeeff", p],
         &["-q", "-f", "-N", "100", p],
+        &["-q", "-f", "-J", "size=2", p],
+        &[
+            "-q",
+            "-f",
+            "-E",
+            "hash_key=000102030405060708090a0b0c0d0e0f",
+            p,
+        ],
         &["-V"],
         &["-h"],
     ] {

@@ -300,3 +300,108 @@ fn mkfs_refuses_other_filesystems() {
     eprintln!("mkfs_refuses_other_filesystems: {tried} other mkfs programs tried");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// mkfs writes an empty journal (its super block: tail 0, sequence 1, the
+/// file system's UUID and block size), zeroes the log, marks the region in
+/// use, and sizes it by default or as `-J size=` asks, refusing sizes out of
+/// range.
+#[test]
+fn mkfs_writes_an_empty_journal() {
+    use rextfs_tools::journal;
+    for (log2, mib, journal_blocks) in [
+        (12u32, 64usize, None),
+        (10, 64, None),
+        (10, 8, Some(300)),
+        (16, 128, Some(64)),
+        (12, 32, Some(4096)),
+    ] {
+        let dev = rextfs_tools::MemDev::new(mib << 20);
+        // Stale bytes where the log goes must not survive.
+        dev.with(|d| d.iter_mut().for_each(|b| *b = 0xA5));
+        let opts = MkfsOptions {
+            block_log2: log2,
+            journal_blocks,
+            uuid: Some([9; 16]),
+            ..Default::default()
+        };
+        let (sb, _) = mkfs(Box::new(dev.clone()), &opts).unwrap();
+        let total = ((mib << 20) >> log2) as u64;
+        let want = journal_blocks.unwrap_or_else(|| default_journal_blocks(total));
+        let l = sb.layout;
+        assert_eq!(l.journal_blocks, want);
+        assert_eq!(l.journal_start, l.inode_table_start + l.inode_table_blocks);
+        assert_eq!(l.data_start, l.journal_start + want);
+        let mut d = dev.clone();
+        let j = journal::read_jsb(&mut d, &sb).unwrap().unwrap();
+        assert_eq!(
+            j,
+            Jsb {
+                block_log2: log2,
+                blocks: want,
+                sequence: 1,
+                tail: 0,
+                uuid: [9; 16],
+            }
+        );
+        assert!(!j.needs_recovery());
+        let bs = 1usize << log2;
+        let img = dev.to_bytes();
+        let region = &img[l.journal_start as usize * bs..l.data_start as usize * bs];
+        assert!(region[JSB_SIZE..].iter().all(|&b| b == 0), "log not zeroed");
+        let fs = open(&dev);
+        assert!((l.journal_start..l.data_start).all(|b| fs.bmap.get(b)));
+        assert_eq!(fs.sb.free_blocks, total - l.data_start);
+        assert_clean(&dev);
+    }
+    // Out of range: too small, too large, more than half of the device.
+    for j in [0, MIN_JOURNAL_BLOCKS - 1, MAX_JOURNAL_BLOCKS + 1, 8193] {
+        let dev = rextfs_tools::MemDev::new(64 << 20);
+        let opts = MkfsOptions {
+            journal_blocks: Some(j),
+            ..Default::default()
+        };
+        let Err(e) = mkfs(Box::new(dev), &opts) else {
+            panic!("a journal of {j} blocks was accepted");
+        };
+        let e = e.to_string();
+        assert!(e.contains("out of range"), "{j}: {e}");
+    }
+}
+
+#[test]
+fn mkfs_journal_size_on_the_command_line() {
+    let d = tmpdir("jsize");
+    let img = d.join("img");
+    let p = img.to_str().unwrap();
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let (c, out, err) = run(MKFS, &["-J", "size=8", p]);
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("journal 2048 blocks (8 MiB)"), "{out}");
+    let (c, out, _) = run(DUMP, &[p, "sb"]);
+    assert_eq!(c, 0);
+    assert!(out.contains("journal            "), "{out}");
+    assert!(out.contains("(+2048)"), "{out}");
+    let (c, out, err) = run(MKFS, &["-f", "-b", "1024", p]);
+    assert_eq!(c, 0, "{err}");
+    assert!(out.contains("journal 4096 blocks (4 MiB)"), "{out}");
+    for bad in ["size=0", "size=33", "size=x", "sise=4", ""] {
+        let (c, _, err) = run(MKFS, &["-f", "-J", bad, p]);
+        assert_eq!(c, 1, "-J {bad}");
+        assert!(err.contains("journal"), "-J {bad}: {err}");
+    }
+    let (c, _, err) = run(MKFS, &["-f", "-J", "size=33", p]);
+    assert_eq!(c, 1);
+    assert!(err.contains("out of range"), "{err}");
+    let key = "f0e1d2c3b4a5968778695a4b3c2d1e0f";
+    let (c, _, err) = run(MKFS, &["-f", "-q", "-E", &format!("hash_key={key}"), p]);
+    assert_eq!(c, 0, "{err}");
+    let (_, out, _) = run(DUMP, &[p, "sb"]);
+    assert!(out.contains(key), "{out}");
+    let (c, _, err) = run(MKFS, &["-f", "-E", "hash_key=123", p]);
+    assert_eq!(c, 1);
+    assert!(err.contains("32 hex digits"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{exit, Command};
 
 const USAGE: &str =
-    "usage: mkfs.rextfs [-b blocksize] [-L label] [-U uuid] [-N inodes] [-f] [-q] device [size-in-blocks]";
+    "usage: mkfs.rextfs [-b blocksize] [-L label] [-U uuid] [-N inodes] [-J size=MiB] [-E hash_key=HEX] [-f] [-q] device [size-in-blocks]";
 
 fn die(msg: &str) -> ! {
     eprintln!("mkfs.rextfs: {msg}");
@@ -41,6 +41,16 @@ fn blkid_probe(device: &str) -> Option<String> {
     })
 }
 
+/// A journal size in MiB, with two decimals when it is no whole number.
+fn journal_mib_text(blocks: u64, log2: u32) -> String {
+    let bytes = blocks << log2;
+    if bytes % (1 << 20) == 0 {
+        (bytes >> 20).to_string()
+    } else {
+        format!("{:.2}", bytes as f64 / f64::from(1 << 20))
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let p = match cli::parse(&args, cli::MKFS_FLAGS, cli::MKFS_WITH_ARG) {
@@ -52,6 +62,7 @@ fn main() {
     };
     let mut opts = MkfsOptions::default();
     let (mut force, mut quiet) = (false, false);
+    let mut journal_mib = None;
     for (c, v) in &p.opts {
         let v = v.as_deref().unwrap_or("");
         match c {
@@ -82,6 +93,8 @@ fn main() {
                         .unwrap_or_else(|_| die(&format!("invalid inode count '{v}'"))),
                 )
             }
+            'J' => journal_mib = Some(cli::parse_journal_opts(v).unwrap_or_else(|e| die(&e))),
+            'E' => opts.hash_key = Some(cli::parse_extended_opts(v).unwrap_or_else(|e| die(&e))),
             'f' => force = true,
             'q' => quiet = true,
             'V' => {
@@ -109,6 +122,10 @@ fn main() {
         }
     };
     opts.blocks = size;
+    if let Some(mib) = journal_mib {
+        // MiB to blocks; a size that is no whole number of blocks is rounded down.
+        opts.journal_blocks = Some(mib.saturating_mul(1 << 20) >> opts.block_log2);
+    }
     let path = Path::new(&device);
     if let Some(mp) = mounted_at(path) {
         die(&format!("{device} is mounted on {mp}"));
@@ -133,11 +150,14 @@ fn main() {
     match mkfs(Box::new(dev), &opts) {
         Ok((sb, _)) => {
             if !quiet {
+                let j = sb.layout.journal_blocks;
                 println!(
-                    "rextfs: {} blocks of {} bytes, {} inodes, uuid {}",
+                    "rextfs: {} blocks of {} bytes, {} inodes, journal {} blocks ({} MiB), uuid {}",
                     sb.total_blocks,
                     sb.block_size(),
                     sb.total_inodes,
+                    j,
+                    journal_mib_text(j, sb.block_log2),
                     format_uuid(&sb.uuid)
                 );
             }
