@@ -35,10 +35,37 @@ pub fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Reads and decodes the superblock of a device.
+/// Why these tools refuse a super block of format `version`; `None` for
+/// [`FORMAT_VERSION`], the one they read and write.
+pub fn version_message(version: u32) -> Option<String> {
+    match version {
+        FORMAT_VERSION => None,
+        1 => Some(format!(
+            "the image is of rextfs format version 1; these tools need format version \
+             {FORMAT_VERSION} (the metadata journal and the keyed name hash). No conversion \
+             exists: copy the files off with an older rextfs, run mkfs.rextfs again and copy \
+             them back"
+        )),
+        v if v > FORMAT_VERSION => Some(format!(
+            "the image is of rextfs format version {v}, newer than these tools know (version \
+             {FORMAT_VERSION}): use newer rextfs tools"
+        )),
+        v => Some(format!(
+            "unknown rextfs format version {v} (these tools need version {FORMAT_VERSION})"
+        )),
+    }
+}
+
+/// Reads and decodes the superblock of a device. An image of another format
+/// version is refused with [`version_message`].
 pub fn read_superblock(dev: &mut dyn Dev) -> Result<Superblock> {
     let mut buf = vec![0u8; SB_SIZE];
     dev.read_at(SB_OFFSET, &mut buf)?;
+    if let Ok(raw) = Superblock::decode_raw(&buf) {
+        if let Some(m) = version_message(raw.version) {
+            return msg(m);
+        }
+    }
     let sb = Superblock::decode(&buf).ctx(|| "superblock".into())?;
     let bytes = sb.total_blocks.checked_mul(sb.block_size() as u64);
     if bytes.map_or(true, |b| b > dev.size()) {

@@ -285,12 +285,15 @@ impl<'p> Checker<'p> {
                 ))
             }
         };
-        if sb.version != FORMAT_VERSION || sb.feature_incompat & !FEATURE_INCOMPAT_SUPP != 0 {
+        if let Some(m) = crate::fs::version_message(sb.version) {
+            return Err(fatal(EXIT_OPERATIONAL, format!("superblock: {m}")));
+        }
+        if sb.feature_incompat & !FEATURE_INCOMPAT_SUPP != 0 {
             return Err(fatal(
                 EXIT_OPERATIONAL,
                 format!(
-                    "superblock: unsupported version {} or incompatible features {:#x}",
-                    sb.version, sb.feature_incompat
+                    "superblock: unsupported incompatible features {:#x}",
+                    sb.feature_incompat
                 ),
             ));
         }
