@@ -16,7 +16,7 @@ pub const FSCK_WITH_ARG: &str = "C";
 /// Options of `rextfs-dump`.
 pub const DUMP_FLAGS: &str = "h";
 /// What `rextfs-dump` prints: its second operand.
-pub const DUMP_COMMANDS: [&str; 5] = ["sb", "inode", "dir", "tree", "bitmap"];
+pub const DUMP_COMMANDS: [&str; 6] = ["sb", "inode", "dir", "tree", "bitmap", "journal"];
 
 /// Parsed command line.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -3,8 +3,10 @@
 //! Human-readable dumps of on-disk structures (`rextfs-dump`).
 
 use crate::cli::format_uuid;
+use crate::dev::Dev;
 use crate::error::{msg, Context, Result};
 use crate::fs::Fs;
+use crate::journal;
 use rextfs_format::*;
 use std::fmt::Write;
 
@@ -267,4 +269,98 @@ pub fn dump_bitmap(fs: &mut Fs) -> String {
         runs(&fs.imap)
     );
     s
+}
+
+/// The journal: its super block, then the scan of the log (each complete
+/// transaction with its log blocks, home blocks and revoke records) and why
+/// the scan stopped.
+pub fn dump_journal(dev: &mut dyn Dev, sb: &Superblock) -> Result<String> {
+    let mut s = String::new();
+    let l = sb.layout;
+    let _ = writeln!(
+        s,
+        "journal            blocks {}..{} ({} blocks)",
+        l.journal_start,
+        l.journal_start + l.journal_blocks - 1,
+        l.journal_blocks
+    );
+    let buf = journal::read_jsb_block(dev, sb)?;
+    let j = match Jsb::decode(&buf) {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = writeln!(s, "journal super block: {}", e.as_str());
+            return Ok(s);
+        }
+    };
+    let _ = writeln!(s, "magic              RXJS, version {JOURNAL_VERSION}");
+    let _ = writeln!(s, "block size         {}", 1u64 << j.block_log2.min(63));
+    let _ = writeln!(
+        s,
+        "blocks             {} (log {})",
+        j.blocks,
+        j.log_blocks()
+    );
+    let _ = writeln!(s, "sequence           {}", j.sequence);
+    let _ = writeln!(
+        s,
+        "tail               {} ({})",
+        j.tail,
+        if j.needs_recovery() {
+            "needs recovery"
+        } else {
+            "empty"
+        }
+    );
+    let _ = writeln!(s, "uuid               {}", format_uuid(&j.uuid));
+    if let Err(why) = journal::check_jsb(&buf, sb) {
+        let _ = writeln!(s, "journal super block: {why}; the log is not scanned");
+        return Ok(s);
+    }
+    if !j.needs_recovery() {
+        let _ = writeln!(s, "log: empty, nothing to replay");
+        return Ok(s);
+    }
+    let found = journal::scan_log(dev, sb, &j)?;
+    let _ = writeln!(
+        s,
+        "log scan           {} complete transactions, {} block copies, {} revoke records",
+        found.transactions, found.blocks, found.revokes
+    );
+    let list = |v: &[u64]| -> String {
+        if v.is_empty() {
+            return "none".into();
+        }
+        let mut t = String::new();
+        for (i, b) in v.iter().take(64).enumerate() {
+            if i > 0 {
+                t.push(' ');
+            }
+            let _ = write!(t, "{b}");
+        }
+        if v.len() > 64 {
+            let _ = write!(t, " ... ({} in all)", v.len());
+        }
+        t
+    };
+    for t in journal::list_transactions(dev, sb, &j, &found)? {
+        let _ = writeln!(
+            s,
+            "transaction {}: log blocks {}..{}{}, commit at {}",
+            t.sequence,
+            t.first,
+            t.commit,
+            if t.commit < t.first { " (wraps)" } else { "" },
+            t.commit
+        );
+        let _ = writeln!(s, "  copies: {}", list(&t.homes));
+        let _ = writeln!(s, "  revokes: {}", list(&t.revokes));
+    }
+    let _ = writeln!(
+        s,
+        "log end at block {} (sequence {}): {}",
+        found.head,
+        found.next_sequence,
+        journal::log_end_text(found.end)
+    );
+    Ok(s)
 }

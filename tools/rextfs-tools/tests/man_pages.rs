@@ -198,7 +198,7 @@ fn binaries_accept_exactly_the_listed_options() {
         assert_eq!(rc, 0, "mkfs.rextfs {args:?}: {err}");
     }
     for cmd in cli::DUMP_COMMANDS {
-        let args: Vec<&str> = if cmd == "sb" || cmd == "bitmap" {
+        let args: Vec<&str> = if cmd == "sb" || cmd == "bitmap" || cmd == "journal" {
             vec![p, cmd]
         } else {
             vec![p, cmd, "1"]

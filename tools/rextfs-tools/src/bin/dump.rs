@@ -8,7 +8,7 @@ use rextfs_tools::fs::{read_superblock, Fs};
 use std::path::Path;
 use std::process::exit;
 
-const USAGE: &str = "usage: rextfs-dump device [sb | inode N | dir N | tree N | bitmap]";
+const USAGE: &str = "usage: rextfs-dump device [sb | inode N | dir N | tree N | bitmap | journal]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +35,8 @@ fn main() {
     };
     let out = if what == "sb" {
         read_superblock(&mut dev).map(|sb| dump::dump_sb(&sb))
+    } else if what == "journal" {
+        read_superblock(&mut dev).and_then(|sb| dump::dump_journal(&mut dev, &sb))
     } else {
         Fs::open(Box::new(dev)).and_then(|mut fs| match what {
             "inode" => dump::dump_inode(&mut fs, num()),
