@@ -22,6 +22,7 @@
 use crate::bitset::Bitset;
 use crate::dev::Dev;
 use crate::fs::{fill_from_block, now_secs, Fs};
+use crate::journal;
 use rextfs_format::*;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -174,11 +175,19 @@ pub fn fsck_with_progress(
     opts: &FsckOptions,
     progress: Option<&mut dyn FnMut(u32, u64, u64)>,
 ) -> FsckReport {
-    if !opts.preen {
-        return check_once(dev, opts.repair, false, opts.verbose, progress);
-    }
     let mut dev = dev;
-    if !opts.force {
+    let jp = journal_pass(dev.as_mut(), opts.repair || opts.preen, opts.verbose);
+    if let Some(why) = &jp.abort {
+        let mut r = fatal(EXIT_OPERATIONAL, why.clone());
+        r.lines.splice(0..0, jp.lines.iter().cloned());
+        return r;
+    }
+    if !opts.preen {
+        return check_once(dev, opts.repair, false, opts.verbose, progress, &jp);
+    }
+    // After a replay or a repaired journal the file system is checked even if
+    // it is marked clean.
+    if !opts.force && !jp.replayed && jp.problems == 0 {
         if let Some(r) = clean_without_check(&mut dev) {
             return r;
         }
@@ -187,8 +196,9 @@ pub fn fsck_with_progress(
     let (dry, dev) = {
         let mut c = match Checker::new(dev, true, true, opts.verbose, progress) {
             Ok(c) => c,
-            Err(r) => return r,
+            Err(r) => return with_journal_lines(r, &jp),
         };
+        c.absorb(&jp);
         if let Err(e) = c.run() {
             c.lines.push(format!("fsck aborted: {e}"));
             return c.report(Some(EXIT_OPERATIONAL));
@@ -199,7 +209,7 @@ pub fn fsck_with_progress(
     if let Some(r) = dry {
         return r;
     }
-    check_once(dev, true, false, opts.verbose, None)
+    check_once(dev, true, false, opts.verbose, None, &jp)
 }
 
 fn check_once(
@@ -208,16 +218,167 @@ fn check_once(
     dry: bool,
     verbose: bool,
     progress: Option<&mut dyn FnMut(u32, u64, u64)>,
+    jp: &JournalPass,
 ) -> FsckReport {
     let mut c = match Checker::new(dev, repair, dry, verbose, progress) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return with_journal_lines(r, jp),
     };
+    c.absorb(jp);
     if let Err(e) = c.run() {
         c.lines.push(format!("fsck aborted: {e}"));
         return c.report(Some(EXIT_OPERATIONAL));
     }
     c.report(None)
+}
+
+/// What the journal pass found and did before the check proper.
+#[derive(Debug, Default, Clone)]
+struct JournalPass {
+    /// Lines for the report, problems included.
+    lines: Vec<String>,
+    /// Problems found (a bad journal super block; with `-n`, a journal that
+    /// needs recovery; a corrupted transaction in the log).
+    problems: usize,
+    /// Problems corrected.
+    fixed: usize,
+    /// The journal was replayed.
+    replayed: bool,
+    /// The pass failed (I/O): fsck stops with an operational error.
+    abort: Option<String>,
+}
+
+fn with_journal_lines(mut r: FsckReport, jp: &JournalPass) -> FsckReport {
+    r.lines.splice(0..0, jp.lines.iter().cloned());
+    r
+}
+
+/// The super block, if the journal pass may trust its geometry: the checks of
+/// [`Checker::new`] that make fsck stop (they are reported from there).
+fn sb_for_journal(dev: &mut dyn Dev) -> Option<Superblock> {
+    let mut buf = vec![0u8; SB_SIZE];
+    if dev.size() < SB_SIZE as u64 {
+        return None;
+    }
+    dev.read_at(0, &mut buf).ok()?;
+    let sb = Superblock::decode_raw(&buf).ok()?;
+    if sb.version != FORMAT_VERSION || sb.feature_incompat & !FEATURE_INCOMPAT_SUPP != 0 {
+        return None;
+    }
+    let mut geo = sb;
+    geo.free_blocks = 0;
+    geo.free_inodes = 0;
+    geo.orphan_head = 0;
+    geo.state = STATE_CLEAN;
+    geo.validate().ok()?;
+    let bytes = sb.total_blocks.checked_mul(sb.block_size() as u64)?;
+    (bytes <= dev.size()).then_some(sb)
+}
+
+/// The journal, before anything else: a bad journal super block is reported,
+/// and with `writes` replaced by an empty journal (the log zeroed: without a
+/// valid super block nothing in it can be replayed safely). A journal that
+/// needs recovery is replayed with `writes` (see [`journal::recover`]); without,
+/// it is reported and the file system checked as it is on disk. Replaying is no
+/// correction in itself (as e2fsck, it does not make the exit code 1).
+fn journal_pass(dev: &mut dyn Dev, writes: bool, verbose: bool) -> JournalPass {
+    let mut p = JournalPass::default();
+    let Some(sb) = sb_for_journal(dev) else {
+        return p;
+    };
+    if writes && sb.needs_readonly() {
+        // Checker::new refuses to repair it.
+        return p;
+    }
+    let buf = match journal::read_jsb_block(dev, &sb) {
+        Ok(b) => b,
+        Err(e) => {
+            p.abort = Some(format!("journal: cannot read its super block: {e}"));
+            return p;
+        }
+    };
+    let j = match journal::check_jsb(&buf, &sb) {
+        Ok(j) => j,
+        Err(why) => {
+            p.problems += 1;
+            let text = format!(
+                "journal super block at block {}: {why}; whether the journal needed recovery \
+                 cannot be known, it is replaced by an empty journal",
+                sb.layout.journal_start
+            );
+            if !writes {
+                p.lines.push(text);
+                return p;
+            }
+            let done = journal::zero_log(dev, &sb)
+                .and_then(|()| journal::write_jsb(dev, &sb, &journal::empty_jsb(&sb, 1)))
+                .and_then(|()| dev.flush().map_err(Into::into));
+            match done {
+                Ok(()) => {
+                    p.fixed += 1;
+                    p.lines.push(format!("{text} (fixed)"));
+                }
+                Err(e) => p.abort = Some(format!("journal: cannot write its super block: {e}")),
+            }
+            return p;
+        }
+    };
+    if !j.needs_recovery() {
+        if verbose {
+            p.lines.push(format!(
+                "journal: empty, {} blocks, next transaction {}",
+                j.blocks, j.sequence
+            ));
+        }
+        return p;
+    }
+    if !writes {
+        p.problems += 1;
+        let what = match journal::scan_log(dev, &sb, &j) {
+            Ok(r) => format!(
+                ": {} committed transactions from log block {} ({} block copies, {} revoke \
+                 records), then {}",
+                r.transactions,
+                j.tail,
+                r.blocks,
+                r.revokes,
+                journal::log_end_text(r.end)
+            ),
+            Err(e) => format!(" (the log cannot be read: {e})"),
+        };
+        p.lines.push(format!(
+            "journal needs recovery{what}; not replayed with -n, the file system is checked \
+             as it is on disk"
+        ));
+        return p;
+    }
+    match journal::recover(dev, &sb, &j) {
+        Ok(r) => {
+            p.replayed = true;
+            p.lines.push(format!(
+                "journal: recovered {} transactions from log block {} (sequence {}): {} of {} \
+                 block copies written home, {} revoke records; the scan stopped at {}",
+                r.scan.transactions,
+                j.tail,
+                j.sequence,
+                r.written,
+                r.scan.blocks,
+                r.scan.revokes,
+                journal::log_end_text(r.scan.end)
+            ));
+            if let LogEnd::BadHome(b) = r.scan.end {
+                p.problems += 1;
+                p.fixed += 1;
+                p.lines.push(format!(
+                    "journal: transaction {} copies block {b}, no metadata block; the log \
+                     from there on is discarded (fixed)",
+                    r.scan.next_sequence
+                ));
+            }
+        }
+        Err(e) => p.abort = Some(format!("journal: recovery failed: {e}")),
+    }
+    p
 }
 
 /// The report of a preen without `-f` on a filesystem marked clean (CLEAN
@@ -363,6 +524,13 @@ impl<'p> Checker<'p> {
             c.sb_rewrite = true;
         }
         Ok(c)
+    }
+
+    /// Takes in what the journal pass found: its lines first, its counts.
+    fn absorb(&mut self, jp: &JournalPass) {
+        self.lines.splice(0..0, jp.lines.iter().cloned());
+        self.problems += jp.problems;
+        self.fixed += jp.fixed;
     }
 
     fn report(mut self, forced: Option<i32>) -> FsckReport {
@@ -735,6 +903,18 @@ impl<'p> Checker<'p> {
 
     // ----- trees -------------------------------------------------------------
 
+    /// Where a range of blocks that is not in the data area lies, in words:
+    /// in the journal if any of it is, else outside the data area.
+    fn outside(&self, start: u64, len: u64) -> &'static str {
+        let l = self.sb.layout;
+        let end = start.saturating_add(len);
+        if start < l.journal_start + l.journal_blocks && l.journal_start < end {
+            "in the journal"
+        } else {
+            "outside the data area"
+        }
+    }
+
     /// Checks a block node, tolerating a bad checksum when the contents are
     /// otherwise sound (they are then salvaged and the tree rebuilt).
     fn load_node(
@@ -812,8 +992,9 @@ impl<'p> Checker<'p> {
             if !self.sb.data_range_valid(c.child, 1) {
                 self.problem(
                     format!(
-                        "inode {ino}: {what} node points to block {} outside the data area",
-                        c.child
+                        "inode {ino}: {what} node points to block {} {}",
+                        c.child,
+                        self.outside(c.child, 1)
                     ),
                     true,
                 );
@@ -889,10 +1070,11 @@ impl<'p> Checker<'p> {
         if !self.sb.data_range_valid(e.physical, u64::from(e.len)) {
             self.problem(
                 format!(
-                    "inode {ino}: extent at logical block {} maps blocks {}..{} outside the data area",
+                    "inode {ino}: extent at logical block {} maps blocks {}..{} {}",
                     e.logical,
                     e.physical,
-                    e.physical_end()
+                    e.physical_end(),
+                    self.outside(e.physical, u64::from(e.len))
                 ),
                 true,
             );
@@ -1265,7 +1447,10 @@ impl<'p> Checker<'p> {
             bad = true;
         } else if !self.sb.data_range_valid(root, 1) {
             self.problem(
-                format!("directory {d}: hash index root {root} outside the data area"),
+                format!(
+                    "directory {d}: hash index root {root} {}",
+                    self.outside(root, 1)
+                ),
                 true,
             );
             bad = true;
@@ -1641,7 +1826,41 @@ impl<'p> Checker<'p> {
     }
 
     fn compare_maps(&mut self, bmap: &Bitset, imap: &Bitset) {
+        let (js, je) = {
+            let l = self.sb.layout;
+            (l.journal_start, l.journal_start + l.journal_blocks)
+        };
         for (s, l) in bmap.runs_set_not_in(&self.disk_bmap) {
+            // The part of the run in the journal region is reported as such.
+            let (a, b) = (s.max(js), (s + l).min(je));
+            if a < b {
+                self.problem(
+                    format!(
+                        "block bitmap: {} of the journal marked free",
+                        range_text("block", a, b - a)
+                    ),
+                    true,
+                );
+                if s < a {
+                    self.problem(
+                        format!(
+                            "block bitmap: {} in use but marked free",
+                            range_text("block", s, a - s)
+                        ),
+                        true,
+                    );
+                }
+                if b < s + l {
+                    self.problem(
+                        format!(
+                            "block bitmap: {} in use but marked free",
+                            range_text("block", b, s + l - b)
+                        ),
+                        true,
+                    );
+                }
+                continue;
+            }
             self.problem(
                 format!(
                     "block bitmap: {} in use but marked free",
