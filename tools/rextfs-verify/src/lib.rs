@@ -11,6 +11,7 @@ pub mod corrupt;
 pub mod corrupt_check;
 pub mod crash;
 pub mod engine;
+pub mod logwrites;
 pub mod model;
 pub mod op;
 pub mod rng;
