@@ -14,6 +14,17 @@
 //! verifies that everything the journal calls durable is there, and that
 //! nothing visible is garbage: data that is not durable must be either the
 //! old or the new version, or zeros, never bytes that were never written.
+//!
+//! Durability points: after the setup and after every sync that made
+//! something durable, once its records are in the journal, `write` appends
+//! a line `mark syncN` (N counting from 0) and runs the mark command, if
+//! any, with the name `syncN` as `$1`. The dm-log-writes mode of the crash
+//! test makes that command `dmsetup message DEV 0 mark syncN`: the sync had
+//! returned, so its FLUSH/FUA is already ahead of the mark in the device's
+//! log, and a replay of the log up to any entry at or after that mark must
+//! hold everything journaled up to `mark syncN`. `check --upto syncN` checks
+//! against exactly that: records after the mark are not durable yet (a
+//! created or unlinked name there may or may not exist).
 
 use crate::rng::{fill_pattern, Rng};
 use std::collections::BTreeMap;
@@ -47,6 +58,9 @@ pub struct CrashConfig {
     /// Negative control: go on journaling after the cut, as if the lost
     /// syncs had worked; a checker that notices nothing then is broken.
     pub lie: bool,
+    /// Shell command run at each durability point, with the mark name
+    /// (`sync0`, `sync1`, ...) as `$1`.
+    pub mark_cmd: Option<String>,
 }
 
 fn seed_of(kind: u64, a: u64, b: u64) -> u64 {
@@ -95,15 +109,42 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-struct Journal {
+struct Journal<'a> {
     f: File,
     on: bool,
+    marks: u64,
+    mark_cmd: Option<&'a str>,
 }
 
-impl Journal {
+impl Journal<'_> {
     fn rec(&mut self, line: String) -> io::Result<()> {
         if self.on {
             self.f.write_all(format!("{line}\n").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// A durability point: everything recorded so far is durable. Journals
+    /// `mark syncN`, then runs the mark command.
+    fn point(&mut self) -> io::Result<()> {
+        if !self.on {
+            return Ok(());
+        }
+        let name = format!("sync{}", self.marks);
+        self.marks += 1;
+        self.rec(format!("mark {name}"))?;
+        if let Some(cmd) = self.mark_cmd {
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .arg("rextfs-crash")
+                .arg(&name)
+                .status()?;
+            if !st.success() {
+                return Err(io::Error::other(format!(
+                    "mark command failed for {name}: {cmd}"
+                )));
+            }
         }
         Ok(())
     }
@@ -114,6 +155,8 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
     let mut j = Journal {
         f: File::create(&cfg.journal)?,
         on: true,
+        marks: 0,
+        mark_cmd: cfg.mark_cmd.as_deref(),
     };
     let mut rng = Rng::new(cfg.seed);
     let n = cfg.files as u64;
@@ -137,7 +180,12 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
         f.sync_all()?;
     }
     sync_dir(d)?;
+    // DIR's own entry, in case the caller just made it.
+    if let Some(p) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(p)?;
+    }
     j.rec(format!("setup {n}"))?;
+    j.point()?;
     let total = cfg.cut_at + if cfg.cut_cmd.is_some() { cfg.after } else { 0 };
     let mut op = 0;
     while op < total {
@@ -167,6 +215,7 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
                 if rng.chance(1, 3) {
                     f.sync_all()?;
                     j.rec(format!("app {k} {}", old + len))?;
+                    j.point()?;
                 }
             }
             3..=5 => {
@@ -183,6 +232,7 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
                     for (b, g) in std::mem::take(&mut ovw_pending[k as usize]) {
                         j.rec(format!("ovw {k} {b} {g}"))?;
                     }
+                    j.point()?;
                 }
             }
             6..=7 => {
@@ -195,6 +245,7 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
                 std::fs::rename(&tmp, d.join(format!("rep.{k}")))?;
                 sync_dir(d)?;
                 j.rec(format!("rep {k} {g}"))?;
+                j.point()?;
             }
             8 => {
                 let c = next_create;
@@ -206,6 +257,7 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
                     f.sync_all()?;
                     sync_dir(d)?;
                     j.rec(format!("create {c}"))?;
+                    j.point()?;
                 } else {
                     j.rec(format!("maybe {c}"))?;
                 }
@@ -219,6 +271,7 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
                     if rng.chance(1, 2) {
                         sync_dir(d)?;
                         j.rec(format!("unlink {c}"))?;
+                        j.point()?;
                     }
                 }
             }
@@ -242,8 +295,12 @@ struct Durable {
     setup: bool,
 }
 
-fn parse_journal(text: &str) -> Result<Durable, String> {
+/// Parses the journal; with `upto`, only what was durable at the mark of
+/// that name: later records of created or unlinked names make them
+/// "maybe", later data records are left out.
+fn parse_journal(text: &str, upto: Option<&str>) -> Result<Durable, String> {
     let mut d = Durable::default();
+    let mut past = false;
     for line in text.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
         let num = |i: usize| -> Result<u64, String> {
@@ -251,7 +308,19 @@ fn parse_journal(text: &str) -> Result<Durable, String> {
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| format!("bad journal line '{line}'"))
         };
+        if past {
+            match w.first().copied() {
+                Some("create") | Some("unlink") | Some("maybe") => {
+                    d.created.insert(num(1)?, None);
+                }
+                Some("app") | Some("rep") | Some("ovw") | Some("mark") | Some("cut")
+                | Some("end") | None => {}
+                Some(_) => return Err(format!("bad journal line '{line}'")),
+            }
+            continue;
+        }
         match w.first().copied() {
+            Some("mark") if w.len() == 2 => past = upto == Some(w[1]),
             Some("setup") => {
                 d.files = num(1)?;
                 d.setup = true;
@@ -278,14 +347,18 @@ fn parse_journal(text: &str) -> Result<Durable, String> {
             Some(_) => return Err(format!("bad journal line '{line}'")),
         }
     }
+    if let Some(m) = upto.filter(|_| !past) {
+        return Err(format!("the journal has no mark {m}"));
+    }
     Ok(d)
 }
 
-/// Checks the directory against the journal; returns the list of problems
-/// (empty: consistent) and a one-line summary.
-pub fn check(dir: &Path, journal: &Path) -> io::Result<(Vec<String>, String)> {
+/// Checks the directory against the journal, or against what it says was
+/// durable at mark `upto`; returns the list of problems (empty:
+/// consistent) and a one-line summary.
+pub fn check(dir: &Path, journal: &Path, upto: Option<&str>) -> io::Result<(Vec<String>, String)> {
     let text = std::fs::read_to_string(journal)?;
-    let d = parse_journal(&text).map_err(io::Error::other)?;
+    let d = parse_journal(&text, upto).map_err(io::Error::other)?;
     let mut bad = Vec::new();
     if !d.setup {
         return Ok((
@@ -401,13 +474,16 @@ pub fn check(dir: &Path, journal: &Path) -> io::Result<(Vec<String>, String)> {
             _ => {}
         }
     }
-    let summary = format!(
+    let mut summary = format!(
         "{} files of each kind, {} append bytes, {} durable overwrites, {} created/unlinked names",
         d.files,
         app_bytes,
         d.ovw.len(),
         d.created.len()
     );
+    if let Some(m) = upto {
+        summary += &format!(", as of mark {m}");
+    }
     Ok((bad, summary))
 }
 
@@ -435,9 +511,10 @@ mod tests {
             cut_cmd: None,
             files: 3,
             lie: false,
+            mark_cmd: None,
         };
         assert_eq!(write(&cfg).unwrap(), 400);
-        let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
+        let (bad, _) = check(&cfg.dir, &cfg.journal, None).unwrap();
         assert!(bad.is_empty(), "{bad:?}");
         // Lose the tail of an fsynced append file, garble a block, drop a
         // replaced file: each is reported.
@@ -459,7 +536,7 @@ mod tests {
             .unwrap();
         f.write_all_at(b"garbage", 5 * BLOCK + 100).unwrap();
         std::fs::remove_file(cfg.dir.join("rep.2")).unwrap();
-        let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
+        let (bad, _) = check(&cfg.dir, &cfg.journal, None).unwrap();
         let all = bad.join("\n");
         assert!(
             all.contains(&format!("app.{k}: size 0 < fsynced size")),
@@ -471,6 +548,85 @@ mod tests {
         );
         assert!(all.contains("rep.2:"), "{all}");
         std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn marks_and_upto() {
+        // The mark command snapshots the directory at each durability
+        // point: the snapshot must check clean as of its own mark, and an
+        // early one must fail against the last mark (a lie).
+        let t = tmp("c");
+        let snaps = t.join("snaps");
+        std::fs::create_dir_all(&snaps).unwrap();
+        let cfg = CrashConfig {
+            dir: t.join("fs"),
+            journal: t.join("journal"),
+            seed: 4,
+            cut_at: 150,
+            after: 0,
+            cut_cmd: None,
+            files: 2,
+            lie: false,
+            mark_cmd: Some(format!(
+                "cp -a {} {}/\"$1\"",
+                t.join("fs").display(),
+                snaps.display()
+            )),
+        };
+        assert_eq!(write(&cfg).unwrap(), 150);
+        let j = std::fs::read_to_string(&cfg.journal).unwrap();
+        let marks: Vec<&str> = j.lines().filter_map(|l| l.strip_prefix("mark ")).collect();
+        assert!(marks.len() > 20, "{}", marks.len());
+        for (i, m) in marks.iter().enumerate() {
+            assert_eq!(*m, format!("sync{i}"));
+            assert!(snaps.join(m).is_dir(), "{m}");
+        }
+        assert!(j.lines().nth(1).unwrap() == "mark sync0");
+        let last = *marks.last().unwrap();
+        for m in &marks {
+            let (bad, sum) = check(&snaps.join(m), &cfg.journal, Some(m)).unwrap();
+            assert!(bad.is_empty(), "{m}: {bad:?}");
+            assert!(sum.ends_with(&format!("as of mark {m}")), "{sum}");
+        }
+        let early = marks[marks.len() / 3];
+        let (bad, _) = check(&snaps.join(early), &cfg.journal, Some(last)).unwrap();
+        assert!(!bad.is_empty());
+        let (bad, _) = check(&snaps.join(early), &cfg.journal, None).unwrap();
+        assert!(!bad.is_empty());
+        let e = check(&cfg.dir, &cfg.journal, Some("sync9999")).unwrap_err();
+        assert!(
+            e.to_string().contains("the journal has no mark sync9999"),
+            "{e}"
+        );
+        // A failing mark command stops the workload.
+        let cfg = CrashConfig {
+            mark_cmd: Some("exit 3".into()),
+            ..cfg
+        };
+        std::fs::remove_dir_all(&cfg.dir).unwrap();
+        std::fs::create_dir_all(&cfg.dir).unwrap();
+        let e = write(&cfg).unwrap_err();
+        assert!(
+            e.to_string().contains("mark command failed for sync0"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn upto_downgrades_later_names() {
+        let j = "setup 1\nmark sync0\ncreate 1\nmaybe 2\nmark sync1\nunlink 1\ncreate 3\n\
+                 app 0 99\nmark sync2\n";
+        let d = parse_journal(j, Some("sync1")).unwrap();
+        assert_eq!(d.created.get(&1), Some(&None));
+        assert_eq!(d.created.get(&2), Some(&None));
+        assert_eq!(d.created.get(&3), Some(&None));
+        assert!(d.app.is_empty());
+        let d = parse_journal(j, Some("sync2")).unwrap();
+        assert_eq!(d.created.get(&1), Some(&Some(false)));
+        assert_eq!(d.created.get(&3), Some(&Some(true)));
+        assert_eq!(d.app.get(&0), Some(&99));
+        assert!(parse_journal("mark a b\n", None).is_err());
     }
 
     #[test]
@@ -486,6 +642,7 @@ mod tests {
             cut_cmd: Some(format!("touch {}", marker.display())),
             files: 2,
             lie: false,
+            mark_cmd: None,
         };
         assert_eq!(write(&cfg).unwrap(), 80);
         assert!(marker.exists());
@@ -493,7 +650,7 @@ mod tests {
         assert_eq!(j.lines().last().unwrap(), "cut 51");
         // Nothing was dropped here, so only unlinks after the "cut" of files
         // durably created before it can differ from the journal.
-        let (bad, _) = check(&cfg.dir, &cfg.journal).unwrap();
+        let (bad, _) = check(&cfg.dir, &cfg.journal, None).unwrap();
         assert!(
             bad.iter()
                 .all(|b| b.contains("missing, but its creation was made durable")),

@@ -10,15 +10,22 @@ use std::process::ExitCode;
 
 const HELP: &str = "\
 usage: rextfs-crash write --journal J [--seed N] [--ops N] [--after N]
-                          [--files N] [--cut-cmd CMD] [--lie] DIR
-       rextfs-crash check --journal J DIR
+                          [--files N] [--cut-cmd CMD] [--lie]
+                          [--mark-cmd CMD] DIR
+       rextfs-crash check --journal J [--upto MARK] DIR
 
 write: runs a seeded workload with fsyncs in DIR, recording in J what each
-       sync made durable; after --ops ops runs CMD (the power cut), stops
-       recording and runs --after more ops. --lie keeps recording after the
-       cut (a negative control: the check must then fail).
-check: verifies DIR against J after the crash and remount. Exit 0 when
-       consistent, 1 when not, 2 on usage errors.";
+       sync made durable; after --ops ops runs the --cut-cmd CMD (the power
+       cut), stops recording and runs --after more ops (without --cut-cmd:
+       --ops ops in all). --lie keeps recording after the cut (a negative
+       control: the check must then fail). After the setup and after each
+       sync, once J has its records, J gets a line 'mark syncN' (N from 0)
+       and the --mark-cmd CMD runs (sh -c CMD, the name syncN as $1), e.g.
+       'dmsetup message DEV 0 mark \"$1\"' to mark a dm-log-writes log.
+check: verifies DIR against J after the crash and remount; with --upto
+       MARK, against what was durable at that mark (for a state known to
+       be from at or after it). Exit 0 when consistent, 1 when not, 2 on
+       usage errors.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,7 +45,9 @@ fn main() -> ExitCode {
         cut_cmd: None,
         files: 3,
         lie: false,
+        mark_cmd: None,
     };
+    let mut upto = None;
     let mut dir = None;
     let mut i = 1;
     while i < args.len() {
@@ -56,6 +65,14 @@ fn main() -> ExitCode {
             "--files" => n().map(|x| cfg.files = x.max(1) as usize),
             "--cut-cmd" => {
                 cfg.cut_cmd = Some(v.clone());
+                Ok(())
+            }
+            "--mark-cmd" => {
+                cfg.mark_cmd = Some(v.clone());
+                Ok(())
+            }
+            "--upto" => {
+                upto = Some(v.clone());
                 Ok(())
             }
             "--lie" => {
@@ -97,7 +114,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        "check" => match check(&cfg.dir, &cfg.journal) {
+        "check" => match check(&cfg.dir, &cfg.journal, upto.as_deref()) {
             Ok((bad, summary)) if bad.is_empty() => {
                 println!("rextfs-crash: consistent: {summary}");
                 ExitCode::SUCCESS
