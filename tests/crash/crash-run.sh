@@ -15,16 +15,46 @@
 #   5. unmount and fsck -n (e2fsck -fn, xfs_repair -n, fsck.rextfs -n): clean.
 #
 #   crash-run.sh [--fs ext4,xfs,rextfs] [--points N] [--ops N] [--seed S]
-#                [--size MiB] [--files N] [--control] DEV
+#                [--size MiB] [--files N] [--control] [--log-writes LOGDEV] DEV
 # --control adds, per filesystem, one negative-control point whose workload
 # keeps journaling after the cut (as if the lost syncs had worked): the check
 # must catch it, which shows the cut really drops writes and the checker sees it.
 # Prints one line per point and "crash-test: FS: P passed, F failed"; a file
 # system that does not mount when freshly made fails all its points.
 # Exit status 1 when any point failed.
+#
+# --log-writes LOGDEV: the dm-log-writes mode. dm-flakey keeps every write
+# submitted before the cut, so it cannot catch a missing flush or FUA, or
+# writes reordered in a volatile write cache. Instead, per filesystem:
+#   1. zero the first SIZE of DEV and stack a dm-log-writes device over it
+#      (table "0 SECTORS log-writes DEV LOGDEV"), which logs every write to
+#      LOGDEV in the order it became stable (a write is logged once a FLUSH
+#      issued after it completed, or at once with FUA);
+#   2. mkfs, "dmsetup message rxcrash 0 mark mkfs", mount and run the same
+#      seeded `rextfs-crash write` workload to completion (--ops ops, no
+#      cut); at each durability point (the setup, then every sync that
+#      returned) it journals "mark syncN" and marks the log "syncN" by
+#      --mark-cmd, so the sync's FLUSH/FUA is in the log before the mark;
+#   3. unmount, check that logging never stopped (a full LOGDEV), remove
+#      the device (the kernel then writes the final log super block);
+#   4. `rextfs-logreplay points` picks at most --points entries after the
+#      mkfs mark: FLUSH/FUA entries, random entries between them and the
+#      last entry, spread over the log (seeded), each with the last syncN
+#      mark at or before it;
+#   5. per point, on a dm-linear device over the same SIZE of DEV: zero it
+#      and replay the log from entry 0 up to the point (`rextfs-logreplay
+#      replay --wipe --to E`, discards written as zeroes), drop the caches,
+#      mount with no fsck before (the journal must recover),
+#      `rextfs-crash check --upto syncN` (everything durable at that mark
+#      intact, nothing visible garbage; no check before the first mark),
+#      unmount and fsck -n must be clean.
+# The negative control (--control) replays up to the mark a third of the
+# way through the syncs and checks against the last sync mark: the check
+# must fail. rextfs gets no repair step in this mode: it is meant for a
+# journaling rextfs.
 set -uo pipefail
 
-fslist=ext4 points=10 ops=300 seed=1 size_mb=256 files=3 control=0
+fslist=ext4 points=10 ops=300 seed=1 size_mb=256 files=3 control=0 logdev=
 while [ $# -gt 1 ]; do
 	case "$1" in
 	--fs) fslist=$2; shift 2 ;;
@@ -34,6 +64,7 @@ while [ $# -gt 1 ]; do
 	--size) size_mb=$2; shift 2 ;;
 	--files) files=$2; shift 2 ;;
 	--control) control=1; shift ;;
+	--log-writes) logdev=$2; shift 2 ;;
 	*) echo "crash-run: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -73,8 +104,127 @@ fsck_n() {
 }
 
 status=0
+
+# The log-writes mode (see the header).
+lw_fail() { # lw_fail WHAT LOG: a point failed; show and keep its log
+	fail=$((fail + 1))
+	status=1
+	echo "FAIL $fs $1"
+	sed 's/^/    /' "$2" | tail -n 25
+	if [ -n "${REXTFS_OUT:-}" ]; then
+		cp "$2" "$REXTFS_OUT/crash-lw-$fs-$(basename "$2")"
+		cp "$work/journal" "$REXTFS_OUT/crash-lw-$fs.journal"
+		rextfs-logreplay list "$logdev" >"$REXTFS_OUT/crash-lw-$fs.entries" 2>&1
+	fi
+}
+# lw_point ENTRY MARK LOG [UPTO]: replay the log up to ENTRY,
+# mount, check as of MARK (as of UPTO for the negative control), unmount,
+# fsck -n. Prints nothing; sets why.
+lw_point() {
+	local entry=$1 mark=$2 log=$3 upto=${4:-$2}
+	why=
+	: >"$log"
+	rextfs-logreplay replay --wipe --to "$entry" "$logdev" "$map" >>"$log" 2>&1 || why="replay failed"
+	echo 3 >/proc/sys/vm/drop_caches
+	[ -n "$why" ] && return
+	if ! mount_of "$fs" >>"$log" 2>&1; then
+		why="mount after the crash failed"
+		return
+	fi
+	if [ "$upto" != - ]; then
+		rextfs-crash check --journal "$work/journal" --upto "$upto" "$mnt/d" >>"$log" 2>&1 ||
+			why="fsynced data lost or garbage after the crash"
+	fi
+	umount "$mnt" >>"$log" 2>&1 || why="${why:-umount failed}"
+	[ -n "$why" ] && return
+	fsck_n "$fs" >>"$log" 2>&1 || why="fsck -n not clean after the crash"
+}
+# log_writes_fs MiB: the whole mode for one filesystem; sets pass and fail.
+log_writes_fs() {
+	local mb=$1 sectors=$(($1 * 2048)) log="$work/$fs.lw.log" wseed=$((seed * 1000)) why=
+	local entry kind mark
+	pass=0 fail=0
+	: >"$log"
+	# Zero the data region (replays start from zeroes too) and the old log's
+	# super block.
+	dmsetup create $name --table "0 $sectors linear $dev 0" >>"$log" 2>&1 &&
+		rextfs-logreplay wipe "$map" >>"$log" 2>&1 &&
+		dmsetup remove $name >>"$log" 2>&1 &&
+		dd if=/dev/zero of="$logdev" bs=4096 count=1 oflag=direct status=none >>"$log" 2>&1 &&
+		dmsetup create $name --table "0 $sectors log-writes $dev $logdev" >>"$log" 2>&1 ||
+		why="setting up dm-log-writes failed"
+	[ -z "$why" ] && { mkfs_of "$fs" >>"$log" 2>&1 || why="mkfs failed"; }
+	[ -z "$why" ] && { dmsetup message $name 0 mark mkfs >>"$log" 2>&1 || why="dmsetup message failed"; }
+	if [ -z "$why" ] && ! mount_of "$fs" >>"$log" 2>&1; then
+		echo "FAIL $fs: a freshly made file system does not mount: $(tail -n 3 "$log" | tr '\n' ' ')"
+		fail=$((points + control))
+		status=1
+		dmsetup remove $name
+		return
+	fi
+	if [ -z "$why" ]; then
+		mkdir -p "$mnt/d"
+		rextfs-crash write --journal "$work/journal" --seed $wseed --ops "$ops" --files "$files" \
+			--mark-cmd "dmsetup message $name 0 mark \"\$1\"" "$mnt/d" >>"$log" 2>&1 || why="workload failed"
+		umount "$mnt" >>"$log" 2>&1 || why="${why:-umount failed}"
+	fi
+	if [ -z "$why" ]; then
+		dmsetup status $name >>"$log" 2>&1
+		dmsetup status $name | grep -q logging_disabled && why="dm-log-writes stopped logging (is LOGDEV too small?)"
+	fi
+	dmsetup remove $name >>"$log" 2>&1 || why="${why:-dmsetup remove failed}"
+	[ -z "$why" ] && { rextfs-logreplay points --max "$points" --seed "$seed" --after-mark mkfs \
+		--mark-prefix sync "$logdev" >"$work/points" 2>>"$log" || why="choosing replay points failed"; }
+	[ -z "$why" ] && { dmsetup create $name --table "0 $sectors linear $dev 0" >>"$log" 2>&1 ||
+		why="dmsetup create failed"; }
+	if [ -n "$why" ]; then
+		lw_fail "dm-log-writes run (seed $wseed): $why" "$log"
+		fail=$((points + control))
+		dmsetup remove $name 2>/dev/null
+		return
+	fi
+	local total flushes
+	total=$(rextfs-logreplay list "$logdev" | grep -vc '^#')
+	flushes=$(rextfs-logreplay flush-points --after-mark mkfs "$logdev" | wc -l)
+	echo "# $fs: workload seed $wseed, $total log entries, $flushes FLUSH/FUA after the mkfs mark, $(wc -l <"$work/points") replay points"
+	while read -r entry kind mark; do
+		lw_point "$entry" "$mark" "$work/$fs.point.$entry.log"
+		if [ -z "$why" ]; then
+			pass=$((pass + 1))
+			echo "ok $fs replay to entry $entry ($kind, as of ${mark/#-/no sync yet})"
+		else
+			lw_fail "replay to entry $entry ($kind, as of $mark): $why" "$work/$fs.point.$entry.log"
+		fi
+	done <"$work/points"
+	if [ "$control" = 1 ]; then
+		local syncs early last
+		syncs=$(rextfs-logreplay marks "$logdev" | awk '$2 ~ /^sync[0-9]+$/')
+		early=$(echo "$syncs" | awk -v n="$(echo "$syncs" | wc -l)" 'NR == int(n / 3) + 1')
+		last=$(echo "$syncs" | tail -n 1)
+		if [ -z "$early" ] || [ "$early" = "$last" ]; then
+			lw_fail "negative control: too few sync marks in the log" "$log"
+		else
+			lw_point "${early%% *}" "${early#* }" "$work/$fs.control.log" "${last#* }"
+			if [ "$why" = "fsynced data lost or garbage after the crash" ]; then
+				pass=$((pass + 1))
+				echo "ok $fs negative control: replayed to ${early#* } (entry ${early%% *}), checked as of ${last#* }: the check noticed"
+			else
+				lw_fail "negative control: replayed to ${early#* }, checked as of ${last#* }: ${why:-the check did not notice the missing writes}" "$work/$fs.control.log"
+			fi
+		fi
+	fi
+	dmsetup remove $name
+}
+
 RANDOM=$seed
 for fs in ${fslist//,/ }; do
+	if [ -n "$logdev" ]; then
+		mb=$size_mb
+		[ "$fs" = xfs ] && [ "$mb" -lt 320 ] && mb=320 # mkfs.xfs needs more than 300 MB
+		log_writes_fs "$mb"
+		echo "crash-test: $fs: $pass passed, $fail failed"
+		continue
+	fi
 	pass=0 fail=0
 	mb=$size_mb
 	[ "$fs" = xfs ] && [ "$mb" -lt 320 ] && mb=320 # mkfs.xfs needs more than 300 MB
