@@ -17,8 +17,9 @@
 //! must be dropped with [`BufCache::forget`] when it is freed, so that a later metadata use of
 //! the block reads it again from the device.
 //!
-//! The cache holds at most [`BufCache::new`]'s `limit` buffers: past it, buffers that nobody
-//! holds are dropped (they are clean: every change is written through).
+//! The cache holds about [`BufCache::new`]'s `limit` buffers: past it, buffers that nobody
+//! holds are dropped, unless they are pinned ([`BufGuard::set_pinned`]): a journal pins the
+//! blocks whose changes are only in memory and in its log, until it wrote them home.
 
 use super::{
     bdev::{IoBuf, WriteFlags},
@@ -63,6 +64,8 @@ pub struct Buf {
     /// The block left the cache through [`BufCache::forget`] while held: it must not be
     /// written any more (it may hold file data now).
     forgotten: AtomicBool,
+    /// The contents are newer than the device's: eviction must not drop the buffer.
+    pinned: AtomicBool,
     #[pin]
     inner: Mutex<BufInner>,
 }
@@ -168,6 +171,7 @@ impl BufCache {
                 blockno,
                 holders: AtomicUsize::new(1),
                 forgotten: AtomicBool::new(false),
+                pinned: AtomicBool::new(false),
                 inner <- Mutex::new(
                     BufInner {
                         data,
@@ -222,7 +226,9 @@ impl BufCache {
             let (&key, buf) = cursor.current();
             map.hand = key.wrapping_add(1);
             // Holders are only added under the map lock, which we hold: zero stays zero.
-            let next = if buf.holders.load(Ordering::Acquire) == 0 {
+            let next = if buf.holders.load(Ordering::Acquire) == 0
+                && !buf.pinned.load(Ordering::Acquire)
+            {
                 map.count -= 1;
                 match cursor.remove_current() {
                     // After the last block, `remove_current` steps back: go round instead.
@@ -336,7 +342,13 @@ impl BufCache {
         map.count -= removed;
     }
 
-    /// Drops every buffer nobody holds (e.g. before the device is handed back at unmount).
+    /// The buffer of block `blockno` if it is cached; never reads the device.
+    pub fn get_cached(&self, blockno: u64) -> Option<BufRef<'_>> {
+        self.find(&self.map.lock(), blockno)
+    }
+
+    /// Drops every buffer nobody holds and nobody pinned (e.g. before the device is handed
+    /// back at unmount).
     pub fn shrink_all(&self) {
         let mut map = self.map.lock();
         Self::shrink(&mut map, 0);
@@ -403,6 +415,19 @@ impl BufGuard<'_> {
             self.invalidate();
         }
         r
+    }
+
+    /// Pins the buffer (or unpins it): a pinned buffer holds changes that are not on the
+    /// device yet (a journal pins the blocks a transaction changed until they are written
+    /// home), and the cache's eviction never drops it. [`BufCache::forget`] still does (the
+    /// block is being freed).
+    pub fn set_pinned(&mut self, pinned: bool) {
+        self.buf.pinned.store(pinned, Ordering::Release);
+    }
+
+    /// Whether the buffer is pinned ([`BufGuard::set_pinned`]).
+    pub fn is_pinned(&self) -> bool {
+        self.buf.pinned.load(Ordering::Acquire)
     }
 
     /// Forgets the contents: the next [`BufCache::read`] reads the block from the device, and
@@ -517,6 +542,36 @@ mod tests {
         drop(held);
         c.shrink_all();
         assert_eq!(c.count(), 0);
+    }
+
+    #[test]
+    fn pinned_buffers_stay_until_unpinned_or_forgotten() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 16);
+        for b in 0..4 {
+            let r = cached(&c, b).unwrap();
+            let mut g = r.lock().unwrap();
+            g[0] = b as u8 + 1;
+            g.set_pinned(true);
+        }
+        for b in 4..60 {
+            cached(&c, b).unwrap();
+        }
+        c.shrink_all();
+        // Only the pinned ones are left, with their contents.
+        assert_eq!(c.count(), 4);
+        for b in 0..4 {
+            let r = c.get_cached(b).unwrap();
+            let g = r.lock().unwrap();
+            assert!(g.is_pinned());
+            assert_eq!(g[0], b as u8 + 1);
+        }
+        assert!(c.get_cached(5).is_none());
+        c.get_cached(0).unwrap().lock().unwrap().set_pinned(false);
+        c.forget(1, 1);
+        c.shrink_all();
+        assert_eq!(c.count(), 2);
+        assert!(c.get_cached(0).is_none() && c.get_cached(1).is_none());
     }
 
     #[test]
