@@ -298,3 +298,8 @@ __rust_helper unsigned int rust_helper_bdev_discard_granularity(struct block_dev
 {
 	return bdev_discard_granularity(bdev);
 }
+
+__rust_helper void rust_helper_init_delayed_work(struct delayed_work *dwork, work_func_t func)
+{
+	INIT_DELAYED_WORK(dwork, func);
+}

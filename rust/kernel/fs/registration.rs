@@ -99,6 +99,20 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// The [`PeriodicWork`](super::periodic::PeriodicWork) of the mounted file system, if it
+    /// has one (in its private data): the glue disables it before the super block is shut
+    /// down, and [`PeriodicWork::schedule`](super::periodic::PeriodicWork::schedule) only
+    /// arms the work returned here.
+    fn periodic_work(_sb: &SuperBlock<Self, Ready>) -> Option<&super::periodic::PeriodicWork<Self>> {
+        None
+    }
+
+    /// Runs when the [`PeriodicWork`](super::periodic::PeriodicWork) fires.
+    ///
+    /// Context: process context (a workqueue), may sleep; no lock held. Never runs once the
+    /// unmount started (`kill_sb`), but may run concurrently with any other operation.
+    fn periodic(_sb: &SuperBlock<Self, Ready>) {}
+
     /// Writes a dirty inode back to its on-disk location (`->write_inode`); `sync` is set for
     /// data-integrity writeback.
     ///
@@ -482,6 +496,16 @@ impl<T: FileSystem> Tables<T> {
     ///
     /// Called by the VFS with a super block of this file system type, once, when it dies.
     unsafe extern "C" fn kill_sb(sb_ptr: *mut bindings::super_block) {
+        // SAFETY: `sb_ptr` is valid; non-NULL `s_fs_info` means `fill_super` installed the
+        // private data, so the super block is ready.
+        if unsafe { !(*sb_ptr).s_fs_info.is_null() } {
+            // SAFETY: As above.
+            let sb = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
+            if let Some(w) = T::periodic_work(sb) {
+                // No periodic hook may run once the shutdown starts.
+                w.disable_sync();
+            }
+        }
         // SAFETY: `sb_ptr` is a valid block-device super block.
         unsafe { bindings::kill_block_super(sb_ptr) };
         // SAFETY: `kill_block_super` does not free the super block itself.
