@@ -4,8 +4,19 @@
 //! transaction [`Handle`].
 //!
 //! A handle is started with [`start`] before the change and stopped (dropped) after it; every
-//! handle joins the running compound transaction, and a transaction is committed as a whole:
-//! after a crash, either all the changes of a handle are on disk or none of them is.
+//! handle joins the running compound transaction. A block a handle changes is changed in its
+//! buffer (in [`kernel::fs::buffer`]), which is pinned in memory; the transaction is committed
+//! as a whole ([`commit`]): its blocks are copied into the log (the journal region, format in
+//! `format::journal`), followed by a commit block written with `PREFLUSH | FUA`. Only a
+//! checkpoint ([`checkpoint`]) writes the blocks home, after which the log is empty again.
+//! After a crash, mount replays the committed transactions ([`recovery`]): either all the
+//! changes of a handle are on disk or none of them is.
+//!
+//! Blocks freed by a transaction are *busy* until it has committed: the allocator does not
+//! hand them out ([`busy_until`]), so that nothing is written into a block that a crash could
+//! still give back to its old owner. A freed block that the log holds a copy of is *revoked*
+//! (a record in the transaction), so that replay never writes the old copy over the block's
+//! next contents.
 //!
 //! Rules for the callers (they are the rules of jbd2):
 //! - A task holds at most one handle: a function called with a handle gets it as a parameter
@@ -14,26 +25,233 @@
 //! - A handle is started after the VFS locks (`i_rwsem`, `invalidate_lock`) and before every
 //!   lock of rextfs (the super block state lock, buffer locks); it is never held while
 //!   waiting for page cache I/O (writeback, `truncate_pagecache`): writeback completion needs
-//!   a handle of its own.
+//!   a handle of its own. While a handle is open the task allocates as `GFP_NOFS`.
 //! - `credits` is the largest number of distinct metadata blocks the handle may change.
 //!   Long operations (truncating or punching many extents) use [`Handle::extend`] between
 //!   steps that leave the file system consistent.
 
-use crate::RextFs;
-use kernel::fs::{bdev::WriteFlags, SuperBlock};
+mod commit;
+pub(crate) mod recovery;
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+mod tests;
+
+pub(crate) use commit::{checkpoint, commit, force};
+
+use crate::{format, RextFs};
+use core::cell::Cell;
+use kernel::fs::{memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNode};
+use kernel::sync::{CondVar, Mutex};
+
+/// Mutable state of the journal, behind [`Journal::state`].
+struct JState {
+    /// Sequence number of the running transaction.
+    seq: u64,
+    /// Number of open handles (all of them in the running transaction).
+    handles: u32,
+    /// The tasks that hold them (task addresses, only compared): a task that starts a
+    /// handle while it holds one joins without waiting for the barrier (which would wait for
+    /// it), as jbd2 lets nested handles do.
+    owners: KVec<usize>,
+    /// Credits the open handles may still use.
+    reserved: u32,
+    /// A commit waits for the open handles: no handle may start.
+    barrier: bool,
+    /// Blocks the running transaction changed.
+    blocks: RBTree<u64, ()>,
+    /// Number of entries of `blocks`.
+    nblocks: u32,
+    /// The running transaction changed the in-memory super block alone (no block).
+    super_changed: bool,
+    /// Blocks the running transaction revoked (and did not log again since).
+    revokes: RBTree<u64, ()>,
+    /// Freed extents not reusable yet: start to (end, sequence of the freeing transaction).
+    busy: RBTree<u64, (u64, u64)>,
+    /// Log index where the next transaction goes.
+    head: u64,
+    /// Log blocks in use (from the tail to `head`).
+    used: u64,
+    /// The journal super block on disk says the log is empty (`tail == 0`).
+    empty_on_disk: bool,
+    /// Sequence number of the last committed transaction.
+    committed: u64,
+    /// Blocks committed to the log and not written home yet.
+    logged: RBTree<u64, ()>,
+    /// The journal failed (I/O error) or the file system was shut down: nothing is written
+    /// any more.
+    aborted: bool,
+}
+
+/// The journal of a mounted file system.
+#[pin_data]
+pub(crate) struct Journal {
+    /// First block of the journal region (its super block).
+    start: u64,
+    /// Size of the region in blocks.
+    blocks: u64,
+    /// Block size in bytes.
+    block_size: usize,
+    /// log2 of the block size.
+    block_log2: u32,
+    /// File system UUID (in the journal super block).
+    uuid: [u8; 16],
+    /// Seed of the log checksums.
+    seed: u32,
+    /// Largest number of blocks of one transaction.
+    max_trans: u32,
+    #[pin]
+    state: Mutex<JState>,
+    /// Signalled when the barrier is lifted, the last handle stops, or a commit ends.
+    #[pin]
+    wait: CondVar,
+    /// Held by the task that commits or checkpoints.
+    #[pin]
+    commit_lock: Mutex<()>,
+}
+
+impl Journal {
+    /// The journal of a file system with geometry `geo`, whose log is empty and whose next
+    /// transaction gets sequence number `sequence` (as [`recovery::recover`] left it).
+    pub(crate) fn new(geo: &format::Superblock, sequence: u64) -> impl PinInit<Self, Error> {
+        let blocks = geo.layout.journal_blocks;
+        // A transaction takes at most a quarter of the log; a checkpoint starts when half of
+        // the log is used, so the running transaction always fits, descriptors included.
+        let max_trans = (blocks / 4).clamp(8, u64::from(u32::MAX)) as u32;
+        let (start, block_size, block_log2, uuid) = (
+            geo.layout.journal_start,
+            geo.block_size(),
+            geo.block_log2,
+            geo.uuid,
+        );
+        let seed = format::log_seed(&uuid);
+        try_pin_init!(Journal {
+            start,
+            blocks,
+            block_size,
+            block_log2,
+            uuid,
+            seed,
+            max_trans,
+            state <- kernel::new_mutex!(JState {
+                seq: sequence,
+                handles: 0,
+                owners: KVec::new(),
+                reserved: 0,
+                barrier: false,
+                blocks: RBTree::new(),
+                nblocks: 0,
+                super_changed: false,
+                revokes: RBTree::new(),
+                busy: RBTree::new(),
+                head: 1,
+                used: 0,
+                empty_on_disk: true,
+                committed: sequence.wrapping_sub(1),
+                logged: RBTree::new(),
+                aborted: false,
+            }),
+            wait <- kernel::new_condvar!(),
+            commit_lock <- kernel::new_mutex!(()),
+        }? Error)
+    }
+
+    /// Log blocks the next transaction may need: a transaction is cut at `max_trans` blocks
+    /// by [`start`] and refused past twice that (a handle that used more than its credits), plus
+    /// its descriptors, a revoke block and the commit block. A checkpoint follows any commit
+    /// that leaves less room than this.
+    fn room_needed(&self) -> u64 {
+        let most = 2 * u64::from(self.max_trans);
+        let cap = core::num::NonZeroU64::new(format::log_capacity(self.block_size) as u64)
+            .unwrap_or(core::num::NonZeroU64::MIN);
+        most + (most + cap.get() - 1) / cap + 2
+    }
+
+    /// Stops every later transaction: handles fail with `EIO` from now on, and nothing more
+    /// is committed (a shutdown, or a journal write that failed).
+    pub(crate) fn abort(&self) {
+        let mut st = self.state.lock();
+        st.aborted = true;
+        drop(st);
+        self.wait.notify_all();
+    }
+
+}
 
 /// An open transaction handle: the right to change metadata blocks (at most `credits` of
 /// them) as part of the running transaction.
 pub(crate) struct Handle<'a> {
     sb: &'a SuperBlock<RextFs>,
-    credits: u32,
+    /// Credits not used yet.
+    credits: Cell<u32>,
+    /// Credits the handle asked for (at start or the last [`Handle::extend`]).
+    want: u32,
+    /// The handle is part of the running transaction (not after a failed restart).
+    joined: bool,
+    /// Sequence number of the transaction the handle is part of.
+    seq: u64,
+    /// Allocations of the task do not recurse into the file system while the handle is open.
+    _nofs: NofsScope,
 }
 
-/// Starts a handle that may change up to `credits` metadata blocks. Fails with `EROFS` on a
-/// read-only file system and `EIO` after a shutdown or a journal error.
+/// Starts a handle that may change up to `credits` metadata blocks. Fails with `EIO` after a
+/// shutdown or a journal error. May wait for a commit.
 pub(crate) fn start(sb: &SuperBlock<RextFs>, credits: u32) -> Result<Handle<'_>> {
-    Ok(Handle { sb, credits })
+    let nofs = NofsScope::new();
+    let seq = join(sb, credits)?;
+    Ok(Handle {
+        sb,
+        credits: Cell::new(credits),
+        want: credits,
+        joined: true,
+        seq,
+        _nofs: nofs,
+    })
+}
+
+/// Joins the running transaction with `credits`, committing it first when it has no room.
+/// Returns its sequence number.
+fn join(sb: &SuperBlock<RextFs>, credits: u32) -> Result<u64> {
+    let j = &sb.data().journal;
+    let credits = credits.min(j.max_trans);
+    let me = kernel::task::Task::current_raw() as usize;
+    loop {
+        let mut st = j.state.lock();
+        if st.aborted {
+            return Err(EIO);
+        }
+        let nested = st.owners.contains(&me);
+        if st.barrier && !nested {
+            j.wait.wait(&mut st);
+            continue;
+        }
+        let want = u64::from(st.nblocks) + u64::from(st.reserved) + u64::from(credits);
+        if want > u64::from(j.max_trans) && (st.nblocks > 0 || st.handles > 0) && !nested {
+            drop(st);
+            commit(sb)?;
+            continue;
+        }
+        st.owners.push(me, GFP_NOFS_ALLOC)?;
+        st.handles += 1;
+        st.reserved += credits;
+        return Ok(st.seq);
+    }
+}
+
+/// Leaves the running transaction with `unused` credits left.
+fn leave(j: &Journal, unused: u32) {
+    let me = kernel::task::Task::current_raw() as usize;
+    let mut st = j.state.lock();
+    st.handles -= 1;
+    if let Some(i) = st.owners.iter().position(|&t| t == me) {
+        let _ = st.owners.remove(i);
+    }
+    st.reserved = st.reserved.saturating_sub(unused);
+    let wake = st.handles == 0 && st.barrier;
+    drop(st);
+    if wake {
+        j.wait.notify_all();
+    }
 }
 
 impl<'a> Handle<'a> {
@@ -42,22 +260,107 @@ impl<'a> Handle<'a> {
         self.sb
     }
 
-    /// Number of blocks the handle may still change.
-    pub(crate) fn credits(&self) -> u32 {
-        self.credits
+    /// The handle changed the in-memory super block (`SbState::disk`) without changing a
+    /// block: the commit logs the super block anyway.
+    pub(crate) fn super_changed(&self) {
+        self.sb.data().journal.state.lock().super_changed = true;
     }
 
     /// Makes sure the handle may change `credits` more blocks: if the running transaction has
     /// no room for them, the handle's changes so far are committed (the caller must have left
     /// the file system consistent) and the handle goes on in a new transaction.
     pub(crate) fn extend(&mut self, credits: u32) -> Result {
-        self.credits = self.credits.max(credits);
+        let j = &self.sb.data().journal;
+        let credits = credits.min(j.max_trans);
+        let have = self.credits.get();
+        if have >= credits {
+            return Ok(());
+        }
+        {
+            let mut st = j.state.lock();
+            let want =
+                u64::from(st.nblocks) + u64::from(st.reserved) + u64::from(credits - have);
+            if want <= u64::from(j.max_trans) && !st.aborted {
+                st.reserved += credits - have;
+                self.credits.set(credits);
+                self.want = self.want.max(credits);
+                return Ok(());
+            }
+        }
+        self.want = credits;
+        self.restart()
+    }
+
+    /// Commits the running transaction, with the handle's changes so far (the caller must
+    /// have left the file system consistent), and goes on in the next transaction with the
+    /// credits asked for. Afterwards the blocks freed before are free for file data too.
+    pub(crate) fn restart(&mut self) -> Result {
+        let j = &self.sb.data().journal;
+        if self.joined {
+            leave(j, self.credits.get());
+            self.joined = false;
+        }
+        self.credits.set(0);
+        commit(self.sb)?;
+        self.seq = join(self.sb, self.want)?;
+        self.joined = true;
+        self.credits.set(self.want);
+        Ok(())
+    }
+
+    /// Checks that `blockno` may be changed through the journal: a block of the file system
+    /// outside the journal region.
+    fn check_target(&self, blockno: u64) -> Result {
+        if !self.joined {
+            // A restart failed: the handle is no part of any transaction.
+            return Err(EIO);
+        }
+        let geo = &self.sb.data().geo;
+        if blockno >= geo.total_blocks || geo.in_journal(blockno) {
+            pr_err!(
+                "{}: metadata write to block {} outside the metadata\n",
+                self.sb.id(),
+                blockno
+            );
+            return Err(EFSCORRUPTED);
+        }
+        Ok(())
+    }
+
+    /// Adds `blockno`, just changed in its (pinned) buffer, to the running transaction.
+    fn dirty(&self, blockno: u64) -> Result {
+        let j = &self.sb.data().journal;
+        let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
+        let mut st = j.state.lock();
+        if st.blocks.get(&blockno).is_some() {
+            return Ok(());
+        }
+        // Freed and used for metadata again in the same transaction: the new copy must be
+        // replayed (the older copies it revoked are overwritten by it anyway).
+        st.revokes.remove(&blockno);
+        st.blocks.insert(node);
+        st.nblocks += 1;
+        let c = self.credits.get();
+        if c > 0 {
+            self.credits.set(c - 1);
+            st.reserved = st.reserved.saturating_sub(1);
+        } else if st.nblocks > j.max_trans.saturating_mul(2) {
+            // Far past every reservation: the log may not have room for the transaction.
+            drop(st);
+            pr_err!(
+                "{}: transaction too large for the journal (handle out of credits)\n",
+                self.sb.id()
+            );
+            j.abort();
+            return Err(EIO);
+        }
         Ok(())
     }
 
     /// Writes a whole metadata block (`buf` must be one block long, `EINVAL` otherwise) as
     /// part of the transaction; its old contents are not read.
     pub(crate) fn write_block(&self, blockno: u64, buf: &[u8]) -> Result {
+        self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
         let b = info.bufs.get_new(sb, blockno)?;
@@ -66,28 +369,123 @@ impl<'a> Handle<'a> {
             return Err(EINVAL);
         }
         g.copy_from_slice(buf);
-        g.write(sb, WriteFlags::NONE)
+        g.set_pinned(true);
+        drop(g);
+        self.dirty(blockno)
     }
 
     /// Read-modify-write of metadata block `blockno` under its buffer lock, as part of the
-    /// transaction: `f` changes the block in place. If `f` fails, whatever it changed is
-    /// dropped (the block is read again from the device or the journal). The buffer cache
-    /// must not be used from `f` (the buffer locks do not nest).
+    /// transaction: `f` changes the block in place. If `f` fails, the block is left as it
+    /// was. The buffer cache must not be used from `f` (the buffer locks do not nest).
     pub(crate) fn modify_block(&self, blockno: u64, f: impl FnOnce(&mut [u8]) -> Result) -> Result {
+        self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
         let b = info.bufs.read(sb, blockno)?;
         let mut g = b.lock()?;
+        let mut old = KVec::with_capacity(g.len(), GFP_NOFS_ALLOC)?;
+        old.extend_from_slice(&g, GFP_NOFS_ALLOC)?;
         if let Err(e) = f(&mut g) {
-            g.invalidate();
+            g.copy_from_slice(&old);
             return Err(e);
         }
-        g.write(sb, WriteFlags::NONE)
+        g.set_pinned(true);
+        drop(g);
+        self.dirty(blockno)
     }
 
     /// Blocks `start..start + count` are being freed in this transaction: whatever metadata
-    /// they held is dropped from the cache and will not be replayed over their next use.
-    pub(crate) fn forget_blocks(&self, start: u64, count: u64) {
-        self.sb.data().bufs.forget(start, count)
+    /// they held is dropped from the cache and from the transaction, the copies the log holds
+    /// are revoked, and the blocks stay busy (not allocated again) until the transaction has
+    /// committed.
+    pub(crate) fn forget_blocks(&self, start: u64, count: u64) -> Result {
+        let Some(end) = start.checked_add(count) else {
+            return Err(EINVAL);
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        let sb = self.sb;
+        let j = &sb.data().journal;
+        let busy = RBTreeNode::new(start, (end, self.seq), GFP_NOFS_ALLOC)?;
+        sb.data().bufs.forget(start, count);
+        let mut st = j.state.lock();
+        // Blocks of this range the journal knows: changed in the running transaction, or
+        // with a copy in the log.
+        let mut known = KVec::new();
+        for tree in [&st.blocks, &st.logged] {
+            let mut k = start;
+            while let Some(c) = tree.cursor_lower_bound(&k) {
+                let b = *c.current().0;
+                if b >= end {
+                    break;
+                }
+                known.push(b, GFP_NOFS_ALLOC)?;
+                k = b + 1;
+            }
+        }
+        for &b in known.iter() {
+            if st.blocks.remove(&b).is_some() {
+                st.nblocks -= 1;
+            }
+            if st.logged.remove(&b).is_some() {
+                st.revokes.insert(RBTreeNode::new(b, (), GFP_NOFS_ALLOC)?);
+            }
+        }
+        st.busy.insert(busy);
+        Ok(())
     }
 }
+
+impl Drop for Handle<'_> {
+    fn drop(&mut self) {
+        if self.joined {
+            leave(&self.sb.data().journal, self.credits.get());
+        }
+    }
+}
+
+/// The first extent (start, end) freed by a transaction that has not committed yet that
+/// overlaps blocks `start..start + len`: the allocator must not use those blocks yet.
+pub(crate) fn busy_overlap(sb: &SuperBlock<RextFs>, start: u64, len: u64) -> Option<(u64, u64)> {
+    let end = start.saturating_add(len);
+    let info = sb.data();
+    let st = info.journal.state.lock();
+    // Busy extents never overlap each other: only the one starting last before `start` and
+    // the first one starting at or after it can be the first to overlap.
+    let (before, after) = match st.busy.cursor_lower_bound(&start) {
+        Some(c) => (
+            c.peek_prev().map(|(&s, &(e, _))| (s, e)),
+            Some({
+                let (&s, &(e, _)) = c.current();
+                (s, e)
+            }),
+        ),
+        None => (
+            st.busy.cursor_back().map(|c| {
+                let (&s, &(e, _)) = c.current();
+                (s, e)
+            }),
+            None,
+        ),
+    };
+    if let Some((s, e)) = before {
+        if e > start {
+            return Some((s, e));
+        }
+    }
+    after.filter(|&(s, _)| s < end)
+}
+
+/// Whether extents freed by transactions that have not committed yet exist (an allocation
+/// that found no space commits, then tries again).
+pub(crate) fn has_busy(sb: &SuperBlock<RextFs>) -> bool {
+    let info = sb.data();
+    let empty = info.journal.state.lock().busy.is_empty();
+    !empty
+}
+
+/// Allocation flags of the journal: the task is in a NOFS scope whenever this is used (a
+/// handle is open, or the journal commits), so `GFP_KERNEL` does not recurse into the file
+/// system.
+const GFP_NOFS_ALLOC: kernel::alloc::Flags = GFP_KERNEL;

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Journal recovery at mount: replays the committed transactions of the log (with the
+//! shared driver of `format::journal`), then empties the log.
+
+use crate::{format, RextFs};
+use kernel::fs::bdev::{IoBuf, WriteFlags};
+use kernel::fs::{SbState, SuperBlock};
+use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNode};
+
+/// The journal region of the device, for the replay driver.
+struct Dev<'a, S: SbState> {
+    sb: &'a SuperBlock<RextFs, S>,
+    start: u64,
+    bs: usize,
+    io: IoBuf,
+}
+
+impl<S: SbState> format::JournalDev for Dev<'_, S> {
+    type Error = Error;
+
+    fn read_log(&mut self, idx: u64, buf: &mut [u8]) -> Result {
+        let pos = self
+            .start
+            .checked_add(idx)
+            .and_then(|b| b.checked_mul(self.bs as u64))
+            .ok_or(EINVAL)?;
+        self.sb.block_device().read(pos, &mut self.io)?;
+        buf.copy_from_slice(&self.io);
+        Ok(())
+    }
+
+    fn write_home(&mut self, blockno: u64, buf: &[u8]) -> Result {
+        let pos = blockno.checked_mul(self.bs as u64).ok_or(EINVAL)?;
+        self.io.copy_from_slice(buf);
+        self.sb.block_device().write(pos, &self.io, WriteFlags::NONE)
+    }
+}
+
+/// Revoked blocks, for the replay driver.
+struct Revokes(RBTree<u64, u64>);
+
+impl format::RevokeTable for Revokes {
+    type Error = Error;
+
+    fn add(&mut self, blockno: u64, sequence: u64) -> Result {
+        if let Some(s) = self.0.get_mut(&blockno) {
+            *s = sequence;
+            return Ok(());
+        }
+        self.0
+            .insert(RBTreeNode::new(blockno, sequence, GFP_KERNEL)?);
+        Ok(())
+    }
+
+    fn get(&self, blockno: u64) -> Option<u64> {
+        self.0.get(&blockno).copied()
+    }
+}
+
+/// What [`recover`] did.
+pub(crate) struct Recovered {
+    /// Sequence number of the first transaction of the (now empty) log.
+    pub(crate) sequence: u64,
+    /// Whether anything was written home (the super block must be read again).
+    pub(crate) replayed: bool,
+}
+
+/// Reads the journal super block of the file system `geo` describes and, if the log holds
+/// transactions, replays them (unless `replay` is false: then the log is left as it is and
+/// the caller mounts read-only). `EFSCORRUPTED` if the journal super block is damaged.
+pub(crate) fn recover<S: SbState>(
+    sb: &SuperBlock<RextFs, S>,
+    geo: &format::Superblock,
+    replay: bool,
+) -> Result<Recovered> {
+    let bs = geo.block_size();
+    let start = geo.layout.journal_start;
+    let mut io = IoBuf::new(bs)?;
+    sb.block_device().read(start * bs as u64, &mut io)?;
+    let jsb = format::Jsb::decode(&io).map_err(|e| {
+        pr_err!(
+            "{}: corrupted journal super block: {}; run fsck.rextfs\n",
+            sb.id(),
+            e.as_str()
+        );
+        EFSCORRUPTED
+    })?;
+    if jsb.blocks != geo.layout.journal_blocks
+        || jsb.block_log2 != geo.block_log2
+        || jsb.uuid != geo.uuid
+    {
+        pr_err!(
+            "{}: journal super block does not match the file system; run fsck.rextfs\n",
+            sb.id()
+        );
+        return Err(EFSCORRUPTED);
+    }
+    if !jsb.needs_recovery() {
+        return Ok(Recovered {
+            sequence: jsb.sequence,
+            replayed: false,
+        });
+    }
+    if !replay {
+        pr_warn!(
+            "{}: norecovery: the journal is not replayed, the file system may be inconsistent\n",
+            sb.id()
+        );
+        return Ok(Recovered {
+            sequence: jsb.sequence,
+            replayed: false,
+        });
+    }
+    let seed = format::log_seed(&geo.uuid);
+    let mut dev = Dev {
+        sb,
+        start,
+        bs,
+        io: IoBuf::new(bs)?,
+    };
+    let mut desc = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
+    let mut data = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
+    let valid = |b: u64| b < geo.total_blocks && !geo.in_journal(b);
+    let found = format::scan(&jsb, &mut dev, &mut desc, &mut data, seed, valid).map_err(|e| {
+        replay_error(
+            sb,
+            match e {
+                format::ReplayError::Dev(e) => format::ReplayError::Dev(e),
+                format::ReplayError::Table(()) => format::ReplayError::Table(EINVAL),
+                format::ReplayError::Format(f) => format::ReplayError::Format(f),
+            },
+        )
+    })?;
+    if let format::LogEnd::BadHome(b) = found.end {
+        pr_err!(
+            "{}: journal transaction {} writes block {} outside the metadata: replay stops before it\n",
+            sb.id(),
+            found.next_sequence,
+            b
+        );
+    }
+    let mut table = Revokes(RBTree::new());
+    let written = format::replay(&jsb, &mut dev, &mut desc, &mut data, seed, &found, &mut table)
+        .map_err(|e| replay_error(sb, e))?;
+    sb.block_device().flush()?;
+    // Transactions after the end of the log get numbers no old log block can carry.
+    let sequence = found.next_sequence.wrapping_add(1);
+    let empty = format::Jsb {
+        tail: 0,
+        sequence,
+        ..jsb
+    };
+    io.fill(0);
+    empty.encode(&mut io).map_err(|_| EINVAL)?;
+    sb.block_device()
+        .write(start * bs as u64, &io, WriteFlags::FUA)?;
+    pr_info!(
+        "{}: journal recovered: {} transactions, {} blocks written, {} revoked\n",
+        sb.id(),
+        found.transactions,
+        written,
+        found.revokes
+    );
+    Ok(Recovered {
+        sequence,
+        replayed: true,
+    })
+}
+
+/// Logs a failed replay and gives the errno to return.
+fn replay_error<S: SbState>(
+    sb: &SuperBlock<RextFs, S>,
+    e: format::ReplayError<Error, Error>,
+) -> Error {
+    match e {
+        format::ReplayError::Dev(e) | format::ReplayError::Table(e) => {
+            pr_err!("{}: journal recovery failed: {:?}\n", sb.id(), e);
+            e
+        }
+        format::ReplayError::Format(f) => {
+            pr_err!("{}: journal recovery failed: {}\n", sb.id(), f.as_str());
+            EFSCORRUPTED
+        }
+    }
+}
