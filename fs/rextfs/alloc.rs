@@ -83,12 +83,22 @@ pub(crate) trait BitmapBlocks {
     fn write(&self, idx: u64, buf: &mut [u8]) -> Result;
     /// Logs a corrupted bitmap block and returns the error to give back.
     fn corrupt(&self, e: format::FormatError) -> Error;
+    /// The first extent (start, end) of items `item..item + len` that must not be allocated
+    /// although their bits are clear: blocks freed by a transaction that has not committed
+    /// (see [`crate::journal::busy_overlap`]).
+    fn busy(&self, _item: u64, _len: u64) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// One of the on-disk bitmaps of a mounted file system, changed in the transaction of `h`.
 struct DevBitmap<'a, 'b> {
     h: &'a Handle<'b>,
     bm: Bitmap,
+    /// Skip busy blocks: the allocation is for file data, written in place outside the
+    /// journal. Metadata blocks may reuse them: they are written through the journal, in
+    /// the freeing transaction or a later one.
+    skip_busy: bool,
 }
 
 impl<'a, 'b> DevBitmap<'a, 'b> {
@@ -96,6 +106,7 @@ impl<'a, 'b> DevBitmap<'a, 'b> {
         DevBitmap {
             h,
             bm: bitmap(&h.sb().data().geo, kind),
+            skip_busy: false,
         }
     }
 }
@@ -132,12 +143,26 @@ impl BitmapBlocks for DevBitmap<'_, '_> {
     fn corrupt(&self, e: format::FormatError) -> Error {
         corrupt(self.h.sb(), "bitmap block", e)
     }
+
+    fn busy(&self, item: u64, len: u64) -> Option<(u64, u64)> {
+        if !self.skip_busy {
+            return None;
+        }
+        crate::journal::busy_overlap(self.h.sb(), item, len)
+    }
 }
 
 /// Finds and sets a run of up to `want` clear bits at or after item `goal` in `[lo, items)`,
 /// wrapping around to `lo`. Returns (first item, count).
 fn alloc_run(h: &Handle<'_>, kind: Kind, lo: u64, goal: u64, want: u64) -> Result<(u64, u64)> {
     alloc_run_in(&DevBitmap::new(h, kind), lo, goal, want)
+}
+
+/// [`alloc_run`] of data blocks, which skips busy blocks.
+fn alloc_data_run(h: &Handle<'_>, lo: u64, goal: u64, want: u64) -> Result<(u64, u64)> {
+    let mut bm = DevBitmap::new(h, Kind::Blocks);
+    bm.skip_busy = true;
+    alloc_run_in(&bm, lo, goal, want)
 }
 
 /// Finds and sets a run of up to `want` clear bits of `bm` at or after item `goal` in
@@ -170,8 +195,27 @@ pub(crate) fn alloc_run_in<B: BitmapBlocks>(
             continue;
         }
         let mut buf = bm.read(idx)?;
-        let Some(bit) = format::bitmap_find_zero(&buf, from, end) else {
+        // The first clear bit that is not busy.
+        let mut from = from;
+        let found = loop {
+            let Some(bit) = format::bitmap_find_zero(&buf, from, end) else {
+                break None;
+            };
+            match bm.busy(base + bit, 1) {
+                Some((_, busy_end)) => from = busy_end.saturating_sub(base),
+                None => break Some(bit),
+            }
+            if from >= end {
+                break None;
+            }
+        };
+        let Some(bit) = found else {
             continue;
+        };
+        // Up to the next busy extent.
+        let want = match bm.busy(base + bit, want) {
+            Some((busy_start, _)) => want.min(busy_start.saturating_sub(base + bit)),
+            None => want,
         };
         let mut n = 0u64;
         while n < want && bit + n < end && format::bitmap_test(&buf, bit + n) == Some(false) {
@@ -238,10 +282,23 @@ pub(crate) fn bits_per_bitmap_block(sb: &SuperBlock<RextFs>) -> u64 {
     bits_per_block(&sb.data().geo).map_or(1, NonZeroU64::get)
 }
 
-/// Allocates up to `want` contiguous data blocks, preferably at `goal`, in the transaction of
-/// `h`. Returns the first block and the count (at least 1); the blocks lie in one bitmap
-/// block.
+/// Allocates up to `want` contiguous blocks for file data, preferably at `goal`, in the
+/// transaction of `h`. Returns the first block and the count (at least 1); the blocks lie in
+/// one bitmap block. Blocks freed by transactions that have not committed are not used (file
+/// data is written in place, and a crash could give them back to their old owner): `ENOSPC`
+/// when only those are left, after which the caller commits ([`Handle::restart`]) and tries
+/// again.
 pub(crate) fn alloc_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
+    alloc_blocks_as(h, goal, want, true)
+}
+
+/// Allocates up to `want` contiguous blocks for metadata (tree nodes, directory and symlink
+/// blocks, all written through the journal), as [`alloc_blocks`] but busy blocks may be used.
+pub(crate) fn alloc_meta_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
+    alloc_blocks_as(h, goal, want, false)
+}
+
+fn alloc_blocks_as(h: &Handle<'_>, goal: u64, want: u64, data: bool) -> Result<(u64, u64)> {
     let sb = h.sb();
     let info = sb.data();
     let mut st = info.state.lock();
@@ -249,7 +306,12 @@ pub(crate) fn alloc_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64,
         return Err(ENOSPC);
     }
     let want = want.clamp(1, st.disk.free_blocks).min(u64::from(u32::MAX));
-    let (start, n) = alloc_run(h, Kind::Blocks, info.geo.layout.data_start, goal, want)?;
+    let lo = info.geo.layout.data_start;
+    let (start, n) = if data {
+        alloc_data_run(h, lo, goal, want)?
+    } else {
+        alloc_run(h, Kind::Blocks, lo, goal, want)?
+    };
     if !info.geo.data_range_valid(start, n) {
         pr_err!(
             "{}: block bitmap marks metadata block {} free\n",
@@ -280,7 +342,7 @@ pub(crate) fn free_blocks(h: &Handle<'_>, start: u64, count: u64) -> Result {
     // Whatever metadata the blocks held is gone: a later owner (file data written by iomap,
     // or new metadata) must never meet a cached copy of it. Dropped before the blocks can be
     // allocated again (under the state lock, which allocation takes).
-    h.forget_blocks(start, count);
+    h.forget_blocks(start, count)?;
     free_run(h, Kind::Blocks, start, count)?;
     st.disk.free_blocks = st.disk.free_blocks.saturating_add(count);
     Ok(())
@@ -335,9 +397,20 @@ pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -
             let buf = read_bitmap(sb, &bm, idx)?;
             let mut bit = item - base;
             while let Some((first, n)) = free_run_at(&buf, bit, stop) {
-                if n >= minlen {
-                    sb.discard((base + first) * bs, n * bs)?;
-                    trimmed += n;
+                // Blocks freed by a transaction that has not committed keep their contents:
+                // a crash gives them back to their owner.
+                let (mut cur, run_end) = (base + first, base + first + n);
+                while cur < run_end {
+                    let (piece_end, next) = match crate::journal::busy_overlap(sb, cur, run_end - cur) {
+                        Some((b, e)) => (b.max(cur), e.min(run_end)),
+                        None => (run_end, run_end),
+                    };
+                    let len = piece_end - cur;
+                    if len >= minlen {
+                        sb.discard(cur * bs, len * bs)?;
+                        trimmed += len;
+                    }
+                    cur = next;
                 }
                 bit = first + n;
             }

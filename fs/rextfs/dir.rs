@@ -72,9 +72,9 @@ struct Found {
     ino: u64,
 }
 
-/// Name hash of `name` with the file system's seed.
+/// Name hash of `name` with the file system's key.
 fn hash(sb: &SuperBlock<RextFs>, name: &[u8]) -> u32 {
-    format::name_hash(sb.data().geo.hash_seed, name)
+    format::name_hash(&sb.data().geo.hash_key, name)
 }
 
 /// Index key of entry `name` at byte offset `dir_off` of its directory.
@@ -338,7 +338,7 @@ fn grow(
             }
         }
     }
-    let (blk, _) = alloc::alloc_blocks(h, goal, 1)?;
+    let (blk, _) = alloc::alloc_meta_blocks(h, goal, 1)?;
     let mut root = d.area;
     let mut blocks = d.blocks.saturating_add(1);
     let mut new_index = 0u64;
@@ -953,13 +953,13 @@ impl file_ops::Operations for DirOps {
     }
 
     fn fsync(_file: &File, dir: &INode<RextFs>, _start: i64, _end: i64, _datasync: bool) -> Result {
-        // Directory blocks are written synchronously when they change; write the inode if
-        // it is dirty and flush the device cache.
+        // Directory blocks change in transactions: write the inode if it is dirty, and commit.
         dir.sync_metadata()?;
-        dir.super_block().flush_device()
+        crate::journal::force(dir.super_block())
     }
 
     fn read_dir(_file: &File, dir: &INode<RextFs>, emitter: &mut DirEmitter) -> Result {
+        crate::check_live(dir.super_block())?;
         let sb = dir.super_block();
         let d = *dir.data().disk.lock();
         if !emitter.emit_dots(dir.ino(), d.parent) {

@@ -185,6 +185,7 @@ pub(crate) fn truncate_step(
 fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64) -> Result {
     let sb = inode.super_block();
     let mut lblk = from;
+    let mut restarts = 0;
     while lblk < to {
         h.extend(credits::ALLOC_EXTENT)?;
         let mut d = inode.data().disk.lock();
@@ -193,7 +194,17 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
             Ext::Hole { end: hole_end } => {
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
                 let g = goal(inode, &d.area, lblk);
-                let (start, got) = alloc::alloc_blocks(h, g, n)?;
+                let (start, got) = match alloc::alloc_blocks(h, g, n) {
+                    Err(e) if e == ENOSPC && restarts < 2 && journal::has_busy(sb) => {
+                        // Only blocks freed by uncommitted transactions are left: commit
+                        // them (this step has not changed anything yet) and try again.
+                        drop(d);
+                        h.restart()?;
+                        restarts += 1;
+                        continue;
+                    }
+                    r => r?,
+                };
                 insert_new_extent(h, inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
                 d.size = inode.size() as u64;
                 write_disk(h, inode.ino(), &d)?;
@@ -302,6 +313,7 @@ impl FileOps {
 
     fn map(inode: &INodeView<RextFs>, pos: i64, length: i64, flags: OpFlags) -> Result<Mapping> {
         let sb = inode.super_block();
+        crate::check_live(sb)?;
         let shift = sb.data().geo.block_log2;
         let bs = 1u64 << shift;
         let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
@@ -321,14 +333,29 @@ impl FileOps {
         // A write into a hole. The blocks are allocated in a transaction handle of this call
         // (iomap holds no handle around `iomap_begin`, nor while its I/O runs), started before
         // the inode's disk lock is taken again; the tree may have changed in between.
-        let h = journal::start(sb, credits::ALLOC_EXTENT)?;
-        let mut d = inode.data().disk.lock();
-        let n = match Self::lookup_map(inode, &d, lblk, want, flags)? {
-            Found::Map(m) => return Ok(m),
-            Found::Alloc(n) => n,
+        let mut h = journal::start(sb, credits::ALLOC_EXTENT)?;
+        let mut restarts = 0;
+        let (mut d, start, got) = loop {
+            let d = inode.data().disk.lock();
+            let n = match Self::lookup_map(inode, &d, lblk, want, flags)? {
+                Found::Map(m) => return Ok(m),
+                Found::Alloc(n) => n,
+            };
+            let g = goal(inode, &d.area, lblk);
+            match alloc::alloc_blocks(&h, g, n.min(MAX_ALLOC)) {
+                Err(e) if e == ENOSPC && restarts < 2 && journal::has_busy(sb) => {
+                    // Only blocks freed by uncommitted transactions are left: commit them
+                    // and try again.
+                    drop(d);
+                    h.restart()?;
+                    restarts += 1;
+                }
+                r => {
+                    let (start, got) = r?;
+                    break (d, start, got);
+                }
+            }
         };
-        let g = goal(inode, &d.area, lblk);
-        let (start, got) = alloc::alloc_blocks(&h, g, n.min(MAX_ALLOC))?;
         // New blocks are unwritten until the data reached them (see above), so that a crash
         // can never expose what they held before.
         insert_new_extent(
@@ -601,6 +628,11 @@ impl FileOps {
             let mut h = journal::start(sb, credits::PUNCH_STEP)?;
             punch_steps(&mut h, inode, from, to)?;
             if zero {
+                // The blocks just freed are busy until the punch commits; commit it, so that
+                // the range gets its own blocks back rather than new ones elsewhere.
+                if from < to {
+                    h.restart()?;
+                }
                 // The whole blocks the range touches are allocated, the partial ones too.
                 alloc_unwritten(
                     &mut h,
@@ -783,6 +815,8 @@ impl file_ops::Operations for FileOps {
         inode: &INode<RextFs>,
         to: &mut IovIterDest<'_>,
     ) -> Result<usize> {
+        // After a shutdown not even cached data is read (as in ext4 and XFS).
+        crate::check_live(inode.super_block())?;
         if file_ops::is_direct(iocb) {
             let lock = inode.lock_shared();
             // Asynchronous reads are queued: they need no completion work (`end_io` does
@@ -806,6 +840,7 @@ impl file_ops::Operations for FileOps {
     }
 
     fn fallocate(file: &File, inode: &INode<RextFs>, mode: i32, offset: i64, len: i64) -> Result {
+        crate::check_live(inode.super_block())?;
         let keep = mode & file_ops::FALLOC_FL_KEEP_SIZE != 0;
         match mode & !file_ops::FALLOC_FL_KEEP_SIZE {
             0 => Self::preallocate(file, inode, keep, offset, len),
@@ -827,6 +862,7 @@ impl file_ops::Operations for FileOps {
         inode: &INode<RextFs>,
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
+        crate::check_live(inode.super_block())?;
         let written = {
             let lock = inode.lock();
             // The file may have become immutable after it was opened for writing.
@@ -889,7 +925,9 @@ impl file_ops::Operations for FileOps {
     fn fsync(file: &File, inode: &INode<RextFs>, start: i64, end: i64, _datasync: bool) -> Result {
         file_ops::write_and_wait_range(file, start, end)?;
         inode.sync_metadata()?;
-        inode.super_block().flush_device()
+        // The inode's changes, and the conversions of the data just written, are in committed
+        // or running transactions: commit (or, with nothing to commit, flush the data).
+        crate::journal::force(inode.super_block())
     }
 }
 

@@ -324,7 +324,8 @@ pub(crate) fn write_inode(inode: &INodeView<RextFs>, sync: bool) -> Result {
         write_disk(&h, inode.ino(), &d)?;
     }
     if sync {
-        sb.sync_device()?;
+        // Data-integrity writeback: the inode is durable when its transaction is.
+        journal::force(sb)?;
     }
     Ok(())
 }

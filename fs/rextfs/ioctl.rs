@@ -24,6 +24,16 @@ const FS_IOC_SETFSLABEL: u32 = _IOW::<[u8; FSLABEL_MAX]>(0x94, 50);
 
 /// `FITRIM`: discards free space; the argument is a `struct fstrim_range`.
 const FITRIM: u32 = _IOWR::<[u64; 3]>(b'X' as u32, 121);
+/// `FS_IOC_SHUTDOWN` (`XFS_IOC_GOINGDOWN`): shuts the file system down; the argument is a
+/// `u32` of flags.
+const FS_IOC_SHUTDOWN: u32 = _IOR::<u32>(b'X' as u32, 125);
+/// Shutdown flag: make everything durable first (`FS_SHUTDOWN_FLAGS_DEFAULT`).
+const SHUTDOWN_DEFAULT: u32 = 0;
+/// Shutdown flag: commit the journal first (`FS_SHUTDOWN_FLAGS_LOGFLUSH`).
+const SHUTDOWN_LOGFLUSH: u32 = 1;
+/// Shutdown flag: stop at once, the running transaction is lost
+/// (`FS_SHUTDOWN_FLAGS_NOLOGFLUSH`).
+const SHUTDOWN_NOLOGFLUSH: u32 = 2;
 
 /// `->unlocked_ioctl` of regular files and directories.
 pub(crate) fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
@@ -31,6 +41,7 @@ pub(crate) fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) ->
         FS_IOC_GETFSLABEL => get_label(inode, arg),
         FS_IOC_SETFSLABEL => set_label(file, inode, arg),
         FITRIM => trim(inode, arg),
+        FS_IOC_SHUTDOWN => shutdown(inode, arg),
         _ => Err(ENOTTY),
     }
 }
@@ -49,8 +60,8 @@ fn get_label(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
 /// Sets the label from the NUL-terminated string at `arg` (read as `FSLABEL_MAX` bytes, as in
 /// ext4 and xfs): `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` for a label longer than the
 /// format's `LABEL_SIZE` bytes or without a NUL, `EROFS` on a read-only mount. The label
-/// changes in the in-memory super block, in a transaction handle: the journal logs the super
-/// block at the commit of that transaction.
+/// changes in the in-memory super block, in a transaction handle; then the journal is
+/// checkpointed, so that tools reading the device (blkid) see the new label at once.
 fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     if !file_ops::capable(cap::SYS_ADMIN) {
         return Err(EPERM);
@@ -67,8 +78,39 @@ fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     label[..len].copy_from_slice(&buf[..len]);
     let _write = MountWrite::new(file)?;
     let sb = inode.super_block();
-    let _h = journal::start(sb, credits::LABEL)?;
-    sb.data().state.lock().disk.label = label;
+    {
+        let h = journal::start(sb, credits::LABEL)?;
+        sb.data().state.lock().disk.label = label;
+        h.super_changed();
+    }
+    journal::checkpoint(sb, || Ok(()))?;
+    Ok(0)
+}
+
+/// `FS_IOC_SHUTDOWN`, as in ext4 and XFS: `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` for
+/// unknown flags. `DEFAULT` and `LOGFLUSH` commit the running transaction first (data in the
+/// page cache is not written back: what `fsync` did not make durable is lost), `NOLOGFLUSH`
+/// does not. Afterwards every operation that reads or changes the file system fails with
+/// `EIO`, nothing more is written, and the next mount replays the journal.
+fn shutdown(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
+    if !file_ops::capable(cap::SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let mut raw = [0u8; 4];
+    UserSlice::new(UserPtr::from_addr(arg), 4)
+        .reader()
+        .read_slice(&mut raw)?;
+    let flags = u32::from_ne_bytes(raw);
+    let sb = inode.super_block();
+    match flags {
+        SHUTDOWN_DEFAULT | SHUTDOWN_LOGFLUSH => {
+            // A failed commit still shuts down.
+            let _ = journal::force(sb);
+        }
+        SHUTDOWN_NOLOGFLUSH => {}
+        _ => return Err(EINVAL),
+    }
+    crate::shutdown(sb);
     Ok(0)
 }
 

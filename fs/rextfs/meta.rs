@@ -11,6 +11,7 @@ use kernel::prelude::*;
 
 /// Reads metadata block `blockno` into a new buffer of one block.
 pub(crate) fn read_block(sb: &SuperBlock<RextFs>, blockno: u64) -> Result<KVec<u8>> {
+    crate::check_live(sb)?;
     let info = sb.data();
     let b = info.bufs.read(sb, blockno)?;
     let g = b.lock()?;
@@ -35,6 +36,7 @@ pub(crate) fn read_block_verified(
     kind: BlockKind,
     verify: impl FnOnce(&[u8]) -> Result,
 ) -> Result<KVec<u8>> {
+    crate::check_live(sb)?;
     let info = sb.data();
     let b = info.bufs.read_verified(sb, blockno, kind as u32, verify)?;
     let g = b.lock()?;
@@ -121,7 +123,7 @@ impl NodeStore for Handle<'_> {
     }
 
     fn alloc_node_block(&self, goal: u64) -> Result<u64> {
-        crate::alloc::alloc_blocks(self, goal, 1).map(|(b, _)| b)
+        crate::alloc::alloc_meta_blocks(self, goal, 1).map(|(b, _)| b)
     }
 
     fn free_node_block(&self, blockno: u64) -> Result {

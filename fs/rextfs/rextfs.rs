@@ -22,7 +22,7 @@ mod symlink;
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 mod testing;
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use format::FormatError;
 use kernel::fs::param::{EnumTable, MountOptions, Param, ParamTable};
 use kernel::fs::{
@@ -30,6 +30,7 @@ use kernel::fs::{
     bdev::{IoBuf, WriteFlags},
     buffer::BufCache,
     inode::{INode, INodeView},
+    periodic::PeriodicWork,
     New, Ready, SuperBlock,
 };
 use kernel::prelude::*;
@@ -50,9 +51,22 @@ static ERRORS_MODES: EnumTable = EnumTable::new(&[
 
 /// Index of `errors=` in [`PARAMS`].
 const OPT_ERRORS: usize = 0;
+/// Index of `commit=` (seconds between journal commits) in [`PARAMS`].
+const OPT_COMMIT: usize = 1;
+/// Index of `norecovery` (mount without replaying the journal; read-only) in [`PARAMS`].
+const OPT_NORECOVERY: usize = 2;
+
+/// Seconds between two commits of the journal by default (`commit=`).
+const DEFAULT_COMMIT_SECS: u32 = 5;
+/// Longest commit interval accepted, in seconds.
+const MAX_COMMIT_SECS: u32 = 3600;
 
 /// The mount options of rextfs (Documentation/filesystems/rextfs.rst).
-static PARAMS: ParamTable = ParamTable::new(&[Param::enumeration(c"errors", &ERRORS_MODES)]);
+static PARAMS: ParamTable = ParamTable::new(&[
+    Param::enumeration(c"errors", &ERRORS_MODES),
+    Param::u32(c"commit"),
+    Param::flag(c"norecovery"),
+]);
 
 /// Maps a format error found in on-disk metadata to an errno, logging what was wrong, and
 /// handles the error as the `errors=` option says ([`fs_error`]).
@@ -83,13 +97,45 @@ pub(crate) fn fs_error(sb: &SuperBlock<RextFs>) {
         return;
     }
     info.error_unrecorded.store(true, Ordering::SeqCst);
-    let written = match info.state.try_lock() {
-        Some(mut st) => write_super_direct(sb, &mut st.disk).is_ok(),
-        None => false,
-    };
-    if written {
-        let _ = sb.sync_device().and_then(|()| sb.flush_device());
+    // The in-memory super block may hold changes of transactions that have not committed
+    // (an orphan list head, say): only the flag goes to the device, in the super block as the
+    // device has it. Every later commit logs it as well.
+    if mark_errors_on_disk(sb).is_ok() {
+        info.error_unrecorded.store(false, Ordering::SeqCst);
     }
+}
+
+/// Shuts the file system down: the journal stops (no handle starts, nothing is committed or
+/// written home any more) and every later operation fails with `EIO`. The next mount replays
+/// what was committed.
+pub(crate) fn shutdown(sb: &SuperBlock<RextFs>) {
+    let info = sb.data();
+    if !info.shut_down.swap(true, Ordering::SeqCst) {
+        info.journal.abort();
+        pr_warn!("{}: file system shut down\n", sb.id());
+    }
+}
+
+/// `EIO` once the file system was shut down ([`shutdown`]).
+pub(crate) fn check_live(sb: &SuperBlock<RextFs>) -> Result {
+    if sb.data().shut_down.load(Ordering::Relaxed) {
+        return Err(EIO);
+    }
+    Ok(())
+}
+
+/// Sets `ERRORS` (and clears `CLEAN`) in the super block on the device, read-modify-write of
+/// block 0 with a bio of its own, durably.
+fn mark_errors_on_disk<S: fs::SbState>(sb: &SuperBlock<RextFs, S>) -> Result {
+    let lbs = sb.block_device().logical_block_size() as usize;
+    let mut raw = IoBuf::new(lbs.max(format::SB_SIZE))?;
+    sb.block_device().read(format::SB_OFFSET, &mut raw)?;
+    let sbuf = raw.get_mut(..format::SB_SIZE).ok_or(EINVAL)?;
+    let mut d = format::Superblock::decode(sbuf).map_err(|_| EFSCORRUPTED)?;
+    d.state = (d.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
+    d.encode(sbuf).map_err(|_| EINVAL)?;
+    sb.block_device()
+        .write(format::SB_OFFSET, &raw, WriteFlags::FUA)
 }
 
 /// Mutable, in-memory copy of the super block: free counts and state.
@@ -112,16 +158,52 @@ pub(crate) struct SbInfo {
     /// The metadata buffer cache.
     #[pin]
     pub(crate) bufs: BufCache,
+    /// The metadata journal.
+    #[pin]
+    pub(crate) journal: journal::Journal,
+    /// Commits the journal every `commit_ms` milliseconds.
+    #[pin]
+    commit_work: PeriodicWork<RextFs>,
+    /// Milliseconds between two periodic commits (`commit=`); may change on remount.
+    commit_ms: AtomicU32,
     /// `errors=remount-ro` (else `errors=continue`); may change on remount.
     errors_remount_ro: AtomicBool,
     /// Corruption was found since mount: every super block write records `ERRORS`.
     error_seen: AtomicBool,
+    /// The file system was shut down (`FS_IOC_SHUTDOWN`): every operation fails with `EIO`.
+    shut_down: AtomicBool,
     /// `ERRORS` is not on disk yet although the mount was writable when it was found.
     error_unrecorded: AtomicBool,
 }
 
 /// The rextfs file system type.
 pub(crate) struct RextFs;
+
+/// Encodes the in-memory super block into `buf` (the start of block 0; the rest of `buf` is
+/// zeroed), as the journal logs it at every commit. Takes the state lock.
+pub(crate) fn encode_super(sb: &SuperBlock<RextFs>, buf: &mut [u8]) -> Result {
+    let info = sb.data();
+    let mut st = info.state.lock();
+    let disk = &mut st.disk;
+    if info.error_seen.load(Ordering::SeqCst) {
+        disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
+    }
+    disk.write_time = fs::super_block::now().sec;
+    buf.fill(0);
+    disk.encode(buf.get_mut(..format::SB_SIZE).ok_or(EINVAL)?)
+        .map_err(|e| {
+            pr_err!(
+                "{}: cannot encode the super block: {}\n",
+                sb.id(),
+                e.as_str()
+            );
+            EFSCORRUPTED
+        })?;
+    if disk.state & format::STATE_ERRORS != 0 {
+        info.error_unrecorded.store(false, Ordering::SeqCst);
+    }
+    Ok(())
+}
 
 /// Writes the in-memory super block to block 0 directly: the whole block, the rest of it
 /// zero, with a bio of its own (block 0 is never in the buffer cache). Called with the state
@@ -159,14 +241,10 @@ fn write_super_direct(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) ->
 fn record_pending_error(sb: &SuperBlock<RextFs>) {
     let info = sb.data();
     if info.error_unrecorded.load(Ordering::SeqCst) {
-        let mut st = info.state.lock();
-        let r = write_super_direct(sb, &mut st.disk);
-        drop(st);
-        if let Err(e) = r
-            .and_then(|()| sb.sync_device())
-            .and_then(|()| sb.flush_device())
-        {
+        if let Err(e) = mark_errors_on_disk(sb) {
             pr_err!("{}: cannot record the error state: {:?}\n", sb.id(), e);
+        } else {
+            info.error_unrecorded.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -184,14 +262,14 @@ fn mark_in_use(sb: &SuperBlock<RextFs>) -> Result {
 }
 
 /// Marks the file system in use (CLEAN cleared) and makes that durable before any other write.
+///
+/// A file system that was not cleanly unmounted is fine (mount replayed its journal), one
+/// with recorded errors is not: it needs fsck.rextfs first.
 fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
-    if st.disk.state & format::STATE_CLEAN == 0 || st.disk.state & format::STATE_ERRORS != 0 {
-        pr_err!(
-            "{}: file system was not cleanly unmounted or has errors; run fsck.rextfs\n",
-            sb.id()
-        );
+    if st.disk.state & format::STATE_ERRORS != 0 || info.error_seen.load(Ordering::SeqCst) {
+        pr_err!("{}: file system has errors; run fsck.rextfs\n", sb.id());
         return Err(EUCLEAN);
     }
     // Inodes left on the orphan list are freed once the file system is marked in use.
@@ -206,21 +284,72 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
     if orphans {
         orphan::process_at_mount(sb)?;
     }
-    Ok(())
+    let ms = info.commit_ms.load(Ordering::Relaxed);
+    info.commit_work.schedule(sb, ms)
 }
 
-/// Writes every counter back and sets CLEAN (unless errors were seen), durably.
+/// Empties the journal (every logged block written home), then writes the super block with
+/// CLEAN set (unless errors were seen), durably, before any new transaction can start.
 fn mark_clean(sb: &SuperBlock<RextFs>) -> Result {
     sb.sync_device()?;
     let info = sb.data();
-    let mut st = info.state.lock();
-    if st.disk.state & format::STATE_ERRORS == 0 {
-        st.disk.state |= format::STATE_CLEAN;
+    journal::checkpoint(sb, || {
+        let mut st = info.state.lock();
+        if st.disk.state & format::STATE_ERRORS == 0 {
+            st.disk.state |= format::STATE_CLEAN;
+        }
+        write_super_direct(sb, &mut st.disk)?;
+        drop(st);
+        sb.flush_device()
+    })
+}
+
+/// The `commit=` interval in milliseconds: 0 means the default; at most an hour.
+fn commit_interval_ms<S: fs::SbState>(sb: &SuperBlock<RextFs, S>, secs: u32) -> Result<u32> {
+    match secs {
+        0 => Ok(DEFAULT_COMMIT_SECS * 1000),
+        s if s <= MAX_COMMIT_SECS => Ok(s * 1000),
+        s => {
+            pr_err!(
+                "{}: commit={} is out of range (at most {} seconds)\n",
+                sb.id(),
+                s,
+                MAX_COMMIT_SECS
+            );
+            Err(EINVAL)
+        }
     }
-    write_super_direct(sb, &mut st.disk)?;
-    drop(st);
-    sb.sync_device()?;
-    sb.flush_device()
+}
+
+/// Decodes and checks the super block at the start of `raw`, logging what is wrong.
+fn decode_super<S: fs::SbState>(sb: &SuperBlock<RextFs, S>, raw: &[u8]) -> Result<format::Superblock> {
+    let raw = raw.get(..format::SB_SIZE).ok_or(EINVAL)?;
+    match format::Superblock::decode(raw) {
+        Ok(d) => Ok(d),
+        Err(FormatError::BadMagic) => {
+            pr_err!("{}: no rextfs super block found (bad magic)\n", sb.id());
+            Err(EINVAL)
+        }
+        Err(FormatError::Unsupported) => {
+            match format::Superblock::decode_raw(raw) {
+                Ok(d) if d.version < format::FORMAT_VERSION => pr_err!(
+                    "{}: rextfs format version {} is not supported (this is version {}, with a journal): copy the files off with an older rextfs, then mkfs.rextfs\n",
+                    sb.id(),
+                    d.version,
+                    format::FORMAT_VERSION
+                ),
+                _ => pr_err!(
+                    "{}: unsupported rextfs version or incompatible features\n",
+                    sb.id()
+                ),
+            }
+            Err(EINVAL)
+        }
+        Err(e) => {
+            pr_err!("{}: invalid rextfs super block: {}\n", sb.id(), e.as_str());
+            Err(EFSCORRUPTED)
+        }
+    }
 }
 
 #[vtable]
@@ -240,24 +369,7 @@ impl fs::FileSystem for RextFs {
             .inspect_err(|e| {
                 pr_err!("{}: cannot read the super block: {:?}\n", sb.id(), e);
             })?;
-        let disk = match format::Superblock::decode(raw.get(..format::SB_SIZE).ok_or(EINVAL)?) {
-            Ok(d) => d,
-            Err(FormatError::BadMagic) => {
-                pr_err!("{}: no rextfs super block found (bad magic)\n", sb.id());
-                return Err(EINVAL);
-            }
-            Err(FormatError::Unsupported) => {
-                pr_err!(
-                    "{}: unsupported rextfs version or incompatible features\n",
-                    sb.id()
-                );
-                return Err(EINVAL);
-            }
-            Err(e) => {
-                pr_err!("{}: invalid rextfs super block: {}\n", sb.id(), e.as_str());
-                return Err(EFSCORRUPTED);
-            }
-        };
+        let mut disk = decode_super(sb, &raw)?;
         let bs = disk.block_size() as u64;
         let size = disk.total_blocks.checked_mul(bs).ok_or(EINVAL)?;
         if size > sb.device_size() {
@@ -284,6 +396,40 @@ impl fs::FileSystem for RextFs {
                 bs
             );
         })?;
+        let opts = sb.mount_options();
+        let norecovery = opts.and_then(|o| o.flag(OPT_NORECOVERY)).unwrap_or(false);
+        if norecovery && !sb.is_read_only() {
+            pr_err!("{}: norecovery needs a read-only mount\n", sb.id());
+            return Err(EINVAL);
+        }
+        let commit_secs = opts
+            .and_then(|o| o.u32(OPT_COMMIT))
+            .unwrap_or(DEFAULT_COMMIT_SECS);
+        let commit_ms = commit_interval_ms(sb, commit_secs)?;
+        // Replays the journal (which may rewrite block 0) and reads the super block again.
+        let rec = journal::recovery::recover(sb, &disk, !norecovery)?;
+        if rec.replayed {
+            sb.block_device().read(format::SB_OFFSET, &mut raw)?;
+            let new = decode_super(sb, &raw)?;
+            if new.layout != disk.layout
+                || new.block_log2 != disk.block_log2
+                || new.total_blocks != disk.total_blocks
+                || new.uuid != disk.uuid
+            {
+                pr_err!(
+                    "{}: the journal changed the file system geometry; run fsck.rextfs\n",
+                    sb.id()
+                );
+                return Err(EFSCORRUPTED);
+            }
+            // Errors recorded after the last commit that logged the super block stay recorded.
+            let errors = disk.state & format::STATE_ERRORS != 0;
+            disk = new;
+            if errors && disk.state & format::STATE_ERRORS == 0 {
+                mark_errors_on_disk(sb)?;
+                disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
+            }
+        }
         sb.set_magic(u64::from(format::SB_MAGIC));
         sb.set_max_bytes(
             disk.max_file_blocks()
@@ -306,8 +452,12 @@ impl fs::FileSystem for RextFs {
                     orphans: RBTree::new(),
                 }),
                 bufs <- BufCache::new(sb, bs as u32, cache_limit)?,
+                journal <- journal::Journal::new(&disk, rec.sequence),
+                commit_work <- PeriodicWork::new(),
+                commit_ms: AtomicU32::new(commit_ms),
                 errors_remount_ro: AtomicBool::new(errors == ERRORS_REMOUNT_RO),
                 error_seen: AtomicBool::new(false),
+                shut_down: AtomicBool::new(false),
                 error_unrecorded: AtomicBool::new(false),
             }),
             GFP_KERNEL,
@@ -345,26 +495,26 @@ impl fs::FileSystem for RextFs {
     fn sync_fs(sb: &SuperBlock<Self, Ready>, wait: bool) -> Result {
         if sb.is_read_only() {
             record_pending_error(sb);
-            return Ok(());
         }
-        {
-            let info = sb.data();
-            let mut st = info.state.lock();
-            write_super_direct(sb, &mut st.disk)?;
-        }
+        // Everything the VFS wrote back is in committed or running transactions: commit.
         if wait {
-            sb.sync_device()?;
-            sb.flush_device()?;
+            journal::force(sb)?;
         }
         Ok(())
     }
 
     fn put_super(sb: &SuperBlock<Self, Ready>) {
-        if !sb.is_read_only() {
+        if check_live(sb).is_err() {
+            // Shut down: the device is left as it was; the next mount replays the journal.
+        } else if !sb.is_read_only() {
             if let Err(e) = mark_clean(sb) {
                 pr_err!("{}: cannot mark the file system clean: {:?}\n", sb.id(), e);
             }
         } else {
+            // Made read-only by an error: what was committed (or completed) still goes home.
+            if let Err(e) = journal::checkpoint(sb, || Ok(())) {
+                pr_err!("{}: cannot empty the journal: {:?}\n", sb.id(), e);
+            }
             record_pending_error(sb);
         }
         // Tools reading the device after unmount must not see stale cached blocks.
@@ -397,11 +547,19 @@ impl fs::FileSystem for RextFs {
             let ro = v == ERRORS_REMOUNT_RO;
             sb.data().errors_remount_ro.store(ro, Ordering::Relaxed);
         }
+        if let Some(secs) = opts.u32(OPT_COMMIT) {
+            let ms = commit_interval_ms(sb, secs)?;
+            sb.data().commit_ms.store(ms, Ordering::Relaxed);
+        }
         Ok(())
     }
 
     fn show_options(sb: &SuperBlock<Self, Ready>, m: &SeqFile) -> Result {
         // Only what differs from the defaults.
+        let ms = sb.data().commit_ms.load(Ordering::Relaxed);
+        if ms != DEFAULT_COMMIT_SECS * 1000 {
+            seq_print!(m, ",commit={}", ms / 1000);
+        }
         if !sb.data().errors_remount_ro.load(Ordering::Relaxed) {
             let name = ERRORS_MODES.name_of(ERRORS_CONTINUE).ok_or(EINVAL)?;
             seq_print!(m, ",errors={}", name.to_str().map_err(|_| EINVAL)?);
@@ -417,6 +575,23 @@ impl fs::FileSystem for RextFs {
 
     fn unfreeze_fs(sb: &SuperBlock<Self, Ready>) -> Result {
         mark_in_use(sb)
+    }
+
+    fn periodic_work(sb: &SuperBlock<Self, Ready>) -> Option<&PeriodicWork<Self>> {
+        Some(&sb.data().get_ref().commit_work)
+    }
+
+    fn periodic(sb: &SuperBlock<Self, Ready>) {
+        // The commit timer: what completed in the last `commit=` seconds becomes durable.
+        if let Err(e) = journal::commit(sb) {
+            if e != EIO {
+                pr_err!("{}: periodic journal commit failed: {:?}\n", sb.id(), e);
+            }
+        }
+        let info = sb.data();
+        let _ = info
+            .commit_work
+            .schedule(sb, info.commit_ms.load(Ordering::Relaxed));
     }
 }
 
@@ -440,7 +615,7 @@ mod tests {
 
     #[test]
     fn superblock_round_trip_in_kernel() {
-        let layout = Layout::compute(4096, 12, 1024).unwrap();
+        let layout = Layout::compute(4096, 12, 1024, 256).unwrap();
         let mut buf = [0u8; SB_SIZE];
         assert_eq!(Superblock::decode(&buf), Err(FormatError::BadMagic));
         let sb = Superblock {
@@ -460,7 +635,7 @@ mod tests {
             first_ino: FIRST_INO,
             uuid: [0; 16],
             label: [0; LABEL_SIZE],
-            hash_seed: 1,
+            hash_key: [1; 16],
             inode_size: INODE_SIZE as u32,
             mount_count: 0,
             mkfs_time: 0,

@@ -116,7 +116,7 @@ pub(crate) fn store_target(
         let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
         while lblk < nblocks {
             runs.reserve(1, GFP_KERNEL)?;
-            let (start, n) = alloc::alloc_blocks(h, goal, nblocks - lblk)?;
+            let (start, n) = alloc::alloc_meta_blocks(h, goal, nblocks - lblk)?;
             runs.push((start, n), GFP_KERNEL)?;
             blocks += n;
             for i in 0..n {
