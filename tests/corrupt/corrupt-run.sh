@@ -226,6 +226,13 @@ put(p("sparse"), 40 * bs, os.urandom(300))
 subprocess.run(["fallocate", "-o", str(4 * bs), "-l", str(3 * bs), p("sparse")], check=True)
 put(p("sparse"), 2, b"x")
 os.mkdir(p("big"), 0o755)
+put(p("big", "first"), 0, b"")
+# A second directory takes the lowest free block, right after big's first one
+# (directory blocks are allocated from the start of the data area, then each
+# after the previous one): big's next block cannot be contiguous, so big has
+# two extents and its extent mutations (inode-bigdir-ext-order) exist.
+os.mkdir(p("big2"), 0o755)
+put(p("big2", "x"), 0, b"")
 for i in range(bs // 24):
     name = "name-%04d-%s" % (i, "y" * (i % 13))
     put(p("big", name), 0, os.urandom(17 + i) if i % 9 == 0 else b"")

@@ -21,7 +21,12 @@ def free():
     st = os.statvfs(d)
     return st.f_bfree, st.f_ffree
 def orphan_head():
-    out = subprocess.run(["rextfs-dump", "/dev/vda", "sb"], capture_output=True, text=True, check=True).stdout
+    # The home super block is written at journal checkpoints: a freeze makes one.
+    subprocess.run(["fsfreeze", "-f", d], check=True)
+    try:
+        out = subprocess.run(["rextfs-dump", "/dev/vda", "sb"], capture_output=True, text=True, check=True).stdout
+    finally:
+        subprocess.run(["fsfreeze", "-u", d], check=True)
     return int(next(l for l in out.splitlines() if l.startswith("orphan head")).split()[-1])
 base = free()
 data = os.urandom(1 << 20)
@@ -141,29 +146,12 @@ for fd in fds:
 PY
 umount "$mnt" || fail "umount"
 fsck.rextfs -n /dev/vda >&2 || fail "fsck of the original after closing"
-# The copy was mounted (not CLEAN): say it was cleanly unmounted, so that
-# only the orphan list is left to deal with.
-python3 - /dev/vdb <<'PY' || fail "patching the copy"
-import struct, sys
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-with open(sys.argv[1], "r+b") as f:
-    sb = bytearray(f.read(1024))
-    assert sb[:4] == b"RXSB"
-    assert struct.unpack_from("<Q", sb, 0x80)[0] != 0, "orphan list empty in the copy"
-    struct.pack_into("<I", sb, 0x1C, struct.unpack_from("<I", sb, 0x1C)[0] | 1)
-    struct.pack_into("<I", sb, 0x04, 0)
-    struct.pack_into("<I", sb, 0x04, crc32c(sb))
-    f.seek(0)
-    f.write(sb)
-PY
-fsck.rextfs -n /dev/vdb >/tmp/t083.fsck 2>&1 && fail "fsck -n finds no orphans in the copy"
-grep -q "orphan" /tmp/t083.fsck || fail "fsck output: $(cat /tmp/t083.fsck)"
+# The copy is the image of a mounted file system: a crash image. Its journal
+# holds what `sync` committed (home blocks are written at checkpoints only),
+# so fsck -n says it needs recovery (or, after a checkpoint, finds the
+# orphans); mount replays it, then frees the orphans.
+fsck.rextfs -n /dev/vdb >/tmp/t083.fsck 2>&1 || true
+grep -Eqi "needs recovery|orphan" /tmp/t083.fsck || fail "fsck -n of the copy: $(cat /tmp/t083.fsck)"
 mount -t rextfs /dev/vdb "$mnt" || fail "mounting the copy"
 [ "$(test_dmesg | grep -c 'freed orphan inode')" = 103 ] || fail "orphans freed at mount: $(test_dmesg | tail -5)"
 [ "$(cat "$mnt/keep")" = kept ] || fail "kept file"

@@ -42,6 +42,8 @@ enum Seal {
     Sb,
     Meta(u64),
     Inode(u64),
+    /// The journal super block in block `.0`.
+    Jsb(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -83,7 +85,7 @@ impl Mutation {
             .iter()
             .map(|s| match *s {
                 Seal::Sb => 0,
-                Seal::Meta(b) => b * info.bs,
+                Seal::Meta(b) | Seal::Jsb(b) => b * info.bs,
                 Seal::Inode(ino) => inode_off(info, ino),
             })
             .collect()
@@ -280,6 +282,12 @@ pub fn apply(base: &[u8], info: &Info, m: &Mutation) -> Vec<u8> {
                 let o = (b * info.bs) as usize;
                 let _ = meta_seal(&mut img[o..o + info.bs as usize]);
             }
+            Seal::Jsb(b) => {
+                let o = (b * info.bs) as usize;
+                let j = &mut img[o..o + JSB_SIZE];
+                let crc = crc32c_with_hole(0, j, JOURNAL_CRC_OFFSET);
+                j[JOURNAL_CRC_OFFSET..JOURNAL_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+            }
             Seal::Inode(ino) => {
                 let off = inode_off(info, ino) as usize;
                 let slot = &mut img[off..off + INODE_SIZE];
@@ -367,6 +375,43 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         info,
         out: Vec::new(),
     };
+    // Journal super block: the kernel refuses the mount, fsck reports (and rewrites) it.
+    let jb = l.journal_start * bs;
+    b.add(
+        "journal-magic",
+        MustFail,
+        "journal super block magic",
+        vec![Edit::Xor(jb, 0xff)],
+        vec![],
+    );
+    b.add(
+        "journal-crc",
+        MustFail,
+        "journal super block checksum",
+        vec![Edit::Xor(jb + 4, 0x01)],
+        vec![],
+    );
+    b.add(
+        "journal-tail-range",
+        MustFail,
+        "journal tail past the end of the journal",
+        vec![Edit::Put(jb + 0x20, l.journal_blocks.to_le_bytes().to_vec())],
+        vec![Seal::Jsb(l.journal_start)],
+    );
+    b.add(
+        "journal-size",
+        MustFail,
+        "journal size not the one of the layout",
+        vec![Edit::Put(jb + 0x10, (l.journal_blocks + 1).to_le_bytes().to_vec())],
+        vec![Seal::Jsb(l.journal_start)],
+    );
+    b.add(
+        "journal-uuid",
+        MustFail,
+        "journal of another file system (UUID)",
+        vec![Edit::Xor(jb + 0x28, 0x5a)],
+        vec![Seal::Jsb(l.journal_start)],
+    );
     // Superblock.
     b.add(
         "sb-magic",

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+# The journal, seen from userspace: FS_IOC_SHUTDOWN (xfs_io shutdown) with
+# and without a log flush, after which everything fails with EIO and the
+# next mount replays the journal; the commit= timer (what completed is
+# committed within the interval); norecovery (read-only only); what fsck -n
+# and rextfs-dump say about a journal that needs recovery.
+# Expects rextfs errors: a commit= out of range and norecovery on a read-write mount are refused with a message.
+. "$REPO/tests/vm/lib.sh"
+
+mnt=/tmp/t093
+mkdir -p "$mnt"
+dev=/dev/vda
+mkfs.rextfs -q -f "$dev" || fail "mkfs.rextfs failed"
+
+# --- shutdown with a log flush: completed operations survive ---------------
+mount -t rextfs -o commit=3600 "$dev" "$mnt" || fail "mount"
+grep -q " $mnt rextfs .*commit=3600" /proc/mounts || fail "commit=3600 not shown: $(grep " $mnt " /proc/mounts)"
+head -c 100000 /dev/urandom >/tmp/t093.data
+cp /tmp/t093.data "$mnt/synced" && sync "$mnt/synced" || fail "write synced"
+mkdir "$mnt/dir" && touch "$mnt/dir/a" "$mnt/dir/b" || fail "namespace ops"
+xfs_io -x -c "shutdown -f" "$mnt" || fail "shutdown -f"
+dmesg_has "rextfs: vda: file system shut down" || fail "no shutdown message"
+expect_fail() { "$@" >/tmp/t093.err 2>&1 && fail "$* succeeded after shutdown"; grep -q "Input/output error" /tmp/t093.err || fail "$*: $(cat /tmp/t093.err)"; }
+expect_fail touch "$mnt/new"
+expect_fail ls "$mnt/dir"
+expect_fail cat "$mnt/synced"
+umount "$mnt" || fail "umount after shutdown"
+fsck.rextfs -n "$dev" >/tmp/t093.fsck 2>&1 && fail "fsck -n clean although the journal needs recovery"
+grep -q "journal needs recovery" /tmp/t093.fsck || fail "fsck -n: $(cat /tmp/t093.fsck)"
+rextfs-dump "$dev" journal >/tmp/t093.dump || fail "rextfs-dump journal"
+grep -qi "transaction" /tmp/t093.dump || fail "no transaction in the dump: $(cat /tmp/t093.dump)"
+mount -t rextfs "$dev" "$mnt" || fail "mount after the shutdown"
+dmesg_has "rextfs: vda: journal recovered" || fail "no recovery message"
+cmp /tmp/t093.data "$mnt/synced" || fail "synced file after recovery"
+[ -e "$mnt/dir/a" ] && [ -e "$mnt/dir/b" ] || fail "names created before shutdown -f lost"
+umount "$mnt"
+fsck.rextfs -n "$dev" || fail "fsck -n after recovery"
+
+# --- shutdown without a log flush: the running transaction is lost ---------
+mount -t rextfs -o commit=3600 "$dev" "$mnt" || fail "mount"
+touch "$mnt/kept" && sync -f "$mnt" || fail "syncfs"
+touch "$mnt/lost" || fail "touch lost"
+xfs_io -x -c "shutdown" "$mnt" || fail "shutdown"
+umount "$mnt" || fail "umount"
+mount -t rextfs "$dev" "$mnt" || fail "mount after shutdown without flush"
+[ -e "$mnt/kept" ] || fail "file committed by syncfs lost"
+[ -e "$mnt/lost" ] && fail "uncommitted create survived a shutdown without log flush"
+umount "$mnt"
+fsck.rextfs -n "$dev" || fail "fsck -n after the second recovery"
+
+# --- the commit timer -------------------------------------------------------
+mount -t rextfs -o commit=1 "$dev" "$mnt" || fail "mount commit=1"
+touch "$mnt/timed" || fail "touch timed"
+sleep 4
+xfs_io -x -c "shutdown" "$mnt" || fail "shutdown"
+umount "$mnt"
+mount -t rextfs "$dev" "$mnt" || fail "mount"
+[ -e "$mnt/timed" ] || fail "the commit timer did not commit within 4 s"
+expect_errno EINVAL remount "$mnt" "commit=99999"
+umount "$mnt"
+
+# --- norecovery ---------------------------------------------------------------
+mount -t rextfs -o commit=3600 "$dev" "$mnt" || fail "mount"
+touch "$mnt/n" && sync -f "$mnt" && xfs_io -x -c "shutdown" "$mnt" || fail "shutdown"
+umount "$mnt"
+expect_errno EINVAL mount "$dev" "$mnt" rextfs norecovery
+mount -t rextfs -o ro,norecovery "$dev" "$mnt" || fail "ro,norecovery mount"
+dmesg_has "norecovery: the journal is not replayed" || fail "no norecovery warning"
+umount "$mnt"
+mount -t rextfs "$dev" "$mnt" || fail "mount replaying"
+[ -e "$mnt/n" ] || fail "committed file lost after a norecovery mount"
+umount "$mnt"
+fsck.rextfs -n "$dev" || fail "fsck -n at the end"
