@@ -95,9 +95,7 @@ pub(crate) trait BitmapBlocks {
 struct DevBitmap<'a, 'b> {
     h: &'a Handle<'b>,
     bm: Bitmap,
-    /// Skip busy blocks: the allocation is for file data, written in place outside the
-    /// journal. Metadata blocks may reuse them: they are written through the journal, in
-    /// the freeing transaction or a later one.
+    /// Skip busy blocks (every allocation of data or metadata blocks does).
     skip_busy: bool,
 }
 
@@ -158,7 +156,7 @@ fn alloc_run(h: &Handle<'_>, kind: Kind, lo: u64, goal: u64, want: u64) -> Resul
     alloc_run_in(&DevBitmap::new(h, kind), lo, goal, want)
 }
 
-/// [`alloc_run`] of data blocks, which skips busy blocks.
+/// [`alloc_run`] of blocks, which skips busy blocks.
 fn alloc_data_run(h: &Handle<'_>, lo: u64, goal: u64, want: u64) -> Result<(u64, u64)> {
     let mut bm = DevBitmap::new(h, Kind::Blocks);
     bm.skip_busy = true;
@@ -289,16 +287,18 @@ pub(crate) fn bits_per_bitmap_block(sb: &SuperBlock<RextFs>) -> u64 {
 /// when only those are left, after which the caller commits ([`Handle::restart`]) and tries
 /// again.
 pub(crate) fn alloc_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
-    alloc_blocks_as(h, goal, want, true)
+    alloc_blocks_as(h, goal, want)
 }
 
 /// Allocates up to `want` contiguous blocks for metadata (tree nodes, directory and symlink
-/// blocks, all written through the journal), as [`alloc_blocks`] but busy blocks may be used.
+/// blocks, all written through the journal), as [`alloc_blocks`]. Busy blocks are not used
+/// either: a block freed and allocated again in one transaction would need its busy extent
+/// split and its revoke record kept, which the journal does not do (yet).
 pub(crate) fn alloc_meta_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
-    alloc_blocks_as(h, goal, want, false)
+    alloc_blocks_as(h, goal, want)
 }
 
-fn alloc_blocks_as(h: &Handle<'_>, goal: u64, want: u64, data: bool) -> Result<(u64, u64)> {
+fn alloc_blocks_as(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
     let sb = h.sb();
     let info = sb.data();
     let mut st = info.state.lock();
@@ -307,11 +307,7 @@ fn alloc_blocks_as(h: &Handle<'_>, goal: u64, want: u64, data: bool) -> Result<(
     }
     let want = want.clamp(1, st.disk.free_blocks).min(u64::from(u32::MAX));
     let lo = info.geo.layout.data_start;
-    let (start, n) = if data {
-        alloc_data_run(h, lo, goal, want)?
-    } else {
-        alloc_run(h, Kind::Blocks, lo, goal, want)?
-    };
+    let (start, n) = alloc_data_run(h, lo, goal, want)?;
     if !info.geo.data_range_valid(start, n) {
         pr_err!(
             "{}: block bitmap marks metadata block {} free\n",

@@ -91,6 +91,9 @@ pub(crate) fn fs_error(sb: &SuperBlock<RextFs>) {
             "{}: errors=remount-ro: file system is now read-only\n",
             sb.id()
         );
+        // As ext4 aborts jbd2: the handle that found the error may have changed blocks half
+        // way; nothing after what was committed goes to the device (the next mount replays).
+        info.journal.abort();
     }
     if !was_writable {
         // Mounted read-only by the user, or already handled: the device is not written.
@@ -166,6 +169,8 @@ pub(crate) struct SbInfo {
     commit_work: PeriodicWork<RextFs>,
     /// Milliseconds between two periodic commits (`commit=`); may change on remount.
     commit_ms: AtomicU32,
+    /// Mounted with `norecovery` over a journal that needs recovery: never read-write.
+    unrecovered: bool,
     /// `errors=remount-ro` (else `errors=continue`); may change on remount.
     errors_remount_ro: AtomicBool,
     /// Corruption was found since mount: every super block write records `ERRORS`.
@@ -455,6 +460,7 @@ impl fs::FileSystem for RextFs {
                 journal <- journal::Journal::new(&disk, rec.sequence),
                 commit_work <- PeriodicWork::new(),
                 commit_ms: AtomicU32::new(commit_ms),
+                unrecovered: rec.needs_recovery,
                 errors_remount_ro: AtomicBool::new(errors == ERRORS_REMOUNT_RO),
                 error_seen: AtomicBool::new(false),
                 shut_down: AtomicBool::new(false),
@@ -511,11 +517,14 @@ impl fs::FileSystem for RextFs {
                 pr_err!("{}: cannot mark the file system clean: {:?}\n", sb.id(), e);
             }
         } else {
-            // Made read-only by an error: what was committed (or completed) still goes home.
-            if let Err(e) = journal::checkpoint(sb, || Ok(())) {
-                pr_err!("{}: cannot empty the journal: {:?}\n", sb.id(), e);
-            }
+            // A read-only mount has an empty journal; after an error the journal was aborted
+            // and the next mount replays what was committed.
+            let _ = journal::checkpoint(sb, || Ok(()));
             record_pending_error(sb);
+            if sb.data().error_seen.load(Ordering::SeqCst) {
+                // A checkpoint may have written an older super block home.
+                let _ = mark_errors_on_disk(sb);
+            }
         }
         // Tools reading the device after unmount must not see stale cached blocks.
         let _ = sb.invalidate_device_cache();
@@ -535,6 +544,13 @@ impl fs::FileSystem for RextFs {
         } else {
             if sb.data().geo.needs_readonly() {
                 return Err(EROFS);
+            }
+            if sb.data().unrecovered {
+                pr_err!(
+                    "{}: mounted with norecovery: the journal must be replayed before a read-write mount\n",
+                    sb.id()
+                );
+                return Err(EINVAL);
             }
             mark_dirty(sb)
         }

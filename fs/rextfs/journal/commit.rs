@@ -39,7 +39,9 @@ pub(crate) fn commit(sb: &SuperBlock<RextFs>) -> Result<bool> {
     let _nofs = NofsScope::new();
     let _c = j.commit_lock.lock();
     quiesce(j)?;
-    let snap = snapshot(sb);
+    // A failed snapshot has taken the transaction out of the running state: nothing may be
+    // committed after it.
+    let snap = snapshot(sb).inspect_err(|_| j.abort());
     unquiesce(j);
     let committed = match snap? {
         Some(snap) => {
@@ -201,6 +203,18 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
     for (&b, ()) in revoked.iter() {
         revokes.push(b, GFP_KERNEL)?;
     }
+    // The blocks are in the log from now on as far as frees are concerned: one freed while
+    // this transaction is written gets a revoke record.
+    let mut nodes = KVec::with_capacity(blocks.iter().count(), GFP_KERNEL)?;
+    for (&b, ()) in blocks.iter() {
+        nodes.push(RBTreeNode::new(b, (), GFP_KERNEL)?, GFP_KERNEL)?;
+    }
+    {
+        let mut st = j.state.lock();
+        for n in nodes {
+            st.logged.insert(n);
+        }
+    }
     let bufs = &sb.data().bufs;
     let mut copies = KVec::new();
     for (&b, ()) in blocks.iter() {
@@ -345,7 +359,7 @@ fn write_log(sb: &SuperBlock<RextFs>, snap: Snapshot) -> Result {
     } = snap;
     let now = kernel::fs::super_block::now();
     let Encoded {
-        homes,
+        homes: _,
         blocks,
         commit: cb,
     } = encode_transaction(bs, j.seed, seq, copies, &revokes, (now.sec, now.nsec as u32))?;
@@ -386,17 +400,11 @@ fn write_log(sb: &SuperBlock<RextFs>, snap: Snapshot) -> Result {
     // before the commit block is.
     dev.write(pos(idx), &cb, WriteFlags::PREFLUSH_FUA)?;
 
-    let mut nodes = KVec::with_capacity(homes.len(), GFP_KERNEL)?;
-    for &b in homes.iter() {
-        nodes.push(RBTreeNode::new(b, (), GFP_KERNEL)?, GFP_KERNEL)?;
-    }
     let mut st = j.state.lock();
     st.head = next(j, idx);
     st.used += total;
     st.committed = seq;
-    for n in nodes {
-        st.logged.insert(n);
-    }
+    // The blocks joined `logged` at the snapshot.
     release_busy(&mut st, seq);
     drop(st);
     j.wait.notify_all();

@@ -327,17 +327,15 @@ impl<'a> Handle<'a> {
         Ok(())
     }
 
-    /// Adds `blockno`, just changed in its (pinned) buffer, to the running transaction.
-    fn dirty(&self, blockno: u64) -> Result {
+    /// Adds `blockno`, just changed in its (pinned) buffer, to the running transaction, with
+    /// `node` allocated before the change (nothing here may fail and leave a changed buffer
+    /// outside the transaction, but the journal being aborted).
+    fn dirty(&self, blockno: u64, node: RBTreeNode<u64, ()>) -> Result {
         let j = &self.sb.data().journal;
-        let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
         let mut st = j.state.lock();
         if st.blocks.get(&blockno).is_some() {
             return Ok(());
         }
-        // Freed and used for metadata again in the same transaction: the new copy must be
-        // replayed (the older copies it revoked are overwritten by it anyway).
-        st.revokes.remove(&blockno);
         st.blocks.insert(node);
         st.nblocks += 1;
         let c = self.credits.get();
@@ -363,6 +361,7 @@ impl<'a> Handle<'a> {
         self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
+        let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
         let b = info.bufs.get_new(sb, blockno)?;
         let mut g = b.lock()?;
         if buf.len() != g.len() {
@@ -371,7 +370,7 @@ impl<'a> Handle<'a> {
         g.copy_from_slice(buf);
         g.set_pinned(true);
         drop(g);
-        self.dirty(blockno)
+        self.dirty(blockno, node)
     }
 
     /// Read-modify-write of metadata block `blockno` under its buffer lock, as part of the
@@ -382,6 +381,7 @@ impl<'a> Handle<'a> {
         let sb = self.sb;
         let info = sb.data();
         let b = info.bufs.read(sb, blockno)?;
+        let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
         let mut g = b.lock()?;
         let mut old = KVec::with_capacity(g.len(), GFP_NOFS_ALLOC)?;
         old.extend_from_slice(&g, GFP_NOFS_ALLOC)?;
@@ -391,7 +391,7 @@ impl<'a> Handle<'a> {
         }
         g.set_pinned(true);
         drop(g);
-        self.dirty(blockno)
+        self.dirty(blockno, node)
     }
 
     /// Blocks `start..start + count` are being freed in this transaction: whatever metadata
@@ -408,7 +408,20 @@ impl<'a> Handle<'a> {
         let sb = self.sb;
         let j = &sb.data().journal;
         let busy = RBTreeNode::new(start, (end, self.seq), GFP_NOFS_ALLOC)?;
-        sb.data().bufs.forget(start, count);
+        let r = self.forget_known(start, end, busy);
+        if r.is_err() {
+            // A pinned buffer may be gone, or a revoke record missing: nothing more may be
+            // committed.
+            j.abort();
+        }
+        r
+    }
+
+    /// The part of [`Handle::forget_blocks`] after which a failure aborts the journal.
+    fn forget_known(&self, start: u64, end: u64, busy: RBTreeNode<u64, (u64, u64)>) -> Result {
+        let sb = self.sb;
+        let j = &sb.data().journal;
+        sb.data().bufs.forget(start, end - start);
         let mut st = j.state.lock();
         // Blocks of this range the journal knows: changed in the running transaction, or
         // with a copy in the log.

@@ -65,6 +65,8 @@ pub(crate) struct Recovered {
     pub(crate) sequence: u64,
     /// Whether anything was written home (the super block must be read again).
     pub(crate) replayed: bool,
+    /// The log still needs recovery (`norecovery`): the file system must stay read-only.
+    pub(crate) needs_recovery: bool,
 }
 
 /// Reads the journal super block of the file system `geo` describes and, if the log holds
@@ -101,6 +103,7 @@ pub(crate) fn recover<S: SbState>(
         return Ok(Recovered {
             sequence: jsb.sequence,
             replayed: false,
+            needs_recovery: false,
         });
     }
     if !replay {
@@ -111,6 +114,7 @@ pub(crate) fn recover<S: SbState>(
         return Ok(Recovered {
             sequence: jsb.sequence,
             replayed: false,
+            needs_recovery: true,
         });
     }
     let seed = format::log_seed(&geo.uuid);
@@ -166,6 +170,7 @@ pub(crate) fn recover<S: SbState>(
     Ok(Recovered {
         sequence,
         replayed: true,
+        needs_recovery: false,
     })
 }
 
