@@ -4,7 +4,7 @@
 # next mount replays the journal; the commit= timer (what completed is
 # committed within the interval); norecovery (read-only only); what fsck -n
 # and rextfs-dump say about a journal that needs recovery.
-# Expects rextfs errors: a commit= out of range and norecovery on a read-write mount are refused with a message.
+# Expects rextfs errors: a commit= out of range, norecovery on a read-write mount and a remount rw of a norecovery mount are refused with a message.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t093
@@ -66,6 +66,8 @@ umount "$mnt"
 expect_errno EINVAL mount "$dev" "$mnt" rextfs norecovery
 mount -t rextfs -o ro,norecovery "$dev" "$mnt" || fail "ro,norecovery mount"
 dmesg_has "norecovery: the journal is not replayed" || fail "no norecovery warning"
+expect_errno EINVAL remount "$mnt" ""
+dmesg_has "mounted with norecovery: the journal must be replayed" || fail "no message for the refused remount rw"
 umount "$mnt"
 mount -t rextfs "$dev" "$mnt" || fail "mount replaying"
 [ -e "$mnt/n" ] || fail "committed file lost after a norecovery mount"
