@@ -397,10 +397,11 @@ pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -
                 // a crash gives them back to their owner.
                 let (mut cur, run_end) = (base + first, base + first + n);
                 while cur < run_end {
-                    let (piece_end, next) = match crate::journal::busy_overlap(sb, cur, run_end - cur) {
-                        Some((b, e)) => (b.max(cur), e.min(run_end)),
-                        None => (run_end, run_end),
-                    };
+                    let (piece_end, next) =
+                        match crate::journal::busy_overlap(sb, cur, run_end - cur) {
+                            Some((b, e)) => (b.max(cur), e.min(run_end)),
+                            None => (run_end, run_end),
+                        };
                     let len = piece_end - cur;
                     if len >= minlen {
                         sb.discard(cur * bs, len * bs)?;

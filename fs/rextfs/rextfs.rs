@@ -189,7 +189,13 @@ pub(crate) struct RextFs;
 pub(crate) fn encode_super(sb: &SuperBlock<RextFs>, buf: &mut [u8]) -> Result {
     let info = sb.data();
     let mut st = info.state.lock();
-    let disk = &mut st.disk;
+    encode_disk(sb, &mut st.disk, buf)
+}
+
+/// Encodes `disk` into `buf` (zeroed first), with ERRORS if an error was seen and the write
+/// time set; clears the pending-error flag once ERRORS is in it.
+fn encode_disk(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock, buf: &mut [u8]) -> Result {
+    let info = sb.data();
     if info.error_seen.load(Ordering::SeqCst) {
         disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
     }
@@ -218,27 +224,15 @@ pub(crate) fn encode_super(sb: &SuperBlock<RextFs>, buf: &mut [u8]) -> Result {
 /// transaction handle open. Operations change the super block (free counts, orphan list head,
 /// label) only in memory, in their transaction handle: the journal logs it at commit.
 fn write_super_direct(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
-    let info = sb.data();
-    if info.error_seen.load(Ordering::SeqCst) {
-        disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
-    }
-    disk.write_time = fs::super_block::now().sec;
     let mut buf = IoBuf::new(sb.block_size() as usize)?;
-    disk.encode(buf.get_mut(..format::SB_SIZE).ok_or(EINVAL)?)
-        .map_err(|e| {
-            pr_err!(
-                "{}: cannot encode the super block: {}\n",
-                sb.id(),
-                e.as_str()
-            );
-            EFSCORRUPTED
-        })?;
-    sb.block_device()
-        .write(format::SB_OFFSET, &buf, WriteFlags::NONE)?;
-    if disk.state & format::STATE_ERRORS != 0 {
-        info.error_unrecorded.store(false, Ordering::SeqCst);
+    encode_disk(sb, disk, &mut buf)?;
+    let r = sb
+        .block_device()
+        .write(format::SB_OFFSET, &buf, WriteFlags::NONE);
+    if r.is_err() && disk.state & format::STATE_ERRORS != 0 {
+        sb.data().error_unrecorded.store(true, Ordering::SeqCst);
     }
-    Ok(())
+    r
 }
 
 /// Writes `ERRORS` to a file system that became read-only after an error before it could be
@@ -327,7 +321,10 @@ fn commit_interval_ms<S: fs::SbState>(sb: &SuperBlock<RextFs, S>, secs: u32) -> 
 }
 
 /// Decodes and checks the super block at the start of `raw`, logging what is wrong.
-fn decode_super<S: fs::SbState>(sb: &SuperBlock<RextFs, S>, raw: &[u8]) -> Result<format::Superblock> {
+fn decode_super<S: fs::SbState>(
+    sb: &SuperBlock<RextFs, S>,
+    raw: &[u8],
+) -> Result<format::Superblock> {
     let raw = raw.get(..format::SB_SIZE).ok_or(EINVAL)?;
     match format::Superblock::decode(raw) {
         Ok(d) => Ok(d),

@@ -116,13 +116,9 @@ fn checkpoint_quiesced(sb: &SuperBlock<RextFs>) -> Result {
     for chunk in homes.chunks(256) {
         let mut copies = KVec::with_capacity(chunk.len(), GFP_KERNEL)?;
         for &b in chunk {
-            let Some(r) = bufs.get_cached(b) else {
-                continue;
-            };
-            let g = r.lock()?;
-            let mut io = IoBuf::new(j.block_size)?;
-            io.copy_from_slice(&g);
-            copies.push((b, io), GFP_KERNEL)?;
+            if let Some(io) = copy_cached(sb, b)? {
+                copies.push((b, io), GFP_KERNEL)?;
+            }
         }
         let ((), r) = dev.batch(|bt| {
             for (b, io) in copies.iter() {
@@ -215,22 +211,30 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
             st.logged.insert(n);
         }
     }
-    let bufs = &sb.data().bufs;
     let mut copies = KVec::new();
     for (&b, ()) in blocks.iter() {
-        let Some(r) = bufs.get_cached(b) else {
-            continue;
-        };
-        let g = r.lock()?;
-        let mut io = IoBuf::new(j.block_size)?;
-        io.copy_from_slice(&g);
-        copies.push((b, io), GFP_KERNEL)?;
+        if let Some(io) = copy_cached(sb, b)? {
+            copies.push((b, io), GFP_KERNEL)?;
+        }
     }
     Ok(Some(Snapshot {
         seq,
         copies,
         revokes,
     }))
+}
+
+/// A copy of the cached buffer of block `b`, taken under its lock; `None` if it is not
+/// cached (it was freed and forgotten).
+fn copy_cached(sb: &SuperBlock<RextFs>, b: u64) -> Result<Option<IoBuf>> {
+    let info = sb.data();
+    let Some(r) = info.bufs.get_cached(b) else {
+        return Ok(None);
+    };
+    let g = r.lock()?;
+    let mut io = IoBuf::new(info.journal.block_size)?;
+    io.copy_from_slice(&g);
+    Ok(Some(io))
 }
 
 /// Puts the in-memory super block into block 0's buffer, as part of the running transaction.
@@ -362,7 +366,14 @@ fn write_log(sb: &SuperBlock<RextFs>, snap: Snapshot) -> Result {
         homes: _,
         blocks,
         commit: cb,
-    } = encode_transaction(bs, j.seed, seq, copies, &revokes, (now.sec, now.nsec as u32))?;
+    } = encode_transaction(
+        bs,
+        j.seed,
+        seq,
+        copies,
+        &revokes,
+        (now.sec, now.nsec as u32),
+    )?;
 
     let total = blocks.len() as u64 + 1;
     let (first, empty) = {

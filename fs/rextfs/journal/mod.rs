@@ -175,7 +175,6 @@ impl Journal {
         drop(st);
         self.wait.notify_all();
     }
-
 }
 
 /// An open transaction handle: the right to change metadata blocks (at most `credits` of
@@ -278,8 +277,7 @@ impl<'a> Handle<'a> {
         }
         {
             let mut st = j.state.lock();
-            let want =
-                u64::from(st.nblocks) + u64::from(st.reserved) + u64::from(credits - have);
+            let want = u64::from(st.nblocks) + u64::from(st.reserved) + u64::from(credits - have);
             if want <= u64::from(j.max_trans) && !st.aborted {
                 st.reserved += credits - have;
                 self.credits.set(credits);

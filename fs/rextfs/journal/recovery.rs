@@ -34,7 +34,9 @@ impl<S: SbState> format::JournalDev for Dev<'_, S> {
     fn write_home(&mut self, blockno: u64, buf: &[u8]) -> Result {
         let pos = blockno.checked_mul(self.bs as u64).ok_or(EINVAL)?;
         self.io.copy_from_slice(buf);
-        self.sb.block_device().write(pos, &self.io, WriteFlags::NONE)
+        self.sb
+            .block_device()
+            .write(pos, &self.io, WriteFlags::NONE)
     }
 }
 
@@ -146,8 +148,10 @@ pub(crate) fn recover<S: SbState>(
         );
     }
     let mut table = Revokes(RBTree::new());
-    let written = format::replay(&jsb, &mut dev, &mut desc, &mut data, seed, &found, &mut table)
-        .map_err(|e| replay_error(sb, e))?;
+    let written = format::replay(
+        &jsb, &mut dev, &mut desc, &mut data, seed, &found, &mut table,
+    )
+    .map_err(|e| replay_error(sb, e))?;
     sb.block_device().flush()?;
     // Transactions after the end of the log get numbers no old log block can carry.
     let sequence = found.next_sequence.wrapping_add(1);

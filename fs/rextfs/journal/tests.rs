@@ -119,11 +119,11 @@ fn transaction(seq: u64, copies: &[(u64, u8)], revokes: &[u64]) -> Result<Encode
 fn scan_and_replay(dev: &mut MemDev, j: &format::Jsb) -> Result<(format::ScanResult, u64)> {
     let mut desc = KVec::from_elem(0u8, BS, GFP_KERNEL)?;
     let mut data = KVec::from_elem(0u8, BS, GFP_KERNEL)?;
-    let found = format::scan(j, dev, &mut desc, &mut data, SEED, |b| b < HOMES)
-        .map_err(|_| EINVAL)?;
+    let found =
+        format::scan(j, dev, &mut desc, &mut data, SEED, |b| b < HOMES).map_err(|_| EINVAL)?;
     let mut t = Table(KVec::new());
-    let n = format::replay(j, dev, &mut desc, &mut data, SEED, &found, &mut t)
-        .map_err(|_| EINVAL)?;
+    let n =
+        format::replay(j, dev, &mut desc, &mut data, SEED, &found, &mut t).map_err(|_| EINVAL)?;
     Ok((found, n))
 }
 
@@ -172,7 +172,11 @@ mod kunit {
         let mut dev = MemDev::new()?;
         let j = jsb(60, 10);
         // T10: blocks 1, 2, 3. T11: revokes 1, logs 4, revokes 5. T12: logs 1 again and 5.
-        let mut idx = dev.put(&j, 60, &transaction(10, &[(1, 0xa1), (2, 0xa2), (3, 0xa3)], &[])?);
+        let mut idx = dev.put(
+            &j,
+            60,
+            &transaction(10, &[(1, 0xa1), (2, 0xa2), (3, 0xa3)], &[])?,
+        );
         idx = dev.put(&j, idx, &transaction(11, &[(4, 0xb4), (2, 0xb2)], &[1, 5])?);
         dev.put(&j, idx, &transaction(12, &[(1, 0xc1), (5, 0xc5)], &[3])?);
         let (found, n) = scan_and_replay(&mut dev, &j)?;
@@ -214,10 +218,7 @@ mod kunit {
         let (found, n) = scan_and_replay(&mut dev, &j)?;
         assert_eq!((found.transactions, n), (1, 1));
         assert_eq!(found.end, format::LogEnd::Incomplete);
-        assert_eq!(
-            (dev.home[1][0], dev.home[2][0], dev.home[4][0]),
-            (1, 0, 0)
-        );
+        assert_eq!((dev.home[1][0], dev.home[2][0], dev.home[4][0]), (1, 0, 0));
         // No commit block at all: same.
         let mut dev = MemDev::new()?;
         let t = transaction(7, &[(1, 1)], &[])?;
@@ -244,7 +245,10 @@ mod kunit {
         assert_eq!(dev.home[6][0], 6);
         // An empty log (tail 0) replays nothing.
         let (found, n) = scan_and_replay(&mut dev, &jsb(0, 3))?;
-        assert_eq!((found.transactions, n, found.end), (0, 0, format::LogEnd::Empty));
+        assert_eq!(
+            (found.transactions, n, found.end),
+            (0, 0, format::LogEnd::Empty)
+        );
         Ok(())
     }
 }

@@ -148,7 +148,13 @@ impl Folio {
         // The page allocator leaves `index` as the page's last user set it: make the position
         // of a folio outside any page cache 0, not a leftover.
         // SAFETY: The folio is new and ours alone; `index` is a plain field of its first page.
-        unsafe { (*ptr.as_ptr()).__bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_2.index = 0 };
+        unsafe {
+            (*ptr.as_ptr())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_2
+                .index = 0
+        };
         // SAFETY: We own the one reference of the new folio.
         Ok(unsafe { Self::from_raw_owned(ptr) })
     }

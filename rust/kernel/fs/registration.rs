@@ -103,7 +103,9 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// has one (in its private data): the glue disables it before the super block is shut
     /// down, and [`PeriodicWork::schedule`](super::periodic::PeriodicWork::schedule) only
     /// arms the work returned here.
-    fn periodic_work(_sb: &SuperBlock<Self, Ready>) -> Option<&super::periodic::PeriodicWork<Self>> {
+    fn periodic_work(
+        _sb: &SuperBlock<Self, Ready>,
+    ) -> Option<&super::periodic::PeriodicWork<Self>> {
         None
     }
 

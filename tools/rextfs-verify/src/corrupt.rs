@@ -395,14 +395,20 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         "journal-tail-range",
         MustFail,
         "journal tail past the end of the journal",
-        vec![Edit::Put(jb + 0x20, l.journal_blocks.to_le_bytes().to_vec())],
+        vec![Edit::Put(
+            jb + 0x20,
+            l.journal_blocks.to_le_bytes().to_vec(),
+        )],
         vec![Seal::Jsb(l.journal_start)],
     );
     b.add(
         "journal-size",
         MustFail,
         "journal size not the one of the layout",
-        vec![Edit::Put(jb + 0x10, (l.journal_blocks + 1).to_le_bytes().to_vec())],
+        vec![Edit::Put(
+            jb + 0x10,
+            (l.journal_blocks + 1).to_le_bytes().to_vec(),
+        )],
         vec![Seal::Jsb(l.journal_start)],
     );
     b.add(
