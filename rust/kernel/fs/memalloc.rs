@@ -13,9 +13,11 @@ use core::marker::PhantomData;
 /// While it lives, allocations of the current task do not enter file system reclaim
 /// (`memalloc_nofs_save`; dropping it calls `memalloc_nofs_restore`).
 ///
-/// Scopes nest. Dropping them in another order than the reverse of their creation (or
-/// forgetting one) can leave the task in the NOFS state longer than needed, which only makes
-/// its allocations more conservative; it cannot cause undefined behaviour.
+/// Scopes nest when they are dropped in the reverse order of their creation. Dropped in
+/// another order, an outer scope restores the state from before it while an inner one still
+/// lives, so the task leaves the NOFS state early (reclaim may then enter file systems while
+/// the inner scope's holder expects it not to); forgetting a scope leaves the task in the
+/// NOFS state. Neither can cause undefined behaviour; keep scopes lexically nested.
 pub struct NofsScope {
     flags: u32,
     /// The state belongs to the current task: the scope must be dropped by it.
