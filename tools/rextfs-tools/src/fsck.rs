@@ -176,7 +176,12 @@ pub fn fsck_with_progress(
     progress: Option<&mut dyn FnMut(u32, u64, u64)>,
 ) -> FsckReport {
     let mut dev = dev;
-    let jp = journal_pass(dev.as_mut(), opts.repair || opts.preen, opts.verbose);
+    let jp = journal_pass(
+        dev.as_mut(),
+        opts.repair || opts.preen,
+        opts.preen,
+        opts.verbose,
+    );
     if let Some(why) = &jp.abort {
         let mut r = fatal(EXIT_OPERATIONAL, why.clone());
         r.lines.splice(0..0, jp.lines.iter().cloned());
@@ -242,6 +247,9 @@ struct JournalPass {
     problems: usize,
     /// Problems corrected.
     fixed: usize,
+    /// Problems a preen leaves to a person (a bad journal super block: the
+    /// log it described may have held committed transactions).
+    manual: usize,
     /// The journal was replayed.
     replayed: bool,
     /// The pass failed (I/O): fsck stops with an operational error.
@@ -280,8 +288,10 @@ fn sb_for_journal(dev: &mut dyn Dev) -> Option<Superblock> {
 /// valid super block nothing in it can be replayed safely). A journal that
 /// needs recovery is replayed with `writes` (see [`journal::recover`]); without,
 /// it is reported and the file system checked as it is on disk. Replaying is no
-/// correction in itself (as e2fsck, it does not make the exit code 1).
-fn journal_pass(dev: &mut dyn Dev, writes: bool, verbose: bool) -> JournalPass {
+/// correction in itself (as e2fsck, it does not make the exit code 1). A
+/// `preen` does not replace a bad journal super block: that may throw away
+/// committed transactions, so it needs a person.
+fn journal_pass(dev: &mut dyn Dev, writes: bool, preen: bool, verbose: bool) -> JournalPass {
     let mut p = JournalPass::default();
     let Some(sb) = sb_for_journal(dev) else {
         return p;
@@ -306,6 +316,11 @@ fn journal_pass(dev: &mut dyn Dev, writes: bool, verbose: bool) -> JournalPass {
                  cannot be known, it is replaced by an empty journal",
                 sb.layout.journal_start
             );
+            if preen {
+                p.manual += 1;
+                p.lines.push(format!("{text} (UNEXPECTED INCONSISTENCY)"));
+                return p;
+            }
             if !writes {
                 p.lines.push(text);
                 return p;
@@ -531,6 +546,7 @@ impl<'p> Checker<'p> {
         self.lines.splice(0..0, jp.lines.iter().cloned());
         self.problems += jp.problems;
         self.fixed += jp.fixed;
+        self.manual += jp.manual;
     }
 
     fn report(mut self, forced: Option<i32>) -> FsckReport {

@@ -381,12 +381,20 @@ fn bad_journal_super_blocks_are_replaced() {
             "the log was not zeroed"
         );
     }
-    // A preen repairs it too.
+    // A preen leaves it to a person: the log it described may have held committed
+    // transactions. It writes nothing.
     let dev = fresh(10, 4 << 20);
     dev.with(|img| img[at] ^= 0xff);
+    let before = dev.to_bytes();
     let p = preen(&dev);
-    assert_eq!(p.exit_code, EXIT_FIXED, "{:?}", p.lines);
-    assert_clean(&dev);
+    assert_eq!(p.exit_code, EXIT_UNCORRECTED, "{:?}", p.lines);
+    assert!(
+        p.lines.iter().any(|l| l.contains("journal super block")
+            && l.ends_with("(UNEXPECTED INCONSISTENCY)")),
+        "{:?}",
+        p.lines
+    );
+    assert!(dev.to_bytes() == before, "preen wrote");
 }
 
 #[test]
