@@ -219,10 +219,15 @@ pub(crate) const WRITE_INODE: u32 = INODE;
 /// Setting the label: only the super block.
 pub(crate) const LABEL: u32 = SUPER;
 
-/// Freeing the hash index of a directory being freed, `nodes` blocks (one bitmap block each at
-/// worst), and writing the inode without it.
-pub(crate) fn free_index(nodes: usize) -> u32 {
-    u32::try_from(nodes)
+/// Freeing the hash index of a directory being freed, all at once (the inode is written
+/// without it in the same transaction): the bitmap blocks of its nodes (`bitmap_blocks`
+/// distinct ones), the log blocks of their revoke records (`revoke_blocks`), the inode and
+/// the free count. A known limit: an index whose nodes lie in more bitmap blocks than a
+/// transaction may hold (a quarter of the journal: 8192 on a device of more than 4Mi blocks,
+/// whose bitmap blocks cover 256 GiB at least) does not fit one transaction; freeing it
+/// fails and aborts the journal.
+pub(crate) fn free_index(bitmap_blocks: usize, revoke_blocks: usize) -> u32 {
+    u32::try_from(bitmap_blocks.saturating_add(revoke_blocks))
         .unwrap_or(u32::MAX)
         .saturating_add(INODE + SUPER)
 }
@@ -231,3 +236,21 @@ pub(crate) fn free_index(nodes: usize) -> u32 {
 /// slot of the inode before it, or the list head), its slot zeroed (the same block as its
 /// own), its bit in the inode bitmap cleared, the free count.
 pub(crate) const FREE_INODE: u32 = 2 * INODE + ALLOC + SUPER;
+
+/// The credits of the largest bounded step of any operation. A handle never asks for more
+/// than one step at a time, so every step fits one transaction when a transaction may take
+/// this many blocks.
+pub(crate) const MAX_STEP: u32 = max(
+    max(
+        max(PUNCH_STEP, CONVERT_STEP),
+        max(TRUNCATE_STEP, SHIFT_STEP),
+    ),
+    max(
+        max(max(SPLIT_STEP, COMPACT_STEP), max(MERGE_STEP, ALLOC_EXTENT)),
+        max(max(CREATE, LINK), max(RENAME, max(UNLINK, RMDIR))),
+    ),
+);
+
+// A transaction may take a quarter of the journal (`Journal::new`): the smallest journal the
+// format allows must hold the largest step.
+const _: () = assert!(4 * MAX_STEP as u64 <= format::MIN_JOURNAL_BLOCKS);

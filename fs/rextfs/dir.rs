@@ -215,7 +215,7 @@ fn write_dir_inode(h: &Handle<'_>, dir: &INode<RextFs>, d: &mut format::Inode) -
     let sb = dir.super_block();
     dir.set_bytes(d.blocks << sb.data().geo.block_log2);
     sync_disk(dir, d);
-    write_disk(h, dir.ino(), d)
+    crate::inode::write(h, dir, d)
 }
 
 /// Adds entry `name` -> `ino` to directory `dir` (locked) in the transaction of `h` (at most
@@ -470,7 +470,7 @@ fn is_empty(dir: &INode<RextFs>) -> Result<bool> {
 fn write_now(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     let mut d = inode.data().disk.lock();
     sync_disk(inode, &mut d);
-    write_disk(h, inode.ino(), &d)
+    crate::inode::write(h, inode, &d)
 }
 
 fn check_name(name: &[u8]) -> Result {
@@ -539,11 +539,13 @@ fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>
     write_disk(&h, ino, &on_disk).map_err(undo)?;
     orphan::add_new(&h, ino).map_err(undo)?;
     // The VFS inode starts with one link; the glue's d_tmpfile() drops it to zero.
+    let seq = h.seq();
     new.init(
         params(sb, &d),
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(on_disk),
             dir_hint: AtomicU64::new(0),
+            sync_seq: AtomicU64::new(seq),
         }),
     )
     .map_err(undo)
@@ -597,11 +599,13 @@ fn create_node(
         write_now(&h, parent)?;
     }
     parent.mark_dirty();
+    let seq = h.seq();
     let inode = new.init(
         params(sb, &d),
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
             dir_hint: AtomicU64::new(0),
+            sync_seq: AtomicU64::new(seq),
         }),
     )?;
     dentry.instantiate(inode)
@@ -862,11 +866,13 @@ impl inode::Operations for DirOps {
                     return Err(e);
                 }
                 // The VFS sees the whiteout at its next lookup of the old name.
+                let seq = h.seq();
                 drop(w.init(
                     params(sb, &d),
                     try_pin_init!(RxInode {
                         disk <- kernel::new_mutex!(d),
                         dir_hint: AtomicU64::new(0),
+                        sync_seq: AtomicU64::new(seq),
                     }),
                 )?);
             }

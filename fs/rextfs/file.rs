@@ -14,6 +14,7 @@
 
 use crate::journal::{self, Handle};
 use crate::{alloc, credits, extent, format, inode::write_disk, RextFs};
+use core::sync::atomic::Ordering;
 use extent::{Budget, Mapping as Ext, ShiftState, TreeCtx};
 use iomap::{AddressSpace, MapFlags, Mapping, OpFlags};
 use kernel::fs::{
@@ -125,7 +126,7 @@ fn update_tree<T>(
     d.area = root;
     d.blocks = blocks;
     d.size = inode.size() as u64;
-    write_disk(h, inode.ino(), d)?;
+    crate::inode::write(h, inode, d)?;
     inode.set_bytes(d.blocks << sb.data().geo.block_log2);
     extent::free_all(h, &freed)?;
     r
@@ -207,7 +208,7 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                 };
                 insert_new_extent(h, inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
                 d.size = inode.size() as u64;
-                write_disk(h, inode.ino(), &d)?;
+                crate::inode::write(h, inode, &d)?;
                 inode.set_bytes(d.blocks << sb.data().geo.block_log2);
                 lblk += got;
             }
@@ -285,6 +286,14 @@ impl FileOps {
                     // Reads see zeroes; iomap zeroes the parts of the blocks a buffered write
                     // does not cover instead of reading them.
                     Mapping::unwritten(sb, off, len, addr)
+                } else if flags.is_data_write()
+                    && flags.contains(OpFlags::DIRECT)
+                    && !journal::is_committed(sb, inode.data().sync_seq.load(Ordering::Relaxed))
+                {
+                    // The extent (or the size) may be in a transaction that has not committed:
+                    // an `O_DSYNC` direct write must then commit (`fsync`), a FUA write of the
+                    // data alone would not make it readable after a crash.
+                    Mapping::mapped(sb, off, len, addr).with_flags(MapFlags::DIRTY)
                 } else {
                     Mapping::mapped(sb, off, len, addr)
                 }))
@@ -368,7 +377,7 @@ impl FileOps {
             format::EXTENT_UNWRITTEN,
         )?;
         d.size = inode.size() as u64;
-        write_disk(&h, inode.ino(), &d)?;
+        crate::inode::write(&h, inode, &d)?;
         inode.set_bytes(d.blocks << shift);
         let (off, len, addr) = ((lblk << shift) as i64, got << shift, start << shift);
         Ok(Mapping::unwritten(sb, off, len, addr).with_flags(MapFlags::NEW))
@@ -479,6 +488,7 @@ impl FileOps {
                     let mut d = inode.data().disk.lock();
                     d.size = size as u64;
                     let done = truncate_step(&h, inode.ino(), &mut d, from)?;
+                    crate::inode::note(&h, inode);
                     inode.set_bytes(d.blocks << shift);
                     done
                 };
@@ -926,8 +936,10 @@ impl file_ops::Operations for FileOps {
         file_ops::write_and_wait_range(file, start, end)?;
         inode.sync_metadata()?;
         // The inode's changes, and the conversions of the data just written, are in committed
-        // or running transactions: commit (or, with nothing to commit, flush the data).
-        crate::journal::force(inode.super_block())
+        // or running transactions: commit up to the last one that changed the inode; when it
+        // has committed, only flush the data written in place.
+        let seq = inode.data().sync_seq.load(Ordering::Relaxed);
+        crate::journal::force_seq(inode.super_block(), seq)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::journal::{self, Handle};
 use crate::{credits, dir, file, format, symlink, RextFs};
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops,
     inode::{
@@ -26,6 +26,22 @@ pub(crate) struct RxInode {
     /// Directories: every logical block below this one was found full by an insertion (a
     /// search for room starts here; removals lower it).
     pub(crate) dir_hint: AtomicU64,
+    /// Sequence number of the last transaction that changed the inode (its slot, its extent
+    /// tree, its blocks), 0 for none since it was read: `fsync` commits up to it, and does
+    /// not commit at all once it has committed.
+    pub(crate) sync_seq: AtomicU64,
+}
+
+/// Records that `h` changed `inode`, for [`journal::force_seq`] at `fsync`.
+pub(crate) fn note(h: &Handle<'_>, inode: &INodeView<RextFs>) {
+    inode.data().sync_seq.fetch_max(h.seq(), Ordering::Relaxed);
+}
+
+/// Writes `inode`'s on-disk copy `d` ([`write_disk`]) and records the change for `fsync`.
+pub(crate) fn write(h: &Handle<'_>, inode: &INodeView<RextFs>, d: &format::Inode) -> Result {
+    write_disk(h, inode.ino(), d)?;
+    note(h, inode);
+    Ok(())
 }
 
 fn ts(t: format::Timestamp) -> Timespec {
@@ -146,7 +162,7 @@ pub(crate) fn fileattr_set(inode: &Locked<'_, RextFs>, fa: &FileAttr) -> Result 
         let mut d = inode.data().disk.lock();
         d.flags = (d.flags & !format::INODE_FLAGS_USER) | flags;
         sync_disk(inode, &mut d);
-        write_disk(&h, inode.ino(), &d)
+        write(&h, inode, &d)
     };
     // Should the write fail, writeback tries again.
     inode.mark_dirty();
@@ -198,6 +214,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
             dir_hint: AtomicU64::new(0),
+            sync_seq: AtomicU64::new(0),
         }),
     )
 }
@@ -321,11 +338,11 @@ pub(crate) fn write_inode(inode: &INodeView<RextFs>, sync: bool) -> Result {
         let h = journal::start(sb, credits::WRITE_INODE)?;
         let mut d = inode.data().disk.lock();
         sync_disk(inode, &mut d);
-        write_disk(&h, inode.ino(), &d)?;
+        write(&h, inode, &d)?;
     }
     if sync {
         // Data-integrity writeback: the inode is durable when its transaction is.
-        journal::force(sb)?;
+        journal::force_seq(sb, inode.data().sync_seq.load(Ordering::Relaxed))?;
     }
     Ok(())
 }

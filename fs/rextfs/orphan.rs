@@ -39,7 +39,7 @@ pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     };
     let info = h.sb().data();
     let mut st = info.state.lock();
-    inode::write_disk(h, ino, &d)?;
+    inode::write(h, inode, &d)?;
     link_at_head(h, &mut st, ino)
 }
 
@@ -191,8 +191,21 @@ pub(crate) fn free_orphan(
 ) -> Result {
     let sb = h.sb();
     if d.dir_index_root != 0 {
-        let nodes = dirindex::index_nodes(sb, ino, d.dir_index_root)?;
-        h.extend(credits::free_index(nodes.len()))?;
+        let mut nodes = dirindex::index_nodes(sb, ino, d.dir_index_root)?;
+        nodes.sort_unstable();
+        let bits = core::num::NonZeroU64::new(alloc::bits_per_bitmap_block(sb))
+            .unwrap_or(core::num::NonZeroU64::MIN);
+        let mut bitmap_blocks = 0;
+        let mut last = None;
+        for &b in nodes.iter() {
+            let group = Some(b / bits);
+            if group != last {
+                bitmap_blocks += 1;
+                last = group;
+            }
+        }
+        let revoke_blocks = journal::revoke_blocks(sb, nodes.len());
+        h.extend(credits::free_index(bitmap_blocks, revoke_blocks))?;
         d.dir_index_root = 0;
         d.blocks = d.blocks.saturating_sub(nodes.len() as u64);
         inode::write_disk(h, ino, d)?;

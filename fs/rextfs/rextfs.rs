@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn superblock_round_trip_in_kernel() {
-        let layout = Layout::compute(4096, 12, 1024, 256).unwrap();
+        let layout = Layout::compute(4096, 12, 1024, 1024).unwrap();
         let mut buf = [0u8; SB_SIZE];
         assert_eq!(Superblock::decode(&buf), Err(FormatError::BadMagic));
         let sb = Superblock {

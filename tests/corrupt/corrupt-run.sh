@@ -194,7 +194,7 @@ fsck_after() {
 # the kernel, so that every mutation of the fixed list exists for it too.
 kernel_base() {
 	local bs=$1 img=$2
-	truncate -s 4M "$img"
+	truncate -s 8M "$img"
 	mkfs.rextfs -q -f -b "$bs" "$img" >"$work/err" 2>&1 || return 1
 	loop=$(losetup -f --show "$img") || return 1
 	if ! mount -t rextfs "$loop" "$mnt" 2>"$work/err"; then

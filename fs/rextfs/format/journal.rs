@@ -36,8 +36,10 @@ pub const JOURNAL_VERSION: u32 = 1;
 pub const JSB_SIZE: usize = 256;
 /// Offset of the checksum in the journal super block and in log headers.
 pub const JOURNAL_CRC_OFFSET: usize = 4;
-/// Smallest journal, super block included.
-pub const MIN_JOURNAL_BLOCKS: u64 = 64;
+/// Smallest journal, super block included (the smallest mke2fs makes). A transaction may
+/// take a quarter of the log, and the largest step of any operation must fit one transaction
+/// (`fs/rextfs/credits.rs` checks this at build time).
+pub const MIN_JOURNAL_BLOCKS: u64 = 1024;
 /// Largest journal.
 pub const MAX_JOURNAL_BLOCKS: u64 = 1 << 20;
 

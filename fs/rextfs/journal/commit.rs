@@ -70,6 +70,27 @@ pub(crate) fn force(sb: &SuperBlock<RextFs>) -> Result {
     Ok(())
 }
 
+/// Makes transaction `seq` durable (`fsync` of an inode last changed in it; 0: changed in no
+/// transaction since it was read): commits the running transaction if `seq` has not
+/// committed yet; otherwise (or when there was nothing to commit) only flushes the device's
+/// cache, for the data written in place. Transactions commit in order, one at a time, so a
+/// commit that runs after `seq` was seen uncommitted covers it.
+pub(crate) fn force_seq(sb: &SuperBlock<RextFs>, seq: u64) -> Result {
+    if is_committed(sb, seq) {
+        return sb.flush_device();
+    }
+    force(sb)
+}
+
+/// Tells whether transaction `seq` has committed (0: no transaction, true).
+pub(crate) fn is_committed(sb: &SuperBlock<RextFs>, seq: u64) -> bool {
+    let info = sb.data();
+    let st = info.journal.state.lock();
+    // Sequence numbers grow by one a transaction from the one recovery chose; they are
+    // compared as distances, the way jbd2 compares tids.
+    seq == 0 || (st.committed.wrapping_sub(seq) as i64) >= 0
+}
+
 /// Commits the running transaction and writes every logged block home; the log is empty
 /// afterwards (also on disk). Then runs `then` before any handle may start again (to write
 /// the super block directly at unmount, freeze or remount read-only).
@@ -189,6 +210,7 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
         let mut st: MutexGuard<'_, JState> = j.state.lock();
         let blocks = core::mem::take(&mut st.blocks);
         let revokes = core::mem::take(&mut st.revokes);
+        st.nrevokes = 0;
         let seq = st.seq;
         st.seq = seq.wrapping_add(1);
         st.nblocks = 0;

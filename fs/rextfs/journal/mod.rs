@@ -35,7 +35,7 @@ pub(crate) mod recovery;
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 mod tests;
 
-pub(crate) use commit::{checkpoint, commit, force};
+pub(crate) use commit::{checkpoint, commit, force, force_seq, is_committed};
 
 use crate::{format, RextFs};
 use core::cell::Cell;
@@ -66,6 +66,8 @@ struct JState {
     super_changed: bool,
     /// Blocks the running transaction revoked (and did not log again since).
     revokes: RBTree<u64, ()>,
+    /// Number of entries of `revokes`.
+    nrevokes: u32,
     /// Freed extents not reusable yet: start to (end, sequence of the freeing transaction).
     busy: RBTree<u64, (u64, u64)>,
     /// Log index where the next transaction goes.
@@ -116,7 +118,9 @@ impl Journal {
     pub(crate) fn new(geo: &format::Superblock, sequence: u64) -> impl PinInit<Self, Error> {
         let blocks = geo.layout.journal_blocks;
         // A transaction takes at most a quarter of the log; a checkpoint starts when half of
-        // the log is used, so the running transaction always fits, descriptors included.
+        // the log is used, so the running transaction always fits, descriptors included. The
+        // geometry was checked: the journal has `MIN_JOURNAL_BLOCKS` at least, so the
+        // largest step (`credits::MAX_STEP`) fits one transaction.
         let max_trans = (blocks / 4).clamp(8, u64::from(u32::MAX)) as u32;
         let (start, block_size, block_log2, uuid) = (
             geo.layout.journal_start,
@@ -143,6 +147,7 @@ impl Journal {
                 nblocks: 0,
                 super_changed: false,
                 revokes: RBTree::new(),
+                nrevokes: 0,
                 busy: RBTree::new(),
                 head: 1,
                 used: 0,
@@ -157,14 +162,30 @@ impl Journal {
     }
 
     /// Log blocks the next transaction may need: a transaction is cut at `max_trans` blocks
-    /// by [`start`] and refused past twice that (a handle that used more than its credits), plus
-    /// its descriptors, a revoke block and the commit block. A checkpoint follows any commit
+    /// (changed blocks and revoke blocks, [`Journal::log_size`]) by [`start`] and refused past
+    /// twice that (a handle that used more than its credits), plus its descriptors, the commit
+    /// block and one block of slack. A checkpoint follows any commit
     /// that leaves less room than this.
     fn room_needed(&self) -> u64 {
         let most = 2 * u64::from(self.max_trans);
         let cap = core::num::NonZeroU64::new(format::log_capacity(self.block_size) as u64)
             .unwrap_or(core::num::NonZeroU64::MIN);
         most + (most + cap.get() - 1) / cap + 2
+    }
+
+    /// Log blocks the revoke records of `revokes` blocks take.
+    fn revoke_blocks(&self, revokes: u64) -> u64 {
+        let cap = core::num::NonZeroU64::new(format::log_capacity(self.block_size) as u64)
+            .unwrap_or(core::num::NonZeroU64::MIN);
+        revokes.div_ceil(cap.get())
+    }
+
+    /// Blocks of the log the running transaction takes so far, not counting its descriptors
+    /// and commit block: its changed blocks and its revoke blocks. Revoke records are
+    /// charged to the handles like changed blocks: every revoked block is a freed metadata
+    /// block, and the credits of a step count a bitmap change for each block it frees.
+    fn log_size(&self, st: &JState) -> u64 {
+        u64::from(st.nblocks) + self.revoke_blocks(u64::from(st.nrevokes))
     }
 
     /// Stops every later transaction: handles fail with `EIO` from now on, and nothing more
@@ -224,7 +245,7 @@ fn join(sb: &SuperBlock<RextFs>, credits: u32) -> Result<u64> {
             j.wait.wait(&mut st);
             continue;
         }
-        let want = u64::from(st.nblocks) + u64::from(st.reserved) + u64::from(credits);
+        let want = j.log_size(&st) + u64::from(st.reserved) + u64::from(credits);
         if want > u64::from(j.max_trans) && (st.nblocks > 0 || st.handles > 0) && !nested {
             drop(st);
             commit(sb)?;
@@ -259,6 +280,12 @@ impl<'a> Handle<'a> {
         self.sb
     }
 
+    /// Sequence number of the transaction the handle's changes go to now (a restart moves
+    /// them to a later one).
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// The handle changed the in-memory super block (`SbState::disk`) without changing a
     /// block: the commit logs the super block anyway.
     pub(crate) fn super_changed(&self) {
@@ -277,7 +304,7 @@ impl<'a> Handle<'a> {
         }
         {
             let mut st = j.state.lock();
-            let want = u64::from(st.nblocks) + u64::from(st.reserved) + u64::from(credits - have);
+            let want = j.log_size(&st) + u64::from(st.reserved) + u64::from(credits - have);
             if want <= u64::from(j.max_trans) && !st.aborted {
                 st.reserved += credits - have;
                 self.credits.set(credits);
@@ -340,7 +367,7 @@ impl<'a> Handle<'a> {
         if c > 0 {
             self.credits.set(c - 1);
             st.reserved = st.reserved.saturating_sub(1);
-        } else if st.nblocks > j.max_trans.saturating_mul(2) {
+        } else if j.log_size(&st) > 2 * u64::from(j.max_trans) {
             // Far past every reservation: the log may not have room for the transaction.
             drop(st);
             pr_err!(
@@ -435,14 +462,28 @@ impl<'a> Handle<'a> {
                 k = b + 1;
             }
         }
+        let revoke_blocks = j.revoke_blocks(u64::from(st.nrevokes));
         for &b in known.iter() {
             if st.blocks.remove(&b).is_some() {
                 st.nblocks -= 1;
             }
-            if st.logged.remove(&b).is_some() {
-                st.revokes.insert(RBTreeNode::new(b, (), GFP_NOFS_ALLOC)?);
+            if st.logged.remove(&b).is_some()
+                && st
+                    .revokes
+                    .insert(RBTreeNode::new(b, (), GFP_NOFS_ALLOC)?)
+                    .is_none()
+            {
+                st.nrevokes += 1;
             }
         }
+        // A new revoke block takes a credit, as a newly changed block does.
+        let grown = j.revoke_blocks(u64::from(st.nrevokes)) - revoke_blocks;
+        let take = self
+            .credits
+            .get()
+            .min(u32::try_from(grown).unwrap_or(u32::MAX));
+        self.credits.set(self.credits.get() - take);
+        st.reserved = st.reserved.saturating_sub(take);
         st.busy.insert(busy);
         Ok(())
     }
@@ -454,6 +495,13 @@ impl Drop for Handle<'_> {
             leave(&self.sb.data().journal, self.credits.get());
         }
     }
+}
+
+/// Log blocks the revoke records of `revokes` freed metadata blocks may take (for the
+/// credits of a step that frees that many).
+pub(crate) fn revoke_blocks(sb: &SuperBlock<RextFs>, revokes: usize) -> usize {
+    let j = &sb.data().journal;
+    usize::try_from(j.revoke_blocks(revokes as u64)).unwrap_or(usize::MAX)
 }
 
 /// The first extent (start, end) freed by a transaction that has not committed yet that

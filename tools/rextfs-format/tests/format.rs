@@ -432,7 +432,8 @@ fn names() {
 #[test]
 fn layout_limits() {
     let j = MIN_JOURNAL_BLOCKS;
-    assert!(Layout::compute(100, 12, 64, j).is_ok());
+    assert!(Layout::compute(j + 100, 12, 64, j).is_ok());
+    assert!(Layout::compute(j, 12, 64, j).is_err());
     assert!(Layout::compute(10, 12, 64, j).is_err());
     assert!(Layout::compute(1000, 9, 64, j).is_err());
     assert!(Layout::compute(1000, 17, 64, j).is_err());

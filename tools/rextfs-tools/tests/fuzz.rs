@@ -126,9 +126,9 @@ proptest! {
     /// Entirely random images with a plausible superblock.
     #[test]
     fn random_images(seed in any::<u64>(), keep_sb in any::<bool>()) {
-        let mut img = pattern(seed, 256 * 1024);
+        let mut img = pattern(seed, 2 << 20);
         if keep_sb {
-            img[..1024].copy_from_slice(&fresh(10, 256 * 1024).to_bytes()[..1024]);
+            img[..1024].copy_from_slice(&fresh(10, 2 << 20).to_bytes()[..1024]);
         }
         let dev = MemDev::from_bytes(&img);
         let r = fsck(Box::new(dev.clone()), &FsckOptions::default());

@@ -183,7 +183,7 @@ fn binaries_accept_exactly_the_listed_options() {
         &["-q", "-f", "-L", "x", p],
         &["-q", "-f", "-U", "00112233445566778899aabbccddeeff", p],
         &["-q", "-f", "-N", "100", p],
-        &["-q", "-f", "-J", "size=2", p],
+        &["-q", "-f", "-J", "size=4", p],
         &[
             "-q",
             "-f",

@@ -24,7 +24,7 @@ fn tmpdir(name: &str) -> PathBuf {
 fn mkfs_then_fsck_every_block_size() {
     for log2 in MIN_BLOCK_LOG2..=MAX_BLOCK_LOG2 {
         let bs = 1usize << log2;
-        let size = (16 << 20).max(bs * 1024);
+        let size = (16 << 20).max(bs * 1536);
         let dev = fresh(log2, size);
         let r = check(&dev);
         assert_eq!(r.exit_code, 0, "bs {bs}: {:?}", r.lines);
@@ -48,8 +48,9 @@ fn mkfs_then_fsck_every_block_size() {
 
 #[test]
 fn mkfs_small_and_odd_sizes() {
-    // 99 blocks: the smallest file system of 1 KiB blocks (64 inodes, a journal of 64 blocks).
-    for blocks in [99u64, 100, 1000, 8193, 32513] {
+    // About 1100 blocks: nearly the smallest file system of 1 KiB blocks (a journal of 1024
+    // blocks, the smallest).
+    for blocks in [1100u64, 1101, 2000, 8193, 32513] {
         let dev = rextfs_tools::MemDev::new(blocks as usize * 1024);
         let opts = MkfsOptions {
             block_log2: 10,
@@ -59,7 +60,7 @@ fn mkfs_small_and_odd_sizes() {
         assert_clean(&dev);
     }
     // Too small, and a size larger than the device.
-    let dev = rextfs_tools::MemDev::new(98 * 1024);
+    let dev = rextfs_tools::MemDev::new(1040 * 1024);
     assert!(mkfs(
         Box::new(dev.clone()),
         &MkfsOptions {
@@ -311,8 +312,8 @@ fn mkfs_writes_an_empty_journal() {
     for (log2, mib, journal_blocks) in [
         (12u32, 64usize, None),
         (10, 64, None),
-        (10, 8, Some(300)),
-        (16, 128, Some(64)),
+        (10, 8, Some(1300)),
+        (16, 128, Some(1024)),
         (12, 32, Some(4096)),
     ] {
         let dev = rextfs_tools::MemDev::new(mib << 20);

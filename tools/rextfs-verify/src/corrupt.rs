@@ -1543,7 +1543,7 @@ mod tests {
     #[test]
     fn base_images_are_clean_and_analysed() {
         for log2 in [10, 12] {
-            let base = build_base(log2, 4 << 20).unwrap();
+            let base = build_base(log2, 8 << 20).unwrap();
             let info = analyze(&base).unwrap();
             assert!(info.inodes.len() > 20, "{}", info.inodes.len());
             assert!(!info.ext_nodes.is_empty(), "no block extent node");
@@ -1554,7 +1554,7 @@ mod tests {
 
     #[test]
     fn mutations_change_the_image_and_most_are_detected() {
-        let base = build_base(12, 4 << 20).unwrap();
+        let base = build_base(12, 8 << 20).unwrap();
         let (info, all) = all(&base, 1, 20).unwrap();
         let names: std::collections::BTreeSet<_> = all.iter().map(|m| m.0.name.clone()).collect();
         assert_eq!(names.len(), all.len(), "duplicate names");
@@ -1590,7 +1590,7 @@ mod tests {
         let set: std::collections::BTreeSet<&String> = list.iter().collect();
         assert_eq!(set.len(), list.len(), "duplicate names in the list");
         for log2 in [10, 12] {
-            let base = build_base(log2, 4 << 20).unwrap();
+            let base = build_base(log2, 8 << 20).unwrap();
             let (_, mut all) = all(&base, 1, 4).unwrap();
             let coded: Vec<&String> = all
                 .iter()

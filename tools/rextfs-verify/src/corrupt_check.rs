@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn blast_radius_of_each_kind_of_structure() {
-        let base = build_base(12, 4 << 20).unwrap();
+        let base = build_base(12, 8 << 20).unwrap();
         let man = manifest(&base).unwrap();
         assert!(man.obs.len() > 20);
         assert_eq!(man.obs["/dir/sub/deep/leaf.txt"].kind, 'f');
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn the_rule_accepts_the_right_walks_and_rejects_the_wrong_ones() {
-        let base = build_base(12, 4 << 20).unwrap();
+        let base = build_base(12, 8 << 20).unwrap();
         let man = manifest(&base).unwrap();
         let control = Judge {
             man: &man,
@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn the_reread_after_the_writes_is_judged_by_the_same_rule() {
-        let base = build_base(12, 4 << 20).unwrap();
+        let base = build_base(12, 8 << 20).unwrap();
         let man = manifest(&base).unwrap();
         // The reread of a must-fail mutation: rule 3 is not applied again
         // (walk --reread), rules 1 and 2 are.

@@ -70,7 +70,7 @@ fn run(args: &[String]) -> Result<(), String> {
         (false, None, None, None, None);
     let mut names: Option<String> = None;
     let (mut reread, mut unmounted): (bool, Option<String>) = (false, None);
-    let (mut log2, mut size, mut seed, mut nrandom) = (12u32, 4u64 << 20, 1u64, 40usize);
+    let (mut log2, mut size, mut seed, mut nrandom) = (12u32, 8u64 << 20, 1u64, 40usize);
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
