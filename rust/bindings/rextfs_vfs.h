@@ -20,6 +20,7 @@
 #include <linux/mm.h>
 #include <linux/backing-dev.h>
 #include <linux/shmem_fs.h>
+#include <linux/crc32.h>
 
 /* Macros bindgen cannot evaluate, exported as constants (prefix stripped by bindgen). */
 const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;

@@ -7,8 +7,10 @@
 //! `0xE3069283`. A non-zero seed continues a previous computation:
 //! `crc32c(crc32c(0, a), b) == crc32c(0, a ++ b)`.
 
+#[cfg(not(CONFIG_RUST))]
 const POLY: u32 = 0x82F6_3B78;
 
+#[cfg(not(CONFIG_RUST))]
 const fn make_tables() -> [[u32; 256]; 8] {
     let mut t = [[0u32; 256]; 8];
     let mut i = 0;
@@ -35,8 +37,10 @@ const fn make_tables() -> [[u32; 256]; 8] {
     t
 }
 
+#[cfg(not(CONFIG_RUST))]
 static TABLES: [[u32; 256]; 8] = make_tables();
 
+#[cfg(not(CONFIG_RUST))]
 #[inline]
 fn tab(n: usize, idx: u32) -> u32 {
     // `idx` is masked to 0..=255, so the lookup always hits.
@@ -46,14 +50,31 @@ fn tab(n: usize, idx: u32) -> u32 {
     }
 }
 
-/// Advances a raw (non-inverted) CRC-32C register over `data`.
-pub fn crc32c_update(mut state: u32, data: &[u8]) -> u32 {
+/// Advances a raw (non-inverted) CRC-32C register over `data`: in the kernel with the
+/// kernel's library (CPU instructions where there are some), elsewhere with the tables.
+pub fn crc32c_update(state: u32, data: &[u8]) -> u32 {
+    #[cfg(CONFIG_RUST)]
+    {
+        kernel::fs::checksum::crc32c(state, data)
+    }
+    #[cfg(not(CONFIG_RUST))]
+    {
+        crc32c_update_tables(state, data)
+    }
+}
+
+/// [`crc32c_update`] with slicing-by-8 tables.
+#[cfg(not(CONFIG_RUST))]
+fn crc32c_update_tables(mut state: u32, data: &[u8]) -> u32 {
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let lo = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) ^ state;
-        let hi = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+        let (lo, hi) = match c {
+            &[a, b, c, d, e, f, g, h] => (
+                u32::from_le_bytes([a, b, c, d]) ^ state,
+                u32::from_le_bytes([e, f, g, h]),
+            ),
+            _ => (state, 0),
+        };
         state = tab(7, lo)
             ^ tab(6, lo >> 8)
             ^ tab(5, lo >> 16)
