@@ -48,8 +48,17 @@ fn read_dir_block(
             return Err(EFSCORRUPTED);
         }
     };
-    let buf = meta::read_block(sb, phys)?;
-    format::dirblock_check(&buf, phys, ino).map_err(|e| corrupt(sb, "directory block", e))?;
+    // The checksum and the entries are checked once while the block stays cached (changes
+    // made since are this file system's own); the owner every time.
+    let buf = meta::read_block_checked(
+        sb,
+        phys,
+        meta::BlockKind::DirBlock,
+        "directory block",
+        |b| format::dirblock_check(b, phys, ino),
+    )?;
+    format::dirblock_check_fields(&buf, phys, ino)
+        .map_err(|e| corrupt(sb, "directory block", e))?;
     Ok(buf)
 }
 

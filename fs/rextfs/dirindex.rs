@@ -64,8 +64,9 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
             )));
         }
         let buf = self.sb.read_node_block(blockno)?;
-        let h = format::node_check(&buf, NodeForm::Block, TreeKind::DirIndex, blockno, self.dir)
-            .map_err(|e| self.err(e))?;
+        let h =
+            format::node_check_fields(&buf, NodeForm::Block, TreeKind::DirIndex, blockno, self.dir)
+                .map_err(|e| self.err(e))?;
         if level.is_some_and(|l| l != h.level) {
             return Err(self.err(format::FormatError::Invalid("wrong child level")));
         }

@@ -99,8 +99,9 @@ fn lookup_leaf<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<
             )));
         }
         let child = sb.read_node_block(rec.child)?;
-        let ch = format::node_check(&child, NodeForm::Block, TreeKind::Extent, rec.child, ino)
-            .map_err(err)?;
+        let ch =
+            format::node_check_fields(&child, NodeForm::Block, TreeKind::Extent, rec.child, ino)
+                .map_err(err)?;
         if ch.level + 1 != level {
             return Err(err(format::FormatError::Invalid("wrong child level")));
         }
@@ -172,8 +173,9 @@ impl<S: NodeStore> TreeCtx<'_, S> {
             )));
         }
         let buf = self.sb.read_node_block(blockno)?;
-        let h = format::node_check(&buf, NodeForm::Block, TreeKind::Extent, blockno, self.ino)
-            .map_err(|e| self.err(e))?;
+        let h =
+            format::node_check_fields(&buf, NodeForm::Block, TreeKind::Extent, blockno, self.ino)
+                .map_err(|e| self.err(e))?;
         if h.level != level {
             return Err(self.err(format::FormatError::Invalid("wrong child level")));
         }

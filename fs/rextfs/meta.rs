@@ -15,9 +15,7 @@ pub(crate) fn read_block(sb: &SuperBlock<RextFs>, blockno: u64) -> Result<KVec<u
     let info = sb.data();
     let b = info.bufs.read(sb, blockno)?;
     let g = b.lock()?;
-    let mut buf = KVec::with_capacity(g.len(), GFP_KERNEL)?;
-    buf.extend_from_slice(&g, GFP_KERNEL)?;
-    Ok(buf)
+    g.to_vec(GFP_KERNEL)
 }
 
 /// Kinds of metadata block checked once by [`read_block_verified`].
@@ -25,6 +23,34 @@ pub(crate) fn read_block(sb: &SuperBlock<RextFs>, blockno: u64) -> Result<KVec<u
 pub(crate) enum BlockKind {
     /// A block of the block or inode bitmap.
     Bitmap = 1,
+    /// A node block of an extent tree or a directory hash index (its header and checksum).
+    Node = 2,
+    /// A directory block (its header, checksum and entries).
+    DirBlock = 3,
+}
+
+/// Reads metadata block `blockno` into a new buffer, with `check` run on it the first time it
+/// is used as a block of `kind` after it was read from the device (see
+/// [`read_block_verified`]); a failed check is reported as corruption of a `what`.
+pub(crate) fn read_block_checked(
+    sb: &SuperBlock<RextFs>,
+    blockno: u64,
+    kind: BlockKind,
+    what: &str,
+    check: impl FnOnce(&[u8]) -> core::result::Result<(), crate::FormatError>,
+) -> Result<KVec<u8>> {
+    let mut bad = None;
+    let r = read_block_verified(sb, blockno, kind, |b| {
+        check(b).map_err(|e| {
+            bad = Some(e);
+            EFSCORRUPTED
+        })
+    });
+    match (r, bad) {
+        // Logged (and the file system marked) outside the buffer lock.
+        (Err(_), Some(e)) => Err(crate::corrupt(sb, what, e)),
+        (r, _) => r,
+    }
 }
 
 /// Reads metadata block `blockno` into a new buffer of one block; `verify` checks it the
@@ -40,9 +66,7 @@ pub(crate) fn read_block_verified(
     let info = sb.data();
     let b = info.bufs.read_verified(sb, blockno, kind as u32, verify)?;
     let g = b.lock()?;
-    let mut buf = KVec::with_capacity(g.len(), GFP_KERNEL)?;
-    buf.extend_from_slice(&g, GFP_KERNEL)?;
-    Ok(buf)
+    g.to_vec(GFP_KERNEL)
 }
 
 /// Where the tree code (extent trees, directory hash indexes) reads its node blocks: the
@@ -55,7 +79,9 @@ pub(crate) trait NodeRead {
     fn node_size(&self) -> usize;
     /// Whether blocks `start..start + len` lie in the data area.
     fn in_data_area(&self, start: u64, len: u64) -> bool;
-    /// Reads node block `blockno` into a new buffer.
+    /// Reads node block `blockno` into a new buffer, its header (magic, checksum, block
+    /// number) verified ([`crate::format::meta_check`]): the caller checks the rest with
+    /// [`crate::format::node_check_fields`].
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>>;
     /// Logs corruption of a `what` and returns the error to give back.
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error;
@@ -87,7 +113,11 @@ impl NodeRead for SuperBlock<RextFs> {
     }
 
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>> {
-        read_block(self, blockno)
+        // The checksum is verified once while the block stays cached: changes made since
+        // are this file system's own, sealed when made.
+        read_block_checked(self, blockno, BlockKind::Node, "tree node", |b| {
+            crate::format::meta_check(b, crate::format::NODE_MAGIC, blockno).map(|_| ())
+        })
     }
 
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {

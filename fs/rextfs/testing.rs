@@ -135,6 +135,9 @@ impl NodeRead for MemStore {
             pr_err!("kunit store: read of unallocated block {}\n", blockno);
             return Err(EIO);
         };
+        if let Err(e) = crate::format::meta_check(buf, crate::format::NODE_MAGIC, blockno) {
+            return Err(self.corrupt("node", e));
+        }
         let mut copy = KVec::with_capacity(buf.len(), GFP_KERNEL)?;
         copy.extend_from_slice(buf, GFP_KERNEL)?;
         Ok(copy)

@@ -99,6 +99,16 @@ pub fn meta_magic(buf: &[u8]) -> Option<u32> {
 /// whole buffer with the crc field taken as zero, and the recorded block
 /// number. The owner is returned for the caller to check.
 pub fn meta_check(buf: &[u8], magic: u32, blockno: u64) -> Result<u64> {
+    meta_check_with(buf, magic, blockno, true)
+}
+
+/// [`meta_check`] without the checksum, for a block whose checksum was verified when it was
+/// read and that only this code changed since (and sealed).
+pub fn meta_check_fields(buf: &[u8], magic: u32, blockno: u64) -> Result<u64> {
+    meta_check_with(buf, magic, blockno, false)
+}
+
+fn meta_check_with(buf: &[u8], magic: u32, blockno: u64, crc: bool) -> Result<u64> {
     if buf.len() < META_HDR_SIZE {
         return Err(FormatError::Short);
     }
@@ -106,7 +116,7 @@ pub fn meta_check(buf: &[u8], magic: u32, blockno: u64) -> Result<u64> {
         return Err(FormatError::BadMagic);
     }
     let stored = bytes::get_u32(buf, META_CRC_OFFSET).ok_or(FormatError::Short)?;
-    if crc::crc32c_with_hole(0, buf, META_CRC_OFFSET) != stored {
+    if crc && crc::crc32c_with_hole(0, buf, META_CRC_OFFSET) != stored {
         return Err(FormatError::BadChecksum);
     }
     if bytes::get_u64(buf, 8) != Some(blockno) {

@@ -408,8 +408,7 @@ impl<'a> Handle<'a> {
         let b = info.bufs.read(sb, blockno)?;
         let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
         let mut g = b.lock()?;
-        let mut old = KVec::with_capacity(g.len(), GFP_NOFS_ALLOC)?;
-        old.extend_from_slice(&g, GFP_NOFS_ALLOC)?;
+        let old = g.to_vec(GFP_NOFS_ALLOC)?;
         if let Err(e) = f(&mut g) {
             g.copy_from_slice(&old);
             return Err(e);

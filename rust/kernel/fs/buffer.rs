@@ -439,6 +439,29 @@ impl BufGuard<'_> {
     }
 }
 
+impl BufGuard<'_> {
+    /// A copy of the block's contents in a new vector (one `memcpy`, where collecting the
+    /// bytes one by one would copy them in a loop).
+    pub fn to_vec(&self, flags: crate::alloc::Flags) -> Result<KVec<u8>> {
+        let src: &[u8] = &self.inner.data;
+        let mut v = KVec::with_capacity(src.len(), flags)?;
+        let spare = v.spare_capacity_mut();
+        if spare.len() < src.len() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `spare` has room for `src.len()` bytes (checked above), `src` is a valid
+        // slice, and the two do not overlap (`v` is a new allocation). `MaybeUninit<u8>` has
+        // the layout of `u8`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), spare.as_mut_ptr().cast(), src.len())
+        };
+        // SAFETY: The first `src.len()` spare elements were initialised just above, and
+        // `src.len() <= capacity` (checked above).
+        unsafe { v.inc_len(src.len()) };
+        Ok(v)
+    }
+}
+
 impl Deref for BufGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -523,6 +546,23 @@ mod tests {
         a.lock().unwrap()[0] = 0xa5;
         assert_eq!(cached(&c, 5).unwrap().lock().unwrap()[0], 0xa5);
         assert_eq!(c.count(), 1);
+    }
+
+    #[test]
+    fn to_vec_copies_the_whole_block() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 16);
+        let r = cached(&c, 9).unwrap();
+        let mut g = r.lock().unwrap();
+        for (i, b) in g.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        let copy = g.to_vec(GFP_KERNEL).unwrap();
+        assert_eq!(copy.len(), 4096);
+        assert!(copy[..] == g[..]);
+        // A copy, not a view: later changes of the block leave it alone.
+        g[0] = 0xff;
+        assert_eq!(copy[0], 0);
     }
 
     #[test]
