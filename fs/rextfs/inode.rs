@@ -311,7 +311,9 @@ pub(crate) fn zero_slot(h: &Handle<'_>, ino: u64) -> Result {
 /// so that a mount after a crash finishes the work.
 pub(crate) fn evict(inode: &INodeView<RextFs>) {
     let sb = inode.super_block();
-    if inode.nlink() != 0 || sb.is_read_only() {
+    // After a shutdown nothing is written: the inode stays on the orphan list, for the next
+    // mount to free.
+    if inode.nlink() != 0 || sb.is_read_only() || crate::check_live(sb).is_err() {
         return;
     }
     let ino = inode.ino();

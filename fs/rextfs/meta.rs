@@ -79,9 +79,9 @@ pub(crate) trait NodeRead {
     fn node_size(&self) -> usize;
     /// Whether blocks `start..start + len` lie in the data area.
     fn in_data_area(&self, start: u64, len: u64) -> bool;
-    /// Reads node block `blockno` into a new buffer, its header (magic, checksum, block
-    /// number) verified ([`crate::format::meta_check`]): the caller checks the rest with
-    /// [`crate::format::node_check_fields`].
+    /// Reads node block `blockno` into a new buffer, checked against its own header
+    /// ([`crate::format::node_check_self`]: checksum, records): the caller checks that it is
+    /// the node it wants with [`crate::format::node_check_fields`].
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>>;
     /// Logs corruption of a `what` and returns the error to give back.
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error;
@@ -116,7 +116,7 @@ impl NodeRead for SuperBlock<RextFs> {
         // The checksum is verified once while the block stays cached: changes made since
         // are this file system's own, sealed when made.
         read_block_checked(self, blockno, BlockKind::Node, "tree node", |b| {
-            crate::format::meta_check(b, crate::format::NODE_MAGIC, blockno).map(|_| ())
+            crate::format::node_check_self(b, blockno).map(|_| ())
         })
     }
 

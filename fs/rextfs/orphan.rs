@@ -258,8 +258,11 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
             info.state.lock().disk.orphan_head = next;
             Ok(())
         })?;
-        pr_info!("{}: freed orphan inode {}\n", sb.id(), cur);
         cur = next;
+    }
+    // One line, not one an inode: tens of thousands of orphans would flood the log.
+    if count > 0 {
+        pr_info!("{}: freed {} orphan inodes\n", sb.id(), count);
     }
     Ok(())
 }

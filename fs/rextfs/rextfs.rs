@@ -171,6 +171,8 @@ pub(crate) struct SbInfo {
     commit_ms: AtomicU32,
     /// Mounted with `norecovery` over a journal that needs recovery: never read-write.
     unrecovered: bool,
+    /// The mount replayed the journal.
+    recovered: bool,
     /// `errors=remount-ro` (else `errors=continue`); may change on remount.
     errors_remount_ro: AtomicBool,
     /// Corruption was found since mount: every super block write records `ERRORS`.
@@ -285,6 +287,28 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
     }
     let ms = info.commit_ms.load(Ordering::Relaxed);
     info.commit_work.schedule(sb, ms)
+}
+
+/// A read-only mount that replayed the journal (which writes to the device, as ext4 and XFS
+/// do) also finishes what a crash left: the orphans are freed and the file system is marked
+/// clean, so that it is consistent on the device when unmounted. Not with recorded errors:
+/// those need fsck.rextfs.
+fn finish_recovery_read_only(sb: &SuperBlock<RextFs>) -> Result {
+    let info = sb.data();
+    let (errors, orphans) = {
+        let st = info.state.lock();
+        (
+            st.disk.state & format::STATE_ERRORS != 0 || info.error_seen.load(Ordering::SeqCst),
+            st.disk.orphan_head != 0,
+        )
+    };
+    if errors {
+        return Ok(());
+    }
+    if orphans {
+        orphan::process_at_mount(sb)?;
+    }
+    mark_clean(sb)
 }
 
 /// Empties the journal (every logged block written home), then writes the super block with
@@ -458,6 +482,7 @@ impl fs::FileSystem for RextFs {
                 commit_work <- PeriodicWork::new(),
                 commit_ms: AtomicU32::new(commit_ms),
                 unrecovered: rec.needs_recovery,
+                recovered: rec.replayed,
                 errors_remount_ro: AtomicBool::new(errors == ERRORS_REMOUNT_RO),
                 error_seen: AtomicBool::new(false),
                 shut_down: AtomicBool::new(false),
@@ -475,6 +500,8 @@ impl fs::FileSystem for RextFs {
         }
         if !sb.is_read_only() {
             mark_dirty(sb)?;
+        } else if sb.data().recovered {
+            finish_recovery_read_only(sb)?;
         }
         Ok(root)
     }

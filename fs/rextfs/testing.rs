@@ -135,7 +135,7 @@ impl NodeRead for MemStore {
             pr_err!("kunit store: read of unallocated block {}\n", blockno);
             return Err(EIO);
         };
-        if let Err(e) = crate::format::meta_check(buf, crate::format::NODE_MAGIC, blockno) {
+        if let Err(e) = crate::format::node_check_self(buf, blockno) {
             return Err(self.corrupt("node", e));
         }
         let mut copy = KVec::with_capacity(buf.len(), GFP_KERNEL)?;

@@ -400,8 +400,9 @@ pub fn node_check(
     node_check_with(buf, form, kind, blockno, owner, true)
 }
 
-/// [`node_check`] without the checksum, for a node whose checksum was verified when it was
-/// read ([`meta_check`]) and that only this code changed since (and sealed).
+/// The header part of [`node_check`] (magic, block number, owner, kind), without the checksum
+/// and the records: for a node that passed [`node_check`] when it was read, and that only
+/// this code changed since (and sealed).
 pub fn node_check_fields(
     buf: &[u8],
     form: NodeForm,
@@ -412,16 +413,25 @@ pub fn node_check_fields(
     node_check_with(buf, form, kind, blockno, owner, false)
 }
 
+/// [`node_check`] of a node block against its own header: for a block read from the device
+/// before it is known who reads it ([`node_check_fields`] then checks the owner and the
+/// kind).
+pub fn node_check_self(buf: &[u8], blockno: u64) -> Result<NodeHeader> {
+    let h = node_header(buf, NodeForm::Block)?;
+    let owner = super::meta_owner(buf).ok_or(FormatError::Short)?;
+    node_check(buf, NodeForm::Block, h.kind, blockno, owner)
+}
+
 fn node_check_with(
     buf: &[u8],
     form: NodeForm,
     kind: TreeKind,
     blockno: u64,
     owner: u64,
-    crc: bool,
+    full: bool,
 ) -> Result<NodeHeader> {
     if form == NodeForm::Block {
-        let o = if crc {
+        let o = if full {
             meta_check(buf, NODE_MAGIC, blockno)?
         } else {
             meta_check_fields(buf, NODE_MAGIC, blockno)?
@@ -436,6 +446,9 @@ fn node_check_with(
     let h = node_header(buf, form)?;
     if h.kind != kind {
         return Err(FormatError::Invalid("wrong tree kind"));
+    }
+    if !full {
+        return Ok(h);
     }
     let mut prev_end: Option<u64> = None;
     for i in 0..usize::from(h.nr) {
