@@ -288,11 +288,15 @@ impl FileOps {
                     Mapping::unwritten(sb, off, len, addr)
                 } else if flags.is_data_write()
                     && flags.contains(OpFlags::DIRECT)
-                    && !journal::is_committed(sb, inode.data().sync_seq.load(Ordering::Relaxed))
+                    && (!journal::is_committed(sb, inode.data().sync_seq.load(Ordering::Relaxed))
+                        || d.size != inode.size() as u64
+                        || (off as u64).saturating_add(len) > d.size)
                 {
-                    // The extent (or the size) may be in a transaction that has not committed:
-                    // an `O_DSYNC` direct write must then commit (`fsync`), a FUA write of the
-                    // data alone would not make it readable after a crash.
+                    // The extent may be in a transaction that has not committed, or the size
+                    // on disk may not cover the write yet (a truncate up changes it in memory
+                    // only; an extending write changes it at completion): an `O_DSYNC` direct
+                    // write must then commit (`fsync`), a FUA write of the data alone would
+                    // not make it readable after a crash (as XFS and ext4 do).
                     Mapping::mapped(sb, off, len, addr).with_flags(MapFlags::DIRTY)
                 } else {
                     Mapping::mapped(sb, off, len, addr)

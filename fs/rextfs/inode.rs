@@ -209,12 +209,15 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
     }
     crate::file::prepare_new_inode(&mut new, d.mode);
     let p = params(sb, &d);
+    // The inode may have left the cache with its last change not committed yet: until it
+    // changes again, an fsync commits whatever is running (as ext4's i_sync_tid at iget).
+    let seq = journal::running_seq(sb);
     new.init(
         p,
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
             dir_hint: AtomicU64::new(0),
-            sync_seq: AtomicU64::new(0),
+            sync_seq: AtomicU64::new(seq),
         }),
     )
 }

@@ -191,19 +191,12 @@ pub(crate) fn free_orphan(
 ) -> Result {
     let sb = h.sb();
     if d.dir_index_root != 0 {
-        let mut nodes = dirindex::index_nodes(sb, ino, d.dir_index_root)?;
-        nodes.sort_unstable();
-        let bits = core::num::NonZeroU64::new(alloc::bits_per_bitmap_block(sb))
-            .unwrap_or(core::num::NonZeroU64::MIN);
-        let mut bitmap_blocks = 0;
-        let mut last = None;
-        for &b in nodes.iter() {
-            let group = Some(b / bits);
-            if group != last {
-                bitmap_blocks += 1;
-                last = group;
-            }
-        }
+        let nodes = dirindex::index_nodes(sb, ino, d.dir_index_root)?;
+        // Each node clears a bit in one bitmap block: at most one block a node, and never
+        // more than the block bitmap has.
+        let bitmap_blocks = usize::try_from(sb.data().geo.layout.block_bitmap_blocks)
+            .unwrap_or(usize::MAX)
+            .min(nodes.len());
         let revoke_blocks = journal::revoke_blocks(sb, nodes.len());
         h.extend(credits::free_index(bitmap_blocks, revoke_blocks))?;
         d.dir_index_root = 0;

@@ -292,7 +292,7 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
 /// A read-only mount that replayed the journal (which writes to the device, as ext4 and XFS
 /// do) also finishes what a crash left: the orphans are freed and the file system is marked
 /// clean, so that it is consistent on the device when unmounted. Not with recorded errors:
-/// those need fsck.rextfs.
+/// those need fsck.rextfs. A failure leaves the mount read-only with the journal aborted.
 fn finish_recovery_read_only(sb: &SuperBlock<RextFs>) -> Result {
     let info = sb.data();
     let (errors, orphans) = {
@@ -302,11 +302,23 @@ fn finish_recovery_read_only(sb: &SuperBlock<RextFs>) -> Result {
             st.disk.orphan_head != 0,
         )
     };
-    if errors {
+    // Unknown read-only-compatible features: this kernel must not rewrite the trees and
+    // bitmaps that freeing orphans changes (ext4 skips its orphan cleanup then too).
+    if errors || info.geo.needs_readonly() {
         return Ok(());
     }
     if orphans {
-        orphan::process_at_mount(sb)?;
+        if let Err(e) = orphan::process_at_mount(sb) {
+            // The read-only mount stays the way to rescue data: what was committed stays,
+            // the rest is left for fsck.rextfs or the next read-write mount.
+            pr_warn!(
+                "{}: cannot free the orphan inodes on a read-only mount: {:?}\n",
+                sb.id(),
+                e
+            );
+            info.journal.abort();
+            return Ok(());
+        }
     }
     mark_clean(sb)
 }

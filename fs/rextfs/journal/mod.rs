@@ -496,6 +496,13 @@ impl Drop for Handle<'_> {
     }
 }
 
+/// Sequence number of the running transaction (the one a handle started now would join).
+pub(crate) fn running_seq(sb: &SuperBlock<RextFs>) -> u64 {
+    let info = sb.data();
+    let seq = info.journal.state.lock().seq;
+    seq
+}
+
 /// Log blocks the revoke records of `revokes` freed metadata blocks may take (for the
 /// credits of a step that frees that many).
 pub(crate) fn revoke_blocks(sb: &SuperBlock<RextFs>, revokes: usize) -> usize {

@@ -456,7 +456,7 @@ impl BufGuard<'_> {
             core::ptr::copy_nonoverlapping(src.as_ptr(), spare.as_mut_ptr().cast(), src.len())
         };
         // SAFETY: The first `src.len()` spare elements were initialised just above, and
-        // `src.len() <= capacity` (checked above).
+        // `src.len() <= capacity - len` (`len` is 0 and the spare room was checked above).
         unsafe { v.inc_len(src.len()) };
         Ok(v)
     }

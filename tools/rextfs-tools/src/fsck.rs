@@ -318,7 +318,11 @@ fn journal_pass(dev: &mut dyn Dev, writes: bool, preen: bool, verbose: bool) -> 
             );
             if preen {
                 p.manual += 1;
-                p.lines.push(format!("{text} (UNEXPECTED INCONSISTENCY)"));
+                p.lines.push(format!(
+                    "journal super block at block {}: {why}; whether the journal needed \
+                     recovery cannot be known (UNEXPECTED INCONSISTENCY)",
+                    sb.layout.journal_start
+                ));
                 return p;
             }
             if !writes {
