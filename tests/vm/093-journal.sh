@@ -4,7 +4,7 @@
 # next mount replays the journal; the commit= timer (what completed is
 # committed within the interval); norecovery (read-only only); what fsck -n
 # and rextfs-dump say about a journal that needs recovery.
-# Expects rextfs errors: a commit= out of range, norecovery on a read-write mount and a remount rw of a norecovery mount are refused with a message.
+# Expects rextfs errors: a commit= out of range, norecovery on a read-write mount, a remount rw of a norecovery mount and recovery on a read-only device are refused with a message.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t093
@@ -79,7 +79,7 @@ fsck.rextfs -n "$dev" || fail "fsck -n at the end"
 # open but unlinked at the crash are freed, and the file system is left
 # clean, so that fsck -n after the read-only mount finds nothing.
 mount -t rextfs -o commit=3600 "$dev" "$mnt" || fail "mount"
-head -c 300000 /dev/urandom >"$mnt/kept" || fail "write kept"
+head -c 300000 /dev/urandom >"$mnt/kept" && sync "$mnt/kept" || fail "write kept"
 for i in 1 2 3; do head -c 50000 /dev/urandom >"$mnt/orphan$i" || fail "write orphan$i"; done
 exec 7<"$mnt/orphan1" 8<"$mnt/orphan2" 9<"$mnt/orphan3"
 rm "$mnt/orphan1" "$mnt/orphan2" "$mnt/orphan3" || fail "unlink the open files"
@@ -93,3 +93,22 @@ touch "$mnt/ro" 2>/tmp/t093.err && fail "touch on a read-only mount"
 grep -q "Read-only file system" /tmp/t093.err || fail "touch: $(cat /tmp/t093.err)"
 umount "$mnt" || fail "umount ro"
 fsck.rextfs -n "$dev" >/tmp/t093.fsck 2>&1 || fail "fsck -n after a read-only recovery: $(cat /tmp/t093.fsck)"
+
+# --- a journal that needs recovery on a read-only device --------------------
+# Replaying would write to it: the mount is refused (as ext4 and xfs do,
+# xfstests generic/050), and -o ro,norecovery reads it as it is.
+mount -t rextfs -o commit=3600 "$dev" "$mnt" || fail "mount"
+touch "$mnt/rodev" && sync -f "$mnt" || fail "syncfs"
+xfs_io -x -c "shutdown -f" "$mnt" || fail "shutdown -f"
+umount "$mnt" || fail "umount"
+blockdev --setro "$dev" || fail "blockdev --setro"
+mount -t rextfs -o ro "$dev" "$mnt" 2>/tmp/t093.err && fail "mounted a journal that needs recovery on a read-only device"
+dmesg_has "the journal needs recovery but the device is read-only" || fail "no message for the read-only device"
+test_dmesg | grep -q "Trying to write to read-only block-device" && fail "rextfs wrote to the read-only device"
+mount -t rextfs -o ro,norecovery "$dev" "$mnt" || fail "ro,norecovery mount of the read-only device"
+umount "$mnt"
+blockdev --setrw "$dev" || fail "blockdev --setrw"
+mount -t rextfs "$dev" "$mnt" || fail "mount replaying after --setrw"
+[ -e "$mnt/rodev" ] || fail "committed file lost"
+umount "$mnt"
+fsck.rextfs -n "$dev" || fail "fsck -n after the read-only device"

@@ -119,6 +119,14 @@ pub(crate) fn recover<S: SbState>(
             needs_recovery: true,
         });
     }
+    if sb.block_device().is_read_only() {
+        // Replaying writes to the device (as ext4 and XFS refuse to, so does rextfs).
+        pr_err!(
+            "{}: the journal needs recovery but the device is read-only; mount with -o ro,norecovery to read the file system as it is on the device\n",
+            sb.id()
+        );
+        return Err(EROFS);
+    }
     let seed = format::log_seed(&geo.uuid);
     let mut dev = Dev {
         sb,

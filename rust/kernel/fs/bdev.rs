@@ -156,6 +156,14 @@ impl BlockDevice<'_> {
         unsafe { bindings::bdev_logical_block_size(self.bdev) }
     }
 
+    /// Whether the device refuses writes (`bdev_read_only`: a read-only disk, or one set
+    /// read-only with `blockdev --setro`). The block layer only warns about writes to such a
+    /// device and lets them through: a file system must not issue any.
+    pub fn is_read_only(&self) -> bool {
+        // SAFETY: `bdev` is valid by the type invariant.
+        unsafe { bindings::bdev_read_only(self.bdev) }
+    }
+
     /// The size of the device in bytes.
     pub fn size(&self) -> u64 {
         // SAFETY: `bdev` is valid by the type invariant.
