@@ -30,7 +30,6 @@ use kernel::fs::{
     bdev::{IoBuf, WriteFlags},
     buffer::BufCache,
     inode::{INode, INodeView},
-    periodic::PeriodicWork,
     New, Ready, SuperBlock,
 };
 use kernel::prelude::*;
@@ -164,9 +163,6 @@ pub(crate) struct SbInfo {
     /// The metadata journal.
     #[pin]
     pub(crate) journal: journal::Journal,
-    /// Commits the journal every `commit_ms` milliseconds.
-    #[pin]
-    commit_work: PeriodicWork<RextFs>,
     /// Milliseconds between two periodic commits (`commit=`); may change on remount.
     commit_ms: AtomicU32,
     /// Mounted with `norecovery` over a journal that needs recovery: never read-write.
@@ -286,7 +282,9 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
         orphan::process_at_mount(sb)?;
     }
     let ms = info.commit_ms.load(Ordering::Relaxed);
-    info.commit_work.schedule(sb, ms)
+    // The commit timer ([`RextFs::periodic`]).
+    sb.schedule_periodic(ms);
+    Ok(())
 }
 
 /// A read-only mount that replayed the journal (which writes to the device, as ext4 and XFS
@@ -491,7 +489,6 @@ impl fs::FileSystem for RextFs {
                 }),
                 bufs <- BufCache::new(sb, bs as u32, cache_limit)?,
                 journal <- journal::Journal::new(&disk, rec.sequence),
-                commit_work <- PeriodicWork::new(),
                 commit_ms: AtomicU32::new(commit_ms),
                 unrecovered: rec.needs_recovery,
                 recovered: rec.replayed,
@@ -629,8 +626,10 @@ impl fs::FileSystem for RextFs {
         mark_in_use(sb)
     }
 
-    fn periodic_work(sb: &SuperBlock<Self, Ready>) -> Option<&PeriodicWork<Self>> {
-        Some(&sb.data().get_ref().commit_work)
+    fn shutdown(sb: &SuperBlock<Self, Ready>) {
+        // The device is gone: stop as `FS_IOC_SHUTDOWN` with `NOLOGFLUSH` does (as ext4 and
+        // XFS do); what was committed is replayed when the device comes back.
+        crate::shutdown(sb);
     }
 
     fn periodic(sb: &SuperBlock<Self, Ready>) {
@@ -640,10 +639,7 @@ impl fs::FileSystem for RextFs {
                 pr_err!("{}: periodic journal commit failed: {:?}\n", sb.id(), e);
             }
         }
-        let info = sb.data();
-        let _ = info
-            .commit_work
-            .schedule(sb, info.commit_ms.load(Ordering::Relaxed));
+        sb.schedule_periodic(sb.data().commit_ms.load(Ordering::Relaxed));
     }
 }
 

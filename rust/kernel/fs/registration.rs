@@ -7,9 +7,9 @@
 //! through [`module_fs!`](crate::module_fs). Mounting follows C's `get_tree_bdev()` path:
 //! the VFS opens the block device, allocates a `struct super_block` and calls
 //! [`FileSystem::fill_super`] with it in the [`New`] state. The private data returned by
-//! `fill_super` is stored in `sb->s_fs_info` and dropped by `kill_sb` only after
-//! `kill_block_super()` has written back and evicted every inode, so no inode operation can
-//! observe it freed.
+//! `fill_super` is stored in `sb->s_fs_info` (in an `SbGlue`, beside the super block's
+//! periodic work) and dropped by `kill_sb` only after `kill_block_super()` has written
+//! back and evicted every inode, so no inode operation can observe it freed.
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
@@ -17,6 +17,7 @@
 use super::{
     inode::{INode, INodeView, INodeWithData},
     param::{MountOptions, ParamTable},
+    periodic::PeriodicWork,
     super_block::{New, Ready, SuperBlock},
 };
 use crate::{
@@ -99,19 +100,8 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// The [`PeriodicWork`](super::periodic::PeriodicWork) of the mounted file system, if it
-    /// has one (in its private data): the glue disables it before the super block is shut
-    /// down, and [`PeriodicWork::schedule`](super::periodic::PeriodicWork::schedule) only
-    /// arms the work returned here. It must return the same work (a field of the private
-    /// data) every time: a work armed through one answer and not returned at `kill_sb` would
-    /// outlive the super block (a known gap of this API, tracked in the soundness issue).
-    fn periodic_work(
-        _sb: &SuperBlock<Self, Ready>,
-    ) -> Option<&super::periodic::PeriodicWork<Self>> {
-        None
-    }
-
-    /// Runs when the [`PeriodicWork`](super::periodic::PeriodicWork) fires.
+    /// Runs when the super block's periodic work fires, about the delay after
+    /// [`SuperBlock::schedule_periodic`] armed it (a journal's commit timer, for instance).
     ///
     /// Context: process context (a workqueue), may sleep; no lock held. Never runs once the
     /// unmount started (`kill_sb`), but may run concurrently with any other operation.
@@ -176,6 +166,38 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     fn unfreeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// The block device went away under the mounted file system (`->shutdown`, from
+    /// `fs_bdev_mark_dead` when a disk is removed, its driver dies or its media changes): the
+    /// file system should stop all I/O and fail every later operation (with `EIO`), as the
+    /// shutdown ioctl does.
+    ///
+    /// Context: process context, may sleep; `s_umount` is held shared, and block driver locks
+    /// may be held (`disk_force_media_change` from the loop and nbd drivers). The VFS has
+    /// tried to sync the file system first (unless the removal was a surprise; the device
+    /// may already fail every I/O) and evicted the inodes nobody uses; the super block stays
+    /// mounted until the user unmounts it. It may be called more than once (on every media
+    /// change), so it must be idempotent, must not wait for I/O to the device to succeed,
+    /// and must not take `s_umount` (nor call
+    /// [`SuperBlock::sync_filesystem`](super::SuperBlock::sync_filesystem)).
+    fn shutdown(_sb: &SuperBlock<Self, Ready>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// What `sb->s_fs_info` of a ready super block points to: the file system's private data and
+/// the super block's periodic work, which the glue owns so that `kill_sb` always finds it.
+///
+/// # Invariants
+///
+/// `data` comes from `T::Data::into_foreign` and is given back (`from_foreign`) only when the
+/// glue data is dropped in `kill_sb`; `periodic` is the work of the super block whose
+/// `s_fs_info` points here.
+#[pin_data]
+pub(crate) struct SbGlue<T: FileSystem> {
+    #[pin]
+    pub(crate) periodic: PeriodicWork<T>,
+    pub(crate) data: *mut c_void,
 }
 
 /// The per-file-system inode cache (`struct kmem_cache` of [`INodeWithData`]).
@@ -242,9 +264,18 @@ unsafe impl<T: FileSystem> Sync for Registration<T> {}
 impl<T: FileSystem> Registration<T> {
     /// Registers the file system type `T`, owned by `module`.
     ///
-    /// The registration embeds the type's lockdep class keys, so it must live in static
-    /// storage (as the module object built by [`module_fs!`](crate::module_fs) does).
-    pub fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    /// Use [`module_fs!`](crate::module_fs), which keeps the registration in the module
+    /// object.
+    ///
+    /// # Safety
+    ///
+    /// The registration must be dropped only when `module` is unloaded (it must live in
+    /// `module`'s module object, as [`module_fs!`](crate::module_fs) puts it): a mounted super
+    /// block holds a reference to `module` (through `file_system_type.owner`), not to the
+    /// registration, so a registration dropped earlier would free the `file_system_type` and
+    /// the inode cache under mounted super blocks. It embeds the type's lockdep class keys, so
+    /// it must also live in static storage, which a module object is.
+    pub unsafe fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             cache: InodeCache::new::<T::INodeData>(T::NAME)?,
             fs <- Opaque::try_ffi_init(|fs_ptr: *mut bindings::file_system_type| {
@@ -352,6 +383,11 @@ impl<T: FileSystem> Tables<T> {
         },
         unfreeze_fs: if T::HAS_UNFREEZE_FS {
             Some(Self::unfreeze_fs)
+        } else {
+            None
+        },
+        shutdown: if T::HAS_SHUTDOWN {
+            Some(Self::shutdown)
         } else {
             None
         },
@@ -477,9 +513,27 @@ impl<T: FileSystem> Tables<T> {
             let r = T::fill_super(sb);
             // SAFETY: The options are no longer lent out; `kill_sb` must see NULL or data.
             unsafe { (*sb_ptr).s_fs_info = core::ptr::null_mut() };
-            let data = r?;
-            // SAFETY: `sb_ptr` is valid; `kill_sb` takes the data back with `from_foreign`.
-            unsafe { (*sb_ptr).s_fs_info = data.into_foreign() };
+            let data = r?.into_foreign();
+            let glue = pin_init!(SbGlue::<T> {
+                // SAFETY: The work lives in the glue data of `sb_ptr` (stored below), which
+                // `kill_sb` disables before the super block is shut down; it is scheduled only
+                // through the ready super block.
+                periodic <- unsafe { PeriodicWork::new(sb_ptr) },
+                data,
+            });
+            let glue = match KBox::pin_init(glue, GFP_KERNEL) {
+                Ok(g) => g,
+                Err(e) => {
+                    // SAFETY: `data` came from `into_foreign` just above and was not used.
+                    drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(data) });
+                    return Err(e);
+                }
+            };
+            // SAFETY: The glue data is never moved out of its allocation: `kill_sb` turns the
+            // pointer back into the box only to drop it.
+            let glue = KBox::into_raw(unsafe { Pin::into_inner_unchecked(glue) });
+            // SAFETY: `sb_ptr` is valid; `kill_sb` takes the glue data back.
+            unsafe { (*sb_ptr).s_fs_info = glue.cast() };
             // SAFETY: The private data is now in place, so the super block is ready.
             let ready = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
             let root = T::init_root(ready)?;
@@ -501,23 +555,24 @@ impl<T: FileSystem> Tables<T> {
     /// Called by the VFS with a super block of this file system type, once, when it dies.
     unsafe extern "C" fn kill_sb(sb_ptr: *mut bindings::super_block) {
         // SAFETY: `sb_ptr` is valid; non-NULL `s_fs_info` means `fill_super` installed the
-        // private data, so the super block is ready.
-        if unsafe { !(*sb_ptr).s_fs_info.is_null() } {
-            // SAFETY: As above.
-            let sb = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
-            if let Some(w) = T::periodic_work(sb) {
-                // No periodic hook may run once the shutdown starts.
-                w.disable_sync();
-            }
+        // glue data (it is NULL again after a failed `T::fill_super`).
+        let glue = unsafe { (*sb_ptr).s_fs_info }.cast::<SbGlue<T>>();
+        if !glue.is_null() {
+            // No periodic hook may run once the shutdown starts.
+            // SAFETY: The glue data lives until it is dropped below.
+            unsafe { (*glue).periodic.disable_sync() };
         }
         // SAFETY: `sb_ptr` is a valid block-device super block.
         unsafe { bindings::kill_block_super(sb_ptr) };
-        // SAFETY: `kill_block_super` does not free the super block itself.
-        let data = unsafe { (*sb_ptr).s_fs_info };
-        if !data.is_null() {
-            // SAFETY: `s_fs_info` was set from `into_foreign` in `fill_super`, and every inode
-            // (the only other users of the data) is gone after `kill_block_super`.
-            drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(data) });
+        if !glue.is_null() {
+            // SAFETY: `glue` came from `KBox::into_raw` in `fill_super`; every inode (the only
+            // other users of the data) is gone after `kill_block_super`, and the work is
+            // disabled and idle.
+            let glue = unsafe { KBox::from_raw(glue) };
+            // SAFETY: By the invariants of `SbGlue`, `data` came from `into_foreign` and is
+            // given back only here.
+            drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(glue.data) });
+            drop(glue);
         }
     }
 
@@ -655,6 +710,19 @@ impl<T: FileSystem> Tables<T> {
 
     /// # Safety
     ///
+    /// Called by `fs_bdev_mark_dead` with a super block of this type that is active and has a
+    /// root (its `fill_super` succeeded) and is not dying (`SB_DYING` checked with `s_umount`
+    /// held), with `s_umount` held shared for the whole call.
+    unsafe extern "C" fn shutdown(sb: *mut bindings::super_block) {
+        // SAFETY: `fill_super` succeeded, so the private data is in place; `kill_sb` drops it
+        // only after `generic_shutdown_super` has set `SB_DYING` with `s_umount` held
+        // exclusively, which cannot happen while this call holds it shared. So the super
+        // block is ready for the whole call.
+        T::shutdown(unsafe { SuperBlock::from_raw(sb) });
+    }
+
+    /// # Safety
+    ///
     /// Called by the VFS with a dentry of a mounted super block of this type.
     unsafe extern "C" fn statfs(
         dentry: *mut bindings::dentry,
@@ -732,7 +800,9 @@ macro_rules! module_fs {
                 module: &'static $crate::ThisModule,
             ) -> impl ::pin_init::PinInit<Self, $crate::error::Error> {
                 $crate::try_pin_init!(Self {
-                    _reg <- $crate::fs::Registration::new(module),
+                    // SAFETY: The registration lives in this module object, which is dropped
+                    // only when the module is unloaded, once nothing is mounted.
+                    _reg <- unsafe { $crate::fs::Registration::new(module) },
                 })
             }
         }
@@ -818,6 +888,8 @@ mod tests {
         fn unfreeze_fs(_sb: &SuperBlock<Self, Ready>) -> Result {
             Ok(())
         }
+
+        fn shutdown(_sb: &SuperBlock<Self, Ready>) {}
     }
 
     static PARAMS: ParamTable = ParamTable::new(&[super::super::param::Param::flag(c"x")]);
@@ -893,6 +965,7 @@ mod tests {
         assert!(ops.write_inode.is_none());
         assert!(ops.show_options.is_none());
         assert!(ops.freeze_fs.is_none());
+        assert!(ops.shutdown.is_none());
     }
 
     #[test]
@@ -903,6 +976,7 @@ mod tests {
         assert!(ops.put_super.is_some());
         assert!(ops.write_inode.is_some());
         assert!(ops.evict_inode.is_some());
+        assert!(ops.shutdown.is_some());
     }
 
     #[test]

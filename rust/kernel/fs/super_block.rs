@@ -44,7 +44,8 @@ mod private {
 /// # Invariants
 ///
 /// The wrapped `struct super_block` belongs to file system type `T`. In state [`Ready`] its
-/// `s_fs_info` holds a `T::Data` set by the registration glue.
+/// `s_fs_info` points to the registration glue's `SbGlue`,
+/// which holds a `T::Data`.
 #[repr(transparent)]
 pub struct SuperBlock<T: FileSystem, S: SbState = Ready> {
     sb: Opaque<bindings::super_block>,
@@ -230,9 +231,45 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
 
     /// Returns the file system's private data.
     pub fn data(&self) -> <T::Data as ForeignOwnable>::Borrowed<'_> {
-        // SAFETY: By the type invariants `s_fs_info` holds a `T::Data` from `into_foreign`,
-        // dropped only in `kill_sb` after the last user of the super block is gone.
-        unsafe { T::Data::borrow((*self.as_raw()).s_fs_info) }
+        // SAFETY: By the invariants of `SbGlue`, `data` is a `T::Data` from `into_foreign`,
+        // given back only in `kill_sb` after the last user of the super block is gone.
+        unsafe { T::Data::borrow(self.glue().data) }
+    }
+
+    /// The glue's data of this ready super block.
+    pub(crate) fn glue(&self) -> &super::registration::SbGlue<T> {
+        // SAFETY: By the type invariants `s_fs_info` points to the glue data, which `kill_sb`
+        // drops only after the last user of the super block is gone.
+        unsafe {
+            &*(*self.as_raw())
+                .s_fs_info
+                .cast::<super::registration::SbGlue<T>>()
+        }
+    }
+
+    /// Writes back every dirty inode and page cache page of the file system, waits for it and
+    /// makes it durable with the file system's `sync_fs` (what `syncfs(2)` does: takes
+    /// `s_umount` shared and calls `sync_filesystem`).
+    ///
+    /// Context: process context, may sleep; for a system call of the file system's own (an
+    /// ioctl) that holds no VFS lock of this super block. Called with `s_umount` held (any
+    /// super operation: `fill_super`, `init_root`, `sync_fs`, `remount`, `freeze_fs`,
+    /// `shutdown`...), from inside freeze protection (`write_iter`, `page_mkwrite`, a
+    /// namespace operation), from writeback or from [`FileSystem::periodic`] (which unmount
+    /// waits for with `s_umount` held), it deadlocks; lockdep reports it. A deadlock is the
+    /// worst that can happen: no memory is touched unsafely.
+    pub fn sync_filesystem(&self) -> Result {
+        let sb = self.as_raw();
+        // SAFETY: The super block is ready, so it is alive for the borrow `&self` and its
+        // `s_umount` is initialised; taking it shared and releasing it below is what
+        // `syncfs(2)` does, and `sync_filesystem` requires it held.
+        let r = unsafe {
+            bindings::down_read(&raw mut (*sb).s_umount);
+            let r = bindings::sync_filesystem(sb);
+            bindings::up_read(&raw mut (*sb).s_umount);
+            r
+        };
+        to_result(r)
     }
 }
 
