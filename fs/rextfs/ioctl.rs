@@ -88,10 +88,12 @@ fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
 }
 
 /// `FS_IOC_SHUTDOWN`, as in ext4 and XFS: `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` for
-/// unknown flags. `DEFAULT` and `LOGFLUSH` commit the running transaction first (data in the
-/// page cache is not written back: what `fsync` did not make durable is lost), `NOLOGFLUSH`
-/// does not. Afterwards every operation that reads or changes the file system fails with
-/// `EIO`, nothing more is written, and the next mount replays the journal.
+/// unknown flags, nothing done on a file system already shut down. `DEFAULT` writes back the
+/// page cache (a failure is returned, and the file system is not shut down) and commits the
+/// running transaction first, `LOGFLUSH` only commits (data in the page cache that `fsync`
+/// did not make durable is lost), `NOLOGFLUSH` does neither. Afterwards every operation that
+/// reads or changes the file system fails with `EIO`, nothing more is written, and the next
+/// mount replays the journal.
 fn shutdown(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     if !file_ops::capable(cap::SYS_ADMIN) {
         return Err(EPERM);
@@ -102,8 +104,19 @@ fn shutdown(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
         .read_slice(&mut raw)?;
     let flags = u32::from_ne_bytes(raw);
     let sb = inode.super_block();
+    if crate::is_shut_down(sb) {
+        // As ext4: nothing more to do.
+        return Ok(0);
+    }
     match flags {
-        SHUTDOWN_DEFAULT | SHUTDOWN_LOGFLUSH => {
+        SHUTDOWN_DEFAULT => {
+            // Dirty data is written back first, as ext4 and XFS do (they freeze the device,
+            // which syncs it); if that fails, the file system is not shut down (as in both).
+            sb.sync_filesystem()?;
+            // A failed commit still shuts down.
+            let _ = journal::force(sb);
+        }
+        SHUTDOWN_LOGFLUSH => {
             // A failed commit still shuts down.
             let _ = journal::force(sb);
         }

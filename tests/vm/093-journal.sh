@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The journal, seen from userspace: FS_IOC_SHUTDOWN (xfs_io shutdown) with
-# and without a log flush, after which everything fails with EIO and the
-# next mount replays the journal; the commit= timer (what completed is
+# and without a log flush and with the DEFAULT flag (data written back
+# first), after which everything fails with EIO and the next mount replays
+# the journal; the commit= timer (what completed is
 # committed within the interval); norecovery (read-only only); what fsck -n
 # and rextfs-dump say about a journal that needs recovery.
 # Expects rextfs errors: a commit= out of range, norecovery on a read-write mount, a remount rw of a norecovery mount and recovery on a read-only device are refused with a message.
@@ -47,6 +48,21 @@ mount -t rextfs "$dev" "$mnt" || fail "mount after shutdown without flush"
 [ -e "$mnt/lost" ] && fail "uncommitted create survived a shutdown without log flush"
 umount "$mnt"
 fsck.rextfs -n "$dev" || fail "fsck -n after the second recovery"
+
+# --- shutdown with the DEFAULT flag: dirty data is written back first ---------
+# xfs_io has no way to pass FS_SHUTDOWN_FLAGS_DEFAULT (0), so the ioctl is
+# called directly: FS_IOC_SHUTDOWN is _IOR('X', 125, __u32).
+mount -t rextfs -o commit=3600 "$dev" "$mnt" || fail "mount"
+head -c 200000 /dev/urandom >/tmp/t093.dirty
+cp /tmp/t093.dirty "$mnt/dirty" || fail "write dirty"
+python3 -c 'import fcntl, os, struct, sys; fcntl.ioctl(os.open(sys.argv[1], os.O_RDONLY), 0x8004587d, struct.pack("I", 0))' "$mnt" ||
+	fail "shutdown with FS_SHUTDOWN_FLAGS_DEFAULT"
+expect_fail cat "$mnt/dirty"
+umount "$mnt" || fail "umount"
+mount -t rextfs "$dev" "$mnt" || fail "mount after the DEFAULT shutdown"
+cmp /tmp/t093.dirty "$mnt/dirty" || fail "data written but not synced before a DEFAULT shutdown was lost"
+umount "$mnt"
+fsck.rextfs -n "$dev" || fail "fsck -n after the DEFAULT shutdown"
 
 # --- the commit timer -------------------------------------------------------
 mount -t rextfs -o commit=1 "$dev" "$mnt" || fail "mount commit=1"

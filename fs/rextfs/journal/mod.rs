@@ -196,6 +196,14 @@ impl Journal {
         drop(st);
         self.wait.notify_all();
     }
+
+    /// Waits until a commit or checkpoint that is writing has finished (after [`abort`]
+    /// nothing starts writing again, so nothing is written once this returns).
+    ///
+    /// [`abort`]: Journal::abort
+    pub(crate) fn wait_idle(&self) {
+        drop(self.commit_lock.lock());
+    }
 }
 
 /// An open transaction handle: the right to change metadata blocks (at most `credits` of
