@@ -27,14 +27,22 @@ pub(crate) struct RxInode {
     /// search for room starts here; removals lower it).
     pub(crate) dir_hint: AtomicU64,
     /// Sequence number of the last transaction that changed the inode (its slot, its extent
-    /// tree, its blocks), 0 for none since it was read: `fsync` commits up to it, and does
-    /// not commit at all once it has committed.
+    /// tree, its blocks), or of the one that ran when it was read: `fsync` commits up to it,
+    /// and does not commit at all once it has committed.
     pub(crate) sync_seq: AtomicU64,
 }
 
 /// Records that `h` changed `inode`, for [`journal::force_seq`] at `fsync`.
 pub(crate) fn note(h: &Handle<'_>, inode: &INodeView<RextFs>) {
-    inode.data().sync_seq.fetch_max(h.seq(), Ordering::Relaxed);
+    let seq = h.seq();
+    // The later of the two, compared as distances as [`journal::is_committed`] compares
+    // sequence numbers (they may wrap), not as plain integers.
+    let _ = inode
+        .data()
+        .sync_seq
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            ((seq.wrapping_sub(old) as i64) > 0).then_some(seq)
+        });
 }
 
 /// Writes `inode`'s on-disk copy `d` ([`write_disk`]) and records the change for `fsync`.

@@ -101,10 +101,20 @@ pub(crate) fn fs_error(sb: &SuperBlock<RextFs>) {
     info.error_unrecorded.store(true, Ordering::SeqCst);
     // The in-memory super block may hold changes of transactions that have not committed
     // (an orphan list head, say): only the flag goes to the device, in the super block as the
-    // device has it. Every later commit logs it as well.
-    if mark_errors_on_disk(sb).is_ok() {
+    // device has it. Every later commit logs it as well. While block 0 is being written
+    // otherwise (a checkpoint, a direct super block write), the record is left to that
+    // writer, which runs `record_pending_error` when done: this may be called with a buffer
+    // locked, which the checkpoint locks before it takes `sb_io`.
+    let Ok(mut raw) = errors_record_buf(sb) else {
+        return;
+    };
+    let Some(io) = info.sb_io.try_lock() else {
+        return;
+    };
+    if write_errors_record(sb, &mut raw).is_ok() {
         info.error_unrecorded.store(false, Ordering::SeqCst);
     }
+    drop(io);
 }
 
 /// Shuts the file system down: the journal stops (no handle starts, nothing is committed or
@@ -114,8 +124,15 @@ pub(crate) fn shutdown(sb: &SuperBlock<RextFs>) {
     let info = sb.data();
     if !info.shut_down.swap(true, Ordering::SeqCst) {
         info.journal.abort();
+        // A commit that started before writes its last block before this returns.
+        info.journal.wait_idle();
         pr_warn!("{}: file system shut down\n", sb.id());
     }
+}
+
+/// Tells whether the file system was shut down ([`shutdown`]).
+pub(crate) fn is_shut_down(sb: &SuperBlock<RextFs>) -> bool {
+    sb.data().shut_down.load(Ordering::Relaxed)
 }
 
 /// `EIO` once the file system was shut down ([`shutdown`]).
@@ -124,27 +141,54 @@ pub(crate) fn check_live(sb: &SuperBlock<RextFs>) -> Result {
         return Err(EIO);
     }
     Ok(())
-        // A commit that started before writes its last block before this returns.
-        info.journal.wait_idle();
 }
 
 /// Sets `ERRORS` (and clears `CLEAN`) in the super block on the device, read-modify-write of
-/// block 0 with a bio of its own, durably.
-/// Tells whether the file system was shut down ([`shutdown`]).
-pub(crate) fn is_shut_down(sb: &SuperBlock<RextFs>) -> bool {
-    sb.data().shut_down.load(Ordering::Relaxed)
+/// block 0 with a bio of its own, durably; serialised with the other writes of block 0.
+fn mark_errors_on_disk(sb: &SuperBlock<RextFs>) -> Result {
+    let mut raw = errors_record_buf(sb)?;
+    let info = sb.data();
+    let _io = info.sb_io.lock();
+    write_errors_record(sb, &mut raw)
 }
 
-fn mark_errors_on_disk<S: fs::SbState>(sb: &SuperBlock<RextFs, S>) -> Result {
+/// A buffer for [`write_errors_record`] (allocated before `sb_io` is taken).
+pub(crate) fn errors_record_buf<S: fs::SbState>(sb: &SuperBlock<RextFs, S>) -> Result<IoBuf> {
     let lbs = sb.block_device().logical_block_size() as usize;
-    let mut raw = IoBuf::new(lbs.max(format::SB_SIZE))?;
-    sb.block_device().read(format::SB_OFFSET, &mut raw)?;
+    IoBuf::new(lbs.max(format::SB_SIZE))
+}
+
+/// [`mark_errors_on_disk`] with `sb_io` held, or for a super block that is not mounted yet
+/// (recovery: no other writer); `raw` from [`errors_record_buf`].
+pub(crate) fn write_errors_record<S: fs::SbState>(
+    sb: &SuperBlock<RextFs, S>,
+    raw: &mut IoBuf,
+) -> Result {
+    sb.block_device().read(format::SB_OFFSET, raw)?;
     let sbuf = raw.get_mut(..format::SB_SIZE).ok_or(EINVAL)?;
     let mut d = format::Superblock::decode(sbuf).map_err(|_| EFSCORRUPTED)?;
     d.state = (d.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
     d.encode(sbuf).map_err(|_| EINVAL)?;
     sb.block_device()
-        .write(format::SB_OFFSET, &raw, WriteFlags::FUA)
+        .write(format::SB_OFFSET, raw, WriteFlags::FUA)
+}
+
+/// Sets `ERRORS` in `buf`, an encoded super block about to be written home, if an error was
+/// seen since mount (a copy logged before the error must not undo its record). Called with
+/// `sb_io` held.
+pub(crate) fn carry_errors(sb: &SuperBlock<RextFs>, buf: &mut [u8]) {
+    if !sb.data().error_seen.load(Ordering::SeqCst) {
+        return;
+    }
+    let Some(sbuf) = buf.get_mut(..format::SB_SIZE) else {
+        return;
+    };
+    if let Ok(mut d) = format::Superblock::decode(sbuf) {
+        if d.state & format::STATE_ERRORS == 0 {
+            d.state = (d.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
+            let _ = d.encode(sbuf);
+        }
+    }
 }
 
 /// Mutable, in-memory copy of the super block: free counts and state.
@@ -167,6 +211,12 @@ pub(crate) struct SbInfo {
     /// The metadata buffer cache.
     #[pin]
     pub(crate) bufs: BufCache,
+    /// Serialises the writes of block 0 that bypass the journal (the error record's
+    /// read-modify-write, the direct super block writes) with the checkpoint's writes home:
+    /// an error record read before a checkpoint and written after it would put back an older
+    /// super block. Taken after the state lock.
+    #[pin]
+    pub(crate) sb_io: Mutex<()>,
     /// The metadata journal.
     #[pin]
     pub(crate) journal: journal::Journal,
@@ -230,19 +280,26 @@ fn encode_disk(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock, buf: &mut
 /// label) only in memory, in their transaction handle: the journal logs it at commit.
 fn write_super_direct(sb: &SuperBlock<RextFs>, disk: &mut format::Superblock) -> Result {
     let mut buf = IoBuf::new(sb.block_size() as usize)?;
-    encode_disk(sb, disk, &mut buf)?;
-    let r = sb
-        .block_device()
-        .write(format::SB_OFFSET, &buf, WriteFlags::NONE);
+    let info = sb.data();
+    // Encoded under `sb_io`: an error recorded before is in it (`error_seen`), one found
+    // while it is held is recorded after.
+    let io = info.sb_io.lock();
+    let r = encode_disk(sb, disk, &mut buf).and_then(|()| {
+        sb.block_device()
+            .write(format::SB_OFFSET, &buf, WriteFlags::NONE)
+    });
+    drop(io);
     if r.is_err() && disk.state & format::STATE_ERRORS != 0 {
-        sb.data().error_unrecorded.store(true, Ordering::SeqCst);
+        info.error_unrecorded.store(true, Ordering::SeqCst);
     }
+    record_pending_error(sb);
     r
 }
 
 /// Writes `ERRORS` to a file system that became read-only after an error before it could be
-/// recorded (the regular super block writes are skipped when read-only).
-fn record_pending_error(sb: &SuperBlock<RextFs>) {
+/// recorded (the regular super block writes are skipped when read-only), or while a
+/// checkpoint was writing blocks home.
+pub(crate) fn record_pending_error(sb: &SuperBlock<RextFs>) {
     let info = sb.data();
     if info.error_unrecorded.load(Ordering::SeqCst) {
         if let Err(e) = mark_errors_on_disk(sb) {
@@ -465,13 +522,9 @@ impl fs::FileSystem for RextFs {
                 );
                 return Err(EFSCORRUPTED);
             }
-            // Errors recorded after the last commit that logged the super block stay recorded.
-            let errors = disk.state & format::STATE_ERRORS != 0;
+            // Recovery kept errors recorded after the last commit that logged the super
+            // block, and recorded a damaged log, before it emptied the log.
             disk = new;
-            if errors && disk.state & format::STATE_ERRORS == 0 {
-                mark_errors_on_disk(sb)?;
-                disk.state = (disk.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
-            }
         }
         sb.set_magic(u64::from(format::SB_MAGIC));
         sb.set_max_bytes(
@@ -495,6 +548,7 @@ impl fs::FileSystem for RextFs {
                     orphans: RBTree::new(),
                 }),
                 bufs <- BufCache::new(sb, bs as u32, cache_limit)?,
+                sb_io <- kernel::new_mutex!(()),
                 journal <- journal::Journal::new(&disk, rec.sequence),
                 commit_ms: AtomicU32::new(commit_ms),
                 unrecovered: rec.needs_recovery,
@@ -630,6 +684,11 @@ impl fs::FileSystem for RextFs {
     }
 
     fn unfreeze_fs(sb: &SuperBlock<Self, Ready>) -> Result {
+        if is_shut_down(sb) {
+            // Shut down while frozen (its disk removed, say): nothing is written, and the
+            // thaw must not fail, or the super block would stay frozen for good.
+            return Ok(());
+        }
         mark_in_use(sb)
     }
 
@@ -684,11 +743,6 @@ mod tests {
             free_blocks: 4096 - layout.data_start,
             total_inodes: 1024,
             free_inodes: 1024 - 7,
-        if is_shut_down(sb) {
-            // Shut down while frozen (its disk removed, say): nothing is written, and the
-            // thaw must not fail, or the super block would stay frozen for good.
-            return Ok(());
-        }
             layout,
             root_ino: ROOT_INO,
             orphan_head: 0,

@@ -70,8 +70,8 @@ pub(crate) fn force(sb: &SuperBlock<RextFs>) -> Result {
     Ok(())
 }
 
-/// Makes transaction `seq` durable (`fsync` of an inode last changed in it; 0: changed in no
-/// transaction since it was read): commits the running transaction if `seq` has not
+/// Makes transaction `seq` durable (`fsync` of an inode last changed in it, or that was
+/// read while it ran): commits the running transaction if `seq` has not
 /// committed yet; otherwise (or when there was nothing to commit) only flushes the device's
 /// cache, for the data written in place. Transactions commit in order, one at a time, so a
 /// commit that runs after `seq` was seen uncommitted covers it.
@@ -82,13 +82,14 @@ pub(crate) fn force_seq(sb: &SuperBlock<RextFs>, seq: u64) -> Result {
     force(sb)
 }
 
-/// Tells whether transaction `seq` has committed (0: no transaction, true).
+/// Tells whether transaction `seq` has committed. Every number is a transaction's (0 too,
+/// after a wrap): none stands for "no transaction".
 pub(crate) fn is_committed(sb: &SuperBlock<RextFs>, seq: u64) -> bool {
     let info = sb.data();
     let st = info.journal.state.lock();
     // Sequence numbers grow by one a transaction from the one recovery chose; they are
     // compared as distances, the way jbd2 compares tids.
-    seq == 0 || (st.committed.wrapping_sub(seq) as i64) >= 0
+    (st.committed.wrapping_sub(seq) as i64) >= 0
 }
 
 /// Commits the running transaction and writes every logged block home; the log is empty
@@ -128,30 +129,15 @@ fn checkpoint_quiesced(sb: &SuperBlock<RextFs>) -> Result {
         core::mem::take(&mut st.logged)
     };
     let bufs = &sb.data().bufs;
-    let dev = sb.block_device();
-    // Write home in batches, each buffer copied under its lock.
     let mut homes = KVec::new();
     for (&b, ()) in logged.iter() {
         homes.push(b, GFP_KERNEL)?;
     }
-    for chunk in homes.chunks(256) {
-        let mut copies = KVec::with_capacity(chunk.len(), GFP_KERNEL)?;
-        for &b in chunk {
-            if let Some(io) = copy_cached(sb, b)? {
-                copies.push((b, io), GFP_KERNEL)?;
-            }
-        }
-        let ((), r) = dev.batch(|bt| {
-            for (b, io) in copies.iter() {
-                let pos = b * j.block_size as u64;
-                if let Err(e) = bt.write(pos, io, WriteFlags::NONE) {
-                    pr_err!("{}: checkpoint write of block {}: {:?}\n", sb.id(), b, e);
-                }
-            }
-        });
-        r?;
-    }
-    dev.flush()?;
+    let r = write_home(sb, &homes);
+    // An error found while block 0 was being written was left for here, also when the
+    // writes failed.
+    crate::record_pending_error(sb);
+    r?;
     for &b in homes.iter() {
         if let Some(r) = bufs.get_cached(b) {
             if let Ok(mut g) = r.lock() {
@@ -167,6 +153,41 @@ fn checkpoint_quiesced(sb: &SuperBlock<RextFs>) -> Result {
         st.seq
     };
     write_jsb(sb, j, 0, seq)
+}
+
+/// Writes the logged blocks `homes` home, in batches, each buffer copied under its lock, and
+/// flushes the device. Block 0 is written with `sb_io` held, with the `ERRORS` an error
+/// seen since it was logged recorded in it: an error record written meanwhile must not be
+/// undone by an older copy.
+fn write_home(sb: &SuperBlock<RextFs>, homes: &[u64]) -> Result {
+    let info = sb.data();
+    let j = &info.journal;
+    let dev = sb.block_device();
+    for chunk in homes.chunks(256) {
+        let mut copies = KVec::with_capacity(chunk.len(), GFP_KERNEL)?;
+        for &b in chunk {
+            if let Some(io) = copy_cached(sb, b)? {
+                copies.push((b, io), GFP_KERNEL)?;
+            }
+        }
+        let io_lock = info.sb_io.lock();
+        for (b, io) in copies.iter_mut() {
+            if *b == 0 {
+                crate::carry_errors(sb, io);
+            }
+        }
+        let ((), r) = dev.batch(|bt| {
+            for (b, io) in copies.iter() {
+                let pos = b * j.block_size as u64;
+                if let Err(e) = bt.write(pos, io, WriteFlags::NONE) {
+                    pr_err!("{}: checkpoint write of block {}: {:?}\n", sb.id(), b, e);
+                }
+            }
+        });
+        drop(io_lock);
+        r?;
+    }
+    dev.flush()
 }
 
 /// Raises the barrier and waits for every open handle to stop.
@@ -400,6 +421,10 @@ fn write_log(sb: &SuperBlock<RextFs>, snap: Snapshot) -> Result {
     let total = blocks.len() as u64 + 1;
     let (first, empty) = {
         let st = j.state.lock();
+        if st.aborted {
+            // Shut down (or failed) since the snapshot: nothing more goes to the log.
+            return Err(EIO);
+        }
         if total > (j.blocks - 1).saturating_sub(st.used) {
             pr_err!(
                 "{}: journal full: transaction of {} blocks, {} of {} in use\n",
@@ -429,6 +454,10 @@ fn write_log(sb: &SuperBlock<RextFs>, snap: Snapshot) -> Result {
         }
     });
     r?;
+    if j.state.lock().aborted {
+        // Without its commit block the transaction is not replayed.
+        return Err(EIO);
+    }
     // Everything before it (log blocks, and data whose I/O completed) is on stable storage
     // before the commit block is.
     dev.write(pos(idx), &cb, WriteFlags::PREFLUSH_FUA)?;

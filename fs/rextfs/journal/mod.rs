@@ -375,17 +375,25 @@ impl<'a> Handle<'a> {
         if c > 0 {
             self.credits.set(c - 1);
             st.reserved = st.reserved.saturating_sub(1);
-        } else if j.log_size(&st) > 2 * u64::from(j.max_trans) {
-            // Far past every reservation: the log may not have room for the transaction.
+        } else if self.overrun(j, &st) {
             drop(st);
-            pr_err!(
-                "{}: transaction too large for the journal (handle out of credits)\n",
-                self.sb.id()
-            );
             j.abort();
             return Err(EIO);
         }
         Ok(())
+    }
+
+    /// Whether the running transaction, grown by a handle out of credits, is so far past
+    /// every reservation that the log may not have room for it (logged; the caller aborts).
+    fn overrun(&self, j: &Journal, st: &JState) -> bool {
+        if j.log_size(st) <= 2 * u64::from(j.max_trans) {
+            return false;
+        }
+        pr_err!(
+            "{}: transaction too large for the journal (handle out of credits)\n",
+            self.sb.id()
+        );
+        true
     }
 
     /// Writes a whole metadata block (`buf` must be one block long, `EINVAL` otherwise) as
@@ -491,6 +499,10 @@ impl<'a> Handle<'a> {
             .min(u32::try_from(grown).unwrap_or(u32::MAX));
         self.credits.set(self.credits.get() - take);
         st.reserved = st.reserved.saturating_sub(take);
+        if u64::from(take) < grown && self.overrun(j, &st) {
+            // The caller aborts the journal.
+            return Err(EIO);
+        }
         st.busy.insert(busy);
         Ok(())
     }

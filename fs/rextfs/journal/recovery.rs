@@ -69,6 +69,9 @@ pub(crate) struct Recovered {
     pub(crate) replayed: bool,
     /// The log still needs recovery (`norecovery`): the file system must stay read-only.
     pub(crate) needs_recovery: bool,
+    /// Replay stopped at a damaged committed transaction: what came after it is lost, and
+    /// the file system must be marked as having errors (fsck.rextfs checks it).
+    pub(crate) corrupt_log: bool,
 }
 
 /// Reads the journal super block of the file system `geo` describes and, if the log holds
@@ -106,6 +109,7 @@ pub(crate) fn recover<S: SbState>(
             sequence: jsb.sequence,
             replayed: false,
             needs_recovery: false,
+            corrupt_log: false,
         });
     }
     if !replay {
@@ -117,6 +121,7 @@ pub(crate) fn recover<S: SbState>(
             sequence: jsb.sequence,
             replayed: false,
             needs_recovery: true,
+            corrupt_log: false,
         });
     }
     if sb.block_device().is_read_only() {
@@ -147,9 +152,10 @@ pub(crate) fn recover<S: SbState>(
             },
         )
     })?;
+    let corrupt_log = matches!(found.end, format::LogEnd::BadHome(_));
     if let format::LogEnd::BadHome(b) = found.end {
         pr_err!(
-            "{}: journal transaction {} writes block {} outside the metadata: replay stops before it\n",
+            "{}: journal transaction {} writes block {} outside the metadata: replay stops before it; run fsck.rextfs\n",
             sb.id(),
             found.next_sequence,
             b
@@ -161,6 +167,13 @@ pub(crate) fn recover<S: SbState>(
     )
     .map_err(|e| replay_error(sb, e))?;
     sb.block_device().flush()?;
+    // Errors recorded after the last commit that logged the super block (replay wrote that
+    // older copy home) stay recorded, and a damaged log is an error of its own: both are on
+    // the device before the log is emptied, so a crash in between cannot lose them.
+    if corrupt_log || geo.state & format::STATE_ERRORS != 0 {
+        let mut raw = crate::errors_record_buf(sb)?;
+        crate::write_errors_record(sb, &mut raw)?;
+    }
     // Transactions after the end of the log get numbers no old log block can carry.
     let sequence = found.next_sequence.wrapping_add(1);
     let empty = format::Jsb {
@@ -183,6 +196,7 @@ pub(crate) fn recover<S: SbState>(
         sequence,
         replayed: true,
         needs_recovery: false,
+        corrupt_log,
     })
 }
 
