@@ -69,9 +69,6 @@ pub(crate) struct Recovered {
     pub(crate) replayed: bool,
     /// The log still needs recovery (`norecovery`): the file system must stay read-only.
     pub(crate) needs_recovery: bool,
-    /// Replay stopped at a damaged committed transaction: what came after it is lost, and
-    /// the file system must be marked as having errors (fsck.rextfs checks it).
-    pub(crate) corrupt_log: bool,
 }
 
 /// Reads the journal super block of the file system `geo` describes and, if the log holds
@@ -109,7 +106,6 @@ pub(crate) fn recover<S: SbState>(
             sequence: jsb.sequence,
             replayed: false,
             needs_recovery: false,
-            corrupt_log: false,
         });
     }
     if !replay {
@@ -121,7 +117,6 @@ pub(crate) fn recover<S: SbState>(
             sequence: jsb.sequence,
             replayed: false,
             needs_recovery: true,
-            corrupt_log: false,
         });
     }
     if sb.block_device().is_read_only() {
@@ -196,7 +191,6 @@ pub(crate) fn recover<S: SbState>(
         sequence,
         replayed: true,
         needs_recovery: false,
-        corrupt_log,
     })
 }
 
