@@ -555,6 +555,7 @@ fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>
             disk <- kernel::new_mutex!(on_disk),
             dir_hint: AtomicU64::new(0),
             sync_seq: AtomicU64::new(seq),
+            map_seq: AtomicU64::new(0),
         }),
     )
     .map_err(undo)
@@ -615,6 +616,7 @@ fn create_node(
             disk <- kernel::new_mutex!(d),
             dir_hint: AtomicU64::new(0),
             sync_seq: AtomicU64::new(seq),
+            map_seq: AtomicU64::new(0),
         }),
     )?;
     dentry.instantiate(inode)
@@ -882,6 +884,7 @@ impl inode::Operations for DirOps {
                         disk <- kernel::new_mutex!(d),
                         dir_hint: AtomicU64::new(0),
                         sync_seq: AtomicU64::new(seq),
+                        map_seq: AtomicU64::new(0),
                     }),
                 )?);
             }

@@ -70,6 +70,7 @@ fn insert_new_extent(
     }
     d.area = root;
     d.blocks = blocks;
+    crate::inode::map_changed(inode);
     Ok(())
 }
 
@@ -125,6 +126,7 @@ fn update_tree<T>(
     let freed = core::mem::take(&mut ctx.freed);
     d.area = root;
     d.blocks = blocks;
+    crate::inode::map_changed(inode);
     d.size = inode.size() as u64;
     crate::inode::write(h, inode, d)?;
     inode.set_bytes(d.blocks << sb.data().geo.block_log2);
@@ -337,10 +339,13 @@ impl FileOps {
         // Mappings end at a block boundary that still fits a file offset.
         let last = end.div_ceil(bs).min(i64::MAX as u64 >> shift);
         let want = last.saturating_sub(lblk).max(1);
+        // Every mapping carries the extent map sequence read under the disk lock that its
+        // lookup held (`iomap_valid`).
+        let cookie = || inode.data().map_seq.load(Ordering::Relaxed);
         {
             let d = inode.data().disk.lock();
             if let Found::Map(m) = Self::lookup_map(inode, &d, lblk, want, flags)? {
-                return Ok(m);
+                return Ok(m.with_validity_cookie(cookie()));
             }
         }
         // A write into a hole. The blocks are allocated in a transaction handle of this call
@@ -351,7 +356,7 @@ impl FileOps {
         let (mut d, start, got) = loop {
             let d = inode.data().disk.lock();
             let n = match Self::lookup_map(inode, &d, lblk, want, flags)? {
-                Found::Map(m) => return Ok(m),
+                Found::Map(m) => return Ok(m.with_validity_cookie(cookie())),
                 Found::Alloc(n) => n,
             };
             let g = goal(inode, &d.area, lblk);
@@ -384,7 +389,9 @@ impl FileOps {
         crate::inode::write(&h, inode, &d)?;
         inode.set_bytes(d.blocks << shift);
         let (off, len, addr) = ((lblk << shift) as i64, got << shift, start << shift);
-        Ok(Mapping::unwritten(sb, off, len, addr).with_flags(MapFlags::NEW))
+        Ok(Mapping::unwritten(sb, off, len, addr)
+            .with_flags(MapFlags::NEW)
+            .with_validity_cookie(cookie()))
     }
 
     /// Marks the blocks under bytes `pos..pos + len` written, after a direct write or the
@@ -492,6 +499,7 @@ impl FileOps {
                     let mut d = inode.data().disk.lock();
                     d.size = size as u64;
                     let done = truncate_step(&h, inode.ino(), &mut d, from)?;
+                    crate::inode::map_changed(inode);
                     crate::inode::note(&h, inode);
                     inode.set_bytes(d.blocks << shift);
                     done
@@ -521,9 +529,19 @@ pub(crate) fn prepare_new_inode(new: &mut NewINode<RextFs>, mode: u16) {
 #[vtable]
 impl iomap::Operations for FileOps {
     type FileSystem = RextFs;
+    const WRITE_OPS: Option<iomap::WriteTable<RextFs>> = Some(iomap::WriteOps::<Self>::table());
 
     fn begin(inode: &INode<RextFs>, pos: i64, length: i64, flags: OpFlags) -> Result<Mapping> {
         Self::map(inode, pos, length, flags)
+    }
+}
+
+#[vtable]
+impl iomap::WriteOperations for FileOps {
+    /// A mapping is stale once the extent tree changed after it was looked up: writeback
+    /// converts unwritten extents without the inode lock that a buffered write holds.
+    fn iomap_valid(inode: &INode<RextFs>, mapping: &Mapping) -> bool {
+        mapping.validity_cookie() == inode.data().map_seq.load(Ordering::Relaxed)
     }
 }
 
@@ -887,6 +905,18 @@ impl file_ops::Operations for FileOps {
                 return Ok(0);
             }
             file_ops::file_modified(&lock, iocb)?;
+            // Bytes between the old end of the file and the write, in the old last block
+            // (stored through a shared mapping past the end, or left on the device by a
+            // truncate), become file data: zero them first, as XFS does
+            // (`xfs_file_write_zero_eof`), and write them back before the write, so that the
+            // new size cannot reach the device before the zeroes do.
+            let old = inode.size();
+            if iocb.ki_pos() > old {
+                let ilock = lock.invalidate_lock();
+                Self::zero_partial(&lock, &ilock, old, iocb.ki_pos())?;
+                drop(ilock);
+                lock.write_and_wait_range(old, iocb.ki_pos() - 1)?;
+            }
             let mut done = None;
             if file_ops::is_direct(iocb) {
                 // An asynchronous write of whole blocks inside the file is queued: `end_io`

@@ -30,6 +30,17 @@ pub(crate) struct RxInode {
     /// tree, its blocks), or of the one that ran when it was read: `fsync` commits up to it,
     /// and does not commit at all once it has committed.
     pub(crate) sync_seq: AtomicU64,
+    /// Extent map sequence: bumped (under `disk`) by every change of the extent tree of a
+    /// regular file, and given to iomap as the validity cookie of each mapping, so that a
+    /// buffered write notices a mapping that writeback's conversion made stale
+    /// (`iomap_valid`).
+    pub(crate) map_seq: AtomicU64,
+}
+
+/// Records that the extent tree of `inode` changed (with its disk lock held), for
+/// `iomap_valid`.
+pub(crate) fn map_changed(inode: &INodeView<RextFs>) {
+    inode.data().map_seq.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records that `h` changed `inode`, for [`journal::force_seq`] at `fsync`.
@@ -226,6 +237,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
             disk <- kernel::new_mutex!(d),
             dir_hint: AtomicU64::new(0),
             sync_seq: AtomicU64::new(seq),
+            map_seq: AtomicU64::new(0),
         }),
     )
 }
