@@ -339,6 +339,11 @@ pub(crate) fn evict(inode: &INodeView<RextFs>) {
     if inode.nlink() != 0 || sb.is_read_only() || crate::check_live(sb).is_err() {
         return;
     }
+    // The caller of the last `iput` needed no freeze protection: take it, as ext4 does, so
+    // that nothing is written while the file system is frozen (this waits for the thaw).
+    // Not when this task has a transaction open (an `iput` inside an operation): it already
+    // holds a freeze off, and waiting here would deadlock against one.
+    let _intwrite = (!journal::current_holds_handle(sb)).then(|| sb.start_intwrite());
     let ino = inode.ino();
     // Nothing else uses the inode any more (no reference, no writeback): its disk copy is
     // updated without the lock, which is not held across the steps of the chain.

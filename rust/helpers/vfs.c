@@ -303,3 +303,13 @@ __rust_helper void rust_helper_init_delayed_work(struct delayed_work *dwork, wor
 {
 	INIT_DELAYED_WORK(dwork, func);
 }
+
+__rust_helper void rust_helper_sb_start_intwrite(struct super_block *sb)
+{
+	sb_start_intwrite(sb);
+}
+
+__rust_helper void rust_helper_sb_end_intwrite(struct super_block *sb)
+{
+	sb_end_intwrite(sb);
+}

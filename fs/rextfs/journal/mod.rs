@@ -266,6 +266,13 @@ fn join(sb: &SuperBlock<RextFs>, credits: u32) -> Result<u64> {
     }
 }
 
+/// Tells whether the current task holds a transaction handle of `sb` (then it already has
+/// freeze protection, and must not wait for more).
+pub(crate) fn current_holds_handle(sb: &SuperBlock<RextFs>) -> bool {
+    let me = kernel::task::Task::current_raw() as usize;
+    sb.data().journal.state.lock().owners.contains(&me)
+}
+
 /// Leaves the running transaction with `unused` credits left.
 fn leave(j: &Journal, unused: u32) {
     let me = kernel::task::Task::current_raw() as usize;

@@ -247,6 +247,25 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
         }
     }
 
+    /// Gets freeze protection for a write the file system makes on its own, outside any
+    /// system call that wrote (`sb_start_intwrite`), e.g. freeing an inode's blocks at
+    /// eviction: waits while the file system is frozen, and holds a freeze off until the
+    /// guard is dropped (`sb_end_intwrite`).
+    ///
+    /// Context: process context, may sleep. Take it before the file system's own locks and
+    /// transactions (a freeze waits for them with the protection of writers already held
+    /// off): holding a transaction open while waiting here deadlocks against a freeze, which
+    /// lockdep reports. The guard is not `Send`: freeze protection belongs to its task.
+    pub fn start_intwrite(&self) -> IntWriteGuard<'_, T> {
+        // SAFETY: The super block is ready, so it is alive for the borrow and its freeze
+        // protection is initialised; the guard releases it.
+        unsafe { bindings::sb_start_intwrite(self.as_raw()) };
+        IntWriteGuard {
+            sb: self,
+            _not_send: PhantomData,
+        }
+    }
+
     /// Writes back every dirty inode and page cache page of the file system, waits for it and
     /// makes it durable with the file system's `sync_fs` (what `syncfs(2)` does: takes
     /// `s_umount` shared and calls `sync_filesystem`).
@@ -270,6 +289,20 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
             r
         };
         to_result(r)
+    }
+}
+
+/// Freeze protection of an internal write ([`SuperBlock::start_intwrite`]), released when
+/// dropped (`sb_end_intwrite`).
+pub struct IntWriteGuard<'a, T: FileSystem> {
+    sb: &'a SuperBlock<T, Ready>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: FileSystem> Drop for IntWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `start_intwrite` took the protection in this task for this super block.
+        unsafe { bindings::sb_end_intwrite(self.sb.as_raw()) };
     }
 }
 
