@@ -339,12 +339,24 @@ pub(crate) fn evict(inode: &INodeView<RextFs>) {
     if inode.nlink() != 0 || sb.is_read_only() || crate::check_live(sb).is_err() {
         return;
     }
-    // The caller of the last `iput` needed no freeze protection: take it, as ext4 does, so
-    // that nothing is written while the file system is frozen (this waits for the thaw).
-    // Not when this task has a transaction open (an `iput` inside an operation): it already
-    // holds a freeze off, and waiting here would deadlock against one.
-    let _intwrite = (!journal::current_holds_handle(sb)).then(|| sb.start_intwrite());
     let ino = inode.ino();
+    // The caller of the last `iput` needed no freeze protection: take it, so that nothing is
+    // written while the file system is frozen. Without waiting: the caller may hold
+    // `s_umount` (`drop_caches`), which the thaw needs. While frozen, the inode stays on the
+    // orphan list and is freed when the file system is thawed (as XFS defers inactivation
+    // to its inodegc, which a freeze stops). Not when this task has a transaction open (an
+    // `iput` inside an operation): it already holds a freeze off.
+    let _intwrite = if journal::current_holds_handle(sb) {
+        None
+    } else {
+        match sb.try_start_intwrite() {
+            Some(g) => Some(g),
+            None => {
+                crate::orphan::defer_free(sb, ino);
+                return;
+            }
+        }
+    };
     // Nothing else uses the inode any more (no reference, no writeback): its disk copy is
     // updated without the lock, which is not held across the steps of the chain.
     let mut d = *inode.data().disk.lock();

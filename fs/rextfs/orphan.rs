@@ -218,6 +218,28 @@ pub(crate) fn free_orphan(
     alloc::free_inode(h, ino)
 }
 
+/// Leaves orphan `ino`, evicted while the file system was frozen, for [`free_deferred`] at
+/// the thaw. If it cannot be remembered (no memory), the next mount frees it.
+pub(crate) fn defer_free(sb: &SuperBlock<RextFs>, ino: u64) {
+    let _ = sb.data().deferred.lock().push(ino, GFP_KERNEL);
+}
+
+/// Frees the orphans evicted while the file system was frozen ([`defer_free`]), when it is
+/// thawed. A failure leaves the rest on the orphan list, for the next mount.
+pub(crate) fn free_deferred(sb: &SuperBlock<RextFs>) {
+    let inos = core::mem::take(&mut *sb.data().deferred.lock());
+    for &ino in inos.iter() {
+        let r = inode::read_disk(sb, ino).and_then(|mut d| {
+            let mut h = journal::start(sb, credits::FREE_INODE)?;
+            free_orphan(&mut h, ino, &mut d, |h| remove(h, ino))
+        });
+        if let Err(e) = r {
+            pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), ino, e);
+            return;
+        }
+    }
+}
+
 /// Frees the inodes a crash left on the orphan list, at a writable mount, in one transaction
 /// handle: for each inode, [`free_orphan`], whose last step moves the list head past it. The
 /// head is in the in-memory super block, logged by the journal at commit.

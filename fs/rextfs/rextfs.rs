@@ -220,6 +220,9 @@ pub(crate) struct SbInfo {
     /// The metadata journal.
     #[pin]
     pub(crate) journal: journal::Journal,
+    /// Orphans evicted while the file system was frozen: freed at the thaw.
+    #[pin]
+    pub(crate) deferred: Mutex<KVec<u64>>,
     /// Milliseconds between two periodic commits (`commit=`); may change on remount.
     commit_ms: AtomicU32,
     /// Mounted with `norecovery` over a journal that needs recovery: never read-write.
@@ -550,6 +553,7 @@ impl fs::FileSystem for RextFs {
                 bufs <- BufCache::new(sb, bs as u32, cache_limit)?,
                 sb_io <- kernel::new_mutex!(()),
                 journal <- journal::Journal::new(&disk, rec.sequence),
+                deferred <- kernel::new_mutex!(KVec::new()),
                 commit_ms: AtomicU32::new(commit_ms),
                 unrecovered: rec.needs_recovery,
                 recovered: rec.replayed,
@@ -689,7 +693,9 @@ impl fs::FileSystem for RextFs {
             // thaw must not fail, or the super block would stay frozen for good.
             return Ok(());
         }
-        mark_in_use(sb)
+        mark_in_use(sb)?;
+        orphan::free_deferred(sb);
+        Ok(())
     }
 
     fn shutdown(sb: &SuperBlock<Self, Ready>) {

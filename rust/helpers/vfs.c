@@ -313,3 +313,8 @@ __rust_helper void rust_helper_sb_end_intwrite(struct super_block *sb)
 {
 	sb_end_intwrite(sb);
 }
+
+__rust_helper bool rust_helper_sb_start_intwrite_trylock(struct super_block *sb)
+{
+	return sb_start_intwrite_trylock(sb);
+}

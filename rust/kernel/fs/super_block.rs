@@ -266,6 +266,20 @@ impl<T: FileSystem> SuperBlock<T, Ready> {
         }
     }
 
+    /// [`SuperBlock::start_intwrite`] without waiting (`sb_start_intwrite_trylock`): `None`
+    /// while the file system is frozen or being frozen. Usable where waiting for a thaw could
+    /// deadlock (e.g. at eviction, whose caller may hold `s_umount`, which the thaw needs).
+    pub fn try_start_intwrite(&self) -> Option<IntWriteGuard<'_, T>> {
+        // SAFETY: As in `start_intwrite`; on success the guard releases the protection.
+        if !unsafe { bindings::sb_start_intwrite_trylock(self.as_raw()) } {
+            return None;
+        }
+        Some(IntWriteGuard {
+            sb: self,
+            _not_send: PhantomData,
+        })
+    }
+
     /// Writes back every dirty inode and page cache page of the file system, waits for it and
     /// makes it durable with the file system's `sync_fs` (what `syncfs(2)` does: takes
     /// `s_umount` shared and calls `sync_filesystem`).
