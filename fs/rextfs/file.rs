@@ -476,6 +476,11 @@ impl FileOps {
         let old = inode.size();
         if size < old {
             iomap::truncate_page::<FileOps>(inode, &ilock, size)?;
+            // The zeroed tail of the new last block goes to the device before the new size
+            // can (as XFS does): the bytes cut off never stay there past the end of the file,
+            // where a later extension of it would find them after a crash.
+            let bs = i64::from(sb.block_size());
+            inode.write_and_wait_range(size, (size | (bs - 1)).min(old - 1))?;
         } else {
             // Bytes past the old end in its last block (a shared mapping may have written
             // there) become file data: zero them.
