@@ -15,6 +15,9 @@ struct Dev<'a, S: SbState> {
     start: u64,
     bs: usize,
     io: IoBuf,
+    /// Copies of the super block go home with `ERRORS` set (errors were recorded, or the log
+    /// is damaged): an older logged copy must never undo the record, even for a moment.
+    errors: bool,
 }
 
 impl<S: SbState> format::JournalDev for Dev<'_, S> {
@@ -34,6 +37,13 @@ impl<S: SbState> format::JournalDev for Dev<'_, S> {
     fn write_home(&mut self, blockno: u64, buf: &[u8]) -> Result {
         let pos = blockno.checked_mul(self.bs as u64).ok_or(EINVAL)?;
         self.io.copy_from_slice(buf);
+        if blockno == 0 && self.errors {
+            let sbuf = self.io.get_mut(..format::SB_SIZE).ok_or(EINVAL)?;
+            if let Ok(mut d) = format::Superblock::decode(sbuf) {
+                d.state = (d.state | format::STATE_ERRORS) & !format::STATE_CLEAN;
+                d.encode(sbuf).map_err(|_| EINVAL)?;
+            }
+        }
         self.sb
             .block_device()
             .write(pos, &self.io, WriteFlags::NONE)
@@ -133,6 +143,7 @@ pub(crate) fn recover<S: SbState>(
         start,
         bs,
         io: IoBuf::new(bs)?,
+        errors: geo.state & format::STATE_ERRORS != 0,
     };
     let mut desc = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
     let mut data = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
@@ -148,6 +159,7 @@ pub(crate) fn recover<S: SbState>(
         )
     })?;
     let corrupt_log = matches!(found.end, format::LogEnd::BadHome(_));
+    dev.errors |= corrupt_log;
     if let format::LogEnd::BadHome(b) = found.end {
         pr_err!(
             "{}: journal transaction {} writes block {} outside the metadata: replay stops before it; run fsck.rextfs\n",
@@ -162,9 +174,10 @@ pub(crate) fn recover<S: SbState>(
     )
     .map_err(|e| replay_error(sb, e))?;
     sb.block_device().flush()?;
-    // Errors recorded after the last commit that logged the super block (replay wrote that
-    // older copy home) stay recorded, and a damaged log is an error of its own: both are on
-    // the device before the log is emptied, so a crash in between cannot lose them.
+    // Errors recorded after the last commit that logged the super block stay recorded (replay
+    // carried them into that older copy as it wrote it), and a damaged log is an error of its
+    // own: both are on the device before the log is emptied (here for a log without a copy
+    // of the super block), so a crash in between cannot lose them.
     if corrupt_log || geo.state & format::STATE_ERRORS != 0 {
         let mut raw = crate::errors_record_buf(sb)?;
         crate::write_errors_record(sb, &mut raw)?;
