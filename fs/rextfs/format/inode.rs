@@ -12,7 +12,7 @@
 //! 0x38 u64 dir_index_root   0x40 u32 generation 0x44 u32 rdev
 //! 0x48 i64 atime.sec        0x50 i64 mtime.sec  0x58 i64 ctime.sec
 //! 0x60 i64 btime.sec        0x68 u32 atime.ns   0x6C u32 mtime.ns
-//! 0x70 u32 ctime.ns         0x74 u32 btime.ns   0x78 u64 reserved (0)
+//! 0x70 u32 ctime.ns         0x74 u32 btime.ns   0x78 u64 xattr
 //! 0x80 128 bytes: inline extent-tree root, or fast symlink target
 //! ```
 //!
@@ -131,6 +131,9 @@ pub struct Inode {
     pub ctime: Timestamp,
     /// Creation time.
     pub btime: Timestamp,
+    /// First block of the inode's chain of extended attribute blocks, 0 if it has none
+    /// (see [`super::xattr`]).
+    pub xattr: u64,
     /// Inline extent-tree root or fast symlink target.
     pub area: [u8; INLINE_ROOT_SIZE],
 }
@@ -183,6 +186,7 @@ impl Inode {
             mtime: Timestamp::default(),
             ctime: Timestamp::default(),
             btime: Timestamp::default(),
+            xattr: 0,
             area: [0; INLINE_ROOT_SIZE],
         };
         ino.init_extent_root();
@@ -258,9 +262,6 @@ impl Inode {
         }
         let inode = Self::decode_unchecked(b)?;
         inode.validate()?;
-        if get_u64(b, 0x78) != Some(0) {
-            return Err(FormatError::Invalid("inode reserved field not zero"));
-        }
         Ok(inode)
     }
 
@@ -291,6 +292,7 @@ impl Inode {
             mtime: get_ts(b, 0x50, 0x6C),
             ctime: get_ts(b, 0x58, 0x70),
             btime: get_ts(b, 0x60, 0x74),
+            xattr: u64f(0x78),
             area,
         })
     }
@@ -342,7 +344,8 @@ impl Inode {
             if rest.iter().any(|&c| c != 0) {
                 return Err(FormatError::Invalid("garbage after fast symlink target"));
             }
-            if self.blocks != 0 {
+            // Its extended attribute blocks are the only ones a fast symlink may own.
+            if self.blocks != 0 && self.xattr == 0 {
                 return Err(FormatError::Invalid("fast symlink owns blocks"));
             }
         } else {
@@ -377,6 +380,7 @@ impl Inode {
         put_u32(b, 0x6C, self.mtime.nsec);
         put_u32(b, 0x70, self.ctime.nsec);
         put_u32(b, 0x74, self.btime.nsec);
+        put_u64(b, 0x78, self.xattr);
         put_bytes(b, INODE_AREA_OFFSET, &self.area);
         let crc = inode_checksum(ino, b);
         put_u32(b, INODE_CRC_OFFSET, crc);

@@ -22,6 +22,7 @@ pub mod journal;
 pub mod siphash;
 pub mod superblock;
 pub mod tree;
+pub mod xattr;
 
 pub use bitmap::*;
 pub use crc::*;
@@ -30,6 +31,7 @@ pub use inode::*;
 pub use journal::*;
 pub use superblock::*;
 pub use tree::*;
+pub use xattr::*;
 
 /// Errors returned by the decoders, validators and node operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
