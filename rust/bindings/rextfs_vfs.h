@@ -21,6 +21,7 @@
 #include <linux/backing-dev.h>
 #include <linux/shmem_fs.h>
 #include <linux/crc32.h>
+#include <linux/xattr.h>
 
 /* Macros bindgen cannot evaluate, exported as constants (prefix stripped by bindgen). */
 const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;

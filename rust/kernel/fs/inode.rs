@@ -1220,9 +1220,10 @@ impl<T: FileSystem> Ops<T> {
         Self(&Table::<U>::TABLE, PhantomData)
     }
 
-    /// The empty table (all hooks `NULL`), e.g. for special files.
+    /// The table without hooks of its own, e.g. for special files: only what every inode of
+    /// `T` has (`->listxattr` when `T` has extended attributes).
     pub const fn empty() -> Self {
-        Self(&EMPTY_IOPS, PhantomData)
+        Self(&Table::<NoOps<T>>::TABLE, PhantomData)
     }
 
     /// Returns the C table.
@@ -1231,7 +1232,13 @@ impl<T: FileSystem> Ops<T> {
     }
 }
 
-const EMPTY_IOPS: bindings::inode_operations = pin_init::zeroed();
+/// The operations of [`Ops::empty`]: none.
+struct NoOps<T>(PhantomData<T>);
+
+#[macros::vtable]
+impl<T: FileSystem> Operations for NoOps<T> {
+    type FileSystem = T;
+}
 
 pub(crate) struct Table<U: Operations>(PhantomData<U>);
 
@@ -1314,6 +1321,11 @@ impl<U: Operations> Table<U> {
         },
         fileattr_set: if U::HAS_FILEATTR_SET {
             Some(Self::fileattr_set)
+        } else {
+            None
+        },
+        listxattr: if <U::FileSystem as FileSystem>::HAS_LISTXATTR {
+            Some(super::xattr::listxattr::<U::FileSystem>)
         } else {
             None
         },

@@ -19,6 +19,7 @@ use super::{
     param::{MountOptions, ParamTable},
     periodic::PeriodicWork,
     super_block::{New, Ready, SuperBlock},
+    xattr,
 };
 use crate::{
     bindings,
@@ -181,6 +182,48 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// and must not take `s_umount` (nor call
     /// [`SuperBlock::sync_filesystem`](super::SuperBlock::sync_filesystem)).
     fn shutdown(_sb: &SuperBlock<Self, Ready>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reads extended attribute `name` (without its prefix) of namespace `ns` into `value`
+    /// (`xattr_handler->get`): announces its length with [`xattr::Value::set_len`] and fills
+    /// the buffer it returns; `ENODATA` if the inode has no such attribute. Implementing it
+    /// installs the file system's handlers in `sb->s_xattr`, which makes every inode support
+    /// extended attributes (`IOP_XATTR`).
+    ///
+    /// Context: process context, may sleep. The VFS has checked the caller's permission; the
+    /// inode lock may or may not be held (LSMs read labels from many paths).
+    fn getxattr(
+        _inode: &INode<Self>,
+        _ns: xattr::Namespace,
+        _name: &CStr,
+        _value: &mut xattr::Value<'_>,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Sets extended attribute `name` of namespace `ns` to `value`, or removes it when `value`
+    /// is `None` (`xattr_handler->set`), honouring `flags` (`EEXIST`, `ENODATA`). The file
+    /// system updates the change time itself. Without it, setting fails with `EOPNOTSUPP`.
+    ///
+    /// Context: process context, may sleep. The VFS has checked the caller's permission and
+    /// that the mount is writable, and usually holds the inode lock — not on every path (LSMs
+    /// label new inodes without it), so the file system serialises its own updates.
+    fn setxattr(
+        _inode: &INode<Self>,
+        _ns: xattr::Namespace,
+        _name: &CStr,
+        _value: Option<&[u8]>,
+        _flags: xattr::SetFlags,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Lists the inode's extended attributes (`->listxattr` of every inode operations table of
+    /// this file system), each with [`xattr::List::add`].
+    ///
+    /// Context: process context, may sleep; no inode lock held.
+    fn listxattr(_inode: &INode<Self>, _list: &mut xattr::List<'_>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -506,6 +549,9 @@ impl<T: FileSystem> Tables<T> {
             // `SuperBlock::mount_options`.
             unsafe {
                 (*sb_ptr).s_op = &Self::SUPER;
+                if T::HAS_GETXATTR {
+                    (*sb_ptr).s_xattr = xattr::Handlers::<T>::table().as_ptr();
+                }
                 (*sb_ptr).s_fs_info = (*fc).fs_private;
             }
             // SAFETY: As above.

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Extended attributes: the `struct xattr_handler` table of a file system (`sb->s_xattr`)
+//! and `->listxattr`.
+//!
+//! A file system that implements [`FileSystem::getxattr`], [`FileSystem::setxattr`] and
+//! [`FileSystem::listxattr`] gets one handler per [`Namespace`] in `s_xattr` (so the VFS marks
+//! every inode `IOP_XATTR`) and `->listxattr` in every inode operations table built for it.
+//! The VFS checks permissions before the hooks run (`xattr_permission`: `trusted.` needs
+//! `CAP_SYS_ADMIN`, `user.` only exists on regular files and directories, LSM hooks for
+//! `security.`); the hooks store and find the values.
+//!
+//! C header: [`include/linux/xattr.h`](srctree/include/linux/xattr.h).
+
+use super::{FileSystem, INode};
+use crate::ffi::{c_char, c_int, c_void};
+use crate::{bindings, error::from_result, prelude::*, str::CStrExt};
+use core::marker::PhantomData;
+
+/// The largest value the VFS passes or accepts (`XATTR_SIZE_MAX`).
+pub const SIZE_MAX: usize = bindings::XATTR_SIZE_MAX as usize;
+
+/// The longest full name, prefix included (`XATTR_NAME_MAX`).
+pub const NAME_MAX: usize = bindings::XATTR_NAME_MAX as usize;
+
+/// An extended attribute namespace a file system stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Namespace {
+    /// `user.`: regular files and directories only, permission by file mode.
+    User = 1,
+    /// `trusted.`: `CAP_SYS_ADMIN` only (overlayfs keeps its metadata here).
+    Trusted = 2,
+    /// `security.`: labels of the security modules.
+    Security = 3,
+}
+
+impl Namespace {
+    /// Every namespace, in the order of the handler table.
+    pub const ALL: [Namespace; 3] = [Namespace::User, Namespace::Trusted, Namespace::Security];
+
+    /// The prefix of the names in this namespace, e.g. `user.`.
+    pub const fn prefix(self) -> &'static CStr {
+        match self {
+            Namespace::User => c"user.",
+            Namespace::Trusted => c"trusted.",
+            Namespace::Security => c"security.",
+        }
+    }
+
+    fn from_flags(flags: c_int) -> Option<Self> {
+        Self::ALL.into_iter().find(|ns| *ns as c_int == flags)
+    }
+}
+
+/// How [`FileSystem::setxattr`] treats an existing attribute (`XATTR_CREATE`,
+/// `XATTR_REPLACE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetFlags(u32);
+
+impl SetFlags {
+    /// Fail with `EEXIST` if the attribute exists (`XATTR_CREATE`).
+    pub fn create(self) -> bool {
+        self.0 & bindings::XATTR_CREATE != 0
+    }
+
+    /// Fail with `ENODATA` if the attribute does not exist (`XATTR_REPLACE`). Both flags may
+    /// be set, and then the call always fails.
+    pub fn replace(self) -> bool {
+        self.0 & bindings::XATTR_REPLACE != 0
+    }
+}
+
+/// The caller's buffer for the value read by [`FileSystem::getxattr`].
+///
+/// The file system announces the value's length with [`Value::set_len`], which returns the
+/// bytes to fill, `None` when the caller only asks for the length, or `ERANGE` when the
+/// buffer is too small. The length given back to the VFS is the announced one, never more
+/// than the buffer holds.
+pub struct Value<'a> {
+    buf: *mut u8,
+    size: usize,
+    len: usize,
+    _p: PhantomData<&'a mut [u8]>,
+}
+
+impl Value<'_> {
+    /// Announces a value of `len` bytes and returns the buffer to copy it into (exactly `len`
+    /// bytes, zeroed), or `None` when only the length was asked for. `ERANGE` when the buffer
+    /// is too small, `E2BIG` past [`SIZE_MAX`].
+    pub fn set_len(&mut self, len: usize) -> Result<Option<&mut [u8]>> {
+        if len > SIZE_MAX {
+            return Err(E2BIG);
+        }
+        if self.buf.is_null() {
+            self.len = len;
+            return Ok(None);
+        }
+        if len > self.size {
+            return Err(ERANGE);
+        }
+        self.len = len;
+        // SAFETY: By the type invariant `buf` is valid for writes of `size >= len` bytes and
+        // exclusively ours for `'a`, which the returned borrow of `self` cannot outlive. The
+        // bytes are zeroed first, so the slice never covers uninitialised memory.
+        unsafe {
+            core::ptr::write_bytes(self.buf, 0, len);
+            Ok(Some(core::slice::from_raw_parts_mut(self.buf, len)))
+        }
+    }
+}
+
+/// The caller's buffer for the names listed by [`FileSystem::listxattr`]: each name is added
+/// with its namespace prefix and a NUL, as `listxattr(2)` returns them. When the caller only
+/// asks for the size, nothing is copied and the size is counted.
+pub struct List<'a> {
+    buf: *mut u8,
+    size: usize,
+    used: usize,
+    trusted: Option<bool>,
+    _p: PhantomData<&'a mut [u8]>,
+}
+
+impl List<'_> {
+    /// Adds attribute `name` of namespace `ns`. Names of `trusted.` are only listed for
+    /// callers with `CAP_SYS_ADMIN` (as ext4 and XFS do). `ERANGE` when the buffer is too
+    /// small, `EINVAL` for a name that contains NUL or is longer than the VFS allows.
+    pub fn add(&mut self, ns: Namespace, name: &[u8]) -> Result {
+        if ns == Namespace::Trusted
+            && !*self
+                .trusted
+                .get_or_insert_with(|| super::file_ops::capable(super::file_ops::cap::SYS_ADMIN))
+        {
+            return Ok(());
+        }
+        let prefix = ns.prefix().to_bytes();
+        if name.is_empty() || name.contains(&0) || prefix.len() + name.len() > NAME_MAX {
+            return Err(EINVAL);
+        }
+        let len = prefix.len() + name.len() + 1;
+        let end = self.used.checked_add(len).ok_or(E2BIG)?;
+        if !self.buf.is_null() {
+            if end > self.size {
+                return Err(ERANGE);
+            }
+            // SAFETY: By the type invariant `buf` is valid for writes of `size` bytes and
+            // exclusively ours; `used + len <= size`.
+            let dst = unsafe { core::slice::from_raw_parts_mut(self.buf.add(self.used), len) };
+            dst[..prefix.len()].copy_from_slice(prefix);
+            dst[prefix.len()..len - 1].copy_from_slice(name);
+            dst[len - 1] = 0;
+        }
+        self.used = end;
+        Ok(())
+    }
+}
+
+/// The handler table of file system `T`: one `struct xattr_handler` per [`Namespace`], and
+/// the NULL-terminated array `s_xattr` points to.
+pub(crate) struct Handlers<T: FileSystem>(PhantomData<T>);
+
+impl<T: FileSystem> Handlers<T> {
+    const fn handler(ns: Namespace) -> bindings::xattr_handler {
+        bindings::xattr_handler {
+            name: core::ptr::null(),
+            prefix: crate::str::as_char_ptr_in_const_context(ns.prefix()),
+            flags: ns as c_int,
+            list: None,
+            get: Some(Self::get),
+            set: if T::HAS_SETXATTR {
+                Some(Self::set)
+            } else {
+                None
+            },
+        }
+    }
+
+    const USER: bindings::xattr_handler = Self::handler(Namespace::User);
+    const TRUSTED: bindings::xattr_handler = Self::handler(Namespace::Trusted);
+    const SECURITY: bindings::xattr_handler = Self::handler(Namespace::Security);
+
+    const TABLE: [*const bindings::xattr_handler; 4] = [
+        &Self::USER,
+        &Self::TRUSTED,
+        &Self::SECURITY,
+        core::ptr::null(),
+    ];
+
+    /// The NULL-terminated array for `sb->s_xattr`.
+    pub(crate) const fn table() -> &'static [*const bindings::xattr_handler; 4] {
+        &Self::TABLE
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS (`__vfs_getxattr`) with a handler of this table, a live inode of a
+    /// super block of `T` that the caller holds a reference to, the name after the prefix
+    /// (NUL-terminated) and a buffer of `size` bytes (or NULL).
+    unsafe extern "C" fn get(
+        handler: *const bindings::xattr_handler,
+        _dentry: *mut bindings::dentry,
+        inode: *mut bindings::inode,
+        name: *const c_char,
+        buffer: *mut c_void,
+        size: usize,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The handler is one of this table's.
+            let ns = Namespace::from_flags(unsafe { (*handler).flags }).ok_or(EINVAL)?;
+            // SAFETY: The inode is live and of `T`, as documented above.
+            let inode = unsafe { INode::<T>::from_raw(inode) };
+            // SAFETY: The VFS passes a NUL-terminated name.
+            let name = unsafe { CStr::from_char_ptr(name) };
+            // INVARIANT: `buffer` is valid for `size` bytes for the call, or NULL.
+            let mut value = Value {
+                buf: if size == 0 {
+                    core::ptr::null_mut()
+                } else {
+                    buffer.cast()
+                },
+                size,
+                len: 0,
+                _p: PhantomData,
+            };
+            T::getxattr(inode, ns, name, &mut value)?;
+            Ok(value.len as c_int)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS (`__vfs_setxattr`, `__vfs_removexattr`) with a handler of this table,
+    /// a live inode of a super block of `T` that the caller holds a reference to, the name
+    /// after the prefix (NUL-terminated) and the value (`size` bytes), or NULL to remove.
+    unsafe extern "C" fn set(
+        handler: *const bindings::xattr_handler,
+        _idmap: *mut bindings::mnt_idmap,
+        _dentry: *mut bindings::dentry,
+        inode: *mut bindings::inode,
+        name: *const c_char,
+        buffer: *const c_void,
+        size: usize,
+        flags: c_int,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: The handler is one of this table's.
+            let ns = Namespace::from_flags(unsafe { (*handler).flags }).ok_or(EINVAL)?;
+            // SAFETY: The inode is live and of `T`, as documented above.
+            let inode = unsafe { INode::<T>::from_raw(inode) };
+            // SAFETY: The VFS passes a NUL-terminated name.
+            let name = unsafe { CStr::from_char_ptr(name) };
+            if size > SIZE_MAX {
+                return Err(E2BIG);
+            }
+            let value = if buffer.is_null() {
+                None
+            } else if size == 0 {
+                Some(&[][..])
+            } else {
+                // SAFETY: The VFS passes `size` readable bytes that stay unchanged for the call.
+                Some(unsafe { core::slice::from_raw_parts(buffer.cast::<u8>(), size) })
+            };
+            T::setxattr(inode, ns, name, value, SetFlags(flags as u32))?;
+            Ok(0)
+        })
+    }
+}
+
+/// `->listxattr` of every inode operations table of a file system with extended attributes.
+///
+/// # Safety
+///
+/// Called by the VFS (`vfs_listxattr`) with a positive dentry of a super block of `T` and a
+/// buffer of `size` bytes (or NULL when `size` is 0).
+pub(crate) unsafe extern "C" fn listxattr<T: FileSystem>(
+    dentry: *mut bindings::dentry,
+    buffer: *mut c_char,
+    size: usize,
+) -> isize {
+    // SAFETY: The dentry is positive and of `T`.
+    let inode = unsafe { INode::<T>::from_raw((*dentry).d_inode) };
+    // INVARIANT: `buffer` is valid for `size` bytes for the call, or NULL.
+    let mut list = List {
+        buf: if size == 0 {
+            core::ptr::null_mut()
+        } else {
+            buffer.cast()
+        },
+        size,
+        used: 0,
+        trusted: None,
+        _p: PhantomData,
+    };
+    match T::listxattr(inode, &mut list) {
+        Ok(()) => list.used as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+#[kunit_tests(rust_fs_xattr)]
+mod tests {
+    use super::*;
+    use crate::fs::{inode, New, Ready, SuperBlock};
+    use crate::sync::aref::ARef;
+
+    /// A file system with extended attributes (never mounted: only its tables are used).
+    struct Fs;
+    #[vtable]
+    impl FileSystem for Fs {
+        const NAME: &'static CStr = c"rust_xattr_test";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(_sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+        fn getxattr(_i: &INode<Self>, _ns: Namespace, _n: &CStr, _v: &mut Value<'_>) -> Result {
+            Err(ENODATA)
+        }
+        fn listxattr(_i: &INode<Self>, _l: &mut List<'_>) -> Result {
+            Ok(())
+        }
+    }
+
+    /// A file system without them.
+    struct Plain;
+    #[vtable]
+    impl FileSystem for Plain {
+        const NAME: &'static CStr = c"rust_xattr_plain";
+        type Data = ();
+        type INodeData = ();
+        fn fill_super(_sb: &mut SuperBlock<Self, New>) -> Result<()> {
+            Err(EINVAL)
+        }
+        fn init_root(_sb: &SuperBlock<Self, Ready>) -> Result<ARef<INode<Self>>> {
+            Err(EINVAL)
+        }
+    }
+
+    fn value(buf: &mut [u8]) -> Value<'_> {
+        Value {
+            buf: if buf.is_empty() {
+                core::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr()
+            },
+            size: buf.len(),
+            len: 0,
+            _p: PhantomData,
+        }
+    }
+
+    fn list(buf: &mut [u8]) -> List<'_> {
+        List {
+            buf: if buf.is_empty() {
+                core::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr()
+            },
+            size: buf.len(),
+            used: 0,
+            // The test runs as root at boot; the unprivileged case is a VM test.
+            trusted: Some(false),
+            _p: PhantomData,
+        }
+    }
+
+    #[test]
+    fn value_length_and_buffer() {
+        // Only the length asked for: nothing to fill, the length is what the VFS gets.
+        let mut v = value(&mut []);
+        assert!(matches!(v.set_len(300), Ok(None)));
+        assert_eq!(v.len, 300);
+        // A buffer too small: ERANGE, and no length given back.
+        let mut small = [7u8; 4];
+        let mut v = value(&mut small);
+        assert_eq!(v.set_len(5).err(), Some(ERANGE));
+        assert_eq!(v.len, 0);
+        // A buffer large enough: exactly the announced bytes, zeroed, to fill.
+        let mut big = [7u8; 8];
+        let mut v = value(&mut big);
+        let b = v.set_len(3).unwrap().unwrap();
+        assert_eq!(b, &[0, 0, 0]);
+        b.copy_from_slice(b"abc");
+        assert_eq!(v.len, 3);
+        assert_eq!(&big, b"abc\x07\x07\x07\x07\x07");
+        let mut v = value(&mut []);
+        assert_eq!(v.set_len(SIZE_MAX + 1).err(), Some(E2BIG));
+    }
+
+    #[test]
+    fn list_names_sizes_and_trusted() {
+        let mut buf = [0u8; 32];
+        let mut l = list(&mut buf);
+        l.add(Namespace::User, b"a").unwrap();
+        l.add(Namespace::Trusted, b"hidden").unwrap();
+        l.add(Namespace::Security, b"x").unwrap();
+        let used = l.used;
+        assert_eq!(&buf[..used], b"user.a\0security.x\0");
+        // Counting only, then a buffer one byte short.
+        let mut l = list(&mut []);
+        l.add(Namespace::User, b"abc").unwrap();
+        assert_eq!(l.used, 9);
+        let mut short = [0u8; 8];
+        let mut l = list(&mut short);
+        assert_eq!(l.add(Namespace::User, b"abc"), Err(ERANGE));
+        // Names the VFS could never pass are refused, not listed.
+        let mut l = list(&mut []);
+        assert_eq!(l.add(Namespace::User, b""), Err(EINVAL));
+        assert_eq!(l.add(Namespace::User, b"a\0b"), Err(EINVAL));
+        assert_eq!(l.add(Namespace::User, &[b'n'; NAME_MAX]), Err(EINVAL));
+        assert_eq!(l.used, 0);
+    }
+
+    #[test]
+    fn tables_follow_the_hooks() {
+        let t = Handlers::<Fs>::table();
+        assert!(t[3].is_null());
+        for (i, ns) in Namespace::ALL.into_iter().enumerate() {
+            // SAFETY: The table's pointers are to its static handlers.
+            let h = unsafe { &*t[i] };
+            assert_eq!(Namespace::from_flags(h.flags), Some(ns));
+            // SAFETY: The prefix is a static C string.
+            let prefix = unsafe { CStr::from_char_ptr(h.prefix) };
+            assert_eq!(prefix.to_bytes(), ns.prefix().to_bytes());
+            assert!(h.get.is_some());
+            // No `setxattr`: the VFS answers EOPNOTSUPP itself.
+            assert!(h.set.is_none());
+        }
+        // `->listxattr` in every inode table of a file system with attributes, the empty
+        // one included, and in none of another file system.
+        // SAFETY: The tables are static.
+        let with = unsafe { &*inode::Ops::<Fs>::empty().as_raw() };
+        assert!(with.listxattr.is_some());
+        // SAFETY: As above.
+        let without = unsafe { &*inode::Ops::<Plain>::empty().as_raw() };
+        assert!(without.listxattr.is_none());
+    }
+}
