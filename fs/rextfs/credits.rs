@@ -251,6 +251,22 @@ pub(crate) const MAX_STEP: u32 = max(
     ),
 );
 
+/// Setting, replacing or removing one extended attribute (`xattr::set`), or one step of
+/// freeing them (`xattr::free_step`), with blocks of `block_size` bytes: the value blocks of
+/// the old value freed and of the new one allocated and written (a bitmap block each at
+/// worst), at most four xattr blocks written (the old entry's, the new entry's, the one
+/// before an emptied block, the last one before a new block), a new one written and
+/// allocated, an emptied one freed, the inode and the super block.
+pub(crate) const fn xattr_set(block_size: usize) -> u32 {
+    let n = format::xvalue_blocks(block_size, format::XATTR_VALUE_MAX) as u32;
+    3 * n + 4 + 2 + ALLOC + ALLOC + INODE + SUPER
+}
+
+// The smallest blocks need the most value blocks; that step fits a transaction of the
+// smallest journal too.
+const _: () =
+    assert!(4 * xattr_set(1 << format::MIN_BLOCK_LOG2) as u64 <= format::MIN_JOURNAL_BLOCKS);
+
 // A transaction may take a quarter of the journal (`Journal::new`): the smallest journal the
 // format allows must hold the largest step.
 const _: () = assert!(4 * MAX_STEP as u64 <= format::MIN_JOURNAL_BLOCKS);

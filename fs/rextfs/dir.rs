@@ -556,6 +556,7 @@ fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>
             dir_hint: AtomicU64::new(0),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
+            xattr <- kernel::new_mutex!(()),
         }),
     )
     .map_err(undo)
@@ -617,6 +618,7 @@ fn create_node(
             dir_hint: AtomicU64::new(0),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
+            xattr <- kernel::new_mutex!(()),
         }),
     )?;
     dentry.instantiate(inode)
@@ -885,6 +887,7 @@ impl inode::Operations for DirOps {
                         dir_hint: AtomicU64::new(0),
                         sync_seq: AtomicU64::new(seq),
                         map_seq: AtomicU64::new(0),
+                        xattr <- kernel::new_mutex!(()),
                     }),
                 )?);
             }

@@ -35,6 +35,11 @@ pub(crate) struct RxInode {
     /// buffered write notices a mapping that writeback's conversion made stale
     /// (`iomap_valid`).
     pub(crate) map_seq: AtomicU64,
+    /// Serialises the readers and writers of the inode's extended attributes (the chain of
+    /// xattr blocks and `disk.xattr`); taken after a transaction handle is started, before
+    /// `disk`.
+    #[pin]
+    pub(crate) xattr: Mutex<()>,
 }
 
 /// Records that the extent tree of `inode` changed (with its disk lock held), for
@@ -238,6 +243,7 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
             dir_hint: AtomicU64::new(0),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
+            xattr <- kernel::new_mutex!(()),
         }),
     )
 }

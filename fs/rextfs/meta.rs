@@ -27,6 +27,9 @@ pub(crate) enum BlockKind {
     Node = 2,
     /// A directory block (its header, checksum and entries).
     DirBlock = 3,
+    /// An extended attribute block (its checksum; header and entries are checked at every
+    /// use).
+    Xattr = 4,
 }
 
 /// Reads metadata block `blockno` into a new buffer, with `check` run on it the first time it

@@ -212,6 +212,22 @@ pub(crate) fn free_orphan(
             }
         }
     }
+    // Each step frees one external value or one xattr block: a chain of at most
+    // `XATTR_MAX_BLOCKS` blocks, each with fewer entries than its size in bytes.
+    let bs = sb.block_size() as usize;
+    let mut steps = 0usize;
+    while d.xattr != 0 {
+        steps += 1;
+        if steps > format::XATTR_MAX_BLOCKS as usize * (bs + 1) {
+            return Err(crate::corrupt(
+                sb,
+                "extended attribute chain",
+                crate::FormatError::Invalid("xattr chain looping"),
+            ));
+        }
+        h.extend(credits::xattr_set(bs))?;
+        crate::xattr::free_step(h, ino, d)?;
+    }
     h.extend(credits::FREE_INODE)?;
     unlist(h)?;
     inode::zero_slot(h, ino)?;

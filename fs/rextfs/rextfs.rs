@@ -21,6 +21,7 @@ mod orphan;
 mod symlink;
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 mod testing;
+mod xattr;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use format::FormatError;
@@ -696,6 +697,29 @@ impl fs::FileSystem for RextFs {
         mark_in_use(sb)?;
         orphan::free_deferred(sb);
         Ok(())
+    }
+
+    fn getxattr(
+        inode: &INode<Self>,
+        ns: fs::xattr::Namespace,
+        name: &CStr,
+        value: &mut fs::xattr::Value<'_>,
+    ) -> Result {
+        crate::xattr::get(inode, ns, name, value)
+    }
+
+    fn setxattr(
+        inode: &INode<Self>,
+        ns: fs::xattr::Namespace,
+        name: &CStr,
+        value: Option<&[u8]>,
+        flags: fs::xattr::SetFlags,
+    ) -> Result {
+        crate::xattr::set(inode, ns, name, value, flags)
+    }
+
+    fn listxattr(inode: &INode<Self>, list: &mut fs::xattr::List<'_>) -> Result {
+        crate::xattr::list(inode, list)
     }
 
     fn shutdown(sb: &SuperBlock<Self, Ready>) {

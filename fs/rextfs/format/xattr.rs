@@ -76,13 +76,17 @@ pub fn xattr_name_valid(index: u8, name: &[u8]) -> bool {
 }
 
 /// Bytes of payload one value block of `block_size` bytes holds.
-pub fn xvalue_capacity(block_size: usize) -> usize {
+pub const fn xvalue_capacity(block_size: usize) -> usize {
     block_size.saturating_sub(XATTR_HDR_SIZE)
 }
 
 /// Value blocks a value of `len` bytes takes in blocks of `block_size` bytes.
-pub fn xvalue_blocks(block_size: usize, len: usize) -> usize {
-    len.div_ceil(xvalue_capacity(block_size).max(1))
+pub const fn xvalue_blocks(block_size: usize, len: usize) -> usize {
+    let cap = xvalue_capacity(block_size);
+    if cap == 0 {
+        return len;
+    }
+    len.div_ceil(cap)
 }
 
 /// Largest value kept inline in an xattr block of `block_size` bytes; longer ones go to
@@ -258,16 +262,20 @@ pub fn xattr_block_free(buf: &[u8]) -> usize {
 }
 
 /// Checks an xattr block of inode `owner` read from `blockno`: header and checksum, and
-/// every entry (valid names and values, no name twice, zeroes after the last).
+/// every entry (valid names and values, no name twice, zeroes after the last). The check
+/// for names given twice is quadratic in the entries (a 64 KiB block may hold thousands):
+/// fsck runs it, the kernel does not.
 pub fn xattr_block_check(buf: &[u8], blockno: u64, owner: u64) -> Result<()> {
     check_owner(meta_check(buf, XATTR_MAGIC, blockno)?, owner)?;
-    xattr_block_check_entries(buf)
+    xattr_block_check_entries(buf, true)
 }
 
-/// [`xattr_block_check`] without the checksum.
+/// [`xattr_block_check`] without the checksum and without the search for names given
+/// twice: linear in the block size, for every use of a cached block. A name given twice
+/// cannot make a reader go wrong (the first entry is the attribute; fsck drops the others).
 pub fn xattr_block_check_fields(buf: &[u8], blockno: u64, owner: u64) -> Result<()> {
     check_owner(meta_check_fields(buf, XATTR_MAGIC, blockno)?, owner)?;
-    xattr_block_check_entries(buf)
+    xattr_block_check_entries(buf, false)
 }
 
 fn check_owner(found: u64, owner: u64) -> Result<()> {
@@ -277,7 +285,7 @@ fn check_owner(found: u64, owner: u64) -> Result<()> {
     Ok(())
 }
 
-fn xattr_block_check_entries(buf: &[u8]) -> Result<()> {
+fn xattr_block_check_entries(buf: &[u8], dups: bool) -> Result<()> {
     let used = get_u32(buf, 0x20).ok_or(FormatError::Short)? as usize;
     let count = get_u32(buf, 0x24).ok_or(FormatError::Short)?;
     let end = XATTR_HDR_SIZE
@@ -288,10 +296,9 @@ fn xattr_block_check_entries(buf: &[u8]) -> Result<()> {
     let mut n = 0u32;
     while off < end {
         let e = entry_at(buf, off, end)?;
-        // Every earlier entry must have another name: blocks are small, a quadratic check
-        // is cheap (at most a few hundred entries).
+        // Every earlier entry must have another name.
         let mut prev = XATTR_HDR_SIZE;
-        while prev < off {
+        while dups && prev < off {
             let p = entry_at(buf, prev, end)?;
             if p.index == e.index && p.name == e.name {
                 return Err(FormatError::Invalid("xattr name twice in a block"));
@@ -405,7 +412,9 @@ pub fn xvalue_block_check(buf: &[u8], blockno: u64, owner: u64) -> Result<(u64, 
     if len == 0 || len > xvalue_capacity(buf.len()) || get_u32(buf, 0x24) != Some(0) {
         return Err(FormatError::Invalid("bad xattr value block length"));
     }
-    let data = buf.get(XATTR_HDR_SIZE..XATTR_HDR_SIZE + len).ok_or(FormatError::Short)?;
+    let data = buf
+        .get(XATTR_HDR_SIZE..XATTR_HDR_SIZE + len)
+        .ok_or(FormatError::Short)?;
     if buf.iter().skip(XATTR_HDR_SIZE + len).any(|&b| b != 0) {
         return Err(FormatError::Invalid("garbage after xattr value"));
     }
@@ -427,7 +436,10 @@ mod tests {
     fn insert_find_remove() {
         let mut b = block(1024);
         xattr_block_insert(&mut b, XATTR_INDEX_USER, b"a", XattrValue::Inline(b"one")).unwrap();
-        let ext = XattrValue::External { len: 5000, block: 99 };
+        let ext = XattrValue::External {
+            len: 5000,
+            block: 99,
+        };
         xattr_block_insert(&mut b, XATTR_INDEX_TRUSTED, b"big", ext).unwrap();
         xattr_block_insert(&mut b, XATTR_INDEX_ACL_ACCESS, b"", XattrValue::Inline(b"")).unwrap();
         meta_seal(&mut b).unwrap();
@@ -441,7 +453,8 @@ mod tests {
         xattr_block_remove(&mut b, off).unwrap();
         meta_seal(&mut b).unwrap();
         xattr_block_check(&b, 7, 42).unwrap();
-        let names: [(u8, &[u8]); 2] = [(XATTR_INDEX_TRUSTED, b"big"), (XATTR_INDEX_ACL_ACCESS, b"")];
+        let names: [(u8, &[u8]); 2] =
+            [(XATTR_INDEX_TRUSTED, b"big"), (XATTR_INDEX_ACL_ACCESS, b"")];
         assert!(XattrIter::new(&b).map(|e| (e.index, e.name)).eq(names));
     }
 
@@ -459,9 +472,17 @@ mod tests {
             }
         }
         assert_eq!(n, (1024 - XATTR_HDR_SIZE) / (XATTR_ENTRY_FIXED + 2 + 200));
-        assert!(xattr_block_insert(&mut b, XATTR_INDEX_USER, b"", XattrValue::Inline(b"")).is_err());
+        assert!(
+            xattr_block_insert(&mut b, XATTR_INDEX_USER, b"", XattrValue::Inline(b"")).is_err()
+        );
         assert!(xattr_block_insert(&mut b, 9, b"x", XattrValue::Inline(b"")).is_err());
-        assert!(xattr_block_insert(&mut b, XATTR_INDEX_ACL_DEFAULT, b"x", XattrValue::Inline(b"")).is_err());
+        assert!(xattr_block_insert(
+            &mut b,
+            XATTR_INDEX_ACL_DEFAULT,
+            b"x",
+            XattrValue::Inline(b"")
+        )
+        .is_err());
         // The longest name with the longest inline value fits an empty block.
         for bs in [1024usize, 4096, 65536] {
             let most = xattr_entry_size(XATTR_NAME_MAX, Some(xattr_inline_max(bs)));
