@@ -1008,3 +1008,82 @@ fn oversized_inode_keeps_its_attributes() {
     assert_eq!(fs.read_inode(x.file).unwrap().size, 3 * 1024);
     assert_eq!(attrs(&mut fs, x.file), all);
 }
+
+#[test]
+fn dump_shows_attributes() {
+    use rextfs_tools::dump::{dump_inode, value_text};
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let inode = fs.read_inode(x.file).unwrap();
+    let chain = fs.xattr_chain(x.file, &inode).unwrap();
+    let out = dump_inode(&mut fs, x.file).unwrap();
+    let b = chain.blocks[0];
+    let room = 1024 - XATTR_HDR_SIZE;
+    let xb = fs.read_block(b).unwrap();
+    let used = room - xattr_block_free(&xb);
+    let next = xattr_block_next(&xb);
+    let count = xattr_block_count(&xb);
+    for want in [
+        format!("  xattr block {b}: {count} entries, {used} of {room} bytes used, next {next}\n"),
+        "    user.empty  0 bytes inline: \"\"\n".to_string(),
+        "    trusted.t  13 bytes inline: \"trusted value\"\n".to_string(),
+        "    security.selinux  9 bytes inline: \"u:r:x:s0\\0\"\n".to_string(),
+        format!(
+            "    system.posix_acl_access  28 bytes inline: hex {}\n",
+            rextfs_tools::dump::hex(&pattern(x.file + 1, 28))
+        ),
+    ] {
+        assert!(out.contains(&want), "no {want:?} in\n{out}");
+    }
+    let big = chain.attrs.iter().find(|a| a.name == b"largest").unwrap();
+    let (first, last) = (big.value_blocks[0], *big.value_blocks.last().unwrap());
+    assert_eq!(
+        last - first + 1,
+        big.value_blocks.len() as u64,
+        "contiguous"
+    );
+    let want = format!(
+        "    user.largest  65536 bytes in value blocks {first}-{last}: hex {}...\n",
+        rextfs_tools::dump::hex(&pattern(x.file, 32))
+    );
+    assert!(out.contains(&want), "no {want:?} in\n{out}");
+    // Fast symlinks and devices show theirs; an inode without any says so.
+    assert!(dump_inode(&mut fs, x.fast_link)
+        .unwrap()
+        .contains("    trusted.t  13 bytes inline: \"trusted value\"\n"));
+    assert!(dump_inode(&mut fs, x.data_file)
+        .unwrap()
+        .contains("  xattrs    none\n"));
+    // Damage is shown where it is met, the rest of the inode still printed.
+    drop(fs);
+    patch(&dev, big.value_blocks[3], true, |b| b[0x20..0x24].fill(0));
+    let mut fs = open(&dev);
+    let out = dump_inode(&mut fs, x.file).unwrap();
+    assert!(
+        out.contains(&format!(
+            "    user.largest  65536 bytes in value blocks {first}-{}: bad value chain: block {}: \
+             bad xattr value block length\n",
+            first + 2,
+            first + 3
+        )),
+        "{out}"
+    );
+    drop(fs);
+    patch(&dev, b, false, |b| b[0x30] ^= 1);
+    let mut fs = open(&dev);
+    let out = dump_inode(&mut fs, x.file).unwrap();
+    assert!(
+        out.contains(&format!("  xattr block {b}: checksum mismatch\n")),
+        "{out}"
+    );
+    assert!(out.contains("  mode      100644\n"));
+    // Values as text or hex.
+    assert_eq!(value_text(b""), "\"\"");
+    assert_eq!(value_text(b"a\"b\n"), "\"a\\\"b\\n\"");
+    assert_eq!(
+        value_text(&[b'x'; 70]),
+        format!("\"{}\"...", "x".repeat(64))
+    );
+    assert_eq!(value_text(&[1, 2, 0xff]), "hex 0102ff");
+    assert_eq!(value_text(&[0; 40]), format!("hex {}...", "00".repeat(32)));
+}
