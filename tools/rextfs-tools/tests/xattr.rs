@@ -1246,3 +1246,36 @@ proptest! {
         fuzz_check(&img)?;
     }
 }
+
+#[test]
+fn preen_repairs_block_counts_and_leaks_of_attributes() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let mut inode = fs.read_inode(x.sock).unwrap();
+    let want = inode.blocks;
+    inode.blocks -= 1;
+    fs.write_inode(x.sock, &inode).unwrap();
+    // And a block marked in use that nothing uses (leaked).
+    let leaked = fs.alloc_block(0).unwrap();
+    fs.flush().unwrap();
+    drop(fs);
+    let p = rextfs_tools::fsck::fsck(
+        Box::new(dev.clone()),
+        &rextfs_tools::fsck::FsckOptions {
+            preen: true,
+            force: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(p.exit_code, 1, "{:?}", p.lines);
+    assert!(p.lines.iter().any(|l| l.contains(&format!(
+        "inode {}: block count {}, should be {want} (fixed)",
+        x.sock,
+        want - 1
+    ))));
+    assert!(leak_reported(&p.lines, leaked), "{:?}", p.lines);
+    assert_clean(&dev);
+    let mut fs = open(&dev);
+    assert_eq!(fs.read_inode(x.sock).unwrap().blocks, want);
+    assert_eq!(attrs(&mut fs, x.sock).len(), 4);
+}
