@@ -7,7 +7,9 @@ use crate::dev::Dev;
 use crate::error::{msg, Context, Result};
 use crate::fs::Fs;
 use crate::journal;
+use crate::ops::xattr_full_name;
 use rextfs_format::*;
+use std::collections::HashSet;
 use std::fmt::Write;
 
 fn label_text(l: &[u8]) -> String {
@@ -145,7 +147,170 @@ pub fn dump_inode(fs: &mut Fs, ino: u64) -> Result<String> {
             let _ = writeln!(s, "    ... {} extents in all", ext.len());
         }
     }
+    dump_xattrs(fs, ino, &inode, &mut s);
     Ok(s)
+}
+
+/// Most bytes of a value shown as text, and as hex.
+const VALUE_TEXT_MAX: usize = 64;
+const VALUE_HEX_MAX: usize = 32;
+
+/// A value as text in quotes (escaped, when it is printable ASCII, a NUL at the
+/// end allowed and shown as `\0`) or as hex, the first bytes only; `...` marks a
+/// value cut short.
+pub fn value_text(v: &[u8]) -> String {
+    let (body, nul) = match v.strip_suffix(&[0]) {
+        Some(b) => (b, "\\0"),
+        None => (v, ""),
+    };
+    let text = body
+        .iter()
+        .all(|&c| c == b'\t' || c == b'\n' || (0x20..0x7f).contains(&c));
+    if text {
+        let n = body.len().min(VALUE_TEXT_MAX);
+        if n < body.len() {
+            format!("\"{}\"...", body[..n].escape_ascii())
+        } else {
+            format!("\"{}{nul}\"", body.escape_ascii())
+        }
+    } else {
+        let n = v.len().min(VALUE_HEX_MAX);
+        let tail = if n < v.len() { "..." } else { "" };
+        format!("hex {}{tail}", hex(&v[..n]))
+    }
+}
+
+/// Block numbers as runs: `5-9 12`.
+fn block_runs(blocks: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < blocks.len() {
+        let mut j = i;
+        while j + 1 < blocks.len() && blocks[j + 1] == blocks[j] + 1 {
+            j += 1;
+        }
+        out.push(if j == i {
+            blocks[i].to_string()
+        } else {
+            format!("{}-{}", blocks[i], blocks[j])
+        });
+        i = j + 1;
+    }
+    out.join(" ")
+}
+
+/// Reads a value chain as far as it is valid: the bytes, the blocks, and what
+/// is wrong with it, if anything.
+fn read_value(
+    fs: &mut Fs,
+    ino: u64,
+    first: u64,
+    len: usize,
+) -> (Vec<u8>, Vec<u64>, Option<String>) {
+    let mut value = Vec::new();
+    let mut blocks = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cur = first;
+    while cur != 0 {
+        if value.len() >= len {
+            return (value, blocks, Some(format!("chain goes on to block {cur}")));
+        }
+        if !fs.sb.data_range_valid(cur, 1) || !seen.insert(cur) {
+            let why = format!("block {cur} outside the data area or met twice");
+            return (value, blocks, Some(why));
+        }
+        let buf = match fs.read_block(cur) {
+            Ok(b) => b,
+            Err(e) => return (value, blocks, Some(format!("block {cur}: {e}"))),
+        };
+        match xvalue_block_check(&buf, cur, ino) {
+            Ok((next, data)) => {
+                value.extend_from_slice(data);
+                blocks.push(cur);
+                cur = next;
+            }
+            Err(e) => {
+                let why = format!("block {cur}: {}", e.as_str());
+                return (value, blocks, Some(why));
+            }
+        }
+    }
+    let why = (value.len() != len).then(|| format!("chain holds {} bytes", value.len()));
+    (value, blocks, why)
+}
+
+/// The extended attributes of an inode, xattr block by xattr block: each entry's
+/// full name, value length, where the value is and its first bytes. A damaged
+/// block or value chain is reported where it is met.
+fn dump_xattrs(fs: &mut Fs, ino: u64, inode: &Inode, s: &mut String) {
+    if inode.xattr == 0 {
+        let _ = writeln!(s, "  xattrs    none");
+        return;
+    }
+    let room = fs.bs().saturating_sub(XATTR_HDR_SIZE);
+    let mut seen = HashSet::new();
+    let mut n = 0;
+    let mut cur = inode.xattr;
+    while cur != 0 {
+        if n >= XATTR_MAX_BLOCKS {
+            let _ = writeln!(
+                s,
+                "  xattr block {cur}: past the {XATTR_MAX_BLOCKS} blocks of a chain, not read"
+            );
+            return;
+        }
+        if !fs.sb.data_range_valid(cur, 1) || !seen.insert(cur) {
+            let _ = writeln!(
+                s,
+                "  xattr block {cur}: outside the data area or met twice, not read"
+            );
+            return;
+        }
+        let buf = match fs.read_block(cur) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = writeln!(s, "  xattr block {cur}: {e}");
+                return;
+            }
+        };
+        if let Err(e) = xattr_block_check(&buf, cur, ino) {
+            let _ = writeln!(s, "  xattr block {cur}: {}", e.as_str());
+            return;
+        }
+        let next = xattr_block_next(&buf);
+        let _ = writeln!(
+            s,
+            "  xattr block {cur}: {} entries, {} of {room} bytes used, next {next}",
+            xattr_block_count(&buf),
+            room - xattr_block_free(&buf),
+        );
+        for e in XattrIter::new(&buf) {
+            let name = xattr_full_name(e.index, e.name);
+            match e.value {
+                XattrValue::Inline(v) => {
+                    let _ = writeln!(s, "    {name}  {} bytes inline: {}", v.len(), value_text(v));
+                }
+                XattrValue::External { len, block } => {
+                    let (value, blocks, bad) = read_value(fs, ino, block, len as usize);
+                    let shown = match bad {
+                        Some(why) => format!("bad value chain: {why}"),
+                        None => value_text(&value),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "    {name}  {len} bytes in value blocks {}: {shown}",
+                        if blocks.is_empty() {
+                            block.to_string()
+                        } else {
+                            block_runs(&blocks)
+                        }
+                    );
+                }
+            }
+        }
+        n += 1;
+        cur = next;
+    }
 }
 
 /// Entries of a directory.

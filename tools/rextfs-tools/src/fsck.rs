@@ -9,8 +9,9 @@
 //!     zero; stale slots noted);
 //!  4. directory tree from the root: every extent tree (node checksums,
 //!     levels, key bounds, owners, extents in range and non-overlapping),
-//!     every directory block and entry, the hash index against the
-//!     entries, file types, '..' (parent field);
+//!     every chain of extended attribute blocks and value blocks, every
+//!     directory block and entry, the hash index against the entries, file
+//!     types, '..' (parent field);
 //!  5. orphan list; unattached inodes;
 //!  6. link counts, block counts, blocks used twice;
 //!  7. bitmaps and free counts against what is actually used.
@@ -23,6 +24,7 @@ use crate::bitset::Bitset;
 use crate::dev::Dev;
 use crate::fs::{fill_from_block, now_secs, Fs};
 use crate::journal;
+use crate::ops::{xattr_allowed, xattr_full_name};
 use rextfs_format::*;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -112,6 +114,20 @@ struct Ino {
     /// The on-disk size was past the largest file offset: it is recomputed from the
     /// extents once they are walked.
     size_bad: bool,
+    /// The xattr blocks kept, in chain order (the chain is cut after the last one).
+    xattr: Vec<XBlk>,
+    /// The attributes need a repair: the chain was cut or entries are dropped.
+    xattr_bad: bool,
+}
+
+/// An xattr block that the check keeps, and what the repair changes in it.
+#[derive(Default, Clone)]
+struct XBlk {
+    blockno: u64,
+    /// Offsets of the entries the repair removes.
+    drop: Vec<usize>,
+    /// The value blocks of each kept external value: (offset of the entry, blocks).
+    values: Vec<(usize, Vec<u64>)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,6 +135,19 @@ enum ClaimKind {
     Data(usize),
     Node,
     Index,
+    /// The `k`th kept xattr block.
+    Xattr(usize),
+    /// A value block of the entry at offset `.1` of the `.0`th kept xattr block.
+    XValue(usize, usize),
+}
+
+impl ClaimKind {
+    /// Xattr and value blocks name their owner and their own location and were
+    /// checked to do so: a block they share with a data extent or a tree node is
+    /// theirs, and the other claimant loses it (see [`Checker::check_dups`]).
+    fn proves_owner(self) -> bool {
+        matches!(self, ClaimKind::Xattr(_) | ClaimKind::XValue(..))
+    }
 }
 
 struct Checker<'p> {
@@ -883,12 +912,6 @@ impl<'p> Checker<'p> {
         let mut inode = Inode::decode_unchecked(slot)?;
         inode.size = 0;
         inode.validate()?;
-        if slot
-            .get(0x78..0x80)
-            .map_or(true, |r| r.iter().any(|&b| b != 0))
-        {
-            return Err(FormatError::Invalid("inode reserved field not zero"));
-        }
         Ok(inode)
     }
 
@@ -1163,6 +1186,7 @@ impl<'p> Checker<'p> {
                 );
             }
         }
+        let (xattr, xattr_bad) = self.walk_xattrs(ino, &inode)?;
         // Claim the blocks.
         for e in &out.ext {
             self.used
@@ -1170,6 +1194,12 @@ impl<'p> Checker<'p> {
         }
         for &n in &out.nodes {
             self.used.claim_range(n, 1, &mut self.dups);
+        }
+        for x in &xattr {
+            self.used.claim_range(x.blockno, 1, &mut self.dups);
+            for b in x.values.iter().flat_map(|v| v.1.iter()) {
+                self.used.claim_range(*b, 1, &mut self.dups);
+            }
         }
         self.order.push(ino);
         if let Some(info) = self.inodes.get_mut(&ino) {
@@ -1186,8 +1216,157 @@ impl<'p> Checker<'p> {
             info.ext = out.ext;
             info.nodes = out.nodes;
             info.tree_bad |= out.bad;
+            info.xattr = xattr;
+            info.xattr_bad |= xattr_bad;
         }
         Ok(())
+    }
+
+    // ----- extended attributes --------------------------------------------------
+
+    /// Checks the chain of xattr blocks of `ino` and every value chain. Returns the
+    /// blocks kept and whether anything is dropped: the chain from its first bad block
+    /// on (out of the data area, met twice, past [`XATTR_MAX_BLOCKS`], or failing
+    /// [`xattr_block_check`]), and each entry that repeats an earlier name, is not
+    /// allowed on the inode's type, or whose value chain is bad.
+    fn walk_xattrs(&mut self, ino: u64, inode: &Inode) -> R<(Vec<XBlk>, bool)> {
+        let mut out: Vec<XBlk> = Vec::new();
+        let mut bad = false;
+        // Every block of the inode's attributes met so far: a block met twice is a
+        // loop, or a block used twice.
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut names: HashSet<(u8, Vec<u8>)> = HashSet::new();
+        let ft = inode.file_type();
+        let mut cur = inode.xattr;
+        while cur != 0 {
+            let why = if out.len() >= XATTR_MAX_BLOCKS as usize {
+                Some(format!(
+                    "xattr chain is longer than {XATTR_MAX_BLOCKS} blocks (block {cur} is the next)"
+                ))
+            } else if !self.sb.data_range_valid(cur, 1) {
+                Some(format!("xattr block {cur} {}", self.outside(cur, 1)))
+            } else if !seen.insert(cur) {
+                Some(format!(
+                    "xattr chain reaches block {cur} a second time (a loop)"
+                ))
+            } else {
+                None
+            };
+            let buf = match why {
+                Some(w) => Err(w),
+                None => {
+                    let buf = self.read_block(cur)?;
+                    match xattr_block_check(&buf, cur, ino) {
+                        Ok(()) => Ok(buf),
+                        Err(e) => Err(format!("xattr block {cur}: {}", e.as_str())),
+                    }
+                }
+            };
+            let buf = match buf {
+                Ok(b) => b,
+                Err(w) => {
+                    let what = if out.is_empty() {
+                        "every attribute dropped"
+                    } else {
+                        "the chain is cut before it"
+                    };
+                    self.problem(format!("inode {ino}: {w}, {what}"), true);
+                    bad = true;
+                    break;
+                }
+            };
+            let mut x = XBlk {
+                blockno: cur,
+                ..Default::default()
+            };
+            for e in XattrIter::new(&buf) {
+                let mut why = if !names.insert((e.index, e.name.to_vec())) {
+                    Some("appears twice in the chain".to_string())
+                } else if !xattr_allowed(e.index, ft) {
+                    Some(format!(
+                        "on a {}: user attributes are allowed only on regular files and \
+                         directories",
+                        type_name(ft)
+                    ))
+                } else {
+                    None
+                };
+                if why.is_none() {
+                    if let XattrValue::External { len, block } = e.value {
+                        match self.walk_xvalue(ino, block, len as usize, &mut seen)? {
+                            Ok(blocks) => x.values.push((e.off, blocks)),
+                            Err(w) => why = Some(w),
+                        }
+                    }
+                }
+                if let Some(w) = why {
+                    self.problem(
+                        format!(
+                            "inode {ino}: xattr {} in block {cur} {w}, attribute dropped",
+                            xattr_full_name(e.index, e.name)
+                        ),
+                        true,
+                    );
+                    x.drop.push(e.off);
+                    bad = true;
+                }
+            }
+            out.push(x);
+            cur = xattr_block_next(&buf);
+        }
+        Ok((out, bad))
+    }
+
+    /// Checks the value chain of `len` bytes from block `first` of inode `ino`: each
+    /// block in the data area, not met before (`seen`), valid
+    /// ([`xvalue_block_check`]), and the lengths adding up to `len` exactly. Returns
+    /// its blocks, or why it is bad.
+    fn walk_xvalue(
+        &mut self,
+        ino: u64,
+        first: u64,
+        len: usize,
+        seen: &mut HashSet<u64>,
+    ) -> R<std::result::Result<Vec<u64>, String>> {
+        let mut blocks = Vec::new();
+        let mut total = 0usize;
+        let mut cur = first;
+        while cur != 0 {
+            if total >= len {
+                return Ok(Err(format!(
+                    "has a value chain longer than its {len} bytes (block {cur} follows)"
+                )));
+            }
+            if !self.sb.data_range_valid(cur, 1) {
+                return Ok(Err(format!(
+                    "has value block {cur} {}",
+                    self.outside(cur, 1)
+                )));
+            }
+            if !seen.insert(cur) {
+                return Ok(Err(format!(
+                    "has value block {cur} that the inode's attributes already use (a loop, \
+                     or a block used twice)"
+                )));
+            }
+            let buf = self.read_block(cur)?;
+            let next = match xvalue_block_check(&buf, cur, ino) {
+                Ok((next, data)) => {
+                    total += data.len();
+                    next
+                }
+                Err(e) => return Ok(Err(format!("has value block {cur}: {}", e.as_str()))),
+            };
+            blocks.push(cur);
+            cur = next;
+        }
+        if total != len {
+            let how = if total < len { "short" } else { "long" };
+            return Ok(Err(format!(
+                "has a value chain too {how}: {total} bytes for a value of {len}"
+            )));
+        }
+        Ok(Ok(blocks))
     }
 
     // ----- directories ---------------------------------------------------------
@@ -1729,13 +1908,14 @@ impl<'p> Checker<'p> {
                 inode.nlink = info.refs;
                 changed = true;
             }
-            if !info.tree_bad && !info.index_bad {
+            if !info.tree_bad && !info.index_bad && !info.xattr_bad {
                 let want = info
                     .ext
                     .iter()
                     .fold(0u64, |a, e| a.saturating_add(u64::from(e.len)))
                     .saturating_add(info.nodes.len() as u64)
-                    .saturating_add(info.idx_nodes.len() as u64);
+                    .saturating_add(info.idx_nodes.len() as u64)
+                    .saturating_add(xattr_block_total(&info.xattr));
                 if inode.blocks != want {
                     self.safe(format!(
                         "inode {ino}: block count {}, should be {want}",
@@ -1760,27 +1940,43 @@ impl<'p> Checker<'p> {
             .collect();
         v.extend(info.nodes.iter().map(|&n| (n, 1, ClaimKind::Node)));
         v.extend(info.idx_nodes.iter().map(|&n| (n, 1, ClaimKind::Index)));
+        for (k, x) in info.xattr.iter().enumerate() {
+            v.push((x.blockno, 1, ClaimKind::Xattr(k)));
+            for (off, blocks) in &x.values {
+                v.extend(blocks.iter().map(|&b| (b, 1, ClaimKind::XValue(k, *off))));
+            }
+        }
         v
     }
 
     /// Reports blocks claimed twice; later claimants get their extents
-    /// cloned (or their trees rebuilt) by the repair phase.
+    /// cloned (or their trees rebuilt, or their attributes dropped) by the repair
+    /// phase. The claims of xattr and value blocks are taken first: those blocks were
+    /// checked to name their owner and location, so they keep a block they share
+    /// with a data extent or a tree node.
     fn check_dups(&mut self) {
         if self.dups.count() == 0 {
             return;
         }
         let mut first: Vec<(u64, u64, u64)> = Vec::new();
         let mut seen = Bitset::new(self.sb.total_blocks);
-        let order = self.order.clone();
+        let mut order: Vec<(u64, bool)> = Vec::new();
         let mut done = HashSet::new();
-        for ino in order {
-            if !done.insert(ino) {
-                continue;
+        for &ino in &self.order {
+            if done.insert(ino) {
+                order.push((ino, true));
             }
+        }
+        let later: Vec<(u64, bool)> = order.iter().map(|&(i, _)| (i, false)).collect();
+        order.extend(later);
+        for (ino, first_pass) in order {
             let Some(info) = self.inodes.get(&ino).cloned() else {
                 continue;
             };
             for (start, len, kind) in Self::claims_of(&info) {
+                if kind.proves_owner() != first_pass {
+                    continue;
+                }
                 if !self.dups.any_in_range(start, len) {
                     continue;
                 }
@@ -1796,9 +1992,14 @@ impl<'p> Checker<'p> {
                     owners.sort_unstable();
                     let first_dup = (start..start + len).find(|&b| seen.get(b)).unwrap_or(start);
                     let others: Vec<String> = owners.iter().map(|o| o.to_string()).collect();
+                    let what = match kind {
+                        ClaimKind::Xattr(_) => ", its attributes from that xattr block on dropped",
+                        ClaimKind::XValue(..) => ", the attribute whose value it holds dropped",
+                        _ => "",
+                    };
                     self.problem(
                         format!(
-                            "inode {ino}: block {first_dup}{} also used by inode {}",
+                            "inode {ino}: block {first_dup}{} also used by inode {}{what}",
                             if len > 1 {
                                 format!(" (in run {start}..{})", start + len)
                             } else {
@@ -1816,6 +2017,17 @@ impl<'p> Checker<'p> {
                             }
                             ClaimKind::Node => i.tree_bad = true,
                             ClaimKind::Index => i.index_bad = true,
+                            ClaimKind::Xattr(k) => {
+                                i.xattr.truncate(k);
+                                i.xattr_bad = true;
+                            }
+                            ClaimKind::XValue(k, off) => {
+                                if let Some(x) = i.xattr.get_mut(k) {
+                                    x.values.retain(|v| v.0 != off);
+                                    x.drop.push(off);
+                                }
+                                i.xattr_bad = true;
+                            }
                         }
                     }
                 } else {
@@ -2001,6 +2213,9 @@ impl<'p> Checker<'p> {
             let Some(mut inode) = info.inode else {
                 continue;
             };
+            if info.xattr_bad {
+                self.repair_xattrs(fs, ino, &mut inode, &info.xattr)?;
+            }
             let mut ext = info.ext.clone();
             let mut rebuild = info.tree_bad;
             // Clone extents whose blocks belong to someone else.
@@ -2073,7 +2288,7 @@ impl<'p> Checker<'p> {
                 fs.rebuild_dir_index(ino, &mut inode)?;
                 dirty = true;
             }
-            if rebuild || info.index_bad {
+            if rebuild || info.index_bad || info.xattr_bad {
                 inode.blocks = count_blocks(fs, ino, &inode)?;
                 dirty = true;
             }
@@ -2084,6 +2299,44 @@ impl<'p> Checker<'p> {
         if self.lost_found_needed {
             self.reconnect(fs)?;
         }
+        Ok(())
+    }
+
+    /// Rewrites the kept xattr blocks of `ino` without their dropped entries, unlinks
+    /// and frees the blocks left empty, and ends the chain after the last one.
+    fn repair_xattrs(&mut self, fs: &mut Fs, ino: u64, inode: &mut Inode, kept: &[XBlk]) -> R<()> {
+        let mut chain: Vec<(u64, Vec<u8>)> = Vec::new();
+        for x in kept {
+            let mut buf = fs.read_block(x.blockno)?;
+            let mut offs = x.drop.clone();
+            offs.sort_unstable();
+            offs.dedup();
+            for off in offs.into_iter().rev() {
+                if xattr_block_remove(&mut buf, off).is_err() {
+                    return crate::error::msg(format!(
+                        "inode {ino}: cannot remove an entry of xattr block {}",
+                        x.blockno
+                    ));
+                }
+            }
+            if xattr_block_count(&buf) == 0 {
+                // Xattr blocks win every shared block (see `check_dups`): nobody else
+                // keeps it.
+                fs.free_run(x.blockno, 1);
+            } else {
+                chain.push((x.blockno, buf));
+            }
+        }
+        for i in 0..chain.len() {
+            let next = chain.get(i + 1).map_or(0, |c| c.0);
+            let (b, buf) = &mut chain[i];
+            xattr_block_set_next(buf, next);
+            if meta_seal(buf).is_err() {
+                return crate::error::msg(format!("inode {ino}: cannot seal xattr block {b}"));
+            }
+            fs.write_block(*b, buf)?;
+        }
+        inode.xattr = chain.first().map_or(0, |c| c.0);
         Ok(())
     }
 
@@ -2129,7 +2382,31 @@ fn count_blocks(fs: &mut Fs, ino: u64, inode: &Inode) -> R<u64> {
             .nodes
             .len() as u64;
     }
+    if inode.xattr != 0 {
+        n += fs.xattr_chain(ino, inode)?.block_count();
+    }
     Ok(n)
+}
+
+/// Xattr blocks and value blocks kept by the check.
+fn xattr_block_total(x: &[XBlk]) -> u64 {
+    x.iter()
+        .map(|b| 1 + b.values.iter().map(|v| v.1.len() as u64).sum::<u64>())
+        .sum()
+}
+
+/// The file type of `S_IF*` type `ft`, in words.
+fn type_name(ft: u16) -> &'static str {
+    match ft {
+        S_IFREG => "regular file",
+        S_IFDIR => "directory",
+        S_IFLNK => "symlink",
+        S_IFCHR => "character device",
+        S_IFBLK => "block device",
+        S_IFIFO => "FIFO",
+        S_IFSOCK => "socket",
+        _ => "file of unknown type",
+    }
 }
 
 #[derive(Default)]

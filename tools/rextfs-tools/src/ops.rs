@@ -7,6 +7,7 @@
 use crate::error::{msg, Context, Error, Result};
 use crate::fs::Fs;
 use rextfs_format::*;
+use std::collections::HashSet;
 
 /// One directory entry, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +117,10 @@ impl Fs {
         Ok(())
     }
 
-    /// Frees every data block and tree node of an inode and resets its root.
+    /// Frees every block of an inode (data blocks, tree nodes, hash index, extended
+    /// attribute and value blocks) and resets its root.
     pub fn free_inode_blocks(&mut self, ino: u64, inode: &mut Inode) -> Result<()> {
+        self.free_xattrs(ino, inode)?;
         if !inode.has_inline_data() {
             let tc = self.tree_contents::<Extent>(&inode.area, NodeForm::Inline, ino)?;
             for e in tc.records {
@@ -595,6 +598,465 @@ impl Fs {
         let mut inode = self.read_inode(ino)?;
         self.alloc_extent(ino, &mut inode, lblk, len, EXTENT_UNWRITTEN)?;
         self.write_inode(ino, &inode)
+    }
+}
+
+// ----- extended attributes ----------------------------------------------------
+
+/// The prefix of namespace `index` in attribute names: `user.` ... or the whole
+/// name of the two ACL namespaces; `?` for an unknown index.
+pub fn xattr_prefix(index: u8) -> &'static str {
+    match index {
+        XATTR_INDEX_USER => "user.",
+        XATTR_INDEX_TRUSTED => "trusted.",
+        XATTR_INDEX_SECURITY => "security.",
+        XATTR_INDEX_ACL_ACCESS => "system.posix_acl_access",
+        XATTR_INDEX_ACL_DEFAULT => "system.posix_acl_default",
+        _ => "?",
+    }
+}
+
+/// The full name of attribute (`index`, `name`), as the VFS sees it.
+pub fn xattr_full_name(index: u8, name: &[u8]) -> String {
+    format!("{}{}", xattr_prefix(index), String::from_utf8_lossy(name))
+}
+
+/// Splits a full attribute name into its namespace index and the name stored on
+/// disk; `None` for a namespace the format does not have.
+pub fn xattr_split(full: &[u8]) -> Option<(u8, &[u8])> {
+    for index in [XATTR_INDEX_ACL_ACCESS, XATTR_INDEX_ACL_DEFAULT] {
+        if full == xattr_prefix(index).as_bytes() {
+            return Some((index, &full[full.len()..]));
+        }
+    }
+    for index in [XATTR_INDEX_USER, XATTR_INDEX_TRUSTED, XATTR_INDEX_SECURITY] {
+        if let Some(rest) = full.strip_prefix(xattr_prefix(index).as_bytes()) {
+            return Some((index, rest));
+        }
+    }
+    None
+}
+
+/// Whether an inode of file type `ft` (`S_IF*`) may hold attributes of namespace
+/// `index`: the VFS refuses `user.` attributes on anything but regular files and
+/// directories.
+pub fn xattr_allowed(index: u8, ft: u16) -> bool {
+    index != XATTR_INDEX_USER || matches!(ft, S_IFREG | S_IFDIR)
+}
+
+/// One extended attribute of an inode as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XattrRecord {
+    /// The xattr block holding its entry.
+    pub block: u64,
+    /// Namespace index (`XATTR_INDEX_*`).
+    pub index: u8,
+    /// Name without the namespace prefix.
+    pub name: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+    /// Its value blocks in chain order; empty for an inline value.
+    pub value_blocks: Vec<u64>,
+}
+
+impl XattrRecord {
+    /// The full name (`user.foo`).
+    pub fn full_name(&self) -> String {
+        xattr_full_name(self.index, &self.name)
+    }
+}
+
+/// The extended attributes of an inode, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XattrChain {
+    /// The xattr blocks in chain order.
+    pub blocks: Vec<u64>,
+    /// Every attribute, in chain and entry order.
+    pub attrs: Vec<XattrRecord>,
+}
+
+impl XattrChain {
+    /// Blocks the attributes take: xattr blocks and value blocks.
+    pub fn block_count(&self) -> u64 {
+        self.blocks.len() as u64
+            + self
+                .attrs
+                .iter()
+                .map(|a| a.value_blocks.len() as u64)
+                .sum::<u64>()
+    }
+}
+
+/// An xattr block being changed.
+struct XBlock {
+    blockno: u64,
+    buf: Vec<u8>,
+    dirty: bool,
+}
+
+impl Fs {
+    /// Reads and checks the chain of xattr blocks of `ino` (each block's header,
+    /// checksum, owner and entries, block numbers in the data area, no loop, at most
+    /// [`XATTR_MAX_BLOCKS`]).
+    fn xattr_blocks(&mut self, ino: u64, inode: &Inode) -> Result<Vec<XBlock>> {
+        let mut out: Vec<XBlock> = Vec::new();
+        let mut cur = inode.xattr;
+        while cur != 0 {
+            if out.len() >= XATTR_MAX_BLOCKS as usize {
+                return msg(format!(
+                    "inode {ino}: xattr chain longer than {XATTR_MAX_BLOCKS} blocks"
+                ));
+            }
+            if !self.sb.data_range_valid(cur, 1) {
+                return msg(format!(
+                    "inode {ino}: xattr block {cur} outside the data area"
+                ));
+            }
+            if out.iter().any(|x| x.blockno == cur) {
+                return msg(format!(
+                    "inode {ino}: loop in the xattr chain at block {cur}"
+                ));
+            }
+            let buf = self.read_block(cur)?;
+            xattr_block_check(&buf, cur, ino).ctx(|| format!("inode {ino}: xattr block {cur}"))?;
+            let next = xattr_block_next(&buf);
+            out.push(XBlock {
+                blockno: cur,
+                buf,
+                dirty: false,
+            });
+            cur = next;
+        }
+        Ok(out)
+    }
+
+    /// Reads the chain of value blocks of `ino` from `first` holding a value of `len`
+    /// bytes; `seen` holds the blocks of the inode's attributes met so far (a block met
+    /// twice is an error). Returns the value and its blocks.
+    fn xvalue_read(
+        &mut self,
+        ino: u64,
+        first: u64,
+        len: usize,
+        seen: &mut HashSet<u64>,
+    ) -> Result<(Vec<u8>, Vec<u64>)> {
+        let mut value = Vec::with_capacity(len);
+        let mut blocks = Vec::new();
+        let mut cur = first;
+        while cur != 0 {
+            if !self.sb.data_range_valid(cur, 1) {
+                return msg(format!(
+                    "inode {ino}: xattr value block {cur} outside the data area"
+                ));
+            }
+            if !seen.insert(cur) {
+                return msg(format!("inode {ino}: xattr value block {cur} used twice"));
+            }
+            let buf = self.read_block(cur)?;
+            let (next, data) = xvalue_block_check(&buf, cur, ino)
+                .ctx(|| format!("inode {ino}: xattr value block {cur}"))?;
+            value.extend_from_slice(data);
+            blocks.push(cur);
+            if value.len() > len {
+                return msg(format!(
+                    "inode {ino}: xattr value chain from block {first} longer than {len} bytes"
+                ));
+            }
+            cur = next;
+        }
+        if value.len() != len {
+            return msg(format!(
+                "inode {ino}: xattr value chain from block {first} holds {} of {len} bytes",
+                value.len()
+            ));
+        }
+        Ok((value, blocks))
+    }
+
+    /// Every extended attribute of inode `ino` (`inode`), checked as fsck does: the
+    /// chain, every value chain, no name twice.
+    pub fn xattr_chain(&mut self, ino: u64, inode: &Inode) -> Result<XattrChain> {
+        let xb = self.xattr_blocks(ino, inode)?;
+        let mut seen: HashSet<u64> = xb.iter().map(|x| x.blockno).collect();
+        let mut out = XattrChain {
+            blocks: xb.iter().map(|x| x.blockno).collect(),
+            attrs: Vec::new(),
+        };
+        for x in &xb {
+            for e in XattrIter::new(&x.buf) {
+                if out
+                    .attrs
+                    .iter()
+                    .any(|a| a.index == e.index && a.name == e.name)
+                {
+                    return msg(format!(
+                        "inode {ino}: xattr {} twice",
+                        xattr_full_name(e.index, e.name)
+                    ));
+                }
+                let (value, value_blocks) = match e.value {
+                    XattrValue::Inline(v) => (v.to_vec(), Vec::new()),
+                    XattrValue::External { len, block } => {
+                        self.xvalue_read(ino, block, len as usize, &mut seen)?
+                    }
+                };
+                out.attrs.push(XattrRecord {
+                    block: x.blockno,
+                    index: e.index,
+                    name: e.name.to_vec(),
+                    value,
+                    value_blocks,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names (`index`, `name`) of the extended attributes of `ino`.
+    pub fn xattr_list(&mut self, ino: u64) -> Result<Vec<(u8, Vec<u8>)>> {
+        let inode = self.read_inode(ino)?;
+        Ok(self
+            .xattr_chain(ino, &inode)?
+            .attrs
+            .into_iter()
+            .map(|a| (a.index, a.name))
+            .collect())
+    }
+
+    /// The value of attribute (`index`, `name`) of `ino`, `None` if it has none.
+    pub fn xattr_get(&mut self, ino: u64, index: u8, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        let inode = self.read_inode(ino)?;
+        Ok(self
+            .xattr_chain(ino, &inode)?
+            .attrs
+            .into_iter()
+            .find(|a| a.index == index && a.name == name)
+            .map(|a| a.value))
+    }
+
+    /// Removes the entry (`index`, `name`) from the in-memory blocks of `ino`; returns
+    /// its value blocks (to be freed by the caller), `None` if there was no such entry.
+    fn xattr_take(
+        &mut self,
+        ino: u64,
+        xb: &mut [XBlock],
+        index: u8,
+        name: &[u8],
+    ) -> Result<Option<Vec<u64>>> {
+        let mut seen = HashSet::new();
+        for x in xb.iter_mut() {
+            let Some(e) = xattr_block_find(&x.buf, index, name) else {
+                continue;
+            };
+            let (off, value) = (e.off, e.value);
+            let mut blocks = Vec::new();
+            if let XattrValue::External { len, block } = value {
+                blocks = self.xvalue_read(ino, block, len as usize, &mut seen)?.1;
+            }
+            xattr_block_remove(&mut x.buf, off).ctx(|| format!("inode {ino}: xattr block"))?;
+            x.dirty = true;
+            return Ok(Some(blocks));
+        }
+        Ok(None)
+    }
+
+    /// Frees the value blocks of a removed entry.
+    fn xattr_free_value(&mut self, inode: &mut Inode, blocks: &[u64]) {
+        for &b in blocks {
+            self.free_run(b, 1);
+        }
+        inode.blocks = inode.blocks.saturating_sub(blocks.len() as u64);
+    }
+
+    /// Allocates `n` blocks near `goal`, all or none.
+    fn alloc_blocks(&mut self, goal: u64, n: usize) -> Result<Vec<u64>> {
+        let mut out = Vec::with_capacity(n);
+        let mut goal = goal;
+        while out.len() < n {
+            match self.alloc_block(goal) {
+                Ok(b) => {
+                    goal = b + 1;
+                    out.push(b);
+                }
+                Err(e) => {
+                    for &b in &out {
+                        self.free_run(b, 1);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unlinks and frees the empty blocks of a chain, writes the changed blocks and the
+    /// inode.
+    fn xattr_commit(&mut self, ino: u64, inode: &mut Inode, xb: Vec<XBlock>) -> Result<()> {
+        let mut kept: Vec<XBlock> = Vec::with_capacity(xb.len());
+        for x in xb {
+            if xattr_block_count(&x.buf) == 0 {
+                self.free_run(x.blockno, 1);
+                inode.blocks = inode.blocks.saturating_sub(1);
+                if let Some(prev) = kept.last_mut() {
+                    prev.dirty = true;
+                }
+            } else {
+                kept.push(x);
+            }
+        }
+        for i in 0..kept.len() {
+            let next = kept.get(i + 1).map_or(0, |n| n.blockno);
+            let x = &mut kept[i];
+            if xattr_block_next(&x.buf) != next {
+                xattr_block_set_next(&mut x.buf, next);
+                x.dirty = true;
+            }
+            if x.dirty {
+                meta_seal(&mut x.buf).ctx(|| format!("inode {ino}: xattr block"))?;
+                let (b, buf) = (x.blockno, std::mem::take(&mut x.buf));
+                self.write_block(b, &buf)?;
+            }
+        }
+        inode.xattr = kept.first().map_or(0, |x| x.blockno);
+        inode.ctime = Timestamp {
+            sec: self.now,
+            nsec: 0,
+        };
+        self.write_inode(ino, inode)
+    }
+
+    /// Sets attribute (`index`, `name`) of `ino` to `value`, replacing an old value, as
+    /// the kernel does: inline when it has at most [`xattr_inline_max`] bytes, else in a
+    /// chain of value blocks; in the first xattr block with room, or in a new block
+    /// appended to the chain (at most [`XATTR_MAX_BLOCKS`]). `user.` attributes are
+    /// refused on inodes other than regular files and directories, as the VFS does.
+    pub fn xattr_set(&mut self, ino: u64, index: u8, name: &[u8], value: &[u8]) -> Result<()> {
+        if !xattr_name_valid(index, name) {
+            return msg(format!(
+                "invalid attribute name {:?}",
+                xattr_full_name(index, name)
+            ));
+        }
+        if value.len() > XATTR_VALUE_MAX {
+            return msg(format!(
+                "attribute value of {} bytes is too long",
+                value.len()
+            ));
+        }
+        let mut inode = self.read_inode(ino)?;
+        if !xattr_allowed(index, inode.file_type()) {
+            return msg(format!(
+                "inode {ino}: user attributes only on regular files and directories"
+            ));
+        }
+        let bs = self.bs();
+        let mut xb = self.xattr_blocks(ino, &inode)?;
+        let old = self.xattr_take(ino, &mut xb, index, name)?;
+        let inline = value.len() <= xattr_inline_max(bs);
+        let size = xattr_entry_size(name.len(), inline.then_some(value.len()));
+        let target = xb.iter().position(|x| xattr_block_free(&x.buf) >= size);
+        if target.is_none() && xb.len() >= XATTR_MAX_BLOCKS as usize {
+            // Nothing was changed, on disk or in the allocation maps.
+            return msg(format!(
+                "inode {ino}: no room for the attribute in {XATTR_MAX_BLOCKS} xattr blocks"
+            ));
+        }
+        let nvalue = if inline {
+            0
+        } else {
+            xvalue_blocks(bs, value.len())
+        };
+        let goal = xb.last().map_or(0, |x| x.blockno + 1);
+        let mut new = self.alloc_blocks(goal, nvalue + usize::from(target.is_none()))?;
+        if let Some(old) = old {
+            self.xattr_free_value(&mut inode, &old);
+        }
+        let target = match target {
+            Some(t) => t,
+            None => {
+                let b = new.remove(0);
+                let mut buf = vec![0u8; bs];
+                xattr_block_init(&mut buf, b, ino).ctx(|| "xattr block".into())?;
+                inode.blocks += 1;
+                xb.push(XBlock {
+                    blockno: b,
+                    buf,
+                    dirty: true,
+                });
+                xb.len() - 1
+            }
+        };
+        let v = if inline {
+            XattrValue::Inline(value)
+        } else {
+            for (i, chunk) in value.chunks(xvalue_capacity(bs)).enumerate() {
+                let next = new.get(i + 1).copied().unwrap_or(0);
+                let mut buf = vec![0u8; bs];
+                xvalue_block_init(&mut buf, new[i], ino, next, chunk)
+                    .and_then(|()| meta_seal(&mut buf))
+                    .ctx(|| "xattr value block".into())?;
+                self.write_block(new[i], &buf)?;
+            }
+            inode.blocks += new.len() as u64;
+            XattrValue::External {
+                len: value.len() as u32,
+                block: new[0],
+            }
+        };
+        let x = &mut xb[target];
+        xattr_block_insert(&mut x.buf, index, name, v).ctx(|| format!("inode {ino}: xattr"))?;
+        x.dirty = true;
+        self.xattr_commit(ino, &mut inode, xb)
+    }
+
+    /// Removes attribute (`index`, `name`) of `ino`: its entry, its value blocks, and
+    /// its xattr block if that is left empty. Returns whether it existed.
+    pub fn xattr_remove(&mut self, ino: u64, index: u8, name: &[u8]) -> Result<bool> {
+        let mut inode = self.read_inode(ino)?;
+        let mut xb = self.xattr_blocks(ino, &inode)?;
+        let Some(old) = self.xattr_take(ino, &mut xb, index, name)? else {
+            return Ok(false);
+        };
+        self.xattr_free_value(&mut inode, &old);
+        self.xattr_commit(ino, &mut inode, xb)?;
+        Ok(true)
+    }
+
+    /// Frees the xattr blocks and value blocks of `ino` that are validly its own, up to
+    /// the first bad block of each chain, and clears `inode.xattr` (the caller accounts
+    /// `blocks` and writes the inode).
+    pub fn free_xattrs(&mut self, ino: u64, inode: &mut Inode) -> Result<()> {
+        let mut seen = HashSet::new();
+        let mut cur = inode.xattr;
+        let mut n = 0;
+        while cur != 0 && n < XATTR_MAX_BLOCKS && self.sb.data_range_valid(cur, 1) {
+            if !seen.insert(cur) {
+                break;
+            }
+            let buf = self.read_block(cur)?;
+            if xattr_block_check(&buf, cur, ino).is_err() {
+                break;
+            }
+            for e in XattrIter::new(&buf) {
+                let XattrValue::External { block, .. } = e.value else {
+                    continue;
+                };
+                let mut v = block;
+                while v != 0 && self.sb.data_range_valid(v, 1) && seen.insert(v) {
+                    let vb = self.read_block(v)?;
+                    let Ok((next, _)) = xvalue_block_check(&vb, v, ino) else {
+                        break;
+                    };
+                    self.free_run(v, 1);
+                    v = next;
+                }
+            }
+            self.free_run(cur, 1);
+            n += 1;
+            cur = xattr_block_next(&buf);
+        }
+        inode.xattr = 0;
+        Ok(())
     }
 }
 
