@@ -273,10 +273,20 @@ fn slot_next_orphan(slot: &[u8]) -> u64 {
 /// Reads and decodes the on-disk inode `ino` (checksum and fields checked).
 pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Inode> {
     let buf = read_slot(sb, ino)?;
-    format::Inode::decode(ino, &buf).map_err(|e| {
+    let d = format::Inode::decode(ino, &buf).map_err(|e| {
         pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
         EFSCORRUPTED
-    })
+    })?;
+    if d.xattr != 0 && !sb.data().geo.data_range_valid(d.xattr, 1) {
+        pr_err!(
+            "{}: inode {}: extended attribute block {} outside the data area\n",
+            sb.id(),
+            ino,
+            d.xattr
+        );
+        return Err(EFSCORRUPTED);
+    }
+    Ok(d)
 }
 
 /// Sets the `next_orphan` field of the in-use inode `ino` on disk, the rest of the slot as it

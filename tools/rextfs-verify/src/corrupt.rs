@@ -728,11 +728,11 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
         b.inode(
             tag,
             ino,
-            "reserved",
+            "xattr-outside",
             MustFail,
-            "reserved field set",
+            "extended attribute block past the end of the device",
             0x78,
-            put_u64(0xdead),
+            put_u64(1 << 47),
         );
         b.inode(
             tag,
