@@ -69,7 +69,10 @@ fmt:
 # Test and benchmark suites (Documentation/rextfs/testing.rst).
 #   make bench                      fio on rextfs, ext4, xfs and raw; table + PNG
 #                                   BENCH_REPS=N runs of each job (default 3): median, min-max
-#   make xfstests XFSTESTS_DIR=...  xfstests (default -g quick; XFSTESTS_ARGS='-g auto')
+#   make xfstests XFSTESTS_SRC=...  xfstests (default -g quick; XFSTESTS_ARGS='-g auto'):
+#                                   a copy of the source checkout, with the patches of
+#                                   tests/xfstests/patches, built in ~/.cache/rextfs;
+#                                   XFSTESTS_DIR=... instead takes a built checkout
 #                                   XFSTESTS_SHARD=K/N: the K-th of N slices of the group
 #   make soak VERIFY_OPS=200000     the random-operation verifier, long
 .PHONY: bench xfstests soak
@@ -82,7 +85,7 @@ bench: tools
 	BENCH_REPS="$(BENCH_REPS)" scripts/bench
 
 xfstests: kernel tools
-	XFSTESTS_DIR="$(XFSTESTS_DIR)" scripts/xfstests $(XFSTESTS_ARGS)
+	XFSTESTS_SRC="$(XFSTESTS_SRC)" XFSTESTS_DIR="$(XFSTESTS_DIR)" scripts/xfstests $(XFSTESTS_ARGS)
 
 soak: kernel tools
 	scripts/vm --disks 2 --timeout $(SOAK_TIMEOUT) -- env VERIFY_OPS=$(VERIFY_OPS) tests/verify/soak.sh
