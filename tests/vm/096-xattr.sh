@@ -148,8 +148,9 @@ for bs in 4096 1024; do
 	run_py hidden "$mnt" "$bs" || fail "trusted. attributes seen unprivileged ($bs)"
 	# The real tools agree with the system calls.
 	setfattr -n user.tool -v "hello world" "$mnt/file" || fail "setfattr"
-	[ "$(getfattr --only-values -n user.tool "$mnt/file")" = "hello world" ] || fail "getfattr"
-	getfattr -d -m - "$mnt/file" | grep -q '^security.v17=' || fail "getfattr -d: $(getfattr -d -m - "$mnt/file" | head)"
+	[ "$(getfattr --only-values -n user.tool "$mnt/file" 2>/dev/null)" = "hello world" ] || fail "getfattr"
+	getfattr -d -m - "$mnt/file" >/tmp/t096.dump 2>/dev/null || fail "getfattr -d"
+	grep -q '^security.v17=' /tmp/t096.dump || fail "getfattr -d: $(head -c 300 /tmp/t096.dump)"
 	setfattr -x user.tool "$mnt/file" || fail "setfattr -x"
 	if getfattr -n user.tool "$mnt/file" 2>/tmp/t096.err; then fail "removed attribute still there"; fi
 	grep -q "No such attribute" /tmp/t096.err || fail "getfattr of a removed attribute: $(cat /tmp/t096.err)"

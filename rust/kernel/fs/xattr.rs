@@ -191,6 +191,27 @@ impl<T: FileSystem> Handlers<T> {
         &Self::TABLE
     }
 
+    /// The namespace, inode and name a handler hook is called with.
+    ///
+    /// # Safety
+    ///
+    /// `handler` is one of this table's, `inode` a live inode of a super block of `T` that
+    /// the caller holds a reference to for `'a`, `name` a NUL-terminated string valid for
+    /// `'a`.
+    unsafe fn args<'a>(
+        handler: *const bindings::xattr_handler,
+        inode: *mut bindings::inode,
+        name: *const c_char,
+    ) -> Result<(Namespace, &'a INode<T>, &'a CStr)> {
+        // SAFETY: The handler is one of this table's, hence valid.
+        let ns = Namespace::from_flags(unsafe { (*handler).flags }).ok_or(EINVAL)?;
+        // SAFETY: The inode is live and of `T` for `'a`.
+        let inode = unsafe { INode::<T>::from_raw(inode) };
+        // SAFETY: The name is NUL-terminated and valid for `'a`.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        Ok((ns, inode, name))
+    }
+
     /// # Safety
     ///
     /// Called by the VFS (`__vfs_getxattr`) with a handler of this table, a live inode of a
@@ -205,12 +226,8 @@ impl<T: FileSystem> Handlers<T> {
         size: usize,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: The handler is one of this table's.
-            let ns = Namespace::from_flags(unsafe { (*handler).flags }).ok_or(EINVAL)?;
-            // SAFETY: The inode is live and of `T`, as documented above.
-            let inode = unsafe { INode::<T>::from_raw(inode) };
-            // SAFETY: The VFS passes a NUL-terminated name.
-            let name = unsafe { CStr::from_char_ptr(name) };
+            // SAFETY: As documented above.
+            let (ns, inode, name) = unsafe { Self::args(handler, inode, name) }?;
             // INVARIANT: `buffer` is valid for `size` bytes for the call, or NULL.
             let mut value = Value {
                 buf: if size == 0 {
@@ -243,12 +260,8 @@ impl<T: FileSystem> Handlers<T> {
         flags: c_int,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: The handler is one of this table's.
-            let ns = Namespace::from_flags(unsafe { (*handler).flags }).ok_or(EINVAL)?;
-            // SAFETY: The inode is live and of `T`, as documented above.
-            let inode = unsafe { INode::<T>::from_raw(inode) };
-            // SAFETY: The VFS passes a NUL-terminated name.
-            let name = unsafe { CStr::from_char_ptr(name) };
+            // SAFETY: As documented above.
+            let (ns, inode, name) = unsafe { Self::args(handler, inode, name) }?;
             if size > SIZE_MAX {
                 return Err(E2BIG);
             }
