@@ -95,7 +95,10 @@ fn walk_value(
         }
         let b = meta::read_block(sb, cur)?;
         let (next, data) = format::xvalue_block_check(&b, cur, ino).map_err(|e| corrupt(sb, e))?;
-        if data.len() > len - done {
+        // Every block but the last is full, as the kernel writes them: a chain has exactly
+        // `xvalue_blocks(len)` blocks, which the credits of a change count on.
+        let full = data.len() == format::xvalue_capacity(b.len());
+        if data.len() > len - done || (next != 0 && !full) {
             return Err(corrupt(sb, short));
         }
         f(cur, data)?;
@@ -112,6 +115,13 @@ fn walk_value(
 fn value_blocks(sb: &SuperBlock<RextFs>, ino: u64, first: u64, len: usize) -> Result<KVec<u64>> {
     let mut v = KVec::new();
     walk_value(sb, ino, first, len, |b, _| {
+        // A block twice in the chain would be freed twice.
+        if v.contains(&b) {
+            return Err(corrupt(
+                sb,
+                crate::FormatError::Invalid("xattr value chain looping"),
+            ));
+        }
         v.push(b, GFP_KERNEL)?;
         Ok(())
     })?;
@@ -355,8 +365,11 @@ fn set_locked(
     let mut freed_x = KVec::new();
     let mut prev: Option<usize> = None;
     let mut head = 0;
+    let emptied = old.as_ref().map(|o| o.0);
     for i in 0..chain.len() {
-        if format::xattr_block_count(&chain[i].1) == 0 {
+        // Only the block this change emptied leaves the chain (an empty block found on disk
+        // stays: freeing any number of them would overrun the credits).
+        if format::xattr_block_count(&chain[i].1) == 0 && emptied == Some(i) {
             freed_x.push(chain[i].0, GFP_KERNEL)?;
             continue;
         }

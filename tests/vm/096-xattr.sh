@@ -174,6 +174,8 @@ done
 # --- unlinked with attributes: eviction and orphan processing free them ----
 mkfs.rextfs -q -f "$dev" || fail "mkfs.rextfs"
 mount -t rextfs "$dev" "$mnt" || fail "mount"
+# The root directory's first block stays once a name was added.
+touch "$mnt/first" && rm "$mnt/first" && sync
 base=$(free_blocks)
 run_py setup "$mnt" 4096 || fail "setting attributes"
 exec 9<"$mnt/file"
