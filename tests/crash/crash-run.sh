@@ -77,7 +77,7 @@ mkdir -p "$mnt" "$work"
 load() { dmsetup suspend --nolockfs $name && dmsetup load $name --table "$1" && dmsetup resume $name; }
 cleanup() {
 	mountpoint -q "$mnt" && umount "$mnt"
-	dmsetup remove $name 2>/dev/null
+	dmsetup remove --retry $name 2>/dev/null
 }
 trap cleanup EXIT
 cleanup
@@ -149,7 +149,7 @@ log_writes_fs() {
 	# super block.
 	dmsetup create $name --table "0 $sectors linear $dev 0" >>"$log" 2>&1 &&
 		rextfs-logreplay wipe "$map" >>"$log" 2>&1 &&
-		dmsetup remove $name >>"$log" 2>&1 &&
+		dmsetup remove --retry $name >>"$log" 2>&1 &&
 		dd if=/dev/zero of="$logdev" bs=4096 count=1 oflag=direct status=none >>"$log" 2>&1 &&
 		dmsetup create $name --table "0 $sectors log-writes $dev $logdev" >>"$log" 2>&1 ||
 		why="setting up dm-log-writes failed"
@@ -159,7 +159,7 @@ log_writes_fs() {
 		echo "FAIL $fs: a freshly made file system does not mount: $(tail -n 3 "$log" | tr '\n' ' ')"
 		fail=$((points + control))
 		status=1
-		dmsetup remove $name
+		dmsetup remove --retry $name
 		return
 	fi
 	if [ -z "$why" ]; then
@@ -172,7 +172,7 @@ log_writes_fs() {
 		dmsetup status $name >>"$log" 2>&1
 		dmsetup status $name | grep -q logging_disabled && why="dm-log-writes stopped logging (is LOGDEV too small?)"
 	fi
-	dmsetup remove $name >>"$log" 2>&1 || why="${why:-dmsetup remove failed}"
+	dmsetup remove --retry $name >>"$log" 2>&1 || why="${why:-dmsetup remove failed}"
 	[ -z "$why" ] && { rextfs-logreplay points --max "$points" --seed "$seed" --after-mark mkfs \
 		--mark-prefix sync "$logdev" >"$work/points" 2>>"$log" || why="choosing replay points failed"; }
 	[ -z "$why" ] && { dmsetup create $name --table "0 $sectors linear $dev 0" >>"$log" 2>&1 ||
@@ -180,7 +180,7 @@ log_writes_fs() {
 	if [ -n "$why" ]; then
 		lw_fail "dm-log-writes run (seed $wseed): $why" "$log"
 		fail=$((points + control))
-		dmsetup remove $name 2>/dev/null
+		dmsetup remove --retry $name 2>/dev/null
 		return
 	fi
 	local total flushes
@@ -213,7 +213,7 @@ log_writes_fs() {
 			fi
 		fi
 	fi
-	dmsetup remove $name
+	dmsetup remove --retry $name
 }
 
 RANDOM=$seed
@@ -238,7 +238,7 @@ for fs in ${fslist//,/ }; do
 	if ! mount_of "$fs" >"$work/$fs.mount.log" 2>&1; then
 		echo "FAIL $fs: a freshly made file system does not mount: $(tail -n 3 "$work/$fs.mount.log" | tr '\n' ' ')"
 		echo "crash-test: $fs: 0 passed, $((points + control)) failed"
-		dmsetup remove $name
+		dmsetup remove --retry $name
 		status=1
 		continue
 	fi
@@ -298,7 +298,7 @@ for fs in ${fslist//,/ }; do
 			[ -n "${REXTFS_OUT:-}" ] && cp "$log" "$REXTFS_OUT/crash-$fs-$i.log" && cp "$work/journal" "$REXTFS_OUT/crash-$fs-$i.journal"
 		fi
 	done
-	dmsetup remove $name
+	dmsetup remove --retry $name
 	echo "crash-test: $fs: $pass passed, $fail failed"
 done
 exit $status
