@@ -181,6 +181,11 @@ pub(crate) fn truncate_step(
     Ok(done)
 }
 
+/// How often one allocation commits the running transaction and tries again when only blocks
+/// that uncommitted transactions freed are left (as ext4 retries while frees are pending):
+/// other tasks may keep freeing while it waits, each commit making theirs usable.
+const BUSY_RETRIES: u32 = 8;
+
 /// Allocates unwritten extents for the holes of logical blocks `from..to`, one run of blocks
 /// a step of handle `h` (after each the file system is consistent: blocks past the end of
 /// the file are preallocated ones), stopping at the first failure (the blocks allocated until
@@ -198,7 +203,7 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
                 let g = goal(inode, &d.area, lblk);
                 let (start, got) = match alloc::alloc_blocks(h, g, n) {
-                    Err(e) if e == ENOSPC && restarts < 2 && journal::has_busy(sb) => {
+                    Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
                         // Only blocks freed by uncommitted transactions are left: commit
                         // them (this step has not changed anything yet) and try again.
                         drop(d);
@@ -208,6 +213,8 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                     }
                     r => r?,
                 };
+                // Each step may wait for the frees of others again.
+                restarts = 0;
                 insert_new_extent(h, inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
                 d.size = inode.size() as u64;
                 crate::inode::write(h, inode, &d)?;
@@ -361,7 +368,7 @@ impl FileOps {
             };
             let g = goal(inode, &d.area, lblk);
             match alloc::alloc_blocks(&h, g, n.min(MAX_ALLOC)) {
-                Err(e) if e == ENOSPC && restarts < 2 && journal::has_busy(sb) => {
+                Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
                     // Only blocks freed by uncommitted transactions are left: commit them
                     // and try again.
                     drop(d);
