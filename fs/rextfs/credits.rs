@@ -187,12 +187,17 @@ const SYMLINK_BLOCKS: u32 = format::MAX_SYMLINK_LEN.div_ceil(1u64 << format::MIN
 /// Creating a named inode (create, mkdir, mknod, symlink): the inode bitmap block, the new
 /// inode, a slow symlink's blocks (written, each allocated on its own at worst; they fit the
 /// inline root without a split), the entry ([`DIR_ADD`], which counts the parent inode that
-/// `mkdir` also writes for its link count). A failed creation frees in the same blocks.
-pub(crate) const CREATE: u32 = ALLOC + INODE + 2 * SYMLINK_BLOCKS + DIR_ADD;
+/// `mkdir` also writes for its link count), the inherited ACLs ([`ACL_INIT`]). A failed
+/// creation frees in the same blocks.
+pub(crate) const CREATE: u32 = ALLOC + INODE + 2 * SYMLINK_BLOCKS + DIR_ADD + ACL_INIT;
+
+/// The ACLs a new inode inherits (`xattr::init_acls`): one xattr block, written and
+/// allocated.
+pub(crate) const ACL_INIT: u32 = 1 + ALLOC;
 
 /// `O_TMPFILE`: the inode bitmap block, the new inode (written with no links and put at the
-/// head of the orphan list: its `next_orphan` and the super block).
-pub(crate) const TMPFILE: u32 = ALLOC + INODE + SUPER;
+/// head of the orphan list: its `next_orphan` and the super block), its inherited ACLs.
+pub(crate) const TMPFILE: u32 = ALLOC + INODE + SUPER + ACL_INIT;
 
 /// `link`: the new entry ([`DIR_ADD`]), the inode (its link count), and when an `O_TMPFILE`
 /// inode gets its first name, the inode before it on the orphan list.

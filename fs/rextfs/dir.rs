@@ -18,6 +18,7 @@ use crate::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
+    acl,
     dentry::NewDEntry,
     file_ops::{self, DirEmitter, DirEntryType},
     inode::{self, mode, FileAttr, INode, Kstat, Locked, NewINode, SharedLocked},
@@ -521,7 +522,8 @@ fn prepare_inode(
     d.gid = gid;
     d.nlink = if is_dir { 2 } else { 1 };
     d.parent = if is_dir { parent.ino() } else { 0 };
-    d.generation = (ino as u32) ^ (t.nsec);
+    // A handle of an earlier inode with this number must go stale (NFS export).
+    d.generation = kernel::fs::export::new_generation();
     d.atime = ts;
     d.mtime = ts;
     d.ctime = ts;
@@ -536,12 +538,19 @@ fn prepare_inode(
 /// `linkat` can name it.
 fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>> {
     let sb = dir.super_block();
+    let mut m = (mode_in & !mode::S_IFMT) | mode::S_IFREG;
+    // Before the handle: reading the directory's default ACL may do I/O.
+    let acls = acl::CreateAcls::new(dir, &mut m)?;
     let h = journal::start(sb, credits::TMPFILE)?;
-    let (new, ino, d) = prepare_inode(&h, dir, (mode_in & !mode::S_IFMT) | mode::S_IFREG)?;
+    let (new, ino, mut d) = prepare_inode(&h, dir, m)?;
+    let acl_block = crate::xattr::init_acls(&h, ino, &mut d, &acls).inspect_err(|_| {
+        discard_inode(&h, ino);
+    })?;
     let mut on_disk = d;
     on_disk.nlink = 0;
     let undo = |e: Error| -> Error {
         let _ = orphan::remove(&h, ino);
+        discard_acls(&h, acl_block);
         discard_inode(&h, ino);
         e
     };
@@ -577,12 +586,19 @@ fn create_node(
     if let Some(target) = link {
         symlink::check_target(target)?;
     }
+    let mut m = mode_in;
+    // Before the handle: reading the directory's default ACL may do I/O.
+    let acls = acl::CreateAcls::new(parent, &mut m)?;
     let h = journal::start(sb, credits::CREATE)?;
-    let (mut new, ino, mut d) = prepare_inode(&h, parent, mode_in)?;
+    let (mut new, ino, mut d) = prepare_inode(&h, parent, m)?;
     d.rdev = format::rdev_to_disk(rdev);
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
+    let acl_block = crate::xattr::init_acls(&h, ino, &mut d, &acls).inspect_err(|_| {
+        discard_inode(&h, ino);
+    })?;
     let undo = |e: Error| -> Error {
+        discard_acls(&h, acl_block);
         discard_inode(&h, ino);
         e
     };
@@ -622,6 +638,14 @@ fn create_node(
         }),
     )?;
     dentry.instantiate(inode)
+}
+
+/// Gives back the xattr block of the inherited ACLs of a creation that then failed (best
+/// effort, as [`discard_inode`]).
+fn discard_acls(h: &Handle<'_>, block: Option<u64>) {
+    if let Some(b) = block {
+        let _ = alloc::free_blocks(h, b, 1);
+    }
 }
 
 /// Gives back inode `ino`, written or allocated by a creation that then failed, in the

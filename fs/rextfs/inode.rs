@@ -248,6 +248,49 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
     )
 }
 
+/// The inode of a file handle (NFS export, `open_by_handle_at`): `ino` if it is in use and
+/// its generation is `generation`, `ESTALE` if not. A handle is untrusted input: a number out
+/// of range, a free slot or an inode being freed is a stale handle, not corruption.
+pub(crate) fn iget_handle(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    generation: u32,
+) -> Result<ARef<INode<RextFs>>> {
+    if !sb.data().geo.ino_valid(ino) || (ino != format::ROOT_INO && ino < format::FIRST_INO) {
+        return Err(ESTALE);
+    }
+    // A free slot is zeroed; an inode being freed has no links. Looked at before `iget`,
+    // which reports either as corruption.
+    let slot = read_slot(sb, ino)?;
+    if slot.iter().all(|&b| b == 0)
+        || format::Inode::decode_unchecked(&slot).is_ok_and(|d| d.nlink == 0)
+    {
+        return Err(ESTALE);
+    }
+    let inode = iget(sb, ino)?;
+    let (nlink, gen) = {
+        let d = inode.data().disk.lock();
+        (d.nlink, d.generation)
+    };
+    if nlink == 0 || gen != generation {
+        return Err(ESTALE);
+    }
+    Ok(inode)
+}
+
+/// The parent directory of directory `dir` (`get_parent` of NFS export), from its inode.
+pub(crate) fn get_parent(dir: &INode<RextFs>) -> Result<ARef<INode<RextFs>>> {
+    let parent = dir.data().disk.lock().parent;
+    if parent == 0 {
+        return Err(crate::corrupt(
+            dir.super_block(),
+            "directory inode",
+            crate::FormatError::Invalid("directory without parent"),
+        ));
+    }
+    iget(dir.super_block(), parent)
+}
+
 /// Offset of `next_orphan` in an inode slot.
 const NEXT_ORPHAN_OFFSET: usize = 0x30;
 

@@ -212,13 +212,18 @@ pub(crate) fn free_orphan(
             }
         }
     }
-    // Each step frees one external value or one xattr block: a chain of at most
-    // `XATTR_MAX_BLOCKS` blocks, each with fewer entries than its size in bytes.
+    // Each step frees one external value or one xattr block; the whole chain is checked
+    // first, so that no step meets a loop or a block freed already.
     let bs = sb.block_size() as usize;
+    let most = if d.xattr != 0 {
+        crate::xattr::check_for_free(sb, ino, d.xattr)?
+    } else {
+        0
+    };
     let mut steps = 0usize;
     while d.xattr != 0 {
         steps += 1;
-        if steps > format::XATTR_MAX_BLOCKS as usize * (bs + 1) {
+        if steps > most {
             return Err(crate::corrupt(
                 sb,
                 "extended attribute chain",

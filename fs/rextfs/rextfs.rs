@@ -722,6 +722,31 @@ impl fs::FileSystem for RextFs {
         crate::xattr::list(inode, list)
     }
 
+    fn get_acl(inode: &INode<Self>, kind: fs::acl::Kind) -> Result<Option<KVec<u8>>> {
+        crate::xattr::get_acl(inode, kind)
+    }
+
+    fn set_acl(
+        inode: &fs::inode::Locked<'_, Self>,
+        kind: fs::acl::Kind,
+        value: Option<&[u8]>,
+        mode: u16,
+    ) -> Result {
+        crate::xattr::set_acl(inode, kind, value, mode)
+    }
+
+    fn inode_for_handle(
+        sb: &SuperBlock<Self, Ready>,
+        ino: u64,
+        generation: u32,
+    ) -> Result<ARef<INode<Self>>> {
+        crate::inode::iget_handle(sb, ino, generation)
+    }
+
+    fn get_parent(dir: &INode<Self>) -> Result<ARef<INode<Self>>> {
+        crate::inode::get_parent(dir)
+    }
+
     fn shutdown(sb: &SuperBlock<Self, Ready>) {
         // The device is gone: stop as `FS_IOC_SHUTDOWN` with `NOLOGFLUSH` does (as ext4 and
         // XFS do); what was committed is replayed when the device comes back.

@@ -14,6 +14,8 @@ use crate::meta::{self, BlockKind};
 use crate::{alloc, credits, format, inode, RextFs};
 use format::{XattrIter, XattrValue};
 use kernel::fs::{
+    acl,
+    inode::Locked,
     xattr::{List, Namespace, SetFlags, Value},
     INode, SuperBlock,
 };
@@ -58,22 +60,43 @@ fn read_xblock(sb: &SuperBlock<RextFs>, ino: u64, blockno: u64) -> Result<KVec<u
     Ok(b)
 }
 
-/// The chain of xattr blocks from `first`: each block number with its contents.
-fn read_chain(sb: &SuperBlock<RextFs>, ino: u64, first: u64) -> Result<KVec<(u64, KVec<u8>)>> {
-    let mut chain = KVec::<(u64, KVec<u8>)>::new();
+/// Visits the chain of xattr blocks from `first` one block at a time: `f` gets each block
+/// number with its contents, and ends the walk early by returning `true`. A chain longer than
+/// [`format::XATTR_MAX_BLOCKS`] or looping is corruption.
+fn walk_chain(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    first: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<bool>,
+) -> Result {
+    let mut seen = KVec::<u64>::new();
     let mut cur = first;
     while cur != 0 {
-        if chain.len() >= format::XATTR_MAX_BLOCKS as usize || chain.iter().any(|c| c.0 == cur) {
+        if seen.len() >= format::XATTR_MAX_BLOCKS as usize || seen.contains(&cur) {
             return Err(corrupt(
                 sb,
                 crate::FormatError::Invalid("xattr chain too long or looping"),
             ));
         }
+        seen.push(cur, GFP_KERNEL)?;
         let buf = read_xblock(sb, ino, cur)?;
-        let next = format::xattr_block_next(&buf);
-        chain.push((cur, buf), GFP_KERNEL)?;
-        cur = next;
+        if f(cur, &buf)? {
+            break;
+        }
+        cur = format::xattr_block_next(&buf);
     }
+    Ok(())
+}
+
+/// The chain of xattr blocks from `first`: each block number with its contents.
+fn read_chain(sb: &SuperBlock<RextFs>, ino: u64, first: u64) -> Result<KVec<(u64, KVec<u8>)>> {
+    let mut chain = KVec::<(u64, KVec<u8>)>::new();
+    walk_chain(sb, ino, first, |b, buf| {
+        let mut copy = KVec::with_capacity(buf.len(), GFP_KERNEL)?;
+        copy.extend_from_slice(buf, GFP_KERNEL)?;
+        chain.push((b, copy), GFP_KERNEL)?;
+        Ok(false)
+    })?;
     Ok(chain)
 }
 
@@ -142,29 +165,34 @@ pub(crate) fn get(
     }
     let _g = inode.data().xattr.lock();
     let first = inode.data().disk.lock().xattr;
-    let chain = read_chain(sb, inode.ino(), first)?;
-    let Some(e) = chain
-        .iter()
-        .find_map(|(_, b)| format::xattr_block_find(b, index, name))
-    else {
+    let ino = inode.ino();
+    let mut found = false;
+    walk_chain(sb, ino, first, |_, b| {
+        let Some(e) = format::xattr_block_find(b, index, name) else {
+            return Ok(false);
+        };
+        found = true;
+        match e.value {
+            XattrValue::Inline(v) => {
+                if let Some(buf) = value.set_len(v.len())? {
+                    buf.copy_from_slice(v);
+                }
+            }
+            XattrValue::External { len, block } => {
+                if let Some(buf) = value.set_len(len as usize)? {
+                    let mut off = 0;
+                    walk_value(sb, ino, block, buf.len(), |_, data| {
+                        buf[off..off + data.len()].copy_from_slice(data);
+                        off += data.len();
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        Ok(true)
+    })?;
+    if !found {
         return Err(ENODATA);
-    };
-    match e.value {
-        XattrValue::Inline(v) => {
-            if let Some(buf) = value.set_len(v.len())? {
-                buf.copy_from_slice(v);
-            }
-        }
-        XattrValue::External { len, block } => {
-            if let Some(buf) = value.set_len(len as usize)? {
-                let mut off = 0;
-                walk_value(sb, inode.ino(), block, buf.len(), |_, data| {
-                    buf[off..off + data.len()].copy_from_slice(data);
-                    off += data.len();
-                    Ok(())
-                })?;
-            }
-        }
     }
     Ok(())
 }
@@ -174,15 +202,18 @@ pub(crate) fn list(inode: &INode<RextFs>, list: &mut List<'_>) -> Result {
     let sb = inode.super_block();
     let _g = inode.data().xattr.lock();
     let first = inode.data().disk.lock().xattr;
-    let chain = read_chain(sb, inode.ino(), first)?;
-    for (_, b) in chain.iter() {
+    walk_chain(sb, inode.ino(), first, |_, b| {
         for e in XattrIter::new(b) {
             if let Some(ns) = namespace_of(e.index) {
                 list.add(ns, e.name)?;
+            } else if e.index == format::XATTR_INDEX_ACL_ACCESS {
+                list.add_acl(acl::Kind::Access)?;
+            } else if e.index == format::XATTR_INDEX_ACL_DEFAULT {
+                list.add_acl(acl::Kind::Default)?;
             }
         }
-    }
-    Ok(())
+        Ok(false)
+    })
 }
 
 /// `xattr_handler->set`: sets (`ns`, `name`) to `value`, or removes it (`None`), in one
@@ -210,22 +241,178 @@ pub(crate) fn set(
         return Err(EROFS);
     }
     let mut h = journal::start(sb, credits::xattr_set(sb.block_size() as usize))?;
+    set_in(&mut h, inode, index, name, value, flags)
+}
+
+/// Sets or removes attribute (`index`, `name`) of `inode` in the transaction of `h`, which
+/// has the credits of [`credits::xattr_set`] for it.
+fn set_in(
+    h: &mut Handle<'_>,
+    inode: &INode<RextFs>,
+    index: u8,
+    name: &[u8],
+    value: Option<&[u8]>,
+    flags: SetFlags,
+) -> Result {
+    let sb = inode.super_block();
     let mut retried = false;
     loop {
         let r = {
             let _g = inode.data().xattr.lock();
-            set_locked(&h, inode, index, name, value, flags)
+            set_locked(h, inode, index, name, value, flags)?
         };
         match r {
-            // Only blocks freed by transactions not committed yet were left: commit them
+            Set::Done => return Ok(()),
+            // Only blocks freed by transactions not committed yet may be left: commit them
             // (with no lock held) and try once more. Nothing was changed.
-            Err(e) if e == ENOSPC && !retried => {
+            Set::NoFreeBlocks if !retried && journal::has_busy(sb) => {
                 retried = true;
                 h.restart()?;
             }
-            r => return r,
+            Set::NoFreeBlocks => return Err(ENOSPC),
         }
     }
+}
+
+/// The on-disk index of ACL kind `kind`.
+fn acl_index(kind: acl::Kind) -> u8 {
+    match kind {
+        acl::Kind::Access => format::XATTR_INDEX_ACL_ACCESS,
+        acl::Kind::Default => format::XATTR_INDEX_ACL_DEFAULT,
+    }
+}
+
+/// The most bytes an ACL's value may have: it is kept inline, so that an inode created with
+/// inherited ACLs gets them in one new xattr block (see [`init_acls`]).
+pub(crate) fn acl_value_max(bs: usize) -> usize {
+    format::xattr_inline_max(bs)
+}
+
+/// `get_inode_acl`: the stored ACL of kind `kind` of `inode`, if any.
+pub(crate) fn get_acl(inode: &INode<RextFs>, kind: acl::Kind) -> Result<Option<KVec<u8>>> {
+    let sb = inode.super_block();
+    let index = acl_index(kind);
+    let ino = inode.ino();
+    let _g = inode.data().xattr.lock();
+    let first = inode.data().disk.lock().xattr;
+    let mut out = None;
+    walk_chain(sb, ino, first, |_, b| {
+        let Some(e) = format::xattr_block_find(b, index, b"") else {
+            return Ok(false);
+        };
+        let mut v = KVec::new();
+        match e.value {
+            XattrValue::Inline(data) => v.extend_from_slice(data, GFP_KERNEL)?,
+            XattrValue::External { len, block } => {
+                walk_value(sb, ino, block, len as usize, |_, data| {
+                    v.extend_from_slice(data, GFP_KERNEL)?;
+                    Ok(())
+                })?
+            }
+        }
+        out = Some(v);
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+/// `set_acl`: stores or removes the ACL of kind `kind` of `inode` and gives the inode `mode`,
+/// in one transaction.
+pub(crate) fn set_acl(
+    inode: &Locked<'_, RextFs>,
+    kind: acl::Kind,
+    value: Option<&[u8]>,
+    mode: u16,
+) -> Result {
+    let sb = inode.super_block();
+    let bs = sb.block_size() as usize;
+    if value.is_some_and(|v| v.len() > acl_value_max(bs)) {
+        return Err(ENOSPC);
+    }
+    if sb.is_read_only() {
+        return Err(EROFS);
+    }
+    let mut h = journal::start(sb, credits::xattr_set(bs))?;
+    match set_in(
+        &mut h,
+        inode,
+        acl_index(kind),
+        b"",
+        value,
+        SetFlags::default(),
+    ) {
+        // Removing an ACL the inode does not have: only the mode changes.
+        Err(e) if e == ENODATA && value.is_none() => {}
+        r => r?,
+    }
+    // The attribute change is in the transaction: the mode goes with it, or nothing does.
+    inode.set_mode_bits(mode);
+    inode.touch_ctime();
+    let mut d = inode.data().disk.lock();
+    let mut nd = *d;
+    inode::sync_disk(inode, &mut nd);
+    inode::write(&h, inode, &nd).map_err(|e| h.abort_changed(e))?;
+    *d = nd;
+    Ok(())
+}
+
+/// Writes the ACLs inherited by a new inode `ino` (its disk copy `d`, not written yet) into a
+/// new xattr block, in the transaction of `h`. Returns the block, to be freed if the creation
+/// fails later; `None` when there are no ACLs to store.
+pub(crate) fn init_acls(
+    h: &Handle<'_>,
+    ino: u64,
+    d: &mut format::Inode,
+    acls: &acl::CreateAcls,
+) -> Result<Option<u64>> {
+    let sb = h.sb();
+    let bs = sb.block_size() as usize;
+    let values = [
+        (format::XATTR_INDEX_ACL_DEFAULT, acls.default_value()),
+        (format::XATTR_INDEX_ACL_ACCESS, acls.access_value()),
+    ];
+    if values.iter().all(|(_, v)| v.is_none()) {
+        return Ok(None);
+    }
+    // The parent's default ACL was stored inline: it fits, and so does the access ACL made
+    // from it (never longer).
+    if values
+        .iter()
+        .any(|(_, v)| v.is_some_and(|v| v.len() > acl_value_max(bs)))
+    {
+        return Err(ENOSPC);
+    }
+    let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
+    let mut got = KVec::with_capacity(1, GFP_KERNEL)?;
+    if !alloc_blocks(h, 0, 1, &mut got)? {
+        return Err(ENOSPC);
+    }
+    let b = got[0];
+    let fill = |buf: &mut [u8]| -> core::result::Result<(), crate::FormatError> {
+        format::xattr_block_init(buf, b, ino)?;
+        for (index, v) in values.iter() {
+            if let Some(v) = v {
+                format::xattr_block_insert(buf, *index, b"", XattrValue::Inline(v))?;
+            }
+        }
+        format::meta_seal(buf)
+    };
+    if let Err(e) = fill(&mut buf) {
+        alloc::free_blocks(h, b, 1)?;
+        return Err(corrupt(sb, e));
+    }
+    h.write_block(b, &buf).map_err(|e| h.abort_changed(e))?;
+    d.xattr = b;
+    d.blocks += 1;
+    Ok(Some(b))
+}
+
+/// What [`set_locked`] did.
+enum Set {
+    /// The change is part of the transaction.
+    Done,
+    /// Nothing was changed: the blocks the change needs are not free.
+    NoFreeBlocks,
 }
 
 /// Where the new entry goes.
@@ -236,10 +423,10 @@ enum Place {
     NewBlock,
 }
 
-/// Allocates `n` blocks near `goal` for metadata; on failure, the ones allocated are freed
-/// again and nothing is left changed.
-fn alloc_blocks(h: &Handle<'_>, goal: u64, n: usize) -> Result<KVec<u64>> {
-    let mut got = KVec::with_capacity(n, GFP_KERNEL)?;
+/// Allocates `n` blocks near `goal` for metadata into `got` (which has room for them); when
+/// not enough are free, the ones allocated are freed again, nothing is left changed and the
+/// result is `false`.
+fn alloc_blocks(h: &Handle<'_>, goal: u64, n: usize, got: &mut KVec<u64>) -> Result<bool> {
     while got.len() < n {
         let goal = got.last().map_or(goal, |b| b + 1);
         match alloc::alloc_meta_blocks(h, goal, (n - got.len()) as u64) {
@@ -252,13 +439,39 @@ fn alloc_blocks(h: &Handle<'_>, goal: u64, n: usize) -> Result<KVec<u64>> {
                 for &b in got.iter() {
                     alloc::free_blocks(h, b, 1)?;
                 }
-                return Err(e);
+                got.clear();
+                return if e == ENOSPC { Ok(false) } else { Err(e) };
             }
         }
     }
-    Ok(got)
+    Ok(true)
 }
 
+/// The current entry of a change: its place in the chain and its value blocks.
+struct Old {
+    /// Position of its block in the chain.
+    block: usize,
+    /// Offset of the entry in the block.
+    off: usize,
+    /// Bytes the entry takes in the block.
+    size: usize,
+    /// Its value blocks (none for an inline value).
+    vblocks: KVec<u64>,
+}
+
+/// Memory a change needs once its blocks are allocated, taken before them: after the first
+/// block is written only the journal itself can fail (and then it aborts).
+struct Scratch {
+    /// Which blocks of the chain (and the new one) were changed.
+    dirty: KVec<bool>,
+    /// A block buffer for the new xattr block and for each value block.
+    buf: KVec<u8>,
+    /// The new blocks: value blocks first, then the new xattr block.
+    blocks: KVec<u64>,
+}
+
+/// Sets or removes (`value` is `None`) attribute (`index`, `name`) of `inode`, with its
+/// `xattr` lock held, as part of `h`'s transaction.
 fn set_locked(
     h: &Handle<'_>,
     inode: &INode<RextFs>,
@@ -266,23 +479,33 @@ fn set_locked(
     name: &[u8],
     value: Option<&[u8]>,
     flags: SetFlags,
-) -> Result {
+) -> Result<Set> {
     let sb = h.sb();
     let ino = inode.ino();
     let bs = sb.block_size() as usize;
     let first = inode.data().disk.lock().xattr;
     let mut chain = read_chain(sb, ino, first)?;
 
-    // The current entry: its block, offset, size, and its value blocks if external.
+    // The current entry, and the bytes of the names listxattr would return.
     let mut old = None;
+    let mut listed = 0usize;
     for (i, (_, b)) in chain.iter().enumerate() {
-        if let Some(e) = format::xattr_block_find(b, index, name) {
-            let vblocks = match e.value {
-                XattrValue::External { len, block } => value_blocks(sb, ino, block, len as usize)?,
-                XattrValue::Inline(_) => KVec::new(),
-            };
-            old = Some((i, e.off, e.size(), vblocks));
-            break;
+        for e in XattrIter::new(b) {
+            listed += format::xattr_list_size(e.index, e.name);
+            if e.index == index && e.name == name {
+                let vblocks = match e.value {
+                    XattrValue::External { len, block } => {
+                        value_blocks(sb, ino, block, len as usize)?
+                    }
+                    XattrValue::Inline(_) => KVec::new(),
+                };
+                old = Some(Old {
+                    block: i,
+                    off: e.off,
+                    size: e.size(),
+                    vblocks,
+                });
+            }
         }
     }
     if old.is_some() && flags.create() {
@@ -290,6 +513,11 @@ fn set_locked(
     }
     if old.is_none() && (flags.replace() || value.is_none()) {
         return Err(ENODATA);
+    }
+    // A new name must still fit the list (`XATTR_LIST_MAX`), or listxattr could never
+    // return it.
+    if old.is_none() && listed + format::xattr_list_size(index, name) > format::XATTR_LIST_MAX {
+        return Err(ENOSPC);
     }
 
     // Where the new entry goes, counting the room the old one leaves.
@@ -299,78 +527,118 @@ fn set_locked(
         Some(v) => {
             let size = format::xattr_entry_size(name.len(), inline.then_some(v.len()));
             let room = |i: usize| {
-                let freed = old.as_ref().filter(|o| o.0 == i).map_or(0, |o| o.2);
+                let freed = old.as_ref().filter(|o| o.block == i).map_or(0, |o| o.size);
                 format::xattr_block_free(&chain[i].1) + freed >= size
             };
-            let mine = old.as_ref().map(|o| o.0).filter(|&i| room(i));
+            let mine = old.as_ref().map(|o| o.block).filter(|&i| room(i));
             match mine.or_else(|| (0..chain.len()).find(|&i| room(i))) {
                 Some(i) => Some(Place::Block(i)),
                 None if chain.len() < format::XATTR_MAX_BLOCKS as usize => Some(Place::NewBlock),
+                // No block has room and the chain is as long as it may be: no commit helps.
                 None => return Err(ENOSPC),
             }
         }
     };
 
-    // Every block the change needs, allocated before anything is changed.
-    let goal = chain.last().map_or(0, |c| c.0);
+    // Every block and every byte of memory the change needs, before anything is changed.
     let nvalue = match value {
         Some(v) if !inline => format::xvalue_blocks(bs, v.len()),
         _ => 0,
     };
     let nnew = nvalue + usize::from(matches!(place, Some(Place::NewBlock)));
-    let new_blocks = alloc_blocks(h, goal, nnew)?;
-    let (vblocks, xblock) = new_blocks.split_at(nvalue);
+    let mut scratch = Scratch {
+        dirty: KVec::from_elem(false, chain.len() + 1, GFP_KERNEL)?,
+        buf: KVec::from_elem(0u8, bs, GFP_KERNEL)?,
+        blocks: KVec::with_capacity(nnew, GFP_KERNEL)?,
+    };
+    chain.reserve(1, GFP_KERNEL)?;
+    let goal = chain.last().map_or(0, |c| c.0);
+    if !alloc_blocks(h, goal, nnew, &mut scratch.blocks)? {
+        return Ok(Set::NoFreeBlocks);
+    }
+    // From here on a failure would leave half a change in the transaction.
+    apply(h, inode, index, name, value, chain, old, place, scratch)
+        .map_err(|e| h.abort_changed(e))?;
+    Ok(Set::Done)
+}
 
-    // From here on only I/O errors and a journal abort can fail.
-    let mut dirty = KVec::from_elem(false, chain.len(), GFP_KERNEL)?;
-    if let Some((i, off, _, _)) = &old {
-        format::xattr_block_remove(&mut chain[*i].1, *off).map_err(|e| corrupt(sb, e))?;
-        dirty[*i] = true;
+/// The part of [`set_locked`] after the blocks are allocated: writes the value blocks, the
+/// new xattr block and the changed ones, then the inode, and frees the blocks nothing points
+/// to any more.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    h: &Handle<'_>,
+    inode: &INode<RextFs>,
+    index: u8,
+    name: &[u8],
+    value: Option<&[u8]>,
+    mut chain: KVec<(u64, KVec<u8>)>,
+    old: Option<Old>,
+    place: Option<Place>,
+    mut scratch: Scratch,
+) -> Result {
+    let sb = h.sb();
+    let ino = inode.ino();
+    let bs = sb.block_size() as usize;
+    let nvalue = value.map_or(0, |v| {
+        if v.len() <= format::xattr_inline_max(bs) {
+            0
+        } else {
+            format::xvalue_blocks(bs, v.len())
+        }
+    });
+    let (vblocks, xblock) = scratch.blocks.split_at(nvalue);
+    let dirty = &mut scratch.dirty;
+    let buf = &mut scratch.buf;
+
+    if let Some(o) = &old {
+        format::xattr_block_remove(&mut chain[o.block].1, o.off).map_err(|e| corrupt(sb, e))?;
+        dirty[o.block] = true;
     }
     if let (Some(place), Some(v)) = (place, value) {
-        let val = if inline {
-            XattrValue::Inline(v)
-        } else {
-            XattrValue::External {
+        // The value chain first, each block naming the next.
+        let cap = format::xvalue_capacity(bs);
+        for (k, (&b, data)) in vblocks.iter().zip(v.chunks(cap)).enumerate() {
+            let next = vblocks.get(k + 1).copied().unwrap_or(0);
+            buf.fill(0);
+            format::xvalue_block_init(buf, b, ino, next, data).map_err(|e| corrupt(sb, e))?;
+            format::meta_seal(buf).map_err(|e| corrupt(sb, e))?;
+            h.write_block(b, buf)?;
+        }
+        let val = match vblocks.first() {
+            None => XattrValue::Inline(v),
+            Some(&block) => XattrValue::External {
                 len: v.len() as u32,
-                block: vblocks[0],
-            }
+                block,
+            },
         };
         let i = match place {
             Place::Block(i) => i,
             Place::NewBlock => {
                 let b = xblock[0];
-                let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
-                format::xattr_block_init(&mut buf, b, ino).map_err(|e| corrupt(sb, e))?;
-                chain.push((b, buf), GFP_KERNEL)?;
-                dirty.push(true, GFP_KERNEL)?;
+                let mut nb = core::mem::take(buf);
+                nb.fill(0);
+                format::xattr_block_init(&mut nb, b, ino).map_err(|e| corrupt(sb, e))?;
+                // Room for it was reserved before the blocks were allocated.
+                chain.push((b, nb), GFP_KERNEL)?;
                 chain.len() - 1
             }
         };
         format::xattr_block_insert(&mut chain[i].1, index, name, val)
             .map_err(|e| corrupt(sb, e))?;
         dirty[i] = true;
-        // The value chain, each block naming the next.
-        let cap = format::xvalue_capacity(bs);
-        let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
-        for (k, (&b, data)) in vblocks.iter().zip(v.chunks(cap)).enumerate() {
-            let next = vblocks.get(k + 1).copied().unwrap_or(0);
-            format::xvalue_block_init(&mut buf, b, ino, next, data).map_err(|e| corrupt(sb, e))?;
-            format::meta_seal(&mut buf).map_err(|e| corrupt(sb, e))?;
-            h.write_block(b, &buf)?;
-        }
     }
 
-    // Emptied blocks leave the chain; the others are relinked in order.
-    let mut freed_x = KVec::new();
+    // The block this change emptied leaves the chain (an empty block found on disk stays:
+    // freeing any number of them would overrun the credits); the others are relinked.
+    let emptied = old
+        .as_ref()
+        .map(|o| o.block)
+        .filter(|&i| format::xattr_block_count(&chain[i].1) == 0);
     let mut prev: Option<usize> = None;
     let mut head = 0;
-    let emptied = old.as_ref().map(|o| o.0);
     for i in 0..chain.len() {
-        // Only the block this change emptied leaves the chain (an empty block found on disk
-        // stays: freeing any number of them would overrun the credits).
-        if format::xattr_block_count(&chain[i].1) == 0 && emptied == Some(i) {
-            freed_x.push(chain[i].0, GFP_KERNEL)?;
+        if emptied == Some(i) {
             continue;
         }
         let b = chain[i].0;
@@ -391,29 +659,62 @@ fn set_locked(
             dirty[p] = true;
         }
     }
-    for (i, (b, buf)) in chain.iter_mut().enumerate() {
-        if dirty[i] && !freed_x.contains(b) {
-            format::meta_seal(buf).map_err(|e| corrupt(sb, e))?;
-            h.write_block(*b, buf)?;
+    for (i, (b, blk)) in chain.iter_mut().enumerate() {
+        if dirty[i] && emptied != Some(i) {
+            format::meta_seal(blk).map_err(|e| corrupt(sb, e))?;
+            h.write_block(*b, blk)?;
         }
     }
 
     // The inode, then the blocks nothing points to any more.
-    let old_vblocks = old.map_or(KVec::new(), |o| o.3);
+    let freed_x = emptied.map(|i| chain[i].0);
+    let old_vblocks = old.map_or(KVec::new(), |o| o.vblocks);
+    let freed = old_vblocks.len() + usize::from(freed_x.is_some());
     inode.touch_ctime();
     {
         let mut d = inode.data().disk.lock();
-        d.xattr = head;
-        d.blocks = (d.blocks + new_blocks.len() as u64)
-            .saturating_sub((old_vblocks.len() + freed_x.len()) as u64);
-        inode::sync_disk(inode, &mut d);
-        inode::write(h, inode, &d)?;
+        let mut nd = *d;
+        nd.xattr = head;
+        nd.blocks = (nd.blocks + scratch.blocks.len() as u64).saturating_sub(freed as u64);
+        inode::sync_disk(inode, &mut nd);
+        inode::write(h, inode, &nd)?;
+        *d = nd;
         inode.set_bytes(d.blocks << sb.data().geo.block_log2);
     }
     for &b in Iterator::chain(old_vblocks.iter(), freed_x.iter()) {
         alloc::free_blocks(h, b, 1)?;
     }
     Ok(())
+}
+
+/// Checks the whole attribute chain of inode `ino` from `first` before it is freed: no
+/// loop, every value chain intact, no block twice among all of them (freeing one twice would
+/// corrupt the bitmap half way through a step). Returns the number of [`free_step`] steps the
+/// freeing takes.
+pub(crate) fn check_for_free(sb: &SuperBlock<RextFs>, ino: u64, first: u64) -> Result<usize> {
+    let mut all = KVec::<u64>::new();
+    let mut steps = 0usize;
+    walk_chain(sb, ino, first, |b, buf| {
+        all.push(b, GFP_KERNEL)?;
+        steps += 1;
+        for e in XattrIter::new(buf) {
+            if let XattrValue::External { len, block } = e.value {
+                for v in value_blocks(sb, ino, block, len as usize)?.iter() {
+                    all.push(*v, GFP_KERNEL)?;
+                }
+                steps += 1;
+            }
+        }
+        Ok(false)
+    })?;
+    all.sort_unstable();
+    if all.windows(2).any(|w| w[0] == w[1]) {
+        return Err(corrupt(
+            sb,
+            crate::FormatError::Invalid("a block in two xattr chains"),
+        ));
+    }
+    Ok(steps)
 }
 
 /// One step of freeing the attributes of inode `ino`, which is being deleted (its disk copy

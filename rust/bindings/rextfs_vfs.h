@@ -22,10 +22,14 @@
 #include <linux/shmem_fs.h>
 #include <linux/crc32.h>
 #include <linux/xattr.h>
+#include <linux/exportfs.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 
 /* Macros bindgen cannot evaluate, exported as constants (prefix stripped by bindgen). */
 const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;
 const unsigned long RUST_CONST_HELPER_SB_NOATIME = SB_NOATIME;
+const unsigned long RUST_CONST_HELPER_SB_POSIXACL = SB_POSIXACL;
 const slab_flags_t RUST_CONST_HELPER_SLAB_RECLAIM_ACCOUNT = SLAB_RECLAIM_ACCOUNT;
 const slab_flags_t RUST_CONST_HELPER_SLAB_ACCOUNT = SLAB_ACCOUNT;
 const gfp_t RUST_CONST_HELPER_GFP_NOFS = GFP_NOFS;

@@ -9,6 +9,7 @@
 #include <linux/pagemap.h>
 #include <linux/blkdev.h>
 #include <linux/fileattr.h>
+#include <linux/posix_acl.h>
 
 __rust_helper struct folio *rust_helper_read_mapping_folio(struct address_space *mapping,
 							   pgoff_t index, struct file *file)
@@ -317,4 +318,9 @@ __rust_helper void rust_helper_sb_end_intwrite(struct super_block *sb)
 __rust_helper bool rust_helper_sb_start_intwrite_trylock(struct super_block *sb)
 {
 	return sb_start_intwrite_trylock(sb);
+}
+
+__rust_helper void rust_helper_posix_acl_release(struct posix_acl *acl)
+{
+	posix_acl_release(acl);
 }

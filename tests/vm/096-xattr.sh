@@ -4,9 +4,9 @@
 # files (user. refused on the last two, as the VFS does); values of 0 bytes to
 # 64 KiB, inline and in value blocks, with 4 KiB and 1 KiB blocks; hundreds of
 # attributes on one inode over several xattr blocks, up to the 64-block limit
-# (ENOSPC); XATTR_CREATE/XATTR_REPLACE and missing names (EEXIST, ENODATA);
-# trusted. names hidden from unprivileged callers; every value read back
-# equal after a remount and after drop_caches; removal and unlink give every
+# and the 64 KiB limit of listed names (ENOSPC); XATTR_CREATE/XATTR_REPLACE
+# and missing names (EEXIST, ENODATA); trusted. names hidden from
+# unprivileged callers; every value read back equal after a remount and after drop_caches; removal and unlink give every
 # block back; attributes survive a shutdown that flushes the log (journal
 # replay); fsck -n is clean after each part.
 . "$REPO/tests/vm/lib.sh"
@@ -125,8 +125,33 @@ def limit():
         assert os.getxattr(p, name) == value(name, inline_max)
     print(n)
 
+def listmax():
+    # Names of the longest full length (255) with 1-byte values: the listed
+    # names may add up to XATTR_LIST_MAX (64 KiB, 256 such names) and no more
+    # (ENOSPC), unless the 64 blocks fill first; listxattr returns them all.
+    p = f"{top}/listmax"
+    open(p, "w").close()
+    n = 0
+    while True:
+        name = f"user.{n:06}" + "y" * (255 - 5 - 6)
+        try:
+            os.setxattr(p, name, b"v")
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, errno.errorcode.get(e.errno)
+            break
+        n += 1
+        assert n < 10000
+    per_block = (bs - 40) // (8 + 250 + 1)
+    assert n == min(64 * per_block, 65536 // 256), (n, per_block)
+    names = os.listxattr(p)
+    assert len(names) == n and sum(len(x) + 1 for x in names) == 256 * n, len(names)
+    # Replacing a value of a listed name is no new name: allowed at the limit.
+    os.setxattr(p, names[0], b"w", os.XATTR_REPLACE)
+    assert os.getxattr(p, names[0]) == b"w"
+    print(n)
+
 def remove_all():
-    for name in list(files) + ["limit"]:
+    for name in list(files) + ["limit", "listmax"]:
         p = f"{top}/{name}"
         for a in os.listxattr(p, follow_symlinks=False):
             os.removexattr(p, a, follow_symlinks=False)
@@ -134,7 +159,8 @@ def remove_all():
     st = os.lstat(f"{top}/fastlink")
     assert st.st_blocks == 0, st.st_blocks
 
-{"setup": setup, "check": check, "hidden": hidden, "limit": limit, "remove": remove_all}[mode]()
+{"setup": setup, "check": check, "hidden": hidden, "limit": limit, "listmax": listmax,
+ "remove": remove_all}[mode]()
 PY
 }
 
@@ -156,6 +182,8 @@ for bs in 4096 1024; do
 	grep -q "No such attribute" /tmp/t096.err || fail "getfattr of a removed attribute: $(cat /tmp/t096.err)"
 	n=$(run_py limit "$mnt" "$bs") || fail "64-block limit ($bs)"
 	note "$n attributes at the limit"
+	n=$(run_py listmax "$mnt" "$bs") || fail "XATTR_LIST_MAX limit ($bs)"
+	note "$n names at the list limit"
 	umount "$mnt"
 	fsck.rextfs -n "$dev" || fail "fsck -n after setting attributes ($bs)"
 	mount -t rextfs "$dev" "$mnt" || fail "remount"
@@ -164,7 +192,7 @@ for bs in 4096 1024; do
 	run_py check "$mnt" "$bs" || fail "attributes after drop_caches ($bs)"
 	run_py remove "$mnt" "$bs" || fail "removing attributes ($bs)"
 	sync
-	rm -f "$mnt/limit"
+	rm -f "$mnt/limit" "$mnt/listmax"
 	sync
 	[ "$(free_blocks)" -ge "$((base - 8))" ] || fail "blocks not given back: $base free before, $(free_blocks) after"
 	umount "$mnt"

@@ -39,8 +39,12 @@ pub const XATTR_HDR_SIZE: usize = 0x28;
 pub const XATTR_ENTRY_FIXED: usize = 8;
 /// Largest value (the VFS's `XATTR_SIZE_MAX`).
 pub const XATTR_VALUE_MAX: usize = 65536;
-/// Longest name after the namespace prefix (the VFS limits the whole name to 255 bytes).
+/// Longest full name, namespace prefix included (the VFS's `XATTR_NAME_MAX`): a name of
+/// index [`XATTR_INDEX_USER`] has at most `255 - 5` bytes after `user.`.
 pub const XATTR_NAME_MAX: usize = 255;
+/// Most bytes `listxattr` may return (the VFS's `XATTR_LIST_MAX`): the listed names of one
+/// inode, each with its prefix and a NUL, add up to at most this.
+pub const XATTR_LIST_MAX: usize = 65536;
 /// Most xattr blocks in the chain of one inode.
 pub const XATTR_MAX_BLOCKS: u32 = 64;
 
@@ -63,15 +67,37 @@ pub fn xattr_index_valid(index: u8) -> bool {
     (XATTR_INDEX_USER..=XATTR_INDEX_ACL_DEFAULT).contains(&index)
 }
 
+/// The namespace prefix of index `index` (`user.`, ...), for the namespaces named by a
+/// prefix and a name; `None` for the ACL indices (whole names without a suffix) and unknown
+/// ones.
+pub fn xattr_prefix(index: u8) -> Option<&'static [u8]> {
+    match index {
+        XATTR_INDEX_USER => Some(b"user."),
+        XATTR_INDEX_TRUSTED => Some(b"trusted."),
+        XATTR_INDEX_SECURITY => Some(b"security."),
+        _ => None,
+    }
+}
+
 /// Whether `name` is a valid name for namespace `index`: the ACL namespaces have an empty
-/// name, the others 1 to [`XATTR_NAME_MAX`] bytes without NUL.
+/// name, the others 1 or more bytes without NUL, at most [`XATTR_NAME_MAX`] with the prefix
+/// (the VFS could neither pass nor list a longer one).
 pub fn xattr_name_valid(index: u8, name: &[u8]) -> bool {
     match index {
         XATTR_INDEX_ACL_ACCESS | XATTR_INDEX_ACL_DEFAULT => name.is_empty(),
-        XATTR_INDEX_USER | XATTR_INDEX_TRUSTED | XATTR_INDEX_SECURITY => {
-            !name.is_empty() && name.len() <= XATTR_NAME_MAX && !name.contains(&0)
-        }
-        _ => false,
+        _ => xattr_prefix(index).is_some_and(|p| {
+            !name.is_empty() && p.len() + name.len() <= XATTR_NAME_MAX && !name.contains(&0)
+        }),
+    }
+}
+
+/// Bytes the entry (`index`, `name`) takes in the `listxattr` list: its prefix, name and
+/// NUL; the ACLs are listed by their whole names (`system.posix_acl_access`, ...).
+pub fn xattr_list_size(index: u8, name: &[u8]) -> usize {
+    match index {
+        XATTR_INDEX_ACL_ACCESS => b"system.posix_acl_access".len() + 1,
+        XATTR_INDEX_ACL_DEFAULT => b"system.posix_acl_default".len() + 1,
+        _ => xattr_prefix(index).map_or(0, |p| p.len() + name.len() + 1),
     }
 }
 

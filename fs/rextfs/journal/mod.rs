@@ -403,6 +403,22 @@ impl<'a> Handle<'a> {
         true
     }
 
+    /// A change the handle has begun (some of its blocks written) cannot be finished with
+    /// error `e`: the transaction would commit half of it, so the journal stops here (as XFS
+    /// shuts down when it cancels a dirty transaction) and the error is recorded. What was
+    /// committed before stays; the next mount replays it. Returns `e`.
+    pub(crate) fn abort_changed(&self, e: Error) -> Error {
+        let sb = self.sb;
+        pr_crit!(
+            "{}: a metadata change failed half way ({:?}): journal aborted\n",
+            sb.id(),
+            e
+        );
+        sb.data().journal.abort();
+        crate::fs_error(sb);
+        e
+    }
+
     /// Writes a whole metadata block (`buf` must be one block long, `EINVAL` otherwise) as
     /// part of the transaction; its old contents are not read.
     pub(crate) fn write_block(&self, blockno: u64, buf: &[u8]) -> Result {

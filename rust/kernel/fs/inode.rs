@@ -608,6 +608,19 @@ impl<T: FileSystem> Locked<'_, T> {
         to_result(unsafe { bindings::inode_newsize_ok(self.inode.as_raw(), size) })
     }
 
+    /// Sets the permission, set-id and sticky bits of the inode's mode to those of `mode`,
+    /// keeping its file type (`i_mode`, which C changes under the inode lock this guard
+    /// holds), e.g. with an access ACL ([`FileSystem::set_acl`](super::FileSystem::set_acl)).
+    pub fn set_mode_bits(&self, mode: u16) {
+        let raw = self.inode.as_raw();
+        // SAFETY: The inode is valid and locked; its type bits stay, so the operation tables
+        // it was built with still match it.
+        unsafe {
+            let old = (*raw).i_mode;
+            (*raw).i_mode = (old & mode::S_IFMT) | (mode & !mode::S_IFMT);
+        }
+    }
+
     /// Replaces the VFS attribute flags ([`iflags::SETTABLE`] bits of `i_flags`) with `flags`
     /// (`inode_set_flags`), e.g. after `->fileattr_set` stored new on-disk attributes; bits
     /// outside [`iflags::SETTABLE`] are ignored.
@@ -1243,6 +1256,13 @@ impl<T: FileSystem> Operations for NoOps<T> {
 pub(crate) struct Table<U: Operations>(PhantomData<U>);
 
 impl<U: Operations> Table<U> {
+    /// Inodes of this table have ACLs: the file system has them and the table is not a
+    /// symlink's.
+    const HAS_ACL: bool = <U::FileSystem as FileSystem>::HAS_GET_ACL
+        && matches!(U::SYMLINK, Symlink::None)
+        && !U::HAS_GET_LINK
+        && !U::HAS_GET_LINK_RCU;
+
     pub(crate) const TABLE: bindings::inode_operations = bindings::inode_operations {
         lookup: if U::HAS_LOOKUP {
             Some(Self::lookup)
@@ -1326,6 +1346,17 @@ impl<U: Operations> Table<U> {
         },
         listxattr: if <U::FileSystem as FileSystem>::HAS_LISTXATTR {
             Some(super::xattr::listxattr::<U::FileSystem>)
+        } else {
+            None
+        },
+        // ACLs on every kind of inode but symlinks (as ext4 and XFS).
+        get_inode_acl: if Self::HAS_ACL {
+            Some(super::acl::get_inode_acl::<U::FileSystem>)
+        } else {
+            None
+        },
+        set_acl: if Self::HAS_ACL {
+            Some(super::acl::set_acl::<U::FileSystem>)
         } else {
             None
         },
@@ -1474,6 +1505,13 @@ impl<U: Operations> Table<U> {
                 bindings::setattr_copy(idmap, inode_ptr, iattr);
                 ia.ia_valid = valid;
                 bindings::__mark_inode_dirty(inode_ptr, bindings::I_DIRTY_SYNC as i32);
+            }
+            // SAFETY: `iattr` is valid for the call.
+            let mode_changed = unsafe { (*iattr).ia_valid } & bindings::ATTR_MODE != 0;
+            if Self::HAS_ACL && mode_changed {
+                // The access ACL follows the new mode (in a transaction of its own, as ext4).
+                // SAFETY: The dentry is positive and its inode locked by the VFS.
+                unsafe { super::acl::chmod(idmap, dentry, inode.mode()) }?;
             }
             Ok(0)
         })

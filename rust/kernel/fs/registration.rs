@@ -15,6 +15,7 @@
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
 
 use super::{
+    acl, export,
     inode::{INode, INodeView, INodeWithData},
     param::{MountOptions, ParamTable},
     periodic::PeriodicWork,
@@ -219,6 +220,61 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Reads the stored ACL of kind `kind` of `inode`: its value as the VFS encodes ACLs in
+    /// extended attributes (`posix_acl_to_xattr`, ids of the initial user namespace), or
+    /// `None` if it has none. Implementing it (with [`FileSystem::set_acl`], which needs
+    /// [`FileSystem::listxattr`] to list them with [`xattr::List::add_acl`]) gives the file
+    /// system POSIX ACLs; see [`acl`](super::acl).
+    ///
+    /// Context: process context, may sleep; no transaction of the file system open (it is
+    /// also called from [`acl::CreateAcls::new`]); the inode lock may or may not be held.
+    fn get_acl(_inode: &INode<Self>, _kind: acl::Kind) -> Result<Option<KVec<u8>>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Stores (`Some`) or removes (`None`) the ACL of kind `kind` of `inode` together with
+    /// the inode's new `mode` (an access ACL changes the permission bits, see
+    /// `posix_acl_update_mode`): the file system sets the mode with
+    /// [`Locked::set_mode_bits`](super::inode::Locked::set_mode_bits), updates the change
+    /// time and writes both with the ACL, atomically. Removing an ACL the inode does not have
+    /// succeeds.
+    ///
+    /// Context: process context, may sleep; the inode lock is held. The caller's permission
+    /// and the ACL were checked by the VFS.
+    fn set_acl(
+        _inode: &super::inode::Locked<'_, Self>,
+        _kind: acl::Kind,
+        _value: Option<&[u8]>,
+        _mode: u16,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The inode with number `ino` for a file handle (NFS export, `open_by_handle_at`), if
+    /// it is in use and its generation is `generation`; `ESTALE` if not (freed, or its
+    /// number reused by a later file). Implementing it (with [`FileSystem::get_parent`])
+    /// installs `sb->s_export_op`: handles are the VFS's 32-bit generic ones, inode number
+    /// and generation (see [`export`](super::export)).
+    ///
+    /// Context: process context, may sleep. Handles come from user space (with
+    /// `CAP_DAC_READ_SEARCH`) or from NFS clients: any number may be asked for, and only a
+    /// corrupt file system, never a bad handle, may be reported as corruption.
+    fn inode_for_handle(
+        _sb: &SuperBlock<Self, Ready>,
+        _ino: u64,
+        _generation: u32,
+    ) -> Result<ARef<INode<Self>>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The parent of directory `dir` (`export_operations->get_parent`), to reconnect a
+    /// directory found by a handle to the tree.
+    ///
+    /// Context: process context, may sleep; no inode lock held.
+    fn get_parent(_dir: &INode<Self>) -> Result<ARef<INode<Self>>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Lists the inode's extended attributes (`->listxattr` of every inode operations table of
     /// this file system), each with [`xattr::List::add`].
     ///
@@ -369,6 +425,15 @@ impl<T: FileSystem> PinnedDrop for Registration<T> {
 pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
+    /// Fails the build of a file system that implements only one of the export hooks, or of
+    /// the ACL hooks (which also need `listxattr`).
+    const EXPORT_HOOKS_AGREE: () = assert!(
+        T::HAS_INODE_FOR_HANDLE == T::HAS_GET_PARENT
+            && T::HAS_GET_ACL == T::HAS_SET_ACL
+            && (!T::HAS_GET_ACL || T::HAS_LISTXATTR),
+        "inode_for_handle and get_parent come together, get_acl and set_acl too (with listxattr)"
+    );
+
     pub(crate) const CONTEXT: bindings::fs_context_operations = bindings::fs_context_operations {
         free: if T::PARAMETERS.is_some() {
             Some(Self::free_fc)
@@ -542,6 +607,10 @@ impl<T: FileSystem> Tables<T> {
         sb_ptr: *mut bindings::super_block,
         fc: *mut bindings::fs_context,
     ) -> c_int {
+        // The attribute hooks of `T` come together, and so do the export hooks (checked at
+        // build time).
+        let () = xattr::Handlers::<T>::HOOKS_AGREE;
+        let () = Self::EXPORT_HOOKS_AGREE;
         from_result(|| {
             // SAFETY: The super block is new and exclusively ours until `fill_super` returns.
             // While `T::fill_super` runs, `s_fs_info` lends it the parsed mount options (NULL
@@ -551,6 +620,12 @@ impl<T: FileSystem> Tables<T> {
                 (*sb_ptr).s_op = &Self::SUPER;
                 if T::HAS_GETXATTR {
                     (*sb_ptr).s_xattr = xattr::Handlers::<T>::table().as_ptr();
+                }
+                if T::HAS_INODE_FOR_HANDLE {
+                    (*sb_ptr).s_export_op = export::Ops::<T>::table();
+                }
+                if T::HAS_GET_ACL {
+                    (*sb_ptr).s_flags |= bindings::SB_POSIXACL;
                 }
                 (*sb_ptr).s_fs_info = (*fc).fs_private;
             }

@@ -55,7 +55,7 @@ impl Namespace {
 
 /// How [`FileSystem::setxattr`] treats an existing attribute (`XATTR_CREATE`,
 /// `XATTR_REPLACE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SetFlags(u32);
 
 impl SetFlags {
@@ -84,7 +84,34 @@ pub struct Value<'a> {
     _p: PhantomData<&'a mut [u8]>,
 }
 
-impl Value<'_> {
+/// The buffer pointer of a VFS call that passes `size` bytes at `buf`: NULL when `size` is 0
+/// (the caller only asks for the length; `buf` may then be anything).
+fn sized_or_null(buf: *mut u8, size: usize) -> *mut u8 {
+    if size == 0 {
+        core::ptr::null_mut()
+    } else {
+        buf
+    }
+}
+
+impl<'a> Value<'a> {
+    /// The caller's buffer of `size` bytes at `buf`.
+    ///
+    /// # Safety
+    ///
+    /// When `size` is not 0, `buf` is valid for writes of `size` bytes, and nothing else
+    /// accesses them for `'a`.
+    unsafe fn new(buf: *mut u8, size: usize) -> Self {
+        // INVARIANT: `buf` is NULL or valid for `size` bytes for `'a`, by the safety
+        // requirements.
+        Value {
+            buf: sized_or_null(buf, size),
+            size,
+            len: 0,
+            _p: PhantomData,
+        }
+    }
+
     /// Announces a value of `len` bytes and returns the buffer to copy it into (exactly `len`
     /// bytes, zeroed), or `None` when only the length was asked for. `ERANGE` when the buffer
     /// is too small, `E2BIG` past [`SIZE_MAX`].
@@ -118,14 +145,49 @@ pub struct List<'a> {
     size: usize,
     used: usize,
     trusted: Option<bool>,
+    /// The first error of [`List::add`]: the list is incomplete, and that is what the VFS
+    /// gets, whatever the file system returns.
+    failed: Option<Error>,
     _p: PhantomData<&'a mut [u8]>,
 }
 
-impl List<'_> {
+impl<'a> List<'a> {
+    /// The caller's buffer of `size` bytes at `buf`.
+    ///
+    /// # Safety
+    ///
+    /// When `size` is not 0, `buf` is valid for writes of `size` bytes, and nothing else
+    /// accesses them for `'a`.
+    unsafe fn new(buf: *mut u8, size: usize) -> Self {
+        // INVARIANT: `buf` is NULL or valid for `size` bytes for `'a`, by the safety
+        // requirements.
+        List {
+            buf: sized_or_null(buf, size),
+            size,
+            used: 0,
+            trusted: None,
+            failed: None,
+            _p: PhantomData,
+        }
+    }
+
     /// Adds attribute `name` of namespace `ns`. Names of `trusted.` are only listed for
     /// callers with `CAP_SYS_ADMIN` (as ext4 and XFS do). `ERANGE` when the buffer is too
-    /// small, `EINVAL` for a name that contains NUL or is longer than the VFS allows.
+    /// small, `EINVAL` for a name that contains NUL or is longer than the VFS allows. After
+    /// an error every later call fails the same way, and the list call fails with it even if
+    /// the file system ignored it.
     pub fn add(&mut self, ns: Namespace, name: &[u8]) -> Result {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let r = self.add_one(ns, name);
+        if let Err(e) = r {
+            self.failed = Some(e);
+        }
+        r
+    }
+
+    fn add_one(&mut self, ns: Namespace, name: &[u8]) -> Result {
         if ns == Namespace::Trusted
             && !*self
                 .trusted
@@ -137,6 +199,25 @@ impl List<'_> {
         if name.is_empty() || name.contains(&0) || prefix.len() + name.len() > NAME_MAX {
             return Err(EINVAL);
         }
+        self.push(prefix, name)
+    }
+
+    /// Adds the name of the inode's ACL of kind `kind` (`system.posix_acl_access` or
+    /// `system.posix_acl_default`), for a file system with ACLs that has it stored. Errors as
+    /// [`List::add`].
+    pub fn add_acl(&mut self, kind: super::acl::Kind) -> Result {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let r = self.push(super::acl::name(kind).to_bytes(), b"");
+        if let Err(e) = r {
+            self.failed = Some(e);
+        }
+        r
+    }
+
+    /// Appends `prefix`, `name` and a NUL (counted only, without a buffer).
+    fn push(&mut self, prefix: &[u8], name: &[u8]) -> Result {
         let len = prefix.len() + name.len() + 1;
         let end = self.used.checked_add(len).ok_or(E2BIG)?;
         if !self.buf.is_null() {
@@ -186,6 +267,14 @@ impl<T: FileSystem> Handlers<T> {
         core::ptr::null(),
     ];
 
+    /// Fails the build of a file system whose hooks do not come together: listing needs
+    /// reading and the other way round, and setting needs both (the handler table is only
+    /// installed with [`FileSystem::getxattr`]).
+    pub(crate) const HOOKS_AGREE: () = assert!(
+        T::HAS_GETXATTR == T::HAS_LISTXATTR && (T::HAS_GETXATTR || !T::HAS_SETXATTR),
+        "getxattr and listxattr come together, and setxattr needs them"
+    );
+
     /// The NULL-terminated array for `sb->s_xattr`.
     pub(crate) const fn table() -> &'static [*const bindings::xattr_handler; 4] {
         &Self::TABLE
@@ -228,17 +317,9 @@ impl<T: FileSystem> Handlers<T> {
         from_result(|| {
             // SAFETY: As documented above.
             let (ns, inode, name) = unsafe { Self::args(handler, inode, name) }?;
-            // INVARIANT: `buffer` is valid for `size` bytes for the call, or NULL.
-            let mut value = Value {
-                buf: if size == 0 {
-                    core::ptr::null_mut()
-                } else {
-                    buffer.cast()
-                },
-                size,
-                len: 0,
-                _p: PhantomData,
-            };
+            // SAFETY: The VFS passes a buffer of `size` bytes (or none if `size` is 0) that is
+            // the caller's alone for the call, which `value` does not outlive.
+            let mut value = unsafe { Value::new(buffer.cast(), size) };
             T::getxattr(inode, ns, name, &mut value)?;
             Ok(value.len as c_int)
         })
@@ -292,21 +373,12 @@ pub(crate) unsafe extern "C" fn listxattr<T: FileSystem>(
 ) -> isize {
     // SAFETY: The dentry is positive and of `T`.
     let inode = unsafe { INode::<T>::from_raw((*dentry).d_inode) };
-    // INVARIANT: `buffer` is valid for `size` bytes for the call, or NULL.
-    let mut list = List {
-        buf: if size == 0 {
-            core::ptr::null_mut()
-        } else {
-            buffer.cast()
-        },
-        size,
-        used: 0,
-        trusted: None,
-        _p: PhantomData,
-    };
-    match T::listxattr(inode, &mut list) {
-        Ok(()) => list.used as isize,
-        Err(e) => e.to_errno() as isize,
+    // SAFETY: The VFS passes a buffer of `size` bytes (or none if `size` is 0) that is the
+    // caller's alone for the call, which `list` does not outlive.
+    let mut list = unsafe { List::new(buffer.cast(), size) };
+    match (T::listxattr(inode, &mut list), list.failed) {
+        (_, Some(e)) | (Err(e), None) => e.to_errno() as isize,
+        (Ok(()), None) => list.used as isize,
     }
 }
 
@@ -353,31 +425,16 @@ mod tests {
     }
 
     fn value(buf: &mut [u8]) -> Value<'_> {
-        Value {
-            buf: if buf.is_empty() {
-                core::ptr::null_mut()
-            } else {
-                buf.as_mut_ptr()
-            },
-            size: buf.len(),
-            len: 0,
-            _p: PhantomData,
-        }
+        // SAFETY: `buf` is borrowed mutably for the returned value's lifetime.
+        unsafe { Value::new(buf.as_mut_ptr(), buf.len()) }
     }
 
     fn list(buf: &mut [u8]) -> List<'_> {
-        List {
-            buf: if buf.is_empty() {
-                core::ptr::null_mut()
-            } else {
-                buf.as_mut_ptr()
-            },
-            size: buf.len(),
-            used: 0,
-            // The test runs as root at boot; the unprivileged case is a VM test.
-            trusted: Some(false),
-            _p: PhantomData,
-        }
+        // SAFETY: `buf` is borrowed mutably for the returned list's lifetime.
+        let mut l = unsafe { List::new(buf.as_mut_ptr(), buf.len()) };
+        // The test runs as root at boot; the unprivileged case is a VM test.
+        l.trusted = Some(false);
+        l
     }
 
     #[test]
@@ -419,6 +476,22 @@ mod tests {
         let mut short = [0u8; 8];
         let mut l = list(&mut short);
         assert_eq!(l.add(Namespace::User, b"abc"), Err(ERANGE));
+        // ACL names are whole names.
+        let mut buf = [0u8; 64];
+        let mut l = list(&mut buf);
+        l.add_acl(crate::fs::acl::Kind::Access).unwrap();
+        l.add_acl(crate::fs::acl::Kind::Default).unwrap();
+        let used = l.used;
+        assert_eq!(
+            &buf[..used],
+            b"system.posix_acl_access\0system.posix_acl_default\0"
+        );
+        let mut short = [0u8; 8];
+        let mut l = list(&mut short);
+        assert_eq!(l.add(Namespace::User, b"abc"), Err(ERANGE));
+        // The overflow is sticky: a name that would fit after it is refused too.
+        assert_eq!(l.add(Namespace::User, b"a"), Err(ERANGE));
+        assert_eq!(l.failed, Some(ERANGE));
         // Names the VFS could never pass are refused, not listed.
         let mut l = list(&mut []);
         assert_eq!(l.add(Namespace::User, b""), Err(EINVAL));

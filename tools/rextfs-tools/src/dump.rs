@@ -2,6 +2,7 @@
 
 //! Human-readable dumps of on-disk structures (`rextfs-dump`).
 
+use crate::acl::{acl_parse, acl_text};
 use crate::cli::format_uuid;
 use crate::dev::Dev;
 use crate::error::{msg, Context, Result};
@@ -180,6 +181,19 @@ pub fn value_text(v: &[u8]) -> String {
     }
 }
 
+/// The value of an attribute of index `index` as shown: an ACL decoded
+/// (`user::rw-,group::r--,other::r--`, ids numeric) when it is valid, else as
+/// [`value_text`] shows any value, followed by what is wrong with it.
+pub fn xattr_value_text(index: u8, v: &[u8]) -> String {
+    if !matches!(index, XATTR_INDEX_ACL_ACCESS | XATTR_INDEX_ACL_DEFAULT) {
+        return value_text(v);
+    }
+    match acl_parse(v) {
+        Ok(entries) => acl_text(&entries),
+        Err(why) => format!("{} (not a valid ACL: it {why})", value_text(v)),
+    }
+}
+
 /// Block numbers as runs: `5-9 12`.
 fn block_runs(blocks: &[u64]) -> String {
     let mut out: Vec<String> = Vec::new();
@@ -225,6 +239,10 @@ fn read_value(
         };
         match xvalue_block_check(&buf, cur, ino) {
             Ok((next, data)) => {
+                if next != 0 && data.len() != xvalue_capacity(buf.len()) {
+                    let why = format!("block {cur} not full and not the last");
+                    return (value, blocks, Some(why));
+                }
                 value.extend_from_slice(data);
                 blocks.push(cur);
                 cur = next;
@@ -240,8 +258,9 @@ fn read_value(
 }
 
 /// The extended attributes of an inode, xattr block by xattr block: each entry's
-/// full name, value length, where the value is and its first bytes. A damaged
-/// block or value chain is reported where it is met.
+/// full name, value length, where the value is and its first bytes (an ACL
+/// decoded, see [`xattr_value_text`]). A damaged block or value chain is
+/// reported where it is met.
 fn dump_xattrs(fs: &mut Fs, ino: u64, inode: &Inode, s: &mut String) {
     if inode.xattr == 0 {
         let _ = writeln!(s, "  xattrs    none");
@@ -288,13 +307,14 @@ fn dump_xattrs(fs: &mut Fs, ino: u64, inode: &Inode, s: &mut String) {
             let name = xattr_full_name(e.index, e.name);
             match e.value {
                 XattrValue::Inline(v) => {
-                    let _ = writeln!(s, "    {name}  {} bytes inline: {}", v.len(), value_text(v));
+                    let shown = xattr_value_text(e.index, v);
+                    let _ = writeln!(s, "    {name}  {} bytes inline: {shown}", v.len());
                 }
                 XattrValue::External { len, block } => {
                     let (value, blocks, bad) = read_value(fs, ino, block, len as usize);
                     let shown = match bad {
                         Some(why) => format!("bad value chain: {why}"),
-                        None => value_text(&value),
+                        None => xattr_value_text(e.index, &value),
                     };
                     let _ = writeln!(
                         s,

@@ -20,6 +20,7 @@
 //! map computed in discovery as the allocator, and writes fresh bitmaps and
 //! a clean superblock.
 
+use crate::acl::{acl_type_fault, acl_value_fault};
 use crate::bitset::Bitset;
 use crate::dev::Dev;
 use crate::fs::{fill_from_block, now_secs, Fs};
@@ -128,6 +129,10 @@ struct XBlk {
     drop: Vec<usize>,
     /// The value blocks of each kept external value: (offset of the entry, blocks).
     values: Vec<(usize, Vec<u64>)>,
+    /// The block rebuilt without its entries whose names are too long (see
+    /// [`salvage_long_names`]): the repair starts from it, not from the block on disk,
+    /// and the offsets above are in it.
+    rebuilt: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1227,8 +1232,11 @@ impl<'p> Checker<'p> {
     /// Checks the chain of xattr blocks of `ino` and every value chain. Returns the
     /// blocks kept and whether anything is dropped: the chain from its first bad block
     /// on (out of the data area, met twice, past [`XATTR_MAX_BLOCKS`], or failing
-    /// [`xattr_block_check`]), and each entry that repeats an earlier name, is not
-    /// allowed on the inode's type, or whose value chain is bad.
+    /// [`xattr_block_check`]), and each entry whose name is too long (the only fault of
+    /// its block, see [`salvage_long_names`]), repeats an earlier name, is not allowed
+    /// on the inode's type, is an ACL the kernel would not keep (see [`acl_fault`]),
+    /// would take the listed names past [`XATTR_LIST_MAX`] (the later entries in chain
+    /// order), or whose value chain is bad.
     fn walk_xattrs(&mut self, ino: u64, inode: &Inode) -> R<(Vec<XBlk>, bool)> {
         let mut out: Vec<XBlk> = Vec::new();
         let mut bad = false;
@@ -1236,6 +1244,8 @@ impl<'p> Checker<'p> {
         // loop, or a block used twice.
         let mut seen: HashSet<u64> = HashSet::new();
         let mut names: HashSet<(u8, Vec<u8>)> = HashSet::new();
+        // Bytes of the names `listxattr` returns, for the entries kept so far.
+        let mut listed = 0usize;
         let ft = inode.file_type();
         let mut cur = inode.xattr;
         while cur != 0 {
@@ -1252,13 +1262,22 @@ impl<'p> Checker<'p> {
             } else {
                 None
             };
+            let mut long_names = Vec::new();
+            let mut rebuilt = false;
             let buf = match why {
                 Some(w) => Err(w),
                 None => {
                     let buf = self.read_block(cur)?;
                     match xattr_block_check(&buf, cur, ino) {
                         Ok(()) => Ok(buf),
-                        Err(e) => Err(format!("xattr block {cur}: {}", e.as_str())),
+                        Err(e) => match salvage_long_names(&buf, cur, ino) {
+                            Some((fixed, dropped)) => {
+                                long_names = dropped;
+                                rebuilt = true;
+                                Ok(fixed)
+                            }
+                            None => Err(format!("xattr block {cur}: {}", e.as_str())),
+                        },
                     }
                 }
             };
@@ -1275,11 +1294,23 @@ impl<'p> Checker<'p> {
                     break;
                 }
             };
+            for (index, name) in &long_names {
+                self.problem(
+                    format!(
+                        "inode {ino}: xattr {} in block {cur} has a name longer than \
+                         {XATTR_NAME_MAX} bytes with its prefix, attribute dropped",
+                        xattr_full_name(*index, name)
+                    ),
+                    true,
+                );
+                bad = true;
+            }
             let mut x = XBlk {
                 blockno: cur,
                 ..Default::default()
             };
             for e in XattrIter::new(&buf) {
+                let list_size = xattr_list_size(e.index, e.name);
                 let mut why = if !names.insert((e.index, e.name.to_vec())) {
                     Some("appears twice in the chain".to_string())
                 } else if !xattr_allowed(e.index, ft) {
@@ -1287,6 +1318,14 @@ impl<'p> Checker<'p> {
                         "on a {}: user attributes are allowed only on regular files and \
                          directories",
                         type_name(ft)
+                    ))
+                } else if let Some(w) = acl_fault(e.index, e.value, ft, self.bs) {
+                    Some(w)
+                } else if listed + list_size > XATTR_LIST_MAX {
+                    Some(format!(
+                        "takes the listed names to {} bytes, past XATTR_LIST_MAX \
+                         ({XATTR_LIST_MAX})",
+                        listed + list_size
                     ))
                 } else {
                     None
@@ -1298,6 +1337,9 @@ impl<'p> Checker<'p> {
                             Err(w) => why = Some(w),
                         }
                     }
+                }
+                if why.is_none() {
+                    listed += list_size;
                 }
                 if let Some(w) = why {
                     self.problem(
@@ -1311,16 +1353,19 @@ impl<'p> Checker<'p> {
                     bad = true;
                 }
             }
-            out.push(x);
             cur = xattr_block_next(&buf);
+            if rebuilt {
+                x.rebuilt = Some(buf);
+            }
+            out.push(x);
         }
         Ok((out, bad))
     }
 
     /// Checks the value chain of `len` bytes from block `first` of inode `ino`: each
     /// block in the data area, not met before (`seen`), valid
-    /// ([`xvalue_block_check`]), and the lengths adding up to `len` exactly. Returns
-    /// its blocks, or why it is bad.
+    /// ([`xvalue_block_check`]), full ([`xvalue_capacity`]) unless it is the last, and
+    /// the lengths adding up to `len` exactly. Returns its blocks, or why it is bad.
     fn walk_xvalue(
         &mut self,
         ino: u64,
@@ -1330,11 +1375,20 @@ impl<'p> Checker<'p> {
     ) -> R<std::result::Result<Vec<u64>, String>> {
         let mut blocks = Vec::new();
         let mut total = 0usize;
+        let cap = xvalue_capacity(self.bs);
+        // The previous block and its length, when it is not full.
+        let mut short: Option<(u64, usize)> = None;
         let mut cur = first;
         while cur != 0 {
             if total >= len {
                 return Ok(Err(format!(
                     "has a value chain longer than its {len} bytes (block {cur} follows)"
+                )));
+            }
+            if let Some((b, n)) = short {
+                return Ok(Err(format!(
+                    "has value block {b} holding {n} of {cap} bytes before the end of its \
+                     chain (every block but the last is full)"
                 )));
             }
             if !self.sb.data_range_valid(cur, 1) {
@@ -1353,6 +1407,9 @@ impl<'p> Checker<'p> {
             let next = match xvalue_block_check(&buf, cur, ino) {
                 Ok((next, data)) => {
                     total += data.len();
+                    if data.len() < cap {
+                        short = Some((cur, data.len()));
+                    }
                     next
                 }
                 Err(e) => return Ok(Err(format!("has value block {cur}: {}", e.as_str()))),
@@ -2307,7 +2364,10 @@ impl<'p> Checker<'p> {
     fn repair_xattrs(&mut self, fs: &mut Fs, ino: u64, inode: &mut Inode, kept: &[XBlk]) -> R<()> {
         let mut chain: Vec<(u64, Vec<u8>)> = Vec::new();
         for x in kept {
-            let mut buf = fs.read_block(x.blockno)?;
+            let mut buf = match &x.rebuilt {
+                Some(b) => b.clone(),
+                None => fs.read_block(x.blockno)?,
+            };
             let mut offs = x.drop.clone();
             offs.sort_unstable();
             offs.dedup();
@@ -2386,6 +2446,103 @@ fn count_blocks(fs: &mut Fs, ino: u64, inode: &Inode) -> R<u64> {
         n += fs.xattr_chain(ino, inode)?.block_count();
     }
     Ok(n)
+}
+
+/// An xattr block rebuilt by [`salvage_long_names`], and the (index, name) of each
+/// entry it left out.
+type Salvaged = (Vec<u8>, Vec<(u8, Vec<u8>)>);
+
+/// An xattr block `buf` of inode `owner` at `blockno` that fails [`xattr_block_check`]
+/// only for names too long with their prefix (more than [`XATTR_NAME_MAX`] bytes, which
+/// an older version of the format allowed after the prefix): the block rebuilt without
+/// those entries, sealed and checked, and the (index, name) of each entry left out.
+/// `None` for a block with any other fault, or none.
+fn salvage_long_names(buf: &[u8], blockno: u64, owner: u64) -> Option<Salvaged> {
+    if meta_check(buf, XATTR_MAGIC, blockno).ok()? != owner {
+        return None;
+    }
+    let u32_at = |off: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(buf.get(off..off + 4)?.try_into().ok()?))
+    };
+    let used = u32_at(0x20)? as usize;
+    let count = u32_at(0x24)?;
+    let end = XATTR_HDR_SIZE
+        .checked_add(used)
+        .filter(|&e| e <= buf.len())?;
+    if buf[end..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    // The same header (the next block included), no entries yet.
+    let mut out = buf.to_vec();
+    out[0x20..].fill(0);
+    let mut dropped = Vec::new();
+    let mut off = XATTR_HDR_SIZE;
+    let mut n = 0u32;
+    while off < end {
+        let index = *buf.get(off)?;
+        let name_len = usize::from(*buf.get(off + 1)?);
+        let flags = u16::from_le_bytes(buf.get(off + 2..off + 4)?.try_into().ok()?);
+        let value_len = u32_at(off + 4)?;
+        let name_off = off + XATTR_ENTRY_FIXED;
+        let name = buf.get(name_off..name_off + name_len)?;
+        let voff = name_off + name_len;
+        let (value, size) = match flags {
+            0 => {
+                let v = buf.get(voff..voff + value_len as usize)?;
+                (
+                    XattrValue::Inline(v),
+                    xattr_entry_size(name_len, Some(v.len())),
+                )
+            }
+            XATTR_FLAG_EXTERNAL => {
+                let block = u64::from_le_bytes(buf.get(voff..voff + 8)?.try_into().ok()?);
+                let v = XattrValue::External {
+                    len: value_len,
+                    block,
+                };
+                (v, xattr_entry_size(name_len, None))
+            }
+            _ => return None,
+        };
+        if off + size > end {
+            return None;
+        }
+        let too_long = xattr_prefix(index).is_some_and(|p| p.len() + name_len > XATTR_NAME_MAX);
+        if too_long && !name.contains(&0) {
+            dropped.push((index, name.to_vec()));
+        } else {
+            // Any other fault of the entry fails here.
+            xattr_block_insert(&mut out, index, name, value).ok()?;
+        }
+        off += size;
+        n += 1;
+    }
+    if n != count || dropped.is_empty() {
+        return None;
+    }
+    meta_seal(&mut out).ok()?;
+    xattr_block_check(&out, blockno, owner).ok()?;
+    Some((out, dropped))
+}
+
+/// Why the entry of index `index` with value `value`, on an inode of file type `ft` in
+/// an image of `bs`-byte blocks, is an ACL the kernel would not keep: on a symlink, a
+/// default ACL on anything but a directory ([`acl_type_fault`]), a value in value blocks
+/// (the kernel keeps ACLs inline only), longer than [`xattr_inline_max`] or not a valid
+/// ACL ([`acl_value_fault`]). `None` for a good ACL and for other indices.
+fn acl_fault(index: u8, value: XattrValue<'_>, ft: u16, bs: usize) -> Option<String> {
+    if !matches!(index, XATTR_INDEX_ACL_ACCESS | XATTR_INDEX_ACL_DEFAULT) {
+        return None;
+    }
+    if let Some(w) = acl_type_fault(index, ft) {
+        return Some(format!("on a {}: {w}", type_name(ft)));
+    }
+    match value {
+        XattrValue::External { len, .. } => Some(format!(
+            "has its {len} bytes in value blocks: an ACL is always inline"
+        )),
+        XattrValue::Inline(v) => acl_value_fault(v, bs),
+    }
 }
 
 /// Xattr blocks and value blocks kept by the check.

@@ -3,8 +3,9 @@
 //! Library shared by `mkfs.rextfs`, `fsck.rextfs` and `rextfs-dump`: device
 //! access, an image view with allocation, tree and directory operations
 //! (used by tests to build images and by fsck to repair them), mkfs, fsck
-//! and the dump printer.
+//! and the dump printer, and the POSIX ACL rules they share.
 
+pub mod acl;
 pub mod bitset;
 pub mod cli;
 pub mod dev;

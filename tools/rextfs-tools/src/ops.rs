@@ -4,6 +4,7 @@
 //! non-trivial filesystems and by fsck to repair them. They follow the
 //! rules of the on-disk format exactly as the kernel must.
 
+use crate::acl::{acl_type_fault, acl_value_fault};
 use crate::error::{msg, Context, Error, Result};
 use crate::fs::Fs;
 use rextfs_format::*;
@@ -732,7 +733,8 @@ impl Fs {
 
     /// Reads the chain of value blocks of `ino` from `first` holding a value of `len`
     /// bytes; `seen` holds the blocks of the inode's attributes met so far (a block met
-    /// twice is an error). Returns the value and its blocks.
+    /// twice is an error), and every block but the last must be full. Returns the value
+    /// and its blocks.
     fn xvalue_read(
         &mut self,
         ino: u64,
@@ -755,6 +757,12 @@ impl Fs {
             let buf = self.read_block(cur)?;
             let (next, data) = xvalue_block_check(&buf, cur, ino)
                 .ctx(|| format!("inode {ino}: xattr value block {cur}"))?;
+            if next != 0 && data.len() != xvalue_capacity(buf.len()) {
+                return msg(format!(
+                    "inode {ino}: xattr value block {cur} is not full and not the last of \
+                     its chain"
+                ));
+            }
             value.extend_from_slice(data);
             blocks.push(cur);
             if value.len() > len {
@@ -929,7 +937,12 @@ impl Fs {
     /// the kernel does: inline when it has at most [`xattr_inline_max`] bytes, else in a
     /// chain of value blocks; in the first xattr block with room, or in a new block
     /// appended to the chain (at most [`XATTR_MAX_BLOCKS`]). `user.` attributes are
-    /// refused on inodes other than regular files and directories, as the VFS does.
+    /// refused on inodes other than regular files and directories, as the VFS does, and
+    /// so is a new name that would take the listed names past [`XATTR_LIST_MAX`], as the
+    /// kernel does. An ACL (`system.posix_acl_access`, `system.posix_acl_default`) is
+    /// refused as the kernel refuses it: on a symlink, a default ACL on anything but a
+    /// directory, a value longer than [`xattr_inline_max`] (ACLs are always inline) or
+    /// not a valid ACL (see [`crate::acl::acl_parse`]).
     pub fn xattr_set(&mut self, ino: u64, index: u8, name: &[u8], value: &[u8]) -> Result<()> {
         if !xattr_name_valid(index, name) {
             return msg(format!(
@@ -950,7 +963,27 @@ impl Fs {
             ));
         }
         let bs = self.bs();
+        if matches!(index, XATTR_INDEX_ACL_ACCESS | XATTR_INDEX_ACL_DEFAULT) {
+            let full = xattr_full_name(index, name);
+            if let Some(w) = acl_type_fault(index, inode.file_type()) {
+                return msg(format!("inode {ino}: {full} refused: {w}"));
+            }
+            if let Some(w) = acl_value_fault(value, bs) {
+                return msg(format!("inode {ino}: {full} refused: the value {w}"));
+            }
+        }
         let mut xb = self.xattr_blocks(ino, &inode)?;
+        let entries = || xb.iter().flat_map(|x| XattrIter::new(&x.buf));
+        if !entries().any(|e| e.index == index && e.name == name) {
+            let listed: usize = entries().map(|e| xattr_list_size(e.index, e.name)).sum();
+            let want = listed + xattr_list_size(index, name);
+            if want > XATTR_LIST_MAX {
+                return msg(format!(
+                    "inode {ino}: the listed attribute names would take {want} bytes, more \
+                     than XATTR_LIST_MAX ({XATTR_LIST_MAX})"
+                ));
+            }
+        }
         let old = self.xattr_take(ino, &mut xb, index, name)?;
         let inline = value.len() <= xattr_inline_max(bs);
         let size = xattr_entry_size(name.len(), inline.then_some(value.len()));

@@ -3,12 +3,16 @@
 //! Extended attributes: the image operations of ops.rs build chains of xattr
 //! blocks and value blocks exactly as the format says; fsck checks them, finds
 //! every kind of damage, repairs it with -y, and frees the attributes of the
-//! inodes it deletes; rextfs-dump shows them.
+//! inodes it deletes; rextfs-dump shows them. POSIX ACLs are checked as the
+//! kernel reads them.
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
+use rextfs_tools::acl::{
+    ACL_GROUP, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_UNDEFINED_ID, ACL_USER, ACL_USER_OBJ,
+};
 use rextfs_tools::format::*;
 use rextfs_tools::ops::{xattr_full_name, xattr_split};
 use rextfs_tools::{Fs, MemDev};
@@ -20,6 +24,50 @@ fn used(fs: &Fs) -> u64 {
 
 /// Attributes as (full name, value).
 type Attrs = Vec<(String, Vec<u8>)>;
+
+/// The value of an ACL with header version `version` and `entries` (tag, perm, id),
+/// encoded by hand as the VFS does it (`posix_acl_to_xattr`).
+fn acl_value(version: u32, entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut v = version.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+/// A valid access ACL of 5 entries (44 bytes): `rw-` for the owner and named user `uid`
+/// (the mask), `r--` for the group and the others.
+fn access_acl(uid: u32) -> Vec<u8> {
+    acl_value(
+        2,
+        &[
+            (ACL_USER_OBJ, 6, ACL_UNDEFINED_ID),
+            (ACL_USER, 6, uid),
+            (ACL_GROUP_OBJ, 4, ACL_UNDEFINED_ID),
+            (ACL_MASK, 6, ACL_UNDEFINED_ID),
+            (ACL_OTHER, 4, ACL_UNDEFINED_ID),
+        ],
+    )
+}
+
+/// The text rextfs-dump shows for [`access_acl`]`(uid)`.
+fn access_acl_text(uid: u32) -> String {
+    format!("user::rw-,user:{uid}:rw-,group::r--,mask::rw-,other::r--")
+}
+
+/// A valid default ACL of the 3 entries every ACL has (28 bytes): `rwx`, `r-x`, `r-x`.
+fn default_acl() -> Vec<u8> {
+    acl_value(
+        2,
+        &[
+            (ACL_USER_OBJ, 7, ACL_UNDEFINED_ID),
+            (ACL_GROUP_OBJ, 5, ACL_UNDEFINED_ID),
+            (ACL_OTHER, 5, ACL_UNDEFINED_ID),
+        ],
+    )
+}
 
 /// Every attribute of `ino`.
 fn attrs(fs: &mut Fs, ino: u64) -> Attrs {
@@ -55,8 +103,7 @@ fn set_get_list_remove_every_namespace() {
                 b"selinux",
                 b"system_u:object_r:etc_t:s0\0".to_vec(),
             ),
-            (XATTR_INDEX_ACL_ACCESS, b"", pattern(3, 28)),
-            (XATTR_INDEX_ACL_DEFAULT, b"", pattern(4, 44)),
+            (XATTR_INDEX_ACL_ACCESS, b"", access_acl(1000)),
             (XATTR_INDEX_USER, b"largest", big.clone()),
         ];
         for (index, name, value) in &cases {
@@ -106,6 +153,17 @@ fn set_get_list_remove_every_namespace() {
         let inode = fs.read_inode(f).unwrap();
         assert_eq!((inode.xattr, inode.blocks), (0, 0));
         assert_eq!(used(&fs), base);
+        // The default ACL, on a directory.
+        let d = fs.mkdir(ROOT_INO, b"d", 0o755).unwrap();
+        fs.xattr_set(d, XATTR_INDEX_ACL_DEFAULT, b"", &default_acl())
+            .unwrap();
+        assert_eq!(
+            fs.xattr_get(d, XATTR_INDEX_ACL_DEFAULT, b"").unwrap(),
+            Some(default_acl())
+        );
+        fs.flush().unwrap();
+        assert_clean(&dev);
+        assert!(fs.xattr_remove(d, XATTR_INDEX_ACL_DEFAULT, b"").unwrap());
         fs.flush().unwrap();
         assert_clean(&dev);
     }
@@ -123,7 +181,7 @@ fn invalid_sets_are_refused() {
     assert!(fs.xattr_set(f, XATTR_INDEX_ACL_ACCESS, b"x", b"x").is_err());
     assert!(fs.xattr_set(f, 9, b"x", b"x").is_err());
     assert!(fs
-        .xattr_set(f, XATTR_INDEX_USER, &[b'n'; 256], b"x")
+        .xattr_set(f, XATTR_INDEX_USER, &[b'n'; 251], b"x")
         .is_err());
     assert!(fs
         .xattr_set(f, XATTR_INDEX_USER, b"x", &vec![0; XATTR_VALUE_MAX + 1])
@@ -133,7 +191,8 @@ fn invalid_sets_are_refused() {
     assert!(fs.xattr_set(l, XATTR_INDEX_USER, b"x", b"x").is_err());
     assert_eq!(used(&fs), before);
     fs.xattr_set(c, XATTR_INDEX_TRUSTED, b"x", b"x").unwrap();
-    fs.xattr_set(f, XATTR_INDEX_USER, &[b'n'; 255], b"x")
+    // The full name, `user.` included, is at most 255 bytes.
+    fs.xattr_set(f, XATTR_INDEX_USER, &[b'n'; 250], b"x")
         .unwrap();
     // Names with and without their prefix.
     assert_eq!(
@@ -200,10 +259,15 @@ fn setup() -> (MemDev, X) {
             &pattern(ino, XATTR_VALUE_MAX),
         )
         .unwrap();
-        fs.xattr_set(ino, XATTR_INDEX_ACL_ACCESS, b"", &pattern(ino + 1, 28))
-            .unwrap();
+        fs.xattr_set(
+            ino,
+            XATTR_INDEX_ACL_ACCESS,
+            b"",
+            &access_acl(1000 + ino as u32),
+        )
+        .unwrap();
     }
-    fs.xattr_set(dir, XATTR_INDEX_ACL_DEFAULT, b"", &pattern(5, 44))
+    fs.xattr_set(dir, XATTR_INDEX_ACL_DEFAULT, b"", &default_acl())
         .unwrap();
     for ino in [file, dir, fast_link, slow_link, chr, blk, fifo, sock] {
         fs.xattr_set(ino, XATTR_INDEX_TRUSTED, b"t", b"trusted value")
@@ -748,6 +812,52 @@ fn value_block_of_another_inode() {
 }
 
 #[test]
+fn value_chain_with_a_block_not_full_before_its_end() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let (xb, vb) = value_blocks(&mut fs, x.file, XATTR_INDEX_USER, b"largest");
+    let cap = xvalue_capacity(1024);
+    let last = *vb.last().unwrap();
+    let last_len = XATTR_VALUE_MAX - (vb.len() - 1) * cap;
+    assert!(last_len + 100 <= cap);
+    let used_before = used(&fs);
+    let mut all = attrs(&mut fs, x.file);
+    drop(fs);
+    // 100 bytes move from a middle block to the last: the lengths still add up to
+    // 65536, no block appears twice, but block 5 is not full.
+    patch(&dev, vb[5], true, |b| {
+        b[0x20..0x24].copy_from_slice(&((cap - 100) as u32).to_le_bytes());
+        b[XATTR_HDR_SIZE + cap - 100..].fill(0);
+    });
+    patch(&dev, last, true, |b| {
+        b[0x20..0x24].copy_from_slice(&((last_len + 100) as u32).to_le_bytes());
+        b[XATTR_HDR_SIZE + last_len..XATTR_HDR_SIZE + last_len + 100].fill(0x5a);
+    });
+    // The image operations refuse it as the kernel does.
+    let mut fs = open(&dev);
+    let inode = fs.read_inode(x.file).unwrap();
+    let err = fs.xattr_chain(x.file, &inode).unwrap_err();
+    assert!(err.to_string().contains("not full"), "{err}");
+    drop(fs);
+    assert_detect_and_repair(
+        &dev,
+        &format!(
+            "inode {}: xattr user.largest in block {xb} has value block {} holding {} of \
+             {cap} bytes before the end of its chain (every block but the last is full), \
+             attribute dropped",
+            x.file,
+            vb[5],
+            cap - 100
+        ),
+    );
+    let mut fs = open(&dev);
+    all.retain(|a| a.0 != "user.largest");
+    assert_eq!(attrs(&mut fs, x.file), all);
+    assert_eq!(used(&fs), used_before - vb.len() as u64);
+    assert!(vb.iter().all(|&b| !fs.bmap.get(b)));
+}
+
+#[test]
 fn duplicate_name_across_blocks() {
     let (dev, x) = setup();
     let mut fs = open(&dev);
@@ -876,6 +986,571 @@ fn user_attribute_on_a_device() {
     let mut fs = open(&dev);
     all.retain(|a| a.0 != "trusted.t");
     assert_eq!(attrs(&mut fs, x.chr), all);
+}
+
+/// Bad ACL values with what fsck and the image operations say of them: a bad version,
+/// `user::` twice, a named user without a mask, a named user after `group::`.
+fn bad_acls() -> Vec<(Vec<u8>, &'static str)> {
+    let u = ACL_UNDEFINED_ID;
+    vec![
+        (
+            acl_value(
+                3,
+                &[
+                    (ACL_USER_OBJ, 6, u),
+                    (ACL_GROUP_OBJ, 4, u),
+                    (ACL_OTHER, 4, u),
+                ],
+            ),
+            "has version 3, not 2",
+        ),
+        (
+            acl_value(
+                2,
+                &[
+                    (ACL_USER_OBJ, 6, u),
+                    (ACL_USER_OBJ, 4, u),
+                    (ACL_GROUP_OBJ, 4, u),
+                    (ACL_OTHER, 4, u),
+                ],
+            ),
+            "has 2 user:: entries, not one",
+        ),
+        (
+            acl_value(
+                2,
+                &[
+                    (ACL_USER_OBJ, 6, u),
+                    (ACL_USER, 6, 1000),
+                    (ACL_GROUP_OBJ, 4, u),
+                    (ACL_OTHER, 4, u),
+                ],
+            ),
+            "has named user or group entries but no mask:: entry",
+        ),
+        (
+            acl_value(
+                2,
+                &[
+                    (ACL_USER_OBJ, 7, u),
+                    (ACL_GROUP_OBJ, 5, u),
+                    (ACL_USER, 5, 1000),
+                    (ACL_MASK, 7, u),
+                    (ACL_OTHER, 5, u),
+                ],
+            ),
+            "has entry 2 (user:1000:r-x) out of order after group::r-x",
+        ),
+    ]
+}
+
+/// A valid ACL of `n` entries (3 to 131): `user::`, named users 1000 on, `group::`, the
+/// mask and `other::`.
+fn acl_of(n: usize) -> Vec<u8> {
+    let u = ACL_UNDEFINED_ID;
+    let mut e = vec![(ACL_USER_OBJ, 6, u)];
+    e.extend((0..n.saturating_sub(4) as u32).map(|i| (ACL_USER, 4, 1000 + i)));
+    e.push((ACL_GROUP_OBJ, 4, u));
+    if n > 3 {
+        e.push((ACL_MASK, 6, u));
+    }
+    e.push((ACL_OTHER, 0, u));
+    acl_value(2, &e)
+}
+
+#[test]
+fn valid_acls_are_clean_and_invalid_ones_refused() {
+    let dev = fresh(10, 4 << 20);
+    let mut fs = open(&dev);
+    let d = fs.mkdir(ROOT_INO, b"d", 0o755).unwrap();
+    let f = fs.create(d, b"f", 0o644).unwrap();
+    let l = fs.symlink(d, b"l", b"f").unwrap();
+    let c = fs.mknod(d, b"c", S_IFCHR | 0o600, 0x0103).unwrap();
+    // The largest ACL kept inline with 1 KiB blocks: 30 entries, 244 of 246 bytes, named
+    // users and groups in id order.
+    let max = xattr_inline_max(1024);
+    let u = ACL_UNDEFINED_ID;
+    let mut e = vec![(ACL_USER_OBJ, 7, u)];
+    e.extend((0..13).map(|i| (ACL_USER, 6, 1000 + 3 * i)));
+    e.push((ACL_GROUP_OBJ, 5, u));
+    e.extend((0..13).map(|i| (ACL_GROUP, 4, 7 * i)));
+    e.extend([(ACL_MASK, 7, u), (ACL_OTHER, 0, u)]);
+    let big = acl_value(2, &e);
+    assert_eq!(big.len(), 4 + 8 * 30);
+    assert!(big.len() <= max && big.len() + 8 > max);
+    fs.xattr_set(d, XATTR_INDEX_ACL_ACCESS, b"", &big).unwrap();
+    fs.xattr_set(d, XATTR_INDEX_ACL_DEFAULT, b"", &default_acl())
+        .unwrap();
+    fs.xattr_set(f, XATTR_INDEX_ACL_ACCESS, b"", &access_acl(0))
+        .unwrap();
+    fs.xattr_set(c, XATTR_INDEX_ACL_ACCESS, b"", &acl_of(3))
+        .unwrap();
+    let inode = fs.read_inode(d).unwrap();
+    let chain = fs.xattr_chain(d, &inode).unwrap();
+    assert!(chain.attrs.iter().all(|a| a.value_blocks.is_empty()));
+    fs.flush().unwrap();
+    // What the kernel would refuse is refused, and changes nothing.
+    let before = used(&fs);
+    let mut refused: Vec<(u64, u8, Vec<u8>, &str)> = bad_acls()
+        .into_iter()
+        .map(|(v, why)| (f, XATTR_INDEX_ACL_ACCESS, v, why))
+        .collect();
+    refused.extend([
+        (d, XATTR_INDEX_ACL_DEFAULT, Vec::new(), "has 0 bytes"),
+        (
+            d,
+            XATTR_INDEX_ACL_ACCESS,
+            acl_of(31),
+            "has 252 bytes, more than an ACL may keep inline (246)",
+        ),
+        (
+            f,
+            XATTR_INDEX_ACL_DEFAULT,
+            default_acl(),
+            "a default ACL is only on a directory",
+        ),
+        (
+            c,
+            XATTR_INDEX_ACL_DEFAULT,
+            default_acl(),
+            "a default ACL is only on a directory",
+        ),
+        (
+            l,
+            XATTR_INDEX_ACL_ACCESS,
+            acl_of(3),
+            "symlinks have no ACLs",
+        ),
+    ]);
+    for (ino, index, value, why) in refused {
+        let err = fs.xattr_set(ino, index, b"", &value).unwrap_err();
+        assert!(err.to_string().contains(why), "{err} ({why})");
+    }
+    assert_eq!(used(&fs), before);
+    assert_eq!(
+        fs.xattr_get(f, XATTR_INDEX_ACL_ACCESS, b"").unwrap(),
+        Some(access_acl(0))
+    );
+    assert_eq!(
+        fs.xattr_get(d, XATTR_INDEX_ACL_ACCESS, b"").unwrap(),
+        Some(big.clone())
+    );
+    assert_eq!(fs.xattr_get(f, XATTR_INDEX_ACL_DEFAULT, b"").unwrap(), None);
+    assert_eq!(fs.xattr_get(l, XATTR_INDEX_ACL_ACCESS, b"").unwrap(), None);
+    // The dump decodes the largest one too.
+    let out = rextfs_tools::dump::dump_inode(&mut fs, d).unwrap();
+    let want = format!(
+        "    system.posix_acl_access  244 bytes inline: user::rwx,user:1000:rw-,user:1003:rw-,\
+         {},group::r-x,group:0:r--,{},mask::rwx,other::---\n",
+        (2..13)
+            .map(|i| format!("user:{}:rw-", 1000 + 3 * i))
+            .collect::<Vec<_>>()
+            .join(","),
+        (1..13)
+            .map(|i| format!("group:{}:r--", 7 * i))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(out.contains(&want), "no {want:?} in\n{out}");
+    drop(fs);
+    assert_clean(&dev);
+}
+
+#[test]
+fn invalid_acl_encodings_are_dropped() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    // One directory per bad ACL, with good ACLs of both kinds and another attribute; the
+    // access ACL of the even ones, the default ACL of the odd ones goes bad.
+    let mut dirs = Vec::new();
+    for (i, (bad, why)) in bad_acls().into_iter().enumerate() {
+        let d = fs
+            .mkdir(ROOT_INO, format!("bad{i}").as_bytes(), 0o755)
+            .unwrap();
+        fs.xattr_set(d, XATTR_INDEX_ACL_ACCESS, b"", &access_acl(2000))
+            .unwrap();
+        fs.xattr_set(d, XATTR_INDEX_ACL_DEFAULT, b"", &default_acl())
+            .unwrap();
+        fs.xattr_set(d, XATTR_INDEX_TRUSTED, b"t", b"kept").unwrap();
+        let index = if i % 2 == 0 {
+            XATTR_INDEX_ACL_ACCESS
+        } else {
+            XATTR_INDEX_ACL_DEFAULT
+        };
+        let b = xblocks(&mut fs, d)[0];
+        let mut want = attrs(&mut fs, d);
+        want.retain(|a| a.0 != xattr_full_name(index, b""));
+        dirs.push((d, b, index, bad, why, want));
+    }
+    let before = others(&mut fs, &x, 0);
+    fs.flush().unwrap();
+    drop(fs);
+    assert_clean(&dev);
+    // The bad value replaces the good one, as a buggy writer would store it.
+    for (_, b, index, bad, _, _) in &dirs {
+        patch(&dev, *b, true, |buf| {
+            let off = entry_off(buf, *index, b"");
+            xattr_block_remove(buf, off).unwrap();
+            xattr_block_insert(buf, *index, b"", XattrValue::Inline(bad)).unwrap();
+        });
+    }
+    // The dump shows a bad value as any other, and why it is no ACL.
+    let mut fs = open(&dev);
+    let out = rextfs_tools::dump::dump_inode(&mut fs, dirs[0].0).unwrap();
+    let want = format!(
+        "    system.posix_acl_access  28 bytes inline: hex {} (not a valid ACL: it has \
+         version 3, not 2)\n",
+        rextfs_tools::dump::hex(&dirs[0].3)
+    );
+    assert!(out.contains(&want), "no {want:?} in\n{out}");
+    drop(fs);
+    // A preen leaves the drops to a person.
+    let img = dev.to_bytes();
+    let p = rextfs_tools::fsck::fsck(
+        Box::new(dev.clone()),
+        &rextfs_tools::fsck::FsckOptions {
+            preen: true,
+            force: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(p.exit_code, 4, "{:?}", p.lines);
+    assert!(dev.to_bytes() == img);
+    let line = |(d, b, index, _, why, _): &(u64, u64, u8, Vec<u8>, &str, Attrs)| {
+        format!(
+            "inode {d}: xattr {} in block {b} is not a valid ACL ({why}), attribute dropped",
+            xattr_full_name(*index, b"")
+        )
+    };
+    for d in &dirs {
+        let l = line(d);
+        assert!(
+            p.lines
+                .iter()
+                .any(|x| x.contains(&l) && x.contains("UNEXPECTED INCONSISTENCY")),
+            "no {l:?} in {:?}",
+            p.lines
+        );
+    }
+    let (r, _) = assert_detect_and_repair(&dev, &line(&dirs[0]));
+    for d in &dirs {
+        let l = line(d);
+        assert!(
+            r.lines.iter().any(|x| x.contains(&l)),
+            "no {l:?} in {:?}",
+            r.lines
+        );
+    }
+    assert_eq!(r.problems, dirs.len(), "{:?}", r.lines);
+    // Only the bad ACL is gone; its block and everything else stay.
+    let mut fs = open(&dev);
+    for (d, b, _, _, _, want) in &dirs {
+        assert_eq!(&attrs(&mut fs, *d), want);
+        assert_eq!(xblocks(&mut fs, *d), [*b]);
+    }
+    assert_eq!(others(&mut fs, &x, 0), before);
+}
+
+#[test]
+fn default_acl_on_a_regular_file_is_dropped() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let want_file = attrs(&mut fs, x.file);
+    let want_chr = attrs(&mut fs, x.chr);
+    let (bf, bc) = (xblocks(&mut fs, x.file)[0], xblocks(&mut fs, x.chr)[0]);
+    drop(fs);
+    for b in [bf, bc] {
+        patch(&dev, b, true, |buf| {
+            let v = default_acl();
+            xattr_block_insert(buf, XATTR_INDEX_ACL_DEFAULT, b"", XattrValue::Inline(&v)).unwrap();
+        });
+    }
+    let (r, _) = assert_detect_and_repair(
+        &dev,
+        &format!(
+            "inode {}: xattr system.posix_acl_default in block {bf} on a regular file: a \
+             default ACL is only on a directory, attribute dropped",
+            x.file
+        ),
+    );
+    let l = format!(
+        "inode {}: xattr system.posix_acl_default in block {bc} on a character device: a \
+         default ACL is only on a directory, attribute dropped",
+        x.chr
+    );
+    assert!(r.lines.iter().any(|x| x.contains(&l)), "{:?}", r.lines);
+    assert_eq!(r.problems, 2, "{:?}", r.lines);
+    let mut fs = open(&dev);
+    assert_eq!(attrs(&mut fs, x.file), want_file);
+    assert_eq!(attrs(&mut fs, x.chr), want_chr);
+    // The directory keeps its own.
+    assert_eq!(
+        fs.xattr_get(x.dir, XATTR_INDEX_ACL_DEFAULT, b"").unwrap(),
+        Some(default_acl())
+    );
+}
+
+#[test]
+fn acls_on_a_symlink_are_dropped() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let want_fast = attrs(&mut fs, x.fast_link);
+    let want_slow = attrs(&mut fs, x.slow_link);
+    let bf = xblocks(&mut fs, x.fast_link)[0];
+    let bs = xblocks(&mut fs, x.slow_link)[0];
+    drop(fs);
+    patch(&dev, bf, true, |buf| {
+        let v = acl_of(3);
+        xattr_block_insert(buf, XATTR_INDEX_ACL_ACCESS, b"", XattrValue::Inline(&v)).unwrap();
+    });
+    patch(&dev, bs, true, |buf| {
+        let v = default_acl();
+        xattr_block_insert(buf, XATTR_INDEX_ACL_DEFAULT, b"", XattrValue::Inline(&v)).unwrap();
+    });
+    let (r, _) = assert_detect_and_repair(
+        &dev,
+        &format!(
+            "inode {}: xattr system.posix_acl_access in block {bf} on a symlink: symlinks \
+             have no ACLs, attribute dropped",
+            x.fast_link
+        ),
+    );
+    let l = format!(
+        "inode {}: xattr system.posix_acl_default in block {bs} on a symlink: symlinks have \
+         no ACLs, attribute dropped",
+        x.slow_link
+    );
+    assert!(r.lines.iter().any(|x| x.contains(&l)), "{:?}", r.lines);
+    let mut fs = open(&dev);
+    assert_eq!(attrs(&mut fs, x.fast_link), want_fast);
+    assert_eq!(attrs(&mut fs, x.slow_link), want_slow);
+    assert_eq!(fs.readlink(x.fast_link).unwrap(), b"f");
+}
+
+#[test]
+fn acl_in_value_blocks_or_too_long_is_dropped() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let bs = fs.bs();
+    // The file's access ACL moves to a value block (the format allows it, the kernel
+    // keeps ACLs inline only).
+    let acl = access_acl(1000 + x.file as u32);
+    let (xb, vb) = value_blocks(&mut fs, x.file, XATTR_INDEX_ACL_ACCESS, b"");
+    assert!(vb.is_empty());
+    let mut want_file = attrs(&mut fs, x.file);
+    want_file.retain(|a| a.0 != "system.posix_acl_access");
+    let v = fs.alloc_block(0).unwrap();
+    let mut buf = vec![0u8; bs];
+    xvalue_block_init(&mut buf, v, x.file, 0, &acl).unwrap();
+    meta_seal(&mut buf).unwrap();
+    fs.write_block(v, &buf).unwrap();
+    let mut buf = fs.read_block(xb).unwrap();
+    let off = entry_off(&buf, XATTR_INDEX_ACL_ACCESS, b"");
+    xattr_block_remove(&mut buf, off).unwrap();
+    let ext = XattrValue::External {
+        len: acl.len() as u32,
+        block: v,
+    };
+    xattr_block_insert(&mut buf, XATTR_INDEX_ACL_ACCESS, b"", ext).unwrap();
+    meta_seal(&mut buf).unwrap();
+    fs.write_block(xb, &buf).unwrap();
+    let mut inode = fs.read_inode(x.file).unwrap();
+    inode.blocks += 1;
+    fs.write_inode(x.file, &inode).unwrap();
+    // The directory's access ACL grows to 31 entries, one past what fits inline.
+    let long = acl_of(31);
+    assert_eq!(long.len(), xattr_inline_max(bs) + 6);
+    let db = xblocks(&mut fs, x.dir)[0];
+    let mut want_dir = attrs(&mut fs, x.dir);
+    want_dir.retain(|a| a.0 != "system.posix_acl_access");
+    fs.flush().unwrap();
+    let used_before = used(&fs);
+    drop(fs);
+    patch(&dev, db, true, |buf| {
+        let off = entry_off(buf, XATTR_INDEX_ACL_ACCESS, b"");
+        xattr_block_remove(buf, off).unwrap();
+        xattr_block_insert(buf, XATTR_INDEX_ACL_ACCESS, b"", XattrValue::Inline(&long)).unwrap();
+    });
+    // Readers still get both, the dump shows them decoded.
+    let mut fs = open(&dev);
+    assert_eq!(
+        fs.xattr_get(x.file, XATTR_INDEX_ACL_ACCESS, b"").unwrap(),
+        Some(acl.clone())
+    );
+    let out = rextfs_tools::dump::dump_inode(&mut fs, x.file).unwrap();
+    let want = format!(
+        "    system.posix_acl_access  44 bytes in value blocks {v}: {}\n",
+        access_acl_text(1000 + x.file as u32)
+    );
+    assert!(out.contains(&want), "no {want:?} in\n{out}");
+    drop(fs);
+    let (r, y) = assert_detect_and_repair(
+        &dev,
+        &format!(
+            "inode {}: xattr system.posix_acl_access in block {xb} has its 44 bytes in value \
+             blocks: an ACL is always inline, attribute dropped",
+            x.file
+        ),
+    );
+    let l = format!(
+        "inode {}: xattr system.posix_acl_access in block {db} has 252 bytes, more than an \
+         ACL may keep inline (246), attribute dropped",
+        x.dir
+    );
+    assert!(r.lines.iter().any(|x| x.contains(&l)), "{:?}", r.lines);
+    // The value block is no one's now: freed.
+    assert!(leak_reported(&y.lines, v), "{:?}", y.lines);
+    let mut fs = open(&dev);
+    assert_eq!(attrs(&mut fs, x.file), want_file);
+    assert_eq!(attrs(&mut fs, x.dir), want_dir);
+    assert!(!fs.bmap.get(v));
+    assert_eq!(used(&fs), used_before - 1);
+    let inode = fs.read_inode(x.file).unwrap();
+    let chain = fs.xattr_chain(x.file, &inode).unwrap();
+    assert_eq!(inode.blocks, 3 + chain.block_count());
+}
+
+/// Appends an entry to xattr block `buf` as a buggy writer would, without checking
+/// its name (the checksum is left to the caller).
+fn append_raw_entry(buf: &mut [u8], index: u8, name: &[u8], value: &[u8]) {
+    let used = u32::from_le_bytes(buf[0x20..0x24].try_into().unwrap()) as usize;
+    let off = XATTR_HDR_SIZE + used;
+    let size = xattr_entry_size(name.len(), Some(value.len()));
+    buf[off] = index;
+    buf[off + 1] = name.len() as u8;
+    buf[off + 2..off + 4].fill(0);
+    buf[off + 4..off + 8].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    let v = off + XATTR_ENTRY_FIXED + name.len();
+    buf[off + XATTR_ENTRY_FIXED..v].copy_from_slice(name);
+    buf[v..v + value.len()].copy_from_slice(value);
+    buf[0x20..0x24].copy_from_slice(&((used + size) as u32).to_le_bytes());
+    let count = xattr_block_count(buf);
+    buf[0x24..0x28].copy_from_slice(&(count + 1).to_le_bytes());
+}
+
+#[test]
+fn name_too_long_with_its_prefix() {
+    let (dev, x) = setup();
+    let mut fs = open(&dev);
+    let f = fs.create(x.dir, b"long", 0o644).unwrap();
+    // The longest names of each prefix are fine.
+    let longest_user = vec![b'u'; XATTR_NAME_MAX - 5];
+    let longest_trusted = vec![b't'; XATTR_NAME_MAX - 8];
+    fs.xattr_set(f, XATTR_INDEX_USER, b"before", b"1").unwrap();
+    fs.xattr_set(f, XATTR_INDEX_USER, &longest_user, b"2")
+        .unwrap();
+    fs.xattr_set(f, XATTR_INDEX_TRUSTED, &longest_trusted, b"3")
+        .unwrap();
+    let b = xblocks(&mut fs, f)[0];
+    let mut want = attrs(&mut fs, f);
+    fs.flush().unwrap();
+    drop(fs);
+    assert_clean(&dev);
+    // A 251-byte name after `user.` (256 bytes in all) between two good entries.
+    let long = vec![b'n'; 251];
+    patch(&dev, b, true, |buf| {
+        append_raw_entry(buf, XATTR_INDEX_USER, &long, b"too long");
+        xattr_block_insert(
+            buf,
+            XATTR_INDEX_SECURITY,
+            b"after",
+            XattrValue::Inline(b"4"),
+        )
+        .unwrap();
+    });
+    let mut fs = open(&dev);
+    let inode = fs.read_inode(f).unwrap();
+    assert!(fs.xattr_chain(f, &inode).is_err());
+    drop(fs);
+    assert_detect_and_repair(
+        &dev,
+        &format!(
+            "inode {f}: xattr user.{} in block {b} has a name longer than 255 bytes with its \
+             prefix, attribute dropped",
+            String::from_utf8_lossy(&long)
+        ),
+    );
+    // Only that entry is dropped: the block and the entries around it stay.
+    let mut fs = open(&dev);
+    want.push(("security.after".into(), b"4".to_vec()));
+    assert_eq!(attrs(&mut fs, f), want);
+    assert_eq!(xblocks(&mut fs, f), [b]);
+    assert_eq!(fs.xattr_get(f, XATTR_INDEX_USER, &long).unwrap(), None);
+}
+
+#[test]
+fn names_past_xattr_list_max() {
+    let dev = fresh(12, 16 << 20);
+    let mut fs = open(&dev);
+    let f = fs.create(ROOT_INO, b"f", 0o644).unwrap();
+    // 256 names of 250 bytes: 256 * (5 + 250 + 1) bytes listed, XATTR_LIST_MAX exactly.
+    let name = |i: usize| {
+        let mut n = format!("{i:03}").into_bytes();
+        n.resize(XATTR_NAME_MAX - 5, b'x');
+        n
+    };
+    let n = XATTR_LIST_MAX / (XATTR_NAME_MAX + 1);
+    assert_eq!(n, 256);
+    for i in 0..n {
+        fs.xattr_set(f, XATTR_INDEX_USER, &name(i), b"").unwrap();
+    }
+    assert_eq!(
+        n * xattr_list_size(XATTR_INDEX_USER, &name(0)),
+        XATTR_LIST_MAX
+    );
+    // A new name past the limit is refused and changes nothing, an ACL (listed by its
+    // whole name) included; a new value for a name already there still fits.
+    let blocks = xblocks(&mut fs, f);
+    let before = used(&fs);
+    let err = fs.xattr_set(f, XATTR_INDEX_USER, b"x", b"").unwrap_err();
+    assert!(err.to_string().contains("XATTR_LIST_MAX"), "{err}");
+    assert!(fs.xattr_set(f, XATTR_INDEX_TRUSTED, b"t", b"v").is_err());
+    assert_eq!(used(&fs), before);
+    assert_eq!(xblocks(&mut fs, f), blocks);
+    let err = fs
+        .xattr_set(f, XATTR_INDEX_ACL_ACCESS, b"", &access_acl(1000))
+        .unwrap_err();
+    assert!(err.to_string().contains("XATTR_LIST_MAX"), "{err}");
+    fs.xattr_set(f, XATTR_INDEX_USER, &name(7), b"new value")
+        .unwrap();
+    let mut all = attrs(&mut fs, f);
+    assert_eq!(all.len(), n);
+    fs.flush().unwrap();
+    drop(fs);
+    assert_clean(&dev);
+    // user.x in the first block, as a buggy writer would add it: in chain order, the
+    // last name of the last block is the one past the limit.
+    let first = blocks[0];
+    let last = *blocks.last().unwrap();
+    let mut fs = open(&dev);
+    let lb = fs.read_block(last).unwrap();
+    let lost: Vec<Vec<u8>> = XattrIter::new(&lb).map(|e| e.name.to_vec()).collect();
+    assert_eq!(lost, [name(n - 1)]);
+    drop(fs);
+    patch(&dev, first, true, |buf| {
+        xattr_block_insert(buf, XATTR_INDEX_USER, b"x", XattrValue::Inline(b"")).unwrap();
+    });
+    assert_detect_and_repair(
+        &dev,
+        &format!(
+            "inode {f}: xattr user.{} in block {last} takes the listed names to {} bytes, \
+             past XATTR_LIST_MAX (65536), attribute dropped",
+            String::from_utf8_lossy(&name(n - 1)),
+            XATTR_LIST_MAX + xattr_list_size(XATTR_INDEX_USER, b"x")
+        ),
+    );
+    // The last block, left empty, is unlinked and freed.
+    let mut fs = open(&dev);
+    let lost = format!("user.{}", String::from_utf8_lossy(&name(n - 1)));
+    all.retain(|a| a.0 != lost);
+    all.push(("user.x".into(), Vec::new()));
+    let mut got = attrs(&mut fs, f);
+    got.sort();
+    all.sort();
+    assert_eq!(got, all);
+    assert_eq!(xblocks(&mut fs, f), blocks[..blocks.len() - 1]);
+    assert!(!fs.bmap.get(last));
+    assert_eq!(used(&fs), before - 1);
 }
 
 #[test]
@@ -1029,9 +1704,10 @@ fn dump_shows_attributes() {
         "    user.empty  0 bytes inline: \"\"\n".to_string(),
         "    trusted.t  13 bytes inline: \"trusted value\"\n".to_string(),
         "    security.selinux  9 bytes inline: \"u:r:x:s0\\0\"\n".to_string(),
+        // ACLs decoded, ids numeric.
         format!(
-            "    system.posix_acl_access  28 bytes inline: hex {}\n",
-            rextfs_tools::dump::hex(&pattern(x.file + 1, 28))
+            "    system.posix_acl_access  44 bytes inline: {}\n",
+            access_acl_text(1000 + x.file as u32)
         ),
     ] {
         assert!(out.contains(&want), "no {want:?} in\n{out}");
@@ -1048,6 +1724,17 @@ fn dump_shows_attributes() {
         rextfs_tools::dump::hex(&pattern(x.file, 32))
     );
     assert!(out.contains(&want), "no {want:?} in\n{out}");
+    let dir = dump_inode(&mut fs, x.dir).unwrap();
+    for want in [
+        format!(
+            "    system.posix_acl_access  44 bytes inline: {}\n",
+            access_acl_text(1000 + x.dir as u32)
+        ),
+        "    system.posix_acl_default  28 bytes inline: user::rwx,group::r-x,other::r-x\n"
+            .to_string(),
+    ] {
+        assert!(dir.contains(&want), "no {want:?} in\n{dir}");
+    }
     // Fast symlinks and devices show theirs; an inode without any says so.
     assert!(dump_inode(&mut fs, x.fast_link)
         .unwrap()
@@ -1115,6 +1802,10 @@ fn fuzz_base() -> &'static (Vec<u8>, Vec<u64>, Vec<u64>) {
                 .unwrap();
             fs.xattr_set(ino, XATTR_INDEX_TRUSTED, b"e", b"").unwrap();
         }
+        fs.xattr_set(d, XATTR_INDEX_ACL_DEFAULT, b"", &default_acl())
+            .unwrap();
+        fs.xattr_set(f, XATTR_INDEX_ACL_ACCESS, b"", &access_acl(1000))
+            .unwrap();
         for i in 0..12 {
             let name = format!("m{i:02}");
             let v = pattern(i, if i % 4 == 0 { 1500 } else { 200 });
