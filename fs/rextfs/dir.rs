@@ -21,7 +21,7 @@ use kernel::fs::{
     acl,
     dentry::NewDEntry,
     file_ops::{self, DirEmitter, DirEntryType},
-    inode::{self, mode, FileAttr, INode, Kstat, Locked, NewINode, SharedLocked},
+    inode::{self, mode, FileAttr, INode, Idmap, Kstat, Locked, NewINode, SharedLocked},
     DEntry, File, SuperBlock,
 };
 use kernel::prelude::*;
@@ -494,10 +494,11 @@ fn check_name(name: &[u8]) -> Result {
 }
 
 /// Allocates an inode number in the transaction of `h` and builds a new inode of `mode_in`
-/// (owner from `parent`), not yet written: link count 2 for directories (parent `parent`),
-/// else 1.
+/// (owner from `parent` and the caller's ids through the mount's `idmap`), not yet written:
+/// link count 2 for directories (parent `parent`), else 1.
 fn prepare_inode(
     h: &Handle<'_>,
+    idmap: &Idmap,
     parent: &INode<RextFs>,
     mode_in: u16,
 ) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
@@ -510,7 +511,7 @@ fn prepare_inode(
             return Err(e);
         }
     };
-    let (uid, gid, m) = new.init_owner(parent, mode_in);
+    let (uid, gid, m) = new.init_owner(idmap, parent, mode_in);
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let t = new.current_time();
     let ts = format::Timestamp {
@@ -536,44 +537,51 @@ fn prepare_inode(
 /// Creates an unnamed regular file for `O_TMPFILE`, in one transaction handle: written with
 /// no links and put on the orphan list before the VFS sees it, so that a crash frees it and
 /// `linkat` can name it.
-fn tmpfile_node(dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>> {
+fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef<INode<RextFs>>> {
     let sb = dir.super_block();
     let mut m = (mode_in & !mode::S_IFMT) | mode::S_IFREG;
     // Before the handle: reading the directory's default ACL may do I/O.
     let acls = acl::CreateAcls::new(dir, &mut m)?;
-    let h = journal::start(sb, credits::TMPFILE)?;
-    let (new, ino, mut d) = prepare_inode(&h, dir, m)?;
-    let acl_block = crate::xattr::init_acls(&h, ino, &mut d, &acls).inspect_err(|_| {
-        discard_inode(&h, ino);
-    })?;
-    let mut on_disk = d;
-    on_disk.nlink = 0;
+    let mut h = journal::start(sb, credits::TMPFILE)?;
+    // First: it may commit the running transaction to get a block.
+    let acl_block = crate::xattr::alloc_acl_block(&mut h, &acls)?;
+    let (new, ino, mut d) =
+        prepare_inode(&h, idmap, dir, m).inspect_err(|_| discard_acls(&h, acl_block))?;
     let undo = |e: Error| -> Error {
         let _ = orphan::remove(&h, ino);
         discard_acls(&h, acl_block);
         discard_inode(&h, ino);
         e
     };
+    if let Some(b) = acl_block {
+        crate::xattr::init_acls(&h, b, ino, &mut d, &acls).map_err(undo)?;
+    }
+    let mut on_disk = d;
+    on_disk.nlink = 0;
     write_disk(&h, ino, &on_disk).map_err(undo)?;
     orphan::add_new(&h, ino).map_err(undo)?;
     // The VFS inode starts with one link; the glue's d_tmpfile() drops it to zero.
     let seq = h.seq();
-    new.init(
-        params(sb, &d),
-        try_pin_init!(RxInode {
-            disk <- kernel::new_mutex!(on_disk),
-            dir_hint: AtomicU64::new(0),
-            sync_seq: AtomicU64::new(seq),
-            map_seq: AtomicU64::new(0),
-            xattr <- kernel::new_mutex!(()),
-        }),
-    )
-    .map_err(undo)
+    let inode = new
+        .init(
+            params(sb, &d),
+            try_pin_init!(RxInode {
+                disk <- kernel::new_mutex!(on_disk),
+                dir_hint: AtomicU64::new(0),
+                sync_seq: AtomicU64::new(seq),
+                map_seq: AtomicU64::new(0),
+                xattr <- kernel::new_mutex!(()),
+            }),
+        )
+        .map_err(undo)?;
+    acls.cache(&inode);
+    Ok(inode)
 }
 
 /// Creates a new inode of `mode` named by `dentry` in `parent`, in one transaction handle;
-/// `link` is the target of a symlink.
+/// `link` is the target of a symlink; `idmap` is the mapping of the caller's mount.
 fn create_node(
+    idmap: &Idmap,
     parent: &Locked<'_, RextFs>,
     dentry: NewDEntry<'_, RextFs>,
     mode_in: u16,
@@ -589,19 +597,22 @@ fn create_node(
     let mut m = mode_in;
     // Before the handle: reading the directory's default ACL may do I/O.
     let acls = acl::CreateAcls::new(parent, &mut m)?;
-    let h = journal::start(sb, credits::CREATE)?;
-    let (mut new, ino, mut d) = prepare_inode(&h, parent, m)?;
+    let mut h = journal::start(sb, credits::CREATE)?;
+    // First: it may commit the running transaction to get a block.
+    let acl_block = crate::xattr::alloc_acl_block(&mut h, &acls)?;
+    let (mut new, ino, mut d) =
+        prepare_inode(&h, idmap, parent, m).inspect_err(|_| discard_acls(&h, acl_block))?;
     d.rdev = format::rdev_to_disk(rdev);
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
-    let acl_block = crate::xattr::init_acls(&h, ino, &mut d, &acls).inspect_err(|_| {
-        discard_inode(&h, ino);
-    })?;
     let undo = |e: Error| -> Error {
         discard_acls(&h, acl_block);
         discard_inode(&h, ino);
         e
     };
+    if let Some(b) = acl_block {
+        crate::xattr::init_acls(&h, b, ino, &mut d, &acls).map_err(undo)?;
+    }
     if let Some(target) = link {
         symlink::store_target(&h, ino, &mut d, target).map_err(undo)?;
         if d.has_inline_data() {
@@ -637,6 +648,7 @@ fn create_node(
             xattr <- kernel::new_mutex!(()),
         }),
     )?;
+    acls.cache(&inode);
     dentry.instantiate(inode)
 }
 
@@ -661,9 +673,10 @@ fn discard_inode(h: &Handle<'_>, ino: u64) {
 /// once an entry points at it.
 fn new_whiteout(
     h: &Handle<'_>,
+    idmap: &Idmap,
     dir: &Locked<'_, RextFs>,
 ) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
-    let (new, ino, d) = prepare_inode(h, dir, mode::S_IFCHR)?;
+    let (new, ino, d) = prepare_inode(h, idmap, dir, mode::S_IFCHR)?;
     if let Err(e) = write_disk(h, ino, &d) {
         discard_inode(h, ino);
         return Err(e);
@@ -751,11 +764,24 @@ impl inode::Operations for DirOps {
         crate::inode::fileattr_set(inode, fa)
     }
 
-    fn create(parent: &Locked<'_, RextFs>, dentry: NewDEntry<'_, RextFs>, m: u16) -> Result {
-        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFREG, None, 0)
+    fn create(
+        idmap: &Idmap,
+        parent: &Locked<'_, RextFs>,
+        dentry: NewDEntry<'_, RextFs>,
+        m: u16,
+    ) -> Result {
+        create_node(
+            idmap,
+            parent,
+            dentry,
+            (m & !mode::S_IFMT) | mode::S_IFREG,
+            None,
+            0,
+        )
     }
 
     fn mknod(
+        idmap: &Idmap,
         parent: &Locked<'_, RextFs>,
         dentry: NewDEntry<'_, RextFs>,
         m: u16,
@@ -763,22 +789,36 @@ impl inode::Operations for DirOps {
     ) -> Result {
         match m & mode::S_IFMT {
             // Only devices have a number; the format keeps it 0 for the others.
-            mode::S_IFCHR | mode::S_IFBLK => create_node(parent, dentry, m, None, rdev),
-            mode::S_IFIFO | mode::S_IFSOCK => create_node(parent, dentry, m, None, 0),
+            mode::S_IFCHR | mode::S_IFBLK => create_node(idmap, parent, dentry, m, None, rdev),
+            mode::S_IFIFO | mode::S_IFSOCK => create_node(idmap, parent, dentry, m, None, 0),
             _ => Err(EINVAL),
         }
     }
 
-    fn mkdir(parent: &Locked<'_, RextFs>, dentry: NewDEntry<'_, RextFs>, m: u16) -> Result {
-        create_node(parent, dentry, (m & !mode::S_IFMT) | mode::S_IFDIR, None, 0)
+    fn mkdir(
+        idmap: &Idmap,
+        parent: &Locked<'_, RextFs>,
+        dentry: NewDEntry<'_, RextFs>,
+        m: u16,
+    ) -> Result {
+        create_node(
+            idmap,
+            parent,
+            dentry,
+            (m & !mode::S_IFMT) | mode::S_IFDIR,
+            None,
+            0,
+        )
     }
 
     fn symlink(
+        idmap: &Idmap,
         parent: &Locked<'_, RextFs>,
         dentry: NewDEntry<'_, RextFs>,
         target: &CStr,
     ) -> Result {
         create_node(
+            idmap,
             parent,
             dentry,
             mode::S_IFLNK | 0o777,
@@ -806,8 +846,8 @@ impl inode::Operations for DirOps {
         Ok(())
     }
 
-    fn tmpfile(dir: &INode<RextFs>, m: u16) -> Result<ARef<INode<RextFs>>> {
-        tmpfile_node(dir, m)
+    fn tmpfile(idmap: &Idmap, dir: &INode<RextFs>, m: u16) -> Result<ARef<INode<RextFs>>> {
+        tmpfile_node(idmap, dir, m)
     }
 
     fn rmdir(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>) -> Result {
@@ -828,6 +868,7 @@ impl inode::Operations for DirOps {
     }
 
     fn rename(
+        idmap: &Idmap,
         old_dir: &Locked<'_, RextFs>,
         old: &DEntry<RextFs>,
         new_dir: &Locked<'_, RextFs>,
@@ -862,7 +903,7 @@ impl inode::Operations for DirOps {
         // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
         // character device numbered 0/0, written before any entry changes.
         let whiteout = if flags & RENAME_WHITEOUT != 0 {
-            Some(new_whiteout(&h, old_dir)?)
+            Some(new_whiteout(&h, idmap, old_dir)?)
         } else {
             None
         };

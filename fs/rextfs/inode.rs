@@ -6,7 +6,7 @@ use crate::journal::{self, Handle};
 use crate::{credits, dir, file, format, symlink, RextFs};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
-    file_ops,
+    acl, file_ops,
     inode::{
         self, fsflags, iflags, mode, statx_attr, Either, FileAttr, INode, INodeView, Kstat, Locked,
         Params, Timespec,
@@ -215,16 +215,41 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
         pr_err!("{}: reference to invalid inode {}\n", sb.id(), ino);
         return Err(EFSCORRUPTED);
     }
+    iget_as(sb, ino, Source::Entry)
+}
+
+/// Where an inode number given to [`iget_as`] comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A directory entry, the root or a parent field: the inode must be in use, anything
+    /// else is corruption.
+    Entry,
+    /// A file handle (as ext4's `EXT4_IGET_HANDLE`): a free slot or an inode without links
+    /// is a stale handle.
+    Handle,
+}
+
+/// The inode `ino` (in range), from the inode cache or read from its slot.
+fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<RextFs>>> {
     let mut new = match sb.iget(ino)? {
+        // A cached inode is in use, even without links while it is open.
         Either::Cached(i) => return Ok(i),
         Either::New(n) => n,
     };
+    // The slot is read with the new inode locked in the cache: an inode freed meanwhile is
+    // evicted first (`iget_locked` waits for it), so a zero slot is free, not freed later.
     let buf = read_slot(sb, ino)?;
+    if src == Source::Handle && buf.iter().all(|&b| b == 0) {
+        return Err(ESTALE);
+    }
     let d = format::Inode::decode(ino, &buf).map_err(|e| {
         pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
         EFSCORRUPTED
     })?;
     if d.nlink == 0 {
+        if src == Source::Handle {
+            return Err(ESTALE);
+        }
         pr_err!("{}: inode {} is in use but has no links\n", sb.id(), ino);
         return Err(EFSCORRUPTED);
     }
@@ -236,7 +261,8 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
     // The inode may have left the cache with its last change not committed yet: until it
     // changes again, an fsync commits whatever is running (as ext4's i_sync_tid at iget).
     let seq = journal::running_seq(sb);
-    new.init(
+    let no_xattrs = d.xattr == 0;
+    let inode = new.init(
         p,
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
@@ -245,7 +271,12 @@ pub(crate) fn iget(sb: &SuperBlock<RextFs>, ino: u64) -> Result<ARef<INode<RextF
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
         }),
-    )
+    )?;
+    if no_xattrs {
+        // No attributes, so no ACLs: permission checks need not look.
+        acl::cache_no_acl(&inode);
+    }
+    Ok(inode)
 }
 
 /// The inode of a file handle (NFS export, `open_by_handle_at`): `ino` if it is in use and
@@ -259,27 +290,32 @@ pub(crate) fn iget_handle(
     if !sb.data().geo.ino_valid(ino) || (ino != format::ROOT_INO && ino < format::FIRST_INO) {
         return Err(ESTALE);
     }
-    // A free slot is zeroed; an inode being freed has no links. Looked at before `iget`,
-    // which reports either as corruption.
-    let slot = read_slot(sb, ino)?;
-    if slot.iter().all(|&b| b == 0)
-        || format::Inode::decode_unchecked(&slot).is_ok_and(|d| d.nlink == 0)
-    {
-        return Err(ESTALE);
-    }
-    let inode = iget(sb, ino)?;
-    let (nlink, gen) = {
-        let d = inode.data().disk.lock();
-        (d.nlink, d.generation)
-    };
-    if nlink == 0 || gen != generation {
+    // An inode open but unlinked is still found (from the cache), as on ext4.
+    let inode = iget_as(sb, ino, Source::Handle)?;
+    if inode.data().disk.lock().generation != generation {
         return Err(ESTALE);
     }
     Ok(inode)
 }
 
+/// `commit_metadata` of NFS export: commits the transactions that changed `inode`, as
+/// `fsync` does (a directory's entries change without its inode: everything is committed).
+pub(crate) fn commit_metadata(inode: &INode<RextFs>) -> Result {
+    let sb = inode.super_block();
+    inode.sync_metadata()?;
+    if inode.mode() & mode::S_IFMT == mode::S_IFDIR {
+        journal::force(sb)
+    } else {
+        journal::force_seq(sb, inode.data().sync_seq.load(Ordering::Relaxed))
+    }
+}
+
 /// The parent directory of directory `dir` (`get_parent` of NFS export), from its inode.
 pub(crate) fn get_parent(dir: &INode<RextFs>) -> Result<ARef<INode<RextFs>>> {
+    if dir.nlink() == 0 {
+        // Removed (but still referenced): it has no parent any more.
+        return Err(ESTALE);
+    }
     let parent = dir.data().disk.lock().parent;
     if parent == 0 {
         return Err(crate::corrupt(

@@ -459,6 +459,9 @@ fn decode_super<S: fs::SbState>(
 #[vtable]
 impl fs::FileSystem for RextFs {
     const NAME: &'static CStr = c"rextfs";
+    // Owners of new inodes come from `init_owner` with the creating hook's idmap; ids are
+    // stored as the VFS inode has them.
+    const ALLOW_IDMAP: bool = true;
     type Data = Pin<KBox<SbInfo>>;
     type INodeData = inode::RxInode;
 
@@ -722,7 +725,7 @@ impl fs::FileSystem for RextFs {
         crate::xattr::list(inode, list)
     }
 
-    fn get_acl(inode: &INode<Self>, kind: fs::acl::Kind) -> Result<Option<KVec<u8>>> {
+    fn get_acl(inode: &INode<Self>, kind: fs::acl::Kind) -> Result<Option<fs::acl::Acl>> {
         crate::xattr::get_acl(inode, kind)
     }
 
@@ -745,6 +748,10 @@ impl fs::FileSystem for RextFs {
 
     fn get_parent(dir: &INode<Self>) -> Result<ARef<INode<Self>>> {
         crate::inode::get_parent(dir)
+    }
+
+    fn commit_metadata(inode: &INode<Self>) -> Result {
+        crate::inode::commit_metadata(inode)
     }
 
     fn shutdown(sb: &SuperBlock<Self, Ready>) {

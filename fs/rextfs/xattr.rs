@@ -288,8 +288,26 @@ pub(crate) fn acl_value_max(bs: usize) -> usize {
     format::xattr_inline_max(bs)
 }
 
-/// `get_inode_acl`: the stored ACL of kind `kind` of `inode`, if any.
-pub(crate) fn get_acl(inode: &INode<RextFs>, kind: acl::Kind) -> Result<Option<KVec<u8>>> {
+/// `get_inode_acl`: the stored ACL of kind `kind` of `inode`, if any; one that does not
+/// decode is reported as corruption.
+pub(crate) fn get_acl(inode: &INode<RextFs>, kind: acl::Kind) -> Result<Option<acl::Acl>> {
+    let Some(v) = get_acl_value(inode, kind)? else {
+        return Ok(None);
+    };
+    acl::Acl::from_value(&v).map_err(|e| {
+        if e == EUCLEAN {
+            let sb = inode.super_block();
+            pr_err!("{}: inode {}: corrupted ACL value\n", sb.id(), inode.ino());
+            crate::fs_error(sb);
+            EFSCORRUPTED
+        } else {
+            e
+        }
+    })
+}
+
+/// The stored value of the ACL of kind `kind` of `inode`, if any.
+fn get_acl_value(inode: &INode<RextFs>, kind: acl::Kind) -> Result<Option<KVec<u8>>> {
     let sb = inode.super_block();
     let index = acl_index(kind);
     let ino = inode.ino();
@@ -345,49 +363,72 @@ pub(crate) fn set_acl(
         Err(e) if e == ENODATA && value.is_none() => {}
         r => r?,
     }
-    // The attribute change is in the transaction: the mode goes with it, or nothing does.
+    // The attribute change is in the transaction: the mode goes with it, or nothing does
+    // (the VFS inode keeps its mode if the inode cannot be written).
+    let old_mode = inode.mode();
     inode.set_mode_bits(mode);
     inode.touch_ctime();
     let mut d = inode.data().disk.lock();
     let mut nd = *d;
     inode::sync_disk(inode, &mut nd);
-    inode::write(&h, inode, &nd).map_err(|e| h.abort_changed(e))?;
+    if let Err(e) = inode::write(&h, inode, &nd) {
+        inode.set_mode_bits(old_mode);
+        return Err(h.abort_changed(e));
+    }
     *d = nd;
     Ok(())
 }
 
-/// Writes the ACLs inherited by a new inode `ino` (its disk copy `d`, not written yet) into a
-/// new xattr block, in the transaction of `h`. Returns the block, to be freed if the creation
-/// fails later; `None` when there are no ACLs to store.
-pub(crate) fn init_acls(
-    h: &Handle<'_>,
-    ino: u64,
-    d: &mut format::Inode,
-    acls: &acl::CreateAcls,
-) -> Result<Option<u64>> {
-    let sb = h.sb();
-    let bs = sb.block_size() as usize;
-    let values = [
+/// The values of the ACLs a new inode inherits, with their on-disk indexes.
+fn acl_values(acls: &acl::CreateAcls) -> [(u8, Option<&[u8]>); 2] {
+    [
         (format::XATTR_INDEX_ACL_DEFAULT, acls.default_value()),
         (format::XATTR_INDEX_ACL_ACCESS, acls.access_value()),
-    ];
+    ]
+}
+
+/// Allocates the xattr block for the ACLs a new inode inherits, first in its creation's
+/// transaction `h` (nothing else changed yet): when only blocks freed by transactions not
+/// committed yet are left, commits them and tries once more. `None` when there are no ACLs
+/// to store; the block goes to [`init_acls`], or is freed if the creation fails.
+pub(crate) fn alloc_acl_block(h: &mut Handle<'_>, acls: &acl::CreateAcls) -> Result<Option<u64>> {
+    let values = acl_values(acls);
     if values.iter().all(|(_, v)| v.is_none()) {
         return Ok(None);
     }
     // The parent's default ACL was stored inline: it fits, and so does the access ACL made
     // from it (never longer).
+    let bs = h.sb().block_size() as usize;
     if values
         .iter()
         .any(|(_, v)| v.is_some_and(|v| v.len() > acl_value_max(bs)))
     {
         return Err(ENOSPC);
     }
-    let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
     let mut got = KVec::with_capacity(1, GFP_KERNEL)?;
-    if !alloc_blocks(h, 0, 1, &mut got)? {
-        return Err(ENOSPC);
+    let mut retried = false;
+    while !alloc_blocks(h, 0, 1, &mut got)? {
+        if retried || !journal::has_busy(h.sb()) {
+            return Err(ENOSPC);
+        }
+        retried = true;
+        h.restart()?;
     }
-    let b = got[0];
+    Ok(Some(got[0]))
+}
+
+/// Writes the ACLs inherited by new inode `ino` (its disk copy `d`, not written yet) into
+/// block `b` from [`alloc_acl_block`], in the transaction of `h`.
+pub(crate) fn init_acls(
+    h: &Handle<'_>,
+    b: u64,
+    ino: u64,
+    d: &mut format::Inode,
+    acls: &acl::CreateAcls,
+) -> Result {
+    let bs = h.sb().block_size() as usize;
+    let values = acl_values(acls);
+    let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
     let fill = |buf: &mut [u8]| -> core::result::Result<(), crate::FormatError> {
         format::xattr_block_init(buf, b, ino)?;
         for (index, v) in values.iter() {
@@ -397,14 +438,13 @@ pub(crate) fn init_acls(
         }
         format::meta_seal(buf)
     };
-    if let Err(e) = fill(&mut buf) {
-        alloc::free_blocks(h, b, 1)?;
-        return Err(corrupt(sb, e));
-    }
+    // The values were checked to fit (`alloc_acl_block`): a failure here is a value the
+    // block cannot take, not a corrupt file system.
+    fill(&mut buf).map_err(|_| EINVAL)?;
     h.write_block(b, &buf).map_err(|e| h.abort_changed(e))?;
     d.xattr = b;
     d.blocks += 1;
-    Ok(Some(b))
+    Ok(())
 }
 
 /// What [`set_locked`] did.

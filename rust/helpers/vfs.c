@@ -324,3 +324,12 @@ __rust_helper void rust_helper_posix_acl_release(struct posix_acl *acl)
 {
 	posix_acl_release(acl);
 }
+
+/*
+ * Whether @inode's lock is held exclusively by the current task: exact with lockdep; without
+ * it, whether any task holds it.
+ */
+__rust_helper bool rust_helper_inode_lock_held(struct inode *inode)
+{
+	return inode_is_locked(inode) && lockdep_is_held_type(&inode->i_rwsem, 0);
+}

@@ -2,8 +2,8 @@
 # File handles (NFS export) with name_to_handle_at/open_by_handle_at: a
 # file's and a directory's handle open the same file and directory, also
 # after drop_caches (the directory is reconnected through its parents) and
-# after a remount; a handle of an unlinked file is stale (ESTALE) once the
-# file is gone, and stays stale when a new file gets its inode number (the
+# after a remount; a handle of an unlinked file still opens it while it is
+# open, and is stale (ESTALE) once the file is gone, and stays stale when a new file gets its inode number (the
 # generation differs); made-up handles (out of range, reserved, free inode
 # numbers, the root with a wrong generation, unknown types) are ESTALE
 # without a corruption report.
@@ -83,6 +83,11 @@ else:
         fd = open_h(mfd, hs["a/b/c"][1], os.O_RDONLY | os.O_DIRECTORY)
         assert os.listdir(fd) == ["file"], os.listdir(fd)
         os.close(fd)
+    elif mode == "open-unlinked":
+        # Unlinked but still open: the handle opens it (as on ext4; generic/467).
+        fd = open_h(mfd, hs["victim"][1])
+        assert os.read(fd, 100) == b"to be removed\n"
+        os.close(fd)
     elif mode == "stale":
         expect_stale(mfd, hs["victim"][1], "unlinked file")
     elif mode == "reused":
@@ -115,7 +120,10 @@ handles check "$mnt" "$store" || fail "open_by_handle_at after drop_caches (reco
 umount "$mnt"
 mount -t rextfs "$dev" "$mnt" || fail "remount"
 handles check "$mnt" "$store" || fail "open_by_handle_at after a remount"
+exec 9<"$mnt/victim"
 rm "$mnt/victim"
+handles open-unlinked "$mnt" "$store" || fail "handle of an unlinked file that is still open"
+exec 9<&-
 sync
 echo 3 >/proc/sys/vm/drop_caches
 handles stale "$mnt" "$store" || fail "handle of an unlinked file"

@@ -43,12 +43,13 @@ impl Kind {
     }
 }
 
-/// One reference to a `struct posix_acl`, released on drop.
+/// One reference to a `struct posix_acl`, released on drop: an ACL decoded from its stored
+/// value ([`Acl::from_value`]), which [`FileSystem::get_acl`] hands to the VFS.
 ///
 /// # Invariants
 ///
 /// The pointer is a live ACL on which this value owns one reference.
-struct Acl(NonNull<bindings::posix_acl>);
+pub struct Acl(NonNull<bindings::posix_acl>);
 
 impl Acl {
     /// Takes over the reference `p` (NULL: no ACL).
@@ -63,8 +64,9 @@ impl Acl {
 
     /// Decodes a stored ACL (`posix_acl_from_xattr`, ids of the initial namespace) and checks
     /// it as the VFS checks an ACL being set (`posix_acl_valid`): `None` for an empty one,
-    /// `EUCLEAN` (corruption) for anything else the VFS would not have stored.
-    fn from_value(v: &[u8]) -> Result<Option<Acl>> {
+    /// `EUCLEAN` (corruption, for the file system to report) for anything else the VFS would
+    /// not have stored, `ENOMEM`.
+    pub fn from_value(v: &[u8]) -> Result<Option<Acl>> {
         // SAFETY: `v` is readable for its length; `init_user_ns` is a static the kernel never
         // frees.
         let p = unsafe {
@@ -144,6 +146,7 @@ impl Drop for Acl {
 pub struct CreateAcls {
     default: Option<KVec<u8>>,
     access: Option<KVec<u8>>,
+    acls: [Option<Acl>; 2],
 }
 
 impl CreateAcls {
@@ -170,6 +173,7 @@ impl CreateAcls {
         let out = CreateAcls {
             default: default.as_ref().map(Acl::to_value).transpose()?,
             access: access.as_ref().map(Acl::to_value).transpose()?,
+            acls: [access, default],
         };
         *mode = m;
         Ok(out)
@@ -184,6 +188,29 @@ impl CreateAcls {
     /// express the inherited ACL).
     pub fn access_value(&self) -> Option<&[u8]> {
         self.access.as_deref()
+    }
+
+    /// Puts the new inode's ACLs (or that it has none) in the VFS's ACL cache, once they are
+    /// stored with it, so that its first permission check does not read them back.
+    pub fn cache<T: FileSystem>(&self, inode: &INode<T>) {
+        for (t, acl) in [bindings::ACL_TYPE_ACCESS, bindings::ACL_TYPE_DEFAULT]
+            .into_iter()
+            .zip(self.acls.iter())
+        {
+            let p = acl.as_ref().map_or(core::ptr::null_mut(), |a| a.0.as_ptr());
+            // SAFETY: The inode is live; `set_cached_acl` takes its own reference to a
+            // non-NULL `p` (a live ACL of ours), and NULL caches "no ACL".
+            unsafe { bindings::set_cached_acl(inode.as_raw(), t as c_int, p) };
+        }
+    }
+}
+
+/// Caches that `inode` has no ACLs, e.g. when it is read from disk without extended
+/// attributes (`cache_no_acl`): permission checks then need not ask the file system.
+pub fn cache_no_acl<T: FileSystem>(inode: &INode<T>) {
+    for t in [bindings::ACL_TYPE_ACCESS, bindings::ACL_TYPE_DEFAULT] {
+        // SAFETY: The inode is live; NULL caches "no ACL".
+        unsafe { bindings::set_cached_acl(inode.as_raw(), t as c_int, core::ptr::null_mut()) };
     }
 }
 
@@ -207,7 +234,7 @@ pub(crate) unsafe extern "C" fn get_inode_acl<T: FileSystem>(
     // SAFETY: By the safety requirements.
     let inode = unsafe { INode::<T>::from_raw(inode) };
     // The VFS takes over the reference returned (or the error).
-    match T::get_acl(inode, kind).and_then(|v| v.map_or(Ok(None), |v| Acl::from_value(&v))) {
+    match T::get_acl(inode, kind) {
         Err(e) => e.to_ptr(),
         Ok(None) => core::ptr::null_mut(),
         Ok(Some(acl)) => acl.into_raw(),
@@ -218,8 +245,9 @@ pub(crate) unsafe extern "C" fn get_inode_acl<T: FileSystem>(
 ///
 /// # Safety
 ///
-/// Called by the VFS (`vfs_set_acl`, `posix_acl_chmod`) with a positive dentry of `T` whose
-/// inode it holds locked, the caller's idmap, a valid ACL (or NULL to remove) and a type.
+/// Called through `set_posix_acl` with a positive dentry of `T`, the caller's idmap, a valid
+/// ACL (or NULL to remove) and a type. `vfs_set_acl`, `posix_acl_chmod` (from `setattr`) and
+/// nfsd hold the inode lock; ksmbd does not, which the function checks.
 pub(crate) unsafe extern "C" fn set_acl<T: FileSystem>(
     idmap: *mut bindings::mnt_idmap,
     dentry: *mut bindings::dentry,
@@ -230,7 +258,15 @@ pub(crate) unsafe extern "C" fn set_acl<T: FileSystem>(
         let kind = Kind::from_type(type_).ok_or(EINVAL)?;
         // SAFETY: The dentry is positive.
         let inode_ptr = unsafe { (*dentry).d_inode };
-        // SAFETY: The VFS holds the inode lock, and a reference through the dentry.
+        // A caller without the inode lock (ksmbd's `set_posix_acl` calls) is refused: the
+        // file system's `set_acl` changes the inode as its lock holder. Under lockdep the
+        // check is exact; without it, it tells only that some task holds the lock.
+        // SAFETY: The inode is live: the dentry holds a reference to it.
+        if !unsafe { bindings::inode_lock_held(inode_ptr) } {
+            return Err(EINVAL);
+        }
+        // SAFETY: The caller holds the inode lock (checked above) for the call, and a
+        // reference through the dentry.
         let inode = unsafe { Locked::held(INode::<T>::from_raw(inode_ptr)) };
         let mut acl = acl;
         let mut mode: bindings::umode_t = inode.mode();
@@ -307,7 +343,7 @@ mod tests {
         fn listxattr(_i: &INode<Self>, _l: &mut xattr::List<'_>) -> Result {
             Ok(())
         }
-        fn get_acl(_i: &INode<Self>, _k: Kind) -> Result<Option<KVec<u8>>> {
+        fn get_acl(_i: &INode<Self>, _k: Kind) -> Result<Option<Acl>> {
             Ok(None)
         }
         fn set_acl(_i: &Locked<'_, Self>, _k: Kind, _v: Option<&[u8]>, _m: u16) -> Result {
@@ -393,6 +429,9 @@ mod tests {
         // SAFETY: The table is static.
         let t = unsafe { &*inode::Ops::<Fs>::empty().as_raw() };
         assert!(t.get_inode_acl.is_some() && t.set_acl.is_some());
+        // A table without a `setattr` of its own (special files) gets the glue's, which
+        // calls `posix_acl_chmod` on a mode change.
+        assert!(t.setattr.is_some());
         let s = &inode::Table::<SymlinkOps>::TABLE;
         assert!(s.get_inode_acl.is_none() && s.set_acl.is_none());
     }

@@ -12,7 +12,7 @@
 //! C header: [`include/linux/exportfs.h`](srctree/include/linux/exportfs.h)
 
 use super::{FileSystem, INode, Ready, SuperBlock};
-use crate::{bindings, ffi::c_int, prelude::*, sync::aref::ARef};
+use crate::{bindings, error::from_result, ffi::c_int, prelude::*, sync::aref::ARef};
 use core::marker::PhantomData;
 
 /// The export operations of file system `T` (`struct export_operations`).
@@ -26,6 +26,11 @@ impl<T: FileSystem> Ops<T> {
         fh_to_dentry: Some(Self::fh_to_dentry),
         fh_to_parent: Some(Self::fh_to_parent),
         get_parent: Some(Self::get_parent),
+        commit_metadata: if T::HAS_COMMIT_METADATA {
+            Some(Self::commit_metadata)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 
@@ -34,15 +39,14 @@ impl<T: FileSystem> Ops<T> {
         &Self::TABLE
     }
 
-    /// An inode reference for a C caller that takes it over, or the error as `ERR_PTR`.
-    fn into_raw(r: Result<ARef<INode<T>>>) -> *mut bindings::inode {
-        match r {
-            Ok(inode) => {
-                let p = inode.as_raw();
-                // The caller (`d_obtain_alias`) takes over the reference.
-                core::mem::forget(inode);
-                p
-            }
+    /// An inode reference of super block `sb` for a C caller that takes it over
+    /// (`d_obtain_alias`), or the error as `ERR_PTR`.
+    fn into_raw(
+        r: Result<ARef<INode<T>>>,
+        sb: *const bindings::super_block,
+    ) -> *mut bindings::inode {
+        match r.and_then(|inode| INode::into_raw_for(inode, sb)) {
+            Ok(p) => p,
             Err(e) => e.to_ptr(),
         }
     }
@@ -60,7 +64,7 @@ impl<T: FileSystem> Ops<T> {
     ) -> *mut bindings::inode {
         // SAFETY: By the safety requirements.
         let sb = unsafe { SuperBlock::<T, Ready>::from_raw(sb) };
-        Self::into_raw(T::inode_for_handle(sb, ino, generation))
+        Self::into_raw(T::inode_for_handle(sb, ino, generation), sb.as_raw())
     }
 
     /// # Safety
@@ -105,9 +109,32 @@ impl<T: FileSystem> Ops<T> {
         // SAFETY: A positive dentry holds a reference to its inode, initialised before it was
         // attached, for as long as the dentry is referenced (the whole call).
         let dir = unsafe { INode::<T>::from_raw(inode) };
-        let parent = Self::into_raw(T::get_parent(dir));
+        // A parent must be a directory: exportfs reconnects a path by looking names up in it.
+        let parent = T::get_parent(dir).and_then(|p| {
+            if u32::from(p.mode()) & bindings::S_IFMT == bindings::S_IFDIR {
+                Ok(p)
+            } else {
+                Err(EIO)
+            }
+        });
+        let parent = Self::into_raw(parent, dir.super_block().as_raw());
         // SAFETY: `d_obtain_alias` takes over the reference (or the `ERR_PTR`).
         unsafe { bindings::d_obtain_alias(parent) }
+    }
+}
+
+impl<T: FileSystem> Ops<T> {
+    /// # Safety
+    ///
+    /// Called by nfsd with a live inode of `T` that it holds a reference to (through the
+    /// dentry of a file handle) for the call.
+    unsafe extern "C" fn commit_metadata(inode: *mut bindings::inode) -> c_int {
+        // SAFETY: By the safety requirements.
+        let inode = unsafe { INode::<T>::from_raw(inode) };
+        from_result(|| {
+            T::commit_metadata(inode)?;
+            Ok(0)
+        })
     }
 }
 
@@ -157,7 +184,7 @@ mod tests {
         assert!(t.fh_to_dentry.is_some());
         assert!(t.fh_to_parent.is_some());
         assert!(t.get_parent.is_some());
-        // Nothing else is claimed: no `commit_metadata`, no flags.
+        // Nothing else is claimed: no `commit_metadata` (not implemented), no flags.
         assert!(t.commit_metadata.is_none());
         assert_eq!(t.flags, 0);
     }
@@ -179,7 +206,8 @@ mod tests {
         };
         assert!(short.is_null());
         assert_eq!(unknown, ESTALE.to_ptr());
-        // Generations are random: two in a row are equal with probability 2^-32.
-        assert_ne!(new_generation(), new_generation());
+        // Generations are random: eight in a row are all equal with probability 2^-224.
+        let first = new_generation();
+        assert!((0..7).any(|_| new_generation() != first));
     }
 }

@@ -323,6 +323,23 @@ impl<T: FileSystem> INode<T> {
         }
     }
 
+    /// Hands the reference over to a C caller that attaches the inode to a dentry of super
+    /// block `sb` (`d_splice_alias`, `d_obtain_alias`, `d_make_root`). Fails with `EXDEV`,
+    /// dropping the reference, if the inode is of another super block: a file system may
+    /// hold inodes of several mounts of its type, and a dentry of one mount on an inode of
+    /// another would outlive that other mount's unmount.
+    pub(crate) fn into_raw_for(
+        this: ARef<Self>,
+        sb: *const bindings::super_block,
+    ) -> Result<*mut bindings::inode> {
+        if !core::ptr::eq(this.super_block().as_raw(), sb) {
+            return Err(EXDEV);
+        }
+        let p = this.as_raw();
+        core::mem::forget(this);
+        Ok(p)
+    }
+
     /// Writes the inode back now if it is dirty (`sync_inode_metadata` with `wait`). Not
     /// offered on an [`INodeView`]: an inode being written back or evicted must not be
     /// written back again from its own hooks.
@@ -613,11 +630,14 @@ impl<T: FileSystem> Locked<'_, T> {
     /// holds), e.g. with an access ACL ([`FileSystem::set_acl`](super::FileSystem::set_acl)).
     pub fn set_mode_bits(&self, mode: u16) {
         let raw = self.inode.as_raw();
-        // SAFETY: The inode is valid and locked; its type bits stay, so the operation tables
-        // it was built with still match it.
+        // SAFETY: The inode is valid and locked, so no other task writes `i_mode`; its type
+        // bits stay, so the operation tables it was built with still match it. Lockless
+        // readers (permission checks under RCU) read it as C's `READ_ONCE`: the write is
+        // one volatile store (`WRITE_ONCE`).
         unsafe {
-            let old = (*raw).i_mode;
-            (*raw).i_mode = (old & mode::S_IFMT) | (mode & !mode::S_IFMT);
+            let p = &raw mut (*raw).i_mode;
+            let old = p.read();
+            p.write_volatile((old & mode::S_IFMT) | (mode & !mode::S_IFMT));
         }
     }
 
@@ -776,6 +796,43 @@ pub struct Params<T: FileSystem> {
     pub aops: Option<super::address_space::AOps<T>>,
 }
 
+/// The id mapping of the mount an operation came through (`struct mnt_idmap`). On an
+/// idmapped mount (`mount --map-users`, for file systems with
+/// [`FileSystem::ALLOW_IDMAP`](super::FileSystem::ALLOW_IDMAP)) the owner of a new inode is
+/// the caller's fsuid and fsgid mapped back through it, which [`NewINode::init_owner`] does;
+/// the glue passes it to the VFS helpers that check permissions and copy attributes.
+///
+/// # Invariants
+///
+/// References are only made from the VFS's `idmap` arguments, valid for the call, or from the
+/// static identity mapping.
+#[repr(transparent)]
+pub struct Idmap(Opaque<bindings::mnt_idmap>);
+
+impl Idmap {
+    /// Wraps the `idmap` argument of a VFS call.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a valid mapping for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::mnt_idmap) -> &'a Idmap {
+        // SAFETY: `Idmap` is a transparent wrapper; valid for `'a` by the safety requirements.
+        unsafe { &*ptr.cast::<Idmap>() }
+    }
+
+    /// The identity mapping (`nop_mnt_idmap`), for inodes the file system creates on its own
+    /// rather than for a caller.
+    pub fn nop() -> &'static Idmap {
+        // SAFETY: `nop_mnt_idmap` is a static the kernel never frees.
+        unsafe { Self::from_raw(&raw mut bindings::nop_mnt_idmap) }
+    }
+
+    /// Returns the raw pointer.
+    pub fn as_raw(&self) -> *mut bindings::mnt_idmap {
+        self.0.get()
+    }
+}
+
 /// An inode in the `I_NEW` state, returned by [`SuperBlock::iget`] or
 /// [`SuperBlock::new_inode`]; complete it with [`NewINode::init`].
 ///
@@ -801,14 +858,14 @@ impl<T: FileSystem> NewINode<T> {
     }
 
     /// Sets the owner, group and mode of an inode being created in `dir` by the current task
-    /// (`inode_init_owner`: fsuid, set-group-ID directories, stripping of the set-group-ID
-    /// bit). Returns the resulting `(uid, gid, mode)` to store in [`Params`] and on disk.
-    pub fn init_owner(&mut self, dir: &INode<T>, mode: u16) -> (u32, u32, u16) {
+    /// through a mount with mapping `idmap` (`inode_init_owner`: the fsuid and fsgid mapped
+    /// back through `idmap`, set-group-ID directories, stripping of the set-group-ID bit).
+    /// Returns the resulting `(uid, gid, mode)` to store in [`Params`] and on disk.
+    pub fn init_owner(&mut self, idmap: &Idmap, dir: &INode<T>, mode: u16) -> (u32, u32, u16) {
         let inode = self.0.as_ptr();
-        // SAFETY: The inode is new and exclusively ours; `dir` is valid; the file system does
-        // not support idmapped mounts, so the idmap is always `nop_mnt_idmap`.
+        // SAFETY: The inode is new and exclusively ours; `dir` and `idmap` are valid.
         unsafe {
-            bindings::inode_init_owner(&raw mut bindings::nop_mnt_idmap, inode, dir.as_raw(), mode);
+            bindings::inode_init_owner(idmap.as_raw(), inode, dir.as_raw(), mode);
             (
                 bindings::i_uid_read(inode),
                 bindings::i_gid_read(inode),
@@ -1040,8 +1097,11 @@ pub trait Operations {
     }
 
     /// Creates a regular file (`->create`), with the parent's inode lock held exclusively.
-    /// On success the file system has instantiated `dentry`.
+    /// On success the file system has instantiated `dentry`. `idmap` is the mapping of the
+    /// mount the call came through, for [`NewINode::init_owner`] (as in every creating
+    /// hook).
     fn create(
+        _idmap: &Idmap,
         _parent: &Locked<'_, Self::FileSystem>,
         _dentry: NewDEntry<'_, Self::FileSystem>,
         _mode: u16,
@@ -1057,6 +1117,7 @@ pub trait Operations {
     /// the file system has instantiated `dentry`. The VFS sends regular files to
     /// [`Operations::create`] instead.
     fn mknod(
+        _idmap: &Idmap,
         _parent: &Locked<'_, Self::FileSystem>,
         _dentry: NewDEntry<'_, Self::FileSystem>,
         _mode: u16,
@@ -1067,6 +1128,7 @@ pub trait Operations {
 
     /// Creates a directory (`->mkdir`).
     fn mkdir(
+        _idmap: &Idmap,
         _parent: &Locked<'_, Self::FileSystem>,
         _dentry: NewDEntry<'_, Self::FileSystem>,
         _mode: u16,
@@ -1103,8 +1165,10 @@ pub trait Operations {
 
     /// Renames `old` in `old_dir` to `new` in `new_dir` (`->rename`). `flags` holds
     /// `RENAME_NOREPLACE`/`RENAME_EXCHANGE`/`RENAME_WHITEOUT`; the VFS has locked both
-    /// directories and the inodes involved.
+    /// directories and the inodes involved. `idmap` is the mount's mapping, for the owner of
+    /// a whiteout.
     fn rename(
+        _idmap: &Idmap,
         _old_dir: &Locked<'_, Self::FileSystem>,
         _old: &DEntry<Self::FileSystem>,
         _new_dir: &Locked<'_, Self::FileSystem>,
@@ -1135,6 +1199,7 @@ pub trait Operations {
     /// The target is not empty and shorter than `PATH_MAX`; the file system may refuse longer
     /// targets than it supports with `ENAMETOOLONG`.
     fn symlink(
+        _idmap: &Idmap,
         _parent: &Locked<'_, Self::FileSystem>,
         _dentry: NewDEntry<'_, Self::FileSystem>,
         _target: &CStr,
@@ -1151,6 +1216,7 @@ pub trait Operations {
     /// (`finish_open_simple`). The file system records the inode as an orphan if it must
     /// survive a crash consistently. An inode with another link count is refused (`EINVAL`).
     fn tmpfile(
+        _idmap: &Idmap,
         _dir: &INode<Self::FileSystem>,
         _mode: u16,
     ) -> Result<ARef<INode<Self::FileSystem>>> {
@@ -1294,7 +1360,9 @@ impl<U: Operations> Table<U> {
         } else {
             None
         },
-        setattr: if U::HAS_SETATTR {
+        // With ACLs, a mode change must reach `posix_acl_chmod`, so every table with ACLs
+        // has the hook (`simple_setattr`, the VFS's default, does not call it).
+        setattr: if U::HAS_SETATTR || Self::HAS_ACL {
             Some(Self::setattr)
         } else {
             None
@@ -1376,16 +1444,16 @@ impl<U: Operations> Table<U> {
         let parent = unsafe { SharedLocked::held(INode::from_raw(parent)) };
         // SAFETY: The dentry is valid for the call.
         let d = unsafe { DEntry::from_raw(dentry) };
+        let sb = parent.super_block().as_raw();
         match U::lookup(&parent, d) {
             Err(e) => e.to_ptr(),
             Ok(inode) => {
-                let ptr = inode.map_or(core::ptr::null_mut(), |i| {
-                    let p = i.as_raw();
-                    core::mem::forget(i);
-                    p
-                });
-                // SAFETY: `d_splice_alias` takes over the inode reference (or NULL).
-                unsafe { bindings::d_splice_alias(ptr, dentry) }
+                match inode.map_or(Ok(core::ptr::null_mut()), |i| INode::into_raw_for(i, sb)) {
+                    Err(e) => e.to_ptr(),
+                    // SAFETY: `d_splice_alias` takes over the inode reference (or NULL), an inode
+                    // of the dentry's super block.
+                    Ok(ptr) => unsafe { bindings::d_splice_alias(ptr, dentry) },
+                }
             }
         }
     }
@@ -1394,7 +1462,7 @@ impl<U: Operations> Table<U> {
     ///
     /// Called by the VFS with a locked directory of `U::FileSystem` and a negative dentry.
     unsafe extern "C" fn create(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         parent: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         mode: bindings::umode_t,
@@ -1402,8 +1470,9 @@ impl<U: Operations> Table<U> {
         from_result(|| {
             // SAFETY: As documented above.
             let parent = unsafe { Locked::held(INode::from_raw(parent)) };
-            // SAFETY: As documented above.
-            U::create(&parent, unsafe { NewDEntry::from_raw(dentry) }, mode)?;
+            // SAFETY: As documented above; the VFS's idmap is valid for the call.
+            let (idmap, dentry) = unsafe { (Idmap::from_raw(idmap), NewDEntry::from_raw(dentry)) };
+            U::create(idmap, &parent, dentry, mode)?;
             Ok(0)
         })
     }
@@ -1412,7 +1481,7 @@ impl<U: Operations> Table<U> {
     ///
     /// Called by the VFS with a locked directory of `U::FileSystem` and a negative dentry.
     unsafe extern "C" fn mknod(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         parent: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         mode: bindings::umode_t,
@@ -1421,8 +1490,9 @@ impl<U: Operations> Table<U> {
         from_result(|| {
             // SAFETY: As documented above.
             let parent = unsafe { Locked::held(INode::from_raw(parent)) };
-            // SAFETY: As documented above.
-            U::mknod(&parent, unsafe { NewDEntry::from_raw(dentry) }, mode, rdev)?;
+            // SAFETY: As documented above; the VFS's idmap is valid for the call.
+            let (idmap, dentry) = unsafe { (Idmap::from_raw(idmap), NewDEntry::from_raw(dentry)) };
+            U::mknod(idmap, &parent, dentry, mode, rdev)?;
             Ok(0)
         })
     }
@@ -1431,15 +1501,16 @@ impl<U: Operations> Table<U> {
     ///
     /// Called by the VFS with a locked directory of `U::FileSystem` and a negative dentry.
     unsafe extern "C" fn mkdir(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         parent: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         mode: bindings::umode_t,
     ) -> *mut bindings::dentry {
         // SAFETY: As documented above.
         let parent = unsafe { Locked::held(INode::from_raw(parent)) };
-        // SAFETY: As documented above.
-        match U::mkdir(&parent, unsafe { NewDEntry::from_raw(dentry) }, mode) {
+        // SAFETY: As documented above; the VFS's idmap is valid for the call.
+        let (idmap, dentry) = unsafe { (Idmap::from_raw(idmap), NewDEntry::from_raw(dentry)) };
+        match U::mkdir(idmap, &parent, dentry, mode) {
             Ok(()) => core::ptr::null_mut(),
             Err(e) => e.to_ptr(),
         }
@@ -1494,8 +1565,15 @@ impl<U: Operations> Table<U> {
             let inode_ptr = unsafe { (*dentry).d_inode };
             // SAFETY: The VFS holds the inode lock of the inode being changed.
             let inode = unsafe { Locked::held(INode::from_raw(inode_ptr)) };
-            // SAFETY: `iattr` is valid for the call.
-            U::setattr(&inode, unsafe { &*iattr.cast::<Attr>() })?;
+            // SAFETY: `iattr` is valid for the call and not written while `attr` is used.
+            let attr = unsafe { &*iattr.cast::<Attr>() };
+            if U::HAS_SETATTR {
+                U::setattr(&inode, attr)?;
+            } else if attr.size().is_some() {
+                // Only regular files are truncated (the VFS refuses the others); a table
+                // without the hook has no size to apply.
+                return Err(EINVAL);
+            }
             // SAFETY: The request passed `setattr_prepare`; the size (if any) was applied by
             // the file system, so the copy skips it.
             unsafe {
@@ -1521,7 +1599,7 @@ impl<U: Operations> Table<U> {
     ///
     /// Called by the VFS with both directories (and the inodes involved) locked.
     unsafe extern "C" fn rename(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         old_dir: *mut bindings::inode,
         old: *mut bindings::dentry,
         new_dir: *mut bindings::inode,
@@ -1538,7 +1616,9 @@ impl<U: Operations> Table<U> {
             };
             // SAFETY: As documented above.
             let (o, n) = unsafe { (DEntry::from_raw(old), DEntry::from_raw(new)) };
-            U::rename(&od, o, &nd, n, flags)?;
+            // SAFETY: The VFS's idmap is valid for the call.
+            let idmap = unsafe { Idmap::from_raw(idmap) };
+            U::rename(idmap, &od, o, &nd, n, flags)?;
             Ok(0)
         })
     }
@@ -1592,7 +1672,7 @@ impl<U: Operations> Table<U> {
     /// Called by the VFS with a locked directory of `U::FileSystem`, a negative dentry and a
     /// NUL-terminated target.
     unsafe extern "C" fn symlink(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         parent: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         target: *const c_char,
@@ -1605,8 +1685,9 @@ impl<U: Operations> Table<U> {
             if target.is_empty() {
                 return Err(ENOENT);
             }
-            // SAFETY: As documented above.
-            U::symlink(&parent, unsafe { NewDEntry::from_raw(dentry) }, target)?;
+            // SAFETY: As documented above; the VFS's idmap is valid for the call.
+            let (idmap, dentry) = unsafe { (Idmap::from_raw(idmap), NewDEntry::from_raw(dentry)) };
+            U::symlink(idmap, &parent, dentry, target)?;
             Ok(0)
         })
     }
@@ -1616,14 +1697,16 @@ impl<U: Operations> Table<U> {
     /// Called by `vfs_tmpfile` with a directory of `U::FileSystem` and a file being opened
     /// whose dentry is new, unhashed and negative.
     unsafe extern "C" fn tmpfile(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         dir: *mut bindings::inode,
         file: *mut bindings::file,
         mode: bindings::umode_t,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: The directory is a live inode of this file system.
-            let inode = U::tmpfile(unsafe { INode::from_raw(dir) }, mode)?;
+            // SAFETY: The directory is a live inode of this file system; the VFS's idmap is
+            // valid for the call.
+            let (idmap, dir) = unsafe { (Idmap::from_raw(idmap), INode::from_raw(dir)) };
+            let inode = U::tmpfile(idmap, dir, mode)?;
             if inode.nlink() != 1 {
                 return Err(EINVAL);
             }
@@ -2041,10 +2124,10 @@ mod tests {
         fn lookup(_p: &SharedLocked<'_, Fs>, _d: &DEntry<Fs>) -> Result<Option<ARef<INode<Fs>>>> {
             Ok(None)
         }
-        fn symlink(_p: &Locked<'_, Fs>, _d: NewDEntry<'_, Fs>, _t: &CStr) -> Result {
+        fn symlink(_i: &Idmap, _p: &Locked<'_, Fs>, _d: NewDEntry<'_, Fs>, _t: &CStr) -> Result {
             Err(ENOSPC)
         }
-        fn tmpfile(_d: &INode<Fs>, _m: u16) -> Result<ARef<INode<Fs>>> {
+        fn tmpfile(_i: &Idmap, _d: &INode<Fs>, _m: u16) -> Result<ARef<INode<Fs>>> {
             Err(ENOSPC)
         }
         fn getattr(_i: &INode<Fs>, _s: &mut Kstat, _r: u32, _q: u32) -> Result {
@@ -2060,7 +2143,13 @@ mod tests {
     #[vtable]
     impl Operations for Node {
         type FileSystem = Fs;
-        fn mknod(_p: &Locked<'_, Fs>, _d: NewDEntry<'_, Fs>, mode: u16, rdev: u32) -> Result {
+        fn mknod(
+            _i: &Idmap,
+            _p: &Locked<'_, Fs>,
+            _d: NewDEntry<'_, Fs>,
+            mode: u16,
+            rdev: u32,
+        ) -> Result {
             if mode & mode::S_IFMT == mode::S_IFCHR && rdev == 0 {
                 return Err(EXDEV);
             }
@@ -2341,19 +2430,19 @@ mod tests {
         // MKDEV(8, 1) in the kernel's 32-bit encoding.
         let dev = (8 << 20) | 1;
         // SAFETY: `Node::mknod` does not touch the inode or the dentry.
-        let r = unsafe { Table::<Node>::mknod(core::ptr::null_mut(), i, d, chr, dev) };
+        let r = unsafe { Table::<Node>::mknod(Idmap::nop().as_raw(), i, d, chr, dev) };
         assert_eq!(r, 0);
         let seen = MKNOD_SEEN.load(core::sync::atomic::Ordering::Relaxed);
         assert_eq!(seen, (u64::from(chr) << 32) | u64::from(dev));
         let fifo = mode::S_IFIFO | 0o600;
         // SAFETY: As above.
-        let r = unsafe { Table::<Node>::mknod(core::ptr::null_mut(), i, d, fifo, 0) };
+        let r = unsafe { Table::<Node>::mknod(Idmap::nop().as_raw(), i, d, fifo, 0) };
         assert_eq!(r, 0);
         let seen = MKNOD_SEEN.load(core::sync::atomic::Ordering::Relaxed);
         assert_eq!(seen, u64::from(fifo) << 32);
         // The hook's error is the C result.
         // SAFETY: As above.
-        let r = unsafe { Table::<Node>::mknod(core::ptr::null_mut(), i, d, chr, 0) };
+        let r = unsafe { Table::<Node>::mknod(Idmap::nop().as_raw(), i, d, chr, 0) };
         assert_eq!(r, EXDEV.to_errno());
     }
 

@@ -66,6 +66,12 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// `mount -t`.
     const NAME: &'static CStr;
 
+    /// Whether the file system may be mounted idmapped (`FS_ALLOW_IDMAP`): it gives every
+    /// inode it creates its owner with [`NewINode::init_owner`](super::inode::NewINode::init_owner)
+    /// and the `idmap` of the creating hook, and keeps ids only as the VFS inode has them
+    /// (the glue checks and copies attributes with the mount's mapping).
+    const ALLOW_IDMAP: bool = false;
+
     /// Private data of a mounted file system, kept in `sb->s_fs_info`.
     type Data: ForeignOwnable + Send + Sync;
 
@@ -220,15 +226,16 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Reads the stored ACL of kind `kind` of `inode`: its value as the VFS encodes ACLs in
-    /// extended attributes (`posix_acl_to_xattr`, ids of the initial user namespace), or
-    /// `None` if it has none. Implementing it (with [`FileSystem::set_acl`], which needs
+    /// Reads the stored ACL of kind `kind` of `inode`, decoded with [`acl::Acl::from_value`]
+    /// from its value as the VFS encodes ACLs in extended attributes (`posix_acl_to_xattr`,
+    /// ids of the initial user namespace), or `None` if it has none; a value that does not
+    /// decode is corruption for the file system to report. Implementing it (with [`FileSystem::set_acl`], which needs
     /// [`FileSystem::listxattr`] to list them with [`xattr::List::add_acl`]) gives the file
     /// system POSIX ACLs; see [`acl`](super::acl).
     ///
     /// Context: process context, may sleep; no transaction of the file system open (it is
     /// also called from [`acl::CreateAcls::new`]); the inode lock may or may not be held.
-    fn get_acl(_inode: &INode<Self>, _kind: acl::Kind) -> Result<Option<KVec<u8>>> {
+    fn get_acl(_inode: &INode<Self>, _kind: acl::Kind) -> Result<Option<acl::Acl>> {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -272,6 +279,17 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     ///
     /// Context: process context, may sleep; no inode lock held.
     fn get_parent(_dir: &INode<Self>) -> Result<ARef<INode<Self>>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Makes the metadata changes of `inode` durable, with those of every operation that
+    /// changed it (`export_operations->commit_metadata`): nfsd calls it on a synchronous
+    /// export after a create, a rename or a change of attributes, before it replies. Without
+    /// it nfsd writes the inode back (`sync_inode_metadata`), which does nothing for an inode
+    /// that is not dirty. Used only with [`FileSystem::inode_for_handle`].
+    ///
+    /// Context: process context, may sleep; the inode lock may be held.
+    fn commit_metadata(_inode: &INode<Self>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -385,6 +403,9 @@ impl<T: FileSystem> Registration<T> {
                 fs.owner = module.as_ptr();
                 fs.name = T::NAME.as_char_ptr();
                 fs.fs_flags = bindings::FS_REQUIRES_DEV as c_int;
+                if T::ALLOW_IDMAP {
+                    fs.fs_flags |= bindings::FS_ALLOW_IDMAP as c_int;
+                }
                 fs.init_fs_context = Some(Tables::<T>::init_fs_context);
                 fs.kill_sb = Some(Tables::<T>::kill_sb);
                 // SAFETY: `fs_ptr` points to a fully initialised, pinned `file_system_type`
@@ -429,9 +450,11 @@ impl<T: FileSystem> Tables<T> {
     /// the ACL hooks (which also need `listxattr`).
     const EXPORT_HOOKS_AGREE: () = assert!(
         T::HAS_INODE_FOR_HANDLE == T::HAS_GET_PARENT
+            && (!T::HAS_COMMIT_METADATA || T::HAS_INODE_FOR_HANDLE)
             && T::HAS_GET_ACL == T::HAS_SET_ACL
             && (!T::HAS_GET_ACL || T::HAS_LISTXATTR),
-        "inode_for_handle and get_parent come together, get_acl and set_acl too (with listxattr)"
+        "inode_for_handle and get_parent come together (commit_metadata only with them), \
+         get_acl and set_acl too (with listxattr)"
     );
 
     pub(crate) const CONTEXT: bindings::fs_context_operations = bindings::fs_context_operations {
@@ -657,9 +680,7 @@ impl<T: FileSystem> Tables<T> {
             unsafe { (*sb_ptr).s_fs_info = glue.cast() };
             // SAFETY: The private data is now in place, so the super block is ready.
             let ready = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
-            let root = T::init_root(ready)?;
-            let inode = root.as_raw();
-            core::mem::forget(root);
+            let inode = INode::into_raw_for(T::init_root(ready)?, sb_ptr)?;
             // SAFETY: `d_make_root` takes over the inode reference, also on failure.
             let dentry = unsafe { bindings::d_make_root(inode) };
             if dentry.is_null() {
