@@ -96,14 +96,17 @@ fn new_encode(rdev: u64) -> u32 {
     (min & 0xff) | (maj << 8) | ((min & !0xff) << 12)
 }
 
+/// The attributes of a path, each full name with its value.
+pub type XattrList = Vec<(String, Vec<u8>)>;
+
+/// A failed attribute call: the call ("listxattr", "getxattr user.a") and its error.
+pub type XattrError = (String, std::io::Error);
+
 /// The extended attributes of `p` (a symlink's own): llistxattr, then
 /// lgetxattr of every name listed, with `buf` (64 KiB, the VFS's limit of
 /// both) as the buffer. An error comes with the call that failed
 /// ("listxattr", "getxattr user.a").
-pub fn read_xattrs(
-    p: &Path,
-    buf: &mut [u8],
-) -> Result<Vec<(String, Vec<u8>)>, (String, std::io::Error)> {
+pub fn read_xattrs(p: &Path, buf: &mut [u8]) -> Result<XattrList, XattrError> {
     let cstr = |b: &[u8], op: &str| {
         CString::new(b).map_err(|_| (op.to_string(), std::io::ErrorKind::InvalidInput.into()))
     };
