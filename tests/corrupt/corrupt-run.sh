@@ -12,13 +12,14 @@
 #      fails the run: its mutations would prove nothing;
 #   3. `rextfs-corrupt list --must-fail tests/corrupt/must-fail` lists the
 #      mutations of the base (targeted fields of the superblock, bitmaps,
-#      inodes, extent nodes, directory blocks and hash index, mostly with
-#      checksums recomputed, plus random byte flips) with their expectation
-#      from that fixed list; a listed name the base does not have, or a
-#      must-fail mutation fsck.rextfs -n finds nothing wrong with, fails the
-#      run;
+#      inodes, extent nodes, directory blocks, hash index, xattr blocks,
+#      value blocks and ACLs, mostly with checksums recomputed, plus random
+#      byte flips) with their expectation from that fixed list; a listed
+#      name the base does not have, or a must-fail mutation fsck.rextfs -n
+#      finds nothing wrong with, fails the run;
 #   4. each selected mutation is written to a loop device and mounted; if the
-#      mount succeeds it is walked and written to (`rextfs-corrupt walk
+#      mount succeeds it is walked (every object read, its extended
+#      attributes and ACLs too) and written to (`rextfs-corrupt walk
 #      --mutation`, which judges what it read against the base: the rule is
 #      in tools/rextfs-verify/src/corrupt_check.rs) and unmounted, then
 #      mounted again read-only and walked again (`walk --reread`, rule 4):
@@ -204,7 +205,7 @@ kernel_base() {
 	fi
 	local ok=0
 	python3 - "$mnt" "$bs" <<'PY' 2>"$work/err" || ok=1
-import os, subprocess, sys
+import os, struct, subprocess, sys
 root, bs = sys.argv[1], int(sys.argv[2])
 def p(*a):
     return os.path.join(root, *a)
@@ -241,6 +242,27 @@ os.symlink("long-component" * 20 + "/target", p("dir/slow-link"))
 os.link(p("multi"), p("dir/sub/hard-link"))
 os.mknod(p("null-dev"), 0o20666, os.makedev(1, 3))
 os.mkfifo(p("fifo"), 0o644)
+# Extended attributes (build_base's BASE_INLINE_XATTRS, BASE_BIG_XATTR_LEN,
+# BASE_CHAIN_XATTRS and base_acls): inline values of three namespaces, a
+# 10 KiB value in value blocks, six values of the largest inline size (two
+# xattr blocks), a directory with an access and a default ACL.
+put(p("xattrs"), 0, b"a file with attributes\n")
+for name, value in (("user.color", b"blue"), ("user.empty", b""),
+                    ("trusted.rextfs", b"a trusted value"), ("security.rextfs", b"label")):
+    os.setxattr(p("xattrs"), name, value)
+put(p("bigxattr"), 0, os.urandom(50))
+os.setxattr(p("bigxattr"), "user.big", os.urandom(10240))
+put(p("manyxattrs"), 0, b"")
+for i in range(6):
+    os.setxattr(p("manyxattrs"), "user.chain-%d" % i, os.urandom((bs - 40) // 4))
+def acl(*entries):  # the VFS encoding: version 2, then (tag, perm, id)
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+U = 0xffffffff
+os.mkdir(p("acl-dir"), 0o750)
+os.setxattr(p("acl-dir"), "system.posix_acl_access",
+            acl((0x01, 7, U), (0x02, 5, 1000), (0x04, 5, U), (0x10, 5, U), (0x20, 0, U)))
+os.setxattr(p("acl-dir"), "system.posix_acl_default",
+            acl((0x01, 7, U), (0x04, 5, U), (0x08, 7, 100), (0x10, 7, U), (0x20, 5, U)))
 PY
 	umount "$mnt" && losetup -d "$loop"
 	loop=

@@ -5,11 +5,16 @@
 //! rextfs-tools library (or taken from the kernel); its metadata is located
 //! through the same library; targeted mutations hit known fields of every
 //! structure (superblock, bitmaps, inodes, extent nodes, directory blocks,
-//! the directory hash index), most of them with the checksums recomputed so
-//! that the kernel's semantic checks, not only its checksum checks, are
-//! exercised; random mutations flip bytes anywhere in the metadata.
+//! the directory hash index, xattr blocks, xattr value blocks and ACLs),
+//! most of them with the checksums recomputed so that the kernel's semantic
+//! checks, not only its checksum checks, are exercised; random mutations
+//! flip bytes anywhere in the metadata.
 
 use crate::rng::Rng;
+use rextfs_tools::acl::{
+    acl_encode, AclEntry, ACL_GROUP, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER, ACL_UNDEFINED_ID,
+    ACL_USER, ACL_USER_OBJ,
+};
 use rextfs_tools::format::*;
 use rextfs_tools::fsck::{fsck, FsckOptions};
 use rextfs_tools::mkfs::{mkfs, MkfsOptions};
@@ -113,6 +118,88 @@ pub struct Info {
     pub dir_blocks: Vec<(u64, u64)>,
     /// Directory index node blocks by owner.
     pub index_nodes: Vec<(u64, u64)>,
+    /// Xattr blocks, each chain in its order.
+    pub xattr_blocks: Vec<XattrBlock>,
+    /// Xattr value blocks, each chain in its order.
+    pub xvalue_blocks: Vec<XvalueBlock>,
+}
+
+impl Info {
+    /// The inode reached by `path` ("/a", directories "/d/").
+    pub fn ino_of(&self, path: &str) -> Option<u64> {
+        self.inodes.iter().find(|i| i.2 == path).map(|i| i.0)
+    }
+
+    /// The owner of metadata block `blk` of a file (extent node, directory block,
+    /// index node, xattr or value block), if it is one.
+    pub fn owner_of(&self, blk: u64) -> Option<u64> {
+        let owner = |v: &[(u64, u64)]| v.iter().find(|x| x.1 == blk).map(|x| x.0);
+        owner(&self.ext_nodes)
+            .or_else(|| owner(&self.dir_blocks))
+            .or_else(|| owner(&self.index_nodes))
+            .or_else(|| {
+                self.xattr_blocks
+                    .iter()
+                    .find(|x| x.block == blk)
+                    .map(|x| x.owner)
+            })
+            .or_else(|| {
+                self.xvalue_blocks
+                    .iter()
+                    .find(|x| x.block == blk)
+                    .map(|x| x.owner)
+            })
+    }
+}
+
+/// An xattr block, as `analyze` found it.
+#[derive(Clone, Debug)]
+pub struct XattrBlock {
+    /// The inode whose chain holds it.
+    pub owner: u64,
+    /// Its block number.
+    pub block: u64,
+    /// The next block of the chain (0: the last).
+    pub next: u64,
+    /// Bytes of entries.
+    pub used: u32,
+    /// Its entries.
+    pub entries: Vec<XattrEnt>,
+}
+
+/// One entry of an xattr block.
+#[derive(Clone, Debug)]
+pub struct XattrEnt {
+    /// Offset of the entry in its block.
+    pub off: u64,
+    /// Namespace index.
+    pub index: u8,
+    /// Length of the name.
+    pub name_len: u8,
+    /// Length of the value.
+    pub value_len: u32,
+    /// The first value block of an external value.
+    pub external: Option<u64>,
+}
+
+impl XattrEnt {
+    /// Offset in the block of the inline value, or of the first value block's number.
+    pub fn value_off(&self) -> u64 {
+        self.off + XATTR_ENTRY_FIXED as u64 + self.name_len as u64
+    }
+}
+
+/// An xattr value block, as `analyze` found it.
+#[derive(Clone, Debug)]
+pub struct XvalueBlock {
+    /// The inode whose attribute it holds (part of) the value of.
+    pub owner: u64,
+    /// Its block number.
+    pub block: u64,
+    /// The next block of the value (0: the last).
+    pub next: u64,
+    /// Bytes of the value in this block.
+    pub len: u32,
 }
 
 fn fixed_opts(log2: u32) -> MkfsOptions {
@@ -131,10 +218,50 @@ fn e<T>(r: rextfs_tools::Result<T>) -> Res<T> {
     r.map_err(|e| e.to_string())
 }
 
+/// The inline attributes of the base's `/xattrs`.
+pub const BASE_INLINE_XATTRS: [(u8, &[u8], &[u8]); 4] = [
+    (XATTR_INDEX_USER, b"color", b"blue"),
+    (XATTR_INDEX_USER, b"empty", b""),
+    (XATTR_INDEX_TRUSTED, b"rextfs", b"a trusted value"),
+    (XATTR_INDEX_SECURITY, b"rextfs", b"label"),
+];
+/// Length of the value of `user.big` of the base's `/bigxattr`.
+pub const BASE_BIG_XATTR_LEN: usize = 10240;
+/// Attributes `user.chain-N` of the base's `/manyxattrs`.
+pub const BASE_CHAIN_XATTRS: usize = 6;
+
+/// The access and default ACLs of the base's `/acl-dir/` (mode 0750):
+/// `user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::---` and
+/// `user::rwx,group::r-x,group:100:rwx,mask::rwx,other::r-x`.
+pub fn base_acls() -> (Vec<AclEntry>, Vec<AclEntry>) {
+    let e = |tag, perm, id| AclEntry { tag, perm, id };
+    let u = ACL_UNDEFINED_ID;
+    (
+        vec![
+            e(ACL_USER_OBJ, 7, u),
+            e(ACL_USER, 5, 1000),
+            e(ACL_GROUP_OBJ, 5, u),
+            e(ACL_MASK, 5, u),
+            e(ACL_OTHER, 0, u),
+        ],
+        vec![
+            e(ACL_USER_OBJ, 7, u),
+            e(ACL_GROUP_OBJ, 5, u),
+            e(ACL_GROUP, 7, 100),
+            e(ACL_MASK, 7, u),
+            e(ACL_OTHER, 5, u),
+        ],
+    )
+}
+
 /// Builds a populated image of `size` bytes with `1 << log2`-byte blocks:
 /// nested directories, a directory big enough for a hash index, files with
 /// one and many extents (block extent nodes), a sparse file with unwritten
-/// blocks, fast and slow symlinks, a hard link and special files.
+/// blocks, fast and slow symlinks, a hard link and special files; then
+/// extended attributes: inline ones of three namespaces, a 10 KiB value in
+/// value blocks, a chain of two xattr blocks, and a directory with an access
+/// and a default ACL (tests/corrupt/corrupt-run.sh makes the same tree
+/// through the kernel).
 pub fn build_base(log2: u32, size: usize) -> Res<Vec<u8>> {
     let dev = MemDev::new(size);
     e(mkfs(Box::new(dev.clone()), &fixed_opts(log2)))?;
@@ -181,6 +308,27 @@ pub fn build_base(log2: u32, size: usize) -> Res<Vec<u8>> {
     e(fs.link(sub, b"hard-link", multi))?;
     e(fs.mknod(r, b"null-dev", S_IFCHR | 0o666, (1 << 8) | 3))?;
     e(fs.mknod(r, b"fifo", S_IFIFO | 0o644, 0))?;
+    // Extended attributes, made last so that the objects above keep their
+    // inodes and blocks.
+    let xa = e(fs.create(r, b"xattrs", 0o644))?;
+    e(fs.write(xa, 0, b"a file with attributes\n"))?;
+    for (index, name, value) in BASE_INLINE_XATTRS {
+        e(fs.xattr_set(xa, index, name, value))?;
+    }
+    let bigx = e(fs.create(r, b"bigxattr", 0o644))?;
+    e(fs.write(bigx, 0, &data(50)))?;
+    e(fs.xattr_set(bigx, XATTR_INDEX_USER, b"big", &data(BASE_BIG_XATTR_LEN)))?;
+    // Values of the largest inline size: three fill a block, six take two.
+    let chain = e(fs.create(r, b"manyxattrs", 0o644))?;
+    for i in 0..BASE_CHAIN_XATTRS {
+        let name = format!("chain-{i}");
+        let v = data(xattr_inline_max(bs as usize));
+        e(fs.xattr_set(chain, XATTR_INDEX_USER, name.as_bytes(), &v))?;
+    }
+    let acld = e(fs.mkdir(r, b"acl-dir", 0o750))?;
+    let (access, default) = base_acls();
+    e(fs.xattr_set(acld, XATTR_INDEX_ACL_ACCESS, b"", &acl_encode(&access)))?;
+    e(fs.xattr_set(acld, XATTR_INDEX_ACL_DEFAULT, b"", &acl_encode(&default)))?;
     e(fs.flush())?;
     drop(fs);
     let bytes = dev.to_bytes();
@@ -219,6 +367,9 @@ pub fn analyze(bytes: &[u8]) -> Res<Info> {
         for b in e(fs.extent_nodes(ino, &inode))? {
             info.ext_nodes.push((ino, b));
         }
+        if inode.xattr != 0 {
+            analyze_xattrs(bytes, &mut fs, &mut info, ino, &inode)?;
+        }
         if inode.is_dir() {
             for x in e(fs.extents(ino, &inode))? {
                 for b in x.physical..x.physical + x.len as u64 {
@@ -244,6 +395,47 @@ pub fn analyze(bytes: &[u8]) -> Res<Info> {
     }
     info.inodes.sort_by_key(|i| i.0);
     Ok(info)
+}
+
+/// Records the xattr blocks and value blocks of `ino`.
+fn analyze_xattrs(bytes: &[u8], fs: &mut Fs, info: &mut Info, ino: u64, inode: &Inode) -> Res<()> {
+    let bs = info.bs as usize;
+    let block = |b: u64| &bytes[b as usize * bs..(b as usize + 1) * bs];
+    let chain = e(fs.xattr_chain(ino, inode))?;
+    for &b in &chain.blocks {
+        let buf = block(b);
+        let entries = XattrIter::new(buf)
+            .map(|x| XattrEnt {
+                off: x.off as u64,
+                index: x.index,
+                name_len: x.name.len() as u8,
+                value_len: x.value.len() as u32,
+                external: match x.value {
+                    XattrValue::External { block, .. } => Some(block),
+                    XattrValue::Inline(_) => None,
+                },
+            })
+            .collect();
+        info.xattr_blocks.push(XattrBlock {
+            owner: ino,
+            block: b,
+            next: xattr_block_next(buf),
+            used: u32::from_le_bytes(buf[0x20..0x24].try_into().unwrap()),
+            entries,
+        });
+    }
+    for a in &chain.attrs {
+        for &b in &a.value_blocks {
+            let buf = block(b);
+            info.xvalue_blocks.push(XvalueBlock {
+                owner: ino,
+                block: b,
+                next: u64::from_le_bytes(buf[0x18..0x20].try_into().unwrap()),
+                len: u32::from_le_bytes(buf[0x20..0x24].try_into().unwrap()),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn put_u16(v: u16) -> Vec<u8> {
@@ -1347,7 +1539,409 @@ pub fn targeted(info: &Info) -> Vec<Mutation> {
             put_u64(0x7fff_ffff_0000_0003),
         );
     }
+    xattr_targeted(&mut b);
     b.out
+}
+
+/// The targeted mutations of extended attributes: the inode's pointer to its
+/// chain, the header and first entry of an xattr block that has a next one
+/// (the first of `/manyxattrs`), the external value of `/bigxattr` and its
+/// value blocks, and the ACLs of `/acl-dir/`. The kernel checks every block
+/// of the chain on listxattr (and on getxattr up to the name's block), a
+/// value chain on the getxattr of its name, an ACL when it decodes it (a
+/// version other than 2 gives EOPNOTSUPP, an unknown tag EUCLEAN); the walk
+/// makes all of these reads for every object. Only a `blocks` count one
+/// short is left to fsck (may-pass).
+///
+/// Not generated: damage that only fsck's cross-checks can see, because the
+/// kernel would read another plausible set of attributes without an error,
+/// which the walk's rule 2 forbids: a chain cut short (`next` or the inode's
+/// `xattr` set to 0), a renamed entry or a name given twice (the kernel does
+/// not search for duplicates), an ACL entry's permissions or order changed.
+fn xattr_targeted(b: &mut Builder) {
+    use Expect::*;
+    let info = b.info;
+    let sb = info.sb.unwrap();
+    let l = sb.layout;
+    let bs = info.bs;
+    let blocks_of = |ino: u64| -> Vec<&XattrBlock> {
+        info.xattr_blocks
+            .iter()
+            .filter(|x| x.owner == ino)
+            .collect()
+    };
+    let xi = info.ino_of("/xattrs").map(blocks_of).unwrap_or_default();
+    let chain_ino = info.ino_of("/manyxattrs");
+    let chain = chain_ino.map(blocks_of).unwrap_or_default();
+    // The inode's xattr field.
+    if let (Some(ino), Some(other)) = (chain_ino, xi.first()) {
+        let inode = &info.inodes.iter().find(|i| i.0 == ino).unwrap().1;
+        b.inode(
+            "xchain",
+            ino,
+            "xattr-meta",
+            MustFail,
+            "extended attribute block in the inode table",
+            0x78,
+            put_u64(l.inode_table_start),
+        );
+        b.inode(
+            "xchain",
+            ino,
+            "xattr-other",
+            MustFail,
+            "first xattr block of another inode's chain",
+            0x78,
+            put_u64(other.block),
+        );
+        if let Some(&(_, data)) = info.dir_blocks.iter().find(|d| d.0 == ROOT_INO) {
+            b.inode(
+                "xchain",
+                ino,
+                "xattr-data",
+                MustFail,
+                "first xattr block is a directory block",
+                0x78,
+                put_u64(data),
+            );
+        }
+        b.inode(
+            "xchain",
+            ino,
+            "blocks",
+            MayPass,
+            "blocks not counting an xattr block",
+            0x20,
+            put_u64(inode.blocks - 1),
+        );
+    }
+    // Xattr block header and first entry: the first block of a chain of two or more.
+    if let (Some(x), Some(other)) = (chain.iter().find(|x| x.next != 0), xi.first()) {
+        let (blk, o) = (x.block, x.block * bs);
+        let end = XATTR_HDR_SIZE as u64 + x.used as u64;
+        let ent = &x.entries[0];
+        b.add(
+            "xattr-magic",
+            MustFail,
+            "xattr block magic",
+            vec![Edit::Xor(o, 0xff)],
+            vec![],
+        );
+        b.add(
+            "xattr-crc",
+            MustFail,
+            "xattr block checksum",
+            vec![Edit::Xor(o + 4, 1)],
+            vec![],
+        );
+        b.add(
+            "xattr-bitflip",
+            MustFail,
+            "xattr name bit flip, checksum not updated",
+            vec![Edit::Xor(o + ent.off + XATTR_ENTRY_FIXED as u64, 1)],
+            vec![],
+        );
+        let hdr: [(&str, &str, u64, Vec<u8>); 11] = [
+            ("blockno", "wrong block number", 8, put_u64(blk + 1)),
+            ("owner", "wrong owner", 16, put_u64(x.owner + 1)),
+            (
+                "next-outside",
+                "next block past the end of the device",
+                0x18,
+                put_u64(1 << 47),
+            ),
+            (
+                "next-meta",
+                "next block in the block bitmap",
+                0x18,
+                put_u64(l.block_bitmap_start),
+            ),
+            (
+                "next-self",
+                "next block is itself (a loop)",
+                0x18,
+                put_u64(blk),
+            ),
+            (
+                "next-other",
+                "next block is another inode's xattr block",
+                0x18,
+                put_u64(other.block),
+            ),
+            (
+                "used-big",
+                "entries past the end of the block",
+                0x20,
+                put_u32(bs as u32 - XATTR_HDR_SIZE as u32 + 8),
+            ),
+            (
+                "used-short",
+                "used one byte short of the last entry",
+                0x20,
+                put_u32(x.used - 1),
+            ),
+            ("used0", "used 0 with entries", 0x20, put_u32(0)),
+            (
+                "count",
+                "count one above the entries",
+                0x24,
+                put_u32(x.entries.len() as u32 + 1),
+            ),
+            ("tail", "non-zero byte after the entries", end, vec![0x5a]),
+        ];
+        for (name, what, off, val) in hdr {
+            b.meta(
+                &format!("xattr-{name}"),
+                MustFail,
+                &format!("xattr block: {what}"),
+                blk,
+                off,
+                val,
+            );
+        }
+        let e = ent.off;
+        let ents: [(&str, &str, u64, Vec<u8>); 9] = [
+            ("index0", "namespace index 0", e, vec![0]),
+            ("index-bad", "namespace index 9 (undefined)", e, vec![9]),
+            (
+                "index-acl",
+                "ACL namespace index with a name",
+                e,
+                vec![XATTR_INDEX_ACL_ACCESS],
+            ),
+            (
+                "namelen0",
+                "user attribute with an empty name",
+                e + 1,
+                vec![0],
+            ),
+            (
+                "namelen-big",
+                "name_len 255 (past the entries, over XATTR_NAME_MAX)",
+                e + 1,
+                vec![255],
+            ),
+            ("flags", "unknown entry flag", e + 2, put_u16(0x100)),
+            (
+                "valuelen-past",
+                "inline value past the entries",
+                e + 4,
+                put_u32(ent.value_len + x.used),
+            ),
+            (
+                "valuelen-max",
+                "value_len above 64 KiB",
+                e + 4,
+                put_u32(XATTR_VALUE_MAX as u32 + 1),
+            ),
+            (
+                "name-nul",
+                "NUL in the name",
+                e + XATTR_ENTRY_FIXED as u64,
+                vec![0],
+            ),
+        ];
+        for (name, what, off, val) in ents {
+            b.meta(
+                &format!("xattr-ent-{name}"),
+                MustFail,
+                &format!("xattr block, first entry: {what}"),
+                blk,
+                off,
+                val,
+            );
+        }
+    }
+    // The external value of /bigxattr: the entry's pointer and length, its value blocks.
+    let big = info.ino_of("/bigxattr");
+    let bigx = big.map(blocks_of).unwrap_or_default();
+    let ext = bigx.iter().find_map(|x| {
+        x.entries
+            .iter()
+            .find(|e| e.external.is_some())
+            .map(|e| (x, e))
+    });
+    if let (Some((x, ent)), Some(other)) = (ext, chain.first()) {
+        let (blk, p) = (x.block, ent.value_off());
+        let ents: [(&str, &str, u64, Vec<u8>); 8] = [
+            (
+                "outside",
+                "first value block past the end of the device",
+                p,
+                put_u64(1 << 47),
+            ),
+            (
+                "meta",
+                "first value block in the inode table",
+                p,
+                put_u64(l.inode_table_start),
+            ),
+            ("zero", "first value block 0", p, put_u64(0)),
+            (
+                "xblock",
+                "first value block is another inode's xattr block",
+                p,
+                put_u64(other.block),
+            ),
+            (
+                "len-short",
+                "value_len one byte short of its blocks",
+                ent.off + 4,
+                put_u32(ent.value_len - 1),
+            ),
+            (
+                "len-long",
+                "value_len one byte past its blocks",
+                ent.off + 4,
+                put_u32(ent.value_len + 1),
+            ),
+            (
+                "len0",
+                "external value of length 0",
+                ent.off + 4,
+                put_u32(0),
+            ),
+            (
+                "inline",
+                "external value marked inline",
+                ent.off + 2,
+                put_u16(0),
+            ),
+        ];
+        for (name, what, off, val) in ents {
+            b.meta(
+                &format!("xattr-ext-{name}"),
+                MustFail,
+                &format!("xattr entry of a value in value blocks: {what}"),
+                blk,
+                off,
+                val,
+            );
+        }
+    }
+    let vblocks: Vec<&XvalueBlock> = info
+        .xvalue_blocks
+        .iter()
+        .filter(|v| Some(v.owner) == big)
+        .collect();
+    if let (Some(v), Some(last)) = (vblocks.first(), vblocks.last()) {
+        let (blk, o) = (v.block, v.block * bs);
+        let cap = xvalue_capacity(bs as usize) as u32;
+        b.add(
+            "xvalue-magic",
+            MustFail,
+            "value block magic",
+            vec![Edit::Xor(o, 0xff)],
+            vec![],
+        );
+        b.add(
+            "xvalue-crc",
+            MustFail,
+            "value block checksum",
+            vec![Edit::Xor(o + 4, 1)],
+            vec![],
+        );
+        b.add(
+            "xvalue-bitflip",
+            MustFail,
+            "value byte bit flip, checksum not updated",
+            vec![Edit::Xor(o + XATTR_HDR_SIZE as u64 + 10, 4)],
+            vec![],
+        );
+        let hdr: [(&str, &str, u64, u64, Vec<u8>); 11] = [
+            ("blockno", "wrong block number", blk, 8, put_u64(blk + 1)),
+            ("owner", "wrong owner", blk, 16, put_u64(v.owner + 1)),
+            (
+                "next-self",
+                "next block is itself (a loop)",
+                blk,
+                0x18,
+                put_u64(blk),
+            ),
+            (
+                "next-zero",
+                "chain ends before the value does",
+                blk,
+                0x18,
+                put_u64(0),
+            ),
+            (
+                "next-outside",
+                "next block past the end of the device",
+                blk,
+                0x18,
+                put_u64(1 << 47),
+            ),
+            ("len0", "length 0", blk, 0x20, put_u32(0)),
+            (
+                "len-big",
+                "length past the end of the block",
+                blk,
+                0x20,
+                put_u32(cap + 1),
+            ),
+            (
+                "len-short",
+                "a block before the last one not full",
+                blk,
+                0x20,
+                put_u32(cap - 1),
+            ),
+            ("reserved", "reserved field set", blk, 0x24, put_u32(1)),
+            (
+                "last-tail",
+                "last block: non-zero byte after the value",
+                last.block,
+                XATTR_HDR_SIZE as u64 + last.len as u64,
+                vec![0x5a],
+            ),
+            (
+                "last-next-first",
+                "last block: next is the first one (a loop)",
+                last.block,
+                0x18,
+                put_u64(blk),
+            ),
+        ];
+        for (name, what, at, off, val) in hdr {
+            b.meta(
+                &format!("xvalue-{name}"),
+                MustFail,
+                &format!("value block: {what}"),
+                at,
+                off,
+                val,
+            );
+        }
+    }
+    // The ACLs of /acl-dir/: version 2, then 8-byte entries (tag, perm, id).
+    let acl = info.ino_of("/acl-dir/").map(blocks_of).unwrap_or_default();
+    for x in acl {
+        for ent in &x.entries {
+            let (tag, kind) = match ent.index {
+                XATTR_INDEX_ACL_ACCESS => ("acl", "access"),
+                XATTR_INDEX_ACL_DEFAULT => ("acl-default", "default"),
+                _ => continue,
+            };
+            let v = ent.value_off();
+            b.meta(
+                &format!("{tag}-version"),
+                MustFail,
+                &format!("{kind} ACL of version 3"),
+                x.block,
+                v,
+                put_u32(3),
+            );
+            b.meta(
+                &format!("{tag}-tag"),
+                MustFail,
+                &format!("{kind} ACL: second entry of an unknown tag"),
+                x.block,
+                v + 4 + 8,
+                put_u16(0x40),
+            );
+        }
+    }
 }
 
 /// `n` random mutations: 1 to 8 random bytes of metadata flipped, the
@@ -1369,6 +1963,8 @@ pub fn random(info: &Info, seed: u64, n: usize) -> Vec<Mutation> {
     blocks.extend(info.ext_nodes.iter().map(|x| (x.1, "meta")));
     blocks.extend(info.dir_blocks.iter().map(|x| (x.1, "meta")));
     blocks.extend(info.index_nodes.iter().map(|x| (x.1, "meta")));
+    blocks.extend(info.xattr_blocks.iter().map(|x| (x.block, "meta")));
+    blocks.extend(info.xvalue_blocks.iter().map(|x| (x.block, "meta")));
     let mut out = Vec::new();
     for k in 0..n {
         let mut r = Rng::new(seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -1549,6 +2145,8 @@ mod tests {
             assert!(!info.ext_nodes.is_empty(), "no block extent node");
             assert!(!info.index_nodes.is_empty(), "no hash index");
             assert!(info.dir_blocks.len() > 3);
+            assert!(info.xattr_blocks.len() >= 5, "{:?}", info.xattr_blocks);
+            assert!(!info.xvalue_blocks.is_empty(), "no value block");
         }
     }
 
@@ -1626,6 +2224,152 @@ mod tests {
             parse_must_fail("# comment\n a # b\n\nc\n"),
             vec!["a".to_string(), "c".to_string()]
         );
+    }
+
+    /// The attributes of the base image's objects, read by the library: full
+    /// name and value of each.
+    fn attrs_of(img: &[u8], ino: u64) -> rextfs_tools::Result<Vec<(String, Vec<u8>)>> {
+        let mut fs = Fs::open(Box::new(MemDev::from_bytes(img)))?;
+        let inode = fs.read_inode(ino)?;
+        Ok(fs
+            .xattr_chain(ino, &inode)?
+            .attrs
+            .iter()
+            .map(|a| (a.full_name(), a.value.clone()))
+            .collect())
+    }
+
+    #[test]
+    fn the_base_has_attributes_in_every_form() {
+        for log2 in [10, 12] {
+            let bs = 1usize << log2;
+            let base = build_base(log2, 8 << 20).unwrap();
+            let info = analyze(&base).unwrap();
+            let ino = |p: &str| info.ino_of(p).unwrap();
+            let nblocks = |o: u64| info.xattr_blocks.iter().filter(|x| x.owner == o).count();
+            assert_eq!(nblocks(ino("/xattrs")), 1);
+            assert_eq!(nblocks(ino("/bigxattr")), 1);
+            assert_eq!(nblocks(ino("/manyxattrs")), 2, "a chain of two blocks");
+            assert_eq!(nblocks(ino("/acl-dir/")), 1);
+            assert_eq!(
+                info.xvalue_blocks.len(),
+                BASE_BIG_XATTR_LEN.div_ceil(xvalue_capacity(bs))
+            );
+            assert!(info
+                .xvalue_blocks
+                .iter()
+                .all(|v| v.owner == ino("/bigxattr")));
+            let a = attrs_of(&base, ino("/xattrs")).unwrap();
+            let names: Vec<&str> = a.iter().map(|x| x.0.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "user.color",
+                    "user.empty",
+                    "trusted.rextfs",
+                    "security.rextfs"
+                ]
+            );
+            let a = attrs_of(&base, ino("/bigxattr")).unwrap();
+            assert_eq!(a[0].1.len(), BASE_BIG_XATTR_LEN);
+            let a = attrs_of(&base, ino("/manyxattrs")).unwrap();
+            assert_eq!(a.len(), BASE_CHAIN_XATTRS);
+            assert!(a.iter().all(|x| x.1.len() == xattr_inline_max(bs)));
+            let (access, default) = base_acls();
+            assert_eq!(
+                attrs_of(&base, ino("/acl-dir/")).unwrap(),
+                [
+                    ("system.posix_acl_access".into(), acl_encode(&access)),
+                    ("system.posix_acl_default".into(), acl_encode(&default)),
+                ]
+            );
+            let mode = info
+                .inodes
+                .iter()
+                .find(|i| i.2 == "/acl-dir/")
+                .unwrap()
+                .1
+                .mode;
+            assert_eq!(mode & 0o7777, 0o750, "the mode's group bits are the mask");
+        }
+    }
+
+    /// Each mutation of the attributes changes its own object's blocks (or
+    /// inode) only, and a must-fail one makes the library's reading of that
+    /// object's attributes fail (an ACL: its value no longer parses), while
+    /// the other objects' attributes read back as in the base.
+    #[test]
+    fn xattr_mutations_damage_their_object_and_only_it() {
+        use crate::corrupt_check::Blast;
+        use rextfs_tools::acl::acl_parse;
+        for log2 in [10, 12] {
+            let base = build_base(log2, 8 << 20).unwrap();
+            let info = analyze(&base).unwrap();
+            let ino = |p: &str| info.ino_of(p).unwrap();
+            let objects = [
+                ino("/xattrs"),
+                ino("/bigxattr"),
+                ino("/manyxattrs"),
+                ino("/acl-dir/"),
+            ];
+            let before: Vec<_> = objects
+                .iter()
+                .map(|&o| attrs_of(&base, o).unwrap())
+                .collect();
+            let muts: Vec<Mutation> = targeted(&info)
+                .into_iter()
+                .filter(|m| {
+                    ["xattr-", "xvalue-", "acl-", "inode-xchain-"]
+                        .iter()
+                        .any(|p| m.name.starts_with(p))
+                })
+                .collect();
+            assert_eq!(muts.len(), 53, "{log2}");
+            for n in [
+                "xattr-next-self",
+                "xattr-ent-flags",
+                "xattr-ext-outside",
+                "xvalue-next-self",
+                "xvalue-len0",
+                "acl-version",
+                "acl-default-version",
+            ] {
+                assert!(muts.iter().any(|m| m.name == n), "{n} ({log2})");
+            }
+            for m in &muts {
+                let owner = if m.name.starts_with("acl-") {
+                    ino("/acl-dir/")
+                } else if m.name.starts_with("xattr-ext-") || m.name.starts_with("xvalue-") {
+                    ino("/bigxattr")
+                } else {
+                    ino("/manyxattrs")
+                };
+                let blast = Blast::of(&info, m);
+                assert!(!blast.global, "{}", m.name);
+                assert_eq!(
+                    blast.inodes.iter().copied().collect::<Vec<_>>(),
+                    [owner],
+                    "{}",
+                    m.name
+                );
+                let img = apply(&base, &info, m);
+                assert!(img != base, "{} changes nothing", m.name);
+                for (k, &o) in objects.iter().enumerate() {
+                    let got = attrs_of(&img, o);
+                    if o != owner {
+                        assert_eq!(got.unwrap(), before[k], "{}: another object", m.name);
+                    } else if m.expect == Expect::MayPass {
+                        assert_eq!(got.unwrap(), before[k], "{}", m.name);
+                    } else if m.name.starts_with("acl-") {
+                        let got = got.unwrap();
+                        assert_eq!(got.len(), 2, "{}", m.name);
+                        assert!(got.iter().any(|(_, v)| acl_parse(v).is_err()), "{}", m.name);
+                    } else {
+                        assert!(got.is_err(), "{}: the library reads {got:?}", m.name);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

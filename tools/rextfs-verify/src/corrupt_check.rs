@@ -12,14 +12,15 @@
 //! ENOENT...) on any object whose structures were damaged, is correct
 //! behaviour. What it must never do is hand out something wrong without an
 //! error. For an image it mounts, with D the damaged objects (the inodes
-//! whose slot, extent-tree nodes, directory blocks or hash index the
-//! mutation changed, their hard links, and for a damaged directory every
+//! whose slot, extent-tree nodes, directory blocks, hash index, xattr blocks
+//! or xattr value blocks the mutation changed, their hard links, and for a damaged directory every
 //! path below it, since every name there is found through it; everything
 //! when the superblock was changed):
 //!
 //! 1. Outside D, every object must read back exactly as in the base image
-//!    (type, permissions, size and contents, symlink target, device number;
-//!    for a directory, exactly the base's names) and without an error: the
+//!    (type, permissions, size and contents, symlink target, device number,
+//!    extended attributes (names and values, ACLs included); for a
+//!    directory, exactly the base's names) and without an error: the
 //!    damage of one file is no excuse for failing or changing another, as
 //!    with ext4's and XFS's per-object verifiers (the default
 //!    `errors=remount-ro` still reads everything). Bitmap damage has an
@@ -83,6 +84,18 @@ pub fn file_detail(size: u64, digest: u64) -> String {
     format!("size {size} fnv {digest:016x}")
 }
 
+/// The extended attributes of an object in a manifest or a walk: each full
+/// name (`user.a`, `system.posix_acl_access`) with its value's length and
+/// digest, sorted by name; empty without attributes.
+pub fn xattr_detail(mut attrs: Vec<(String, Vec<u8>)>) -> String {
+    attrs.sort();
+    attrs
+        .iter()
+        .map(|(n, v)| format!("{n}={}:{:016x}", v.len(), fnv64(v, FNV_INIT)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Every path of an image, as the library reads it.
 #[derive(Debug, Default)]
 pub struct Manifest {
@@ -143,12 +156,25 @@ pub fn manifest(img: &[u8]) -> std::result::Result<Manifest, String> {
             names.sort();
             m.names.insert(path.clone(), names);
         }
+        let xattrs = if inode.xattr != 0 {
+            let chain = fs.xattr_chain(ino, &inode).map_err(e)?;
+            xattr_detail(
+                chain
+                    .attrs
+                    .iter()
+                    .map(|a| (a.full_name(), a.value.clone()))
+                    .collect(),
+            )
+        } else {
+            String::new()
+        };
         m.obs.insert(
             path.clone(),
             Obs {
                 kind,
                 perm: (inode.mode & 0o7777) as u32,
                 detail,
+                xattrs,
             },
         );
         m.ino.insert(path, ino);
@@ -161,7 +187,8 @@ pub fn manifest(img: &[u8]) -> std::result::Result<Manifest, String> {
 pub struct Blast {
     /// The superblock (or an unknown block) changed: everything is damaged.
     pub global: bool,
-    /// Inodes whose slot, extent nodes, directory blocks or index changed.
+    /// Inodes whose slot, extent nodes, directory blocks, index, xattr
+    /// blocks or value blocks changed.
     pub inodes: BTreeSet<u64>,
 }
 
@@ -187,7 +214,6 @@ impl Blast {
         let l = sb.layout;
         let bs = info.bs;
         let blk = off / bs;
-        let owner = |v: &[(u64, u64)]| v.iter().find(|x| x.1 == blk).map(|x| x.0);
         if off < SB_SIZE as u64 || blk == 0 {
             self.global = true;
         } else if blk >= l.block_bitmap_start && blk < l.inode_table_start {
@@ -198,10 +224,7 @@ impl Blast {
                     + (off % bs) / INODE_SIZE as u64
                     + 1,
             );
-        } else if let Some(o) = owner(&info.ext_nodes)
-            .or_else(|| owner(&info.dir_blocks))
-            .or_else(|| owner(&info.index_nodes))
-        {
+        } else if let Some(o) = info.owner_of(blk) {
             self.inodes.insert(o);
         } else {
             self.global = true;
@@ -477,6 +500,7 @@ mod tests {
                 kind: 'f',
                 perm: 0o644,
                 detail: file_detail(0, FNV_INIT),
+                xattrs: String::new(),
             },
         );
         let v = j.judge(&w);
@@ -517,6 +541,57 @@ mod tests {
         assert!(j.judge(&w).violations.is_empty(), "{hit}");
         w.obs.get_mut(other).unwrap().detail = file_detail(12, 34);
         assert_eq!(j.judge(&w).violations.len(), 1);
+    }
+
+    #[test]
+    fn attributes_are_part_of_what_an_object_reads() {
+        let base = build_base(12, 8 << 20).unwrap();
+        let man = manifest(&base).unwrap();
+        let x = &man.obs["/xattrs"].xattrs;
+        assert!(
+            x.starts_with("security.rextfs=5:") && x.contains(" user.empty=0:"),
+            "{x}"
+        );
+        assert!(man.obs["/bigxattr"].xattrs.starts_with("user.big=10240:"));
+        let acl = &man.obs["/acl-dir"].xattrs;
+        assert!(
+            acl.starts_with("system.posix_acl_access=44:")
+                && acl.contains(" system.posix_acl_default=44:"),
+            "{acl}"
+        );
+        assert!(man.obs["/small"].xattrs.is_empty());
+        assert!(man.obs["/acl-dir"].describe().contains(" xattrs system."));
+        // A damaged value block damages its file, nothing else.
+        let (j, e) = judge(&man, &base, "xvalue-next-self");
+        assert_eq!(e, Expect::MustFail);
+        assert!(j.blast.covers(&man, "/bigxattr"));
+        assert!(!j.blast.covers(&man, "/xattrs") && !j.blast.covers(&man, "/"));
+        // Read back as the base without an error: rule 3.
+        let v = j.judge(&walk_of(&man));
+        assert!(v.violations[0].starts_with("must-fail"), "{v:?}");
+        // Another value without an error: rule 2, whatever else failed.
+        let mut w = walk_of(&man);
+        w.obs.get_mut("/bigxattr").unwrap().xattrs = format!("user.big=10240:{:016x}", 0);
+        w.errors.push(error("/bigxattr"));
+        let v = j.judge(&w);
+        assert!(v.violations[0].contains("(damaged object)"), "{v:?}");
+        // An error from getxattr on the damaged file: right.
+        let mut w = walk_of(&man);
+        w.obs.remove("/bigxattr");
+        w.errors.push(WalkError {
+            path: "/bigxattr".into(),
+            probe: false,
+            line: "getxattr user.big /bigxattr: Structure needs cleaning (os error 117)".into(),
+        });
+        assert!(j.judge(&w).violations.is_empty());
+        // A damaged ACL damages its directory and what is below it only.
+        let (j, _) = judge(&man, &base, "acl-version");
+        assert!(j.blast.covers(&man, "/acl-dir"));
+        assert!(!j.blast.covers(&man, "/xattrs"));
+        // The chain's damage is its file's.
+        let (j, _) = judge(&man, &base, "xattr-next-other");
+        assert!(j.blast.covers(&man, "/manyxattrs"));
+        assert!(!j.blast.covers(&man, "/xattrs"));
     }
 
     #[test]

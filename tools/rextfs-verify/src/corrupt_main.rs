@@ -37,9 +37,10 @@ repairable: exit 0 when fsck -y (run on a copy in memory) leaves IMG in a
 apply: writes the mutated image NAME (same --seed/--random as list);
        apply-many writes OUTDIR/NAME.img for each NAME.
 walk:  reads everything under DIR, the mounted BASE or its mutation NAME
-       (readdir, lstat, read, readlink), with --write also creates and
-       removes files, and judges what it saw against BASE read by the
-       library (the rule is in src/corrupt_check.rs). Without --mutation,
+       (readdir, lstat, read, readlink, llistxattr and lgetxattr of every
+       name, ACLs included), with --write also creates and removes files,
+       and judges what it saw against BASE read by the library (the rule
+       is in src/corrupt_check.rs). Without --mutation,
        DIR is BASE itself: everything must read back identical, without a
        single error. --reread: DIR is the image mounted again (read-only)
        after a walk with --write; the same rule, except that a must-fail

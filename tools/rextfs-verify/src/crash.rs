@@ -15,6 +15,14 @@
 //! nothing visible is garbage: data that is not durable must be either the
 //! old or the new version, or zeros, never bytes that were never written.
 //!
+//! Extended attributes (opt-in, `xattr_max`): the workload also sets
+//! generations of [`XATTR_SLOTS`] `user.` attributes on each overwrite file,
+//! sometimes followed by an fsync of the file, after which the generations
+//! set on it are durable. The check wants, for each slot, a complete
+//! generation at least as new as the durable one (none needed if none was
+//! durable). Attributes are only ever set, never removed, so a removal
+//! coming back after a crash is not checked.
+//!
 //! Durability points: after the setup and after every sync that made
 //! something durable, once its records are in the journal, `write` appends
 //! a line `mark syncN` (N counting from 0) and runs the mark command, if
@@ -61,6 +69,76 @@ pub struct CrashConfig {
     /// Shell command run at each durability point, with the mark name
     /// (`sync0`, `sync1`, ...) as `$1`.
     pub mark_cmd: Option<String>,
+    /// Set extended attributes too, with values of up to this many bytes
+    /// (at least [`XATTR_MIN`]; 0: no attributes, and the op sequence of
+    /// a seed is the one it was before attributes existed).
+    pub xattr_max: u64,
+}
+
+/// Attributes per overwrite file.
+pub const XATTR_SLOTS: u64 = 4;
+
+/// The shortest attribute value the workload sets (its generation header
+/// and some bytes of pattern).
+pub const XATTR_MIN: u64 = 32;
+
+/// The name of attribute slot `s`.
+fn xattr_name(s: u64) -> String {
+    format!("user.crash{s}")
+}
+
+/// Generation `g` of attribute slot `s` of overwrite file `k`: a header
+/// naming the generation, then a pattern; `max` bounds its length.
+fn xattr_bytes(k: u64, s: u64, g: u64, max: u64) -> Vec<u8> {
+    let seed = seed_of(5, k, (s << 32) ^ g);
+    let len = XATTR_MIN + seed % (max.max(XATTR_MIN) - XATTR_MIN + 1);
+    let mut v = format!("gen {g:016x}\n").into_bytes();
+    let mut body = vec![0; len as usize - v.len()];
+    fill_pattern(seed, &mut body);
+    v.extend(body);
+    v
+}
+
+/// The generation an attribute value names in its header.
+fn xattr_gen(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v.get(..21)?)
+        .ok()?
+        .strip_prefix("gen ")
+        .and_then(|s| u64::from_str_radix(s.trim_end(), 16).ok())
+}
+
+fn cpath(p: &Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// setxattr(2) of `name` on `p`.
+fn set_xattr(p: &Path, name: &str, v: &[u8]) -> io::Result<()> {
+    let (p, n) = (cpath(p)?, std::ffi::CString::new(name)?);
+    // SAFETY: C strings and a readable value.
+    let r = unsafe { libc::setxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// getxattr(2) of `name` on `p`: `None` when it has none (ENODATA).
+fn get_xattr(p: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let (p, n) = (cpath(p)?, std::ffi::CString::new(name)?);
+    let mut buf = vec![0u8; 1 << 16];
+    // SAFETY: C strings and a writable buffer of its length.
+    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(r as usize);
+    Ok(Some(buf))
 }
 
 fn seed_of(kind: u64, a: u64, b: u64) -> u64 {
@@ -168,6 +246,8 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
     let mut ovw_pending: Vec<Vec<(u64, u64)>> = vec![Vec::new(); cfg.files];
     let mut created: BTreeMap<u64, bool> = BTreeMap::new(); // n -> still exists
     let mut next_create = 0u64;
+    let mut xattr_gen = vec![vec![0u64; XATTR_SLOTS as usize]; cfg.files];
+    let mut xattr_pending: Vec<Vec<(u64, u64)>> = vec![Vec::new(); cfg.files];
     for k in 0..n {
         File::create(d.join(format!("app.{k}")))?.sync_all()?;
         let f = File::create(d.join(format!("rep.{k}")))?;
@@ -184,7 +264,11 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
     if let Some(p) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
         sync_dir(p)?;
     }
-    j.rec(format!("setup {n}"))?;
+    if cfg.xattr_max > 0 {
+        j.rec(format!("setup {n} xattrs {}", cfg.xattr_max.max(XATTR_MIN)))?;
+    } else {
+        j.rec(format!("setup {n}"))?;
+    }
     j.point()?;
     let total = cfg.cut_at + if cfg.cut_cmd.is_some() { cfg.after } else { 0 };
     let mut op = 0;
@@ -202,7 +286,9 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
             j.on = cfg.lie;
         }
         let k = rng.below(n);
-        match rng.below(10) {
+        // Attribute ops take two more numbers, only when asked for: without
+        // them a seed runs the ops it always ran.
+        match rng.below(if cfg.xattr_max > 0 { 12 } else { 10 }) {
             0..=2 => {
                 let len = rng.range(1, 12000);
                 let old = app_len[k as usize];
@@ -262,6 +348,22 @@ pub fn write(cfg: &CrashConfig) -> io::Result<u64> {
                     j.rec(format!("maybe {c}"))?;
                 }
             }
+            10 | 11 => {
+                let s = rng.below(XATTR_SLOTS);
+                let g = xattr_gen[k as usize][s as usize] + 1;
+                xattr_gen[k as usize][s as usize] = g;
+                let p = d.join(format!("ovw.{k}"));
+                set_xattr(&p, &xattr_name(s), &xattr_bytes(k, s, g, cfg.xattr_max))
+                    .map_err(|e| io::Error::new(e.kind(), format!("setxattr ovw.{k}: {e}")))?;
+                xattr_pending[k as usize].push((s, g));
+                if rng.chance(1, 2) {
+                    File::open(&p)?.sync_all()?;
+                    for (s, g) in std::mem::take(&mut xattr_pending[k as usize]) {
+                        j.rec(format!("xattr {k} {s} {g}"))?;
+                    }
+                    j.point()?;
+                }
+            }
             _ => {
                 let live: Vec<u64> = created.iter().filter(|e| *e.1).map(|e| *e.0).collect();
                 if let Some(&c) = live.get(rng.below(live.len().max(1) as u64) as usize) {
@@ -293,6 +395,10 @@ struct Durable {
     /// Created files: true = durably present, false = durably gone.
     created: BTreeMap<u64, Option<bool>>,
     setup: bool,
+    /// The longest attribute value, when the workload set attributes.
+    xattr_max: Option<u64>,
+    /// Durable attribute generations by (file, slot).
+    xattr: BTreeMap<(u64, u64), u64>,
 }
 
 /// Parses the journal; with `upto`, only what was durable at the mark of
@@ -313,8 +419,8 @@ fn parse_journal(text: &str, upto: Option<&str>) -> Result<Durable, String> {
                 Some("create") | Some("unlink") | Some("maybe") => {
                     d.created.insert(num(1)?, None);
                 }
-                Some("app") | Some("rep") | Some("ovw") | Some("mark") | Some("cut")
-                | Some("end") | None => {}
+                Some("app") | Some("rep") | Some("ovw") | Some("xattr") | Some("mark")
+                | Some("cut") | Some("end") | None => {}
                 Some(_) => return Err(format!("bad journal line '{line}'")),
             }
             continue;
@@ -324,6 +430,14 @@ fn parse_journal(text: &str, upto: Option<&str>) -> Result<Durable, String> {
             Some("setup") => {
                 d.files = num(1)?;
                 d.setup = true;
+                match w.get(2).copied() {
+                    None => {}
+                    Some("xattrs") => d.xattr_max = Some(num(3)?),
+                    Some(_) => return Err(format!("bad journal line '{line}'")),
+                }
+            }
+            Some("xattr") => {
+                d.xattr.insert((num(1)?, num(2)?), num(3)?);
             }
             Some("app") => {
                 d.app.insert(num(1)?, num(2)?);
@@ -450,6 +564,34 @@ pub fn check(dir: &Path, journal: &Path, upto: Option<&str>) -> io::Result<(Vec<
             }
         }
     }
+    // Attributes of the overwrite files: a complete generation at least as
+    // new as the durable one, in every slot.
+    if let Some(max) = d.xattr_max {
+        for k in 0..d.files {
+            let p = dir.join(format!("ovw.{k}"));
+            for s in 0..XATTR_SLOTS {
+                let name = xattr_name(s);
+                let g0 = d.xattr.get(&(k, s)).copied().unwrap_or(0);
+                match get_xattr(&p, &name) {
+                    Err(e) => bad.push(format!("ovw.{k}: getxattr {name}: {e}")),
+                    Ok(None) if g0 > 0 => bad.push(format!(
+                        "ovw.{k}: attribute {name} missing, generation {g0} was made durable"
+                    )),
+                    Ok(None) => {}
+                    Ok(Some(v)) => match xattr_gen(&v) {
+                        Some(g) if v == xattr_bytes(k, s, g, max) && g < g0 => bad.push(format!(
+                            "ovw.{k}: attribute {name} generation {g} older than durable {g0}"
+                        )),
+                        Some(g) if v == xattr_bytes(k, s, g, max) => {}
+                        _ => bad.push(format!(
+                            "ovw.{k}: attribute {name} ({} bytes) is not any generation set",
+                            v.len()
+                        )),
+                    },
+                }
+            }
+        }
+    }
     // Created and unlinked files.
     for (&c, &state) in &d.created {
         let name = format!("new.{c}");
@@ -481,6 +623,9 @@ pub fn check(dir: &Path, journal: &Path, upto: Option<&str>) -> io::Result<(Vec<
         d.ovw.len(),
         d.created.len()
     );
+    if d.xattr_max.is_some() {
+        summary += &format!(", {} durable attributes", d.xattr.len());
+    }
     if let Some(m) = upto {
         summary += &format!(", as of mark {m}");
     }
@@ -512,6 +657,7 @@ mod tests {
             files: 3,
             lie: false,
             mark_cmd: None,
+            xattr_max: 0,
         };
         assert_eq!(write(&cfg).unwrap(), 400);
         let (bad, _) = check(&cfg.dir, &cfg.journal, None).unwrap();
@@ -572,6 +718,7 @@ mod tests {
                 t.join("fs").display(),
                 snaps.display()
             )),
+            xattr_max: 0,
         };
         assert_eq!(write(&cfg).unwrap(), 150);
         let j = std::fs::read_to_string(&cfg.journal).unwrap();
@@ -613,6 +760,95 @@ mod tests {
         std::fs::remove_dir_all(&t).unwrap();
     }
 
+    /// Without attributes a seed writes the journal it wrote before they
+    /// existed.
+    #[test]
+    fn journal_of_a_seed_is_pinned() {
+        let t = tmp("pin");
+        let cfg = CrashConfig {
+            dir: t.join("fs"),
+            journal: t.join("journal"),
+            seed: 9,
+            cut_at: 400,
+            after: 0,
+            cut_cmd: None,
+            files: 3,
+            lie: false,
+            mark_cmd: None,
+            xattr_max: 0,
+        };
+        write(&cfg).unwrap();
+        let j = std::fs::read(&cfg.journal).unwrap();
+        let h = crate::corrupt_check::fnv64(&j, crate::corrupt_check::FNV_INIT);
+        assert_eq!(h, 0x04bc_a299_b348_d3b5, "{h:#x}");
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn durable_attributes_are_checked() {
+        let t = tmp("xattr");
+        let probe = t.join("fs").join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        if set_xattr(&probe, "user.probe", b"1").is_err() {
+            // No user attributes on this file system: nothing to check.
+            let _ = std::fs::remove_dir_all(&t);
+            return;
+        }
+        std::fs::remove_file(&probe).unwrap();
+        // Values short enough for ext4, whose attributes share one block.
+        let cfg = CrashConfig {
+            dir: t.join("fs"),
+            journal: t.join("journal"),
+            seed: 12,
+            cut_at: 400,
+            after: 0,
+            cut_cmd: None,
+            files: 2,
+            lie: false,
+            mark_cmd: None,
+            xattr_max: 700,
+        };
+        write(&cfg).unwrap();
+        let (bad, sum) = check(&cfg.dir, &cfg.journal, None).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let j = std::fs::read_to_string(&cfg.journal).unwrap();
+        assert!(j.starts_with("setup 2 xattrs 700\n"), "{j}");
+        let durable = parse_journal(&j, None).unwrap().xattr;
+        assert!(durable.len() >= 6, "{durable:?}");
+        assert!(sum.contains(&format!("{} durable attributes", durable.len())));
+        let (&(k, s), &g) = durable.iter().next().unwrap();
+        let p = cfg.dir.join(format!("ovw.{k}"));
+        let name = xattr_name(s);
+        let all = |cfg: &CrashConfig| check(&cfg.dir, &cfg.journal, None).unwrap().0.join("\n");
+        // An older generation, a torn value, a lost attribute.
+        set_xattr(&p, &name, &xattr_bytes(k, s, g - 1, 700)).unwrap();
+        assert!(all(&cfg).contains(&format!(
+            "{name} generation {} older than durable {g}",
+            g - 1
+        )));
+        let mut v = xattr_bytes(k, s, g, 700);
+        let last = v.len() - 1;
+        v[last] ^= 0x55;
+        set_xattr(&p, &name, &v).unwrap();
+        assert!(all(&cfg).contains("is not any generation set"));
+        let (cp, cn) = (cpath(&p).unwrap(), std::ffi::CString::new(name).unwrap());
+        // SAFETY: C strings.
+        assert_eq!(unsafe { libc::removexattr(cp.as_ptr(), cn.as_ptr()) }, 0);
+        let out = all(&cfg);
+        assert!(
+            out.contains(&format!("missing, generation {g} was made durable")),
+            "{out}"
+        );
+        // Attribute records after the mark checked against are not durable.
+        let d = parse_journal(
+            "setup 1 xattrs 64\nmark sync0\nxattr 0 1 3\n",
+            Some("sync0"),
+        );
+        assert!(d.unwrap().xattr.is_empty());
+        assert!(parse_journal("setup 1 nonsense\n", None).is_err());
+        std::fs::remove_dir_all(&t).unwrap();
+    }
+
     #[test]
     fn upto_downgrades_later_names() {
         let j = "setup 1\nmark sync0\ncreate 1\nmaybe 2\nmark sync1\nunlink 1\ncreate 3\n\
@@ -643,6 +879,7 @@ mod tests {
             files: 2,
             lie: false,
             mark_cmd: None,
+            xattr_max: 0,
         };
         assert_eq!(write(&cfg).unwrap(), 80);
         assert!(marker.exists());

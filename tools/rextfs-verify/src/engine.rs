@@ -2,10 +2,11 @@
 
 //! Runs operations against real files and checks them against the models.
 
-use crate::model::{Diff, Model};
-use crate::op::{IoMode, Op};
+use crate::model::{diff, xattr_value, Diff, Model};
+use crate::op::{IoMode, Op, XattrMode, XATTR_PREFIX};
 use crate::rng::fill_pattern;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -39,6 +40,15 @@ pub struct EngineConfig {
     /// asking it ("falloc-punch", ...; "read-direct" or "write-direct" make
     /// every O_DIRECT open fail with EINVAL). Proves the strict mode.
     pub simulate_unsupported: Vec<String>,
+    /// Compare the files' `user.` attributes with the models in every full
+    /// check (`check`, `remount`); off where attributes are not used
+    /// (shared-file mode, `--no-xattr`).
+    pub xattr: bool,
+    /// Tolerate `ENOSPC` from a setxattr: the model is left unchanged (the
+    /// next check proves that nothing changed) and the op is counted apart.
+    /// For file systems that keep a file's attributes in one block (ext4
+    /// without `ea_inode`); rextfs takes every value the generator makes.
+    pub xattr_enospc_ok: bool,
 }
 
 /// Why a run stopped.
@@ -65,6 +75,20 @@ pub struct Stat {
     /// opening with O_DIRECT) and that were tolerated (`allow_unsupported`);
     /// the model was left unchanged.
     pub unsupported: u64,
+    /// Attribute sets refused with ENOSPC and tolerated
+    /// (`xattr_enospc_ok`); the model was left unchanged.
+    pub enospc: u64,
+}
+
+/// What running an op came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ran {
+    /// It ran and was checked.
+    Done,
+    /// The file system refused it as unsupported, tolerated.
+    Unsupported,
+    /// A setxattr got ENOSPC, tolerated.
+    NoSpace,
 }
 
 struct FileState {
@@ -119,6 +143,72 @@ fn direct_open_failed(e: &io::Error) -> String {
     format!("open(O_DIRECT) failed: {e}{hint}")
 }
 
+fn errno_name(e: i32) -> &'static str {
+    match e {
+        libc::EEXIST => "EEXIST",
+        libc::ENODATA => "ENODATA",
+        libc::ERANGE => "ERANGE",
+        libc::ENOSPC => "ENOSPC",
+        _ => "another error",
+    }
+}
+
+fn cname(name: &str) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn check_len(r: isize) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// fsetxattr(2).
+fn fsetxattr(fd: i32, name: &str, value: &[u8], flags: i32) -> io::Result<()> {
+    let n = cname(name)?;
+    // SAFETY: `n` is a C string, `value` is readable for its length.
+    let r = unsafe { libc::fsetxattr(fd, n.as_ptr(), value.as_ptr().cast(), value.len(), flags) };
+    check_len(r as isize).map(|_| ())
+}
+
+/// fremovexattr(2).
+fn fremovexattr(fd: i32, name: &str) -> io::Result<()> {
+    let n = cname(name)?;
+    // SAFETY: `n` is a C string.
+    let r = unsafe { libc::fremovexattr(fd, n.as_ptr()) };
+    check_len(r as isize).map(|_| ())
+}
+
+/// fgetxattr(2) into `buf`; an empty `buf` asks for the size.
+fn fgetxattr(fd: i32, name: &str, buf: &mut [u8]) -> io::Result<usize> {
+    let n = cname(name)?;
+    // SAFETY: `n` is a C string, `buf` is writable for its length.
+    let r = unsafe { libc::fgetxattr(fd, n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    check_len(r)
+}
+
+/// flistxattr(2) into `buf`; an empty `buf` asks for the size.
+fn flistxattr(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    let r = unsafe { libc::flistxattr(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    check_len(r)
+}
+
+/// Removes the `user.` attributes a file kept from an earlier run in the
+/// same directory: the model of a run starts without any.
+fn clear_xattrs(fd: i32) -> io::Result<()> {
+    let mut buf = vec![0u8; flistxattr(fd, &mut [])?];
+    let n = flistxattr(fd, &mut buf)?;
+    for name in buf[..n].split(|&b| b == 0) {
+        if name.starts_with(XATTR_PREFIX.as_bytes()) {
+            fremovexattr(fd, &String::from_utf8_lossy(name))?;
+        }
+    }
+    Ok(())
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -140,6 +230,33 @@ pub struct Engine {
 
 type R<T> = Result<T, (Option<usize>, String, Option<Diff>)>;
 
+/// What is wrong with the result of a list or get call into a buffer too
+/// short: anything but `ERANGE`.
+fn short_buffer(r: io::Result<usize>) -> Option<String> {
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::ERANGE) => None,
+        Ok(n) => Some(format!("{n} bytes, expected ERANGE")),
+        Err(e) => Some(format!("{e}, expected ERANGE")),
+    }
+}
+
+/// At most this many names in a report of names missing or unexpected.
+const NAMES_SHOWN: usize = 3;
+
+fn some_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&String> = names.collect();
+    let mut s = v
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v.len() > NAMES_SHOWN {
+        s += &format!(" and {} more", v.len() - NAMES_SHOWN);
+    }
+    s
+}
+
 fn err<T>(file: usize, what: String) -> R<T> {
     Err((Some(file), what, None))
 }
@@ -152,12 +269,15 @@ impl Engine {
             let path = cfg.dir.join(name);
             let model = match cfg.shared_size {
                 None => {
-                    OpenOptions::new()
+                    let f = OpenOptions::new()
                         .read(true)
                         .write(true)
                         .create(true)
                         .truncate(true)
                         .open(&path)?;
+                    if cfg.xattr {
+                        clear_xattrs(f.as_raw_fd())?;
+                    }
                     Model::new()
                 }
                 Some(size) => {
@@ -192,6 +312,11 @@ impl Engine {
     /// The model sizes, indexed by file number.
     pub fn sizes(&self) -> Vec<u64> {
         self.files.iter().map(|f| f.model.size()).collect()
+    }
+
+    /// The models, indexed by file number.
+    pub fn models(&self) -> Vec<&Model> {
+        self.files.iter().map(|f| &f.model).collect()
     }
 
     /// The name of file `i`.
@@ -310,13 +435,216 @@ impl Engine {
         self.compare(i, 0, len, &got)
     }
 
-    fn count(&mut self, op: &Op, supported: bool) {
+    fn count(&mut self, op: &Op, ran: Ran) {
         let s = self.stats.entry(op.kind()).or_default();
-        if supported {
-            s.done += 1;
-        } else {
-            s.unsupported += 1;
+        match ran {
+            Ran::Done => s.done += 1,
+            Ran::Unsupported => s.unsupported += 1,
+            Ran::NoSpace => s.enospc += 1,
         }
+    }
+
+    /// Whether `ENOSPC` from a setxattr is tolerated.
+    pub fn xattr_enospc_ok(&self) -> bool {
+        self.cfg.xattr_enospc_ok
+    }
+
+    /// The descriptor of file `i` for the attribute calls.
+    fn raw_fd(&mut self, i: usize) -> R<i32> {
+        match self.fd(i) {
+            Ok(f) => Ok(f.as_raw_fd()),
+            Err(e) => err(i, format!("open failed: {e}")),
+        }
+    }
+
+    /// setxattr of `name` in `mode`: succeeds, or fails with the error the
+    /// model expects (`EEXIST` for a create of an existing name, `ENODATA`
+    /// for a replace of a missing one).
+    fn xattr_set(&mut self, i: usize, mode: XattrMode, name: &str, len: u64, seed: u64) -> R<Ran> {
+        let fd = self.raw_fd(i)?;
+        let have = self.files[i].model.xattrs().get(name).is_some();
+        let expect = match mode {
+            XattrMode::Create if have => Some(libc::EEXIST),
+            XattrMode::Replace if !have => Some(libc::ENODATA),
+            _ => None,
+        };
+        let value = xattr_value(seed, len);
+        let r = if self.simulated(mode.kind()) {
+            Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+        } else {
+            fsetxattr(fd, name, &value, mode.flags())
+        };
+        let what = format!("setxattr({}) of {name} ({len} bytes)", mode.name());
+        match (r, expect) {
+            (Ok(()), None) => {
+                self.files[i].model.xattrs_mut().set(name, len, seed);
+                Ok(Ran::Done)
+            }
+            (Ok(()), Some(x)) => err(i, format!("{what} succeeded, expected {}", errno_name(x))),
+            (Err(e), Some(x)) if e.raw_os_error() == Some(x) => Ok(Ran::Done),
+            (Err(e), _) if self.cfg.allow_unsupported && is_unsupported(&e) => Ok(Ran::Unsupported),
+            (Err(e), None)
+                if self.cfg.xattr_enospc_ok && e.raw_os_error() == Some(libc::ENOSPC) =>
+            {
+                Ok(Ran::NoSpace)
+            }
+            (Err(e), x) => {
+                let want = x.map_or("success", errno_name);
+                let hint = if is_unsupported(&e) {
+                    " (an unsupported operation fails the run; --allow-unsupported tolerates it)"
+                } else if e.raw_os_error() == Some(libc::ENOSPC) {
+                    " (--xattr-enospc-ok tolerates it where a file's attributes have little room)"
+                } else {
+                    ""
+                };
+                err(i, format!("{what} failed: {e}, expected {want}{hint}"))
+            }
+        }
+    }
+
+    /// removexattr of `name`: succeeds when the model has it, fails with
+    /// `ENODATA` when not.
+    fn xattr_remove(&mut self, i: usize, name: &str) -> R<Ran> {
+        let fd = self.raw_fd(i)?;
+        let have = self.files[i].model.xattrs().get(name).is_some();
+        let r = if self.simulated("xattr-remove") {
+            Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
+        } else {
+            fremovexattr(fd, name)
+        };
+        match (r, have) {
+            (Ok(()), true) => {
+                self.files[i].model.xattrs_mut().remove(name);
+                Ok(Ran::Done)
+            }
+            (Ok(()), false) => err(
+                i,
+                format!("removexattr of {name} succeeded, but it was not set: expected ENODATA"),
+            ),
+            (Err(e), false) if e.raw_os_error() == Some(libc::ENODATA) => Ok(Ran::Done),
+            (Err(e), _) if self.cfg.allow_unsupported && is_unsupported(&e) => Ok(Ran::Unsupported),
+            (Err(e), have) => {
+                let want = if have { "success" } else { "ENODATA" };
+                err(
+                    i,
+                    format!("removexattr of {name} failed: {e}, expected {want}"),
+                )
+            }
+        }
+    }
+
+    /// Compares the `user.` attributes of file `i` with the model:
+    /// listxattr (its size query, the list, `ERANGE` with a buffer a byte
+    /// short) must give exactly the model's names; getxattr of each (size
+    /// query, value, `ERANGE` a byte short) its value; getxattr of the names
+    /// removed `ENODATA`. Names of other namespaces are not ours and are
+    /// left alone.
+    pub fn check_xattrs(&mut self, i: usize) -> R<()> {
+        let fd = self.raw_fd(i)?;
+        let size = match flistxattr(fd, &mut []) {
+            Ok(n) => n,
+            Err(e) => return err(i, format!("listxattr (size) failed: {e}")),
+        };
+        let mut buf = vec![0u8; size];
+        match flistxattr(fd, &mut buf) {
+            Ok(n) if n == size => {}
+            Ok(n) => {
+                return err(
+                    i,
+                    format!("listxattr gave {n} bytes, its size query {size}"),
+                )
+            }
+            Err(e) => return err(i, format!("listxattr of {size} bytes failed: {e}")),
+        }
+        if size >= 2 {
+            if let Some(what) = short_buffer(flistxattr(fd, &mut vec![0u8; size - 1])) {
+                return err(
+                    i,
+                    format!("listxattr, {} bytes for {size}: {what}", size - 1),
+                );
+            }
+        }
+        if buf.last().is_some_and(|&b| b != 0) {
+            return err(i, "listxattr: the last name has no NUL".into());
+        }
+        let mut listed = BTreeSet::new();
+        for n in buf.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+            let n = String::from_utf8_lossy(n).into_owned();
+            if !n.starts_with(XATTR_PREFIX) {
+                continue;
+            }
+            if !listed.insert(n.clone()) {
+                return err(i, format!("listxattr gives {n} twice"));
+            }
+        }
+        let x = self.files[i].model.xattrs().clone();
+        let want: BTreeSet<String> = x.iter().map(|(n, _, _)| n.to_string()).collect();
+        if listed != want {
+            let missing = want.difference(&listed);
+            let extra = listed.difference(&want);
+            return err(
+                i,
+                format!(
+                    "listxattr: {} names, expected {}; missing: [{}]; not expected: [{}]",
+                    listed.len(),
+                    want.len(),
+                    some_names(missing),
+                    some_names(extra)
+                ),
+            );
+        }
+        for (name, len, seed) in x.iter() {
+            match fgetxattr(fd, name, &mut []) {
+                Ok(n) if n as u64 == len => {}
+                Ok(n) => return err(i, format!("getxattr {name}: size {n}, expected {len}")),
+                Err(e) => return err(i, format!("getxattr {name} (size) failed: {e}")),
+            }
+            let mut got = vec![0u8; len as usize];
+            let n = match fgetxattr(fd, name, &mut got) {
+                Ok(n) => n,
+                Err(e) => return err(i, format!("getxattr {name} ({len} bytes) failed: {e}")),
+            };
+            got.truncate(n);
+            let want = xattr_value(seed, len);
+            if let Some(d) = diff(&want, &got, 0, 0, u64::MAX) {
+                return Err((
+                    Some(i),
+                    format!("value of {name} differs ({n} bytes read, {len} expected)"),
+                    Some(d),
+                ));
+            }
+            if len >= 2 {
+                if let Some(what) = short_buffer(fgetxattr(fd, name, &mut got[..len as usize - 1]))
+                {
+                    return err(
+                        i,
+                        format!("getxattr {name}, {} bytes for {len}: {what}", len - 1),
+                    );
+                }
+            }
+        }
+        for name in x.removed() {
+            let what = match fgetxattr(fd, name, &mut []) {
+                Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
+                Ok(n) => format!("it is back ({n} bytes)"),
+                Err(e) => e.to_string(),
+            };
+            return err(
+                i,
+                format!("getxattr {name}, removed: {what}, expected ENODATA"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The full check of file `i`: data and size, attributes when they are
+    /// compared.
+    fn check_all(&mut self, i: usize) -> R<()> {
+        self.check_file(i)?;
+        if self.cfg.xattr {
+            self.check_xattrs(i)?;
+        }
+        Ok(())
     }
 
     /// Runs op `n`, checks what it read, updates the model.
@@ -326,8 +654,8 @@ impl Engine {
             eprintln!("{n} {op}");
         }
         match self.run(op) {
-            Ok(supported) => {
-                self.count(op, supported);
+            Ok(ran) => {
+                self.count(op, ran);
                 Ok(())
             }
             Err((file, what, diff)) => Err(Failure {
@@ -340,8 +668,8 @@ impl Engine {
         }
     }
 
-    /// Ok(false): the filesystem does not support the op.
-    fn run(&mut self, op: &Op) -> R<bool> {
+    /// Runs one op; what it came to, or why it failed.
+    fn run(&mut self, op: &Op) -> R<Ran> {
         match *op {
             Op::Read {
                 file,
@@ -362,7 +690,7 @@ impl Engine {
                     return err(file, format!("ftruncate failed: {e}"));
                 }
                 self.files[file].model.truncate(size);
-                Ok(true)
+                Ok(Ran::Done)
             }
             Op::Falloc {
                 file,
@@ -385,7 +713,7 @@ impl Engine {
                 };
                 if let Err(e) = r {
                     if self.cfg.allow_unsupported && is_unsupported(&e) {
-                        return Ok(false);
+                        return Ok(Ran::Unsupported);
                     }
                     let hint = if is_unsupported(&e) {
                         " (an unsupported operation fails the run; --allow-unsupported tolerates it)"
@@ -398,28 +726,28 @@ impl Engine {
                     );
                 }
                 self.files[file].model.fallocate(mode, off, len);
-                Ok(true)
+                Ok(Ran::Done)
             }
             Op::Fsync { file } => match self.fd(file).and_then(|f| f.sync_all()) {
-                Ok(()) => Ok(true),
+                Ok(()) => Ok(Ran::Done),
                 Err(e) => err(file, format!("fsync failed: {e}")),
             },
             Op::Fdatasync { file } => match self.fd(file).and_then(|f| f.sync_data()) {
-                Ok(()) => Ok(true),
+                Ok(()) => Ok(Ran::Done),
                 Err(e) => err(file, format!("fdatasync failed: {e}")),
             },
             Op::Reopen { file } => {
                 self.close(file);
                 match self.fd(file) {
-                    Ok(_) => Ok(true),
+                    Ok(_) => Ok(Ran::Done),
                     Err(e) => err(file, format!("reopen failed: {e}")),
                 }
             }
             Op::Check => {
                 for i in 0..self.files.len() {
-                    self.check_file(i)?;
+                    self.check_all(i)?;
                 }
-                Ok(true)
+                Ok(Ran::Done)
             }
             Op::Remount => {
                 for i in 0..self.files.len() {
@@ -440,9 +768,9 @@ impl Engine {
                     Err(e) => return Err((None, format!("cannot run remount command: {e}"), None)),
                 }
                 for i in 0..self.files.len() {
-                    self.check_file(i)?;
+                    self.check_all(i)?;
                 }
-                Ok(true)
+                Ok(Ran::Done)
             }
             Op::Corrupt { file, off } => {
                 let b = self.read_buffered(file, off, 1)?;
@@ -451,19 +779,31 @@ impl Engine {
                     return err(file, format!("corrupt write failed: {e}"));
                 }
                 self.check_file(file)?;
-                Ok(true)
+                Ok(Ran::Done)
+            }
+            Op::XattrSet {
+                file,
+                mode,
+                ref name,
+                len,
+                seed,
+            } => self.xattr_set(file, mode, name, len, seed),
+            Op::XattrRemove { file, ref name } => self.xattr_remove(file, name),
+            Op::XattrCheck { file } => {
+                self.check_xattrs(file)?;
+                Ok(Ran::Done)
             }
         }
     }
 
-    fn read(&mut self, i: usize, mode: IoMode, off: u64, len: u64) -> R<bool> {
+    fn read(&mut self, i: usize, mode: IoMode, off: u64, len: u64) -> R<Ran> {
         let got = match mode {
             IoMode::Buffered => self.read_buffered(i, off, len)?,
             IoMode::Direct => {
                 let align = self.cfg.align;
                 let f = match self.dfd(i) {
                     Ok(Some(f)) => f,
-                    Ok(None) => return Ok(false),
+                    Ok(None) => return Ok(Ran::Unsupported),
                     Err(e) => return err(i, direct_open_failed(&e)),
                 };
                 let mut ab = AlignedBuf::new(len as usize, align as usize);
@@ -498,7 +838,7 @@ impl Engine {
             }
         };
         self.compare(i, off, len, &got)?;
-        Ok(true)
+        Ok(Ran::Done)
     }
 
     fn with_map(&mut self, i: usize, off: u64, len: u64, f: impl FnOnce(&mut [u8])) -> R<()> {
@@ -534,7 +874,7 @@ impl Engine {
         Ok(())
     }
 
-    fn write(&mut self, i: usize, mode: IoMode, off: u64, len: u64, seed: u64) -> R<bool> {
+    fn write(&mut self, i: usize, mode: IoMode, off: u64, len: u64, seed: u64) -> R<Ran> {
         let mut data = vec![0u8; len as usize];
         fill_pattern(seed, &mut data);
         match mode {
@@ -547,7 +887,7 @@ impl Engine {
                 let align = self.cfg.align as usize;
                 let f = match self.dfd(i) {
                     Ok(Some(f)) => f,
-                    Ok(None) => return Ok(false),
+                    Ok(None) => return Ok(Ran::Unsupported),
                     Err(e) => return err(i, direct_open_failed(&e)),
                 };
                 let mut ab = AlignedBuf::new(data.len(), align);
@@ -575,6 +915,169 @@ impl Engine {
             }
         }
         self.files[i].model.write(off, &data);
-        Ok(true)
+        Ok(Ran::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rextfs-engine-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        Engine::new(EngineConfig {
+            dir: dir.to_path_buf(),
+            names: vec!["f".into()],
+            shared_size: None,
+            region: None,
+            remount_cmd: None,
+            align: 4096,
+            verbose: false,
+            allow_unsupported: false,
+            simulate_unsupported: Vec::new(),
+            xattr: true,
+            xattr_enospc_ok: false,
+        })
+        .unwrap()
+    }
+
+    fn set(mode: XattrMode, name: &str, len: u64, seed: u64) -> Op {
+        Op::XattrSet {
+            file: 0,
+            mode,
+            name: name.into(),
+            len,
+            seed,
+        }
+    }
+
+    fn remove(name: &str) -> Op {
+        Op::XattrRemove {
+            file: 0,
+            name: name.into(),
+        }
+    }
+
+    /// Changes an attribute of `f` behind the engine's back.
+    fn behind(f: &std::path::Path, name: &str, value: Option<&[u8]>) {
+        let fd = File::open(f).unwrap();
+        match value {
+            Some(v) => fsetxattr(fd.as_raw_fd(), name, v, 0).unwrap(),
+            None => fremovexattr(fd.as_raw_fd(), name).unwrap(),
+        }
+    }
+
+    #[test]
+    fn attribute_ops_follow_the_model_and_changes_behind_its_back_are_caught() {
+        let d = scratch("xattr");
+        let f = d.join("f");
+        let mut e = engine(&d);
+        if fsetxattr(e.raw_fd(0).unwrap(), "user.probe", b"", 0).is_err() {
+            // No user attributes on this file system: nothing to check.
+            let _ = std::fs::remove_dir_all(&d);
+            return;
+        }
+        fremovexattr(e.raw_fd(0).unwrap(), "user.probe").unwrap();
+        let mut n = 0;
+        let mut ok = |e: &mut Engine, op: Op| {
+            n += 1;
+            if let Err(f) = e.apply(n, &op) {
+                panic!("{op}: {}", f.what);
+            }
+        };
+        ok(&mut e, set(XattrMode::Any, "user.a", 300, 1));
+        // EEXIST and ENODATA, as the model expects: nothing changes.
+        ok(&mut e, set(XattrMode::Create, "user.a", 5, 2));
+        ok(&mut e, set(XattrMode::Replace, "user.b", 3, 3));
+        ok(&mut e, remove("user.b"));
+        ok(&mut e, set(XattrMode::Create, "user.b", 0, 4));
+        ok(&mut e, set(XattrMode::Replace, "user.b", 17, 5));
+        ok(&mut e, Op::XattrCheck { file: 0 });
+        ok(&mut e, remove("user.b"));
+        ok(&mut e, Op::Check);
+        assert_eq!(e.stats["xattr-create"].done, 2);
+        assert_eq!(e.files[0].model.xattrs().get("user.a"), Some((300, 1)));
+        assert!(e.files[0].model.xattrs().removed().contains("user.b"));
+
+        let check = |e: &mut Engine| e.apply(100, &Op::XattrCheck { file: 0 }).unwrap_err();
+        // A value changed behind the model's back.
+        let mut v = xattr_value(1, 300);
+        v[200] ^= 1;
+        behind(&f, "user.a", Some(&v));
+        let fail = check(&mut e);
+        assert!(
+            fail.what.contains("value of user.a differs"),
+            "{}",
+            fail.what
+        );
+        assert_eq!(fail.diff.as_ref().map(|d| d.offset), Some(200));
+        behind(&f, "user.a", Some(&xattr_value(1, 300)));
+        check_ok(&mut e);
+        // A name nobody set, a removed one back, a set one gone.
+        behind(&f, "user.stray", Some(b"x"));
+        let fail = check(&mut e);
+        assert!(
+            fail.what.contains("not expected: [user.stray]"),
+            "{}",
+            fail.what
+        );
+        behind(&f, "user.stray", None);
+        behind(&f, "user.b", Some(b""));
+        assert!(check(&mut e).what.contains("not expected: [user.b]"));
+        behind(&f, "user.b", None);
+        behind(&f, "user.a", None);
+        assert!(check(&mut e).what.contains("missing: [user.a]"));
+        // A create the model expects to succeed on a name that exists.
+        behind(&f, "user.c", Some(b"c"));
+        let fail = e
+            .apply(101, &set(XattrMode::Create, "user.c", 1, 6))
+            .unwrap_err();
+        assert!(
+            fail.what.contains("failed: File exists") && fail.what.contains("expected success"),
+            "{}",
+            fail.what
+        );
+        // A remove the model expects to fail with ENODATA.
+        let fail = e.apply(102, &remove("user.c")).unwrap_err();
+        assert!(fail.what.contains("expected ENODATA"), "{}", fail.what);
+        // A new engine in the same directory starts without attributes.
+        behind(&f, "user.left", Some(b"over"));
+        let mut e = engine(&d);
+        e.apply(1, &Op::Check).unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn check_ok(e: &mut Engine) {
+        if let Err(f) = e.apply(100, &Op::XattrCheck { file: 0 }) {
+            panic!("{}", f.what);
+        }
+    }
+
+    #[test]
+    fn refused_attribute_ops_fail_unless_tolerated() {
+        let d = scratch("xattr-refused");
+        let mut e = engine(&d);
+        e.cfg.simulate_unsupported = vec!["xattr-set".into(), "xattr-remove".into()];
+        let fail = e
+            .apply(1, &set(XattrMode::Any, "user.a", 1, 1))
+            .unwrap_err();
+        assert!(
+            fail.what.contains("Operation not supported"),
+            "{}",
+            fail.what
+        );
+        e.cfg.allow_unsupported = true;
+        e.apply(2, &set(XattrMode::Any, "user.a", 1, 1)).unwrap();
+        e.apply(3, &remove("user.a")).unwrap();
+        assert_eq!(e.stats["xattr-set"].unsupported, 1);
+        assert_eq!(e.stats["xattr-remove"].unsupported, 1);
+        assert!(e.files[0].model.xattrs().is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -2,10 +2,11 @@
 
 //! rextfs-verify: a seeded random-operation file verifier in the spirit of
 //! fsx. It drives buffered, O_DIRECT and mmap I/O, truncate, fallocate,
-//! fsync, reopen and remount against real files, keeps an in-memory model of
-//! each, and compares every read and, periodically, every whole file. A
-//! failure prints the seed, the op number, the first differing offset and
-//! saves an op log that `--replay` runs again.
+//! fsync, reopen, extended attributes and remount against real files, keeps
+//! an in-memory model of each, and compares every read and, periodically,
+//! every whole file and its attributes. A failure prints the seed, the op
+//! number, the first differing offset and saves an op log that `--replay`
+//! runs again.
 
 pub mod corrupt;
 pub mod corrupt_check;
@@ -117,17 +118,7 @@ impl OpLog {
             return Err("the log names no file".into());
         }
         for (_, op) in &log.ops {
-            let f = match op {
-                Op::Read { file, .. }
-                | Op::Write { file, .. }
-                | Op::Truncate { file, .. }
-                | Op::Falloc { file, .. }
-                | Op::Fsync { file }
-                | Op::Fdatasync { file }
-                | Op::Reopen { file }
-                | Op::Corrupt { file, .. } => *file,
-                Op::Check | Op::Remount => 0,
-            };
+            let f = op.file();
             if f >= log.header.names.len() {
                 return Err(format!(
                     "op '{op}' names file {f}, which the log does not list"
@@ -156,9 +147,20 @@ pub struct Outcome {
     pub requested: Vec<String>,
     /// Unsupported operations were tolerated (`--allow-unsupported`).
     pub allow_unsupported: bool,
+    /// ENOSPC from a setxattr was tolerated (`--xattr-enospc-ok`).
+    pub xattr_enospc_ok: bool,
 }
 
 impl Outcome {
+    /// Op kinds refused with ENOSPC and tolerated, with how often.
+    pub fn enospc(&self) -> Vec<(String, u64)> {
+        self.stats
+            .iter()
+            .filter(|(_, s)| s.enospc > 0)
+            .map(|(k, s)| (k.clone(), s.enospc))
+            .collect()
+    }
+
     /// Op kinds the filesystem did not support, with how often.
     pub fn unsupported(&self) -> Vec<(String, u64)> {
         self.stats
@@ -188,9 +190,10 @@ impl Outcome {
     /// Requested kinds that never ran successfully: a run that completed
     /// without a failure still fails then, as it did not cover what it was
     /// asked to. Kinds the filesystem refused and that were tolerated
-    /// (`--allow-unsupported`, reported separately) are left out.
+    /// (`--allow-unsupported`, `--xattr-enospc-ok`, reported separately)
+    /// are left out: the ENOSPC of a set was checked to change nothing.
     pub fn missing(&self) -> Vec<String> {
-        let tolerated = |s: &Stat| self.allow_unsupported && s.unsupported > 0;
+        let tolerated = |s: &Stat| (self.allow_unsupported && s.unsupported > 0) || s.enospc > 0;
         self.requested
             .iter()
             .filter(
@@ -245,6 +248,7 @@ fn finish(
         log,
         requested,
         allow_unsupported: engine.allow_unsupported(),
+        xattr_enospc_ok: engine.xattr_enospc_ok(),
     }
 }
 
@@ -274,7 +278,7 @@ pub fn run_seeded(
         let op = if n > ops {
             Op::Check
         } else {
-            g.next(n, &engine.sizes())
+            g.next(n, &engine.models())
         };
         log.ops.push((n, op.clone()));
         if let Err(f) = engine.apply(n, &op) {
@@ -286,13 +290,15 @@ pub fn run_seeded(
 
 /// Replays a log (its ops, then a full check). `eng` gives the directory,
 /// the remount command and the options; names, sizes and the alignment
-/// come from the log.
+/// come from the log, and the checks compare attributes when the log has
+/// attribute ops.
 pub fn replay(log: OpLog, mut eng: EngineConfig, log_dir: &Path) -> std::io::Result<Outcome> {
     let h = &log.header;
     eng.names = h.names.clone();
     eng.shared_size = h.shared_size;
     eng.region = h.region;
     eng.align = h.align;
+    eng.xattr = log.ops.iter().any(|(_, op)| op.is_xattr());
     let mut engine = Engine::new(eng)?;
     let mut requested: Vec<String> = Vec::new();
     for (_, op) in &log.ops {
@@ -362,9 +368,16 @@ pub fn print_failure(o: &Outcome, f: &Failure, path: Option<&Path>, dir: &Path, 
         e(format!("    {n} {op}"));
     }
     if let Some(p) = path {
+        let mut opts = String::new();
+        if o.allow_unsupported {
+            opts += " --allow-unsupported";
+        }
+        if o.xattr_enospc_ok {
+            opts += " --xattr-enospc-ok";
+        }
         e(format!("  op log saved to {}", p.display()));
         e(format!(
-            "  replay: rextfs-verify --replay {} {}",
+            "  replay: rextfs-verify --replay {}{opts} {}",
             p.display(),
             dir.display()
         ));

@@ -3,7 +3,7 @@
 //! rextfs-verify command line. See `rextfs-verify --help`.
 
 use rextfs_verify::engine::EngineConfig;
-use rextfs_verify::op::{parse_num, GenConfig};
+use rextfs_verify::op::{parse_num, GenConfig, XATTR_NAMES_MAX, XATTR_SIZE_MAX};
 use rextfs_verify::{print_failure, replay, run_seeded, OpLog, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
@@ -26,8 +26,17 @@ every read, and periodically every whole file, against an in-memory model.
   --max-len S         largest single I/O (default 64k)
   --align N           O_DIRECT alignment (default 4096)
   --no-buffered --no-direct --no-mmap --no-falloc --no-truncate
-  --no-sync --no-reopen
-                      leave that kind of operation out
+  --no-sync --no-reopen --no-xattr
+                      leave that kind of operation out (--no-xattr also
+                      gives the op sequences of seeds from before the
+                      attribute ops)
+  --xattr-names N     at most N user. attributes per file (default 32,
+                      at most 64: rextfs never refuses a set within that)
+  --xattr-max-value S longest attribute value, k suffix (default 64k, the
+                      most Linux allows)
+  --xattr-enospc-ok   tolerate ENOSPC from setxattr (the attributes must
+                      be unchanged): for file systems that keep a file's
+                      attributes in one block, like ext4 without ea_inode
   --check-every N     compare whole files every N ops (default 200, 0: end only)
   --remount-cmd CMD   shell command run by remount ops, all files closed
                       (e.g. 'umount /mnt && mount /dev/vdb /mnt')
@@ -36,8 +45,9 @@ every read, and periodically every whole file, against an in-memory model.
   --log-dir D         where a failing run saves its op log (default: TMPDIR)
   --log FILE          also save the op log of a successful run
   --replay LOG        run the ops of a saved log instead of generating them
-  --allow-unsupported tolerate fallocate modes refused with EOPNOTSUPP or
-                      ENOSYS and an O_DIRECT open refused with EINVAL:
+  --allow-unsupported tolerate fallocate modes and attribute changes
+                      refused with EOPNOTSUPP or ENOSYS and an O_DIRECT
+                      open refused with EINVAL:
                       count and report them, leave the model unchanged
                       (for filesystems that lack them; off by default)
   --inject-corruption N  test the checker: flip a byte behind the model's
@@ -46,6 +56,13 @@ every read, and periodically every whole file, against an in-memory model.
                       kinds (falloc-punch, read-direct...) as refused by
                       the filesystem
   -v, --verbose       print every op
+
+Attribute ops (not in --shared mode): setxattr of user. names of 6 to
+255 bytes with values of 0 to 64 KiB, with flags 0, XATTR_CREATE (EEXIST
+expected on an existing name) and XATTR_REPLACE (ENODATA expected on a
+missing one), removexattr (ENODATA expected on a missing name), and a
+check of listxattr and getxattr of every name against the model, also part
+of every full check and remount.
 
 Every run prints how often each kind of operation ran. By default an
 operation the filesystem refuses as unsupported fails the run like any
@@ -72,6 +89,7 @@ struct Opts {
     verbose: bool,
     allow_unsupported: bool,
     simulate_unsupported: Vec<String>,
+    xattr_enospc_ok: bool,
     dir: Option<PathBuf>,
     /// Flags to pass on to worker processes.
     passthrough: Vec<String>,
@@ -106,6 +124,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         verbose: false,
         allow_unsupported: false,
         simulate_unsupported: Vec::new(),
+        xattr_enospc_ok: false,
         dir: None,
         passthrough: Vec::new(),
     };
@@ -129,6 +148,8 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
                 | "--no-truncate"
                 | "--no-sync"
                 | "--no-reopen"
+                | "--no-xattr"
+                | "--xattr-enospc-ok"
         );
         match a {
             "-h" | "--help" => return Err(String::new()),
@@ -147,6 +168,10 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--no-truncate" => o.gen.truncate = false,
             "--no-sync" => o.gen.sync = false,
             "--no-reopen" => o.gen.reopen = false,
+            "--no-xattr" => o.gen.xattr = false,
+            "--xattr-names" => o.gen.xattr_names = parse_num(&val()?)? as usize,
+            "--xattr-max-value" => o.gen.xattr_max_value = parse_size(&val()?)?,
+            "--xattr-enospc-ok" => o.xattr_enospc_ok = true,
             "--check-every" => o.gen.check_every = parse_num(&val()?)?,
             "--remount-cmd" => o.remount_cmd = Some(val()?),
             "--remount-every" => remount_every = Some(parse_num(&val()?)?),
@@ -181,6 +206,14 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     }
     if o.gen.max_size < o.gen.align || o.gen.max_len == 0 {
         return Err("--max-size must be at least --align and --max-len > 0".into());
+    }
+    if !(1..=XATTR_NAMES_MAX).contains(&o.gen.xattr_names) {
+        return Err(format!("--xattr-names must be 1 to {XATTR_NAMES_MAX}"));
+    }
+    if o.gen.xattr_max_value > XATTR_SIZE_MAX {
+        return Err(format!(
+            "--xattr-max-value must be at most {XATTR_SIZE_MAX}"
+        ));
     }
     o.gen.max_size = o.gen.max_size.div_ceil(o.gen.align) * o.gen.align;
     o.gen.files = o.files;
@@ -217,6 +250,14 @@ fn region(o: &Opts, k: usize) -> (u64, u64) {
 }
 
 fn print_stats(o: &Outcome, who: &str) {
+    let full = o.enospc();
+    if !full.is_empty() {
+        let v: Vec<String> = full.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+        println!(
+            "rextfs-verify: {who}refused with ENOSPC (tolerated, attributes unchanged): {}",
+            v.join(", ")
+        );
+    }
     let unsup = o.unsupported();
     if !unsup.is_empty() || o.direct_refused {
         let mut v: Vec<String> = unsup.iter().map(|(k, n)| format!("{k} x{n}")).collect();
@@ -249,6 +290,12 @@ fn rerun_line(o: &Opts, seed: u64, ops: u64, dir: &Path) -> String {
     }
     if o.gen.check_every != d.check_every {
         s += &format!(" --check-every {}", o.gen.check_every);
+    }
+    if o.gen.xattr_names != d.xattr_names {
+        s += &format!(" --xattr-names {}", o.gen.xattr_names);
+    }
+    if o.gen.xattr_max_value != d.xattr_max_value {
+        s += &format!(" --xattr-max-value {}", o.gen.xattr_max_value);
     }
     for p in &o.passthrough {
         s += &format!(" {p}");
@@ -294,6 +341,8 @@ fn run_one(o: &Opts) -> Result<bool, String> {
         verbose: o.verbose,
         allow_unsupported: o.allow_unsupported,
         simulate_unsupported: o.simulate_unsupported.clone(),
+        xattr: false,
+        xattr_enospc_ok: o.xattr_enospc_ok,
     };
     let (outcome, rerun) = if let Some(path) = &o.replay {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -335,6 +384,7 @@ fn run_one(o: &Opts) -> Result<bool, String> {
             names,
             shared_size,
             region,
+            xattr: gen.xattr && region.is_none(),
             ..eng_base
         };
         println!(

@@ -1,13 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The in-memory model of one file: its expected size and bytes.
+//! The in-memory model of one file: its expected size and bytes, and its
+//! extended attributes.
 
 use crate::op::FallocMode;
+use crate::rng::fill_pattern;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Expected content of a file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Model {
     data: Vec<u8>,
+    xattrs: Xattrs,
+}
+
+/// How many removed attribute names a model remembers (to check that they
+/// stay gone); past that the smallest name is forgotten.
+pub const REMOVED_KEPT: usize = 32;
+
+/// Expected extended attributes of a file: the full names the run set
+/// (`user.` ones), each with the length and pattern seed of its value, and
+/// some names removed since, which must not come back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Xattrs {
+    values: BTreeMap<String, (u64, u64)>,
+    removed: BTreeSet<String>,
+}
+
+/// The value of an attribute set with `len` bytes of the pattern of `seed`
+/// (the same pattern as file data).
+pub fn xattr_value(seed: u64, len: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len as usize];
+    fill_pattern(seed, &mut v);
+    v
+}
+
+impl Xattrs {
+    /// Number of attributes.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// No attribute.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The (length, seed) of the value of `name`, if it is set.
+    pub fn get(&self, name: &str) -> Option<(u64, u64)> {
+        self.values.get(name).copied()
+    }
+
+    /// Every attribute in name order: name, value length, value seed.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        self.values.iter().map(|(n, &(l, s))| (n.as_str(), l, s))
+    }
+
+    /// The `i`-th name in name order (`i < len()`).
+    pub fn nth_name(&self, i: usize) -> &str {
+        self.values.keys().nth(i).expect("attribute index in range")
+    }
+
+    /// Names removed (and not set again) that the model still remembers.
+    pub fn removed(&self) -> &BTreeSet<String> {
+        &self.removed
+    }
+
+    /// Applies a successful setxattr of `len` bytes of the pattern of `seed`.
+    pub fn set(&mut self, name: &str, len: u64, seed: u64) {
+        self.removed.remove(name);
+        self.values.insert(name.to_string(), (len, seed));
+    }
+
+    /// Applies a successful removexattr.
+    pub fn remove(&mut self, name: &str) {
+        self.values.remove(name);
+        self.removed.insert(name.to_string());
+        if self.removed.len() > REMOVED_KEPT {
+            self.removed.pop_first();
+        }
+    }
 }
 
 /// Where a file's real content first differs from the model.
@@ -35,7 +107,18 @@ impl Model {
     pub fn zeroed(size: u64) -> Self {
         Model {
             data: vec![0; size as usize],
+            xattrs: Xattrs::default(),
         }
+    }
+
+    /// Expected extended attributes.
+    pub fn xattrs(&self) -> &Xattrs {
+        &self.xattrs
+    }
+
+    /// Expected extended attributes, to apply a change.
+    pub fn xattrs_mut(&mut self) -> &mut Xattrs {
+        &mut self.xattrs
     }
 
     /// Expected file size.
@@ -103,35 +186,40 @@ impl Model {
     /// Compares `got`, read at `off`, with the model over `[off, off+len)`
     /// clipped to `[lo, hi)`. A short read counts as a difference.
     pub fn compare(&self, off: u64, len: u64, got: &[u8], lo: u64, hi: u64) -> Option<Diff> {
-        let want = self.read(off, len);
-        let start = lo.max(off);
-        let end = hi.min(off + want.len().max(got.len()) as u64);
-        let mut diff: Option<Diff> = None;
-        let mut pos = start;
-        while pos < end {
-            let i = (pos - off) as usize;
-            let (w, g) = (want.get(i).copied(), got.get(i).copied());
-            if w != g {
-                match &mut diff {
-                    None => {
-                        diff = Some(Diff {
-                            offset: pos,
-                            expected: w,
-                            got: g,
-                            count: 1,
-                            last: pos,
-                        })
-                    }
-                    Some(d) => {
-                        d.count += 1;
-                        d.last = pos;
-                    }
+        diff(self.read(off, len), got, off, lo, hi)
+    }
+}
+
+/// Where `got` differs from `want`, both starting at offset `off`, over
+/// `[lo, hi)`; a shorter one counts as a difference past its end.
+pub fn diff(want: &[u8], got: &[u8], off: u64, lo: u64, hi: u64) -> Option<Diff> {
+    let start = lo.max(off);
+    let end = hi.min(off + want.len().max(got.len()) as u64);
+    let mut out: Option<Diff> = None;
+    let mut pos = start;
+    while pos < end {
+        let i = (pos - off) as usize;
+        let (w, g) = (want.get(i).copied(), got.get(i).copied());
+        if w != g {
+            match &mut out {
+                None => {
+                    out = Some(Diff {
+                        offset: pos,
+                        expected: w,
+                        got: g,
+                        count: 1,
+                        last: pos,
+                    })
+                }
+                Some(d) => {
+                    d.count += 1;
+                    d.last = pos;
                 }
             }
-            pos += 1;
         }
-        diff
+        pos += 1;
     }
+    out
 }
 
 #[cfg(test)]
@@ -177,6 +265,31 @@ mod tests {
         m.fallocate(FallocMode::ZeroRange, 4, 12);
         assert_eq!(m.size(), 16);
         assert_eq!(&m.bytes()[..5], &[5, 0, 0, 5, 0]);
+    }
+
+    #[test]
+    fn xattrs_set_remove_and_remember_removed_names() {
+        let mut m = Model::new();
+        let x = m.xattrs_mut();
+        x.set("user.b", 10, 1);
+        x.set("user.a", 0, 2);
+        x.set("user.b", 20, 3);
+        assert_eq!(
+            (x.len(), x.get("user.b"), x.nth_name(0)),
+            (2, Some((20, 3)), "user.a")
+        );
+        x.remove("user.b");
+        assert!(x.get("user.b").is_none() && x.removed().contains("user.b"));
+        x.set("user.b", 1, 1);
+        assert!(x.removed().is_empty());
+        for k in 0..REMOVED_KEPT + 5 {
+            let n = format!("user.r{k:03}");
+            x.set(&n, 1, 1);
+            x.remove(&n);
+        }
+        assert_eq!(x.removed().len(), REMOVED_KEPT);
+        assert!(!x.removed().contains("user.r000"));
+        assert_eq!(xattr_value(7, 9), xattr_value(7, 20)[..9]);
     }
 
     #[test]

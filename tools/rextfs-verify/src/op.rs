@@ -2,6 +2,7 @@
 
 //! Operations, their one-line log format and the seeded generator.
 
+use crate::model::Model;
 use crate::rng::Rng;
 use std::fmt;
 
@@ -64,6 +65,74 @@ impl FallocMode {
     }
 }
 
+/// How a setxattr(2) treats the name: flags 0, `XATTR_CREATE` or
+/// `XATTR_REPLACE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum XattrMode {
+    /// Flags 0: create the name or replace its value.
+    Any,
+    /// `XATTR_CREATE`: `EEXIST` when the name exists.
+    Create,
+    /// `XATTR_REPLACE`: `ENODATA` when the name does not exist.
+    Replace,
+}
+
+impl XattrMode {
+    /// All modes, in generator order.
+    pub const ALL: [XattrMode; 3] = [XattrMode::Any, XattrMode::Create, XattrMode::Replace];
+
+    /// The log name.
+    pub fn name(self) -> &'static str {
+        match self {
+            XattrMode::Any => "any",
+            XattrMode::Create => "create",
+            XattrMode::Replace => "replace",
+        }
+    }
+
+    /// The kind of a set in this mode, for statistics.
+    pub fn kind(self) -> &'static str {
+        match self {
+            XattrMode::Any => "xattr-set",
+            XattrMode::Create => "xattr-create",
+            XattrMode::Replace => "xattr-replace",
+        }
+    }
+
+    /// The setxattr(2) flags.
+    pub fn flags(self) -> i32 {
+        match self {
+            XattrMode::Any => 0,
+            XattrMode::Create => libc::XATTR_CREATE,
+            XattrMode::Replace => libc::XATTR_REPLACE,
+        }
+    }
+}
+
+/// The longest full attribute name (prefix included), the VFS's
+/// `XATTR_NAME_MAX`; rextfs has the same limit.
+pub const XATTR_NAME_MAX: usize = 255;
+
+/// The longest attribute value, the VFS's `XATTR_SIZE_MAX`; rextfs stores
+/// values up to it.
+pub const XATTR_SIZE_MAX: u64 = 65536;
+
+/// The most attributes the generator gives one file. With at most this
+/// many, rextfs can never refuse a set (fs/rextfs/xattr.rs): its listed
+/// names stay far below `XATTR_LIST_MAX` (64 x 256 bytes of 65536), and
+/// its chain of xattr blocks within its 64 blocks at any block size. A
+/// chain has no more blocks than entries (the block a change empties leaves
+/// it), and gets a new block only for a new name (then it has at most 63)
+/// or for an entry whose own block has no room for its new value, which a
+/// block holding that entry alone always has (then the chain has fewer
+/// blocks than entries). With 4 KiB blocks a block is only appended once
+/// every block holds at least three entries, so the default of 32 names
+/// stays below 12 blocks.
+pub const XATTR_NAMES_MAX: usize = 64;
+
+/// The prefix of every attribute name the verifier uses.
+pub const XATTR_PREFIX: &str = "user.";
+
 impl IoMode {
     /// The log name.
     pub fn name(self) -> &'static str {
@@ -114,6 +183,21 @@ pub enum Op {
     Remount,
     /// Test only: flip one byte behind the model's back (proves detection).
     Corrupt { file: usize, off: u64 },
+    /// setxattr of the full name `name` to `len` bytes of the pattern of
+    /// `seed`, in `mode`; the model says whether it must succeed or fail
+    /// with `EEXIST` or `ENODATA`.
+    XattrSet {
+        file: usize,
+        mode: XattrMode,
+        name: String,
+        len: u64,
+        seed: u64,
+    },
+    /// removexattr of `name`: `ENODATA` when the model does not have it.
+    XattrRemove { file: usize, name: String },
+    /// Compare the file's attributes with the model: listxattr and getxattr
+    /// of every name, and `ENODATA` for names removed.
+    XattrCheck { file: usize },
 }
 
 impl Op {
@@ -130,7 +214,36 @@ impl Op {
             Op::Check => "check".into(),
             Op::Remount => "remount".into(),
             Op::Corrupt { .. } => "corrupt".into(),
+            Op::XattrSet { mode, .. } => mode.kind().into(),
+            Op::XattrRemove { .. } => "xattr-remove".into(),
+            Op::XattrCheck { .. } => "xattr-check".into(),
         }
+    }
+
+    /// The file the op works on (0 for the ops on every file).
+    pub fn file(&self) -> usize {
+        match self {
+            Op::Read { file, .. }
+            | Op::Write { file, .. }
+            | Op::Truncate { file, .. }
+            | Op::Falloc { file, .. }
+            | Op::Fsync { file }
+            | Op::Fdatasync { file }
+            | Op::Reopen { file }
+            | Op::Corrupt { file, .. }
+            | Op::XattrSet { file, .. }
+            | Op::XattrRemove { file, .. }
+            | Op::XattrCheck { file } => *file,
+            Op::Check | Op::Remount => 0,
+        }
+    }
+
+    /// Whether the op works on extended attributes.
+    pub fn is_xattr(&self) -> bool {
+        matches!(
+            self,
+            Op::XattrSet { .. } | Op::XattrRemove { .. } | Op::XattrCheck { .. }
+        )
     }
 }
 
@@ -173,6 +286,19 @@ impl fmt::Display for Op {
             Op::Check => write!(f, "check"),
             Op::Remount => write!(f, "remount"),
             Op::Corrupt { file, off } => write!(f, "corrupt {file} {off:#x}"),
+            Op::XattrSet {
+                file,
+                mode,
+                name,
+                len,
+                seed,
+            } => write!(
+                f,
+                "xattr-set {} {file} {name} {len:#x} {seed:#x}",
+                mode.name()
+            ),
+            Op::XattrRemove { file, name } => write!(f, "xattr-remove {file} {name}"),
+            Op::XattrCheck { file } => write!(f, "xattr-check {file}"),
         }
     }
 }
@@ -185,6 +311,20 @@ pub fn parse_num(s: &str) -> Result<u64, String> {
         s.parse()
     };
     r.map_err(|_| format!("bad number '{s}'"))
+}
+
+/// Checks an attribute name of a log line: `user.` and 1 to 250 more bytes,
+/// none of them blank (the log splits at blanks) or NUL.
+fn parse_xattr_name(s: &str) -> Result<String, String> {
+    let ok = s.len() > XATTR_PREFIX.len()
+        && s.len() <= XATTR_NAME_MAX
+        && s.starts_with(XATTR_PREFIX)
+        && !s.bytes().any(|b| b == 0 || b.is_ascii_whitespace());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("bad attribute name '{s}'"))
+    }
 }
 
 fn parse_io(s: &str) -> Result<IoMode, String> {
@@ -276,6 +416,35 @@ impl std::str::FromStr for Op {
                     off: n(2)?,
                 }
             }
+            Some("xattr-set") => {
+                want(6)?;
+                let mode = XattrMode::ALL
+                    .into_iter()
+                    .find(|m| m.name() == w[1])
+                    .ok_or_else(|| format!("bad setxattr mode '{}'", w[1]))?;
+                let len = n(4)?;
+                if len > XATTR_SIZE_MAX {
+                    return Err(format!("attribute value longer than 64 KiB in '{line}'"));
+                }
+                Op::XattrSet {
+                    mode,
+                    file: file(2)?,
+                    name: parse_xattr_name(w[3])?,
+                    len,
+                    seed: n(5)?,
+                }
+            }
+            Some("xattr-remove") => {
+                want(3)?;
+                Op::XattrRemove {
+                    file: file(1)?,
+                    name: parse_xattr_name(w[2])?,
+                }
+            }
+            Some("xattr-check") => {
+                want(2)?;
+                Op::XattrCheck { file: file(1)? }
+            }
             _ => return Err(format!("unknown operation '{line}'")),
         };
         Ok(op)
@@ -316,6 +485,13 @@ pub struct GenConfig {
     pub remount_every: u64,
     /// Test only: corrupt the file at this op number.
     pub inject_at: Option<u64>,
+    /// Extended attribute ops (set, create, replace, remove, check); never
+    /// in shared-file mode.
+    pub xattr: bool,
+    /// The most attributes one file gets (1 to [`XATTR_NAMES_MAX`]).
+    pub xattr_names: usize,
+    /// The longest attribute value (at most [`XATTR_SIZE_MAX`]).
+    pub xattr_max_value: u64,
 }
 
 impl Default for GenConfig {
@@ -336,6 +512,9 @@ impl Default for GenConfig {
             check_every: 200,
             remount_every: 0,
             inject_at: None,
+            xattr: true,
+            xattr_names: 32,
+            xattr_max_value: XATTR_SIZE_MAX,
         }
     }
 }
@@ -349,7 +528,23 @@ enum Kind {
     Fsync,
     Fdatasync,
     Reopen,
+    XattrSet(XattrMode),
+    XattrRemove,
+    XattrCheck,
 }
+
+/// Characters of generated attribute names.
+const NAME_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789._-";
+
+/// Attribute value lengths at the edges of rextfs's storage, for 1, 2 and
+/// 4 KiB blocks: the longest inline value ((block - 40) / 4: 246, 502,
+/// 1014) and one more, one value block full (block - 40: 984, 2008, 4056)
+/// and one more, two full 4 KiB value blocks and one more, and the end of
+/// the range.
+const XATTR_EDGES: [u64; 18] = [
+    246, 247, 502, 503, 984, 985, 1014, 1015, 2008, 2009, 4056, 4057, 8112, 8113, 64896, 64897,
+    65535, 65536,
+];
 
 /// The seeded operation generator. The sequence depends only on the seed,
 /// the configuration and the model sizes it is shown, which are themselves
@@ -392,6 +587,16 @@ impl Generator {
         }
         if cfg.reopen {
             table.push((Kind::Reopen, 1));
+        }
+        // About a tenth of the ops once everything is on. Nothing is added
+        // without xattrs, so that seeds give the op sequences they gave
+        // before the attribute ops existed.
+        if cfg.xattr && cfg.region.is_none() {
+            table.push((Kind::XattrSet(XattrMode::Any), 2));
+            table.push((Kind::XattrSet(XattrMode::Create), 1));
+            table.push((Kind::XattrSet(XattrMode::Replace), 1));
+            table.push((Kind::XattrRemove, 2));
+            table.push((Kind::XattrCheck, 1));
         }
         if table.is_empty() {
             table.push((Kind::Read(IoMode::Buffered), 1));
@@ -438,6 +643,10 @@ impl Generator {
         }
         if c.reopen {
             v.push("reopen".into());
+        }
+        if c.xattr && c.region.is_none() {
+            v.extend(XattrMode::ALL.iter().map(|m| m.kind().to_string()));
+            v.extend(["xattr-remove".to_string(), "xattr-check".to_string()]);
         }
         v.push("check".into());
         if c.remount_every > 0 && ops >= c.remount_every {
@@ -491,8 +700,99 @@ impl Generator {
         (off, len)
     }
 
-    /// The operation number `n` (1-based) given the current model sizes.
-    pub fn next(&mut self, n: u64, sizes: &[u64]) -> Op {
+    /// A new attribute name: `user.` and 1 to 250 more bytes, mostly short,
+    /// sometimes the shortest or the longest possible.
+    fn xattr_name(&mut self) -> String {
+        let room = (XATTR_NAME_MAX - XATTR_PREFIX.len()) as u64;
+        let len = match self.rng.below(8) {
+            0 => room,
+            1 => 1,
+            2..=5 => self.rng.range(1, 16),
+            _ => self.rng.range(1, room),
+        };
+        let mut s = String::from(XATTR_PREFIX);
+        for _ in 0..len {
+            s.push(NAME_CHARS[self.rng.below(NAME_CHARS.len() as u64) as usize] as char);
+        }
+        s
+    }
+
+    /// A name the file does not have, to check `ENODATA`: one it had and
+    /// lost when there is one, half of the time, or a new one.
+    fn absent_xattr_name(&mut self, m: &Model) -> String {
+        let gone = m.xattrs().removed();
+        if !gone.is_empty() && self.rng.chance(1, 2) {
+            let i = self.rng.below(gone.len() as u64) as usize;
+            return gone.iter().nth(i).unwrap().clone();
+        }
+        self.xattr_name()
+    }
+
+    /// A name the file has (it must have one).
+    fn present_xattr_name(&mut self, m: &Model) -> String {
+        let x = m.xattrs();
+        x.nth_name(self.rng.below(x.len() as u64) as usize)
+            .to_string()
+    }
+
+    /// An attribute value length: empty, short (inline), at the edges of
+    /// rextfs's storage ([`XATTR_EDGES`]), up to a value block, or up to
+    /// 64 KiB (a chain of value blocks); never above `xattr_max_value`.
+    fn xattr_len(&mut self) -> u64 {
+        let len = match self.rng.below(16) {
+            0 | 1 => 0,
+            2..=6 => self.rng.range(1, 300),
+            7..=9 => XATTR_EDGES[self.rng.below(XATTR_EDGES.len() as u64) as usize],
+            10..=12 => self.rng.range(301, 4096),
+            _ => self.rng.range(4097, XATTR_SIZE_MAX),
+        };
+        len.min(self.cfg.xattr_max_value)
+    }
+
+    /// An attribute op of kind `k` on file `file` (model `m`). New names
+    /// are made only while the file has fewer than `xattr_names`; a create
+    /// names an existing attribute one time in eight (and when the file is
+    /// full), a replace or a remove a missing one one time in eight (and
+    /// when the file has none), to check `EEXIST` and `ENODATA`.
+    fn xattr_op(&mut self, k: Kind, file: usize, m: &Model) -> Op {
+        let have = m.xattrs().len();
+        let full = have >= self.cfg.xattr_names.max(1);
+        match k {
+            Kind::XattrSet(mode) => {
+                let existing = match mode {
+                    XattrMode::Any => have > 0 && (full || self.rng.chance(1, 2)),
+                    XattrMode::Create => have > 0 && (full || self.rng.chance(1, 8)),
+                    XattrMode::Replace => have > 0 && !self.rng.chance(1, 8),
+                };
+                let name = if existing {
+                    self.present_xattr_name(m)
+                } else if mode == XattrMode::Replace {
+                    self.absent_xattr_name(m)
+                } else {
+                    self.xattr_name()
+                };
+                Op::XattrSet {
+                    file,
+                    mode,
+                    name,
+                    len: self.xattr_len(),
+                    seed: self.rng.next_u64(),
+                }
+            }
+            Kind::XattrRemove => {
+                let name = if have > 0 && !self.rng.chance(1, 8) {
+                    self.present_xattr_name(m)
+                } else {
+                    self.absent_xattr_name(m)
+                };
+                Op::XattrRemove { file, name }
+            }
+            _ => Op::XattrCheck { file },
+        }
+    }
+
+    /// The operation number `n` (1-based) given the current models.
+    pub fn next(&mut self, n: u64, models: &[&Model]) -> Op {
         if self.cfg.remount_every > 0 && n % self.cfg.remount_every == 0 {
             return Op::Remount;
         }
@@ -500,7 +800,7 @@ impl Generator {
             return Op::Check;
         }
         let file = self.rng.below(self.cfg.files as u64) as usize;
-        let size = sizes[file];
+        let size = models[file].size();
         if self.cfg.inject_at == Some(n) && size > 0 {
             let (lo, hi) = self.window();
             let hi = hi.min(size);
@@ -578,6 +878,9 @@ impl Generator {
             Kind::Fsync => Op::Fsync { file },
             Kind::Fdatasync => Op::Fdatasync { file },
             Kind::Reopen => Op::Reopen { file },
+            k @ (Kind::XattrSet(_) | Kind::XattrRemove | Kind::XattrCheck) => {
+                self.xattr_op(k, file, models[file])
+            }
         }
     }
 }
@@ -587,13 +890,15 @@ mod tests {
     use super::*;
     use crate::model::Model;
 
+    /// Generates `n` ops, applying each to models as a file system that
+    /// behaves would.
     fn run(cfg: &GenConfig, seed: u64, n: u64) -> Vec<Op> {
         let mut g = Generator::new(cfg.clone(), seed);
         let mut models = vec![Model::new(); cfg.files];
         let mut out = Vec::new();
         for i in 1..=n {
-            let sizes: Vec<u64> = models.iter().map(|m| m.size()).collect();
-            let op = g.next(i, &sizes);
+            let view: Vec<&Model> = models.iter().collect();
+            let op = g.next(i, &view);
             match &op {
                 Op::Write { file, off, len, .. } => {
                     models[*file].write(*off, &vec![1; *len as usize])
@@ -605,6 +910,26 @@ mod tests {
                     off,
                     len,
                 } => models[*file].fallocate(*mode, *off, *len),
+                Op::XattrSet {
+                    file,
+                    mode,
+                    name,
+                    len,
+                    seed,
+                } => {
+                    let x = models[*file].xattrs_mut();
+                    let ok = match mode {
+                        XattrMode::Any => true,
+                        XattrMode::Create => x.get(name).is_none(),
+                        XattrMode::Replace => x.get(name).is_some(),
+                    };
+                    if ok {
+                        x.set(name, *len, *seed);
+                    }
+                }
+                Op::XattrRemove { file, name } if models[*file].xattrs().get(name).is_some() => {
+                    models[*file].xattrs_mut().remove(name)
+                }
                 _ => {}
             }
             out.push(op);
@@ -644,6 +969,12 @@ mod tests {
                 }
                 Op::Falloc { off, len, .. } => assert!(len > 0 && off + len <= cfg.max_size),
                 Op::Truncate { size, .. } => assert!(size <= cfg.max_size),
+                Op::XattrSet { ref name, len, .. } => {
+                    assert!(
+                        name.len() <= XATTR_NAME_MAX && len <= XATTR_SIZE_MAX,
+                        "{op:?}"
+                    )
+                }
                 _ => {}
             }
         }
@@ -664,6 +995,11 @@ mod tests {
             "fsync",
             "fdatasync",
             "reopen",
+            "xattr-set",
+            "xattr-create",
+            "xattr-replace",
+            "xattr-remove",
+            "xattr-check",
             "check",
         ] {
             assert!(kinds.contains(k), "no {k}");
@@ -684,6 +1020,7 @@ mod tests {
                     assert!(off >= 64 << 10 && off + len <= 128 << 10, "{op:?}")
                 }
                 Op::Truncate { .. } => panic!("truncate in shared mode"),
+                ref o if o.is_xattr() => panic!("attributes in shared mode: {o}"),
                 _ => {}
             }
         }
@@ -696,6 +1033,7 @@ mod tests {
             mmap: false,
             falloc: false,
             reopen: false,
+            xattr: false,
             remount_every: 100,
             ..GenConfig::default()
         };
@@ -704,6 +1042,9 @@ mod tests {
             o,
             Op::Falloc { .. }
                 | Op::Reopen { .. }
+                | Op::XattrSet { .. }
+                | Op::XattrRemove { .. }
+                | Op::XattrCheck { .. }
                 | Op::Read {
                     mode: IoMode::Direct | IoMode::Mmap,
                     ..
@@ -719,7 +1060,7 @@ mod tests {
     #[test]
     fn kinds_are_what_the_configuration_asks_for() {
         let all = Generator::new(GenConfig::default(), 1).kinds(1000);
-        assert_eq!(all.len(), 16, "{all:?}");
+        assert_eq!(all.len(), 21, "{all:?}");
         assert!(!all.contains(&"remount".to_string()));
         let cfg = GenConfig {
             direct: false,
@@ -760,6 +1101,86 @@ mod tests {
         assert!(made.iter().all(|k| kinds.contains(k)), "{made:?}");
     }
 
+    /// The op sequence of a seed must not change behind a bug report's back.
+    #[test]
+    fn seed_sequences_are_pinned() {
+        let cfg = GenConfig {
+            files: 3,
+            remount_every: 500,
+            xattr: false,
+            ..GenConfig::default()
+        };
+        let text: String = run(&cfg, 99, 3000)
+            .iter()
+            .map(|o| format!("{o}\n"))
+            .collect();
+        let h = crate::corrupt_check::fnv64(text.as_bytes(), crate::corrupt_check::FNV_INIT);
+        // The sequence of this seed before the attribute ops existed.
+        assert_eq!(h, 0x9ceb_395f_e59d_5071, "{h:#x}");
+    }
+
+    /// Attribute ops: names and values of every size class, the error
+    /// cases, never more names on a file than asked for.
+    #[test]
+    fn xattr_ops_cover_sizes_and_errors_within_the_limits() {
+        let cfg = GenConfig {
+            files: 2,
+            xattr_names: 5,
+            ..GenConfig::default()
+        };
+        let ops = run(&cfg, 21, 20000);
+        let mut models = vec![Model::new(); cfg.files];
+        let (mut exists, mut missing) = (0, 0);
+        let mut lens = std::collections::BTreeSet::new();
+        let mut name_lens = std::collections::BTreeSet::new();
+        for op in &ops {
+            match op {
+                Op::XattrSet {
+                    file,
+                    mode,
+                    name,
+                    len,
+                    seed,
+                } => {
+                    let x = models[*file].xattrs_mut();
+                    let have = x.get(name).is_some();
+                    lens.insert(*len);
+                    name_lens.insert(name.len());
+                    match (mode, have) {
+                        (XattrMode::Create, true) => exists += 1,
+                        (XattrMode::Replace, false) => missing += 1,
+                        _ => x.set(name, *len, *seed),
+                    }
+                    assert!(x.len() <= 5, "{op}");
+                }
+                Op::XattrRemove { file, name } => {
+                    let x = models[*file].xattrs_mut();
+                    if x.get(name).is_some() {
+                        x.remove(name);
+                    } else {
+                        missing += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(exists > 20 && missing > 20, "{exists} {missing}");
+        for l in [0, 1014, 1015, 4056, 4057, 65536] {
+            assert!(lens.contains(&l), "no value of {l} bytes");
+        }
+        assert!(lens.iter().any(|&l| l > 4096 * 4 && l < 65535));
+        assert!(name_lens.contains(&6) && name_lens.contains(&255));
+        // A smaller largest value is kept to.
+        let cfg = GenConfig {
+            xattr_max_value: 3000,
+            ..cfg
+        };
+        assert!(run(&cfg, 21, 5000).iter().all(|o| match o {
+            Op::XattrSet { len, .. } => *len <= 3000,
+            _ => true,
+        }));
+    }
+
     #[test]
     fn log_lines_round_trip() {
         let cfg = GenConfig {
@@ -774,7 +1195,17 @@ mod tests {
             let back: Op = line.parse().unwrap();
             assert_eq!(&back, op, "{line}");
         }
+        assert!(ops.iter().any(|o| o.is_xattr()));
         assert!("write buffered 0 0x10".parse::<Op>().is_err());
+        assert!("xattr-set any 0 trusted.a 0x1 0x2".parse::<Op>().is_err());
+        assert!("xattr-set any 0 user. 0x1 0x2".parse::<Op>().is_err());
+        assert!("xattr-set sometimes 0 user.a 0x1 0x2"
+            .parse::<Op>()
+            .is_err());
+        assert!("xattr-set any 0 user.a 0x10001 0x2".parse::<Op>().is_err());
+        let long = format!("xattr-remove 0 user.{}", "n".repeat(251));
+        assert!(long.parse::<Op>().is_err());
+        assert!(long[..long.len() - 1].parse::<Op>().is_ok());
         assert!("frobnicate 1".parse::<Op>().is_err());
         assert!("read sideways 0 0 1".parse::<Op>().is_err());
     }

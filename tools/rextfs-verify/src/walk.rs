@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Walks a mounted tree the way a user would (readdir, lstat, read every
-//! file, readlink), and optionally writes to it, recording what each path
-//! gives and every error instead of stopping at the first. Used on
+//! file, readlink, listxattr and getxattr of every name), and optionally
+//! writes to it, recording what each path gives and every error instead of
+//! stopping at the first. Used on
 //! corrupted images, so it guards against loops (a visited set) and endless
 //! files (reads are capped). `corrupt_check` compares the result with the
 //! base image.
 
-use crate::corrupt_check::{file_detail, fnv64, FNV_INIT};
+use crate::corrupt_check::{file_detail, fnv64, xattr_detail, FNV_INIT};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -26,12 +29,21 @@ pub struct Obs {
     /// Files: size and content digest; symlinks: "-> target"; devices:
     /// the device number (32-bit "new" encoding).
     pub detail: String,
+    /// Extended attributes (see `corrupt_check::xattr_detail`).
+    pub xattrs: String,
 }
 
 impl Obs {
     /// A short description for reports.
     pub fn describe(&self) -> String {
-        format!("[{} {:o} {}]", self.kind, self.perm, self.detail)
+        if self.xattrs.is_empty() {
+            format!("[{} {:o} {}]", self.kind, self.perm, self.detail)
+        } else {
+            format!(
+                "[{} {:o} {} xattrs {}]",
+                self.kind, self.perm, self.detail, self.xattrs
+            )
+        }
     }
 }
 
@@ -82,6 +94,55 @@ fn rel(root: &Path, p: &Path) -> String {
 fn new_encode(rdev: u64) -> u32 {
     let (maj, min) = (libc::major(rdev), libc::minor(rdev));
     (min & 0xff) | (maj << 8) | ((min & !0xff) << 12)
+}
+
+/// The attributes of a path, each full name with its value.
+pub type XattrList = Vec<(String, Vec<u8>)>;
+
+/// A failed attribute call: the call ("listxattr", "getxattr user.a") and its error.
+pub type XattrError = (String, std::io::Error);
+
+/// The extended attributes of `p` (a symlink's own): llistxattr, then
+/// lgetxattr of every name listed, with `buf` (64 KiB, the VFS's limit of
+/// both) as the buffer. An error comes with the call that failed
+/// ("listxattr", "getxattr user.a").
+pub fn read_xattrs(p: &Path, buf: &mut [u8]) -> Result<XattrList, XattrError> {
+    let cstr = |b: &[u8], op: &str| {
+        CString::new(b).map_err(|_| (op.to_string(), std::io::ErrorKind::InvalidInput.into()))
+    };
+    let cpath = cstr(p.as_os_str().as_bytes(), "listxattr")?;
+    // SAFETY: `cpath` is a C string; `buf` is writable for its length.
+    let n = unsafe { libc::llistxattr(cpath.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(("listxattr".into(), std::io::Error::last_os_error()));
+    }
+    let names: Vec<Vec<u8>> = buf[..n as usize]
+        .split(|&c| c == 0)
+        .filter(|s| !s.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let op = format!("getxattr {}", String::from_utf8_lossy(&name));
+        let cname = cstr(&name, &op)?;
+        // SAFETY: Both are C strings; `buf` is writable for its length.
+        let n = unsafe {
+            libc::lgetxattr(
+                cpath.as_ptr(),
+                cname.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err((op, std::io::Error::last_os_error()));
+        }
+        out.push((
+            String::from_utf8_lossy(&name).into_owned(),
+            buf[..n as usize].to_vec(),
+        ));
+    }
+    Ok(out)
 }
 
 fn observe(w: &mut Walk, md: &std::fs::Metadata, p: &Path, path: &str, buf: &mut [u8]) {
@@ -141,12 +202,18 @@ fn observe(w: &mut Walk, md: &std::fs::Metadata, p: &Path, path: &str, buf: &mut
         }
         _ => String::new(),
     };
+    // Every attribute, ACLs included: the only reads of xattr and value blocks.
+    let xattrs = match read_xattrs(p, buf) {
+        Ok(a) => xattr_detail(a),
+        Err((op, e)) => return w.err(path, false, format!("{op} {path}: {e}")),
+    };
     w.obs.insert(
         path.to_string(),
         Obs {
             kind,
             perm: md.mode() & 0o7777,
             detail,
+            xattrs,
         },
     );
 }
@@ -271,6 +338,43 @@ pub fn walk(root: &Path, write: bool) -> Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_are_read_with_their_values() {
+        let dir = std::env::temp_dir().join(format!("rextfs-walk-xattr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let set = |name: &str, v: &[u8]| {
+            let p = CString::new(f.as_os_str().as_bytes()).unwrap();
+            let n = CString::new(name).unwrap();
+            // SAFETY: C strings and a readable value.
+            unsafe { libc::setxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), 0) }
+        };
+        if set("user.b", b"two") != 0 {
+            // No user attributes on this file system: nothing to check.
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+        assert_eq!(set("user.a", b""), 0);
+        let mut got = read_xattrs(&f, &mut buf).unwrap();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("user.a".to_string(), Vec::new()),
+                ("user.b".to_string(), b"two".to_vec())
+            ]
+        );
+        let (op, e) = read_xattrs(&dir.join("missing"), &mut buf).unwrap_err();
+        assert_eq!(
+            (op.as_str(), e.raw_os_error()),
+            ("listxattr", Some(libc::ENOENT))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn device_numbers_use_the_new_encoding() {

@@ -13,6 +13,37 @@ fn scratch(tag: &str) -> PathBuf {
     d
 }
 
+/// Whether files in `d` take `user.` attributes.
+fn has_user_xattrs(d: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let f = d.join("xattr-probe");
+    std::fs::write(&f, b"").unwrap();
+    let p = std::ffi::CString::new(f.as_os_str().as_bytes()).unwrap();
+    // SAFETY: C strings and a readable value.
+    let r = unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            c"user.probe".as_ptr(),
+            b"1".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    std::fs::remove_file(&f).unwrap();
+    r == 0
+}
+
+/// The attribute options for runs in `d`: the host's file system may keep
+/// a file's attributes in one block (ext4), so ENOSPC is tolerated; without
+/// user attributes (an old tmpfs) the attribute ops are left out.
+fn xattr_flags(d: &std::path::Path) -> &'static str {
+    if has_user_xattrs(d) {
+        "--xattr-enospc-ok"
+    } else {
+        "--no-xattr"
+    }
+}
+
 fn verify(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rextfs-verify"))
         .args(args)
@@ -40,6 +71,7 @@ fn clean_run_passes() {
         "2",
         "--check-every",
         "100",
+        xattr_flags(&d),
         d.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
@@ -77,7 +109,15 @@ fn unsupported_operations_fail_unless_allowed() {
     let d = scratch("unsupported");
     let ds = d.to_str().unwrap();
     let run = |extra: &[&str]| {
-        let mut a = vec!["--seed", "9", "--ops", "1500", "--log-dir", ds];
+        let mut a = vec![
+            "--seed",
+            "9",
+            "--ops",
+            "1500",
+            "--log-dir",
+            ds,
+            xattr_flags(&d),
+        ];
         a.extend_from_slice(extra);
         a.push(ds);
         verify(&a)
@@ -117,15 +157,107 @@ fn unsupported_operations_fail_unless_allowed() {
 fn a_requested_kind_that_never_ran_fails_the_run() {
     let d = scratch("coverage");
     let ds = d.to_str().unwrap();
-    let o = verify(&["--seed", "1", "--ops", "40", ds]);
+    let o = verify(&["--seed", "1", "--ops", "40", "--no-xattr", ds]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("requested kinds never ran: falloc-zero"), "{t}");
     assert!(t.contains("falloc-zero 0,"), "{t}");
+    assert!(!t.contains("xattr-"), "{t}");
     // Left out, the same kind no longer counts; the others are still due.
-    let o = verify(&["--seed", "1", "--ops", "40", "--no-falloc", ds]);
+    let o = verify(&[
+        "--seed",
+        "1",
+        "--ops",
+        "40",
+        "--no-falloc",
+        "--no-xattr",
+        ds,
+    ]);
     let t = text(&o);
     assert!(!t.contains("falloc-"), "{t}");
+    // The attribute ops are requested kinds too.
+    if has_user_xattrs(&d) {
+        let o = verify(&[
+            "--seed",
+            "1",
+            "--ops",
+            "40",
+            "--no-falloc",
+            "--xattr-enospc-ok",
+            ds,
+        ]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains("xattr-check 0,"), "{t}");
+        let never = t.lines().find(|l| l.contains("never ran: ")).expect(&t);
+        assert!(never.contains("xattr-check"), "{t}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The attribute ops run strictly (no ENOSPC tolerated) with few names
+/// and short values, which any file system with user attributes takes;
+/// every attribute kind runs and a log with them replays.
+#[test]
+fn attribute_ops_run_and_replay() {
+    let d = scratch("xattr");
+    if !has_user_xattrs(&d) {
+        std::fs::remove_dir_all(&d).unwrap();
+        return;
+    }
+    let ds = d.to_str().unwrap();
+    let log = d.join("run.log");
+    let o = verify(&[
+        "--seed",
+        "0x51",
+        "--ops",
+        "2000",
+        "--files",
+        "2",
+        "--xattr-names",
+        "3",
+        "--xattr-max-value",
+        "600",
+        "--remount-cmd",
+        "true",
+        "--log",
+        log.to_str().unwrap(),
+        ds,
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(!t.contains("ENOSPC"), "{t}");
+    let counts = t.lines().find(|l| l.contains("ops run: ")).expect(&t);
+    for k in [
+        "xattr-set",
+        "xattr-create",
+        "xattr-replace",
+        "xattr-remove",
+        "xattr-check",
+    ] {
+        assert!(counts.contains(&format!(", {k} ")), "{k}: {counts}");
+        assert!(!counts.contains(&format!(", {k} 0,")), "{k}: {counts}");
+    }
+    let o = verify(&[
+        "--replay",
+        log.to_str().unwrap(),
+        "--remount-cmd",
+        "true",
+        ds,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Options out of range.
+    for bad in [
+        ["--xattr-names", "0"],
+        ["--xattr-names", "65"],
+        ["--xattr-max-value", "65537"],
+    ] {
+        assert_eq!(
+            verify(&[bad[0], bad[1], ds]).status.code(),
+            Some(2),
+            "{bad:?}"
+        );
+    }
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -134,6 +266,7 @@ fn injected_corruption_is_caught_reported_and_replayable() {
     let d = scratch("inject");
     let logs = scratch("inject-logs");
     let (ds, ls) = (d.to_str().unwrap(), logs.to_str().unwrap());
+    let xf = xattr_flags(&d);
     let o = verify(&[
         "--seed",
         "0x2a",
@@ -143,6 +276,7 @@ fn injected_corruption_is_caught_reported_and_replayable() {
         "700",
         "--log-dir",
         ls,
+        xf,
         ds,
     ]);
     let t = text(&o);
@@ -159,7 +293,7 @@ fn injected_corruption_is_caught_reported_and_replayable() {
     };
 
     // The saved log replays to the same failure at the same place.
-    let o2 = verify(&["--replay", log.to_str().unwrap(), "--log-dir", ls, ds]);
+    let o2 = verify(&["--replay", log.to_str().unwrap(), "--log-dir", ls, xf, ds]);
     let t2 = text(&o2);
     assert_eq!(o2.status.code(), Some(1), "{t2}");
     assert!(t2.contains("op=700 (corrupt 0 "), "{t2}");
@@ -175,6 +309,7 @@ fn injected_corruption_is_caught_reported_and_replayable() {
         "700",
         "--log-dir",
         ls,
+        xf,
         ds,
     ]);
     assert_eq!(first_line(&t), first_line(&text(&o3)));
@@ -188,7 +323,7 @@ fn injected_corruption_is_caught_reported_and_replayable() {
         .collect();
     let clean_log = logs.join("clean.log");
     std::fs::write(&clean_log, clean).unwrap();
-    let o4 = verify(&["--replay", clean_log.to_str().unwrap(), ds]);
+    let o4 = verify(&["--replay", clean_log.to_str().unwrap(), xf, ds]);
     assert!(o4.status.success(), "{}", text(&o4));
     std::fs::remove_dir_all(&d).unwrap();
     std::fs::remove_dir_all(&logs).unwrap();
@@ -198,8 +333,9 @@ fn injected_corruption_is_caught_reported_and_replayable() {
 fn processes_with_own_files_and_one_shared_file() {
     let d = scratch("procs");
     let ds = d.to_str().unwrap();
+    let xf = xattr_flags(&d);
     let o = verify(&[
-        "--seed", "3", "--ops", "1500", "--procs", "3", "--files", "2", ds,
+        "--seed", "3", "--ops", "1500", "--procs", "3", "--files", "2", xf, ds,
     ]);
     assert!(o.status.success(), "{}", text(&o));
     for k in 0..3 {
@@ -215,6 +351,7 @@ fn processes_with_own_files_and_one_shared_file() {
         "--shared",
         "--max-size",
         "64k",
+        xf,
         ds,
     ]);
     assert!(o.status.success(), "{}", text(&o));
@@ -232,6 +369,7 @@ fn processes_with_own_files_and_one_shared_file() {
         "2",
         "--inject-corruption",
         "100",
+        xf,
         ds,
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -242,6 +380,7 @@ fn processes_with_own_files_and_one_shared_file() {
 fn remount_command_runs_and_failures_stop_the_run() {
     let d = scratch("remount");
     let ds = d.to_str().unwrap();
+    let xf = xattr_flags(&d);
     let marker = d.join("remounts");
     let cmd = format!("echo x >> {}", marker.display());
     let o = verify(&[
@@ -253,6 +392,7 @@ fn remount_command_runs_and_failures_stop_the_run() {
         &cmd,
         "--remount-every",
         "250",
+        xf,
         ds,
     ]);
     assert!(o.status.success(), "{}", text(&o));
@@ -266,6 +406,7 @@ fn remount_command_runs_and_failures_stop_the_run() {
         "false",
         "--log-dir",
         ds,
+        xf,
         ds,
     ]);
     assert_eq!(o.status.code(), Some(1));
