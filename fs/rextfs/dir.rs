@@ -545,7 +545,7 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
     let mut h = journal::start(sb, credits::TMPFILE)?;
     // First: it may commit the running transaction to get a block.
     let acl_block = crate::xattr::alloc_acl_block(&mut h, &acls)?;
-    let (new, ino, mut d) =
+    let (mut new, ino, mut d) =
         prepare_inode(&h, idmap, dir, m).inspect_err(|_| discard_acls(&h, acl_block))?;
     let undo = |e: Error| -> Error {
         let _ = orphan::remove(&h, ino);
@@ -562,20 +562,19 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
     orphan::add_new(&h, ino).map_err(undo)?;
     // The VFS inode starts with one link; the glue's d_tmpfile() drops it to zero.
     let seq = h.seq();
-    let inode = new
-        .init(
-            params(sb, &d),
-            try_pin_init!(RxInode {
-                disk <- kernel::new_mutex!(on_disk),
-                dir_hint: AtomicU64::new(0),
-                sync_seq: AtomicU64::new(seq),
-                map_seq: AtomicU64::new(0),
-                xattr <- kernel::new_mutex!(()),
-            }),
-        )
-        .map_err(undo)?;
-    acls.cache(&inode);
-    Ok(inode)
+    // While the inode is still new and locked.
+    acls.cache(&mut new);
+    new.init(
+        params(sb, &d),
+        try_pin_init!(RxInode {
+            disk <- kernel::new_mutex!(on_disk),
+            dir_hint: AtomicU64::new(0),
+            sync_seq: AtomicU64::new(seq),
+            map_seq: AtomicU64::new(0),
+            xattr <- kernel::new_mutex!(()),
+        }),
+    )
+    .map_err(undo)
 }
 
 /// Creates a new inode of `mode` named by `dentry` in `parent`, in one transaction handle;
@@ -638,6 +637,8 @@ fn create_node(
     }
     parent.mark_dirty();
     let seq = h.seq();
+    // While the inode is still new and locked.
+    acls.cache(&mut new);
     let inode = new.init(
         params(sb, &d),
         try_pin_init!(RxInode {
@@ -648,7 +649,6 @@ fn create_node(
             xattr <- kernel::new_mutex!(()),
         }),
     )?;
-    acls.cache(&inode);
     dentry.instantiate(inode)
 }
 

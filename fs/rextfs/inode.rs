@@ -6,7 +6,7 @@ use crate::journal::{self, Handle};
 use crate::{credits, dir, file, format, symlink, RextFs};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
-    acl, file_ops,
+    file_ops,
     inode::{
         self, fsflags, iflags, mode, statx_attr, Either, FileAttr, INode, INodeView, Kstat, Locked,
         Params, Timespec,
@@ -239,7 +239,12 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
     // The slot is read with the new inode locked in the cache: an inode freed meanwhile is
     // evicted first (`iget_locked` waits for it), so a zero slot is free, not freed later.
     let buf = read_slot(sb, ino)?;
-    if src == Source::Handle && buf.iter().all(|&b| b == 0) {
+    // For a handle, a free slot (zeroed, or left unzeroed by a failed creation's undo) or an
+    // inode being freed is stale, judged before the checks that would report corruption.
+    if src == Source::Handle
+        && (buf.iter().all(|&b| b == 0)
+            || format::Inode::decode_unchecked(&buf).is_ok_and(|d| d.nlink == 0 || d.mode == 0))
+    {
         return Err(ESTALE);
     }
     let d = format::Inode::decode(ino, &buf).map_err(|e| {
@@ -261,8 +266,11 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
     // The inode may have left the cache with its last change not committed yet: until it
     // changes again, an fsync commits whatever is running (as ext4's i_sync_tid at iget).
     let seq = journal::running_seq(sb);
-    let no_xattrs = d.xattr == 0;
-    let inode = new.init(
+    if d.xattr == 0 {
+        // No attributes, so no ACLs: permission checks need not look.
+        new.cache_no_acl();
+    }
+    new.init(
         p,
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
@@ -271,12 +279,7 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
         }),
-    )?;
-    if no_xattrs {
-        // No attributes, so no ACLs: permission checks need not look.
-        acl::cache_no_acl(&inode);
-    }
-    Ok(inode)
+    )
 }
 
 /// The inode of a file handle (NFS export, `open_by_handle_at`): `ino` if it is in use and
@@ -302,11 +305,15 @@ pub(crate) fn iget_handle(
 /// `fsync` does (a directory's entries change without its inode: everything is committed).
 pub(crate) fn commit_metadata(inode: &INode<RextFs>) -> Result {
     let sb = inode.super_block();
+    // A dirty inode is written and committed here (`write_inode` with `sync`).
     inode.sync_metadata()?;
     if inode.mode() & mode::S_IFMT == mode::S_IFDIR {
         journal::force(sb)
+    } else if journal::is_committed(sb, inode.data().sync_seq.load(Ordering::Relaxed)) {
+        // A commit ends with a flush: no data of the file is asked for, so no other flush.
+        Ok(())
     } else {
-        journal::force_seq(sb, inode.data().sync_seq.load(Ordering::Relaxed))
+        journal::force(sb)
     }
 }
 

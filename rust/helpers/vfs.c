@@ -326,10 +326,25 @@ __rust_helper void rust_helper_posix_acl_release(struct posix_acl *acl)
 }
 
 /*
- * Whether @inode's lock is held exclusively by the current task: exact with lockdep; without
- * it, whether any task holds it.
+ * Whether @inode's lock is held exclusively by the current task (no C function says it; the
+ * glue's ->set_acl asks because ksmbd calls set_posix_acl() without the lock). Without
+ * PREEMPT_RT exact in every configuration: the writer bit of the count, and the owner, which
+ * a writer sets to itself (the two low bits of owner are flags). With PREEMPT_RT: write
+ * locked, and by the current task only as far as lockdep (when on) tells.
  */
-__rust_helper bool rust_helper_inode_lock_held(struct inode *inode)
+__rust_helper bool rust_helper_inode_lock_held_by_current(struct inode *inode)
 {
-	return inode_is_locked(inode) && lockdep_is_held_type(&inode->i_rwsem, 0);
+	struct rw_semaphore *sem = &inode->i_rwsem;
+
+#ifdef CONFIG_PREEMPT_RT
+	if (!rw_base_is_write_locked(&sem->rwbase))
+		return false;
+#else
+	if (!(atomic_long_read(&sem->count) & RWSEM_WRITER_LOCKED))
+		return false;
+	if ((atomic_long_read(&sem->owner) & ~3UL) != (unsigned long)current)
+		return false;
+#endif
+	/* Nonzero when lockdep is off, or cannot tell (debug_locks off). */
+	return lockdep_is_held_type(sem, 0) != 0;
 }

@@ -60,6 +60,9 @@ if grep -q "posix_acl" /tmp/t099.x; then fail "ACL still listed after setfacl -b
 # rewrites their masks too, and survives a remount.
 mkdir cd && mkfifo cp || fail "mkdir/mkfifo"
 setfacl -m u:1000:rwx cd && setfacl -m u:1000:rw cp || fail "setfacl on a directory/FIFO"
+chmod 755 cd || fail "chmod 755 cd"
+setpriv --reuid 1000 --regid 1000 --clear-groups ls "$mnt/cd" >/dev/null ||
+	fail "user 1000 cannot list a directory its ACL entry allows"
 chmod 700 cd && chmod 600 cp || fail "chmod of a directory/FIFO"
 for n in cd cp; do
 	getfacl -cpEn $n >/tmp/t099.c 2>/dev/null

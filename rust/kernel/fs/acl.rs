@@ -13,7 +13,7 @@
 //!
 //! C header: [`include/linux/posix_acl.h`](srctree/include/linux/posix_acl.h)
 
-use super::{inode::Locked, FileSystem, INode};
+use super::{inode::Locked, FileSystem, INode, NewINode};
 use crate::{
     bindings,
     error::{from_result, to_result},
@@ -190,9 +190,11 @@ impl CreateAcls {
         self.access.as_deref()
     }
 
-    /// Puts the new inode's ACLs (or that it has none) in the VFS's ACL cache, once they are
-    /// stored with it, so that its first permission check does not read them back.
-    pub fn cache<T: FileSystem>(&self, inode: &INode<T>) {
+    /// Puts the new inode's ACLs (or that it has none) in the VFS's ACL cache, so that its
+    /// first permission check does not read them back. Only for the inode being created with
+    /// these ACLs, still new and locked (`I_NEW`), so that nobody can have set an ACL on it
+    /// that the cache would then hide.
+    pub fn cache<T: FileSystem>(&self, inode: &mut NewINode<T>) {
         for (t, acl) in [bindings::ACL_TYPE_ACCESS, bindings::ACL_TYPE_DEFAULT]
             .into_iter()
             .zip(self.acls.iter())
@@ -205,12 +207,16 @@ impl CreateAcls {
     }
 }
 
-/// Caches that `inode` has no ACLs, e.g. when it is read from disk without extended
-/// attributes (`cache_no_acl`): permission checks then need not ask the file system.
-pub fn cache_no_acl<T: FileSystem>(inode: &INode<T>) {
-    for t in [bindings::ACL_TYPE_ACCESS, bindings::ACL_TYPE_DEFAULT] {
-        // SAFETY: The inode is live; NULL caches "no ACL".
-        unsafe { bindings::set_cached_acl(inode.as_raw(), t as c_int, core::ptr::null_mut()) };
+impl<T: FileSystem> NewINode<T> {
+    /// Caches that the inode has no ACLs (`cache_no_acl`), e.g. when it is read from disk
+    /// without extended attributes: permission checks then need not ask the file system.
+    /// Only while the inode is new and locked (`I_NEW`, before [`NewINode::init`]), as
+    /// ext4 does: once it is visible, an ACL set meanwhile would be hidden by the cache.
+    pub fn cache_no_acl(&mut self) {
+        for t in [bindings::ACL_TYPE_ACCESS, bindings::ACL_TYPE_DEFAULT] {
+            // SAFETY: The inode is live; NULL caches "no ACL".
+            unsafe { bindings::set_cached_acl(self.as_raw(), t as c_int, core::ptr::null_mut()) };
+        }
     }
 }
 
@@ -259,14 +265,15 @@ pub(crate) unsafe extern "C" fn set_acl<T: FileSystem>(
         // SAFETY: The dentry is positive.
         let inode_ptr = unsafe { (*dentry).d_inode };
         // A caller without the inode lock (ksmbd's `set_posix_acl` calls) is refused: the
-        // file system's `set_acl` changes the inode as its lock holder. Under lockdep the
-        // check is exact; without it, it tells only that some task holds the lock.
+        // file system's `set_acl` changes the inode as its lock holder. The check reads the
+        // lock's writer bit and owner (see the C helper; on PREEMPT_RT the owner only with
+        // lockdep).
         // SAFETY: The inode is live: the dentry holds a reference to it.
-        if !unsafe { bindings::inode_lock_held(inode_ptr) } {
+        if !unsafe { bindings::inode_lock_held_by_current(inode_ptr) } {
             return Err(EINVAL);
         }
-        // SAFETY: The caller holds the inode lock (checked above) for the call, and a
-        // reference through the dentry.
+        // SAFETY: The current task holds the inode lock exclusively (checked above) for the
+        // call, and a reference through the dentry.
         let inode = unsafe { Locked::held(INode::<T>::from_raw(inode_ptr)) };
         let mut acl = acl;
         let mut mode: bindings::umode_t = inode.mode();
@@ -434,6 +441,27 @@ mod tests {
         assert!(t.setattr.is_some());
         let s = &inode::Table::<SymlinkOps>::TABLE;
         assert!(s.get_inode_acl.is_none() && s.set_acl.is_none());
+    }
+
+    #[test]
+    fn set_acl_refuses_a_caller_without_the_inode_lock() {
+        // An inode whose lock nobody holds (an all-zero `i_rwsem` is unlocked): refused
+        // before the inode or the ACL is used.
+        let mut inode = core::mem::MaybeUninit::<bindings::inode>::zeroed();
+        let mut dentry = core::mem::MaybeUninit::<bindings::dentry>::zeroed();
+        // SAFETY: Both are zeroed C structs owned by the test; only `d_inode` is set.
+        unsafe { (*dentry.as_mut_ptr()).d_inode = inode.as_mut_ptr() };
+        let idmap = inode::Idmap::nop().as_raw();
+        // SAFETY: The glue reads `d_inode` and the lock word of the inode, then returns.
+        let r = unsafe {
+            set_acl::<Fs>(
+                idmap,
+                dentry.as_mut_ptr(),
+                core::ptr::null_mut(),
+                bindings::ACL_TYPE_ACCESS as c_int,
+            )
+        };
+        assert_eq!(r, EINVAL.to_errno());
     }
 
     /// The operations of a fast symlink of `Fs`.

@@ -184,7 +184,8 @@ mod tests {
         assert!(t.fh_to_dentry.is_some());
         assert!(t.fh_to_parent.is_some());
         assert!(t.get_parent.is_some());
-        // Nothing else is claimed: no `commit_metadata` (not implemented), no flags.
+        // Nothing else is claimed: no `commit_metadata` (`Fs` does not implement it), no
+        // flags.
         assert!(t.commit_metadata.is_none());
         assert_eq!(t.flags, 0);
     }

@@ -822,7 +822,7 @@ impl Idmap {
 
     /// The identity mapping (`nop_mnt_idmap`), for inodes the file system creates on its own
     /// rather than for a caller.
-    pub fn nop() -> &'static Idmap {
+    pub(crate) fn nop() -> &'static Idmap {
         // SAFETY: `nop_mnt_idmap` is a static the kernel never frees.
         unsafe { Self::from_raw(&raw mut bindings::nop_mnt_idmap) }
     }
@@ -841,6 +841,11 @@ impl Idmap {
 pub struct NewINode<T: FileSystem>(NonNull<bindings::inode>, PhantomData<T>);
 
 impl<T: FileSystem> NewINode<T> {
+    /// Returns the raw pointer to the new inode.
+    pub(crate) fn as_raw(&self) -> *mut bindings::inode {
+        self.0.as_ptr()
+    }
+
     /// Returns the time stamp the VFS would give this inode now (`current_time`: the coarse
     /// clock, or a fine-grained one on multigrain file systems, truncated to the super block's
     /// granularity). New inodes must take their times from it rather than from the wall
@@ -1146,8 +1151,13 @@ pub trait Operations {
 
     /// Changes attributes (`->setattr`), with the inode locked. The glue checks the request
     /// (`setattr_prepare`) before and copies the attributes other than the size into the inode
-    /// (`setattr_copy`) and marks it dirty after; the file system applies a size change (see
-    /// [`Attr::size`]).
+    /// (`setattr_copy`) and marks it dirty (`I_DIRTY_SYNC`) after; the file system applies a
+    /// size change (see [`Attr::size`]).
+    ///
+    /// Tables of a file system with ACLs get the glue's `->setattr` even without this hook
+    /// (so that `chmod` reaches `posix_acl_chmod`); it then does the same without a
+    /// file-system step, and refuses a size change (`EINVAL`; the VFS sends those only to
+    /// regular files, whose table must implement this hook to be truncated).
     fn setattr(_inode: &Locked<'_, Self::FileSystem>, _attr: &Attr) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -1706,12 +1716,25 @@ impl<U: Operations> Table<U> {
             // SAFETY: The directory is a live inode of this file system; the VFS's idmap is
             // valid for the call.
             let (idmap, dir) = unsafe { (Idmap::from_raw(idmap), INode::from_raw(dir)) };
+            let sb = dir.super_block().as_raw();
             let inode = U::tmpfile(idmap, dir, mode)?;
-            if inode.nlink() != 1 {
+            // A new inode: one link, a regular file, no dentry yet (`d_tmpfile` drops the link
+            // count of whatever it gets). An inode of another mount is refused by
+            // `into_raw_for`. (A named inode whose dentries were all pruned would pass; the
+            // file system then frees an inode it still names, which fsck finds; the VFS's
+            // memory is not at stake.)
+            if inode.nlink() != 1 || u32::from(inode.mode()) & bindings::S_IFMT != bindings::S_IFREG
+            {
                 return Err(EINVAL);
             }
-            let ptr = inode.as_raw();
-            core::mem::forget(inode);
+            // SAFETY: The inode is live; a dentry found is referenced and put right away.
+            let alias = unsafe { bindings::d_find_any_alias(inode.as_raw()) };
+            if !alias.is_null() {
+                // SAFETY: `d_find_any_alias` returned a reference.
+                unsafe { bindings::dput(alias) };
+                return Err(EINVAL);
+            }
+            let ptr = INode::into_raw_for(inode, sb)?;
             // SAFETY: The file's dentry is the new negative one `vfs_tmpfile` allocated;
             // `d_tmpfile` drops the link count and `d_instantiate` takes over our reference.
             unsafe { bindings::d_tmpfile(file, ptr) };

@@ -229,9 +229,9 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// Reads the stored ACL of kind `kind` of `inode`, decoded with [`acl::Acl::from_value`]
     /// from its value as the VFS encodes ACLs in extended attributes (`posix_acl_to_xattr`,
     /// ids of the initial user namespace), or `None` if it has none; a value that does not
-    /// decode is corruption for the file system to report. Implementing it (with [`FileSystem::set_acl`], which needs
-    /// [`FileSystem::listxattr`] to list them with [`xattr::List::add_acl`]) gives the file
-    /// system POSIX ACLs; see [`acl`](super::acl).
+    /// decode is corruption for the file system to report. Implementing it (with
+    /// [`FileSystem::set_acl`], which needs [`FileSystem::listxattr`] to list them with
+    /// [`xattr::List::add_acl`]) gives the file system POSIX ACLs; see [`acl`](super::acl).
     ///
     /// Context: process context, may sleep; no transaction of the file system open (it is
     /// also called from [`acl::CreateAcls::new`]); the inode lock may or may not be held.
@@ -288,7 +288,8 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// it nfsd writes the inode back (`sync_inode_metadata`), which does nothing for an inode
     /// that is not dirty. Used only with [`FileSystem::inode_for_handle`].
     ///
-    /// Context: process context, may sleep; the inode lock may be held.
+    /// Context: process context, may sleep; the inode's (or its parent's) lock may be held
+    /// exclusively by nfsd: the hook must not take inode locks.
     fn commit_metadata(_inode: &INode<Self>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
