@@ -95,6 +95,16 @@ mount_of() {
 	*) mount -t "$1" "$map" "$mnt" ;;
 	esac
 }
+# The workload also sets user. attributes (rextfs-crash --xattrs MAXLEN):
+# values up to 20000 bytes on rextfs (value chains of several blocks), up to
+# 200 on ext4 and xfs (four of them must fit ext4's one attribute block, 1 KiB
+# on the small devices here).
+xattrs_of() {
+	case $1 in
+	rextfs) echo "--xattrs 20000" ;;
+	*) echo "--xattrs 200" ;;
+	esac
+}
 fsck_n() {
 	case $1 in
 	ext4) e2fsck -fn "$map" ;;
@@ -164,7 +174,7 @@ log_writes_fs() {
 	fi
 	if [ -z "$why" ]; then
 		mkdir -p "$mnt/d"
-		rextfs-crash write --journal "$work/journal" --seed $wseed --ops "$ops" --files "$files" \
+		rextfs-crash write $(xattrs_of "$fs") --journal "$work/journal" --seed $wseed --ops "$ops" --files "$files" \
 			--mark-cmd "dmsetup message $name 0 mark \"\$1\"" "$mnt/d" >>"$log" 2>&1 || why="workload failed"
 		umount "$mnt" >>"$log" 2>&1 || why="${why:-umount failed}"
 	fi
@@ -259,7 +269,7 @@ for fs in ${fslist//,/ }; do
 		[ -z "$why" ] && { mount_of "$fs" >>"$log" 2>&1 || why="mount failed"; }
 		if [ -z "$why" ]; then
 			mkdir -p "$mnt/d"
-			rextfs-crash write $lie --journal "$work/journal" --seed $wseed --ops $cut --after 60 \
+			rextfs-crash write $lie $(xattrs_of "$fs") --journal "$work/journal" --seed $wseed --ops $cut --after 60 \
 				--files "$files" --cut-cmd "dmsetup suspend --nolockfs $name && dmsetup load $name --table '$table_cut' && dmsetup resume $name" \
 				"$mnt/d" >>"$log" 2>&1 || why="workload failed"
 			umount "$mnt" >>"$log" 2>&1 || why="${why:-umount after the cut failed}"

@@ -11,6 +11,7 @@ mkfs.ext4 -q -F /dev/vdb
 mnt=/tmp/v050
 mkdir -p "$mnt"
 mount /dev/vdb "$mnt"
-verify_suite /dev/vdb "$mnt" "mount /dev/vdb $mnt"
+# Without attribute ops: see verify-lib.sh (an ext4 zero-range bug).
+verify_suite /dev/vdb "$mnt" "mount /dev/vdb $mnt" none
 umount "$mnt"
 e2fsck -fn /dev/vdb >/dev/null || fail "e2fsck reports errors after the verifier"
