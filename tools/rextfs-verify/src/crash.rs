@@ -644,10 +644,9 @@ mod tests {
         d
     }
 
-    #[test]
-    fn no_cut_checks_clean_and_damage_is_found() {
-        let t = tmp("a");
-        let cfg = CrashConfig {
+    /// Seed 9, 400 ops on 3 files without a cut or attributes, in test directory `t`.
+    fn seed9_config(t: &std::path::Path) -> CrashConfig {
+        CrashConfig {
             dir: t.join("fs"),
             journal: t.join("journal"),
             seed: 9,
@@ -658,7 +657,13 @@ mod tests {
             lie: false,
             mark_cmd: None,
             xattr_max: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn no_cut_checks_clean_and_damage_is_found() {
+        let t = tmp("a");
+        let cfg = seed9_config(&t);
         assert_eq!(write(&cfg).unwrap(), 400);
         let (bad, _) = check(&cfg.dir, &cfg.journal, None).unwrap();
         assert!(bad.is_empty(), "{bad:?}");
@@ -765,18 +770,7 @@ mod tests {
     #[test]
     fn journal_of_a_seed_is_pinned() {
         let t = tmp("pin");
-        let cfg = CrashConfig {
-            dir: t.join("fs"),
-            journal: t.join("journal"),
-            seed: 9,
-            cut_at: 400,
-            after: 0,
-            cut_cmd: None,
-            files: 3,
-            lie: false,
-            mark_cmd: None,
-            xattr_max: 0,
-        };
+        let cfg = seed9_config(&t);
         write(&cfg).unwrap();
         let j = std::fs::read(&cfg.journal).unwrap();
         let h = crate::corrupt_check::fnv64(&j, crate::corrupt_check::FNV_INIT);
