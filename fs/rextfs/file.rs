@@ -994,6 +994,9 @@ impl inode::Operations for FileOps {
     type FileSystem = RextFs;
 
     fn fiemap(inode: &INode<RextFs>, info: &mut FiemapInfo, start: u64, len: u64) -> Result {
+        if info.flags() & FiemapInfo::FLAG_XATTR != 0 {
+            return crate::xattr::fiemap(inode, info, start, len);
+        }
         iomap::fiemap::<FileOps>(&inode.lock_shared(), info, start, len)
     }
 

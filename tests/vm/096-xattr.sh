@@ -8,7 +8,8 @@
 # and missing names (EEXIST, ENODATA); trusted. names hidden from
 # unprivileged callers; every value read back equal after a remount and after drop_caches; removal and unlink give every
 # block back; attributes survive a shutdown that flushes the log (journal
-# replay); fsck -n is clean after each part.
+# replay); fsck -n is clean after each part; fiemap -a reports exactly the
+# attribute blocks, the last flagged last.
 . "$REPO/tests/vm/lib.sh"
 
 command -v setfattr >/dev/null && command -v getfattr >/dev/null ||
@@ -238,3 +239,27 @@ mount -t rextfs "$dev" "$mnt" || fail "mount after shutdown"
 run_py check "$mnt" 4096 || fail "attributes after journal replay"
 umount "$mnt"
 fsck.rextfs -n "$dev" || fail "fsck -n after journal replay"
+
+# --- fiemap -a (FIEMAP_FLAG_XATTR): the attribute blocks as extents ---------
+mount -t rextfs "$dev" "$mnt" || fail "mount for fiemap -a"
+touch "$mnt/fa" "$mnt/none"
+sync
+base=$(free_blocks)
+setfattr -n user.small -v x "$mnt/fa" || fail "setfattr user.small"
+python3 -c "import os; os.setxattr('$mnt/fa', 'user.big', b'v' * 20000)" || fail "setxattr user.big"
+sync
+used=$((base - $(free_blocks)))
+bs=$(stat -f -c %S "$mnt")
+# xfs_io's TOTAL column counts 512-byte sectors; the last extent has FIEMAP_EXTENT_LAST.
+fiemap_a() { xfs_io -c "fiemap -a -v" "$1" | awk '$1 ~ /^[0-9]+:$/ { n++; s += $4; f = $5 } END { print n + 0, s + 0, f }'; }
+read -r n sectors last <<<"$(fiemap_a "$mnt/fa")"
+[ "$n" -ge 1 ] && [ "$sectors" -eq $((used * bs / 512)) ] ||
+	fail "fiemap -a: $n extents of $sectors sectors, the attributes use $used blocks of $bs bytes"
+[ $((last & 1)) -eq 1 ] || fail "fiemap -a: the last extent is not flagged last ($last)"
+read -r n sectors last <<<"$(fiemap_a "$mnt/none")"
+[ "$n" -eq 0 ] || fail "fiemap -a of a file without attributes: $n extents"
+umount "$mnt"
+mount -t rextfs "$dev" "$mnt" || fail "remount for fiemap -a"
+read -r n sectors last <<<"$(fiemap_a "$mnt/fa")"
+[ "$sectors" -eq $((used * bs / 512)) ] || fail "fiemap -a after a remount: $sectors sectors"
+umount "$mnt"

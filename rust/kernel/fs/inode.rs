@@ -2038,9 +2038,51 @@ impl<T: FileSystem> INode<T> {
 pub struct FiemapInfo(Opaque<bindings::fiemap_extent_info>);
 
 impl FiemapInfo {
+    /// `FIEMAP_FLAG_XATTR`: the caller asks for the extents of the extended attributes, not
+    /// of the data (the iomap helper refuses it).
+    pub const FLAG_XATTR: u32 = bindings::FIEMAP_FLAG_XATTR;
+    /// `FIEMAP_EXTENT_LAST`: the last extent of the file (or of its attributes).
+    pub const EXTENT_LAST: u32 = bindings::FIEMAP_EXTENT_LAST;
+
     /// Returns the raw pointer, for the iomap abstractions.
     pub fn as_raw(&mut self) -> *mut bindings::fiemap_extent_info {
         self.0.get()
+    }
+
+    /// The flags of the request (`fi_flags`).
+    pub fn flags(&self) -> u32 {
+        // SAFETY: The struct is valid for the call the reference comes from; `fi_flags` is
+        // not changed during it.
+        unsafe { (*self.0.get()).fi_flags }
+    }
+
+    /// Checks the request against `supported`, the flags the file system handles beyond
+    /// `FIEMAP_FLAG_SYNC` (which writes the data back first), and clamps `len` to the
+    /// largest file size (`fiemap_prep`): `EBADR` for other flags. Call it before
+    /// [`FiemapInfo::fill`] when not reporting through `iomap::fiemap`, which does.
+    pub fn prep<T: FileSystem>(
+        &mut self,
+        inode: &INode<T>,
+        start: u64,
+        len: &mut u64,
+        supported: u32,
+    ) -> Result {
+        // SAFETY: The inode and the request are valid for the call; `len` is writable.
+        to_result(unsafe {
+            bindings::fiemap_prep(inode.as_raw(), self.0.get(), start, len, supported)
+        })
+    }
+
+    /// Reports one extent (`fiemap_fill_next_extent`): `Ok(true)` when no more are wanted
+    /// (the user's buffer is full, or `flags` has [`FiemapInfo::EXTENT_LAST`]). Copying to
+    /// the user's buffer may fault: no spinlock may be held.
+    pub fn fill(&mut self, logical: u64, physical: u64, len: u64, flags: u32) -> Result<bool> {
+        // SAFETY: The request is valid for the call; the helper checks the user buffer.
+        let r = unsafe {
+            bindings::fiemap_fill_next_extent(self.0.get(), logical, physical, len, flags)
+        };
+        to_result(r)?;
+        Ok(r == 1)
     }
 }
 
