@@ -159,8 +159,13 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         self.sb.corrupt("extent tree node", e)
     }
 
-    fn new_node(&mut self) -> Result<(u64, KVec<u8>)> {
-        let b = self.sb.alloc_node_block(self.goal)?;
+    /// A new node block for a split: one of the blocks `spare` holds (allocated before the
+    /// insertion changed anything), or a new one.
+    fn new_node(&mut self, spare: &mut KVec<u64>) -> Result<(u64, KVec<u8>)> {
+        let b = match spare.pop() {
+            Some(b) => b,
+            None => self.sb.alloc_node_block(self.goal)?,
+        };
         *self.blocks = self.blocks.saturating_add(1);
         let buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
         Ok((b, buf))
@@ -196,20 +201,21 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         format::node_insert(buf, form, pos, rec).map_err(|e| self.err(e))
     }
 
-    /// Inserts `rec` into `node`, splitting it if full: returns the separator key and block of
-    /// the new right sibling, for the parent.
+    /// Inserts `rec` into `node`, splitting it if full (the new right sibling from `spare`):
+    /// returns the separator key and block of the new right sibling, for the parent.
     fn insert_at<R: format::Record>(
         &mut self,
         node: &mut [u8],
         form: NodeForm,
         rec: &R,
+        spare: &mut KVec<u64>,
     ) -> Result<Option<(u64, u64)>> {
         let h = format::node_header(node, form).map_err(|e| self.err(e))?;
         if h.nr < h.max {
             self.insert_sorted(node, form, rec)?;
             return Ok(None);
         }
-        let (rb, mut right) = self.new_node()?;
+        let (rb, mut right) = self.new_node(spare)?;
         let sep =
             format::node_split(node, form, &mut right, rb, self.ino).map_err(|e| self.err(e))?;
         if rec.key() >= sep {
@@ -221,8 +227,35 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         Ok(Some((sep, rb)))
     }
 
+    /// The extent of leaf `node` that `e` continues logically and on disk, as position and
+    /// the extent grown by `e`, when it can grow without reaching its next neighbour.
+    fn grows_into(
+        &self,
+        node: &[u8],
+        form: NodeForm,
+        e: &Extent,
+    ) -> Result<Option<(usize, Extent)>> {
+        let Some(i) = format::node_find_le(node, form, e.logical).map_err(|x| self.err(x))? else {
+            return Ok(None);
+        };
+        let mut prev: Extent = format::node_get(node, form, i).map_err(|x| self.err(x))?;
+        if prev.logical_end() != e.logical
+            || prev.physical_end() != e.physical
+            || prev.flags != e.flags
+            || u64::from(prev.len) + u64::from(e.len) > u64::from(format::MAX_EXTENT_LEN)
+        {
+            return Ok(None);
+        }
+        prev.len += e.len;
+        let nr = format::node_header(node, form).map_err(|x| self.err(x))?.nr;
+        let fits_next = i + 1 >= usize::from(nr)
+            || format::node_key(node, form, i + 1).map_err(|x| self.err(x))? >= prev.logical_end();
+        Ok(fits_next.then_some((i, prev)))
+    }
+
     /// Inserts extent `e` below `node` (of `level`); returns a split for the parent. With
-    /// `merge`, an extent that continues the previous one on disk extends it instead.
+    /// `merge`, an extent that continues the previous one on disk extends it instead. Splits
+    /// take their new blocks from `spare`.
     fn insert_rec(
         &mut self,
         node: &mut [u8],
@@ -230,38 +263,24 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         level: u8,
         e: &Extent,
         merge: bool,
+        spare: &mut KVec<u64>,
     ) -> Result<Option<(u64, u64)>> {
         if level == 0 {
             // Extend the previous extent when the new one continues it on disk.
-            if !merge {
-                return self.insert_at(node, form, e);
-            }
-            if let Some(i) = format::node_find_le(node, form, e.logical).map_err(|x| self.err(x))? {
-                let mut prev: Extent = format::node_get(node, form, i).map_err(|x| self.err(x))?;
-                if prev.logical_end() == e.logical
-                    && prev.physical_end() == e.physical
-                    && prev.flags == e.flags
-                    && u64::from(prev.len) + u64::from(e.len) <= u64::from(format::MAX_EXTENT_LEN)
-                {
-                    prev.len += e.len;
-                    let nr = format::node_header(node, form).map_err(|x| self.err(x))?.nr;
-                    let fits_next = i + 1 >= usize::from(nr)
-                        || format::node_key(node, form, i + 1).map_err(|x| self.err(x))?
-                            >= prev.logical_end();
-                    if fits_next {
-                        format::node_set(node, form, i, &prev).map_err(|x| self.err(x))?;
-                        return Ok(None);
-                    }
+            if merge {
+                if let Some((i, grown)) = self.grows_into(node, form, e)? {
+                    format::node_set(node, form, i, &grown).map_err(|x| self.err(x))?;
+                    return Ok(None);
                 }
             }
-            return self.insert_at(node, form, e);
+            return self.insert_at(node, form, e, spare);
         }
         let i = format::node_find_le(node, form, e.logical)
             .map_err(|x| self.err(x))?
             .unwrap_or(0);
         let mut rec: IndexRec = format::node_get(node, form, i).map_err(|x| self.err(x))?;
         let mut child = self.read_node(rec.child, level - 1)?;
-        let split = self.insert_rec(&mut child, NodeForm::Block, level - 1, e, merge)?;
+        let split = self.insert_rec(&mut child, NodeForm::Block, level - 1, e, merge, spare)?;
         self.write_node(rec.child, &mut child)?;
         if e.logical < rec.key {
             // The new extent is the smallest key of the child: keep the lower bound.
@@ -270,8 +289,49 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         }
         match split {
             None => Ok(None),
-            Some((key, child)) => self.insert_at(node, form, &IndexRec { key, child }),
+            Some((key, child)) => self.insert_at(node, form, &IndexRec { key, child }, spare),
         }
+    }
+
+    /// How many new node blocks inserting `e` takes: a split carries up from the leaf through
+    /// full nodes only, each taking a block for its new right half, and a split of the root
+    /// takes one more (its lower half moves down a level). An extent that grows the previous
+    /// one takes none. `ENOSPC` when the root would have to split at the deepest level.
+    fn blocks_for_insert(&self, root: &[u8], e: &Extent, merge: bool) -> Result<usize> {
+        let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
+        // Whether each node on the path is full, from the root down.
+        let mut full = KVec::with_capacity(usize::from(h.level) + 1, GFP_KERNEL)?;
+        full.push(h.nr >= h.max, GFP_KERNEL)?;
+        let mut node = KVec::new();
+        node.extend_from_slice(root, GFP_KERNEL)?;
+        let (mut form, mut level) = (NodeForm::Inline, h.level);
+        while level > 0 {
+            let i = format::node_find_le(&node, form, e.logical)
+                .map_err(|x| self.err(x))?
+                .unwrap_or(0);
+            let rec: IndexRec = format::node_get(&node, form, i).map_err(|x| self.err(x))?;
+            node = self.read_node(rec.child, level - 1)?;
+            let ch = format::node_header(&node, NodeForm::Block).map_err(|x| self.err(x))?;
+            full.push(ch.nr >= ch.max, GFP_KERNEL)?;
+            (form, level) = (NodeForm::Block, level - 1);
+        }
+        if merge && self.grows_into(&node, form, e)?.is_some() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for (depth, &f) in full.iter().enumerate().rev() {
+            if !f {
+                break;
+            }
+            n += 1;
+            if depth == 0 {
+                if h.level >= format::MAX_LEVEL {
+                    return Err(ENOSPC);
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Inserts extent `e` (which must not overlap any other) in the tree rooted in `root`; it
@@ -281,9 +341,47 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     }
 
     /// [`TreeCtx::insert`], optionally (`merge == false`) keeping `e` an extent of its own.
+    ///
+    /// The node blocks the splits need are allocated first, so that an insertion that finds
+    /// no room (`ENOSPC`) fails before it has changed anything: a split carried half way up
+    /// would leave the records of a new right half in a block no parent points at.
     fn insert_merging(&mut self, root: &mut [u8], e: &Extent, merge: bool) -> Result {
+        let need = self.blocks_for_insert(root, e, merge)?;
+        let mut spare = KVec::with_capacity(need, GFP_KERNEL)?;
+        let mut r = Ok(());
+        for _ in 0..need {
+            match self.sb.alloc_node_block(self.goal) {
+                Ok(b) => spare.push(b, GFP_KERNEL)?,
+                Err(err) => {
+                    r = Err(err);
+                    break;
+                }
+            }
+        }
+        if r.is_ok() {
+            r = self.insert_split(root, e, merge, &mut spare);
+        }
+        // Blocks left over: those of an insertion that failed (none otherwise: the count
+        // is exact).
+        for b in spare {
+            let freed = self.sb.free_node_block(b);
+            if r.is_ok() {
+                r = freed;
+            }
+        }
+        r
+    }
+
+    /// The insertion of [`TreeCtx::insert_merging`], with the blocks of its splits in `spare`.
+    fn insert_split(
+        &mut self,
+        root: &mut [u8],
+        e: &Extent,
+        merge: bool,
+        spare: &mut KVec<u64>,
+    ) -> Result {
         let h = format::node_header(root, NodeForm::Inline).map_err(|x| self.err(x))?;
-        let split = self.insert_rec(root, NodeForm::Inline, h.level, e, merge)?;
+        let split = self.insert_rec(root, NodeForm::Inline, h.level, e, merge, spare)?;
         let Some((key, child)) = split else {
             return Ok(());
         };
@@ -292,7 +390,7 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         if h.level >= format::MAX_LEVEL {
             return Err(ENOSPC);
         }
-        let (lb, mut left) = self.new_node()?;
+        let (lb, mut left) = self.new_node(spare)?;
         format::node_push_down(root, NodeForm::Inline, &mut left, lb, self.ino)
             .map_err(|x| self.err(x))?;
         self.write_node(lb, &mut left)?;
@@ -1608,6 +1706,71 @@ mod tests {
             );
             check!(root_level(&h.root)? == 0, "empty tree is not a leaf");
         }
+        Ok(())
+    }
+
+    /// An insertion that needs more new node blocks than the store has fails with `ENOSPC`
+    /// before it changes anything: the tree, its node blocks and the block count stay as they
+    /// were, whichever level of the split chain runs out.
+    #[test]
+    fn insert_without_room_changes_nothing() -> Result {
+        let mut h = Harness::new(34)?;
+        let (mut refused, mut deep_refused) = (0, 0);
+        for i in 0..400u64 {
+            // Extents that never continue each other (gaps on disk), inserted in an order
+            // that keeps leaves full: every other slot first, then the ones between.
+            let lblk = if i < 200 { 4 * i } else { 4 * (i - 200) + 2 };
+            let e = Extent {
+                logical: lblk,
+                physical: DATA_BASE + 3 * lblk,
+                len: 1,
+                flags: 0,
+            };
+            let used = h.store.in_use();
+            // No room, then room for one block, then enough.
+            for spare in [0, 1, usize::MAX - used] {
+                h.store.set_limit(used + spare);
+                let root = h.root;
+                let blocks = h.blocks;
+                h.blocks += 1;
+                match h.update(0, |t, root| t.insert(root, &e)) {
+                    Ok(()) => {
+                        model_insert(&mut h.model, e)?;
+                        break;
+                    }
+                    Err(err) if err == ENOSPC => {
+                        check!(spare != usize::MAX - used, "ENOSPC with room to spare");
+                        check!(
+                            h.root == root,
+                            "a refused insertion of {:?} changed the root",
+                            e
+                        );
+                        check!(h.store.in_use() == used, "a refused insertion kept blocks");
+                        check!(h.blocks == blocks + 1, "a refused insertion counted blocks");
+                        h.blocks = blocks;
+                        h.consistent()?;
+                        refused += 1;
+                        if spare == 1 {
+                            deep_refused += 1;
+                        }
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        h.store.set_limit(usize::MAX);
+        h.consistent()?;
+        check!(
+            root_level(&h.root)? >= 2,
+            "the tree never grew past level {}",
+            root_level(&h.root)?
+        );
+        check!(
+            refused > 0 && deep_refused > 0,
+            "{} refused, {} needing two blocks or more",
+            refused,
+            deep_refused
+        );
         Ok(())
     }
 

@@ -11,7 +11,7 @@
 
 use crate::meta::{NodeRead, NodeStore};
 use crate::FormatError;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use kernel::prelude::*;
 
 /// A xorshift64* generator. Deterministic, so that a failure repeats with the same seed.
@@ -83,7 +83,7 @@ pub(crate) const DATA_BASE: u64 = 1 << 20;
 /// never handed out; freed blocks are reused.
 pub(crate) struct MemStore {
     block_size: usize,
-    limit: usize,
+    limit: Cell<usize>,
     blocks: RefCell<KVec<Option<KVec<u8>>>>,
 }
 
@@ -94,9 +94,14 @@ impl MemStore {
         blocks.push(None, GFP_KERNEL)?;
         Ok(MemStore {
             block_size,
-            limit,
+            limit: Cell::new(limit),
             blocks: RefCell::new(blocks),
         })
+    }
+
+    /// From now on, allocations fail with `ENOSPC` once `limit` blocks are in use.
+    pub(crate) fn set_limit(&self, limit: usize) {
+        self.limit.set(limit);
     }
 
     /// Number of blocks allocated and not freed.
@@ -166,6 +171,9 @@ impl NodeStore for MemStore {
     }
 
     fn alloc_node_block(&self, _goal: u64) -> Result<u64> {
+        if self.in_use() >= self.limit.get() {
+            return Err(ENOSPC);
+        }
         let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
         let buf = KVec::from_elem(0u8, self.block_size, GFP_KERNEL)?;
         if let Some((i, slot)) = blocks
@@ -176,9 +184,6 @@ impl NodeStore for MemStore {
         {
             *slot = Some(buf);
             return Ok(i as u64);
-        }
-        if blocks.len() > self.limit {
-            return Err(ENOSPC);
         }
         blocks.push(Some(buf), GFP_KERNEL)?;
         Ok(blocks.len() as u64 - 1)
