@@ -156,6 +156,28 @@ impl BlockDevice<'_> {
         unsafe { bindings::bdev_logical_block_size(self.bdev) }
     }
 
+    /// The alignment in bytes that memory handed to the device's DMA must have
+    /// (`bdev_dma_alignment(bdev) + 1`, a power of two, at least 512): what direct I/O buffers
+    /// must be aligned to (`STATX_DIOALIGN`'s `dio_mem_align`). It may be smaller or larger
+    /// than [`Self::logical_block_size`].
+    pub fn dma_alignment(&self) -> u32 {
+        // SAFETY: `bdev` is valid by the type invariant, and an open block device has a
+        // request queue (`bd_queue`) for as long as it is open. The queue's limits change only
+        // by whole-structure updates (`queue_limits_commit_update`); C reads this field
+        // without a lock (`bdev_dma_alignment`), and the volatile read is the same single
+        // load of an aligned `unsigned int`.
+        let mask = unsafe {
+            let q = (*self.bdev).bd_queue;
+            (&raw const (*q).limits.dma_alignment).read_volatile()
+        };
+        // The block layer keeps the mask at least `SECTOR_SIZE - 1` and at most `PAGE_SIZE`
+        // (`blk_validate_limits`), one less than a power of two; round up all the same.
+        mask.saturating_add(1)
+            .max(512)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 31)
+    }
+
     /// Whether the device refuses writes (`bdev_read_only`: a read-only disk, or one set
     /// read-only with `blockdev --setro`). The block layer only warns about writes to such a
     /// device and lets them through: a file system must not issue any.

@@ -8,7 +8,7 @@
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
 use super::{
-    inode::{INode, Locked},
+    inode::{INode, Locked, SharedLocked},
     registration::FileSystem,
     File, Kiocb,
 };
@@ -123,6 +123,51 @@ pub fn file_modified<T: FileSystem>(lock: &Locked<'_, T>, iocb: &mut Kiocb<'_, (
     lock.check_iocb(iocb)?;
     // SAFETY: The file of a live kiocb is valid; the inode lock is held.
     to_result(unsafe { bindings::file_modified((*iocb.as_raw()).ki_filp) })
+}
+
+/// [`write_checks`] with the inode lock held shared, for a write that may run under the
+/// shared lock (a direct overwrite inside the file, as XFS and ext4 do). `generic_write_checks`
+/// reads the size (for `O_APPEND`) and the limits, which change only under the lock held
+/// exclusively, so the result holds as long as `lock` does; the caller must still check
+/// where the write ends up (an append moves it to the end of the file) before writing under
+/// the shared lock. `EINVAL` if `lock` is not the guard of the iocb's inode.
+pub fn write_checks_shared<T: FileSystem>(
+    lock: &SharedLocked<'_, T>,
+    iocb: &mut Kiocb<'_, ()>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    lock.check_iocb(iocb)?;
+    // SAFETY: `iocb` and `from` are valid; the inode lock is held (shared), under which the
+    // size and the swap file flag it reads are stable.
+    let r = unsafe { bindings::generic_write_checks(iocb.as_raw(), from.as_raw()) };
+    if r < 0 {
+        Err(Error::from_errno(r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// [`file_modified`] with the inode lock held shared: updates the modification times
+/// (`kiocb_modified`) and returns `Ok(true)` if the inode has no privileges to remove
+/// (`IS_NOSEC`: no set-id bits or security attributes were found since they last changed).
+/// Otherwise it changes nothing and returns `Ok(false)`: removing privileges
+/// (`file_remove_privs`) changes the inode under the exclusive lock, so the caller must take
+/// it and call [`file_modified`] instead. With `IOCB_NOWAIT`, `EAGAIN` if the times cannot be
+/// updated without blocking. `EINVAL` if `lock` is not the guard of the iocb's inode.
+pub fn file_modified_shared<T: FileSystem>(
+    lock: &SharedLocked<'_, T>,
+    iocb: &mut Kiocb<'_, ()>,
+) -> Result<bool> {
+    lock.check_iocb(iocb)?;
+    if !lock.is_nosec() {
+        return Ok(false);
+    }
+    // SAFETY: The file of a live kiocb is valid and the inode lock is held. `S_NOSEC` is set
+    // (and only cleared under the exclusive lock, which `lock` keeps out), so
+    // `file_remove_privs_flags` returns at once without changing the inode; the time update
+    // (`inode_update_time`) is made for callers holding the lock shared.
+    to_result(unsafe { bindings::kiocb_modified(iocb.as_raw()) })?;
+    Ok(true)
 }
 
 /// Handles `O_SYNC`/`O_DSYNC` after a write of `written` bytes (`generic_write_sync`); call

@@ -718,6 +718,18 @@ impl<T: FileSystem> SharedLocked<'_, T> {
     pub fn check_iocb(&self, iocb: &super::Kiocb<'_, ()>) -> Result {
         guards_iocb(self.inode.as_raw(), iocb)
     }
+
+    /// Tells whether the inode has no privileges that a write would have to remove
+    /// (`IS_NOSEC`: `S_NOSEC` is set, which the VFS does once it found no set-id bits or
+    /// security attributes, and undoes when they may change). Both happen under the lock held
+    /// exclusively, so the answer holds as long as this guard does.
+    pub fn is_nosec(&self) -> bool {
+        // SAFETY: The inode is valid; `i_flags` changes (`S_NOSEC`, `inode_set_flags`) under
+        // the exclusive lock, which this guard keeps out, so the volatile load of the aligned
+        // field races with no writer.
+        let flags = unsafe { (&raw const (*self.inode.as_raw()).i_flags).read_volatile() };
+        flags & bindings::S_NOSEC != 0
+    }
 }
 
 impl<T: FileSystem> core::ops::Deref for SharedLocked<'_, T> {
