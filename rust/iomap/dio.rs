@@ -495,6 +495,66 @@ pub fn dio_rw_write<U: DioOperations>(
     })
 }
 
+/// Direct overwrite of `from` at `iocb`'s position with the inode lock held only shared (the
+/// guard), so that overwrites of a file run in parallel with each other and with reads, as
+/// XFS runs them (`xfs_file_dio_write_aligned`); the caller ran
+/// [`write_checks_shared`](kernel::fs::file_ops::write_checks_shared) and
+/// [`file_modified_shared`](kernel::fs::file_ops::file_modified_shared).
+///
+/// Only a pure overwrite can run this way: [`DioFlags::OVERWRITE_ONLY`] is always added, so
+/// iomap refuses a write that does not end inside the file, and `U`'s `begin` sees
+/// [`OpFlags::OVERWRITE_ONLY`](crate::OpFlags::OVERWRITE_ONLY), for which the glue accepts
+/// only written blocks (no allocation, no unwritten blocks to zero around the write or to
+/// convert, nothing shared); anything else fails with `EAGAIN` before any I/O is submitted
+/// for it, as does a write whose end is at the end of the file but not at a block boundary
+/// (iomap would zero the rest of that block past the end, which needs the exclusive lock).
+/// On `EAGAIN` the caller drops the guard and writes with the lock held exclusively
+/// ([`dio_rw_write`]). The write must be mapped by one call of `begin`: a mapping that ends
+/// short of the write is `EAGAIN` too (iomap would otherwise submit part of the write before
+/// failing it, for an asynchronous kiocb only at its completion).
+///
+/// The size cannot change while the guard is held, and the write never changes it, so an
+/// asynchronous kiocb may be [`DioResult::Queued`] and the guard dropped; `end_io` then runs
+/// with no lock held, maybe concurrently with other overwrites' `end_io`. `ENOTBLK` asks the
+/// caller to fall back to buffered I/O (with the exclusive lock).
+pub fn dio_rw_write_shared<U: DioOperations>(
+    lock: &SharedLocked<'_, U::FileSystem>,
+    iocb: &mut Kiocb<'_, ()>,
+    from: &mut IovIterSource<'_>,
+    flags: DioFlags,
+) -> Result<DioResult> {
+    lock.check_iocb(iocb)?;
+    let bs = i64::from(lock.super_block().block_size());
+    let end = iocb.ki_pos().saturating_add(from.len() as i64);
+    if !shared_overwrite_ok(end, lock.size(), bs) {
+        return Err(EAGAIN);
+    }
+    let flags = flags | DioFlags::OVERWRITE_ONLY;
+    // SAFETY: As in `dio_rw_read`; the inode lock is held (shared), and with
+    // `IOMAP_DIO_OVERWRITE_ONLY` iomap neither extends the file nor zeroes around the write
+    // (the checked `begin` only hands it written blocks).
+    dio_result(unsafe {
+        bindings::iomap_dio_rw(
+            iocb.as_raw(),
+            from.as_raw(),
+            &Ops::<U>::TABLE,
+            DioOps::<U>::ptr(true),
+            flags.bits(),
+            core::ptr::null_mut(),
+            0,
+        )
+    })
+}
+
+/// Tells whether a direct write ending at `end` may run under the shared inode lock, in a
+/// file of `size` bytes with blocks of `bs` bytes: it must end inside the file, and if it
+/// ends at the end of the file, at a block boundary (iomap zeroes the rest of the block of a
+/// write that ends at or past the end of the file). Writes ending past the end are refused by
+/// iomap itself (`IOMAP_DIO_OVERWRITE_ONLY`); this checks them too.
+fn shared_overwrite_ok(end: i64, size: i64, bs: i64) -> bool {
+    end < size || (end == size && end & (bs - 1) == 0)
+}
+
 /// The small direct read fast path (`iomap_dio_read_simple`, 7.3): a non-empty read of at
 /// most one block inside `i_size`, mapped by a single call to `U`'s `begin` (checked like every
 /// mapping) into one bio. `ENOTBLK` means "use [`dio_rw_read`]" (also when `U` has an
@@ -653,6 +713,18 @@ mod tests {
         assert!(end_io_may_sleep(write, false, false, false));
         assert!(!end_io_may_sleep(write, false, false, true));
         assert!(!end_io_may_sleep(0, false, false, true));
+    }
+
+    #[test]
+    fn shared_overwrites_stay_inside_the_file() {
+        assert!(shared_overwrite_ok(4096, 8192, 4096));
+        assert!(shared_overwrite_ok(8192, 8192, 4096));
+        // Sub-block writes inside the file zero nothing.
+        assert!(shared_overwrite_ok(5000, 6000, 4096));
+        // Ending at an end of file inside a block: iomap zeroes the rest of it.
+        assert!(!shared_overwrite_ok(6000, 6000, 4096));
+        assert!(!shared_overwrite_ok(8192, 6000, 4096));
+        assert!(!shared_overwrite_ok(4096, 0, 4096));
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //!   adds the `struct iomap_writeback_ops` of writeback, and [`AddressSpace`] builds the whole
 //!   `struct address_space_operations` and `struct vm_operations_struct` of a file on them.
 //! - [`DioOperations`] becomes `struct iomap_dio_ops` ([`DioOps`]) for [`dio_rw_read`] /
-//!   [`dio_rw_write`], whose [`DioResult`] keeps a queued asynchronous I/O apart from a
-//!   finished one; [`dio_read_simple`] is the 7.3 small-read fast path.
+//!   [`dio_rw_write`] / [`dio_rw_write_shared`], whose [`DioResult`] keeps a queued
+//!   asynchronous I/O apart from a finished one; [`dio_read_simple`] is the 7.3 small-read
+//!   fast path.
 //! - [`WriteOperations`] and [`ReadOperations`] become `struct iomap_write_ops` /
 //!   `struct iomap_read_ops` ([`WriteOps`], [`ReadOps`]), installed through
 //!   [`Operations::WRITE_OPS`] / [`Operations::READ_OPS`].
@@ -57,8 +58,8 @@ mod mapping;
 mod ops;
 
 pub use dio::{
-    dio_read_simple, dio_rw_read, dio_rw_write, DioBio, DioEnd, DioEndFlags, DioFlags,
-    DioOperations, DioOps, DioResult,
+    dio_read_simple, dio_rw_read, dio_rw_write, dio_rw_write_shared, DioBio, DioEnd, DioEndFlags,
+    DioFlags, DioOperations, DioOps, DioResult,
 };
 pub use folio_ops::{
     IterRef, ReadOperations, ReadOps, ReadTable, WriteIter, WriteOperations, WriteOps, WriteTable,

@@ -110,6 +110,14 @@ impl<U: Operations> Ops<U> {
             let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
             let op = OpFlags::from_raw(flags);
             let map = U::begin(inode, pos, length, op)?;
+            // An overwrite-only direct write (`dio_rw_write_shared`) must be mapped in one go:
+            // iomap would submit the part mapped and then fail the rest with `EAGAIN`, for an
+            // asynchronous kiocb only at its completion, too late to retry the write.
+            if op.contains(OpFlags::OVERWRITE_ONLY)
+                && map.offset().saturating_add_unsigned(map.length()) < pos.saturating_add(length)
+            {
+                return Err(EAGAIN);
+            }
             let sb = inode.super_block();
             let checked = if map.map_type() == MapType::Inline && !U::INLINE_DATA {
                 Err(EIO)
