@@ -284,9 +284,17 @@ impl FileOps {
                 let phys = e.map(lblk).ok_or(EFSCORRUPTED)?;
                 let n = (e.logical_end() - lblk).min(want);
                 let (off, len, addr) = ((lblk << shift) as i64, n << shift, phys << shift);
-                if flags.contains(OpFlags::NOWAIT) && flags.is_data_write() && n < want {
-                    // A non-blocking direct write must be mapped in one go: iomap would
-                    // otherwise submit part of it before failing with EAGAIN.
+                let overwrite = flags.contains(OpFlags::OVERWRITE_ONLY);
+                let one_go = flags.contains(OpFlags::NOWAIT) || overwrite;
+                if one_go && flags.is_data_write() && n < want {
+                    // A non-blocking or overwrite-only direct write must be mapped in one
+                    // go: iomap would otherwise submit part of it before failing with
+                    // EAGAIN.
+                    return Err(EAGAIN);
+                }
+                if overwrite && e.unwritten() {
+                    // A write under the shared inode lock converts nothing (see
+                    // `dio_overwrite_shared`): the exclusive path writes unwritten blocks.
                     return Err(EAGAIN);
                 }
                 Ok(Found::Map(if e.unwritten() {
@@ -319,7 +327,7 @@ impl FileOps {
                     let len = (n << shift).min((i64::MAX - off) as u64);
                     return Ok(Found::Map(Mapping::hole(off, len)));
                 }
-                if flags.contains(OpFlags::NOWAIT) {
+                if flags.contains(OpFlags::NOWAIT) || flags.contains(OpFlags::OVERWRITE_ONLY) {
                     return Err(EAGAIN);
                 }
                 if lblk
@@ -841,6 +849,67 @@ impl iomap::DioOperations for FileOps {
     }
 }
 
+impl FileOps {
+    /// Tries a direct write under the inode lock held shared, as XFS runs block-aligned
+    /// direct writes (`xfs_file_dio_write_aligned`): overwrites of written blocks inside the
+    /// file run in parallel with each other and with direct reads. Returns `None` when the
+    /// write must take the exclusive path of `write_iter` instead (having changed nothing but
+    /// maybe the position of an append, which that path sets again):
+    ///
+    /// - it is not block-aligned: iomap zeroes the rest of the blocks of a sub-block write
+    ///   into new or unwritten blocks, which must not race with another write to them;
+    /// - it does not end inside the file (an append, an extending write): the size changes,
+    ///   and the bytes between the old end and the write are zeroed first;
+    /// - privileges may have to be removed (not `IS_NOSEC`), which needs the exclusive lock;
+    /// - its range is not one written extent (a hole or unwritten blocks, or two extents):
+    ///   `begin` answers the overwrite-only mapping request with `EAGAIN` before any I/O;
+    /// - the page cache of the range could not be dropped (`ENOTBLK`): the exclusive path
+    ///   falls back to buffered I/O.
+    ///
+    /// No block is allocated, converted or zeroed under the shared lock, and the size does not
+    /// change, so nothing is left for `end_io` to do; concurrent conversions (writeback,
+    /// queued writes of the exclusive path) only turn other, unwritten blocks into written
+    /// ones under the disk mutex and never move a written block. Truncate, hole punching and
+    /// the other `fallocate` modes take the lock exclusively and wait for direct I/O
+    /// (`inode_dio_wait`), so the blocks stay the file's until the write completed.
+    fn dio_overwrite_shared(
+        iocb: &mut Kiocb<'_, ()>,
+        inode: &INode<RextFs>,
+        from: &mut IovIterSource<'_>,
+    ) -> Result<Option<usize>> {
+        let bs = i64::from(inode.super_block().block_size());
+        let aligned = |pos: i64, len: usize| (pos | len as i64) & (bs - 1) == 0;
+        // Unlocked first look, to leave writes that cannot go this way alone.
+        if !aligned(iocb.ki_pos(), from.len())
+            || iocb.ki_pos().saturating_add(from.len() as i64) > inode.size()
+        {
+            return Ok(None);
+        }
+        let lock = inode.lock_shared();
+        if inode.flags() & iflags::IMMUTABLE != 0 {
+            return Err(EPERM);
+        }
+        // The size is stable under the shared lock (only the exclusive path changes it).
+        let n = file_ops::write_checks_shared(&lock, iocb, from)?;
+        if n == 0 {
+            return Ok(Some(0));
+        }
+        let (pos, len) = (iocb.ki_pos(), from.len());
+        if !aligned(pos, len) || pos.saturating_add(len as i64) > inode.size() {
+            return Ok(None);
+        }
+        if !file_ops::file_modified_shared(&lock, iocb)? {
+            return Ok(None);
+        }
+        match iomap::dio_rw_write_shared::<FileOps>(&lock, iocb, from, iomap::DioFlags::empty()) {
+            Err(e) if e == EAGAIN || e == ENOTBLK => Ok(None),
+            // iomap completes the kiocb after `end_io`.
+            Ok(iomap::DioResult::Queued) => Err(EIOCBQUEUED),
+            r => Ok(Some(r?.into_result()?)),
+        }
+    }
+}
+
 #[vtable]
 impl file_ops::Operations for FileOps {
     type FileSystem = RextFs;
@@ -907,6 +976,11 @@ impl file_ops::Operations for FileOps {
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
         crate::check_live(inode.super_block())?;
+        if file_ops::is_direct(iocb) {
+            if let Some(n) = Self::dio_overwrite_shared(iocb, inode, from)? {
+                return file_ops::write_sync(iocb, n);
+            }
+        }
         let written = {
             let lock = inode.lock();
             // The file may have become immutable after it was opened for writing.
@@ -1011,12 +1085,12 @@ impl inode::Operations for FileOps {
     fn getattr(inode: &INode<RextFs>, stat: &mut Kstat, request_mask: u32, _flags: u32) -> Result {
         crate::inode::statx_attributes(inode, stat);
         if request_mask & inode::STATX_DIOALIGN != 0 {
-            // Direct I/O aligned to the file system block size always works: the block size
-            // is at least the device's logical block size (the mount set it as the device's
-            // block size) and its DMA alignment. iomap accepts smaller device-sector
-            // alignment too; sub-block writes are then serialised (see `write_iter`).
-            let bs = inode.super_block().block_size();
-            stat.set_dio_align(bs, bs)?;
+            // iomap takes direct I/O aligned to the device's logical block size, in buffers
+            // aligned for its DMA, anywhere in the file: reads of holes and unwritten blocks
+            // give zeroes; writes smaller than a block zero the rest of the block where it
+            // was not written yet, under the exclusive inode lock (see `write_iter`).
+            let bdev = inode.super_block().block_device();
+            stat.set_dio_align(bdev.dma_alignment(), bdev.logical_block_size())?;
         }
         Ok(())
     }
