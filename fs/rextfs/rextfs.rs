@@ -462,6 +462,9 @@ impl fs::FileSystem for RextFs {
     // Owners of new inodes come from `init_owner` with the creating hook's idmap; ids are
     // stored as the VFS inode has them.
     const ALLOW_IDMAP: bool = true;
+    // Block sizes up to 64 KiB, larger than a page too: iomap handles folios of any size and
+    // the metadata buffers are bios of whole blocks.
+    const LBS: bool = true;
     type Data = Pin<KBox<SbInfo>>;
     type INodeData = inode::RxInode;
 

@@ -285,6 +285,12 @@ __rust_helper void rust_helper_mapping_set_large_folios(struct address_space *ma
 	mapping_set_large_folios(mapping);
 }
 
+__rust_helper void rust_helper_mapping_set_folio_min_order(struct address_space *mapping,
+							   unsigned int min)
+{
+	mapping_set_folio_min_order(mapping, min);
+}
+
 __rust_helper bool rust_helper_fileattr_has_fsx(const struct file_kattr *fa)
 {
 	return fileattr_has_fsx(fa);

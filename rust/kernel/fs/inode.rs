@@ -925,7 +925,9 @@ impl<T: FileSystem> NewINode<T> {
     }
 
     /// Lets the page cache of the inode use large folios (`mapping_set_large_folios`); the
-    /// address space operations must support them (iomap's do).
+    /// address space operations must support them (iomap's do). On a file system with blocks
+    /// larger than a page the page cache uses large folios anyway ([`NewINode::init`] sets
+    /// the minimum order).
     pub fn set_large_folios(&mut self) {
         // SAFETY: The inode is new and locked; its mapping has no folios yet.
         unsafe { bindings::mapping_set_large_folios((*self.0.as_ptr()).i_mapping) };
@@ -970,6 +972,17 @@ impl<T: FileSystem> NewINode<T> {
             i.__bindgen_anon_3.i_fop = params.fops.as_raw();
             if let Some(aops) = params.aops {
                 (*i.i_mapping).a_ops = aops.as_raw();
+            }
+            // Blocks larger than a page (only a file system with `FileSystem::LBS` gets
+            // them: `sb_set_blocksize` refuses them otherwise): every folio of the page cache
+            // must hold whole blocks, which iomap and the block layer assume. After
+            // `set_large_folios`, which would reset the minimum.
+            let blkbits = u32::from((*i.i_sb).s_blocksize_bits);
+            if blkbits > crate::page::PAGE_SHIFT as u32 {
+                bindings::mapping_set_folio_min_order(
+                    i.i_mapping,
+                    blkbits - crate::page::PAGE_SHIFT as u32,
+                );
             }
             match params.mode & mode::S_IFMT {
                 mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK => {

@@ -72,6 +72,13 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// (the glue checks and copies attributes with the mount's mapping).
     const ALLOW_IDMAP: bool = false;
 
+    /// Whether the file system supports blocks larger than a page (`FS_LBS`): without it,
+    /// [`SuperBlock::set_block_size`](super::SuperBlock::set_block_size) refuses such sizes.
+    /// With it, every inode's page cache holds whole blocks (the minimum folio order is set by
+    /// [`NewINode::init`](super::inode::NewINode::init)), so the address space operations
+    /// must handle large folios, as iomap's do.
+    const LBS: bool = false;
+
     /// Private data of a mounted file system, kept in `sb->s_fs_info`.
     type Data: ForeignOwnable + Send + Sync;
 
@@ -406,6 +413,9 @@ impl<T: FileSystem> Registration<T> {
                 fs.fs_flags = bindings::FS_REQUIRES_DEV as c_int;
                 if T::ALLOW_IDMAP {
                     fs.fs_flags |= bindings::FS_ALLOW_IDMAP as c_int;
+                }
+                if T::LBS {
+                    fs.fs_flags |= bindings::FS_LBS as c_int;
                 }
                 fs.init_fs_context = Some(Tables::<T>::init_fs_context);
                 fs.kill_sb = Some(Tables::<T>::kill_sb);
