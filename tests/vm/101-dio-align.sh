@@ -8,9 +8,9 @@
 # file written through the page cache, read back directly, buffered after
 # drop_caches and after a remount; the same with queued AIO (fio, libaio and
 # io_uring, crc32c verify); concurrent block-aligned overwrites from several
-# processes (the shared inode lock) keep every block intact; on 4 KiB
-# sectors a 512-byte direct write is refused and 4 KiB ones work;
-# fsck.rextfs -n stays clean.
+# processes (the shared inode lock, seen in iomap's trace events) keep
+# every block intact; on 4 KiB sectors a 512-byte direct write is refused
+# and 4 KiB ones work; fsck.rextfs -n stays clean.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t101
@@ -204,6 +204,30 @@ pats = {bytes([p]) * 512 for p in (0x21, 0x22, 0x23, 0x24)}
 for i in range(0, 4 << 20, 512):
     assert d[i:i + 512] in pats, f"sector at {i} mixed: {d[i:i + 16].hex()}"
 PY
+# The overwrites take the shared path: iomap sees IOMAP_DIO_OVERWRITE_ONLY
+# and writes every byte (its completion event shows the advanced offset); a
+# write into unwritten blocks is refused there (EAGAIN, before any I/O) and
+# written again without it (the exclusive path).
+T=/sys/kernel/tracing
+[ -d $T/events ] || mount -t tracefs tracefs $T 2>/dev/null
+if [ -d $T/events/iomap/iomap_dio_rw_begin ]; then
+	echo 1 >$T/events/iomap/iomap_dio_rw_begin/enable
+	echo 1 >$T/events/iomap/iomap_dio_complete/enable
+	echo >$T/trace
+	xfs_io -d -c "pwrite -q -b 8k 8k 8k" -c "falloc 8m 64k" -c "pwrite -q 8m 4k" "$f" || fail "traced writes"
+	echo 0 >$T/events/iomap/enable
+	grep -v '^#' $T/trace >/tmp/t101-trace
+	grep -q 'offset 0x2000 length 0x2000 .* dio_flags DIO_OVERWRITE_ONLY' /tmp/t101-trace &&
+		grep -q 'offset 0x4000 flags DIRECT .* error 0 ret 8192' /tmp/t101-trace ||
+		{ cat /tmp/t101-trace >&2; fail "an overwrite did not run as OVERWRITE_ONLY"; }
+	grep -q 'offset 0x800000 flags DIRECT .* error -11' /tmp/t101-trace &&
+		grep -q 'offset 0x800000 length 0x1000 .* dio_flags  aio' /tmp/t101-trace ||
+		{ cat /tmp/t101-trace >&2; fail "a write into unwritten blocks did not fall back"; }
+	cmp <(head -c 4096 /dev/zero) <(dd if="$f" bs=4096 skip=2048 count=1 status=none) >/dev/null &&
+		fail "the fallback write did not write"
+else
+	note "no iomap trace events: the shared path is not observed"
+fi
 umount "$mnt" || fail "umount"
 fsck.rextfs -n "$dev" || fail "fsck after the 4 KiB-block runs"
 
