@@ -827,8 +827,11 @@ impl inode::Operations for DirOps {
         )
     }
 
-    fn unlink(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>) -> Result {
-        let inode = dentry.inode().ok_or(ENOENT)?;
+    fn unlink(
+        parent: &Locked<'_, RextFs>,
+        dentry: &DEntry<RextFs>,
+        inode: &Locked<'_, RextFs>,
+    ) -> Result {
         let h = journal::start(parent.super_block(), credits::UNLINK)?;
         remove_entry(&h, parent, dentry.name())?;
         inode.drop_nlink();
@@ -850,8 +853,11 @@ impl inode::Operations for DirOps {
         tmpfile_node(idmap, dir, m)
     }
 
-    fn rmdir(parent: &Locked<'_, RextFs>, dentry: &DEntry<RextFs>) -> Result {
-        let inode = dentry.inode().ok_or(ENOENT)?;
+    fn rmdir(
+        parent: &Locked<'_, RextFs>,
+        dentry: &DEntry<RextFs>,
+        inode: &Locked<'_, RextFs>,
+    ) -> Result {
         if !is_empty(inode)? {
             return Err(ENOTEMPTY);
         }
@@ -873,6 +879,7 @@ impl inode::Operations for DirOps {
         old: &DEntry<RextFs>,
         new_dir: &Locked<'_, RextFs>,
         new: &DEntry<RextFs>,
+        replaced: Option<&Locked<'_, RextFs>>,
         flags: u32,
     ) -> Result {
         const RENAME_NOREPLACE: u32 = 1;
@@ -915,7 +922,7 @@ impl inode::Operations for DirOps {
         };
         // The new name is written before the old one goes: without the journal, a crash
         // leaves two links at worst.
-        if let Some(target) = new.inode() {
+        if let Some(target) = replaced {
             let target_dir = target.file_type() == mode::S_IFDIR;
             retarget_entry(&h, new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
             if target_dir {

@@ -424,28 +424,6 @@ impl<T: FileSystem> INodeView<T> {
         unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).__bindgen_anon_1.i_nlink) }
     }
 
-    /// Sets the link count (`set_nlink`).
-    pub fn set_nlink(&self, nlink: u32) {
-        // SAFETY: The inode is valid; `set_nlink` keeps the super block's orphan count right.
-        unsafe { bindings::set_nlink(self.as_raw(), nlink) };
-    }
-
-    /// Increments the link count (`inc_nlink`).
-    pub fn inc_nlink(&self) {
-        // SAFETY: The inode is valid.
-        unsafe { bindings::inc_nlink(self.as_raw()) };
-    }
-
-    /// Decrements the link count (`drop_nlink`).
-    pub fn drop_nlink(&self) {
-        if self.nlink() > 0 {
-            // SAFETY: The inode is valid. The count was not zero just above; without the inode
-            // lock (which C requires and callers should hold) a concurrent change could make
-            // it zero, which `drop_nlink` reports with a `WARN` and no memory effect.
-            unsafe { bindings::drop_nlink(self.as_raw()) };
-        }
-    }
-
     /// Returns the owner's user id as seen in the initial namespace.
     pub fn uid(&self) -> u32 {
         // SAFETY: The inode is valid.
@@ -614,6 +592,29 @@ impl<T: FileSystem> Locked<'_, T> {
     /// of one inode cannot stand in for another's.
     pub fn check_iocb(&self, iocb: &super::Kiocb<'_, ()>) -> Result {
         guards_iocb(self.inode.as_raw(), iocb)
+    }
+
+    /// Sets the link count (`set_nlink`, which also keeps the super block's count of
+    /// inodes without links right). C changes `i_nlink` under the inode lock this guard holds.
+    pub fn set_nlink(&self, nlink: u32) {
+        // SAFETY: The inode is valid and locked, so no other task changes `i_nlink`.
+        unsafe { bindings::set_nlink(self.inode.as_raw(), nlink) };
+    }
+
+    /// Increments the link count (`inc_nlink`), under the inode lock this guard holds.
+    pub fn inc_nlink(&self) {
+        // SAFETY: The inode is valid and locked, so no other task changes `i_nlink`.
+        unsafe { bindings::inc_nlink(self.inode.as_raw()) };
+    }
+
+    /// Decrements the link count (`drop_nlink`), under the inode lock this guard holds; a
+    /// count already zero stays zero (C would warn).
+    pub fn drop_nlink(&self) {
+        if self.inode.nlink() > 0 {
+            // SAFETY: The inode is valid and locked, so the count, not zero just above, is
+            // still not zero.
+            unsafe { bindings::drop_nlink(self.inode.as_raw()) };
+        }
     }
 
     /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`): `EFBIG` past the
@@ -1166,10 +1167,12 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Removes a non-directory entry (`->unlink`); parent and victim are locked.
+    /// Removes a non-directory entry (`->unlink`); the VFS holds the locks of the parent and
+    /// of the victim, the inode of `dentry` (given as a guard).
     fn unlink(
         _parent: &Locked<'_, Self::FileSystem>,
         _dentry: &DEntry<Self::FileSystem>,
+        _victim: &Locked<'_, Self::FileSystem>,
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -1200,14 +1203,18 @@ pub trait Operations {
 
     /// Renames `old` in `old_dir` to `new` in `new_dir` (`->rename`). `flags` holds
     /// `RENAME_NOREPLACE`/`RENAME_EXCHANGE`/`RENAME_WHITEOUT`; the VFS has locked both
-    /// directories and the inodes involved. `idmap` is the mount's mapping, for the owner of
-    /// a whiteout.
+    /// directories. `replaced` is the guard of the inode that `new` names when it is there
+    /// and the rename is not an exchange (the VFS locks it then; an exchange of two
+    /// directories in one parent leaves both unlocked, so an exchange gets no guard: it
+    /// changes no link count but the parents'). `idmap` is the mount's mapping, for the owner
+    /// of a whiteout.
     fn rename(
         _idmap: &Idmap,
         _old_dir: &Locked<'_, Self::FileSystem>,
         _old: &DEntry<Self::FileSystem>,
         _new_dir: &Locked<'_, Self::FileSystem>,
         _new: &DEntry<Self::FileSystem>,
+        _replaced: Option<&Locked<'_, Self::FileSystem>>,
         _flags: u32,
     ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
@@ -1224,8 +1231,13 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Removes an empty directory (`->rmdir`); parent and victim are locked.
-    fn rmdir(_parent: &Locked<'_, Self::FileSystem>, _dentry: &DEntry<Self::FileSystem>) -> Result {
+    /// Removes an empty directory (`->rmdir`); the VFS holds the locks of the parent and of
+    /// the victim, the inode of `dentry` (given as a guard).
+    fn rmdir(
+        _parent: &Locked<'_, Self::FileSystem>,
+        _dentry: &DEntry<Self::FileSystem>,
+        _victim: &Locked<'_, Self::FileSystem>,
+    ) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -1553,32 +1565,48 @@ impl<U: Operations> Table<U> {
 
     /// # Safety
     ///
-    /// Called by the VFS with the directory and the victim locked.
+    /// Called by the VFS with the directory and the victim, the inode of the positive `dentry`,
+    /// locked (`vfs_unlink`).
     unsafe extern "C" fn unlink(
         parent: *mut bindings::inode,
         dentry: *mut bindings::dentry,
     ) -> c_int {
         from_result(|| {
             // SAFETY: As documented above.
-            let parent = unsafe { Locked::held(INode::from_raw(parent)) };
-            // SAFETY: As documented above.
-            U::unlink(&parent, unsafe { DEntry::from_raw(dentry) })?;
+            let (parent, d) = unsafe {
+                (
+                    Locked::held(INode::from_raw(parent)),
+                    DEntry::from_raw(dentry),
+                )
+            };
+            let victim = d.inode().ok_or(ENOENT)?;
+            // SAFETY: As documented above: the victim's lock is held for the call.
+            let victim = unsafe { Locked::held(victim) };
+            U::unlink(&parent, d, &victim)?;
             Ok(0)
         })
     }
 
     /// # Safety
     ///
-    /// Called by the VFS with the directory and the victim locked.
+    /// Called by the VFS with the directory and the victim, the inode of the positive `dentry`,
+    /// locked (`vfs_rmdir`).
     unsafe extern "C" fn rmdir(
         parent: *mut bindings::inode,
         dentry: *mut bindings::dentry,
     ) -> c_int {
         from_result(|| {
             // SAFETY: As documented above.
-            let parent = unsafe { Locked::held(INode::from_raw(parent)) };
-            // SAFETY: As documented above.
-            U::rmdir(&parent, unsafe { DEntry::from_raw(dentry) })?;
+            let (parent, d) = unsafe {
+                (
+                    Locked::held(INode::from_raw(parent)),
+                    DEntry::from_raw(dentry),
+                )
+            };
+            let victim = d.inode().ok_or(ENOENT)?;
+            // SAFETY: As documented above: the victim's lock is held for the call.
+            let victim = unsafe { Locked::held(victim) };
+            U::rmdir(&parent, d, &victim)?;
             Ok(0)
         })
     }
@@ -1632,7 +1660,9 @@ impl<U: Operations> Table<U> {
 
     /// # Safety
     ///
-    /// Called by the VFS with both directories (and the inodes involved) locked.
+    /// Called by the VFS (`vfs_rename`) with both directories locked, and the inode of `new`,
+    /// if there is one, locked unless `flags` has `RENAME_EXCHANGE` (whatever the file
+    /// types: `lock_two_nondirectories`, or `inode_lock` of a directory being replaced).
     unsafe extern "C" fn rename(
         idmap: *mut bindings::mnt_idmap,
         old_dir: *mut bindings::inode,
@@ -1653,7 +1683,14 @@ impl<U: Operations> Table<U> {
             let (o, n) = unsafe { (DEntry::from_raw(old), DEntry::from_raw(new)) };
             // SAFETY: The VFS's idmap is valid for the call.
             let idmap = unsafe { Idmap::from_raw(idmap) };
-            U::rename(idmap, &od, o, &nd, n, flags)?;
+            let replaced = match n.inode() {
+                // SAFETY: As documented above: the replaced inode's lock is held for the call.
+                Some(t) if flags & bindings::RENAME_EXCHANGE == 0 => {
+                    Some(unsafe { Locked::held(t) })
+                }
+                _ => None,
+            };
+            U::rename(idmap, &od, o, &nd, n, replaced.as_ref(), flags)?;
             Ok(0)
         })
     }
