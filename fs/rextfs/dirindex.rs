@@ -32,6 +32,8 @@ pub(crate) struct IndexCtx<'a, S: NodeRead = Handle<'a>> {
     pub(crate) allocated: KVec<u64>,
     /// Node blocks removed from the index, to free once the index is on disk.
     pub(crate) freed: KVec<u64>,
+    /// Node blocks an insertion allocated before changing anything, for its splits.
+    spare: KVec<u64>,
 }
 
 impl<'a, S: NodeRead> IndexCtx<'a, S> {
@@ -44,6 +46,7 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
             blocks,
             allocated: KVec::new(),
             freed: KVec::new(),
+            spare: KVec::new(),
         }
     }
 
@@ -145,7 +148,10 @@ impl<S: NodeStore> IndexCtx<'_, S> {
     fn new_node(&mut self, level: u8) -> Result<(u64, KVec<u8>)> {
         self.allocated.reserve(1, GFP_KERNEL)?;
         let mut buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
-        let b = self.sb.alloc_node_block(self.goal)?;
+        let b = match self.spare.pop() {
+            Some(b) => b,
+            None => self.sb.alloc_node_block(self.goal)?,
+        };
         self.allocated.push(b, GFP_KERNEL)?;
         *self.blocks = self.blocks.saturating_add(1);
         self.goal = b + 1;
@@ -222,22 +228,96 @@ impl<S: NodeStore> IndexCtx<'_, S> {
         }
     }
 
+    /// How many new node blocks inserting `key` below `rbuf` (the root, of `level`) takes: a
+    /// split carries up from the leaf through full nodes only, each taking a block for its
+    /// new right half, and a split of the root takes one more (its lower half moves down).
+    /// `ENOSPC` when the root would have to split at the deepest level.
+    fn blocks_for_insert(&self, rbuf: &[u8], level: u8, key: u64) -> Result<usize> {
+        let mut full = KVec::with_capacity(usize::from(level) + 1, GFP_KERNEL)?;
+        let h = format::node_header(rbuf, NodeForm::Block).map_err(|e| self.err(e))?;
+        full.push(h.nr >= h.max, GFP_KERNEL)?;
+        let mut node = KVec::new();
+        node.extend_from_slice(rbuf, GFP_KERNEL)?;
+        for l in (1..=level).rev() {
+            let i = format::node_find_le(&node, NodeForm::Block, key)
+                .map_err(|e| self.err(e))?
+                .unwrap_or(0);
+            let rec: IndexRec =
+                format::node_get(&node, NodeForm::Block, i).map_err(|e| self.err(e))?;
+            node = self.read_node(rec.child, Some(l - 1))?;
+            let ch = format::node_header(&node, NodeForm::Block).map_err(|e| self.err(e))?;
+            full.push(ch.nr >= ch.max, GFP_KERNEL)?;
+        }
+        let mut n = 0;
+        for (depth, &f) in full.iter().enumerate().rev() {
+            if !f {
+                break;
+            }
+            n += 1;
+            if depth == 0 {
+                if level >= format::MAX_LEVEL {
+                    return Err(ENOSPC);
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Adds `key` to the index rooted at block `root`.
+    ///
+    /// The node blocks the splits need are allocated first, so that an insertion that finds
+    /// no room (`ENOSPC`) fails before it has changed anything: a split carried half way up
+    /// would leave keys in a block no parent points at.
     pub(crate) fn insert(&mut self, root: u64, key: u64) -> Result {
         let mut rbuf = self.read_node(root, None)?;
         let level = self.level_of(&rbuf)?;
-        if let Some((key, child)) = self.insert_rec(&mut rbuf, level, key)? {
+        let need = self.blocks_for_insert(&rbuf, level, key)?;
+        self.spare.reserve(need, GFP_KERNEL)?;
+        let mut r = Ok(());
+        for _ in 0..need {
+            match self.sb.alloc_node_block(self.goal) {
+                Ok(b) => {
+                    // Within the capacity reserved above: cannot fail.
+                    if self.spare.push_within_capacity(b).is_err() {
+                        r = self.sb.free_node_block(b).and(Err(ENOMEM));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        if r.is_ok() {
+            r = self.insert_split(root, &mut rbuf, level, key);
+        }
+        // Blocks left over: those of an insertion that failed (none otherwise: the count
+        // is exact).
+        while let Some(b) = self.spare.pop() {
+            let freed = self.sb.free_node_block(b);
+            if r.is_ok() {
+                r = freed;
+            }
+        }
+        r
+    }
+
+    /// The insertion of [`IndexCtx::insert`], with the blocks of its splits in `self.spare`.
+    fn insert_split(&mut self, root: u64, rbuf: &mut [u8], level: u8, key: u64) -> Result {
+        if let Some((key, child)) = self.insert_rec(rbuf, level, key)? {
             // The root split: its lower half moves into a new block one level down.
             if level >= format::MAX_LEVEL {
                 return Err(ENOSPC);
             }
             let (lb, mut left) = self.new_node(level)?;
-            format::node_push_down(&mut rbuf, NodeForm::Block, &mut left, lb, self.dir)
+            format::node_push_down(rbuf, NodeForm::Block, &mut left, lb, self.dir)
                 .map_err(|e| self.err(e))?;
             self.write_node(lb, &mut left)?;
-            self.insert_sorted(&mut rbuf, &IndexRec { key, child })?;
+            self.insert_sorted(rbuf, &IndexRec { key, child })?;
         }
-        self.write_node(root, &mut rbuf)
+        self.write_node(root, rbuf)
     }
 
     fn remove_rec(&mut self, node: &mut [u8], level: u8, key: u64) -> Result {
@@ -525,6 +605,61 @@ mod tests {
             max_level >= 2,
             "the index never grew past level {}",
             max_level
+        );
+        Ok(())
+    }
+
+    /// An insertion that needs more new node blocks than the store has fails with `ENOSPC`
+    /// before it changes anything: the keys, the node blocks and the block count stay as they
+    /// were, whichever level of the split chain runs out.
+    #[test]
+    fn insert_without_room_changes_nothing() -> Result {
+        let mut rng = Rng::new(24);
+        let store = MemStore::new(BS, 4096)?;
+        let mut blocks = 0u64;
+        let mut ctx = IndexCtx::new(&store, DIR, 1, &mut blocks);
+        let root = ctx.build(&[])?;
+        let mut model: KVec<u64> = KVec::new();
+        let (mut refused, mut deep_refused, mut max_level) = (0, 0, 0);
+        while model.len() < 700 {
+            let key = random_key(&mut rng);
+            let Err(pos) = model.binary_search(&key) else {
+                continue;
+            };
+            let used = store.in_use();
+            // No room, then room for one block, then enough.
+            for spare in [0, 1, usize::MAX - used] {
+                store.set_limit(used + spare);
+                match ctx.insert(root, key) {
+                    Ok(()) => {
+                        vec_insert(&mut model, pos, key)?;
+                        break;
+                    }
+                    Err(e) if e == ENOSPC => {
+                        check!(spare != usize::MAX - used, "ENOSPC with room to spare");
+                        check!(store.in_use() == used, "a refused insertion kept blocks");
+                        consistent(&ctx, &store, root, &model)?;
+                        refused += 1;
+                        if spare == 1 {
+                            deep_refused += 1;
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            store.set_limit(usize::MAX);
+            max_level = max_level.max(consistent(&ctx, &store, root, &model)?);
+        }
+        check!(
+            max_level >= 2,
+            "the index never grew past level {}",
+            max_level
+        );
+        check!(
+            refused > 0 && deep_refused > 0,
+            "{} refused, {} needing two blocks or more",
+            refused,
+            deep_refused
         );
         Ok(())
     }
