@@ -351,7 +351,13 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         let mut r = Ok(());
         for _ in 0..need {
             match self.sb.alloc_node_block(self.goal) {
-                Ok(b) => spare.push(b, GFP_KERNEL)?,
+                // Within the capacity reserved above: cannot fail.
+                Ok(b) => {
+                    if spare.push_within_capacity(b).is_err() {
+                        r = self.sb.free_node_block(b).and(Err(ENOMEM));
+                        break;
+                    }
+                }
                 Err(err) => {
                     r = Err(err);
                     break;

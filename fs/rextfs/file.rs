@@ -422,13 +422,28 @@ impl FileOps {
         let to = pos.saturating_add(len).div_ceil(1 << shift);
         let mut h = journal::start(sb, credits::CONVERT_STEP)?;
         let mut lblk = from;
+        let mut restarts = 0;
         loop {
-            lblk = {
+            let r = {
                 let mut d = inode.data().disk.lock();
                 update_tree(&h, inode, &mut d, true, |t, root| {
                     t.mark_written_step(root, lblk, to, credits::CONVERT_EXTENTS.into())
-                })?
+                })
             };
+            lblk = match r {
+                // Splitting a tree node for the conversion found only blocks that
+                // uncommitted transactions freed (the insertion changed nothing; the
+                // extents converted before it stay converted): commit them and go on from
+                // the same block. Giving up would leave data that is on the device reading
+                // as zeroes.
+                Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
+                    h.restart()?;
+                    restarts += 1;
+                    continue;
+                }
+                r => r?,
+            };
+            restarts = 0;
             if lblk >= to {
                 return Ok(());
             }
