@@ -865,8 +865,9 @@ impl iomap::DioOperations for FileOps {
 }
 
 impl FileOps {
-    /// Tries a direct write under the inode lock held shared, as XFS runs block-aligned
-    /// direct writes (`xfs_file_dio_write_aligned`): overwrites of written blocks inside the
+    /// Tries a direct write under the inode lock held shared, as ext4 runs overwrites
+    /// (`ext4_overwrite_io`; XFS runs all block-aligned direct writes shared, allocating
+    /// under its `ILOCK`, which rextfs does not have): overwrites of written blocks inside the
     /// file run in parallel with each other and with direct reads. Returns `None` when the
     /// write must take the exclusive path of `write_iter` instead (having changed nothing but
     /// maybe the position of an append, which that path sets again):

@@ -497,7 +497,8 @@ pub fn dio_rw_write<U: DioOperations>(
 
 /// Direct overwrite of `from` at `iocb`'s position with the inode lock held only shared (the
 /// guard), so that overwrites of a file run in parallel with each other and with reads, as
-/// XFS runs them (`xfs_file_dio_write_aligned`); the caller ran
+/// ext4 runs them (`ext4_overwrite_io`; XFS runs aligned writes shared too, allocating under
+/// its own inode lock); the caller ran
 /// [`write_checks_shared`](kernel::fs::file_ops::write_checks_shared) and
 /// [`file_modified_shared`](kernel::fs::file_ops::file_modified_shared).
 ///

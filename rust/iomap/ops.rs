@@ -50,7 +50,12 @@ pub trait Operations {
 
     /// Maps the file range from `pos` for up to `length` bytes (`->iomap_begin`). The mapping
     /// must start at or before `pos` and may be shorter than asked. With
-    /// [`OpFlags::WRITE`], blocks must be allocated (or reserved as delalloc) for the range.
+    /// [`OpFlags::WRITE`], blocks must be allocated (or reserved as delalloc) for the range,
+    /// except with [`OpFlags::OVERWRITE_ONLY`] (a direct overwrite under the shared inode lock,
+    /// [`dio_rw_write_shared`](crate::dio_rw_write_shared), so such calls may run concurrently
+    /// for one inode): then nothing may be allocated or converted; return the written blocks
+    /// covering the whole range, or `EAGAIN` (the caller retries with the lock held
+    /// exclusively).
     fn begin(
         inode: &INode<Self::FileSystem>,
         pos: i64,
@@ -61,7 +66,10 @@ pub trait Operations {
     /// Finishes a range after iomap used `written` bytes of `mapping` (`->iomap_end`), e.g. to
     /// release blocks reserved but not written, or to store back the
     /// [`inline data`](Mapping::inline_data) a write changed. Runs with the locks of the entry
-    /// point that called `begin`.
+    /// point that called `begin`. Also runs, with `written == 0`, for a mapping that `begin`
+    /// returned and the glue then refused (an overwrite-only mapping shorter than the write,
+    /// or one that failed the checks of [`Mapping`]), so that every successful `begin` is
+    /// followed by one `end`.
     fn end(
         _inode: &INode<Self::FileSystem>,
         _pos: i64,
@@ -110,13 +118,22 @@ impl<U: Operations> Ops<U> {
             let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
             let op = OpFlags::from_raw(flags);
             let map = U::begin(inode, pos, length, op)?;
+            // iomap calls `iomap_end` only after a `begin` that succeeded: a mapping refused
+            // here goes back to the file system with nothing written, so that what `begin`
+            // reserved is released. Its own error is not the caller's.
+            let refuse = |map: &Mapping, e: Error| -> Error {
+                if U::HAS_END {
+                    let _ = U::end(inode, pos, length, 0, op, map);
+                }
+                e
+            };
             // An overwrite-only direct write (`dio_rw_write_shared`) must be mapped in one go:
             // iomap would submit the part mapped and then fail the rest with `EAGAIN`, for an
             // asynchronous kiocb only at its completion, too late to retry the write.
             if op.contains(OpFlags::OVERWRITE_ONLY)
                 && map.offset().saturating_add_unsigned(map.length()) < pos.saturating_add(length)
             {
-                return Err(EAGAIN);
+                return Err(refuse(&map, EAGAIN));
             }
             let sb = inode.super_block();
             let checked = if map.map_type() == MapType::Inline && !U::INLINE_DATA {
@@ -135,7 +152,7 @@ impl<U: Operations> Ops<U> {
                     pos,
                     flags
                 );
-                return Err(e);
+                return Err(refuse(&map, e));
             }
             // SAFETY: `iomap` and `srcmap` are valid for writes for the call; an inline buffer
             // is taken back by `end`, which the table has when `U::INLINE_DATA` is set.
