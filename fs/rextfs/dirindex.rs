@@ -248,20 +248,7 @@ impl<S: NodeStore> IndexCtx<'_, S> {
             let ch = format::node_header(&node, NodeForm::Block).map_err(|e| self.err(e))?;
             full.push(ch.nr >= ch.max, GFP_KERNEL)?;
         }
-        let mut n = 0;
-        for (depth, &f) in full.iter().enumerate().rev() {
-            if !f {
-                break;
-            }
-            n += 1;
-            if depth == 0 {
-                if level >= format::MAX_LEVEL {
-                    return Err(ENOSPC);
-                }
-                n += 1;
-            }
-        }
-        Ok(n)
+        crate::meta::split_blocks(&full, level)
     }
 
     /// Adds `key` to the index rooted at block `root`.
@@ -273,35 +260,14 @@ impl<S: NodeStore> IndexCtx<'_, S> {
         let mut rbuf = self.read_node(root, None)?;
         let level = self.level_of(&rbuf)?;
         let need = self.blocks_for_insert(&rbuf, level, key)?;
-        self.spare.reserve(need, GFP_KERNEL)?;
-        let mut r = Ok(());
-        for _ in 0..need {
-            match self.sb.alloc_node_block(self.goal) {
-                Ok(b) => {
-                    // Within the capacity reserved above: cannot fail.
-                    if self.spare.push_within_capacity(b).is_err() {
-                        r = self.sb.free_node_block(b).and(Err(ENOMEM));
-                        break;
-                    }
-                }
-                Err(e) => {
-                    r = Err(e);
-                    break;
-                }
-            }
-        }
-        if r.is_ok() {
-            r = self.insert_split(root, &mut rbuf, level, key);
-        }
-        // Blocks left over: those of an insertion that failed (none otherwise: the count
-        // is exact).
-        while let Some(b) = self.spare.pop() {
-            let freed = self.sb.free_node_block(b);
-            if r.is_ok() {
-                r = freed;
-            }
-        }
-        r
+        let sb = self.sb;
+        crate::meta::with_spare_blocks(sb, self.goal, need, |spare| {
+            // `new_node` takes them from `self.spare`.
+            core::mem::swap(&mut self.spare, spare);
+            let r = self.insert_split(root, &mut rbuf, level, key);
+            core::mem::swap(&mut self.spare, spare);
+            r
+        })
     }
 
     /// The insertion of [`IndexCtx::insert`], with the blocks of its splits in `self.spare`.

@@ -318,20 +318,7 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         if merge && self.grows_into(&node, form, e)?.is_some() {
             return Ok(0);
         }
-        let mut n = 0;
-        for (depth, &f) in full.iter().enumerate().rev() {
-            if !f {
-                break;
-            }
-            n += 1;
-            if depth == 0 {
-                if h.level >= format::MAX_LEVEL {
-                    return Err(ENOSPC);
-                }
-                n += 1;
-            }
-        }
-        Ok(n)
+        crate::meta::split_blocks(&full, h.level)
     }
 
     /// Inserts extent `e` (which must not overlap any other) in the tree rooted in `root`; it
@@ -347,35 +334,10 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// would leave the records of a new right half in a block no parent points at.
     fn insert_merging(&mut self, root: &mut [u8], e: &Extent, merge: bool) -> Result {
         let need = self.blocks_for_insert(root, e, merge)?;
-        let mut spare = KVec::with_capacity(need, GFP_KERNEL)?;
-        let mut r = Ok(());
-        for _ in 0..need {
-            match self.sb.alloc_node_block(self.goal) {
-                // Within the capacity reserved above: cannot fail.
-                Ok(b) => {
-                    if spare.push_within_capacity(b).is_err() {
-                        r = self.sb.free_node_block(b).and(Err(ENOMEM));
-                        break;
-                    }
-                }
-                Err(err) => {
-                    r = Err(err);
-                    break;
-                }
-            }
-        }
-        if r.is_ok() {
-            r = self.insert_split(root, e, merge, &mut spare);
-        }
-        // Blocks left over: those of an insertion that failed (none otherwise: the count
-        // is exact).
-        for b in spare {
-            let freed = self.sb.free_node_block(b);
-            if r.is_ok() {
-                r = freed;
-            }
-        }
-        r
+        let sb = self.sb;
+        crate::meta::with_spare_blocks(sb, self.goal, need, |spare| {
+            self.insert_split(root, e, merge, spare)
+        })
     }
 
     /// The insertion of [`TreeCtx::insert_merging`], with the blocks of its splits in `spare`.

@@ -102,6 +102,68 @@ pub(crate) trait NodeStore: NodeRead {
     fn free_node_block(&self, blockno: u64) -> Result;
 }
 
+/// How many new node blocks an insertion into a B+tree takes, given whether each node on its
+/// path is full, from the root (`full[0]`, of level `root_level`) down to the leaf: a split
+/// carries up from the leaf through full nodes only, each taking a block for its new right
+/// half, and a split of the root takes one more (its lower half moves down a level).
+/// `ENOSPC` when the root would have to split at the deepest level.
+pub(crate) fn split_blocks(full: &[bool], root_level: u8) -> Result<usize> {
+    let mut n = 0;
+    for (depth, &f) in full.iter().enumerate().rev() {
+        if !f {
+            break;
+        }
+        n += 1;
+        if depth == 0 {
+            if root_level >= crate::format::MAX_LEVEL {
+                return Err(ENOSPC);
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Runs `insert` with the `need` node blocks it may take allocated first, in its list of
+/// spare blocks, so that an insertion that finds no room (`ENOSPC`) fails before it has
+/// changed anything: a split carried half way up a tree would leave records in a block no
+/// parent points at. The blocks left over (only those of an insertion that failed: the
+/// count is exact) are freed.
+pub(crate) fn with_spare_blocks<S: NodeStore>(
+    sb: &S,
+    goal: u64,
+    need: usize,
+    insert: impl FnOnce(&mut KVec<u64>) -> Result,
+) -> Result {
+    let mut spare = KVec::with_capacity(need, GFP_KERNEL)?;
+    let mut r = Ok(());
+    for _ in 0..need {
+        match sb.alloc_node_block(goal) {
+            // Within the capacity reserved above: cannot fail.
+            Ok(b) => {
+                if spare.push_within_capacity(b).is_err() {
+                    r = sb.free_node_block(b).and(Err(ENOMEM));
+                    break;
+                }
+            }
+            Err(e) => {
+                r = Err(e);
+                break;
+            }
+        }
+    }
+    if r.is_ok() {
+        r = insert(&mut spare);
+    }
+    for b in spare {
+        let freed = sb.free_node_block(b);
+        if r.is_ok() {
+            r = freed;
+        }
+    }
+    r
+}
+
 impl NodeRead for SuperBlock<RextFs> {
     fn dev_id(&self) -> &CStr {
         self.id()

@@ -444,15 +444,33 @@ pub fn dio_rw_read<U: DioOperations>(
     flags: DioFlags,
 ) -> Result<DioResult> {
     lock.check_iocb(iocb)?;
-    // SAFETY: `iocb` and `to` are valid for the call and the inode lock is held as iomap
-    // requires. The dio ops table is static; no private data is passed, so nothing on this
-    // stack frame is reachable from a completion that runs after we return.
+    // SAFETY: `to` is valid for the call, a destination; the inode lock is held (shared) as
+    // iomap requires for reads.
+    unsafe { dio_rw::<U>(iocb, to.as_raw(), false, flags) }
+}
+
+/// Runs `iomap_dio_rw` for `iocb` on `iter` with `U`'s operations.
+///
+/// # Safety
+///
+/// `iter` must be valid for the call, a source if `write`, else a destination, and the inode
+/// lock of `iocb`'s inode held as iomap requires: shared for reads and overwrite-only writes,
+/// exclusive for other writes.
+unsafe fn dio_rw<U: DioOperations>(
+    iocb: &mut Kiocb<'_, ()>,
+    iter: *mut bindings::iov_iter,
+    write: bool,
+    flags: DioFlags,
+) -> Result<DioResult> {
+    // SAFETY: `iocb` is valid for the call, `iter` and the lock as the caller guarantees.
+    // The dio ops table is static; no private data is passed, so nothing on this stack frame
+    // is reachable from a completion that runs after we return.
     dio_result(unsafe {
         bindings::iomap_dio_rw(
             iocb.as_raw(),
-            to.as_raw(),
+            iter,
             &Ops::<U>::TABLE,
-            DioOps::<U>::ptr(false),
+            DioOps::<U>::ptr(write),
             flags.bits(),
             core::ptr::null_mut(),
             0,
@@ -481,18 +499,8 @@ pub fn dio_rw_write<U: DioOperations>(
     if end > lock.size() {
         flags = flags | DioFlags::FORCE_WAIT;
     }
-    // SAFETY: As in `dio_rw_read`; the inode lock is held exclusively.
-    dio_result(unsafe {
-        bindings::iomap_dio_rw(
-            iocb.as_raw(),
-            from.as_raw(),
-            &Ops::<U>::TABLE,
-            DioOps::<U>::ptr(true),
-            flags.bits(),
-            core::ptr::null_mut(),
-            0,
-        )
-    })
+    // SAFETY: `from` is valid for the call, a source; the inode lock is held exclusively.
+    unsafe { dio_rw::<U>(iocb, from.as_raw(), true, flags) }
 }
 
 /// Direct overwrite of `from` at `iocb`'s position with the inode lock held only shared (the
@@ -531,20 +539,10 @@ pub fn dio_rw_write_shared<U: DioOperations>(
         return Err(EAGAIN);
     }
     let flags = flags | DioFlags::OVERWRITE_ONLY;
-    // SAFETY: As in `dio_rw_read`; the inode lock is held (shared), and with
-    // `IOMAP_DIO_OVERWRITE_ONLY` iomap neither extends the file nor zeroes around the write
-    // (the checked `begin` only hands it written blocks).
-    dio_result(unsafe {
-        bindings::iomap_dio_rw(
-            iocb.as_raw(),
-            from.as_raw(),
-            &Ops::<U>::TABLE,
-            DioOps::<U>::ptr(true),
-            flags.bits(),
-            core::ptr::null_mut(),
-            0,
-        )
-    })
+    // SAFETY: `from` is valid for the call, a source; the inode lock is held (shared), and
+    // with `IOMAP_DIO_OVERWRITE_ONLY` iomap neither extends the file nor zeroes around the
+    // write (the checked `begin` only hands it written blocks).
+    unsafe { dio_rw::<U>(iocb, from.as_raw(), true, flags) }
 }
 
 /// Tells whether a direct write ending at `end` may run under the shared inode lock, in a

@@ -107,7 +107,21 @@ pub fn write_checks<T: FileSystem>(
     from: &mut IovIterSource<'_>,
 ) -> Result<usize> {
     lock.check_iocb(iocb)?;
-    // SAFETY: `iocb` and `from` are valid; the inode lock is held as required.
+    // SAFETY: The inode lock is held exclusively.
+    unsafe { generic_write_checks(iocb, from) }
+}
+
+/// `generic_write_checks`: the number of bytes that may be written.
+///
+/// # Safety
+///
+/// The inode lock of `iocb`'s inode must be held, at least shared.
+unsafe fn generic_write_checks(
+    iocb: &mut Kiocb<'_, ()>,
+    from: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    // SAFETY: `iocb` and `from` are valid for the call; the lock is held as the caller
+    // guarantees.
     let r = unsafe { bindings::generic_write_checks(iocb.as_raw(), from.as_raw()) };
     if r < 0 {
         Err(Error::from_errno(r as i32))
@@ -137,14 +151,9 @@ pub fn write_checks_shared<T: FileSystem>(
     from: &mut IovIterSource<'_>,
 ) -> Result<usize> {
     lock.check_iocb(iocb)?;
-    // SAFETY: `iocb` and `from` are valid; the inode lock is held (shared), under which the
-    // size and the swap file flag it reads are stable.
-    let r = unsafe { bindings::generic_write_checks(iocb.as_raw(), from.as_raw()) };
-    if r < 0 {
-        Err(Error::from_errno(r as i32))
-    } else {
-        Ok(r as usize)
-    }
+    // SAFETY: The inode lock is held (shared), under which the size and the swap file flag
+    // `generic_write_checks` reads are stable.
+    unsafe { generic_write_checks(iocb, from) }
 }
 
 /// [`file_modified`] with the inode lock held shared: updates the modification times
