@@ -1690,8 +1690,9 @@ impl<U: Operations> Table<U> {
             // SAFETY: The VFS's idmap is valid for the call.
             let idmap = unsafe { Idmap::from_raw(idmap) };
             let replaced = match n.inode() {
-                // SAFETY: As documented above: the replaced inode's lock is held for the call.
                 Some(t) if flags & bindings::RENAME_EXCHANGE == 0 => {
+                    // SAFETY: As documented above: the replaced inode's lock is held for the
+                    // call.
                     Some(unsafe { Locked::held(t) })
                 }
                 _ => None,
