@@ -161,11 +161,12 @@ impl BlockDevice<'_> {
     /// must be aligned to (`STATX_DIOALIGN`'s `dio_mem_align`). It may be smaller or larger
     /// than [`Self::logical_block_size`].
     pub fn dma_alignment(&self) -> u32 {
-        // SAFETY: `bdev` is valid by the type invariant, and an open block device has a
-        // request queue (`bd_queue`) for as long as it is open. The queue's limits change only
-        // by whole-structure updates (`queue_limits_commit_update`); C reads this field
-        // without a lock (`bdev_dma_alignment`), and the volatile read is the same single
-        // load of an aligned `unsigned int`.
+        // An open block device has a request queue (`bd_queue`) for as long as it is open.
+        // The queue's limits change only by whole-structure updates
+        // (`queue_limits_commit_update`); C reads this field without a lock
+        // (`bdev_dma_alignment`).
+        // SAFETY: `bdev` is valid by the type invariant, its queue as above; the volatile read
+        // is one load of an aligned `unsigned int`, as C's.
         let mask = unsafe {
             let q = (*self.bdev).bd_queue;
             (&raw const (*q).limits.dma_alignment).read_volatile()

@@ -726,14 +726,14 @@ impl<T: FileSystem> SharedLocked<'_, T> {
     /// abstractions both happen under the lock held exclusively, so the answer holds as long
     /// as this guard does.
     pub fn is_nosec(&self) -> bool {
-        // SAFETY: The inode is valid. `i_flags` of an inode of ours changes only under the
-        // exclusive lock, which this guard keeps out: `S_NOSEC` is set by
-        // `__file_remove_privs` (C file systems call it with the shared lock too, but here it
-        // is reached only through `file_modified`, which takes `Locked`, and the VFS paths
-        // that call it, remap and truncate, hold the lock exclusively), cleared by
+        // `i_flags` of an inode of ours changes only under the exclusive lock: `S_NOSEC` is
+        // set by `__file_remove_privs` (C file systems call it with the shared lock too, but
+        // here it is reached only through `file_modified`, which takes `Locked`, and the VFS
+        // paths that call it, remap and truncate, hold the lock exclusively), cleared by
         // `notify_change` and `__vfs_setxattr` (exclusive), and the rest by
-        // `inode_set_flags` from `fileattr_set` (exclusive). So the volatile load of the
-        // aligned field races with no writer.
+        // `inode_set_flags` from `fileattr_set` (exclusive).
+        // SAFETY: The inode is valid; this guard keeps the exclusive lock out, so the volatile
+        // load of the aligned field races with no writer (see above).
         let flags = unsafe { (&raw const (*self.inode.as_raw()).i_flags).read_volatile() };
         flags & bindings::S_NOSEC != 0
     }
