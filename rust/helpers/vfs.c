@@ -10,6 +10,9 @@
 #include <linux/blkdev.h>
 #include <linux/fileattr.h>
 #include <linux/posix_acl.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
+#include <linux/workqueue.h>
 
 __rust_helper struct folio *rust_helper_read_mapping_folio(struct address_space *mapping,
 							   pgoff_t index, struct file *file)
@@ -353,4 +356,43 @@ __rust_helper bool rust_helper_inode_lock_held_by_current(struct inode *inode)
 #endif
 	/* Nonzero when lockdep is off, or cannot tell (debug_locks off). */
 	return lockdep_is_held_type(sem, 0) != 0;
+}
+
+/*
+ * Active references (s_active) of super blocks: every inode reference Rust owns
+ * (ARef<INode>, NewINode) holds one besides its i_count, so that the super
+ * block cannot be shut down while the reference lives (rust/kernel/fs/inode.rs).
+ */
+__rust_helper bool rust_helper_rust_fs_sb_tryget_active(struct super_block *sb)
+{
+	return atomic_inc_not_zero(&sb->s_active);
+}
+
+__rust_helper void rust_helper_rust_fs_sb_get_active(struct super_block *sb)
+{
+	atomic_inc(&sb->s_active);
+}
+
+/* Drops an active reference unless it is the last one; true if it did. */
+__rust_helper bool rust_helper_rust_fs_sb_put_active_not_last(struct super_block *sb)
+{
+	return atomic_add_unless(&sb->s_active, -1, 1);
+}
+
+/*
+ * Whether the current context may sleep: not in hard or soft interrupt context
+ * (an RCU callback runs with bottom halves disabled), no spinning lock held, no
+ * preemption or interrupts disabled, not in an RCU read-side section. Without
+ * CONFIG_PREEMPT_COUNT a spinlock leaves no trace, and preemptible() is always
+ * false: every caller then takes the path that does not sleep. It cannot see a
+ * lock the caller holds that the sleeping work needs (a deadlock, as in C).
+ */
+__rust_helper bool rust_helper_rust_fs_may_sleep(void)
+{
+	return preemptible() && !in_interrupt() && !rcu_preempt_depth();
+}
+
+__rust_helper void rust_helper_rust_fs_init_work(struct work_struct *work, work_func_t func)
+{
+	INIT_WORK(work, func);
 }

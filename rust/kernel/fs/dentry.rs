@@ -104,10 +104,15 @@ impl<'a, T: FileSystem> NewDEntry<'a, T> {
         // SAFETY: The dentry is valid (type invariants).
         unsafe { check_instantiate(d, inode.super_block().as_raw()) }?;
         let ptr = inode.as_raw();
+        let sb = inode.super_block().as_raw();
         core::mem::forget(inode);
         // SAFETY: The dentry is valid, negative and not in lookup (type invariants), the inode
-        // is of its super block; `d_instantiate` takes over the reference.
+        // is of its super block; `d_instantiate` takes over the `i_count` reference.
         unsafe { bindings::d_instantiate(d, ptr) };
+        // The active reference the `ARef` owned is given back: the creating hook runs through
+        // a mount, which holds another, so this is never the last.
+        // SAFETY: We owned an active reference of `sb`.
+        unsafe { super::inode::release_active(sb) };
         Ok(())
     }
 }

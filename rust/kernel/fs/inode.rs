@@ -28,7 +28,12 @@ use crate::{
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
 };
-use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
+use core::{
+    marker::PhantomData,
+    mem::MaybeUninit,
+    ptr::NonNull,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 /// An inode of file system `T` whose reference count may be zero: the view the VFS gives
 /// while the inode is written back, evicted, or walked under RCU.
@@ -56,9 +61,22 @@ pub struct INodeView<T: FileSystem> {
 /// (`ihold`/`iput`), and a `&INode<T>` is only handed out where somebody holds one for the
 /// borrow (an open file, a dentry, an `ARef`). It derefs to [`INodeView`] for the accessors.
 ///
+/// An `ARef<INode<T>>` also owns an active reference of the inode's super block
+/// (`s_active`, as a mount does), so it may be kept anywhere (it is `'static` and `Send`)
+/// without outliving the super block: while it lives, the super block is not shut down.
+/// Kept in the file system's super block data, it therefore keeps the super block alive
+/// for good (an unmount detaches it, the device stays claimed: a leak, not undefined
+/// behaviour); kept in a static or a work item, until it is dropped. Its release does not
+/// sleep where the context may not (an RCU callback dropping `T::INodeData`, a spinlock
+/// held): `iput` and the active reference are then released by a work item. The last active
+/// reference of a super block is always released by that work item (it runs `kill_sb`).
+/// Once the super block is being shut down, [`SuperBlock::iget`] and
+/// [`SuperBlock::new_inode`] refuse with `ESHUTDOWN`.
+///
 /// # Invariants
 ///
-/// Those of [`INodeView`], and `i_count` is not zero for as long as a `&INode<T>` exists.
+/// Those of [`INodeView`], and `i_count` and the super block's `s_active` are not zero for
+/// as long as a `&INode<T>` exists.
 #[repr(transparent)]
 pub struct INode<T: FileSystem>(INodeView<T>);
 
@@ -69,15 +87,184 @@ impl<T: FileSystem> core::ops::Deref for INode<T> {
     }
 }
 
-/// The allocation unit of the per-file-system inode cache: the private data and the C inode.
+/// The allocation unit of the per-file-system inode cache: the deferred-release slot, the C
+/// inode and the private data.
+///
+/// `repr(C)` with `put` and `inode` first, so that their offsets do not depend on `D`: the
+/// deferred-release work ([`DeferredPut::run`]), which is not generic, finds the inode from
+/// the work item.
 #[repr(C)]
 pub(crate) struct INodeWithData<D> {
+    put: DeferredPut,
+    pub(crate) inode: Opaque<bindings::inode>,
     data: MaybeUninit<D>,
     has_data: bool,
     /// The target of a fast symlink (NUL-terminated), pointed to by `i_link`; freed with the
     /// inode, after RCU, like the data.
     link: Option<KVec<u8>>,
-    pub(crate) inode: Opaque<bindings::inode>,
+}
+
+/// Inode references released where the releasing context may not sleep: a work item and a
+/// count of the references it releases, in every inode container (no allocation is needed
+/// to defer a release, so it cannot fail).
+///
+/// Each counted reference is one `i_count` reference plus one active reference (`s_active`)
+/// of the inode's super block, both owned by the deferred release until [`DeferredPut::run`]
+/// drops them: the inode, its super block and the file system module stay alive until then.
+/// The work function is in the `kernel` crate (built into the kernel), so it is never
+/// unloaded while it runs.
+///
+/// # Invariants
+///
+/// `work` is initialised with [`DeferredPut::run`] as its function (in `init_empty`, before
+/// the inode is used). `pending` counts the references handed to the work and not yet
+/// released; the work is queued (or running before its `swap`) whenever `pending` is not 0.
+#[repr(C)]
+struct DeferredPut {
+    work: Opaque<bindings::work_struct>,
+    pending: AtomicUsize,
+}
+
+/// Offset of the inode from the deferred-release slot in every [`INodeWithData`].
+const PUT_TO_INODE: usize =
+    core::mem::offset_of!(INodeWithData<()>, inode) - core::mem::offset_of!(INodeWithData<()>, put);
+
+impl DeferredPut {
+    /// Returns the slot of the container of `inode`.
+    ///
+    /// # Safety
+    ///
+    /// `inode` must be the `inode` field of a live [`INodeWithData`] (of any data type: the
+    /// offset does not depend on it).
+    unsafe fn of(inode: *mut bindings::inode) -> *mut DeferredPut {
+        // SAFETY: By the safety requirements the slot is `PUT_TO_INODE` bytes before, in the
+        // same allocation.
+        unsafe { inode.cast::<u8>().sub(PUT_TO_INODE).cast() }
+    }
+
+    /// Hands one reference to `inode` (its `i_count` and its super block's `s_active`) to
+    /// the work, which releases it in process context. Does not sleep or allocate.
+    ///
+    /// # Safety
+    ///
+    /// `inode` must be the inode of a live [`INodeWithData`], and the caller must own one
+    /// `i_count` reference and one `s_active` reference of `i_sb`, which it gives up.
+    unsafe fn defer(inode: *mut bindings::inode) {
+        // SAFETY: The container is alive (we own a reference); the slot is initialised.
+        let this = unsafe { &*Self::of(inode) };
+        // The first pending reference queues the work; later ones find it queued, or running
+        // before its `swap` (which then takes them too). A reference added after the `swap`
+        // sees 0 and queues the work again (allowed while it runs).
+        if this.pending.fetch_add(1, Ordering::AcqRel) == 0 {
+            // SAFETY: The work is initialised (invariant) and its memory lives as long as the
+            // pending reference keeps the inode; `system_unbound_wq` always exists.
+            unsafe {
+                bindings::queue_work_on(
+                    bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+                    bindings::system_unbound_wq,
+                    this.work.get(),
+                )
+            };
+        }
+    }
+
+    /// The work function: releases every pending reference, in process context.
+    ///
+    /// # Safety
+    ///
+    /// Called by the workqueue with the `work` of a [`DeferredPut`].
+    unsafe extern "C" fn run(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the `work` field of a `DeferredPut` (`Opaque` is
+        // `repr(transparent)`), alive while references are pending, and at least the one
+        // that queued this run is (only this function releases them).
+        let this = unsafe {
+            crate::container_of!(work.cast::<Opaque<bindings::work_struct>>(), Self, work)
+        };
+        // SAFETY: As above; the inode lives `PUT_TO_INODE` bytes further.
+        let inode = unsafe {
+            this.cast::<u8>()
+                .add(PUT_TO_INODE)
+                .cast::<bindings::inode>()
+        };
+        // SAFETY: The inode is alive (a reference is pending); `i_sb` never changes.
+        let sb = unsafe { (*inode).i_sb };
+        // SAFETY: As above. From here on `this` is not used: the references taken are ours,
+        // and once they are released the container may be freed and reused.
+        let n = unsafe { (*this).pending.swap(0, Ordering::AcqRel) };
+        for _ in 0..n {
+            // SAFETY: We own `n` references to the inode (process context, may sleep); the
+            // super block outlives them, since we also own `n` active references.
+            unsafe { bindings::iput(inode) };
+        }
+        for _ in 0..n {
+            // SAFETY: We own `n` active references; the last one shuts the super block down
+            // here, in process context, with no lock held.
+            unsafe { bindings::deactivate_super(sb) };
+        }
+    }
+}
+
+/// Releases an inode reference owned by Rust (one `i_count` and one `s_active` reference):
+/// `iput` then the active reference ([`release_active`]) where the context may sleep,
+/// otherwise through the inode's [`DeferredPut`].
+///
+/// # Safety
+///
+/// `inode` must be the inode of a live [`INodeWithData`], and the caller must own one
+/// reference of each kind, which it gives up.
+pub(crate) unsafe fn put_inode_ref(inode: *mut bindings::inode) {
+    // SAFETY: No requirement.
+    if unsafe { bindings::rust_fs_may_sleep() } {
+        // SAFETY: The inode is alive (we own a reference); `i_sb` never changes.
+        let sb = unsafe { (*inode).i_sb };
+        // SAFETY: We own the reference and may sleep; our active reference keeps the super
+        // block from being shut down under the `iput` (it must not be released first).
+        unsafe { bindings::iput(inode) };
+        // SAFETY: We own an active reference of `sb`, which is alive because of it.
+        unsafe { release_active(sb) };
+    } else {
+        // SAFETY: By the safety requirements.
+        unsafe { DeferredPut::defer(inode) };
+    }
+}
+
+/// Releases an active reference (`s_active`) of `sb`, a super block of a Rust file system.
+///
+/// If it is not the last one, this is an atomic decrement. The last one shuts the super
+/// block down (`kill_sb`), which the caller's context may not allow (a hook that holds
+/// `s_umount`, the periodic work that `kill_sb` waits for, file system code that `rmmod` may
+/// unload once `kill_sb` has returned the module reference): it is handed to the deferred
+/// release of the root inode, so `kill_sb` runs in a worker of the `kernel` crate. Only
+/// without a root (a mount that failed, or `fill_super` before `d_make_root`) is it released
+/// here, with `deactivate_super`.
+///
+/// # Safety
+///
+/// The caller must own an active reference of `sb`, which it gives up, and may sleep if
+/// the super block has no root yet.
+pub(crate) unsafe fn release_active(sb: *mut bindings::super_block) {
+    // SAFETY: `sb` is alive: we hold an active reference.
+    if unsafe { bindings::rust_fs_sb_put_active_not_last(sb) } {
+        return;
+    }
+    // We hold the last active reference, so `generic_shutdown_super` (which clears `s_root`)
+    // has not run; `s_root` is set once, in `fill_super`, before the mount is published.
+    // SAFETY: `sb` is alive.
+    let root = unsafe { core::ptr::read_volatile(&raw const (*sb).s_root) };
+    if !root.is_null() {
+        // SAFETY: The root dentry lives until `generic_shutdown_super`; it is positive and its
+        // inode came from `init_root`, so it is in an `INodeWithData` of this file system.
+        let inode = unsafe { (*root).d_inode };
+        // SAFETY: The root dentry holds a reference, so `i_count` is not zero; the new
+        // reference and our active reference go to the deferred release together.
+        unsafe {
+            bindings::ihold(inode);
+            DeferredPut::defer(inode);
+        }
+        return;
+    }
+    // SAFETY: We own the last active reference; see the safety requirements.
+    unsafe { bindings::deactivate_super(sb) };
 }
 
 impl<D> INodeWithData<D> {
@@ -98,6 +285,12 @@ impl<D> INodeWithData<D> {
     ///
     /// `ptr` must be valid for writes of `Self`.
     pub(crate) unsafe fn init_empty(ptr: *mut Self) {
+        // SAFETY: By the safety requirements, `ptr` is valid for writes. A previous use of the
+        // slab object released every deferred reference before the inode was freed.
+        unsafe {
+            (&raw mut (*ptr).put.pending).write(AtomicUsize::new(0));
+            bindings::rust_fs_init_work((*ptr).put.work.get(), Some(DeferredPut::run));
+        }
         // SAFETY: By the safety requirements, `ptr` is valid for writes.
         unsafe { (&raw mut (*ptr).has_data).write(false) };
         // SAFETY: As above; the slab object may hold a stale value, which is overwritten
@@ -136,18 +329,29 @@ impl<D> INodeWithData<D> {
 }
 
 // SAFETY: Inodes are reference counted by `ihold`/`iput`; the C inode lives until the count
-// reaches zero and it is evicted.
+// reaches zero and it is evicted. Each reference also holds an active reference of the super
+// block (`s_active`), so the super block is not shut down (and its inodes not declared busy
+// and freed under us) while an `ARef` lives, wherever it is kept.
 unsafe impl<T: FileSystem> AlwaysRefCounted for INode<T> {
     fn inc_ref(&self) {
+        let inode = self.as_raw();
         // SAFETY: By the type invariants a `&INode` exists only while somebody holds a
         // reference, so `i_count` is not zero (contexts where it may be get an `INodeView`,
-        // which cannot be upgraded).
-        unsafe { bindings::ihold(self.as_raw()) };
+        // which cannot be upgraded). Also by the type invariants, `s_active` is not zero: the
+        // reference behind the borrow is an open file or a dentry in use (both pin a mount,
+        // which holds an active reference), an `ARef` (which holds one), or the VFS's during
+        // `fill_super` (`alloc_super` sets `s_active` to 1 before `fill_super` runs), and no
+        // `&INode` is created once `s_active` is 0 (`iget` and `new_inode` refuse).
+        unsafe {
+            bindings::ihold(inode);
+            bindings::rust_fs_sb_get_active((*inode).i_sb);
+        }
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
-        // SAFETY: The caller owns a reference.
-        unsafe { bindings::iput(obj.as_ptr().cast()) };
+        // SAFETY: The caller owns a reference: one `i_count` and one `s_active` reference, of
+        // an inode of `T` (in an `INodeWithData`).
+        unsafe { put_inode_ref(obj.as_ptr().cast()) };
     }
 }
 
@@ -337,6 +541,11 @@ impl<T: FileSystem> INode<T> {
         }
         let p = this.as_raw();
         core::mem::forget(this);
+        // The `i_count` reference goes to the dentry; the active one is given back. The VFS
+        // holds another (the mount the hook was called through, or the one of the mount in
+        // progress), so this is never the last.
+        // SAFETY: We owned an active reference of the inode's super block, `sb`.
+        unsafe { release_active(sb.cast_mut()) };
         Ok(p)
     }
 
@@ -855,8 +1064,10 @@ impl Idmap {
 /// An inode in the `I_NEW` state, returned by [`SuperBlock::iget`] or
 /// [`SuperBlock::new_inode`]; complete it with [`NewINode::init`].
 ///
-/// Dropping it without completing it calls `iget_failed()`: the inode is marked bad, unlocked
-/// and released.
+/// It owns a reference to the inode and an active reference of its super block, as an
+/// [`ARef<INode<T>>`] does, and gives both to the one [`NewINode::init`] returns. Dropping it
+/// without completing it does what `iget_failed()` does: the inode is marked bad, unlocked
+/// and released (in process context, or deferred where the context may not sleep).
 pub struct NewINode<T: FileSystem>(NonNull<bindings::inode>, PhantomData<T>);
 
 impl<T: FileSystem> NewINode<T> {
@@ -1010,8 +1221,9 @@ impl<T: FileSystem> NewINode<T> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: The inode is fully initialised; unlocking it publishes it.
         unsafe { bindings::unlock_new_inode(this.0.as_ptr()) };
-        // SAFETY: We own the reference `iget_locked`/`new_inode` gave us; the data is now
-        // initialised, as `INode`'s invariants require.
+        // SAFETY: We own the reference `iget_locked`/`new_inode` gave us and an active
+        // reference of the super block (taken by `iget`/`new_inode`), the two an `ARef` owns;
+        // the data is now initialised, as `INode`'s invariants require.
         Ok(unsafe { ARef::from_raw(this.0.cast()) })
     }
 }
@@ -1058,8 +1270,17 @@ fn check_tables<T: FileSystem>(
 
 impl<T: FileSystem> Drop for NewINode<T> {
     fn drop(&mut self) {
+        let inode = self.0.as_ptr();
+        // `iget_failed`, whose `iput` is replaced by the release of both references (which
+        // does not sleep where the context may not). Neither call sleeps.
         // SAFETY: The inode is new and locked, and we own a reference.
-        unsafe { bindings::iget_failed(self.0.as_ptr()) };
+        unsafe {
+            bindings::make_bad_inode(inode);
+            bindings::unlock_new_inode(inode);
+        }
+        // SAFETY: The inode is in an `INodeWithData` (from `alloc_inode` of `T`); we own one
+        // `i_count` and one `s_active` reference.
+        unsafe { put_inode_ref(inode) };
     }
 }
 
@@ -1072,42 +1293,72 @@ pub enum Either<T: FileSystem> {
 }
 
 impl<T: FileSystem> SuperBlock<T, Ready> {
+    /// Takes the active reference (`s_active`) that every inode reference owns, unless the
+    /// super block is being shut down (`s_active` is 0: `kill_sb`, or a hook it calls, such
+    /// as [`FileSystem::put_super`], [`FileSystem::sync_fs`] or [`FileSystem::evict_inode`]
+    /// during unmount), when no new reference may be made: `ESHUTDOWN`.
+    fn get_active(&self) -> Result {
+        // SAFETY: The super block is valid for the borrow.
+        if unsafe { bindings::rust_fs_sb_tryget_active(self.as_raw()) } {
+            Ok(())
+        } else {
+            Err(ESHUTDOWN)
+        }
+    }
+
     /// Looks up inode `ino` in the inode cache, or allocates a new one (`iget_locked`).
+    ///
+    /// Fails with `ESHUTDOWN` once the super block is being shut down (no active reference
+    /// left; see [`ARef<INode<T>>`](INode)): from a hook that runs during unmount.
     pub fn iget(&self, ino: u64) -> Result<Either<T>> {
+        self.get_active()?;
         // SAFETY: The super block is valid.
         let inode = unsafe { bindings::iget_locked(self.as_raw(), ino) };
-        let inode = NonNull::new(inode).ok_or(ENOMEM)?;
+        let Some(inode) = NonNull::new(inode) else {
+            // SAFETY: We own the active reference taken above.
+            unsafe { release_active(self.as_raw()) };
+            return Err(ENOMEM);
+        };
         // SAFETY: `iget_locked` returned a referenced inode.
         let state = unsafe { bindings::inode_state_read_once(inode.as_ptr()) };
         if state & bindings::I_NEW != 0 {
+            // The new inode owns the reference and the active reference.
             return Ok(Either::New(NewINode(inode, PhantomData)));
         }
         // SAFETY: The inode is of this super block, so it lives in a container.
         let container = unsafe { INodeWithData::<T::INodeData>::from_inode(inode.as_ptr()) };
         // SAFETY: The inode is live and no longer new.
         if !unsafe { INodeWithData::has_data(container) } {
-            // SAFETY: We own the reference.
-            unsafe { bindings::iput(inode.as_ptr()) };
+            // SAFETY: We own both references; the inode is in a container.
+            unsafe { put_inode_ref(inode.as_ptr()) };
             return Err(EIO);
         }
-        // SAFETY: We own the reference and the inode is initialised.
+        // SAFETY: We own the reference and the active reference, and the inode is
+        // initialised.
         Ok(Either::Cached(unsafe { ARef::from_raw(inode.cast()) }))
     }
 
     /// Allocates a new inode with number `ino` and inserts it in the inode cache locked
-    /// (`new_inode` + `insert_inode_locked`); fails with `EBUSY` if `ino` is still in use.
+    /// (`new_inode` + `insert_inode_locked`); fails with `EBUSY` if `ino` is still in use,
+    /// and with `ESHUTDOWN` as [`SuperBlock::iget`] does.
     pub fn new_inode(&self, ino: u64) -> Result<NewINode<T>> {
+        self.get_active()?;
         // SAFETY: The super block is valid.
-        let inode = NonNull::new(unsafe { bindings::new_inode(self.as_raw()) }).ok_or(ENOMEM)?;
+        let Some(inode) = NonNull::new(unsafe { bindings::new_inode(self.as_raw()) }) else {
+            // SAFETY: We own the active reference taken above.
+            unsafe { release_active(self.as_raw()) };
+            return Err(ENOMEM);
+        };
         // SAFETY: The inode is new and not yet visible.
         unsafe { (*inode.as_ptr()).i_ino = ino };
         // SAFETY: The inode is valid; on success it is hashed and `I_NEW`.
         let r = unsafe { bindings::insert_inode_locked(inode.as_ptr()) };
         if r != 0 {
-            // SAFETY: The inode is not hashed; dropping our reference frees it.
+            // SAFETY: The inode is not hashed; dropping our references frees it. It was
+            // allocated by `alloc_inode` of `T`, in a container.
             unsafe {
                 bindings::make_bad_inode(inode.as_ptr());
-                bindings::iput(inode.as_ptr());
+                put_inode_ref(inode.as_ptr());
             }
             return Err(EBUSY);
         }
