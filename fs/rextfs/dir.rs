@@ -572,6 +572,7 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
+            test_ref: kernel::sync::SetOnce::new(),
         }),
     )
     .map_err(undo)
@@ -647,6 +648,7 @@ fn create_node(
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
+            test_ref: kernel::sync::SetOnce::new(),
         }),
     )?;
     dentry.instantiate(inode)
@@ -960,6 +962,7 @@ impl inode::Operations for DirOps {
                         sync_seq: AtomicU64::new(seq),
                         map_seq: AtomicU64::new(0),
                         xattr <- kernel::new_mutex!(()),
+                        test_ref: kernel::sync::SetOnce::new(),
                     }),
                 )?);
             }

@@ -42,6 +42,8 @@ pub(crate) fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) ->
         FS_IOC_SETFSLABEL => set_label(file, inode, arg),
         FITRIM => trim(inode, arg),
         FS_IOC_SHUTDOWN => shutdown(inode, arg),
+        #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+        crate::reftest::REXTFS_IOC_TEST_INODE_REF => crate::reftest::ioctl(inode, arg),
         _ => Err(ENOTTY),
     }
 }

@@ -18,6 +18,8 @@ mod ioctl;
 mod journal;
 mod meta;
 mod orphan;
+#[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+mod reftest;
 mod symlink;
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 mod testing;
@@ -238,6 +240,12 @@ pub(crate) struct SbInfo {
     shut_down: AtomicBool,
     /// `ERRORS` is not on disk yet although the mount was writable when it was found.
     error_unrecorded: AtomicBool,
+    /// An inode reference kept by the test ioctl (`reftest`, test builds only): it keeps the
+    /// super block active, so an unmount leaves it alive until the reference is dropped.
+    #[pin]
+    pub(crate) test_ref: Mutex<Option<ARef<INode<RextFs>>>>,
+    /// `put_super` asks for the root inode (`reftest`, test builds only).
+    pub(crate) test_iget_at_put_super: AtomicBool,
 }
 
 /// The rextfs file system type.
@@ -568,6 +576,8 @@ impl fs::FileSystem for RextFs {
                 error_seen: AtomicBool::new(false),
                 shut_down: AtomicBool::new(false),
                 error_unrecorded: AtomicBool::new(false),
+                test_ref <- kernel::new_mutex!(None),
+                test_iget_at_put_super: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -615,6 +625,8 @@ impl fs::FileSystem for RextFs {
     }
 
     fn put_super(sb: &SuperBlock<Self, Ready>) {
+        #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+        reftest::at_put_super(sb);
         if check_live(sb).is_err() {
             // Shut down: the device is left as it was; the next mount replays the journal.
         } else if !sb.is_read_only() {
