@@ -38,12 +38,14 @@
 # worse.
 #
 #   corrupt-run.sh [--block-sizes 4096,1024] [--random N] [--seed S]
-#                  [--only REGEX | --names 'NAME NAME...'] [--no-write]
+#                  [--only REGEX | --names 'NAME NAME...'] [--knames 'NAME...']
+#                  [--no-write]
 # --names selects exact mutation names, each of which must exist for every
-# base (test 070: a renamed mutation fails instead of shrinking the sample).
+# base (test 070: a renamed mutation fails instead of shrinking the sample);
+# --knames gives the kernel-made base a list of its own (default: --names).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-sizes=4096,1024 nrandom=40 seed=1 only= names_opt= write=1
+sizes=4096,1024 nrandom=40 seed=1 only= names_opt= knames_opt= write=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--block-sizes) sizes=$2; shift 2 ;;
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--seed) seed=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
 	--names) names_opt=$2; shift 2 ;;
+	--knames) knames_opt=$2; shift 2 ;;
 	--no-write) write=0; shift ;;
 	*) echo "corrupt-run: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -287,6 +290,8 @@ for bs in ${sizes//,/ }; do
 	fi
 	for b in "${bases[@]}"; do
 		tag=$(basename "$b" .img)
+		want=$names_opt
+		[ "$tag" = "kbase-$bs" ] && [ -n "$knames_opt" ] && want=$knames_opt
 		# Control: the uncorrupted base must mount, walk and write cleanly.
 		cp "$b" "$work/control.img"
 		try "$work/control.img" "$b" || { fail "$tag: the uncorrupted image: $result $detail"; break 2; }
@@ -303,14 +308,14 @@ for bs in ${sizes//,/ }; do
 		# With --names, fsck runs on those mutations only (the whole list's
 		# fsck verdicts are for scripts/corrupt-test and the cargo tests).
 		sel=()
-		[ -n "$names_opt" ] && sel=(--names "$names_opt")
+		[ -n "$want" ] && sel=(--names "$want")
 		if ! rextfs-corrupt list "$b" --seed "$seed" --random "$nrandom" --must-fail "$must_fail" "${sel[@]}" >"$work/list" 2>"$work/err"; then
 			fail "$tag: rextfs-corrupt list: $(tr '\n' ';' <"$work/err")"
 			[ -s "$work/list" ] || continue
 		fi
 		names=()
-		if [ -n "$names_opt" ]; then
-			for name in $names_opt; do
+		if [ -n "$want" ]; then
+			for name in $want; do
 				if cut -f1 "$work/list" | grep -qxF -- "$name"; then
 					names+=("$name")
 				else

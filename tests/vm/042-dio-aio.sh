@@ -33,33 +33,33 @@ unwritten() {
 for eng in libaio io_uring; do
 	f=$mnt/$eng
 	fio_run "alloc-$eng" --filename="$f" --ioengine=$eng --iodepth=16 --rw=randwrite \
-		--bs=16k --size=24m --randrepeat=1
-	[ "$(stat -c %s "$f")" = $((24 << 20)) ] || fail "$eng: size $(stat -c %s "$f")"
+		--bs=16k --size=12m --randrepeat=1
+	[ "$(stat -c %s "$f")" = $((12 << 20)) ] || fail "$eng: size $(stat -c %s "$f")"
 	[ "$(unwritten "$f")" = 0 ] || fail "$eng: unwritten extents left after the writes"
 	fio_run "over-$eng" --filename="$f" --ioengine=$eng --iodepth=16 --rw=randwrite \
-		--bs=4k --size=24m --randrepeat=1 --verify_pattern=0x5ca1ab1e
+		--bs=4k --size=12m --randrepeat=1 --verify_pattern=0x5ca1ab1e
 	# Mixed random reads and writes on a new file, verified as they go.
 	fio_run "mixed-$eng" --filename="$mnt/mixed-$eng" --ioengine=$eng --iodepth=8 --rw=randrw \
-		--bs=8k --size=8m --verify_backlog=64
+		--bs=8k --size=4m --verify_backlog=64
 done
 # Extending sequential writes (each ends past EOF, so each is waited for).
 fio_run extend --filename="$mnt/extend" --ioengine=libaio --iodepth=8 --rw=write --bs=64k \
-	--size=16m
-[ "$(stat -c %s "$mnt/extend")" = $((16 << 20)) ] || fail "extending writes: size $(stat -c %s "$mnt/extend")"
+	--size=8m
+[ "$(stat -c %s "$mnt/extend")" = $((8 << 20)) ] || fail "extending writes: size $(stat -c %s "$mnt/extend")"
 
 # Data again after drop_caches and after a remount: verify_only replays the
 # same seeded job and checks every block.
 sync
 echo 3 >/proc/sys/vm/drop_caches
 fio_run "again-io_uring" --filename="$mnt/io_uring" --ioengine=io_uring --iodepth=16 --rw=randwrite \
-	--bs=4k --size=24m --randrepeat=1 --verify_pattern=0x5ca1ab1e --verify_only
+	--bs=4k --size=12m --randrepeat=1 --verify_pattern=0x5ca1ab1e --verify_only
 umount "$mnt" || fail "umount"
 fsck.rextfs -n /dev/vda || fail "fsck after fio"
 mount -t rextfs /dev/vda "$mnt" || fail "remount"
 fio_run "again-libaio" --filename="$mnt/libaio" --ioengine=libaio --iodepth=16 --rw=randwrite \
-	--bs=4k --size=24m --randrepeat=1 --verify_pattern=0x5ca1ab1e --verify_only
+	--bs=4k --size=12m --randrepeat=1 --verify_pattern=0x5ca1ab1e --verify_only
 fio_run "again-extend" --filename="$mnt/extend" --ioengine=libaio --iodepth=8 --rw=write --bs=64k \
-	--size=16m --verify_only
+	--size=8m --verify_only
 
 # xfs_io -d: sequential extending writes, sub-block writes into holes and
 # into unwritten ranges, against buffered reads of the same file.

@@ -170,14 +170,14 @@ run_model "$mnt" "$dev" 4096 101 300
 # mixed reads and writes over the written file, then extending writes.
 for eng in libaio io_uring; do
 	f=$mnt/aio-$eng
-	xfs_io -f -c "falloc 0 512k" "$f" || fail "falloc $f"
+	xfs_io -f -c "falloc 0 256k" "$f" || fail "falloc $f"
 	fio_run "sectors-$eng" --filename="$f" --ioengine=$eng --iodepth=16 --rw=randwrite \
-		--bsrange=512-6k --size=1m --randrepeat=1
+		--bsrange=512-6k --size=512k --randrepeat=1
 	fio_run "mixed-$eng" --filename="$f" --ioengine=$eng --iodepth=16 --rw=randrw \
-		--bs=512 --size=1m --verify_backlog=32
+		--bs=512 --size=512k --verify_backlog=32
 	fio_run "extend-$eng" --filename="$mnt/ext-$eng" --ioengine=$eng --iodepth=8 --rw=write \
-		--bs=1536 --size=768k
-	[ "$(stat -c %s "$mnt/ext-$eng")" = $((768 << 10)) ] || fail "$eng: extending size $(stat -c %s "$mnt/ext-$eng")"
+		--bs=1536 --size=384k
+	[ "$(stat -c %s "$mnt/ext-$eng")" = $((384 << 10)) ] || fail "$eng: extending size $(stat -c %s "$mnt/ext-$eng")"
 done
 
 # Concurrent block-aligned overwrites of one written file (the shared inode
@@ -187,9 +187,9 @@ done
 f=$mnt/shared
 xfs_io -f -d -c "pwrite -q -S 0x11 -b 1m 0 8m" "$f" || fail "write $f"
 fio_run shared-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
-	--size=2m --numjobs=4 --offset_increment=2m --randrepeat=1
+	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1
 fio_run shared-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randrw \
-	--bsrange=4k-16k --size=2m --numjobs=4 --offset_increment=2m --verify_backlog=16
+	--bsrange=4k-16k --size=1m --numjobs=4 --offset_increment=2m --verify_backlog=16
 pids=()
 for p in 21 22 23 24; do
 	xfs_io -d -c "pwrite -q -S 0x$p -b 16k 0 2m" -c "pwrite -q -S 0x$p -b 4k 2m 2m" "$f" &
