@@ -547,8 +547,13 @@ mod tests {
                 vec_remove(&mut model, pos)?;
             }
             free_removed(&mut ctx, &store)?;
-            let level = consistent(&ctx, &store, root, &model)?;
-            max_level = max_level.max(level);
+            // The whole index is walked every fourth round and at the end (every
+            // round took 25 s at insmod under TCG and lockdep); the scan below
+            // checks the keys of a range every round.
+            if round % 4 == 3 {
+                let level = consistent(&ctx, &store, root, &model)?;
+                max_level = max_level.max(level);
+            }
             // A lookup scans one hash's range; readdir scans from a position on.
             let probe = random_key(&mut rng);
             let (lo, hi) = if rng.chance(50) {
@@ -567,6 +572,7 @@ mod tests {
                 got.len()
             );
         }
+        consistent(&ctx, &store, root, &model)?;
         check!(
             max_level >= 2,
             "the index never grew past level {}",
