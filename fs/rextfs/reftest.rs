@@ -90,7 +90,7 @@ pub(crate) fn ioctl(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
                 }),
                 GFP_KERNEL,
             )?;
-            workqueue::system_unbound().enqueue(holder);
+            workqueue::system_long().enqueue(holder);
         }
         KEEP_IN_SB_DATA => {
             let old = sb.data().test_ref.lock().replace(inode.into());

@@ -157,11 +157,11 @@ impl DeferredPut {
         // sees 0 and queues the work again (allowed while it runs).
         if this.pending.fetch_add(1, Ordering::AcqRel) == 0 {
             // SAFETY: The work is initialised (invariant) and its memory lives as long as the
-            // pending reference keeps the inode; `system_unbound_wq` always exists.
+            // pending reference keeps the inode; `system_dfl_wq` always exists.
             unsafe {
                 bindings::queue_work_on(
                     bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
-                    bindings::system_unbound_wq,
+                    bindings::system_dfl_wq,
                     this.work.get(),
                 )
             };
