@@ -888,40 +888,42 @@ impl FileOps {
     /// ones under the disk mutex and never move a written block. Truncate, hole punching and
     /// the other `fallocate` modes take the lock exclusively and wait for direct I/O
     /// (`inode_dio_wait`), so the blocks stay the file's until the write completed.
-    fn dio_overwrite_shared(
-        iocb: &mut Kiocb<'_, ()>,
+    ///
+    /// Takes the kiocb and gives it back (`Err`) when the write must go the exclusive way;
+    /// otherwise the write is done or queued.
+    fn dio_overwrite_shared<'a>(
+        mut iocb: Kiocb<'a, ()>,
         inode: &INode<RextFs>,
         from: &mut IovIterSource<'_>,
-    ) -> Result<Option<usize>> {
+    ) -> Result<core::result::Result<iomap::DioResult<'a>, Kiocb<'a, ()>>> {
         let bs = i64::from(inode.super_block().block_size());
         let aligned = |pos: i64, len: usize| (pos | len as i64) & (bs - 1) == 0;
         // Unlocked first look, to leave writes that cannot go this way alone.
         if !aligned(iocb.ki_pos(), from.len())
             || iocb.ki_pos().saturating_add(from.len() as i64) > inode.size()
         {
-            return Ok(None);
+            return Ok(Err(iocb));
         }
         let lock = inode.lock_shared();
         if inode.flags() & iflags::IMMUTABLE != 0 {
             return Err(EPERM);
         }
         // The size is stable under the shared lock (only the exclusive path changes it).
-        let n = file_ops::write_checks_shared(&lock, iocb, from)?;
+        let n = file_ops::write_checks_shared(&lock, &mut iocb, from)?;
         if n == 0 {
-            return Ok(Some(0));
+            return Ok(Ok(iomap::DioResult::Done(0, iocb)));
         }
         let (pos, len) = (iocb.ki_pos(), from.len());
         if !aligned(pos, len) || pos.saturating_add(len as i64) > inode.size() {
-            return Ok(None);
+            return Ok(Err(iocb));
         }
-        if !file_ops::file_modified_shared(&lock, iocb)? {
-            return Ok(None);
+        if !file_ops::file_modified_shared(&lock, &mut iocb)? {
+            return Ok(Err(iocb));
         }
         match iomap::dio_rw_write_shared::<FileOps>(&lock, iocb, from, iomap::DioFlags::empty()) {
-            Err(e) if e == EAGAIN || e == ENOTBLK => Ok(None),
-            // iomap completes the kiocb after `end_io`.
-            Ok(iomap::DioResult::Queued) => Err(EIOCBQUEUED),
-            r => Ok(Some(r?.into_result()?)),
+            Err(e) if e.error == EAGAIN || e.error == ENOTBLK => Ok(Err(e.iocb)),
+            // Queued: iomap completes the kiocb after `end_io`, and it is gone.
+            r => Ok(Ok(r?)),
         }
     }
 }
@@ -940,23 +942,23 @@ impl file_ops::Operations for FileOps {
     const VM_OPS: Option<VmOps> = Some(AddressSpace::<FileOps>::vm_ops());
 
     fn read_iter(
-        iocb: &mut Kiocb<'_, ()>,
+        mut iocb: Kiocb<'_, ()>,
         inode: &INode<RextFs>,
         to: &mut IovIterDest<'_>,
     ) -> Result<usize> {
         // After a shutdown not even cached data is read (as in ext4 and XFS).
         crate::check_live(inode.super_block())?;
-        if file_ops::is_direct(iocb) {
+        if file_ops::is_direct(&iocb) {
             let lock = inode.lock_shared();
             // Asynchronous reads are queued: they need no completion work (`end_io` does
             // nothing for reads), and whatever changes the blocks under them (truncate, hole
             // punch, zeroing) waits for them with `inode_dio_wait`.
             match iomap::dio_rw_read::<FileOps>(&lock, iocb, to, iomap::DioFlags::empty()) {
-                Err(e) if e == ENOTBLK => {}
+                Err(e) if e.error == ENOTBLK => iocb = e.iocb,
                 r => return r?.into_result(),
             }
         }
-        file_ops::generic_read_iter(iocb, to)
+        file_ops::generic_read_iter(&mut iocb, to)
     }
 
     fn llseek(file: &File, inode: &INode<RextFs>, offset: i64, whence: i32) -> Result<i64> {
@@ -987,14 +989,17 @@ impl file_ops::Operations for FileOps {
     }
 
     fn write_iter(
-        iocb: &mut Kiocb<'_, ()>,
+        mut iocb: Kiocb<'_, ()>,
         inode: &INode<RextFs>,
         from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
         crate::check_live(inode.super_block())?;
-        if file_ops::is_direct(iocb) {
-            if let Some(n) = Self::dio_overwrite_shared(iocb, inode, from)? {
-                return file_ops::write_sync(iocb, n);
+        if file_ops::is_direct(&iocb) {
+            match Self::dio_overwrite_shared(iocb, inode, from)? {
+                Ok(iomap::DioResult::Done(n, mut k)) => return file_ops::write_sync(&mut k, n),
+                // iomap completes the kiocb after `end_io`.
+                Ok(iomap::DioResult::Queued) => return Err(EIOCBQUEUED),
+                Err(k) => iocb = k,
             }
         }
         let written = {
@@ -1003,10 +1008,10 @@ impl file_ops::Operations for FileOps {
             if inode.flags() & iflags::IMMUTABLE != 0 {
                 return Err(EPERM);
             }
-            if file_ops::write_checks(&lock, iocb, from)? == 0 {
+            if file_ops::write_checks(&lock, &mut iocb, from)? == 0 {
                 return Ok(0);
             }
-            file_ops::file_modified(&lock, iocb)?;
+            file_ops::file_modified(&lock, &mut iocb)?;
             // Bytes between the old end of the file and the write, in the old last block
             // (stored through a shared mapping past the end, or left on the device by a
             // truncate), become file data: zero them first, as XFS does
@@ -1020,7 +1025,7 @@ impl file_ops::Operations for FileOps {
                 lock.write_and_wait_range(old, iocb.ki_pos() - 1)?;
             }
             let mut done = None;
-            if file_ops::is_direct(iocb) {
+            if file_ops::is_direct(&iocb) {
                 // An asynchronous write of whole blocks inside the file is queued: `end_io`
                 // converts its unwritten blocks from the completion workqueue. Any other
                 // write is waited for, after the direct I/O in flight: a sub-block write
@@ -1036,11 +1041,12 @@ impl file_ops::Operations for FileOps {
                     iomap::DioFlags::FORCE_WAIT
                 };
                 match iomap::dio_rw_write::<FileOps>(&lock, iocb, from, dflags) {
-                    Err(e) if e == ENOTBLK => {}
+                    Err(e) if e.error == ENOTBLK => iocb = e.iocb,
+                    Err(e) => return Err(e.error),
                     // iomap completes the kiocb after `end_io`.
                     Ok(iomap::DioResult::Queued) => return Err(EIOCBQUEUED),
-                    r => {
-                        let n = r?.into_result()?;
+                    Ok(iomap::DioResult::Done(n, k)) => {
+                        iocb = k;
                         // The write was waited for (`end_io` converted its blocks); iomap
                         // advanced the position: extend the file if it wrote past it.
                         if iocb.ki_pos() > inode.size() {
@@ -1055,7 +1061,7 @@ impl file_ops::Operations for FileOps {
                 Some(n) => n,
                 None => {
                     let old_size = inode.size();
-                    let n = iomap::buffered_write::<FileOps>(&lock, iocb, from)?;
+                    let n = iomap::buffered_write::<FileOps>(&lock, &mut iocb, from)?;
                     // iomap updated i_size but does not dirty the inode for it: do it, so
                     // that fsync and writeback write the new size.
                     if inode.size() != old_size {
@@ -1065,7 +1071,7 @@ impl file_ops::Operations for FileOps {
                 }
             }
         };
-        file_ops::write_sync(iocb, written)
+        file_ops::write_sync(&mut iocb, written)
     }
 
     fn fsync(file: &File, inode: &INode<RextFs>, start: i64, end: i64, _datasync: bool) -> Result {

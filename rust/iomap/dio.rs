@@ -267,39 +267,78 @@ impl Drop for DioBio {
 }
 
 /// The result of an `iomap_dio_rw` call that did not fail at submission.
+///
+/// The direct I/O functions take the kiocb by value: once an asynchronous I/O is queued, its
+/// completion may run (and the submitter free the kiocb, as aio and io_uring do) at any
+/// time, so the kiocb is given back only with [`DioResult::Done`].
 #[must_use = "a queued direct I/O is not done: return `EIOCBQUEUED` (`into_result`)"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DioResult {
+pub enum DioResult<'a> {
     /// The I/O is complete (`end_io` ran); this many bytes were transferred and the kiocb's
-    /// position was advanced.
-    Done(usize),
+    /// position was advanced. The kiocb is the caller's again.
+    Done(usize, Kiocb<'a, ()>),
     /// The asynchronous I/O was queued (`-EIOCBQUEUED`): it completes later through the
-    /// kiocb's `ki_complete`, after `end_io`. The caller must not use the kiocb's position or
-    /// assume anything about the data, and returns [`EIOCBQUEUED`] from `read_iter` /
-    /// `write_iter` (what [`DioResult::into_result`] gives).
+    /// kiocb's `ki_complete`, after `end_io`. The kiocb is gone: the caller returns
+    /// [`EIOCBQUEUED`] from `read_iter` / `write_iter` (what [`DioResult::into_result`]
+    /// gives).
     Queued,
 }
 
-impl DioResult {
+impl DioResult<'_> {
     /// The value to return from `read_iter`/`write_iter`: the byte count, or
     /// `Err(EIOCBQUEUED)` for a queued I/O.
     pub fn into_result(self) -> Result<usize> {
         match self {
-            Self::Done(n) => Ok(n),
+            Self::Done(n, _) => Ok(n),
             Self::Queued => Err(EIOCBQUEUED),
         }
     }
 }
 
-fn dio_result(r: isize) -> Result<DioResult> {
+/// A direct I/O that failed before anything was queued: the error, and the kiocb, which is
+/// still the caller's (to fall back to buffered I/O on `ENOTBLK`, for instance). Converts to
+/// the [`Error`] for `?`.
+pub struct DioError<'a> {
+    /// What failed.
+    pub error: Error,
+    /// The kiocb given to the call.
+    pub iocb: Kiocb<'a, ()>,
+}
+
+impl From<DioError<'_>> for Error {
+    fn from(e: DioError<'_>) -> Error {
+        e.error
+    }
+}
+
+/// What an `iomap_dio_rw` return value means: `Some(bytes)` when done, `None` when queued.
+fn dio_code(r: isize) -> Result<Option<usize>> {
     if r == EIOCBQUEUED.to_errno() as isize {
-        Ok(DioResult::Queued)
+        Ok(None)
     } else if r < 0 {
         Err(Error::from_errno(r as i32))
     } else {
-        Ok(DioResult::Done(r as usize))
+        Ok(Some(r as usize))
     }
 }
+
+/// Turns the return value `r` of a direct I/O call on `iocb` into its result; the kiocb is
+/// given back unless the I/O was queued.
+fn dio_result<'a>(
+    r: isize,
+    iocb: Kiocb<'a, ()>,
+) -> core::result::Result<DioResult<'a>, DioError<'a>> {
+    match dio_code(r) {
+        Ok(Some(n)) => Ok(DioResult::Done(n, iocb)),
+        // The completion owns the kiocb now: it is not used again (dropping it does
+        // nothing).
+        Ok(None) => Ok(DioResult::Queued),
+        Err(error) => Err(DioError { error, iocb }),
+    }
+}
+
+/// The outcome of the direct I/O functions: [`DioResult`], or a [`DioError`] that gives the
+/// kiocb back.
+pub type DioOutcome<'a> = core::result::Result<DioResult<'a>, DioError<'a>>;
 
 /// The status `->end_io` returns to iomap: the I/O error if there was one (a hook cannot
 /// turn it into a success), else the hook's own error, else 0 (iomap then reports the size).
@@ -437,13 +476,15 @@ impl<U: DioOperations> DioOps<U> {
 /// [`DioResult::Queued`] for an asynchronous kiocb whose I/O is still in flight; the lock may
 /// be dropped then (iomap's `inode_dio_begin`/`inode_dio_end` keep truncate waiting in
 /// `inode_dio_wait`). `ENOTBLK` asks the caller to fall back to buffered I/O.
-pub fn dio_rw_read<U: DioOperations>(
+pub fn dio_rw_read<'a, U: DioOperations>(
     lock: &SharedLocked<'_, U::FileSystem>,
-    iocb: &mut Kiocb<'_, ()>,
+    iocb: Kiocb<'a, ()>,
     to: &mut IovIterDest<'_>,
     flags: DioFlags,
-) -> Result<DioResult> {
-    lock.check_iocb(iocb)?;
+) -> DioOutcome<'a> {
+    if let Err(error) = lock.check_iocb(&iocb) {
+        return Err(DioError { error, iocb });
+    }
     // SAFETY: `to` is valid for the call, a destination; the inode lock is held (shared) as
     // iomap requires for reads.
     unsafe { dio_rw::<U>(iocb, to.as_raw(), false, flags) }
@@ -456,16 +497,16 @@ pub fn dio_rw_read<U: DioOperations>(
 /// `iter` must be valid for the call, a source if `write`, else a destination, and the inode
 /// lock of `iocb`'s inode held as iomap requires: shared for reads and overwrite-only writes,
 /// exclusive for other writes.
-unsafe fn dio_rw<U: DioOperations>(
-    iocb: &mut Kiocb<'_, ()>,
+unsafe fn dio_rw<'a, U: DioOperations>(
+    iocb: Kiocb<'a, ()>,
     iter: *mut bindings::iov_iter,
     write: bool,
     flags: DioFlags,
-) -> Result<DioResult> {
+) -> DioOutcome<'a> {
     // SAFETY: `iocb` is valid for the call, `iter` and the lock as the caller guarantees.
     // The dio ops table is static; no private data is passed, so nothing on this stack frame
     // is reachable from a completion that runs after we return.
-    dio_result(unsafe {
+    let r = unsafe {
         bindings::iomap_dio_rw(
             iocb.as_raw(),
             iter,
@@ -475,7 +516,8 @@ unsafe fn dio_rw<U: DioOperations>(
             core::ptr::null_mut(),
             0,
         )
-    })
+    };
+    dio_result(r, iocb)
 }
 
 /// Direct write of `from` at `iocb`'s position (`iomap_dio_rw` with `U`'s
@@ -487,13 +529,15 @@ unsafe fn dio_rw<U: DioOperations>(
 /// its guard. Only writes inside the file can be [`DioResult::Queued`], so `end_io` never
 /// has to change `i_size`. The file size is not changed by iomap. `ENOTBLK` asks the caller to
 /// fall back to buffered I/O; `EAGAIN` with [`DioFlags::OVERWRITE_ONLY`] to retry without it.
-pub fn dio_rw_write<U: DioOperations>(
+pub fn dio_rw_write<'a, U: DioOperations>(
     lock: &Locked<'_, U::FileSystem>,
-    iocb: &mut Kiocb<'_, ()>,
+    iocb: Kiocb<'a, ()>,
     from: &mut IovIterSource<'_>,
     flags: DioFlags,
-) -> Result<DioResult> {
-    lock.check_iocb(iocb)?;
+) -> DioOutcome<'a> {
+    if let Err(error) = lock.check_iocb(&iocb) {
+        return Err(DioError { error, iocb });
+    }
     let mut flags = flags;
     let end = iocb.ki_pos().saturating_add(from.len() as i64);
     if end > lock.size() {
@@ -526,17 +570,22 @@ pub fn dio_rw_write<U: DioOperations>(
 /// asynchronous kiocb may be [`DioResult::Queued`] and the guard dropped; `end_io` then runs
 /// with no lock held, maybe concurrently with other overwrites' `end_io`. `ENOTBLK` asks the
 /// caller to fall back to buffered I/O (with the exclusive lock).
-pub fn dio_rw_write_shared<U: DioOperations>(
+pub fn dio_rw_write_shared<'a, U: DioOperations>(
     lock: &SharedLocked<'_, U::FileSystem>,
-    iocb: &mut Kiocb<'_, ()>,
+    iocb: Kiocb<'a, ()>,
     from: &mut IovIterSource<'_>,
     flags: DioFlags,
-) -> Result<DioResult> {
-    lock.check_iocb(iocb)?;
+) -> DioOutcome<'a> {
+    if let Err(error) = lock.check_iocb(&iocb) {
+        return Err(DioError { error, iocb });
+    }
     let bs = i64::from(lock.super_block().block_size());
     let end = iocb.ki_pos().saturating_add(from.len() as i64);
     if !shared_overwrite_ok(end, lock.size(), bs) {
-        return Err(EAGAIN);
+        return Err(DioError {
+            error: EAGAIN,
+            iocb,
+        });
     }
     let flags = flags | DioFlags::OVERWRITE_ONLY;
     // SAFETY: `from` is valid for the call, a source; the inode lock is held (shared), and
@@ -559,20 +608,26 @@ fn shared_overwrite_ok(end: i64, size: i64, bs: i64) -> bool {
 /// mapping) into one bio. `ENOTBLK` means "use [`dio_rw_read`]" (also when `U` has an
 /// `iomap_end`, which this path never calls); other errors are real. The inode lock is held
 /// at least shared. An asynchronous kiocb may give [`DioResult::Queued`].
-pub fn dio_read_simple<U: Operations>(
+pub fn dio_read_simple<'a, U: Operations>(
     lock: &SharedLocked<'_, U::FileSystem>,
-    iocb: &mut Kiocb<'_, ()>,
+    iocb: Kiocb<'a, ()>,
     to: &mut IovIterDest<'_>,
-) -> Result<DioResult> {
-    lock.check_iocb(iocb)?;
+) -> DioOutcome<'a> {
+    if let Err(error) = lock.check_iocb(&iocb) {
+        return Err(DioError { error, iocb });
+    }
     if Ops::<U>::HAS_ITER_END {
-        return Err(ENOTBLK);
+        return Err(DioError {
+            error: ENOTBLK,
+            iocb,
+        });
     }
     // SAFETY: `iocb` and `to` are valid and the inode lock is held; `begin` is the checked
     // trampoline of `U`, which needs no `iomap_end`.
-    dio_result(unsafe {
+    let r = unsafe {
         bindings::iomap_dio_read_simple(iocb.as_raw(), to.as_raw(), Some(Ops::<U>::begin))
-    })
+    };
+    dio_result(r, iocb)
 }
 
 #[kunit_tests(rust_iomap_dio)]
@@ -685,12 +740,11 @@ mod tests {
     #[test]
     fn results_distinguish_queued() {
         assert_eq!(EIOCBQUEUED.to_errno(), -529);
-        assert_eq!(dio_result(-529), Ok(DioResult::Queued));
-        assert_eq!(dio_result(4096), Ok(DioResult::Done(4096)));
-        assert_eq!(dio_result(0), Ok(DioResult::Done(0)));
-        assert_eq!(dio_result(ENOTBLK.to_errno() as isize), Err(ENOTBLK));
+        assert_eq!(dio_code(-529), Ok(None));
+        assert_eq!(dio_code(4096), Ok(Some(4096)));
+        assert_eq!(dio_code(0), Ok(Some(0)));
+        assert_eq!(dio_code(ENOTBLK.to_errno() as isize), Err(ENOTBLK));
         assert_eq!(DioResult::Queued.into_result(), Err(EIOCBQUEUED));
-        assert_eq!(DioResult::Done(7).into_result(), Ok(7));
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   `struct address_space_operations` and `struct vm_operations_struct` of a file on them.
 //! - [`DioOperations`] becomes `struct iomap_dio_ops` ([`DioOps`]) for [`dio_rw_read`] /
 //!   [`dio_rw_write`] / [`dio_rw_write_shared`], whose [`DioResult`] keeps a queued
-//!   asynchronous I/O apart from a finished one; [`dio_read_simple`] is the 7.3 small-read
+//!   asynchronous I/O apart from a finished one (they take the kiocb and give it back only
+//!   when the I/O is not queued); [`dio_read_simple`] is the 7.3 small-read
 //!   fast path.
 //! - [`WriteOperations`] and [`ReadOperations`] become `struct iomap_write_ops` /
 //!   `struct iomap_read_ops` ([`WriteOps`], [`ReadOps`]), installed through
@@ -59,7 +60,7 @@ mod ops;
 
 pub use dio::{
     dio_read_simple, dio_rw_read, dio_rw_write, dio_rw_write_shared, DioBio, DioEnd, DioEndFlags,
-    DioFlags, DioOperations, DioOps, DioResult,
+    DioError, DioFlags, DioOperations, DioOps, DioOutcome, DioResult,
 };
 pub use folio_ops::{
     IterRef, ReadOperations, ReadOps, ReadTable, WriteIter, WriteOperations, WriteOps, WriteTable,

@@ -432,8 +432,11 @@ pub trait Operations {
 
     /// Reads from the file at `iocb`'s position into `to` (`->read_iter`). Called without
     /// locks. With it, `splice_read` uses the page cache (`filemap_splice_read`).
+    ///
+    /// The kiocb is given by value, so that a direct I/O that queues it (iomap's
+    /// `DioResult::Queued`) can take it away: its completion may free it at any time.
     fn read_iter(
-        _iocb: &mut Kiocb<'_, ()>,
+        _iocb: Kiocb<'_, ()>,
         _inode: &INode<Self::FileSystem>,
         _to: &mut IovIterDest<'_>,
     ) -> Result<usize> {
@@ -442,8 +445,9 @@ pub trait Operations {
 
     /// Writes `from` to the file at `iocb`'s position (`->write_iter`). Called without locks;
     /// the implementation takes the inode lock. With it, `splice_write` goes through it.
+    /// The kiocb is given by value, as to [`Operations::read_iter`].
     fn write_iter(
-        _iocb: &mut Kiocb<'_, ()>,
+        _iocb: Kiocb<'_, ()>,
         _inode: &INode<Self::FileSystem>,
         _from: &mut IovIterSource<'_>,
     ) -> Result<usize> {
@@ -666,12 +670,12 @@ impl<U: Operations> Table<U> {
     ) -> isize {
         from_result(|| {
             // SAFETY: The kiocb is valid for the call; we never use its private data.
-            let mut k = unsafe { Kiocb::<()>::from_raw(iocb) };
+            let k = unsafe { Kiocb::<()>::from_raw(iocb) };
             // SAFETY: The file of the kiocb is open on an inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode((*iocb).ki_filp)) };
             // SAFETY: `to` is a valid destination iterator for the call.
             let to = unsafe { IovIterDest::from_raw(to) };
-            Ok(U::read_iter(&mut k, inode, to)? as isize)
+            Ok(U::read_iter(k, inode, to)? as isize)
         })
     }
 
@@ -684,12 +688,12 @@ impl<U: Operations> Table<U> {
     ) -> isize {
         from_result(|| {
             // SAFETY: The kiocb is valid for the call; we never use its private data.
-            let mut k = unsafe { Kiocb::<()>::from_raw(iocb) };
+            let k = unsafe { Kiocb::<()>::from_raw(iocb) };
             // SAFETY: The file of the kiocb is open on an inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode((*iocb).ki_filp)) };
             // SAFETY: `from` is a valid source iterator for the call.
             let from = unsafe { IovIterSource::from_raw(from) };
-            Ok(U::write_iter(&mut k, inode, from)? as isize)
+            Ok(U::write_iter(k, inode, from)? as isize)
         })
     }
 
