@@ -335,13 +335,12 @@ impl<D> INodeWithData<D> {
 unsafe impl<T: FileSystem> AlwaysRefCounted for INode<T> {
     fn inc_ref(&self) {
         let inode = self.as_raw();
-        // SAFETY: By the type invariants a `&INode` exists only while somebody holds a
-        // reference, so `i_count` is not zero (contexts where it may be get an `INodeView`,
-        // which cannot be upgraded). Also by the type invariants, `s_active` is not zero: the
-        // reference behind the borrow is an open file or a dentry in use (both pin a mount,
-        // which holds an active reference), an `ARef` (which holds one), or the VFS's during
-        // `fill_super` (`alloc_super` sets `s_active` to 1 before `fill_super` runs), and no
-        // `&INode` is created once `s_active` is 0 (`iget` and `new_inode` refuse).
+        // A `&INode` exists only while somebody holds a reference (where `i_count` may be zero
+        // hooks get an `INodeView`, which cannot be upgraded), and while `s_active` is not
+        // zero: the hook was called through a path or an open file (which pin a mount), an
+        // `ARef` holds one, or `fill_super` runs (`s_active` is 1); `iget` and `new_inode`
+        // refuse once it is 0.
+        // SAFETY: So `i_count` and `s_active` are both above zero here.
         unsafe {
             bindings::ihold(inode);
             bindings::rust_fs_sb_get_active((*inode).i_sb);
