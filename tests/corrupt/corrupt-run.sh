@@ -333,7 +333,9 @@ for bs in ${sizes//,/ }; do
 			[ -s "$work/list" ] || continue
 		fi
 		declare -A listed=()
-		while IFS=$'\t' read -r name rest; do listed[$name]=$rest; done <"$work/list"
+		while IFS=$'\t' read -r name rest || [ -n "$name" ]; do
+			[ -n "$name" ] && [ -z "${listed[$name]+set}" ] && listed[$name]=$rest
+		done <"$work/list"
 		names=()
 		if [ -n "$want" ]; then
 			for name in $want; do

@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
-# A sample of scripts/corrupt-test: corrupted rextfs images (a checksum and a
-# semantic mutation of every kind of structure, a random one) must be
+# A sample of scripts/corrupt-test: corrupted rextfs images (mutations of the
+# super block, journal, root inode and directory, file inodes, extent nodes,
+# directory blocks, hash index, an xattr block and a bitmap, and a random one
+# a base; value blocks, ACLs and the other mutations of each kind only in
+# scripts/corrupt-test) must be
 # refused at mount or give errors on the damaged objects when walked and
 # written, never read back garbage, never change or fail an undamaged file
 # (read again after the writes, from a new read-only mount), never call a
@@ -22,21 +25,22 @@
 . "$REPO/tests/vm/lib.sh"
 # The kernel-made base (populated through the kernel) takes the mutations of
 # what the kernel lays out itself: file inodes, extent trees, directory blocks
-# below the root, the hash index, a bitmap. The library's base takes those of
-# what mkfs lays out (the super block, the root inode and directory), two
-# inode mutations (a file made a directory, an inode in another's slot) and a
-# directory entry naming an inode out of range. Each named mutation runs on
-# one base, and each base takes a random one, to keep make test within its 20
-# minutes; scripts/corrupt-test runs every mutation on both bases.
+# below the root, the hash index, an xattr block, a bitmap. The library's base
+# takes those of what mkfs lays out (the super block, the journal, the root
+# inode and directory), two inode mutations (a file made a directory, an inode
+# in another's slot) and a directory entry naming an inode out of range. Each
+# named mutation runs on one base, and each base takes a random one, to keep
+# make test within its 20 minutes; scripts/corrupt-test runs every mutation on
+# both bases.
 sample=(
-	sb-magic sb-crc sb-total-blocks-big sb-itable-start
+	sb-magic sb-crc sb-total-blocks-big sb-itable-start journal-crc
 	inode-root-crc inode-root-ext-phys-end inode-file-to-dir inode-wrong-slot
 	rootdir-reclen0 dirblk-ino-range
 	random-70-0
 )
 ksample=(
 	inode-file-ext-len0 inode-frag-root-nr extnode-crc extnode-order
-	dirblk-reclen-past index-crc bbm-crc random-70-0
+	dirblk-reclen-past index-crc xattr-crc bbm-crc random-70-0
 )
 "$REPO/tests/corrupt/corrupt-run.sh" --block-sizes 4096 --random 2 --seed 70 --names "${sample[*]}" \
 	--knames "${ksample[*]}" || fail "corrupted images"

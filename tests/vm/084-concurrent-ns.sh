@@ -15,12 +15,13 @@ mkfs.rextfs -q -f -b 1024 /dev/vda 65536 || fail "mkfs.rextfs failed"
 mount -t rextfs /dev/vda "$mnt" || fail "mount failed"
 touch "$mnt/x" && rm "$mnt/x" || fail "create in the root"
 fresh=$(stat -f -c '%f %d' "$mnt")
+export N=200 # names a worker creates in the deterministic phase
 
 python3 - "$mnt" <<'PY' || fail "deterministic phase"
 import os, sys
 from multiprocessing import Process
 d = sys.argv[1]
-W, N = 4, 200
+W, N = 4, int(os.environ["N"])
 pad = "p" * 60
 for s in ("S", "S2"):
     os.mkdir(f"{d}/{s}")
@@ -58,7 +59,8 @@ PY
 
 expect() {
 	python3 - <<'PY'
-W, N = 4, 200
+import os
+W, N = 4, int(os.environ["N"])
 pad = "p" * 60
 out = []
 for w in range(W):
@@ -89,9 +91,10 @@ check() {
 	# Link counts: files linked into D<w> have two links; directories 2 + subdirs.
 	[ "$(stat -c %h "$mnt/D0/l-0")" = 2 ] || fail "nlink of a linked file ($1)"
 	[ "$(stat -c %h "$mnt/S/f-0-1-$(printf 'p%.0s' $(seq 1 60))")" = 1 ] || fail "nlink ($1)"
-	# Of a worker's N / 10 directories, those of i % 20 == 0 moved on to D<w>.
-	[ "$(stat -c %h "$mnt/S2")" = $((2 + 4 * 10)) ] || fail "nlink of S2: $(stat -c %h "$mnt/S2") ($1)"
-	[ "$(stat -c %h "$mnt/D1")" = $((2 + 10)) ] || fail "nlink of D1: $(stat -c %h "$mnt/D1") ($1)"
+	# Each worker makes N / 10 directories: the N / 20 of i % 20 == 0 move on
+	# to D<w>, the other N / 20 stay in S2.
+	[ "$(stat -c %h "$mnt/S2")" = $((2 + 4 * N / 20)) ] || fail "nlink of S2: $(stat -c %h "$mnt/S2") ($1)"
+	[ "$(stat -c %h "$mnt/D1")" = $((2 + N / 20)) ] || fail "nlink of D1: $(stat -c %h "$mnt/D1") ($1)"
 	[ "$(cat "$mnt/D3/l-99")" = "3 99" ] || fail "content ($1)"
 	[ "$(stat -c %i "$mnt/D2/X-40/..")" = "$(stat -c %i "$mnt/D2")" ] || fail ".. of a moved directory ($1)"
 }
