@@ -22,7 +22,7 @@ use kernel::fs::{
     dentry::NewDEntry,
     file_ops::{self, DirEmitter, DirEntryType},
     inode::{self, mode, FileAttr, INode, Idmap, Kstat, Locked, NewINode, SharedLocked},
-    DEntry, File, SuperBlock,
+    DEntry, LocalFile, SuperBlock,
 };
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
@@ -1044,17 +1044,23 @@ impl file_ops::Operations for DirOps {
     // Everything changes through the VFS, which breaks leases as it should.
     const LEASES: bool = true;
 
-    fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
+    fn ioctl(file: &LocalFile, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, inode, cmd, arg)
     }
 
-    fn fsync(_file: &File, dir: &INode<RextFs>, _start: i64, _end: i64, _datasync: bool) -> Result {
+    fn fsync(
+        _file: &LocalFile,
+        dir: &INode<RextFs>,
+        _start: i64,
+        _end: i64,
+        _datasync: bool,
+    ) -> Result {
         // Directory blocks change in transactions: write the inode if it is dirty, and commit.
         dir.sync_metadata()?;
         crate::journal::force(dir.super_block())
     }
 
-    fn read_dir(_file: &File, dir: &INode<RextFs>, emitter: &mut DirEmitter) -> Result {
+    fn read_dir(_file: &LocalFile, dir: &INode<RextFs>, emitter: &mut DirEmitter) -> Result {
         crate::check_live(dir.super_block())?;
         let sb = dir.super_block();
         let d = *dir.data().disk.lock();

@@ -18,9 +18,9 @@ use core::sync::atomic::Ordering;
 use extent::{Budget, Mapping as Ext, ShiftState, TreeCtx};
 use iomap::{AddressSpace, MapFlags, Mapping, OpFlags};
 use kernel::fs::{
-    file_ops::{self, VmOps},
+    file_ops::{self, SeekFile, VmOps},
     inode::{self, iflags, Attr, FiemapInfo, FileAttr, INode, INodeView, Kstat, Locked, NewINode},
-    File, Kiocb,
+    Kiocb, LocalFile,
 };
 use kernel::iov::{IovIterDest, IovIterSource};
 use kernel::prelude::*;
@@ -626,7 +626,7 @@ impl FileOps {
     /// written. Mode 0 grows the file to the end of the range, after the transaction handle of
     /// the allocation stopped (growing zeroes the old last block through the page cache).
     fn preallocate(
-        file: &File,
+        file: &LocalFile,
         inode: &INode<RextFs>,
         keep_size: bool,
         offset: i64,
@@ -671,7 +671,7 @@ impl FileOps {
     /// file (zeroing without `KEEP_SIZE`) and zeroing the edges go through the page cache, so
     /// they come after it stopped.
     fn punch_or_zero(
-        file: &File,
+        file: &LocalFile,
         inode: &INode<RextFs>,
         zero: bool,
         keep_size: bool,
@@ -743,7 +743,7 @@ impl FileOps {
     /// writes back the whole file first, and with the inode and invalidate locks held no page
     /// of it can be dirtied again, so no conversion runs during the move.
     fn shift_range(
-        file: &File,
+        file: &LocalFile,
         inode: &INode<RextFs>,
         insert: bool,
         offset: i64,
@@ -935,7 +935,7 @@ impl file_ops::Operations for FileOps {
     // Everything changes through the VFS, which breaks leases as it should.
     const LEASES: bool = true;
 
-    fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
+    fn ioctl(file: &LocalFile, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
         crate::ioctl::ioctl(file, inode, cmd, arg)
     }
 
@@ -961,16 +961,22 @@ impl file_ops::Operations for FileOps {
         file_ops::generic_read_iter(&mut iocb, to)
     }
 
-    fn llseek(file: &File, inode: &INode<RextFs>, offset: i64, whence: i32) -> Result<i64> {
+    fn llseek(file: SeekFile<'_>, inode: &INode<RextFs>, offset: i64, whence: i32) -> Result<i64> {
         let pos = match whence {
             file_ops::SEEK_DATA => iomap::seek_data::<FileOps>(&inode.lock_shared(), offset)?,
             file_ops::SEEK_HOLE => iomap::seek_hole::<FileOps>(&inode.lock_shared(), offset)?,
-            _ => return file_ops::generic_llseek(file, offset, whence),
+            _ => return file.generic_llseek(offset, whence),
         };
-        file_ops::set_pos(file, pos, inode.super_block().max_bytes())
+        file.set_pos(pos, inode.super_block().max_bytes())
     }
 
-    fn fallocate(file: &File, inode: &INode<RextFs>, mode: i32, offset: i64, len: i64) -> Result {
+    fn fallocate(
+        file: &LocalFile,
+        inode: &INode<RextFs>,
+        mode: i32,
+        offset: i64,
+        len: i64,
+    ) -> Result {
         crate::check_live(inode.super_block())?;
         let keep = mode & file_ops::FALLOC_FL_KEEP_SIZE != 0;
         match mode & !file_ops::FALLOC_FL_KEEP_SIZE {
@@ -1074,7 +1080,13 @@ impl file_ops::Operations for FileOps {
         file_ops::write_sync(&mut iocb, written)
     }
 
-    fn fsync(file: &File, inode: &INode<RextFs>, start: i64, end: i64, _datasync: bool) -> Result {
+    fn fsync(
+        file: &LocalFile,
+        inode: &INode<RextFs>,
+        start: i64,
+        end: i64,
+        _datasync: bool,
+    ) -> Result {
         file_ops::write_and_wait_range(file, start, end)?;
         inode.sync_metadata()?;
         // The inode's changes, and the conversions of the data just written, are in committed

@@ -9,7 +9,7 @@ use crate::{credits, format, journal, RextFs};
 use kernel::fs::{
     file_ops::{self, cap, MountWrite},
     inode::INode,
-    File,
+    LocalFile,
 };
 use kernel::ioctl::{_IOR, _IOW, _IOWR};
 use kernel::prelude::*;
@@ -36,7 +36,7 @@ const SHUTDOWN_LOGFLUSH: u32 = 1;
 const SHUTDOWN_NOLOGFLUSH: u32 = 2;
 
 /// `->unlocked_ioctl` of regular files and directories.
-pub(crate) fn ioctl(file: &File, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
+pub(crate) fn ioctl(file: &LocalFile, inode: &INode<RextFs>, cmd: u32, arg: usize) -> Result<i32> {
     match cmd {
         FS_IOC_GETFSLABEL => get_label(inode, arg),
         FS_IOC_SETFSLABEL => set_label(file, inode, arg),
@@ -64,7 +64,7 @@ fn get_label(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
 /// format's `LABEL_SIZE` bytes or without a NUL, `EROFS` on a read-only mount. The label
 /// changes in the in-memory super block, in a transaction handle; then the journal is
 /// checkpointed, so that tools reading the device (blkid) see the new label at once.
-fn set_label(file: &File, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
+fn set_label(file: &LocalFile, inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     if !file_ops::capable(cap::SYS_ADMIN) {
         return Err(EPERM);
     }

@@ -10,14 +10,14 @@
 use super::{
     inode::{INode, Locked, SharedLocked},
     registration::FileSystem,
-    File, Kiocb,
+    Kiocb, LocalFile,
 };
 use crate::{
     bindings,
     error::{from_result, to_result},
     iov::{IovIterDest, IovIterSource},
     prelude::*,
-    types::Opaque,
+    types::{NotThreadSafe, Opaque},
 };
 use core::marker::PhantomData;
 
@@ -198,28 +198,110 @@ pub const SEEK_HOLE: i32 = bindings::SEEK_HOLE as i32;
 /// `FALLOC_FL_KEEP_SIZE`: allocate without changing the file size.
 pub const FALLOC_FL_KEEP_SIZE: i32 = bindings::FALLOC_FL_KEEP_SIZE as i32;
 
-/// The standard seek (`generic_file_llseek`): `SEEK_SET`, `SEEK_CUR`, `SEEK_END`, and
-/// `SEEK_DATA`/`SEEK_HOLE` treating the whole file as data.
-pub fn generic_llseek(file: &File, offset: i64, whence: i32) -> Result<i64> {
-    // SAFETY: The file is valid.
-    let r = unsafe { bindings::generic_file_llseek(file.as_ptr(), offset, whence) };
-    if r < 0 {
-        Err(Error::from_errno(r as i32))
-    } else {
-        Ok(r)
+/// The open file of an [`Operations::llseek`] call: the only handle through which a file
+/// system can change a file's position (`f_pos`).
+///
+/// The `llseek` glue makes one for the duration of the call and gives it to the hook by value;
+/// nothing else can make one. Whoever calls `->llseek` owns the file position for the call:
+/// `lseek(2)` calls it under `fdget_pos`, which takes `f_pos_lock` unless no other thread can
+/// reach the file, and in-kernel callers of `vfs_llseek` are expected to serialise the
+/// position themselves (see `file_seek_cur_needs_f_lock`). No other hook may write it: `ioctl`,
+/// `fallocate` and `fsync` run under a plain `fdget` (`fsync` also from inside a `write(2)`,
+/// whose own update of the position follows), and `read_dir` under the `fdget_pos` of
+/// `getdents(2)`, which sets the position from the [`DirEmitter`]'s after the hook; they get a
+/// [`LocalFile`], which cannot write it.
+///
+/// A `SeekFile` borrows the call (its lifetime ends when the hook returns) and is neither
+/// [`Send`] nor [`Sync`]: it cannot be kept past the call nor be used from another thread, such
+/// as a work item. The [`LocalFile`] it lends ([`SeekFile::file`]) cannot move to another thread
+/// either, nor write the position.
+///
+/// # Invariants
+///
+/// `file` is an open file whose `->llseek` is running on the current thread for all of `'a`,
+/// called by a caller that owns the file's position for that call.
+pub struct SeekFile<'a> {
+    file: &'a LocalFile,
+    _not_send: NotThreadSafe,
+}
+
+impl<'a> SeekFile<'a> {
+    /// Wraps the file of an `->llseek` call.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be an open file whose `->llseek` runs on the current thread for all of
+    /// `'a`, called by a caller that owns the file's position for the call, and the returned
+    /// value must not outlive that call.
+    unsafe fn from_raw(file: *mut bindings::file) -> Self {
+        // INVARIANT: As the caller guarantees.
+        Self {
+            // SAFETY: The caller of `->llseek` holds a reference to the open file for `'a`.
+            // An active `fdget_pos` that skipped `f_pos_lock` can only be this thread's:
+            // `fdget_pos` skips the lock only for a file whose one reference is that of an fd
+            // table that no other thread uses, so no other thread can be seeking it.
+            file: unsafe { LocalFile::from_raw_file(file) },
+            _not_send: NotThreadSafe,
+        }
+    }
+
+    /// The open file, for what [`LocalFile`] offers (credentials, flags).
+    pub fn file(&self) -> &LocalFile {
+        self.file
+    }
+
+    /// The standard seek (`generic_file_llseek`): `SEEK_SET`, `SEEK_CUR`, `SEEK_END`, and
+    /// `SEEK_DATA`/`SEEK_HOLE` treating the whole file as data.
+    pub fn generic_llseek(&self, offset: i64, whence: i32) -> Result<i64> {
+        // SAFETY: The file is valid for the call and, by the type invariants, its `->llseek`
+        // is running on this thread for a caller that owns the position, so it may be
+        // written (for `SEEK_CUR`, `generic_file_llseek` takes `f_lock` itself where the
+        // VFS expects it).
+        let r = unsafe { bindings::generic_file_llseek(self.file.as_ptr(), offset, whence) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Sets the file position to `offset` if it is at most `max` (`vfs_setpos`). Returns the
+    /// new position; `EINVAL` for an offset past `max` or below zero.
+    pub fn set_pos(&self, offset: i64, max: i64) -> Result<i64> {
+        // SAFETY: The file is valid for the call and, by the type invariants, its `->llseek`
+        // is running on this thread for a caller that owns the position, so `vfs_setpos` may
+        // write it.
+        let r = unsafe { bindings::vfs_setpos(self.file.as_ptr(), offset, max) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
     }
 }
 
-/// Sets the file position to `offset` if it is below `max` (`vfs_setpos`).
-pub fn set_pos(file: &File, offset: i64, max: i64) -> Result<i64> {
-    // SAFETY: The file is valid; `vfs_setpos` takes `f_lock` as needed.
-    let r = unsafe { bindings::vfs_setpos(file.as_ptr(), offset, max) };
-    if r < 0 {
-        Err(Error::from_errno(r as i32))
-    } else {
-        Ok(r)
+// The handles the hooks get stay on the hook's thread: none of them is `Send` (or `Sync`),
+// so a file system cannot hand one to a work item or another thread, where it could outlive
+// the `fdget_pos` or the `->llseek` call it relies on (`ARef<LocalFile>` would be `Send` only
+// if `LocalFile` were `Send` and `Sync`). This fails to compile if one of them becomes `Send`
+// or `Sync`.
+const _: fn() = || {
+    /// Implemented twice for a type that is `Send` (or `Sync`), which makes the call below
+    /// ambiguous for it.
+    trait AmbiguousIfImpl<A> {
+        fn some_item() {}
     }
-}
+    impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+    struct IsSend;
+    struct IsSync;
+    impl<T: ?Sized + Send> AmbiguousIfImpl<IsSend> for T {}
+    impl<T: ?Sized + Sync> AmbiguousIfImpl<IsSync> for T {}
+    let _ = <LocalFile as AmbiguousIfImpl<_>>::some_item;
+    let _ = <crate::sync::aref::ARef<LocalFile> as AmbiguousIfImpl<_>>::some_item;
+    let _ = <SeekFile<'static> as AmbiguousIfImpl<_>>::some_item;
+    let _ = <MountWrite<'static> as AmbiguousIfImpl<_>>::some_item;
+    let _ = <Kiocb<'static, ()> as AmbiguousIfImpl<_>>::some_item;
+};
 
 /// Tells whether the I/O is direct (`IOCB_DIRECT`, the file was opened with `O_DIRECT`).
 pub fn is_direct(iocb: &Kiocb<'_, ()>) -> bool {
@@ -230,7 +312,7 @@ pub fn is_direct(iocb: &Kiocb<'_, ()>) -> bool {
 
 /// [`file_modified`] for calls without a kiocb (e.g. `fallocate`). `EINVAL` if `lock` is not
 /// the guard of the file's inode.
-pub fn file_modified_file<T: FileSystem>(lock: &Locked<'_, T>, file: &File) -> Result {
+pub fn file_modified_file<T: FileSystem>(lock: &Locked<'_, T>, file: &LocalFile) -> Result {
     // SAFETY: The file is valid; its inode never changes.
     if !lock.is_of_raw(unsafe { bindings::file_inode(file.as_ptr()) }) {
         return Err(EINVAL);
@@ -241,7 +323,7 @@ pub fn file_modified_file<T: FileSystem>(lock: &Locked<'_, T>, file: &File) -> R
 
 /// Writes back and waits for the dirty page cache of `file` in `start..=end`
 /// (`file_write_and_wait_range`), reporting writeback errors once per file.
-pub fn write_and_wait_range(file: &File, start: i64, end: i64) -> Result {
+pub fn write_and_wait_range(file: &LocalFile, start: i64, end: i64) -> Result {
     // SAFETY: The file is valid.
     to_result(unsafe { bindings::file_write_and_wait_range(file.as_ptr(), start, end) })
 }
@@ -267,11 +349,14 @@ pub fn capable(cap: u32) -> bool {
 /// (`mnt_drop_write_file`). An ioctl that changes the file system takes it before changing
 /// anything, so that it fails with `EROFS` on a read-only mount and waits while the file
 /// system is frozen.
-pub struct MountWrite<'a>(&'a File);
+///
+/// It is not [`Send`]: the freeze protection it holds (`sb_start_write`) is released by the
+/// task that took it, as lockdep expects.
+pub struct MountWrite<'a>(&'a LocalFile);
 
 impl<'a> MountWrite<'a> {
     /// Takes write access to `file`'s mount.
-    pub fn new(file: &'a File) -> Result<Self> {
+    pub fn new(file: &'a LocalFile) -> Result<Self> {
         // SAFETY: The file is valid for the borrow.
         to_result(unsafe { bindings::mnt_want_write_file(file.as_ptr()) })?;
         Ok(Self(file))
@@ -401,6 +486,15 @@ impl DirEmitter {
 
 /// File operations of one kind of inode. Hooks that are not implemented stay `NULL` in the C
 /// table (the VFS then fails the call, e.g. `read_iter` with `EINVAL`).
+///
+/// The hooks get the open file as a [`LocalFile`], not a [`File`](super::File): a hook may be
+/// reached from `read(2)`, `write(2)`, `lseek(2)` or `getdents(2)` (`fsync` from inside a
+/// write, through `generic_write_sync`) on a file whose `fdget_pos` skipped `f_pos_lock`
+/// because no other thread could reach it, which `File`'s contract forbids. A `LocalFile` cannot
+/// leave the current thread (neither it nor an `ARef` of it is [`Send`]) and cannot change the
+/// file position. Only [`Operations::llseek`] may change the position, through its
+/// [`SeekFile`]; `read_iter` and `write_iter` move the kiocb's position (`ki_pos`), which the VFS
+/// copies to the file under its own `fdget_pos`.
 #[macros::vtable]
 pub trait Operations {
     /// The file system these operations belong to.
@@ -412,7 +506,7 @@ pub trait Operations {
     /// Iterates a directory (`->iterate_shared`), with the inode lock held shared.
     /// Emit entries from `emitter.pos()` on and leave the position after the last one emitted.
     fn read_dir(
-        _file: &File,
+        _file: &LocalFile,
         _inode: &INode<Self::FileSystem>,
         _emitter: &mut DirEmitter,
     ) -> Result {
@@ -421,7 +515,7 @@ pub trait Operations {
 
     /// Synchronises the file's data and metadata in `start..=end` (`->fsync`).
     fn fsync(
-        _file: &File,
+        _file: &LocalFile,
         _inode: &INode<Self::FileSystem>,
         _start: i64,
         _end: i64,
@@ -455,8 +549,10 @@ pub trait Operations {
     }
 
     /// Repositions the file offset (`->llseek`). Without it, [`Operations::SEEK`] applies.
+    /// The position is the caller's for the call: change it through `file`
+    /// ([`SeekFile::set_pos`], [`SeekFile::generic_llseek`]), which only lives for the call.
     fn llseek(
-        _file: &File,
+        _file: SeekFile<'_>,
         _inode: &INode<Self::FileSystem>,
         _offset: i64,
         _whence: i32,
@@ -467,7 +563,7 @@ pub trait Operations {
     /// Allocates or deallocates space (`->fallocate`); `mode` holds `FALLOC_FL_*` flags.
     /// Called without locks.
     fn fallocate(
-        _file: &File,
+        _file: &LocalFile,
         _inode: &INode<Self::FileSystem>,
         _mode: i32,
         _offset: i64,
@@ -483,7 +579,7 @@ pub trait Operations {
     /// command. 32-bit tasks on a 64-bit kernel come here through `compat_ptr_ioctl`, so
     /// commands whose argument layout differs between the two must not be implemented.
     fn ioctl(
-        _file: &File,
+        _file: &LocalFile,
         _inode: &INode<Self::FileSystem>,
         _cmd: u32,
         _arg: usize,
@@ -615,8 +711,11 @@ impl<U: Operations> Table<U> {
         ctx: *mut bindings::dir_context,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: The file is valid for the call.
-            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: The caller holds a reference to the open file for the call. An active
+            // `fdget_pos` that skipped `f_pos_lock` can only be this thread's: `fdget_pos`
+            // skips the lock only for a file whose one reference is that of an fd table that
+            // no other thread uses, so no other thread can be calling this hook on it.
+            let f = unsafe { LocalFile::from_raw_file(file) };
             // SAFETY: An open file's inode is a live inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
             // SAFETY: The context is valid and ours for the call.
@@ -627,15 +726,19 @@ impl<U: Operations> Table<U> {
 
     /// # Safety
     ///
-    /// Called by the VFS with an open file of `U::FileSystem`.
+    /// Called by the VFS with an open file of `U::FileSystem`, by a caller that owns the
+    /// file's position for the call (`lseek(2)` under `fdget_pos`, or an in-kernel caller of
+    /// `vfs_llseek` that serialises the position itself).
     unsafe extern "C" fn llseek(
         file: *mut bindings::file,
         offset: bindings::loff_t,
         whence: c_int,
     ) -> bindings::loff_t {
         from_result(|| {
-            // SAFETY: The file is valid for the call.
-            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: `->llseek` runs on this thread for the caller, which owns the position,
+            // until this function returns; the `SeekFile` is moved into the hook, whose
+            // signature does not let it outlive the call.
+            let f = unsafe { SeekFile::from_raw(file) };
             // SAFETY: An open file's inode is a live inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
             U::llseek(f, inode, offset, whence)
@@ -652,8 +755,11 @@ impl<U: Operations> Table<U> {
         len: bindings::loff_t,
     ) -> c_long {
         from_result(|| {
-            // SAFETY: The file is valid for the call.
-            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: The caller holds a reference to the open file for the call. An active
+            // `fdget_pos` that skipped `f_pos_lock` can only be this thread's: `fdget_pos`
+            // skips the lock only for a file whose one reference is that of an fd table that
+            // no other thread uses, so no other thread can be calling this hook on it.
+            let f = unsafe { LocalFile::from_raw_file(file) };
             // SAFETY: An open file's inode is a live inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
             U::fallocate(f, inode, mode, offset, len)?;
@@ -702,8 +808,11 @@ impl<U: Operations> Table<U> {
     /// Called by the VFS with an open file of `U::FileSystem`.
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         from_result(|| {
-            // SAFETY: The file is valid for the call.
-            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: The caller holds a reference to the open file for the call. An active
+            // `fdget_pos` that skipped `f_pos_lock` can only be this thread's: `fdget_pos`
+            // skips the lock only for a file whose one reference is that of an fd table that
+            // no other thread uses, so no other thread can be calling this hook on it.
+            let f = unsafe { LocalFile::from_raw_file(file) };
             // SAFETY: An open file's inode is a live inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
             U::ioctl(f, inode, cmd, arg).map(|r| r as c_long)
@@ -744,8 +853,11 @@ impl<U: Operations> Table<U> {
         datasync: c_int,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: The file is valid for the call.
-            let f = unsafe { File::from_raw_file(file) };
+            // SAFETY: The caller holds a reference to the open file for the call. An active
+            // `fdget_pos` that skipped `f_pos_lock` can only be this thread's: `fdget_pos`
+            // skips the lock only for a file whose one reference is that of an fd table that
+            // no other thread uses, so no other thread can be calling this hook on it.
+            let f = unsafe { LocalFile::from_raw_file(file) };
             // SAFETY: An open file's inode is a live inode of this file system.
             let inode = unsafe { INode::from_raw(bindings::file_inode(file)) };
             U::fsync(f, inode, start, end, datasync != 0)?;
@@ -779,7 +891,7 @@ mod tests {
     impl Operations for Dir {
         type FileSystem = Fs;
         const SEEK: Seek = Seek::Noop;
-        fn read_dir(_f: &File, _i: &INode<Fs>, _e: &mut DirEmitter) -> Result {
+        fn read_dir(_f: &LocalFile, _i: &INode<Fs>, _e: &mut DirEmitter) -> Result {
             Ok(())
         }
     }
@@ -795,11 +907,26 @@ mod tests {
     #[vtable]
     impl Operations for Ioctls {
         type FileSystem = Fs;
-        fn ioctl(_f: &File, _i: &INode<Fs>, cmd: u32, arg: usize) -> Result<i32> {
+        fn ioctl(_f: &LocalFile, _i: &INode<Fs>, cmd: u32, arg: usize) -> Result<i32> {
             match cmd {
                 7 => Ok(arg as i32 * 2),
                 8 => Err(EPERM),
                 _ => Err(ENOTTY),
+            }
+        }
+    }
+
+    /// Seeks with `SEEK_SET` through [`SeekFile::set_pos`] up to 100, otherwise with
+    /// [`SeekFile::generic_llseek`].
+    struct Seeker;
+    #[vtable]
+    impl Operations for Seeker {
+        type FileSystem = Fs;
+        fn llseek(f: SeekFile<'_>, _i: &INode<Fs>, offset: i64, whence: i32) -> Result<i64> {
+            if whence == bindings::SEEK_SET as i32 {
+                f.set_pos(offset, 100)
+            } else {
+                f.generic_llseek(offset, whence)
             }
         }
     }
@@ -868,6 +995,44 @@ mod tests {
             r,
             [42, EPERM.to_errno() as c_long, ENOTTY.to_errno() as c_long]
         );
+    }
+
+    #[test]
+    fn llseek_glue_lets_the_hook_set_the_position() {
+        let generic: unsafe extern "C" fn(
+            *mut bindings::file,
+            bindings::loff_t,
+            c_int,
+        ) -> bindings::loff_t = bindings::generic_file_llseek;
+        let generic = generic as usize;
+        assert!(Table::<Seeker>::TABLE.llseek.map(|f| f as usize) != Some(generic));
+        assert_eq!(
+            Table::<Nothing>::TABLE.llseek.map(|f| f as usize),
+            Some(generic)
+        );
+        // A shmem file of 4096 bytes provides a real file and inode.
+        // SAFETY: All-zero VMA flags are `EMPTY_VMA_FLAGS`.
+        let flags: bindings::vma_flags_t = unsafe { core::mem::zeroed() };
+        // SAFETY: The name is a static C string.
+        let file = unsafe {
+            bindings::shmem_kernel_file_setup(c"rust_fs_file_ops".as_char_ptr(), 4096, flags)
+        };
+        let file = crate::error::from_err_ptr(file).unwrap();
+        let seek = |offset: i64, whence: u32| {
+            // SAFETY: The file is valid until the `fput` below and no one else uses it, so
+            // this test owns its position; `Seeker::llseek` touches only the position (and
+            // the size through `generic_file_llseek`), never the inode's data.
+            let r = unsafe { Table::<Seeker>::llseek(file, offset, whence as c_int) };
+            // SAFETY: As above.
+            (r, unsafe { (*file).f_pos })
+        };
+        assert_eq!(seek(5, bindings::SEEK_SET), (5, 5));
+        // `set_pos` refuses a position past its maximum and leaves the position alone.
+        assert_eq!(seek(200, bindings::SEEK_SET), (EINVAL.to_errno().into(), 5));
+        assert_eq!(seek(3, bindings::SEEK_CUR), (8, 8));
+        assert_eq!(seek(-96, bindings::SEEK_END), (4000, 4000));
+        // SAFETY: The file's reference from `shmem_kernel_file_setup` is dropped once.
+        unsafe { bindings::fput(file) };
     }
 
     #[test]
