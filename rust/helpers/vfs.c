@@ -47,7 +47,7 @@ __rust_helper loff_t rust_helper_bdev_nr_bytes(struct block_device *bdev)
 }
 
 __rust_helper struct inode *rust_helper_alloc_inode_sb(struct super_block *sb,
-							struct kmem_cache *cache, gfp_t gfp)
+						       struct kmem_cache *cache, gfp_t gfp)
 {
 	return alloc_inode_sb(sb, cache, gfp);
 }

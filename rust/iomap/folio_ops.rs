@@ -504,7 +504,10 @@ mod tests {
 
     #[test]
     fn swapfile_hook_follows_the_flag() {
-        assert!(AddressSpace::<All>::TABLE.swap_activate.is_some());
+        assert_eq!(
+            AddressSpace::<All>::TABLE.swap_activate.is_some(),
+            cfg!(CONFIG_SWAP)
+        );
         assert!(AddressSpace::<Plain>::TABLE.swap_activate.is_none());
         assert!(AddressSpace::<Plain>::TABLE.swap_deactivate.is_none());
     }

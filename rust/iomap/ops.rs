@@ -205,7 +205,8 @@ pub trait WritebackOperations: Operations {
     /// = `iomap_swapfile_activate`, which maps the whole file with `begin`
     /// ([`OpFlags::REPORT`]), takes written and unwritten (fallocated) extents and refuses
     /// holes, delalloc, inline and shared extents (`EINVAL`). Without it, `swapon` falls back
-    /// to `bmap`, which sees unwritten extents as holes.
+    /// to `bmap`, which sees unwritten extents as holes. A kernel without `CONFIG_SWAP` has no
+    /// swap files, and the hook stays `NULL`.
     const SWAPFILE: bool = false;
 
     /// Maps `pos..pos + len` (inside a locked folio, `end_pos` being the end of the file data
@@ -447,9 +448,13 @@ impl<U: WritebackOperations> AddressSpace<U> {
         release_folio: Some(bindings::iomap_release_folio),
         invalidate_folio: Some(bindings::iomap_invalidate_folio),
         is_partially_uptodate: Some(bindings::iomap_is_partially_uptodate),
+        // Without `CONFIG_MIGRATION`, `filemap_migrate_folio` is a macro for `NULL`.
+        #[cfg(CONFIG_MIGRATION)]
         migrate_folio: Some(bindings::filemap_migrate_folio),
         error_remove_folio: Some(bindings::generic_error_remove_folio),
         bmap: Some(Self::bmap_cb),
+        // Without `CONFIG_SWAP` there is no swap file to activate.
+        #[cfg(CONFIG_SWAP)]
         swap_activate: if U::SWAPFILE {
             Some(Self::swap_activate)
         } else {
@@ -627,6 +632,7 @@ impl<U: WritebackOperations> AddressSpace<U> {
     /// # Safety
     ///
     /// Called by `swapon` (with the inode lock held) for a file of `U::FileSystem`.
+    #[cfg(CONFIG_SWAP)]
     unsafe extern "C" fn swap_activate(
         sis: *mut bindings::swap_info_struct,
         file: *mut bindings::file,
@@ -664,9 +670,10 @@ fn ret_len(r: isize) -> Result<usize> {
 }
 
 /// Buffered write of `from` at `iocb`'s position (`iomap_file_buffered_write`), with the
-/// write hooks of [`Operations::WRITE_OPS`]. The caller holds the inode lock exclusively (the guard) and has run
-/// [`write_checks`](kernel::fs::file_ops::write_checks); the position is advanced. Returns the
-/// bytes written; a short write returns what was written before the error.
+/// write hooks of [`Operations::WRITE_OPS`]. The caller holds the inode lock exclusively (the
+/// guard) and has run [`write_checks`](kernel::fs::file_ops::write_checks); the position is
+/// advanced. Returns the bytes written; a short write returns what was written before the
+/// error.
 pub fn buffered_write<U: Operations>(
     lock: &Locked<'_, U::FileSystem>,
     iocb: &mut Kiocb<'_, ()>,
