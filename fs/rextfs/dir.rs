@@ -572,6 +572,7 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
+            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
             test_ref: kernel::sync::SetOnce::new(),
         }),
     )
@@ -648,6 +649,7 @@ fn create_node(
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
+            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
             test_ref: kernel::sync::SetOnce::new(),
         }),
     )?;
@@ -962,6 +964,7 @@ impl inode::Operations for DirOps {
                         sync_seq: AtomicU64::new(seq),
                         map_seq: AtomicU64::new(0),
                         xattr <- kernel::new_mutex!(()),
+                        #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
                         test_ref: kernel::sync::SetOnce::new(),
                     }),
                 )?);

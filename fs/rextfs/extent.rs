@@ -651,6 +651,9 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// Removes every mapping of logical blocks `from..to` (`FALLOC_FL_PUNCH_HOLE`): extents
     /// crossing the bounds are split. The data blocks go to `self.freed` with the emptied
     /// nodes; `self.blocks` is updated.
+    ///
+    /// Built for the model tests only: the file system calls `punch_step` with a budget.
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     pub(crate) fn punch(&mut self, root: &mut [u8], from: u64, to: u64) -> Result {
         let mut lblk = from;
         while lblk < to {
@@ -699,6 +702,9 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// Marks logical blocks `from..to` written: unwritten extents inside the range are
     /// converted (split at the bounds), then merged with written neighbours that continue
     /// them on disk. Holes in the range stay holes.
+    ///
+    /// Built for the model tests only: the file system calls `mark_written_step` with a budget.
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     pub(crate) fn mark_written(&mut self, root: &mut [u8], from: u64, to: u64) -> Result {
         let mut lblk = from;
         while lblk < to {
@@ -854,6 +860,9 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// are rewritten with [`Shift::map`], no node is added or removed, so this cannot fail for
     /// lack of space. The caller made sure that no extent crosses a moved boundary and that
     /// the moved extents stay below the format's largest logical block.
+    ///
+    /// Built for the model tests only: the file system calls `shift_step` with a budget.
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     pub(crate) fn shift(&mut self, root: &mut [u8], how: Shift) -> Result {
         let mut st = ShiftState::new(how);
         while !self.shift_step(root, &mut st, u32::MAX)? {}

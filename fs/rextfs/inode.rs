@@ -14,7 +14,7 @@ use kernel::fs::{
     SuperBlock,
 };
 use kernel::prelude::*;
-use kernel::sync::{aref::ARef, Mutex, SetOnce};
+use kernel::sync::{aref::ARef, Mutex};
 
 /// The rextfs part of an in-memory inode.
 #[pin_data]
@@ -42,7 +42,8 @@ pub(crate) struct RxInode {
     pub(crate) xattr: Mutex<()>,
     /// A reference to another inode, kept by the test ioctl (`reftest`, test builds only):
     /// released when this inode is freed, from an RCU callback.
-    pub(crate) test_ref: SetOnce<ARef<INode<RextFs>>>,
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+    pub(crate) test_ref: kernel::sync::SetOnce<ARef<INode<RextFs>>>,
 }
 
 /// Records that the extent tree of `inode` changed (with its disk lock held), for
@@ -281,7 +282,8 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
-            test_ref: SetOnce::new(),
+            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+            test_ref: kernel::sync::SetOnce::new(),
         }),
     )
 }

@@ -242,9 +242,11 @@ pub(crate) struct SbInfo {
     error_unrecorded: AtomicBool,
     /// An inode reference kept by the test ioctl (`reftest`, test builds only): it keeps the
     /// super block active, so an unmount leaves it alive until the reference is dropped.
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     #[pin]
     pub(crate) test_ref: Mutex<Option<ARef<INode<RextFs>>>>,
     /// `put_super` asks for the root inode (`reftest`, test builds only).
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     pub(crate) test_iget_at_put_super: AtomicBool,
 }
 
@@ -576,7 +578,9 @@ impl fs::FileSystem for RextFs {
                 error_seen: AtomicBool::new(false),
                 shut_down: AtomicBool::new(false),
                 error_unrecorded: AtomicBool::new(false),
+                #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
                 test_ref <- kernel::new_mutex!(None),
+                #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
                 test_iget_at_put_super: AtomicBool::new(false),
             }),
             GFP_KERNEL,

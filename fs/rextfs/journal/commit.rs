@@ -319,8 +319,6 @@ fn write_jsb(sb: &SuperBlock<RextFs>, j: &Journal, tail: u64, sequence: u64) -> 
 
 /// A transaction encoded as log blocks.
 pub(super) struct Encoded {
-    /// Home block numbers of the copies, in log order.
-    pub(super) homes: KVec<u64>,
     /// The log blocks in order: descriptors with their copies, revoke blocks.
     pub(super) blocks: KVec<IoBuf>,
     /// The commit block, which goes after `blocks`.
@@ -341,7 +339,6 @@ pub(super) fn encode_transaction(
     if cap == 0 {
         return Err(EINVAL);
     }
-    let mut homes = KVec::with_capacity(copies.len(), GFP_KERNEL)?;
     let mut blocks: KVec<IoBuf> = KVec::new();
     let mut copies = copies.into_iter().peekable();
     while copies.peek().is_some() {
@@ -356,7 +353,6 @@ pub(super) fn encode_transaction(
                 return Err(EINVAL);
             }
             format::log_push(&mut desc, b).map_err(|_| EINVAL)?;
-            homes.push(b, GFP_KERNEL)?;
             chunk.push(io, GFP_KERNEL)?;
         }
         format::log_seal(&mut desc, seed);
@@ -387,11 +383,7 @@ pub(super) fn encode_transaction(
     }
     .encode(&mut commit, seq, seed)
     .map_err(|_| EINVAL)?;
-    Ok(Encoded {
-        homes,
-        blocks,
-        commit,
-    })
+    Ok(Encoded { blocks, commit })
 }
 
 /// Writes a transaction to the log and waits until its commit block is durable; then its
@@ -405,11 +397,7 @@ fn write_log(sb: &SuperBlock<RextFs>, snap: Snapshot) -> Result {
         revokes,
     } = snap;
     let now = kernel::fs::super_block::now();
-    let Encoded {
-        homes: _,
-        blocks,
-        commit: cb,
-    } = encode_transaction(
+    let Encoded { blocks, commit: cb } = encode_transaction(
         bs,
         j.seed,
         seq,

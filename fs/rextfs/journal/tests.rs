@@ -145,9 +145,11 @@ mod kunit {
         }
         let t = transaction(5, &copies, &revokes)?;
         assert_eq!(t.blocks.len() as u64, 2 + (cap + 3) + 2);
-        assert_eq!(t.homes.len() as u64, cap + 3);
         let h = format::log_header(&t.blocks[0], SEED, 5).map_err(|_| EINVAL)?;
         assert_eq!((h.kind, u64::from(h.count)), (format::LOG_DESCRIPTOR, cap));
+        // The second descriptor, after the first one's `cap` copies, holds the other 3.
+        let h = format::log_header(&t.blocks[cap as usize + 1], SEED, 5).map_err(|_| EINVAL)?;
+        assert_eq!((h.kind, h.count), (format::LOG_DESCRIPTOR, 3));
         assert_eq!(format::log_record(&t.blocks[0], 1), Ok(1));
         // The wrong sequence, seed or a flipped bit is refused.
         assert!(format::log_header(&t.blocks[0], SEED, 6).is_err());
