@@ -15,9 +15,13 @@
 #   make vm CMD='...'   run a command in the VM (rextfs.ko loaded, 2 scratch disks)
 #   make clippy   rebuild the Rust parts with CLIPPY=1
 #   make rust-analyzer   write rust-project.json (kernel with fs/, iomap, rextfs)
+#   make patches  the overlay as a patch series against Linux 7.3 in patches/
+#   make patches-check   git am it onto Debian's 7.3 source, checkpatch --strict
+#                 every patch, build every step (after make kernel)
 #   make deps     only install and fetch the dependencies
 
-.PHONY: all deps kernel module tools install-tools run test kunit vm clippy fmt rust-analyzer
+.PHONY: all deps kernel module tools install-tools run test kunit vm clippy fmt rust-analyzer \
+	patches patches-check
 
 all: kernel tools
 
@@ -62,6 +66,12 @@ clippy:
 
 rust-analyzer:
 	scripts/rust-analyzer
+
+patches:
+	scripts/series export
+
+patches-check: patches
+	scripts/series check
 
 fmt:
 	rustfmt --edition 2021 --check $$(git ls-files '*.rs')

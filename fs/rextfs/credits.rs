@@ -224,13 +224,13 @@ pub(crate) const WRITE_INODE: u32 = INODE;
 /// Setting the label: only the super block.
 pub(crate) const LABEL: u32 = SUPER;
 
-/// Freeing the hash index of a directory being freed, all at once (the inode is written
-/// without it in the same transaction): the bitmap blocks of its nodes (`bitmap_blocks`: at
-/// most one a node and at most the whole block bitmap), the log blocks of their revoke records (`revoke_blocks`), the inode and
-/// the free count. A known limit: an index whose nodes lie in more bitmap blocks than a
-/// transaction may hold (a quarter of the journal: 8192 on a device of more than 4Mi blocks,
-/// whose bitmap blocks cover 256 GiB at least) does not fit one transaction; freeing it
-/// fails and aborts the journal.
+/// Freeing the hash index of a directory being freed, all at once (the inode is written without it
+/// in the same transaction): the bitmap blocks of its nodes (`bitmap_blocks`: at most one a node
+/// and at most the whole block bitmap), the log blocks of their revoke records (`revoke_blocks`),
+/// the inode and the free count. A known limit: an index whose nodes lie in more bitmap blocks than
+/// a transaction may hold (a quarter of the journal: 8192 on a device of more than 4Mi blocks,
+/// whose bitmap blocks cover 256 GiB at least) does not fit one transaction; freeing it fails and
+/// aborts the journal.
 pub(crate) fn free_index(bitmap_blocks: usize, revoke_blocks: usize) -> u32 {
     u32::try_from(bitmap_blocks.saturating_add(revoke_blocks))
         .unwrap_or(u32::MAX)
