@@ -17,4 +17,13 @@ export PATH="$CACHE/cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 
 log() { printf '[rextfs] %s\n' "$*" >&2; }
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# make in the kernel tree SRC with its output in OUT, with the project's
+# toolchain (LLVM 19, the rust-src and bindgen of the cache).
+kbuild() { # kbuild SRC OUT MAKE-ARGS...
+	local src=$1 out=$2
+	shift 2
+	make -C "$src" O="$out" LLVM=-19 RUST_LIB_SRC="$RUST_LIB_SRC" \
+		BINDGEN="$CACHE/cargo/bin/bindgen" -j"${JOBS:-$(nproc)}" "$@"
+}
 die() { printf '[rextfs] error: %s\n' "$*" >&2; exit 1; }

@@ -312,6 +312,10 @@ pub fn is_direct(iocb: &Kiocb<'_, ()>) -> bool {
 
 /// [`file_modified`] for calls without a kiocb (e.g. `fallocate`). `EINVAL` if `lock` is not
 /// the guard of the file's inode.
+///
+/// The caller holds freeze protection, as the VFS does around `fallocate`; from another hook,
+/// take a [`MountWrite`] first. Not checked: a change made while the file system is frozen
+/// breaks the freeze's consistency, not memory safety.
 pub fn file_modified_file<T: FileSystem>(lock: &Locked<'_, T>, file: &LocalFile) -> Result {
     // SAFETY: The file is valid; its inode never changes.
     if !lock.is_of_raw(unsafe { bindings::file_inode(file.as_ptr()) }) {
