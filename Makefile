@@ -4,7 +4,8 @@
 # build output live in $(REXTFS_CACHE) (default ~/.cache/rextfs), outside the
 # clone. FLAVOUR=debug selects the KASAN/lockdep/DEBUG_VM kernel.
 #
-#   make run      install what is missing, build, boot the VM and show rextfs
+#   make run      install what is missing, build (the kernel and rextfs.ko,
+#                 no other module), boot the VM and show rextfs
 #   make test     the whole test suite; ends with "N passed, N failed"
 #   make kunit    only the KUnit suites, in the VM
 #   make kernel   build (or incrementally rebuild) the kernel and rextfs.ko
@@ -49,7 +50,9 @@ install-tools: tools
 	install -m 644 Documentation/man/mkfs.rextfs.8 Documentation/man/fsck.rextfs.8 \
 		Documentation/man/rextfs-dump.8 "$(DESTDIR)$(MANDIR)/man8/"
 
-run: kernel tools
+run:
+	scripts/build run
+	$(MAKE) tools
 	scripts/demo
 
 test:
