@@ -442,6 +442,8 @@ pub(crate) fn zero_slot(h: &Handle<'_>, ino: u64) -> Result {
 /// so that a mount after a crash finishes the work.
 pub(crate) fn evict(inode: &INodeView<RextFs>) {
     let sb = inode.super_block();
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+    crate::reftest::at_evict(inode);
     // After a shutdown nothing is written: the inode stays on the orphan list, for the next
     // mount to free.
     if inode.nlink() != 0 || sb.is_read_only() || crate::check_live(sb).is_err() {

@@ -17,17 +17,23 @@
 //!   [`RELEASE_SB_DATA`] drops it.
 //! - [`IGET_AT_PUT_SUPER`]: `put_super` (at unmount) asks for the root inode and logs the
 //!   answer (refused: the super block is being shut down).
+//! - [`DROP_UNDER_SPINLOCK`]: a work item takes references to the inode and, two seconds
+//!   later, drops them with a spin lock held, where the release may not sleep: their `iput`s
+//!   are deferred to another work item. The inode's eviction is slowed down (eight seconds)
+//!   and logged, so that when the test unlinks and closes the file first, the last `iput`
+//!   (and the eviction) is still running in that work item when the test unmounts: the
+//!   unmount must wait for it.
 
 use crate::{format, RextFs};
 use core::sync::atomic::Ordering;
 use kernel::fs::{
     file_ops::{self, cap},
-    inode::INode,
+    inode::{INode, INodeView},
     Ready, SuperBlock,
 };
 use kernel::ioctl::_IO;
 use kernel::prelude::*;
-use kernel::sync::aref::ARef;
+use kernel::sync::{aref::ARef, new_spinlock, SpinLock};
 use kernel::time::{delay::fsleep, Delta};
 use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 
@@ -43,6 +49,10 @@ const KEEP_IN_SB_DATA: usize = 3;
 const RELEASE_SB_DATA: usize = 4;
 /// `put_super` asks for the root inode.
 const IGET_AT_PUT_SUPER: usize = 5;
+/// A work item drops references to the inode with a spin lock held; its eviction is slow.
+const DROP_UNDER_SPINLOCK: usize = 6;
+/// How many references [`DROP_UNDER_SPINLOCK`] drops.
+const SPINLOCK_REFS: usize = 8;
 
 /// A work item that holds an inode reference, sleeps, and drops it.
 #[pin_data]
@@ -67,6 +77,52 @@ impl WorkItem for Holder {
         );
         drop(this);
     }
+}
+
+/// A work item that holds references to an inode, and drops them two seconds later with a
+/// spin lock held (the one that protects them).
+#[pin_data]
+struct SpinDropper {
+    #[pin]
+    refs: SpinLock<Option<[ARef<INode<RextFs>>; SPINLOCK_REFS]>>,
+    #[pin]
+    work: Work<SpinDropper>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for SpinDropper { self.work }
+}
+
+impl WorkItem for SpinDropper {
+    type Pointer = Pin<KBox<SpinDropper>>;
+
+    fn run(this: Pin<KBox<SpinDropper>>) {
+        fsleep(Delta::from_secs(2));
+        let mut guard = this.refs.lock();
+        // Released with the spin lock held, where they may not sleep.
+        drop(guard.take());
+        drop(guard);
+    }
+}
+
+/// Called by `evict`: slows down and logs the eviction of the inode [`DROP_UNDER_SPINLOCK`]
+/// named.
+pub(crate) fn at_evict(inode: &INodeView<RextFs>) {
+    let sb = inode.super_block();
+    if sb.data().test_slow_evict.load(Ordering::SeqCst) != inode.ino() {
+        return;
+    }
+    pr_info!(
+        "{}: test: slow eviction of inode {} starts\n",
+        sb.id(),
+        inode.ino()
+    );
+    fsleep(Delta::from_secs(8));
+    pr_info!(
+        "{}: test: slow eviction of inode {} done\n",
+        sb.id(),
+        inode.ino()
+    );
 }
 
 /// Handles [`REXTFS_IOC_TEST_INODE_REF`] on `inode`.
@@ -104,6 +160,19 @@ pub(crate) fn ioctl(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
             .data()
             .test_iget_at_put_super
             .store(true, Ordering::SeqCst),
+        DROP_UNDER_SPINLOCK => {
+            let dropper = KBox::pin_init(
+                pin_init!(SpinDropper {
+                    refs <- new_spinlock!(Some(core::array::from_fn(|_| inode.into()))),
+                    work <- new_work!("rextfs::reftest::SpinDropper"),
+                }),
+                GFP_KERNEL,
+            )?;
+            sb.data()
+                .test_slow_evict
+                .store(inode.ino(), Ordering::SeqCst);
+            workqueue::system_long().enqueue(dropper);
+        }
         _ => return Err(EINVAL),
     }
     Ok(0)

@@ -248,6 +248,10 @@ pub(crate) struct SbInfo {
     /// `put_super` asks for the root inode (`reftest`, test builds only).
     #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     pub(crate) test_iget_at_put_super: AtomicBool,
+    /// The inode whose eviction is slowed down and logged (`reftest`, test builds only; 0:
+    /// none).
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+    pub(crate) test_slow_evict: core::sync::atomic::AtomicU64,
 }
 
 /// The rextfs file system type.
@@ -582,6 +586,8 @@ impl fs::FileSystem for RextFs {
                 test_ref <- kernel::new_mutex!(None),
                 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
                 test_iget_at_put_super: AtomicBool::new(false),
+                #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+                test_slow_evict: core::sync::atomic::AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )

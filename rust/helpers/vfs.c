@@ -12,6 +12,7 @@
 #include <linux/posix_acl.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
+#include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
 __rust_helper struct folio *rust_helper_read_mapping_folio(struct address_space *mapping,
@@ -368,9 +369,14 @@ __rust_helper bool rust_helper_rust_fs_sb_tryget_active(struct super_block *sb)
 	return atomic_inc_not_zero(&sb->s_active);
 }
 
+/*
+ * For a reference copied from one the caller holds: s_active cannot be 0. If
+ * it was (an inode borrowed while its super block is shut down), say so: the
+ * release of this reference would queue a second kill_sb.
+ */
 __rust_helper void rust_helper_rust_fs_sb_get_active(struct super_block *sb)
 {
-	atomic_inc(&sb->s_active);
+	WARN_ON_ONCE(atomic_inc_return(&sb->s_active) == 1);
 }
 
 /* Drops an active reference unless it is the last one; true if it did. */
@@ -395,4 +401,51 @@ __rust_helper bool rust_helper_rust_fs_may_sleep(void)
 __rust_helper void rust_helper_rust_fs_init_work(struct work_struct *work, work_func_t func)
 {
 	INIT_WORK(work, func);
+}
+
+/*
+ * Inode references whose iput a Rust file system deferred to a work item, per
+ * super block (struct SbRelease in rust/kernel/fs/inode.rs): kill_sb waits for
+ * none to be left before it shuts the super block down. The put is fully
+ * ordered, as wake_up_var() requires of the update it follows.
+ */
+__rust_helper void rust_helper_rust_fs_pending_get(atomic_long_t *pending)
+{
+	atomic_long_inc(pending);
+}
+
+__rust_helper void rust_helper_rust_fs_pending_put(atomic_long_t *pending, long n)
+{
+	if (atomic_long_sub_and_test(n, pending))
+		wake_up_var(pending);
+}
+
+/*
+ * The lockdep map says that kill_sb, which waits here with s_umount held, waits
+ * for the deferred iputs, which hold it shared (as flush_work() does for a
+ * work): an iput that needed s_umount is reported instead of hanging.
+ */
+__rust_helper void rust_helper_rust_fs_pending_wait(atomic_long_t *pending,
+						    struct lockdep_map *map)
+{
+	lock_map_acquire(map);
+	lock_map_release(map);
+	wait_var_event(pending, !atomic_long_read_acquire(pending));
+}
+
+__rust_helper void rust_helper_rust_fs_pending_map_init(struct lockdep_map *map)
+{
+	static struct lock_class_key key;
+
+	lockdep_init_map(map, "rust_fs_deferred_iput", &key, 0);
+}
+
+__rust_helper void rust_helper_rust_fs_pending_map_acquire_read(struct lockdep_map *map)
+{
+	lock_map_acquire_read(map);
+}
+
+__rust_helper void rust_helper_rust_fs_pending_map_release(struct lockdep_map *map)
+{
+	lock_map_release(map);
 }

@@ -12,7 +12,13 @@
 #     documented leak); a new mount of the device gets the same super block,
 #     where the reference can be dropped, and the next unmount shuts it down;
 #  4. the refused path: put_super asks for an inode while the super block is
-#     shut down, and gets ESHUTDOWN.
+#     shut down, and gets ESHUTDOWN;
+#  5. the last references to an unlinked file dropped under a spin lock just
+#     before the unmount: their iputs (the eviction) are deferred to a worker
+#     and the active references dropped at once, so the unmount shuts the
+#     super block down itself, waits for the deferred eviction, and returns
+#     with the device released (nothing finishes later: umount; fsck is
+#     safe).
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t104
@@ -110,6 +116,38 @@ dmesg_has "test: iget in put_super refused: ESHUTDOWN" ||
 	fail "iget during put_super was not refused with ESHUTDOWN"
 wait_released 10 || fail "the device is still claimed after a plain unmount"
 check_clean "put_super"
+
+# 5. Deferred iputs just before the unmount. The file is unlinked and closed
+#    while a work item holds references to it; two seconds later the work
+#    drops them under a spin lock, so the last iput (and the eviction, slowed
+#    down to eight seconds) runs in the deferred-release worker. The unmount
+#    starts during that eviction: it must wait for it and return with the
+#    device free.
+mount -t rextfs "$dev" "$mnt" || fail "mount (deferred iputs)"
+echo five >"$mnt/h"
+python3 - "$mnt/h" <<'PY' || fail "the test ioctl (drop under a spin lock) failed"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.unlink(sys.argv[1])
+try:
+    fcntl.ioctl(fd, 0x72F0, 6)
+finally:
+    os.close(fd)
+PY
+for _ in $(seq 100); do
+	dmesg_has "test: slow eviction of inode [0-9]* starts" && break
+	sleep 0.2
+done
+dmesg_has "test: slow eviction of inode [0-9]* starts" || fail "the deferred eviction did not start"
+dmesg_has "test: slow eviction of inode [0-9]* done" &&
+	fail "the eviction was over before the unmount started: nothing was tested"
+umount "$mnt" || fail "umount during a deferred eviction"
+dmesg_has "test: slow eviction of inode [0-9]* done" ||
+	fail "umount returned while a deferred iput (the eviction) was still running"
+rc=0
+claimed || rc=$?
+[ $rc = 1 ] || fail "the device is not free when umount returns after deferred iputs (claimed: $rc)"
+check_clean "deferred iputs"
 
 # And the file system is as it was.
 mount -t rextfs "$dev" "$mnt" || fail "mount at the end"

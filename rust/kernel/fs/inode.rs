@@ -66,10 +66,14 @@ pub struct INodeView<T: FileSystem> {
 /// without outliving the super block: while it lives, the super block is not shut down.
 /// Kept in the file system's super block data, it therefore keeps the super block alive
 /// for good (an unmount detaches it, the device stays claimed: a leak, not undefined
-/// behaviour); kept in a static or a work item, until it is dropped. Its release does not
-/// sleep where the context may not (an RCU callback dropping `T::INodeData`, a spinlock
-/// held): `iput` and the active reference are then released by a work item. The last active
-/// reference of a super block is always released by that work item (it runs `kill_sb`).
+/// behaviour); kept in a static or a work item, until it is dropped, as a lazy unmount
+/// would. Its release does not sleep where the context may not (an RCU callback dropping
+/// `T::INodeData`, a spinlock held): the `iput` is then deferred to a work item and the
+/// active reference dropped at once, and `kill_sb` waits for deferred `iput`s before it
+/// shuts the super block down, so an unmount that drops the last active reference still
+/// returns after everything is written.
+/// The last active reference a Rust reference releases always goes to a work item of the
+/// super block ([`SbRelease`]), which runs `kill_sb` in process context with no lock held.
 /// Once the super block is being shut down, [`SuperBlock::iget`] and
 /// [`SuperBlock::new_inode`] refuse with `ESHUTDOWN`.
 ///
@@ -108,11 +112,11 @@ pub(crate) struct INodeWithData<D> {
 /// count of the references it releases, in every inode container (no allocation is needed
 /// to defer a release, so it cannot fail).
 ///
-/// Each counted reference is one `i_count` reference plus one active reference (`s_active`)
-/// of the inode's super block, both owned by the deferred release until [`DeferredPut::run`]
-/// drops them: the inode, its super block and the file system module stay alive until then.
-/// The work function is in the `kernel` crate (built into the kernel), so it is never
-/// unloaded while it runs.
+/// Each counted reference is one `i_count` reference, owned by the deferred release until
+/// [`DeferredPut::run`] drops it, and counted in the super block's [`SbRelease`] too: its
+/// `kill_sb` waits for the count to fall to zero before anything is shut down, so the inode,
+/// its super block and the file system module stay alive until then. The work function is in
+/// the `kernel` crate (built into the kernel), so it is never unloaded while it runs.
 ///
 /// # Invariants
 ///
@@ -142,13 +146,15 @@ impl DeferredPut {
         unsafe { inode.cast::<u8>().sub(PUT_TO_INODE).cast() }
     }
 
-    /// Hands one reference to `inode` (its `i_count` and its super block's `s_active`) to
-    /// the work, which releases it in process context. Does not sleep or allocate.
+    /// Hands one `i_count` reference of `inode` to the work, which releases it in process
+    /// context. Does not sleep or allocate.
     ///
     /// # Safety
     ///
     /// `inode` must be the inode of a live [`INodeWithData`], and the caller must own one
-    /// `i_count` reference and one `s_active` reference of `i_sb`, which it gives up.
+    /// `i_count` reference, which it gives up, and one reference it added to the pending
+    /// count of the super block's [`SbRelease`] ([`SbRelease::get_pending`]), which it gives
+    /// up too.
     unsafe fn defer(inode: *mut bindings::inode) {
         // SAFETY: The container is alive (we own a reference); the slot is initialised.
         let this = unsafe { &*Self::of(inode) };
@@ -186,85 +192,208 @@ impl DeferredPut {
                 .add(PUT_TO_INODE)
                 .cast::<bindings::inode>()
         };
-        // SAFETY: The inode is alive (a reference is pending); `i_sb` never changes.
-        let sb = unsafe { (*inode).i_sb };
+        // SAFETY: The inode is alive (a reference is pending); `i_sb` never changes, and its
+        // `kill_sb` waits for the pending count, so the super block and its glue data (where
+        // the `SbRelease` is) are alive until we give our references back below.
+        let release = unsafe { SbRelease::of((*inode).i_sb) };
         // SAFETY: As above. From here on `this` is not used: the references taken are ours,
         // and once they are released the container may be freed and reused.
         let n = unsafe { (*this).pending.swap(0, Ordering::AcqRel) };
+        // SAFETY: `release` is alive (above); the map is initialised and released below,
+        // before the references are given back.
+        unsafe { bindings::rust_fs_pending_map_acquire_read((*release).map.get()) };
         for _ in 0..n {
             // SAFETY: We own `n` references to the inode (process context, may sleep); the
-            // super block outlives them, since we also own `n` active references.
+            // super block outlives them, since `kill_sb` waits for them.
             unsafe { bindings::iput(inode) };
         }
-        for _ in 0..n {
-            // SAFETY: We own `n` active references; the last one shuts the super block down
-            // here, in process context, with no lock held.
-            unsafe { bindings::deactivate_super(sb) };
-        }
+        // SAFETY: Taken above; `release` is still alive (our references are pending).
+        unsafe { bindings::rust_fs_pending_map_release((*release).map.get()) };
+        // SAFETY: `n` references were counted pending in `release` (by `put_inode_ref`); once
+        // they are given back `release` is not used (`kill_sb` may free it).
+        unsafe { SbRelease::put_pending(release, n) };
+    }
+}
+
+/// The release state of a super block of a Rust file system, first in its glue data (which
+/// `sb->s_fs_info` points to from the start of `fill_super` to the end of `kill_sb`).
+///
+/// - `work` releases the super block's last active reference (`deactivate_super`, which
+///   runs `kill_sb`) when a Rust reference drops it: the dropping context may hold
+///   `s_umount` (a hook), be a work `kill_sb` waits for (the periodic work), be in the file
+///   system module (which `rmmod` may unload once `kill_sb` has returned the module
+///   reference), or not be allowed to sleep. The work function is in the `kernel` crate.
+/// - `pending` counts inode references whose `iput` was deferred ([`DeferredPut`]); `kill_sb`
+///   waits for it to reach zero before it shuts the super block down. A reference is counted
+///   before the active reference that kept the super block alive is dropped, so `kill_sb`
+///   (which runs only once `s_active` is zero) always sees it. `map` tells lockdep that
+///   `kill_sb` (with `s_umount` held) waits for those `iput`s, as `flush_work` does for a
+///   work: an eviction that needed `s_umount` would be reported, not just hang.
+///
+/// `kill_sb` may run in a worker of `system_dfl_wq` (this work) and wait there for
+/// [`DeferredPut`] works on the same workqueue, which has many workers; only a pile of such
+/// unmounts at once could exhaust them.
+///
+/// # Invariants
+///
+/// `work` is initialised with [`SbRelease::run`] as its function, and `sb` is the super block
+/// whose glue data holds this. The work is queued only by a release that found `s_active` at
+/// 1, and then owns that reference; it is never pending twice (while it is pending it owns
+/// one of the references, so a second release cannot find `s_active` at 1). A new mount may
+/// revive the super block while the work is pending (`grab_super`); the work then drops a
+/// reference that is no longer the last, and a later last release may queue it again.
+#[repr(C)]
+#[pin_data]
+pub(crate) struct SbRelease {
+    #[pin]
+    work: Opaque<bindings::work_struct>,
+    #[pin]
+    pending: Opaque<bindings::atomic_long_t>,
+    #[pin]
+    map: Opaque<bindings::lockdep_map>,
+    sb: *mut bindings::super_block,
+}
+
+impl SbRelease {
+    /// The release state of `sb`, with nothing pending.
+    ///
+    /// # Safety
+    ///
+    /// If its work may ever be queued (through [`release_active`]), `sb` must be the super
+    /// block whose glue data holds the new value, first in it.
+    pub(crate) unsafe fn new(sb: *mut bindings::super_block) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `INIT_WORK` initialises the whole `work_struct` at `slot`, pinned memory
+            // that lives as long as the glue data.
+            work <- Opaque::ffi_init(|slot| unsafe {
+                bindings::rust_fs_init_work(slot, Some(Self::run))
+            }),
+            pending: Opaque::new(bindings::atomic_long_t { counter: 0 }),
+            // SAFETY: `lockdep_init_map` initialises the map at `slot` (nothing without
+            // lockdep), pinned memory that lives as long as the glue data.
+            map <- Opaque::ffi_init(|slot| unsafe { bindings::rust_fs_pending_map_init(slot) }),
+            sb,
+        })
+    }
+
+    /// The release state of `sb`.
+    ///
+    /// # Safety
+    ///
+    /// `sb` must be a super block of a Rust file system, from the start of its `fill_super`
+    /// (once the glue data is installed) until its `kill_sb`.
+    unsafe fn of(sb: *mut bindings::super_block) -> *const SbRelease {
+        // SAFETY: By the safety requirements `s_fs_info` points to the glue data, which
+        // starts with the `SbRelease` (`repr(C)`).
+        unsafe { (*sb).s_fs_info.cast::<SbRelease>().cast_const() }
+    }
+
+    /// Counts one more deferred `iput` on `sb`. Does not sleep.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own an active reference of `sb` (a super block of a Rust file system).
+    unsafe fn get_pending(sb: *mut bindings::super_block) {
+        // SAFETY: The active reference keeps `kill_sb` away, so the glue data is installed
+        // and alive.
+        unsafe { bindings::rust_fs_pending_get((*Self::of(sb)).pending.get()) };
+    }
+
+    /// Gives back `n` pending references; the last wakes `kill_sb` if it waits.
+    ///
+    /// # Safety
+    ///
+    /// `this` must be alive and `n` references counted in it must be the caller's. It may be
+    /// freed as soon as this returns.
+    unsafe fn put_pending(this: *const SbRelease, n: usize) {
+        // SAFETY: By the safety requirements; `wake_up_var` only hashes the address.
+        unsafe { bindings::rust_fs_pending_put((*this).pending.get(), n as c_long) };
+    }
+
+    /// Waits until no deferred `iput` is pending (`kill_sb`, before the shutdown).
+    pub(crate) fn wait_pending(&self) {
+        // SAFETY: `pending` and `map` are initialised and alive for the borrow.
+        unsafe { bindings::rust_fs_pending_wait(self.pending.get(), self.map.get()) };
+    }
+
+    /// The work function: releases the last active reference of the super block.
+    ///
+    /// # Safety
+    ///
+    /// Called by the workqueue with the `work` of an [`SbRelease`], which owns the last
+    /// active reference of its super block.
+    unsafe extern "C" fn run(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the `work` field of an `SbRelease` (`Opaque` is
+        // `repr(transparent)`), alive while the last active reference is not released.
+        let this = unsafe {
+            crate::container_of!(work.cast::<Opaque<bindings::work_struct>>(), Self, work)
+        };
+        // SAFETY: As above.
+        let sb = unsafe { (*this).sb };
+        // SAFETY: We own the last active reference; process context, no lock held. `kill_sb`
+        // frees the glue data with this work in it, which is not used after the call.
+        unsafe { bindings::deactivate_super(sb) };
     }
 }
 
 /// Releases an inode reference owned by Rust (one `i_count` and one `s_active` reference):
-/// `iput` then the active reference ([`release_active`]) where the context may sleep,
-/// otherwise through the inode's [`DeferredPut`].
+/// `iput` where the context may sleep, otherwise through the inode's [`DeferredPut`] (counted
+/// pending in the super block's [`SbRelease`] first), then the active reference
+/// ([`release_active`]).
 ///
 /// # Safety
 ///
 /// `inode` must be the inode of a live [`INodeWithData`], and the caller must own one
 /// reference of each kind, which it gives up.
 pub(crate) unsafe fn put_inode_ref(inode: *mut bindings::inode) {
+    // SAFETY: The inode is alive (we own a reference); `i_sb` never changes.
+    let sb = unsafe { (*inode).i_sb };
     // SAFETY: No requirement.
     if unsafe { bindings::rust_fs_may_sleep() } {
-        // SAFETY: The inode is alive (we own a reference); `i_sb` never changes.
-        let sb = unsafe { (*inode).i_sb };
         // SAFETY: We own the reference and may sleep; our active reference keeps the super
         // block from being shut down under the `iput` (it must not be released first).
         unsafe { bindings::iput(inode) };
-        // SAFETY: We own an active reference of `sb`, which is alive because of it.
-        unsafe { release_active(sb) };
     } else {
-        // SAFETY: By the safety requirements.
-        unsafe { DeferredPut::defer(inode) };
+        // SAFETY: We own an active reference of `sb`; the pending reference is counted
+        // before that active reference is dropped below, and handed to the deferred release
+        // with the `i_count` reference.
+        unsafe {
+            SbRelease::get_pending(sb);
+            DeferredPut::defer(inode);
+        }
     }
+    // SAFETY: We own an active reference of `sb`, which is alive because of it.
+    unsafe { release_active(sb) };
 }
 
 /// Releases an active reference (`s_active`) of `sb`, a super block of a Rust file system.
+/// Does not sleep.
 ///
 /// If it is not the last one, this is an atomic decrement. The last one shuts the super
-/// block down (`kill_sb`), which the caller's context may not allow (a hook that holds
-/// `s_umount`, the periodic work that `kill_sb` waits for, file system code that `rmmod` may
-/// unload once `kill_sb` has returned the module reference): it is handed to the deferred
-/// release of the root inode, so `kill_sb` runs in a worker of the `kernel` crate. Only
-/// without a root (a mount that failed, or `fill_super` before `d_make_root`) is it released
-/// here, with `deactivate_super`.
+/// block down (`kill_sb`), which the caller's context may not allow (see [`SbRelease`]): it
+/// is handed to the super block's release work, so `kill_sb` runs in a worker of the
+/// `kernel` crate, with or without a root (a mount that failed keeps its glue data).
 ///
 /// # Safety
 ///
-/// The caller must own an active reference of `sb`, which it gives up, and may sleep if
-/// the super block has no root yet.
+/// The caller must own an active reference of `sb`, which it gives up.
 pub(crate) unsafe fn release_active(sb: *mut bindings::super_block) {
     // SAFETY: `sb` is alive: we hold an active reference.
     if unsafe { bindings::rust_fs_sb_put_active_not_last(sb) } {
         return;
     }
-    // We hold the last active reference, so `generic_shutdown_super` (which clears `s_root`)
-    // has not run; `s_root` is set once, in `fill_super`, before the mount is published.
-    // SAFETY: `sb` is alive.
-    let root = unsafe { core::ptr::read_volatile(&raw const (*sb).s_root) };
-    if !root.is_null() {
-        // SAFETY: The root dentry lives until `generic_shutdown_super`; it is positive and its
-        // inode came from `init_root`, so it is in an `INodeWithData` of this file system.
-        let inode = unsafe { (*root).d_inode };
-        // SAFETY: The root dentry holds a reference, so `i_count` is not zero; the new
-        // reference and our active reference go to the deferred release together.
-        unsafe {
-            bindings::ihold(inode);
-            DeferredPut::defer(inode);
-        }
-        return;
-    }
-    // SAFETY: We own the last active reference; see the safety requirements.
-    unsafe { bindings::deactivate_super(sb) };
+    // SAFETY: We hold the last active reference, so `kill_sb` has not run and the glue data
+    // (installed before any Rust reference could exist) is alive. The work is not pending (a
+    // pending one owns an active reference, and we found ours to be the only one); it takes
+    // our reference over. The workqueue always exists.
+    unsafe {
+        let release = SbRelease::of(sb);
+        bindings::queue_work_on(
+            bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+            bindings::system_dfl_wq,
+            (*release).work.get(),
+        )
+    };
 }
 
 impl<D> INodeWithData<D> {
@@ -2517,6 +2646,39 @@ mod tests {
         fn getattr(_i: &INode<Fs>, _s: &mut Kstat, _r: u32, _q: u32) -> Result {
             Ok(())
         }
+    }
+
+    /// Set by the work of `release_waits_for_deferred_puts` just before it gives its pending
+    /// references back.
+    static PUTS_DONE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+    /// `kill_sb`'s wait for deferred `iput`s: it returns only once every counted reference is
+    /// given back, by another thread and after a delay, and at once when none is pending.
+    #[test]
+    fn release_waits_for_deferred_puts() {
+        // A release state alone: its work is never queued, so no super block is needed.
+        // SAFETY: Its work is never queued.
+        let release =
+            KBox::pin_init(unsafe { SbRelease::new(core::ptr::null_mut()) }, GFP_KERNEL).unwrap();
+        release.wait_pending();
+        // SAFETY: `pending` is initialised; two references are counted, given back below.
+        unsafe {
+            bindings::rust_fs_pending_get(release.pending.get());
+            bindings::rust_fs_pending_get(release.pending.get());
+        }
+        PUTS_DONE.store(false, Ordering::SeqCst);
+        let addr = core::ptr::from_ref::<SbRelease>(&release) as usize;
+        crate::workqueue::system_unbound()
+            .try_spawn(GFP_KERNEL, move || {
+                crate::time::delay::fsleep(crate::time::Delta::from_millis(100));
+                PUTS_DONE.store(true, Ordering::SeqCst);
+                // SAFETY: The test waits for these two references before it frees `release`.
+                unsafe { SbRelease::put_pending(addr as *const SbRelease, 2) };
+            })
+            .unwrap();
+        release.wait_pending();
+        assert!(PUTS_DONE.load(Ordering::SeqCst));
+        drop(release);
     }
 
     /// What the last `Node::mknod` call saw: mode in the high half, device number in the low.

@@ -6,9 +6,10 @@
 //! A file system implements [`FileSystem`] and is registered with [`Registration`], usually
 //! through [`module_fs!`](crate::module_fs). Mounting follows C's `get_tree_bdev()` path:
 //! the VFS opens the block device, allocates a `struct super_block` and calls
-//! [`FileSystem::fill_super`] with it in the [`New`] state. The private data returned by
-//! `fill_super` is stored in `sb->s_fs_info` (in an `SbGlue`, beside the super block's
-//! periodic work) and dropped by `kill_sb` only after `kill_block_super()` has written
+//! [`FileSystem::fill_super`] with it in the [`New`] state. `sb->s_fs_info` points to the
+//! glue's `SbGlue` from the start of `fill_super` to `kill_sb`: the super block's release
+//! state, its periodic work, the mount options lent to `fill_super`, and the private data
+//! `fill_super` returns, which `kill_sb` drops only after `kill_block_super()` has written
 //! back and evicted every inode, so no inode operation can observe it freed.
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
@@ -16,10 +17,10 @@
 
 use super::{
     acl, export,
-    inode::{INode, INodeView, INodeWithData},
+    inode::{INode, INodeView, INodeWithData, SbRelease},
     param::{MountOptions, ParamTable},
     periodic::PeriodicWork,
-    super_block::{New, Ready, SuperBlock},
+    super_block::{New, ReadOnlySwitch, Ready, SuperBlock},
     xattr,
 };
 use crate::{
@@ -310,19 +311,56 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     }
 }
 
-/// What `sb->s_fs_info` of a ready super block points to: the file system's private data and
-/// the super block's periodic work, which the glue owns so that `kill_sb` always finds it.
+/// What `sb->s_fs_info` points to from the start of `fill_super` until `kill_sb`: the super
+/// block's release state, its periodic work, the mount options lent to `T::fill_super`, and
+/// the file system's private data, all owned by the glue so that `kill_sb` always finds them
+/// (also after a failed `T::fill_super`, whose inode references may outlive it).
 ///
 /// # Invariants
 ///
-/// `data` comes from `T::Data::into_foreign` and is given back (`from_foreign`) only when the
-/// glue data is dropped in `kill_sb`; `periodic` is the work of the super block whose
-/// `s_fs_info` points here.
+/// `release` is first (`repr(C)`): code that does not know `T` finds it from `s_fs_info`.
+/// `data` is NULL until `T::fill_super` succeeds, then comes from `T::Data::into_foreign` and
+/// is given back (`from_foreign`) only when the glue data is dropped in `kill_sb`. `options`
+/// points to the mount options (owned by the mount's `fs_context`) while `T::fill_super`
+/// runs, and is NULL otherwise (and for types without options). `release` and `periodic`
+/// belong to the super block whose `s_fs_info` points here.
+#[repr(C)]
 #[pin_data]
 pub(crate) struct SbGlue<T: FileSystem> {
     #[pin]
+    release: SbRelease,
+    #[pin]
     pub(crate) periodic: PeriodicWork<T>,
+    #[pin]
+    pub(crate) read_only: ReadOnlySwitch,
     pub(crate) data: *mut c_void,
+    pub(crate) options: *const c_void,
+}
+
+impl<T: FileSystem> SbGlue<T> {
+    /// The glue data of `sb`, lending `options` (may be NULL), without private data yet.
+    ///
+    /// # Safety
+    ///
+    /// `sb` must be a super block of type `T` whose `s_fs_info` will point to the new value
+    /// until `kill_sb`, and `options` must outlive its `T::fill_super`.
+    pub(crate) unsafe fn new(
+        sb: *mut bindings::super_block,
+        options: *const c_void,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: The glue data of `sb` holds it, first, until `kill_sb`.
+            release <- unsafe { SbRelease::new(sb) },
+            // SAFETY: The work lives in the glue data of `sb`, which `kill_sb` disables before
+            // the super block is shut down; it is scheduled only through the ready super
+            // block.
+            periodic <- unsafe { PeriodicWork::new(sb) },
+            // SAFETY: The glue data of `sb` holds it until `kill_sb`.
+            read_only <- unsafe { ReadOnlySwitch::new(sb) },
+            data: core::ptr::null_mut(),
+            options,
+        })
+    }
 }
 
 /// The per-file-system inode cache (`struct kmem_cache` of [`INodeWithData`]).
@@ -482,11 +520,8 @@ impl<T: FileSystem> Tables<T> {
         },
         parse_monolithic: None,
         get_tree: Some(Self::get_tree),
-        reconfigure: if T::HAS_REMOUNT || T::HAS_RECONFIGURE {
-            Some(Self::reconfigure)
-        } else {
-            None
-        },
+        // Always: a remount read-write after an error is refused.
+        reconfigure: Some(Self::reconfigure),
     };
 
     pub(crate) const SUPER: bindings::super_operations = bindings::super_operations {
@@ -624,6 +659,11 @@ impl<T: FileSystem> Tables<T> {
             let rdonly = bindings::SB_RDONLY as c_uint;
             if mask & rdonly != 0 {
                 let ro = flags & rdonly != 0;
+                if !ro && sb.glue().read_only.is_forced() {
+                    // Made read-only after an error: until the next mount (as ext4 after
+                    // its journal was aborted).
+                    return Err(EROFS);
+                }
                 // A file system without `remount` takes the switch without a hook (and links:
                 // the default `remount` is a build error).
                 if T::HAS_REMOUNT && ro != sb.is_read_only() {
@@ -646,11 +686,20 @@ impl<T: FileSystem> Tables<T> {
         let () = xattr::Handlers::<T>::HOOKS_AGREE;
         let () = Self::EXPORT_HOOKS_AGREE;
         from_result(|| {
+            // SAFETY: `s_fs_info` points to the glue data from here until `kill_sb`, which
+            // takes it back; `fc` keeps the options alive until `fill_super` returns.
+            let glue = KBox::pin_init(
+                unsafe { SbGlue::<T>::new(sb_ptr, (*fc).fs_private.cast_const()) },
+                GFP_KERNEL,
+            )?;
+            // SAFETY: The glue data is never moved out of its allocation: `kill_sb` turns the
+            // pointer back into the box only to drop it.
+            let glue = KBox::into_raw(unsafe { Pin::into_inner_unchecked(glue) });
             // SAFETY: The super block is new and exclusively ours until `fill_super` returns.
-            // While `T::fill_super` runs, `s_fs_info` lends it the parsed mount options (NULL
-            // when the type takes none), which `fc` keeps alive; see
-            // `SuperBlock::mount_options`.
+            // While `T::fill_super` runs, the glue data lends it the parsed mount options
+            // (NULL when the type takes none); see `SuperBlock::mount_options`.
             unsafe {
+                (*sb_ptr).s_fs_info = glue.cast();
                 (*sb_ptr).s_op = &Self::SUPER;
                 if T::HAS_GETXATTR {
                     (*sb_ptr).s_xattr = xattr::Handlers::<T>::table().as_ptr();
@@ -661,34 +710,15 @@ impl<T: FileSystem> Tables<T> {
                 if T::HAS_GET_ACL {
                     (*sb_ptr).s_flags |= bindings::SB_POSIXACL;
                 }
-                (*sb_ptr).s_fs_info = (*fc).fs_private;
             }
             // SAFETY: As above.
             let sb = unsafe { SuperBlock::<T, New>::from_raw_mut(sb_ptr) };
             let r = T::fill_super(sb);
-            // SAFETY: The options are no longer lent out; `kill_sb` must see NULL or data.
-            unsafe { (*sb_ptr).s_fs_info = core::ptr::null_mut() };
-            let data = r?.into_foreign();
-            let glue = pin_init!(SbGlue::<T> {
-                // SAFETY: The work lives in the glue data of `sb_ptr` (stored below), which
-                // `kill_sb` disables before the super block is shut down; it is scheduled only
-                // through the ready super block.
-                periodic <- unsafe { PeriodicWork::new(sb_ptr) },
-                data,
-            });
-            let glue = match KBox::pin_init(glue, GFP_KERNEL) {
-                Ok(g) => g,
-                Err(e) => {
-                    // SAFETY: `data` came from `into_foreign` just above and was not used.
-                    drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(data) });
-                    return Err(e);
-                }
-            };
-            // SAFETY: The glue data is never moved out of its allocation: `kill_sb` turns the
-            // pointer back into the box only to drop it.
-            let glue = KBox::into_raw(unsafe { Pin::into_inner_unchecked(glue) });
-            // SAFETY: `sb_ptr` is valid; `kill_sb` takes the glue data back.
-            unsafe { (*sb_ptr).s_fs_info = glue.cast() };
+            // SAFETY: The glue data is ours (the super block is not published); the options
+            // are no longer lent out.
+            unsafe { (*glue).options = core::ptr::null() };
+            // SAFETY: As above; `kill_sb` gives the data back (and skips it while NULL).
+            unsafe { (*glue).data = r?.into_foreign() };
             // SAFETY: The private data is now in place, so the super block is ready.
             let ready = unsafe { SuperBlock::<T, Ready>::from_raw(sb_ptr) };
             let inode = INode::into_raw_for(T::init_root(ready)?, sb_ptr)?;
@@ -708,23 +738,31 @@ impl<T: FileSystem> Tables<T> {
     /// Called by the VFS with a super block of this file system type, once, when it dies.
     unsafe extern "C" fn kill_sb(sb_ptr: *mut bindings::super_block) {
         // SAFETY: `sb_ptr` is valid; non-NULL `s_fs_info` means `fill_super` installed the
-        // glue data (it is NULL again after a failed `T::fill_super`).
+        // glue data (NULL: it failed before, and no Rust reference was ever made).
         let glue = unsafe { (*sb_ptr).s_fs_info }.cast::<SbGlue<T>>();
         if !glue.is_null() {
-            // No periodic hook may run once the shutdown starts.
             // SAFETY: The glue data lives until it is dropped below.
-            unsafe { (*glue).periodic.disable_sync() };
+            let g = unsafe { &*glue };
+            // Inode references whose `iput` was deferred are released before anything is
+            // shut down: none is new (each was counted while an active reference was held,
+            // and there are none left), and an unmount returns only after them.
+            g.release.wait_pending();
+            // No periodic hook may run once the shutdown starts.
+            g.periodic.disable_sync();
         }
         // SAFETY: `sb_ptr` is a valid block-device super block.
         unsafe { bindings::kill_block_super(sb_ptr) };
         if !glue.is_null() {
             // SAFETY: `glue` came from `KBox::into_raw` in `fill_super`; every inode (the only
-            // other users of the data) is gone after `kill_block_super`, and the work is
-            // disabled and idle.
+            // other users of the data) is gone after `kill_block_super`, the works are idle
+            // (the periodic one disabled; the release one, if it runs this, no longer uses
+            // the glue data), and nothing is pending.
             let glue = unsafe { KBox::from_raw(glue) };
-            // SAFETY: By the invariants of `SbGlue`, `data` came from `into_foreign` and is
-            // given back only here.
-            drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(glue.data) });
+            if !glue.data.is_null() {
+                // SAFETY: By the invariants of `SbGlue`, non-NULL `data` came from
+                // `into_foreign` and is given back only here.
+                drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(glue.data) });
+            }
             drop(glue);
         }
     }
@@ -1080,7 +1118,8 @@ mod tests {
         assert!(ops.dup.is_none());
         assert!(ops.parse_param.is_none());
         assert!(ops.parse_monolithic.is_none());
-        assert!(ops.reconfigure.is_none());
+        // Always there: it refuses a remount read-write after an error.
+        assert!(ops.reconfigure.is_some());
         assert!(Tables::<FullFs>::CONTEXT.reconfigure.is_some());
         // A parameter table brings parse_param and the free hook of its options.
         let full = &Tables::<FullFs>::CONTEXT;
@@ -1088,7 +1127,6 @@ mod tests {
         assert!(full.parse_monolithic.is_none() && full.dup.is_none());
         let opts = &Tables::<OptsOnlyFs>::CONTEXT;
         assert!(opts.parse_param.is_some() && opts.free.is_some());
-        assert!(opts.reconfigure.is_none());
     }
 
     #[test]

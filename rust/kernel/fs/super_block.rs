@@ -43,9 +43,9 @@ mod private {
 ///
 /// # Invariants
 ///
-/// The wrapped `struct super_block` belongs to file system type `T`. In state [`Ready`] its
-/// `s_fs_info` points to the registration glue's `SbGlue`,
-/// which holds a `T::Data`.
+/// The wrapped `struct super_block` belongs to file system type `T`, and its `s_fs_info`
+/// points to the registration glue's `SbGlue`, which holds a `T::Data` in state [`Ready`]
+/// and lends the mount options in state [`New`].
 #[repr(transparent)]
 pub struct SuperBlock<T: FileSystem, S: SbState = Ready> {
     sb: Opaque<bindings::super_block>,
@@ -141,8 +141,25 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         })
     }
 
-    /// Tells whether the file system is mounted read-only (`SB_RDONLY`).
+    /// Tells whether the file system is read-only: mounted read-only (`SB_RDONLY`), or made
+    /// read-only after an error ([`SuperBlock::force_read_only`]).
     pub fn is_read_only(&self) -> bool {
+        self.sb_rdonly() || self.glue_any().read_only.is_forced()
+    }
+
+    /// The glue's data, in any state.
+    fn glue_any(&self) -> &super::registration::SbGlue<T> {
+        // SAFETY: By the type invariants `s_fs_info` points to the glue data, which lives
+        // until `kill_sb`, after the last user of the super block.
+        unsafe {
+            &*(*self.as_raw())
+                .s_fs_info
+                .cast::<super::registration::SbGlue<T>>()
+        }
+    }
+
+    /// Tells whether `SB_RDONLY` is set.
+    fn sb_rdonly(&self) -> bool {
         // SAFETY: `s_flags` is read atomically; it changes under `s_umount` only.
         let flags = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).s_flags) };
         flags as u64 & bindings::SB_RDONLY as u64 != 0
@@ -178,25 +195,16 @@ impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
         unsafe { (*self.as_raw()).s_maxbytes }
     }
 
-    /// Makes the file system read-only after an error (sets `SB_RDONLY`, as ext2's and
-    /// ext4's error handlers do with `errors=remount-ro`): new writers (`mnt_want_write`) fail
-    /// with `EROFS` from now on, and writes that are already past that check complete. The
-    /// file system must check [`SuperBlock::is_read_only`] in its own write paths that do not
-    /// go through the VFS checks (e.g. on files opened for writing before). Returns `true` if
-    /// it was writable before.
+    /// Makes the file system read-only after an error (what ext4's error handler does with
+    /// `errors=remount-ro`), from any context that may not sleep too: at once for
+    /// [`SuperBlock::is_read_only`], which the file system must check in its own write paths
+    /// (e.g. on files opened for writing before), and soon for the VFS, whose new writers
+    /// (`mnt_want_write`) then fail with `EROFS`: `SB_RDONLY` is set by a work item with
+    /// `s_umount` held, as every change of `s_flags` must be (writes already past the VFS
+    /// check complete). A remount read-write is refused with `EROFS` from now on. Returns
+    /// `true` if it was writable before.
     pub fn force_read_only(&self) -> bool {
-        let ptr = self.sb_flags_ptr();
-        // SAFETY: `s_flags` is a naturally aligned `unsigned long` living as long as the super
-        // block; the VFS updates it under `s_umount`, and the atomic OR only adds a bit, as C
-        // error handlers do concurrently with readers.
-        let old = unsafe { core::sync::atomic::AtomicUsize::from_ptr(ptr) }
-            .fetch_or(bindings::SB_RDONLY, core::sync::atomic::Ordering::SeqCst);
-        old & bindings::SB_RDONLY == 0
-    }
-
-    fn sb_flags_ptr(&self) -> *mut usize {
-        // SAFETY: The super block is valid; `s_flags` is an `unsigned long`.
-        unsafe { (&raw mut (*self.as_raw()).s_flags).cast() }
+        self.glue_any().read_only.force(self.as_raw())
     }
 
     /// Returns the block device of this super block, for I/O mappings (`s_bdev`).
@@ -337,14 +345,17 @@ impl<T: FileSystem> SuperBlock<T, New> {
     /// [`FileSystem::PARAMETERS`](super::FileSystem::PARAMETERS); `None` when the type takes no
     /// options.
     pub fn mount_options(&self) -> Option<&super::param::MountOptions> {
-        // SAFETY: While the super block is new (`fill_super`), the glue lends `s_fs_info` the
-        // options owned by the mount's `fs_context`, which outlives the call; it is NULL for
-        // types without options.
+        // SAFETY: By the type invariants `s_fs_info` points to the glue data. While the super
+        // block is new (`fill_super`), it lends the options owned by the mount's
+        // `fs_context`, which outlives the call; the pointer is NULL for types without
+        // options.
         unsafe {
-            (*self.as_raw())
+            (*(*self.as_raw())
                 .s_fs_info
-                .cast::<super::param::MountOptions>()
-                .as_ref()
+                .cast::<super::registration::SbGlue<T>>())
+            .options
+            .cast::<super::param::MountOptions>()
+            .as_ref()
         }
     }
 
@@ -391,6 +402,103 @@ impl<T: FileSystem> SuperBlock<T, New> {
     }
 }
 
+/// The switch of a super block to read-only after an error ([`SuperBlock::force_read_only`]),
+/// in its glue data: a flag that [`SuperBlock::is_read_only`] sees at once, and a work item
+/// that sets `SB_RDONLY` with `s_umount` held. Not the atomic OR of `s_flags` that C error
+/// handlers once used: a remount rewrites `s_flags` under `s_umount` with plain stores and
+/// would lose the bit (ext4 keeps a flag of its own since 6.6 for that reason).
+///
+/// # Invariants
+///
+/// `work` is initialised with [`ReadOnlySwitch::run`] as its function; whenever it is
+/// queued, `sb` is the super block whose glue data holds this, and the work owns one of its
+/// active references. It is queued at most once: by the call that set `forced`.
+#[pin_data]
+pub(crate) struct ReadOnlySwitch {
+    #[pin]
+    work: Opaque<bindings::work_struct>,
+    forced: core::sync::atomic::AtomicBool,
+    sb: *mut bindings::super_block,
+}
+
+impl ReadOnlySwitch {
+    /// The switch of `sb`, not forced.
+    ///
+    /// # Safety
+    ///
+    /// If it may ever be forced, `sb` must be the super block whose glue data holds it.
+    pub(crate) unsafe fn new(sb: *mut bindings::super_block) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `INIT_WORK` initialises the whole `work_struct` at `slot`, pinned memory
+            // that lives as long as the glue data.
+            work <- Opaque::ffi_init(|slot| unsafe {
+                bindings::rust_fs_init_work(slot, Some(Self::run))
+            }),
+            forced: core::sync::atomic::AtomicBool::new(false),
+            sb,
+        })
+    }
+
+    /// Whether the file system was made read-only after an error.
+    pub(crate) fn is_forced(&self) -> bool {
+        self.forced.load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Forces `sb` read-only; `true` if it was writable before. Does not sleep.
+    fn force(&self, sb: *mut bindings::super_block) -> bool {
+        if self.forced.swap(true, core::sync::atomic::Ordering::AcqRel) {
+            return false;
+        }
+        // SAFETY: `sb` is the super block whose glue data holds us, alive for the borrow.
+        let rdonly = unsafe { core::ptr::read_volatile(&raw const (*sb).s_flags) } as u64
+            & bindings::SB_RDONLY as u64
+            != 0;
+        if rdonly {
+            return false;
+        }
+        // The work holds the super block active; none is taken (and `SB_RDONLY` never set)
+        // once it is being shut down, when nothing writes any more.
+        // SAFETY: `sb` is alive (above).
+        if unsafe { bindings::rust_fs_sb_tryget_active(sb) } {
+            // SAFETY: The work is initialised, queued once (we set `forced`), and owns the
+            // active reference just taken; the workqueue always exists.
+            unsafe {
+                bindings::queue_work_on(
+                    bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+                    bindings::system_dfl_wq,
+                    self.work.get(),
+                )
+            };
+        }
+        true
+    }
+
+    /// The work function: sets `SB_RDONLY` under `s_umount`, then releases the active
+    /// reference. It is in the `kernel` crate, never unloaded.
+    ///
+    /// # Safety
+    ///
+    /// Called by the workqueue with the `work` of a queued [`ReadOnlySwitch`].
+    unsafe extern "C" fn run(work: *mut bindings::work_struct) {
+        // SAFETY: `work` is the `work` field of a `ReadOnlySwitch` (`Opaque` is
+        // `repr(transparent)`), whose glue data lives while we hold the active reference.
+        let this = unsafe {
+            crate::container_of!(work.cast::<Opaque<bindings::work_struct>>(), Self, work)
+        };
+        // SAFETY: As above.
+        let sb = unsafe { (*this).sb };
+        // SAFETY: Our active reference keeps the super block (and `kill_sb` away); `s_flags`
+        // is changed with `s_umount` held for writing, as the VFS does. The glue data is not
+        // used after the active reference is released.
+        unsafe {
+            bindings::down_write(&raw mut (*sb).s_umount);
+            (*sb).s_flags |= bindings::SB_RDONLY as c_ulong;
+            bindings::up_write(&raw mut (*sb).s_umount);
+            super::inode::release_active(sb);
+        }
+    }
+}
+
 #[kunit_tests(rust_fs_super_block)]
 pub(crate) mod tests {
     use super::*;
@@ -423,23 +531,50 @@ pub(crate) mod tests {
         }
     }
 
+    /// Installs glue data in the fake super block `ptr` as `fill_super` does, lending
+    /// nothing. Its works are initialised and never queued: `s_active` of a fake super block
+    /// is 0. Every access goes through the returned raw pointer; [`free_glue`] takes it back.
+    fn install_glue(ptr: *mut bindings::super_block) -> *mut crate::fs::registration::SbGlue<Fs> {
+        // SAFETY: Its works are never queued.
+        let glue = KBox::pin_init(
+            unsafe { crate::fs::registration::SbGlue::<Fs>::new(ptr, core::ptr::null()) },
+            GFP_KERNEL,
+        )
+        .unwrap();
+        // SAFETY: The glue data is not moved out; `free_glue` turns it back into a box.
+        let glue = KBox::into_raw(unsafe { Pin::into_inner_unchecked(glue) });
+        // SAFETY: The fake super block is the caller's; the glue data outlives its use.
+        unsafe { (*ptr).s_fs_info = glue.cast() };
+        glue
+    }
+
+    /// Undoes [`install_glue`].
+    fn free_glue(ptr: *mut bindings::super_block, glue: *mut crate::fs::registration::SbGlue<Fs>) {
+        // SAFETY: Stop pointing at the glue data before it goes away; `glue` came from
+        // `KBox::into_raw` in `install_glue` and is no longer used.
+        unsafe {
+            (*ptr).s_fs_info = core::ptr::null_mut();
+            drop(KBox::from_raw(glue));
+        }
+    }
+
     #[test]
     fn new_state_sees_lent_options_only() {
         let mut raw = zeroed_sb();
         let ptr: *mut bindings::super_block = &mut *raw;
-        // SAFETY: `raw` is exclusively ours; no options are lent (types without PARAMETERS).
-        let sb = unsafe { SuperBlock::<Fs, New>::from_raw_mut(ptr) };
-        assert!(sb.mount_options().is_none());
         let mut opts = MountOptions::new();
         opts.set(0, Value::Flag(true)).unwrap();
-        // Lend the options as the glue does during fill_super.
-        // SAFETY: `raw` is ours; `opts` outlives the use below.
-        unsafe { (*ptr).s_fs_info = (&raw mut opts).cast() };
+        let glue = install_glue(ptr);
+        // SAFETY: `raw` is exclusively ours and its `s_fs_info` is glue data.
+        let sb = unsafe { SuperBlock::<Fs, New>::from_raw_mut(ptr) };
+        assert!(sb.mount_options().is_none());
+        // Lend the options as the glue does during `T::fill_super`.
+        // SAFETY: `glue` is valid; `opts` outlives the use below.
+        unsafe { (*glue).options = (&raw const opts).cast() };
         // SAFETY: As above.
         let sb = unsafe { SuperBlock::<Fs, New>::from_raw_mut(ptr) };
         assert_eq!(sb.mount_options().and_then(|o| o.flag(0)), Some(true));
-        // SAFETY: Stop lending before `opts` goes away.
-        unsafe { (*ptr).s_fs_info = core::ptr::null_mut() };
+        free_glue(ptr, glue);
     }
 
     #[test]
@@ -447,18 +582,29 @@ pub(crate) mod tests {
         let mut raw = zeroed_sb();
         raw.s_flags = bindings::SB_NOATIME;
         let ptr: *mut bindings::super_block = &mut *raw;
-        // SAFETY: `raw` is exclusively ours and `Ready` methods used here only touch
-        // `s_flags`.
+        let glue = install_glue(ptr);
+        // SAFETY: `raw` is exclusively ours, its `s_fs_info` is glue data, and the `Ready`
+        // methods used here only touch `s_flags`, `s_active` and the glue data.
         let sb = unsafe { SuperBlock::<Fs, Ready>::from_raw(ptr) };
         assert!(!sb.is_read_only());
         assert!(sb.force_read_only());
         assert!(sb.is_read_only());
-        // Already read-only: reported as such, nothing else changes.
+        // Already forced: reported as such, nothing else changes.
         assert!(!sb.force_read_only());
-        assert_eq!(
-            raw.s_flags as u64,
-            (bindings::SB_NOATIME | bindings::SB_RDONLY) as u64
-        );
+        // `SB_RDONLY` is the work's to set, under `s_umount`; a super block without active
+        // references (being shut down, or this fake one) gets no work.
+        assert_eq!(raw.s_flags as u64, bindings::SB_NOATIME as u64);
+        free_glue(ptr, glue);
+        // Mounted read-only: forcing it changes nothing, and says it was not writable.
+        let mut raw = zeroed_sb();
+        raw.s_flags = bindings::SB_RDONLY;
+        let ptr: *mut bindings::super_block = &mut *raw;
+        let glue = install_glue(ptr);
+        // SAFETY: As above.
+        let sb = unsafe { SuperBlock::<Fs, Ready>::from_raw(ptr) };
+        assert!(sb.is_read_only());
+        assert!(!sb.force_read_only());
+        free_glue(ptr, glue);
     }
 
     #[test]
