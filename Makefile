@@ -62,7 +62,7 @@ kunit:
 	scripts/test --kunit-only
 
 vm: kernel tools
-	scripts/vm --disks 2 -- bash -c '$(CMD)'
+	scripts/vm --disks 2 --load-module ext4 --load-module xfs -- bash -c '$(CMD)'
 
 clippy:
 	scripts/build clippy
