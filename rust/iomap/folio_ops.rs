@@ -17,6 +17,11 @@ use kernel::{
 
 /// A read-only view of the `struct iomap_iter` iomap passes to a per-folio hook: the inode,
 /// the position and remaining length of the operation, its flags and its current mapping.
+///
+/// # Invariants
+///
+/// `iter` iterates over a live inode of `T`, held for `'a` by the read or write iomap runs
+/// (an open file, a mapping or an `ARef`), which also keeps its super block active.
 pub struct IterRef<'a, T: FileSystem> {
     iter: &'a bindings::iomap_iter,
     _p: PhantomData<T>,
@@ -25,7 +30,8 @@ pub struct IterRef<'a, T: FileSystem> {
 impl<'a, T: FileSystem> IterRef<'a, T> {
     /// # Safety
     ///
-    /// `iter` must be valid for `'a` and iterate over an inode of `T`.
+    /// `iter` must be valid for `'a` and iterate over an inode of `T` as the type invariants
+    /// say.
     unsafe fn from_raw(iter: *const bindings::iomap_iter) -> Self {
         Self {
             // SAFETY: By the safety requirements.
@@ -36,7 +42,8 @@ impl<'a, T: FileSystem> IterRef<'a, T> {
 
     /// The inode the operation is on.
     pub fn inode(&self) -> &'a INode<T> {
-        // SAFETY: By the type invariants the inode is a live inode of `T`.
+        // SAFETY: By the type invariants the inode is a live, held inode of `T` whose super
+        // block is active, for `'a`.
         unsafe { INode::from_raw_inode(self.iter.inode) }
     }
 
@@ -228,7 +235,8 @@ impl<U: WriteOperations> WriteOps<U> {
         copied: c_uint,
         folio: *mut bindings::folio,
     ) {
-        // SAFETY: The inode is ours and live for the write.
+        // SAFETY: The inode is ours and live for the write, whose open file keeps the super
+        // block active.
         let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
         let Some(folio) = NonNull::new(folio) else {
             return;
@@ -245,7 +253,8 @@ impl<U: WriteOperations> WriteOps<U> {
         inode: *mut bindings::inode,
         iomap: *const bindings::iomap,
     ) -> bool {
-        // SAFETY: The inode is ours and live; the map is valid for the call.
+        // SAFETY: The inode is ours and live (a buffered write, whose open file keeps the
+        // super block active); the map is valid for the call.
         let (inode, map) = unsafe {
             (
                 INode::<U::FileSystem>::from_raw_inode(inode),

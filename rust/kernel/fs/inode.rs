@@ -616,8 +616,11 @@ impl<T: FileSystem> INode<T> {
     /// # Safety
     ///
     /// `ptr` must point to a live inode of file system `T` that was completed with
-    /// [`NewINode::init`], and a reference to it (`i_count`) must be held for `'a`; where the
-    /// count may be zero use [`INodeView::from_raw_view`].
+    /// [`NewINode::init`], a reference to it (`i_count`) must be held for `'a`, and its super
+    /// block must be active (`s_active` not zero: the caller reached the inode through an
+    /// open file, a path or a mapping, which pin a mount, through an `ARef`, or during
+    /// `fill_super`), since an `&INode` may be upgraded to an `ARef`; where the count may be
+    /// zero, or the super block is being shut down, use [`INodeView::from_raw_view`].
     pub unsafe fn from_raw_inode<'a>(ptr: *mut bindings::inode) -> &'a Self {
         // SAFETY: By the safety requirements.
         unsafe { Self::from_raw(ptr) }
