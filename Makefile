@@ -8,7 +8,8 @@
 #                 no other module), boot the VM and show rextfs
 #   make test     the whole test suite; ends with "N passed, N failed"
 #   make kunit    only the KUnit suites, in the VM
-#   make kernel   build (or incrementally rebuild) the kernel and rextfs.ko
+#   make kernel   build (or incrementally rebuild) the kernel, rextfs.ko and the
+#                 other modules
 #   make module   rebuild only fs/rextfs/rextfs.ko
 #   make tools    build mkfs.rextfs, fsck.rextfs, rextfs-dump (target/release)
 #   make install-tools   install them and their manual pages
@@ -62,7 +63,8 @@ kunit:
 	scripts/test --kunit-only
 
 vm: kernel tools
-	scripts/vm --disks 2 --load-module ext4 --load-module xfs -- bash -c '$(CMD)'
+	scripts/vm --disks 2 --load-module ext4 --load-module xfs --load-module dm-flakey \
+		--load-module dm-log-writes -- bash -c '$(CMD)'
 
 clippy:
 	scripts/build clippy
@@ -101,4 +103,5 @@ xfstests: kernel tools
 	XFSTESTS_SRC="$(XFSTESTS_SRC)" XFSTESTS_DIR="$(XFSTESTS_DIR)" scripts/xfstests $(XFSTESTS_ARGS)
 
 soak: kernel tools
-	scripts/vm --disks 2 --timeout $(SOAK_TIMEOUT) -- env VERIFY_OPS=$(VERIFY_OPS) tests/verify/soak.sh
+	scripts/vm --disks 2 --timeout $(SOAK_TIMEOUT) --load-module ext4 -- \
+		env VERIFY_OPS=$(VERIFY_OPS) tests/verify/soak.sh
