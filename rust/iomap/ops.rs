@@ -114,11 +114,10 @@ impl<U: Operations> Ops<U> {
         srcmap: *mut bindings::iomap,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: iomap only iterates over live inodes of this file system, for a caller
-            // that holds them through an open file, a path, a mapping or an `ARef` (reads,
-            // writes, faults, fiemap, seek, truncation, direct I/O), which also keeps the
-            // super block active; writeback, where neither holds, goes through the writeback
-            // operations and an `INodeView`.
+            // Callers hold the inode through an open file, a path, a mapping or an `ARef`
+            // (reads, writes, faults, fiemap, seek, truncation, direct I/O), which also keeps
+            // the super block active; writeback goes through the writeback operations.
+            // SAFETY: A live, held inode of this file system whose super block is active.
             let inode = unsafe { INode::<U::FileSystem>::from_raw_inode(inode) };
             let op = OpFlags::from_raw(flags);
             let map = U::begin(inode, pos, length, op)?;
