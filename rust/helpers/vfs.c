@@ -310,11 +310,6 @@ __rust_helper unsigned int rust_helper_bdev_discard_granularity(struct block_dev
 	return bdev_discard_granularity(bdev);
 }
 
-__rust_helper void rust_helper_init_delayed_work(struct delayed_work *dwork, work_func_t func)
-{
-	INIT_DELAYED_WORK(dwork, func);
-}
-
 __rust_helper void rust_helper_sb_start_intwrite(struct super_block *sb)
 {
 	sb_start_intwrite(sb);
@@ -398,11 +393,6 @@ __rust_helper bool rust_helper_rust_fs_may_sleep(void)
 	return preemptible() && !in_interrupt() && !rcu_preempt_depth();
 }
 
-__rust_helper void rust_helper_rust_fs_init_work(struct work_struct *work, work_func_t func)
-{
-	INIT_WORK(work, func);
-}
-
 /*
  * Inode references whose iput a Rust file system deferred to a work item, per
  * super block (struct SbRelease in rust/kernel/fs/inode.rs): kill_sb waits for
@@ -433,11 +423,15 @@ __rust_helper void rust_helper_rust_fs_pending_wait(atomic_long_t *pending,
 	wait_var_event(pending, !atomic_long_read_acquire(pending));
 }
 
-__rust_helper void rust_helper_rust_fs_pending_map_init(struct lockdep_map *map)
+/*
+ * The name and key come from Rust statics of the kernel crate: a static key here would be
+ * in the module's memory when this helper is inlined into it (CONFIG_RUST_INLINE_HELPERS).
+ */
+__rust_helper void rust_helper_rust_fs_pending_map_init(struct lockdep_map *map,
+							const char *name,
+							struct lock_class_key *key)
 {
-	static struct lock_class_key key;
-
-	lockdep_init_map(map, "rust_fs_deferred_iput", &key, 0);
+	lockdep_init_map(map, name, key, 0);
 }
 
 __rust_helper void rust_helper_rust_fs_pending_map_acquire_read(struct lockdep_map *map)

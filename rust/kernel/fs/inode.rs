@@ -17,6 +17,7 @@
 use super::{
     dentry::{DEntry, NewDEntry},
     file_ops,
+    periodic::init_work,
     registration::FileSystem,
     super_block::SuperBlock,
     Ready,
@@ -25,9 +26,18 @@ use crate::{
     bindings,
     error::{from_err_ptr, from_result, to_result},
     prelude::*,
+    static_lock_class,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
 };
+
+/// Lockdep names of the release work, the deferred `iput` work and the map of pending
+/// deferred `iput`s: statics of this crate, as their keys (see `periodic::init_work`).
+static SB_RELEASE_WORK_NAME: &CStr = c"rust_fs_sb_release";
+/// See [`SB_RELEASE_WORK_NAME`].
+static DEFERRED_PUT_WORK_NAME: &CStr = c"rust_fs_deferred_iput_work";
+/// See [`SB_RELEASE_WORK_NAME`].
+static PENDING_MAP_NAME: &CStr = c"rust_fs_deferred_iput";
 use core::{
     marker::PhantomData,
     mem::MaybeUninit,
@@ -263,15 +273,22 @@ impl SbRelease {
     /// block whose glue data holds the new value, first in it.
     pub(crate) unsafe fn new(sb: *mut bindings::super_block) -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `INIT_WORK` initialises the whole `work_struct` at `slot`, pinned memory
-            // that lives as long as the glue data.
+            // SAFETY: `slot` is pinned memory that lives as long as the glue data; `run` takes
+            // the work of an `SbRelease`.
             work <- Opaque::ffi_init(|slot| unsafe {
-                bindings::rust_fs_init_work(slot, Some(Self::run))
+                init_work(slot, Self::run, SB_RELEASE_WORK_NAME, static_lock_class!())
             }),
             pending: Opaque::new(bindings::atomic_long_t { counter: 0 }),
             // SAFETY: `lockdep_init_map` initialises the map at `slot` (nothing without
-            // lockdep), pinned memory that lives as long as the glue data.
-            map <- Opaque::ffi_init(|slot| unsafe { bindings::rust_fs_pending_map_init(slot) }),
+            // lockdep), pinned memory that lives as long as the glue data; the name and key
+            // are statics of this crate.
+            map <- Opaque::ffi_init(|slot| unsafe {
+                bindings::rust_fs_pending_map_init(
+                    slot,
+                    PENDING_MAP_NAME.as_char_ptr(),
+                    static_lock_class!().as_ptr(),
+                )
+            }),
             sb,
         })
     }
@@ -418,7 +435,12 @@ impl<D> INodeWithData<D> {
         // slab object released every deferred reference before the inode was freed.
         unsafe {
             (&raw mut (*ptr).put.pending).write(AtomicUsize::new(0));
-            bindings::rust_fs_init_work((*ptr).put.work.get(), Some(DeferredPut::run));
+            init_work(
+                (*ptr).put.work.get(),
+                DeferredPut::run,
+                DEFERRED_PUT_WORK_NAME,
+                static_lock_class!(),
+            );
         }
         // SAFETY: By the safety requirements, `ptr` is valid for writes.
         unsafe { (&raw mut (*ptr).has_data).write(false) };

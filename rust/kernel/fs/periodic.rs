@@ -10,10 +10,42 @@
 //! sleep. Before the super block is shut down, the glue's `kill_sb` disables the work for
 //! good and waits for a running instance (`disable_delayed_work_sync`), so the hook never
 //! runs during or after unmount and a later `schedule_periodic` does nothing.
+//!
+//! [`init_work`] initialises the glue's other work items the same way: with a lock class
+//! key and a name that are statics of this crate.
 
 use super::{registration::FileSystem, Ready, SuperBlock};
-use crate::{bindings, prelude::*, types::Opaque};
+use crate::{bindings, prelude::*, static_lock_class, sync::LockClassKey, types::Opaque};
 use core::marker::{PhantomData, PhantomPinned};
+
+/// Lockdep name of the periodic work. The names and keys of the glue's work items are statics
+/// of this crate (`static_lock_class!` in this crate's source), wherever the code that
+/// initialises them is compiled: generic and inlined functions end up in the file system's
+/// module, and C's `INIT_WORK` in a helper inlined there (`CONFIG_RUST_INLINE_HELPERS`) would
+/// put its key in module memory, one key for every work the helper initialised.
+static PERIODIC_WORK_NAME: &CStr = c"rust_fs_periodic";
+/// Lockdep name of the periodic work's timer.
+static PERIODIC_TIMER_NAME: &CStr = c"rust_fs_periodic_timer";
+
+/// Initialises the `work_struct` at `slot` to run `func`, in the lockdep class `key` named
+/// `name` (a `static` of this crate, see [`PERIODIC_WORK_NAME`]).
+///
+/// # Safety
+///
+/// `slot` must be valid for writes of a `work_struct` and stay pinned for as long as the work
+/// may be queued or running; `func` must be safe to call with `slot` whenever the work runs.
+pub(crate) unsafe fn init_work(
+    slot: *mut bindings::work_struct,
+    func: unsafe extern "C" fn(*mut bindings::work_struct),
+    name: &'static CStr,
+    key: Pin<&'static LockClassKey>,
+) {
+    // SAFETY: `slot` is valid for writes (the caller's promise); `name` and `key` are
+    // statics, so they outlive the work; `init_work_with_key` initialises every field.
+    unsafe {
+        bindings::init_work_with_key(slot, Some(func), false, name.as_char_ptr(), key.as_ptr())
+    }
+}
 
 /// The delayed work item of one super block, which calls [`FileSystem::periodic`] for it.
 ///
@@ -42,10 +74,29 @@ impl<T: FileSystem> PeriodicWork<T> {
     /// the invariants), ready (its private data in place) whenever the work is scheduled.
     pub(crate) unsafe fn new(sb: *mut bindings::super_block) -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `init_delayed_work` initialises every field of the `delayed_work` at
-            // `slot`, which is pinned memory that lives as long as the work item.
-            work <- Opaque::ffi_init(|slot| unsafe {
-                bindings::init_delayed_work(slot, Some(Self::run))
+            work <- Opaque::ffi_init(|slot: *mut bindings::delayed_work| {
+                // SAFETY: `slot` is pinned memory that lives as long as the work item, valid
+                // for writes; `run` takes the work of a `PeriodicWork` (the invariants).
+                unsafe {
+                    init_work(
+                        &raw mut (*slot).work,
+                        Self::run,
+                        PERIODIC_WORK_NAME,
+                        static_lock_class!(),
+                    )
+                };
+                // SAFETY: As `INIT_DELAYED_WORK` does: the timer is embedded in a
+                // `delayed_work`, armed only by the workqueue code, and its function is
+                // `delayed_work_timer_fn`, which is irq-safe; the name and key are statics.
+                unsafe {
+                    bindings::timer_init_key(
+                        &raw mut (*slot).timer,
+                        Some(bindings::delayed_work_timer_fn),
+                        bindings::TIMER_IRQSAFE,
+                        PERIODIC_TIMER_NAME.as_char_ptr(),
+                        static_lock_class!().as_ptr(),
+                    )
+                }
             }),
             sb,
             _t: PhantomData,

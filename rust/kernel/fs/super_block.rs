@@ -8,15 +8,20 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
-use super::registration::FileSystem;
+use super::{periodic::init_work, registration::FileSystem};
 use crate::{
     bindings,
     error::to_result,
     prelude::*,
+    static_lock_class,
     str::CStrExt,
     types::{ForeignOwnable, Opaque},
 };
 use core::marker::PhantomData;
+
+/// Lockdep name of the read-only switch's work: a static of this crate, as its key (see
+/// `periodic::init_work`).
+static READ_ONLY_WORK_NAME: &CStr = c"rust_fs_read_only_switch";
 
 /// Size of a sector, the unit of block device I/O.
 const SECTOR_SIZE: u64 = 512;
@@ -429,10 +434,10 @@ impl ReadOnlySwitch {
     /// If it may ever be forced, `sb` must be the super block whose glue data holds it.
     pub(crate) unsafe fn new(sb: *mut bindings::super_block) -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `INIT_WORK` initialises the whole `work_struct` at `slot`, pinned memory
-            // that lives as long as the glue data.
+            // SAFETY: `slot` is pinned memory that lives as long as the glue data; `run` takes
+            // the work of a `ReadOnlySwitch`.
             work <- Opaque::ffi_init(|slot| unsafe {
-                bindings::rust_fs_init_work(slot, Some(Self::run))
+                init_work(slot, Self::run, READ_ONLY_WORK_NAME, static_lock_class!())
             }),
             forced: core::sync::atomic::AtomicBool::new(false),
             sb,
