@@ -25,6 +25,7 @@
 #include <linux/exportfs.h>
 #include <linux/posix_acl.h>
 #include <linux/posix_acl_xattr.h>
+#include <linux/security.h>
 
 /* Macros bindgen cannot evaluate, exported as constants (prefix stripped by bindgen). */
 const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;
@@ -37,6 +38,7 @@ const loff_t RUST_CONST_HELPER_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
 const unsigned int RUST_CONST_HELPER_I_DIRTY = I_DIRTY;
 const unsigned int RUST_CONST_HELPER_I_DIRTY_SYNC = I_DIRTY_SYNC;
 const unsigned int RUST_CONST_HELPER_I_NEW = I_NEW;
+const unsigned int RUST_CONST_HELPER_I_CREATING = I_CREATING;
 const fgf_t RUST_CONST_HELPER_FGP_ACCESSED = FGP_ACCESSED;
 const fgf_t RUST_CONST_HELPER_FGP_LOCK = FGP_LOCK;
 const fgf_t RUST_CONST_HELPER_FGP_CREAT = FGP_CREAT;

@@ -12,6 +12,7 @@
 #include <linux/posix_acl.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
+#include <linux/security.h>
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
@@ -443,3 +444,14 @@ __rust_helper void rust_helper_rust_fs_pending_map_release(struct lockdep_map *m
 {
 	lock_map_release(map);
 }
+
+#ifndef CONFIG_SECURITY
+/* An inline stub without CONFIG_SECURITY; exported by security/security.c with it. */
+__rust_helper int rust_helper_security_inode_init_security(struct inode *inode, struct inode *dir,
+							   const struct qstr *qstr,
+							   const initxattrs initxattrs,
+							   void *fs_data)
+{
+	return security_inode_init_security(inode, dir, qstr, initxattrs, fs_data);
+}
+#endif

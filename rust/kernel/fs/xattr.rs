@@ -14,7 +14,12 @@
 
 use super::{FileSystem, INode};
 use crate::ffi::{c_char, c_int, c_void};
-use crate::{bindings, error::from_result, prelude::*, str::CStrExt};
+use crate::{
+    bindings,
+    error::{from_result, to_result},
+    prelude::*,
+    str::CStrExt,
+};
 use core::marker::PhantomData;
 
 /// The largest value the VFS passes or accepts (`XATTR_SIZE_MAX`).
@@ -382,6 +387,163 @@ pub(crate) unsafe extern "C" fn listxattr<T: FileSystem>(
     }
 }
 
+/// One attribute a security module gives a new inode: its name in the `security.`
+/// namespace (without the prefix) and its value.
+pub struct SecurityXattr {
+    name: KVec<u8>,
+    value: KVVec<u8>,
+}
+
+impl SecurityXattr {
+    /// The name, without the `security.` prefix (e.g. `SMACK64`, `selinux`).
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+}
+
+/// The attributes the security modules give a new inode at its creation
+/// ([`NewINode::init_security`]), copied out of the modules' array, to be stored by the file
+/// system in the creating transaction.
+#[derive(Default)]
+pub struct SecurityXattrs(KVec<SecurityXattr>);
+
+impl SecurityXattrs {
+    /// The attributes, in the order the modules gave them.
+    pub fn iter(&self) -> impl Iterator<Item = &SecurityXattr> {
+        self.0.iter()
+    }
+
+    /// Whether there are none (no security module, or none that labels inodes).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds an attribute; `EINVAL` if the name is empty, holds a NUL byte, is too long with
+    /// its prefix or was given already, `E2BIG` if the value is longer than [`SIZE_MAX`].
+    fn push(&mut self, name: &[u8], value: &[u8]) -> Result {
+        if name.is_empty()
+            || name.contains(&0)
+            || name.len() + Namespace::Security.prefix().to_bytes().len() > NAME_MAX
+        {
+            return Err(EINVAL);
+        }
+        if value.len() > SIZE_MAX {
+            return Err(E2BIG);
+        }
+        // Two values for one name would make an attribute table the file system refuses.
+        if self.0.iter().any(|x| x.name() == name) {
+            return Err(EINVAL);
+        }
+        let mut n = KVec::with_capacity(name.len(), GFP_KERNEL)?;
+        n.extend_from_slice(name, GFP_KERNEL)?;
+        let mut v = KVVec::with_capacity(value.len(), GFP_KERNEL)?;
+        v.extend_from_slice(value, GFP_KERNEL)?;
+        self.0
+            .push(SecurityXattr { name: n, value: v }, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The `initxattrs` callback of `security_inode_init_security`: copies the NULL-name
+    /// terminated array of attributes into the [`SecurityXattrs`] at `fs_data`.
+    ///
+    /// # Safety
+    ///
+    /// `fs_data` must point to a [`SecurityXattrs`] that nothing else uses during the call;
+    /// `array` to an array of `struct xattr` ended by an entry whose name is NULL, each name
+    /// NUL-terminated and each value valid for reads of `value_len` bytes.
+    unsafe extern "C" fn initxattrs(
+        _inode: *mut bindings::inode,
+        array: *const bindings::xattr,
+        fs_data: *mut c_void,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: By the safety requirements, `fs_data` is our exclusive `SecurityXattrs`.
+            let out = unsafe { &mut *fs_data.cast::<SecurityXattrs>() };
+            let mut x = array;
+            loop {
+                // SAFETY: `x` is within the array, which ends with a NULL name: the loop stops
+                // there, before going past it.
+                let e = unsafe { &*x };
+                if e.name.is_null() {
+                    return Ok(0);
+                }
+                // SAFETY: Non-NULL names are NUL-terminated strings (safety requirements).
+                let name = unsafe { CStr::from_char_ptr(e.name) };
+                let value = if e.value_len == 0 || e.value.is_null() {
+                    &[][..]
+                } else {
+                    // SAFETY: The value is valid for reads of `value_len` bytes during the
+                    // call (safety requirements), and is only read while copied.
+                    unsafe { core::slice::from_raw_parts(e.value.cast::<u8>(), e.value_len) }
+                };
+                out.push(name.to_bytes(), value)?;
+                // SAFETY: This entry's name was not NULL, so the array goes on.
+                x = unsafe { x.add(1) };
+            }
+        })
+    }
+}
+
+impl<T: FileSystem> super::inode::NewINode<T> {
+    /// Asks the security modules for the attributes of this new inode
+    /// (`security_inode_init_security`), created in `dir` under the name of `dentry`
+    /// (`None` for an unnamed inode, `O_TMPFILE`). Only for an inode being created
+    /// ([`SuperBlock::new_inode`](super::SuperBlock::new_inode)): one that
+    /// [`SuperBlock::iget`](super::SuperBlock::iget) is reading has its label on disk, and
+    /// the modules would take a new one for it, so that is `EINVAL`. Call it after
+    /// [`NewINode::init_owner`](super::inode::NewINode::init_owner), which sets the mode the
+    /// modules look at, and store the result with the inode, in its creating transaction, as
+    /// `security.` attributes. Without a security module that labels inodes the result is
+    /// empty.
+    ///
+    /// May sleep and allocate: inside a transaction, call it within the file system's
+    /// `GFP_NOFS` scope ([`NofsScope`](super::memalloc::NofsScope)), as the copies here use
+    /// `GFP_KERNEL`. The modules also record the label in their in-memory state of the
+    /// inode; a second call asks them again, which C never does but which only repeats their
+    /// work. Fails with the modules' errors, or `ENOMEM`/`EINVAL`/`E2BIG` from copying the
+    /// attributes.
+    pub fn init_security(
+        &mut self,
+        dir: &INode<T>,
+        dentry: Option<&super::dentry::DEntry<T>>,
+    ) -> Result<SecurityXattrs> {
+        crate::task::might_sleep();
+        // SAFETY: The inode is valid.
+        let state = unsafe { bindings::inode_state_read_once(self.as_raw()) };
+        // `I_CREATING`: from `new_inode` (`insert_inode_locked`), not an existing inode that
+        // `iget` is reading, whose label is on disk.
+        if state & bindings::I_CREATING == 0 {
+            return Err(EINVAL);
+        }
+        let mut out = SecurityXattrs::default();
+        let qstr = match dentry {
+            // SAFETY: The dentry is valid and its name is stable (`DEntry`'s invariant: the
+            // parent is locked); `d_name.name` is NUL-terminated, as the modules expect.
+            Some(d) => unsafe { &raw const (*d.as_raw()).__bindgen_anon_1.d_name },
+            None => core::ptr::null(),
+        };
+        // SAFETY: The inode is new (`I_NEW`) and exclusively ours, `dir` a live inode, `qstr`
+        // NULL or the dentry's stable name; the callback gets `out`, which nothing else uses
+        // during the call, and an array as its safety requirements describe (the
+        // `initxattrs` contract of `security_inode_init_security`).
+        to_result(unsafe {
+            bindings::security_inode_init_security(
+                self.as_raw(),
+                dir.as_raw(),
+                qstr,
+                Some(SecurityXattrs::initxattrs),
+                (&raw mut out).cast(),
+            )
+        })?;
+        Ok(out)
+    }
+}
+
 #[kunit_tests(rust_fs_xattr)]
 mod tests {
     use super::*;
@@ -523,5 +685,76 @@ mod tests {
         // SAFETY: As above.
         let without = unsafe { &*inode::Ops::<Plain>::empty().as_raw() };
         assert!(without.listxattr.is_none());
+    }
+
+    #[test]
+    fn security_xattrs_copied_from_the_modules_array() {
+        let mut out = SecurityXattrs::default();
+        let mut v1 = *b"label";
+        let arr = [
+            bindings::xattr {
+                name: c"SMACK64".as_char_ptr(),
+                value: v1.as_mut_ptr().cast(),
+                value_len: v1.len(),
+            },
+            bindings::xattr {
+                name: c"SMACK64TRANSMUTE".as_char_ptr(),
+                value: core::ptr::null_mut(),
+                value_len: 0,
+            },
+            bindings::xattr {
+                name: core::ptr::null(),
+                value: core::ptr::null_mut(),
+                value_len: 0,
+            },
+        ];
+        // SAFETY: `out` is ours alone; the array ends with a NULL name, its names are
+        // NUL-terminated and its values valid for their lengths.
+        let r = unsafe {
+            SecurityXattrs::initxattrs(core::ptr::null_mut(), arr.as_ptr(), (&raw mut out).cast())
+        };
+        assert_eq!(r, 0);
+        let got: KVec<(&[u8], &[u8])> = {
+            let mut g = KVec::new();
+            for x in out.iter() {
+                g.push((x.name(), x.value()), GFP_KERNEL).unwrap();
+            }
+            g
+        };
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (&b"SMACK64"[..], &b"label"[..]));
+        assert_eq!(got[1], (&b"SMACK64TRANSMUTE"[..], &b""[..]));
+        assert!(!out.is_empty());
+        // An empty array: nothing.
+        let mut none = SecurityXattrs::default();
+        // SAFETY: As above; the array is only its terminator.
+        let r = unsafe {
+            SecurityXattrs::initxattrs(
+                core::ptr::null_mut(),
+                arr[2..].as_ptr(),
+                (&raw mut none).cast(),
+            )
+        };
+        assert_eq!(r, 0);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn security_xattr_names_and_sizes_checked() {
+        let mut out = SecurityXattrs::default();
+        assert_eq!(out.push(b"", b"x").err(), Some(EINVAL));
+        assert_eq!(out.push(b"a\0b", b"x").err(), Some(EINVAL));
+        let long = [b'n'; NAME_MAX];
+        assert_eq!(out.push(&long, b"x").err(), Some(EINVAL));
+        // The longest name that fits with `security.`.
+        let fits = &long[..NAME_MAX - Namespace::Security.prefix().to_bytes().len()];
+        assert!(out.push(fits, b"x").is_ok());
+        // A name given twice.
+        assert_eq!(out.push(fits, b"y").err(), Some(EINVAL));
+        let mut big = KVVec::new();
+        big.resize(SIZE_MAX + 1, 0u8, GFP_KERNEL).unwrap();
+        assert_eq!(out.push(b"big", &big).err(), Some(E2BIG));
+        assert!(out.push(b"max", &big[..SIZE_MAX]).is_ok());
+        assert_eq!(out.iter().count(), 2);
     }
 }
