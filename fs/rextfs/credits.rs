@@ -187,17 +187,17 @@ const SYMLINK_BLOCKS: u32 = format::MAX_SYMLINK_LEN.div_ceil(1u64 << format::MIN
 /// Creating a named inode (create, mkdir, mknod, symlink): the inode bitmap block, the new
 /// inode, a slow symlink's blocks (written, each allocated on its own at worst; they fit the
 /// inline root without a split), the entry ([`DIR_ADD`], which counts the parent inode that
-/// `mkdir` also writes for its link count), the inherited ACLs ([`ACL_INIT`]). A failed
-/// creation frees in the same blocks.
-pub(crate) const CREATE: u32 = ALLOC + INODE + 2 * SYMLINK_BLOCKS + DIR_ADD + ACL_INIT;
+/// `mkdir` also writes for its link count), the inherited ACLs and security labels
+/// ([`NEW_XATTRS`]). A failed creation frees in the same blocks.
+pub(crate) const CREATE: u32 = ALLOC + INODE + 2 * SYMLINK_BLOCKS + DIR_ADD + NEW_XATTRS;
 
-/// The ACLs a new inode inherits (`xattr::init_acls`): one xattr block, written and
-/// allocated.
-pub(crate) const ACL_INIT: u32 = 1 + ALLOC;
+/// The attributes a new inode is created with, its inherited ACLs and its security labels
+/// (`xattr::init_new`): one xattr block, written and allocated.
+pub(crate) const NEW_XATTRS: u32 = 1 + ALLOC;
 
 /// `O_TMPFILE`: the inode bitmap block, the new inode (written with no links and put at the
-/// head of the orphan list: its `next_orphan` and the super block), its inherited ACLs.
-pub(crate) const TMPFILE: u32 = ALLOC + INODE + SUPER + ACL_INIT;
+/// head of the orphan list: its `next_orphan` and the super block), its attributes.
+pub(crate) const TMPFILE: u32 = ALLOC + INODE + SUPER + NEW_XATTRS;
 
 /// `link`: the new entry ([`DIR_ADD`]), the inode (its link count), and when an `O_TMPFILE`
 /// inode gets its first name, the inode before it on the orphan list.
@@ -212,11 +212,12 @@ pub(crate) const UNLINK: u32 = DIR_REMOVE + INODE;
 pub(crate) const RMDIR: u32 = DIR_REMOVE + 2 * INODE;
 
 /// `rename` with any flags, the worst case: a whiteout allocated and written (`ALLOC +
-/// INODE`), the new name added ([`DIR_ADD`]; replacing an entry writes one block, less), the
-/// old name removed ([`DIR_REMOVE`]; the whiteout's retarget writes one block, less), the
-/// replaced inode (link count, orphan list), the moved directory (its parent) and both parents
-/// (link counts). `RENAME_EXCHANGE` writes two entry blocks and four inodes: less.
-pub(crate) const RENAME: u32 = ALLOC + INODE + DIR_ADD + DIR_REMOVE + 4 * INODE;
+/// INODE`) with its attributes ([`NEW_XATTRS`]), the new name added ([`DIR_ADD`]; replacing
+/// an entry writes one block, less), the old name removed ([`DIR_REMOVE`]; the whiteout's
+/// retarget writes one block, less), the replaced inode (link count, orphan list), the moved
+/// directory (its parent) and both parents (link counts). `RENAME_EXCHANGE` writes two entry
+/// blocks and four inodes: less.
+pub(crate) const RENAME: u32 = ALLOC + INODE + NEW_XATTRS + DIR_ADD + DIR_REMOVE + 4 * INODE;
 
 /// Writing one inode (`write_inode`, `FS_IOC_SETFLAGS`).
 pub(crate) const WRITE_INODE: u32 = INODE;

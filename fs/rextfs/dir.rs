@@ -534,6 +534,78 @@ fn prepare_inode(
     Ok((new, ino, d))
 }
 
+/// A new inode from [`prepare_inode_xattrs`], not written yet.
+struct Prepared<'a> {
+    /// The VFS inode, new and locked.
+    new: NewINode<RextFs>,
+    /// Its number, allocated in the transaction.
+    ino: u64,
+    /// Its disk copy.
+    d: format::Inode,
+    /// The attributes it is created with.
+    xattrs: crate::xattr::NewXattrs<'a>,
+    /// The xattr block allocated for them, if any.
+    xblock: Option<u64>,
+}
+
+/// [`prepare_inode`], then the attributes the new inode is created with: the ACLs `acls` it
+/// inherits and the labels the security modules give it under `dentry`'s name (`None` for
+/// `O_TMPFILE`), with the xattr block that will hold them (`None` when there are none; see
+/// [`crate::xattr::init_new`]), allocated in the transaction of `h`. When no block is free but
+/// some are once the running transaction commits, the inode is given back (its number
+/// allocated and freed again, its slot zeroed: a consistent state), the transaction committed
+/// and everything tried once more.
+fn prepare_inode_xattrs<'a>(
+    h: &mut Handle<'_>,
+    idmap: &Idmap,
+    parent: &INode<RextFs>,
+    dentry: Option<&DEntry<RextFs>>,
+    mode_in: u16,
+    acls: &'a acl::CreateAcls,
+) -> Result<Prepared<'a>> {
+    use crate::xattr::{alloc_new_block, NewBlock, NewXattrs};
+    let mut retried = false;
+    loop {
+        let (mut new, ino, d) = prepare_inode(h, idmap, parent, mode_in)?;
+        let got = new
+            .init_security(parent, dentry)
+            .map(|sec| NewXattrs::new(acls, sec))
+            .and_then(|x| Ok((alloc_new_block(h, &x)?, x)));
+        // On failure the VFS inode leaves the inode hash (dropped: `iget_failed`) before its
+        // number is freed, so that a creation that is given the number next does not find it
+        // there (`insert_inode_locked` would fail with `EBUSY`).
+        let (block, xattrs) = match got {
+            Ok(r) => r,
+            Err(e) => {
+                drop(new);
+                discard_inode(h, ino);
+                return Err(e);
+            }
+        };
+        let xblock = match block {
+            NewBlock::None => None,
+            NewBlock::Block(b) => Some(b),
+            NewBlock::NoFreeBlocks => {
+                drop(new);
+                discard_inode(h, ino);
+                if retried || !journal::has_busy(h.sb()) {
+                    return Err(ENOSPC);
+                }
+                retried = true;
+                h.restart()?;
+                continue;
+            }
+        };
+        return Ok(Prepared {
+            new,
+            ino,
+            d,
+            xattrs,
+            xblock,
+        });
+    }
+}
+
 /// Creates an unnamed regular file for `O_TMPFILE`, in one transaction handle: written with
 /// no links and put on the orphan list before the VFS sees it, so that a crash frees it and
 /// `linkat` can name it.
@@ -543,18 +615,21 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
     // Before the handle: reading the directory's default ACL may do I/O.
     let acls = acl::CreateAcls::new(dir, &mut m)?;
     let mut h = journal::start(sb, credits::TMPFILE)?;
-    // First: it may commit the running transaction to get a block.
-    let acl_block = crate::xattr::alloc_acl_block(&mut h, &acls)?;
-    let (mut new, ino, mut d) =
-        prepare_inode(&h, idmap, dir, m).inspect_err(|_| discard_acls(&h, acl_block))?;
+    let Prepared {
+        mut new,
+        ino,
+        mut d,
+        xattrs,
+        xblock,
+    } = prepare_inode_xattrs(&mut h, idmap, dir, None, m, &acls)?;
     let undo = |e: Error| -> Error {
         let _ = orphan::remove(&h, ino);
-        discard_acls(&h, acl_block);
+        discard_xattrs(&h, xblock);
         discard_inode(&h, ino);
         e
     };
-    if let Some(b) = acl_block {
-        crate::xattr::init_acls(&h, b, ino, &mut d, &acls).map_err(undo)?;
+    if let Some(b) = xblock {
+        crate::xattr::init_new(&h, b, ino, &mut d, &xattrs).map_err(undo)?;
     }
     let mut on_disk = d;
     on_disk.nlink = 0;
@@ -599,20 +674,23 @@ fn create_node(
     // Before the handle: reading the directory's default ACL may do I/O.
     let acls = acl::CreateAcls::new(parent, &mut m)?;
     let mut h = journal::start(sb, credits::CREATE)?;
-    // First: it may commit the running transaction to get a block.
-    let acl_block = crate::xattr::alloc_acl_block(&mut h, &acls)?;
-    let (mut new, ino, mut d) =
-        prepare_inode(&h, idmap, parent, m).inspect_err(|_| discard_acls(&h, acl_block))?;
+    let Prepared {
+        mut new,
+        ino,
+        mut d,
+        xattrs,
+        xblock,
+    } = prepare_inode_xattrs(&mut h, idmap, parent, Some(&*dentry), m, &acls)?;
     d.rdev = format::rdev_to_disk(rdev);
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
     let undo = |e: Error| -> Error {
-        discard_acls(&h, acl_block);
+        discard_xattrs(&h, xblock);
         discard_inode(&h, ino);
         e
     };
-    if let Some(b) = acl_block {
-        crate::xattr::init_acls(&h, b, ino, &mut d, &acls).map_err(undo)?;
+    if let Some(b) = xblock {
+        crate::xattr::init_new(&h, b, ino, &mut d, &xattrs).map_err(undo)?;
     }
     if let Some(target) = link {
         symlink::store_target(&h, ino, &mut d, target).map_err(undo)?;
@@ -656,9 +734,9 @@ fn create_node(
     dentry.instantiate(inode)
 }
 
-/// Gives back the xattr block of the inherited ACLs of a creation that then failed (best
-/// effort, as [`discard_inode`]).
-fn discard_acls(h: &Handle<'_>, block: Option<u64>) {
+/// Gives back the xattr block of the attributes of a creation that then failed (best effort,
+/// as [`discard_inode`]).
+fn discard_xattrs(h: &Handle<'_>, block: Option<u64>) {
     if let Some(b) = block {
         let _ = alloc::free_blocks(h, b, 1);
     }
@@ -675,13 +753,33 @@ fn discard_inode(h: &Handle<'_>, ino: u64) {
 /// Allocates and writes a whiteout inode (`S_IFCHR`, mode 0, device 0/0, one link) for
 /// `rename(RENAME_WHITEOUT)` in `dir`, in the transaction of `h`; its VFS inode is initialised
 /// once an entry points at it.
+///
+/// Like a created inode, it gets the ACLs `acls` it inherits (as the old name, `old`, would)
+/// and the security modules' labels, in an xattr block freed with the inode if the rename
+/// then fails.
 fn new_whiteout(
-    h: &Handle<'_>,
+    h: &mut Handle<'_>,
     idmap: &Idmap,
     dir: &Locked<'_, RextFs>,
+    old: &DEntry<RextFs>,
+    acls: &acl::CreateAcls,
+    m: u16,
 ) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
-    let (new, ino, d) = prepare_inode(h, idmap, dir, mode::S_IFCHR)?;
-    if let Err(e) = write_disk(h, ino, &d) {
+    let Prepared {
+        new,
+        ino,
+        mut d,
+        xattrs,
+        xblock,
+    } = prepare_inode_xattrs(h, idmap, dir, Some(old), m, acls)?;
+    let r = match xblock {
+        Some(b) => crate::xattr::init_new(h, b, ino, &mut d, &xattrs),
+        None => Ok(()),
+    }
+    .and_then(|()| write_disk(h, ino, &d));
+    if let Err(e) = r {
+        drop(new);
+        discard_xattrs(h, xblock);
         discard_inode(h, ino);
         return Err(e);
     }
@@ -910,16 +1008,23 @@ impl inode::Operations for DirOps {
             }
         }
         let sb = old_dir.super_block();
-        let h = journal::start(sb, credits::RENAME)?;
-        // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
-        // character device numbered 0/0, written before any entry changes.
-        let whiteout = if flags & RENAME_WHITEOUT != 0 {
-            Some(new_whiteout(&h, idmap, old_dir)?)
+        // Before the handle: reading the directory's default ACL may do I/O.
+        let mut wm = mode::S_IFCHR;
+        let whiteout_acls = if flags & RENAME_WHITEOUT != 0 {
+            Some(acl::CreateAcls::new(old_dir, &mut wm)?)
         } else {
             None
         };
+        let mut h = journal::start(sb, credits::RENAME)?;
+        // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
+        // character device numbered 0/0, written before any entry changes.
+        let whiteout = match &whiteout_acls {
+            Some(acls) => Some(new_whiteout(&mut h, idmap, old_dir, old, acls, wm)?),
+            None => None,
+        };
         let drop_whiteout = |e: Error| -> Error {
-            if let Some((_, ino, _)) = &whiteout {
+            if let Some((_, ino, d)) = &whiteout {
+                discard_xattrs(&h, (d.xattr != 0).then_some(d.xattr));
                 discard_inode(&h, *ino);
             }
             e
@@ -949,10 +1054,16 @@ impl inode::Operations for DirOps {
             None => {
                 remove_entry(&h, old_dir, old.name())?;
             }
-            Some((w, ino, d)) => {
+            Some((mut w, ino, d)) => {
                 if let Err(e) = retarget_entry(&h, old_dir, old.name(), ino, format::FT_CHR) {
+                    drop(w);
+                    discard_xattrs(&h, (d.xattr != 0).then_some(d.xattr));
                     discard_inode(&h, ino);
                     return Err(e);
+                }
+                if let Some(acls) = &whiteout_acls {
+                    // While the inode is still new and locked.
+                    acls.cache(&mut w);
                 }
                 // The VFS sees the whiteout at its next lookup of the old name.
                 let seq = h.seq();

@@ -16,7 +16,7 @@ use format::{XattrIter, XattrValue};
 use kernel::fs::{
     acl,
     inode::{FiemapInfo, Locked},
-    xattr::{List, Namespace, SetFlags, Value},
+    xattr::{List, Namespace, SecurityXattrs, SetFlags, Value},
     INode, SuperBlock,
 };
 use kernel::prelude::*;
@@ -283,7 +283,7 @@ fn acl_index(kind: acl::Kind) -> u8 {
 }
 
 /// The most bytes an ACL's value may have: it is kept inline, so that an inode created with
-/// inherited ACLs gets them in one new xattr block (see [`init_acls`]).
+/// inherited ACLs gets them in one new xattr block (see [`init_new`]).
 pub(crate) fn acl_value_max(bs: usize) -> usize {
     format::xattr_inline_max(bs)
 }
@@ -381,68 +381,108 @@ pub(crate) fn set_acl(
     Ok(())
 }
 
-/// The values of the ACLs a new inode inherits, with their on-disk indexes.
-fn acl_values(acls: &acl::CreateAcls) -> [(u8, Option<&[u8]>); 2] {
-    [
-        (format::XATTR_INDEX_ACL_DEFAULT, acls.default_value()),
-        (format::XATTR_INDEX_ACL_ACCESS, acls.access_value()),
-    ]
+/// The attributes a new inode is created with: the ACLs it inherits from its directory and
+/// the labels the security modules give it. They are written with the inode, in its creating
+/// transaction, all inline in one new xattr block ([`alloc_new_block`], [`init_new`]).
+pub(crate) struct NewXattrs<'a> {
+    acls: &'a acl::CreateAcls,
+    security: SecurityXattrs,
 }
 
-/// Allocates the xattr block for the ACLs a new inode inherits, first in its creation's
-/// transaction `h` (nothing else changed yet): when only blocks freed by transactions not
-/// committed yet are left, commits them and tries once more. `None` when there are no ACLs
-/// to store; the block goes to [`init_acls`], or is freed if the creation fails.
-pub(crate) fn alloc_acl_block(h: &mut Handle<'_>, acls: &acl::CreateAcls) -> Result<Option<u64>> {
-    let values = acl_values(acls);
-    if values.iter().all(|(_, v)| v.is_none()) {
-        return Ok(None);
+impl<'a> NewXattrs<'a> {
+    /// The inherited ACLs `acls` and the security labels `security`.
+    pub(crate) fn new(acls: &'a acl::CreateAcls, security: SecurityXattrs) -> Self {
+        Self { acls, security }
     }
-    // The parent's default ACL was stored inline: it fits, and so does the access ACL made
-    // from it (never longer).
-    let bs = h.sb().block_size() as usize;
-    if values
-        .iter()
-        .any(|(_, v)| v.is_some_and(|v| v.len() > acl_value_max(bs)))
-    {
-        return Err(ENOSPC);
+
+    /// Every attribute, as (on-disk index, name, value).
+    fn entries(&self) -> impl Iterator<Item = (u8, &[u8], &[u8])> {
+        let acls = [
+            (format::XATTR_INDEX_ACL_DEFAULT, self.acls.default_value()),
+            (format::XATTR_INDEX_ACL_ACCESS, self.acls.access_value()),
+        ];
+        let acls = acls
+            .into_iter()
+            .filter_map(|(index, v)| v.map(|v| (index, &b""[..], v)));
+        let labels = self
+            .security
+            .iter()
+            .map(|x| (format::XATTR_INDEX_SECURITY, x.name(), x.value()));
+        // `Iterator::` by name: the kernel prelude's `Init` has a `chain` too.
+        Iterator::chain(acls, labels)
     }
-    let mut got = KVec::with_capacity(1, GFP_KERNEL)?;
-    let mut retried = false;
-    while !alloc_blocks(h, 0, 1, &mut got)? {
-        if retried || !journal::has_busy(h.sb()) {
-            return Err(ENOSPC);
+
+    /// Whether there is nothing to store.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries().next().is_none()
+    }
+
+    /// Makes `buf` xattr block `b` of inode `ino` holding every attribute inline.
+    fn fill(
+        &self,
+        buf: &mut [u8],
+        b: u64,
+        ino: u64,
+    ) -> core::result::Result<(), crate::FormatError> {
+        buf.fill(0);
+        format::xattr_block_init(buf, b, ino)?;
+        let inline_max = format::xattr_inline_max(buf.len());
+        for (index, name, value) in self.entries() {
+            // As `setxattr` stores it: a longer value would go to value blocks.
+            if value.len() > inline_max {
+                return Err(crate::FormatError::Full);
+            }
+            format::xattr_block_insert(buf, index, name, XattrValue::Inline(value))?;
         }
-        retried = true;
-        h.restart()?;
+        format::meta_seal(buf)
     }
-    Ok(Some(got[0]))
 }
 
-/// Writes the ACLs inherited by new inode `ino` (its disk copy `d`, not written yet) into
-/// block `b` from [`alloc_acl_block`], in the transaction of `h`.
-pub(crate) fn init_acls(
+/// What [`alloc_new_block`] found.
+pub(crate) enum NewBlock {
+    /// No attributes to store.
+    None,
+    /// The block allocated for them, in the transaction; it goes to [`init_new`], or is
+    /// freed if the creation fails.
+    Block(u64),
+    /// Nothing was allocated: no block is free (some may be once the running transaction
+    /// commits: [`journal::has_busy`]).
+    NoFreeBlocks,
+}
+
+/// Allocates the xattr block for the attributes `x` of a new inode, in its creation's
+/// transaction `h`. `ENOSPC` when they do not fit one block inline: a limit of this version,
+/// documented in rextfs.rst (the parent's default ACL was stored inline, so inherited ACLs
+/// always fit; labels of a few hundred bytes do beside them).
+pub(crate) fn alloc_new_block(h: &Handle<'_>, x: &NewXattrs<'_>) -> Result<NewBlock> {
+    if x.is_empty() {
+        return Ok(NewBlock::None);
+    }
+    let bs = h.sb().block_size() as usize;
+    let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
+    x.fill(&mut buf, 0, 0).map_err(|_| ENOSPC)?;
+    let mut got = KVec::with_capacity(1, GFP_KERNEL)?;
+    if alloc_blocks(h, 0, 1, &mut got)? {
+        Ok(NewBlock::Block(got[0]))
+    } else {
+        Ok(NewBlock::NoFreeBlocks)
+    }
+}
+
+/// Writes the attributes `x` of new inode `ino` (its disk copy `d`, not written yet) into
+/// block `b` from [`alloc_new_block`], in the transaction of `h`.
+pub(crate) fn init_new(
     h: &Handle<'_>,
     b: u64,
     ino: u64,
     d: &mut format::Inode,
-    acls: &acl::CreateAcls,
+    x: &NewXattrs<'_>,
 ) -> Result {
     let bs = h.sb().block_size() as usize;
-    let values = acl_values(acls);
     let mut buf = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
-    let fill = |buf: &mut [u8]| -> core::result::Result<(), crate::FormatError> {
-        format::xattr_block_init(buf, b, ino)?;
-        for (index, v) in values.iter() {
-            if let Some(v) = v {
-                format::xattr_block_insert(buf, *index, b"", XattrValue::Inline(v))?;
-            }
-        }
-        format::meta_seal(buf)
-    };
-    // The values were checked to fit (`alloc_acl_block`): a failure here is a value the
-    // block cannot take, not a corrupt file system.
-    fill(&mut buf).map_err(|_| EINVAL)?;
+    // They were checked to fit (`alloc_new_block`): a failure here is a value the block
+    // cannot take, not a corrupt file system.
+    x.fill(&mut buf, b, ino).map_err(|_| EINVAL)?;
     h.write_block(b, &buf).map_err(|e| h.abort_changed(e))?;
     d.xattr = b;
     d.blocks += 1;
