@@ -622,19 +622,32 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
         xattrs,
         xblock,
     } = prepare_inode_xattrs(&mut h, idmap, dir, None, m, &acls)?;
-    let undo = |e: Error| -> Error {
+    // Gives the inode back; its VFS inode must be gone first.
+    let give_back = |e: Error| -> Error {
         let _ = orphan::remove(&h, ino);
         discard_xattrs(&h, xblock);
         discard_inode(&h, ino);
         e
     };
-    if let Some(b) = xblock {
-        crate::xattr::init_new(&h, b, ino, &mut d, &xattrs).map_err(undo)?;
-    }
-    let mut on_disk = d;
-    on_disk.nlink = 0;
-    write_disk(&h, ino, &on_disk).map_err(undo)?;
-    orphan::add_new(&h, ino).map_err(undo)?;
+    let r = (|| -> Result<format::Inode> {
+        if let Some(b) = xblock {
+            crate::xattr::init_new(&h, b, ino, &mut d, &xattrs)?;
+        }
+        let mut on_disk = d;
+        on_disk.nlink = 0;
+        write_disk(&h, ino, &on_disk)?;
+        orphan::add_new(&h, ino)?;
+        Ok(on_disk)
+    })();
+    let on_disk = match r {
+        Ok(on_disk) => on_disk,
+        Err(e) => {
+            // The VFS inode leaves the inode hash before its number is free again (see
+            // `prepare_inode_xattrs`).
+            drop(new);
+            return Err(give_back(e));
+        }
+    };
     // The VFS inode starts with one link; the glue's d_tmpfile() drops it to zero.
     let seq = h.seq();
     // While the inode is still new and locked.
@@ -651,7 +664,8 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
             test_ref: kernel::sync::SetOnce::new(),
         }),
     )
-    .map_err(undo)
+    // A failed `init` has dropped the VFS inode.
+    .map_err(give_back)
 }
 
 /// Creates a new inode of `mode` named by `dentry` in `parent`, in one transaction handle;
@@ -684,30 +698,34 @@ fn create_node(
     d.rdev = format::rdev_to_disk(rdev);
     let m = d.mode;
     let is_dir = m & mode::S_IFMT == mode::S_IFDIR;
-    let undo = |e: Error| -> Error {
-        discard_xattrs(&h, xblock);
-        discard_inode(&h, ino);
-        e
-    };
-    if let Some(b) = xblock {
-        crate::xattr::init_new(&h, b, ino, &mut d, &xattrs).map_err(undo)?;
-    }
-    if let Some(target) = link {
-        symlink::store_target(&h, ino, &mut d, target).map_err(undo)?;
-        if d.has_inline_data() {
-            new.set_fast_link(target).map_err(undo)?;
-        }
-    }
     // Blocks of a slow symlink, given back if the inode cannot be linked in.
-    let undo_blocks = |e: Error| -> Error {
-        if link.is_some() && !d.has_inline_data() {
+    let mut symlink_blocks = false;
+    let r = (|| -> Result {
+        if let Some(b) = xblock {
+            crate::xattr::init_new(&h, b, ino, &mut d, &xattrs)?;
+        }
+        if let Some(target) = link {
+            symlink::store_target(&h, ino, &mut d, target)?;
+            symlink_blocks = !d.has_inline_data();
+            if d.has_inline_data() {
+                new.set_fast_link(target)?;
+            }
+        }
+        // The inode is on disk before any entry points at it.
+        write_disk(&h, ino, &d)?;
+        add_entry(&h, parent, name, ino, format::file_type_of_mode(m))
+    })();
+    if let Err(e) = r {
+        // The VFS inode leaves the inode hash before its number is free again (see
+        // `prepare_inode_xattrs`).
+        drop(new);
+        if symlink_blocks {
             let _ = symlink::free_blocks_of(&h, ino, &d);
         }
-        undo(e)
-    };
-    // The inode is on disk before any entry points at it.
-    write_disk(&h, ino, &d).map_err(undo_blocks)?;
-    add_entry(&h, parent, name, ino, format::file_type_of_mode(m)).map_err(undo_blocks)?;
+        discard_xattrs(&h, xblock);
+        discard_inode(&h, ino);
+        return Err(e);
+    }
     parent.touch_cmtime();
     if is_dir {
         // The parent's link count must never be lower on disk than the number of its
@@ -1018,22 +1036,26 @@ impl inode::Operations for DirOps {
         let mut h = journal::start(sb, credits::RENAME)?;
         // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
         // character device numbered 0/0, written before any entry changes.
-        let whiteout = match &whiteout_acls {
+        let mut whiteout = match &whiteout_acls {
             Some(acls) => Some(new_whiteout(&mut h, idmap, old_dir, old, acls, wm)?),
             None => None,
         };
-        let drop_whiteout = |e: Error| -> Error {
-            if let Some((_, ino, d)) = &whiteout {
-                discard_xattrs(&h, (d.xattr != 0).then_some(d.xattr));
-                discard_inode(&h, *ino);
-            }
-            e
-        };
+        // Gives the whiteout back, its VFS inode first (it leaves the inode hash before its
+        // number is free again, see `prepare_inode_xattrs`).
+        let drop_whiteout =
+            |h: &Handle<'_>, w: &mut Option<(NewINode<RextFs>, u64, format::Inode)>| {
+                if let Some((new, ino, d)) = w.take() {
+                    drop(new);
+                    discard_xattrs(h, (d.xattr != 0).then_some(d.xattr));
+                    discard_inode(h, ino);
+                }
+            };
         // The new name is written before the old one goes: without the journal, a crash
         // leaves two links at worst.
         if let Some(target) = replaced {
             let target_dir = target.file_type() == mode::S_IFDIR;
-            retarget_entry(&h, new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
+            retarget_entry(&h, new_dir, new.name(), inode.ino(), ft)
+                .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
             if target_dir {
                 target.set_nlink(0);
                 new_dir.drop_nlink();
@@ -1048,7 +1070,8 @@ impl inode::Operations for DirOps {
                 write_now(&h, target)?;
             }
         } else {
-            add_entry(&h, new_dir, new.name(), inode.ino(), ft).map_err(drop_whiteout)?;
+            add_entry(&h, new_dir, new.name(), inode.ino(), ft)
+                .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
         }
         match whiteout {
             None => {
