@@ -83,7 +83,11 @@ fmt:
 
 # Test and benchmark suites (Documentation/rextfs/testing.rst).
 #   make bench                      fio on rextfs, ext4, xfs and raw; table + PNG
-#                                   BENCH_REPS=N runs of each job (default 3): median, min-max
+#                                   BENCH_REPS=N runs of each job (default 3): median, min-max;
+#                                   then the scale jobs, once: BENCH_SCALE_FILES files (1000000,
+#                                   0 skips) in BENCH_SCALE_DIRS directories (1000), and aging on
+#                                   a BENCH_AGING_GB GiB file system (4, 0 skips);
+#                                   BENCH_SCALE=only runs only these, BENCH_SCALE=0 none of them
 #   make xfstests XFSTESTS_SRC=...  xfstests (default -g quick; XFSTESTS_ARGS='-g auto'):
 #                                   a copy of the source checkout, with the patches of
 #                                   tests/xfstests/patches, built in ~/.cache/rextfs;
@@ -95,9 +99,14 @@ VERIFY_OPS ?= 20000
 SOAK_TIMEOUT ?= 86400
 
 BENCH_REPS ?= 3
+BENCH_SCALE ?= 1
+BENCH_SCALE_FILES ?= 1000000
+BENCH_SCALE_DIRS ?= 1000
+BENCH_AGING_GB ?= 4
 
 bench: tools
-	BENCH_REPS="$(BENCH_REPS)" scripts/bench
+	BENCH_REPS="$(BENCH_REPS)" BENCH_SCALE="$(BENCH_SCALE)" BENCH_SCALE_FILES="$(BENCH_SCALE_FILES)" \
+		BENCH_SCALE_DIRS="$(BENCH_SCALE_DIRS)" BENCH_AGING_GB="$(BENCH_AGING_GB)" scripts/bench
 
 xfstests: kernel tools
 	XFSTESTS_SRC="$(XFSTESTS_SRC)" XFSTESTS_DIR="$(XFSTESTS_DIR)" scripts/xfstests $(XFSTESTS_ARGS)
