@@ -193,10 +193,10 @@ def aging_job(base, seed, fill, file_mb, no_drop, test_cap):
         i = len(names)
         size = int(round(math.exp(rng.uniform(lo, hi))))
         key = rng.random()
-        if i % PER_DIR == 0:
-            os.mkdir(os.path.join(top, f"d{i // PER_DIR:05d}"))
         path = os.path.join(top, f"d{i // PER_DIR:05d}", f"f{i:07d}")
         try:
+            if i % PER_DIR == 0:
+                os.mkdir(os.path.dirname(path))
             write_file(path, size, buf)
         except OSError as e:
             if e.errno != errno.ENOSPC:
@@ -232,7 +232,7 @@ def aging_job(base, seed, fill, file_mb, no_drop, test_cap):
     t1 = time.monotonic()
     fd = os.open(big, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
     try:
-        for k in range(file_mb):
+        for _ in range(file_mb):
             left = CHUNK
             while left:
                 left -= os.write(fd, buf[CHUNK - left:])
