@@ -124,3 +124,52 @@ pub fn bitmap_count_set(buf: &[u8], nbits: u64) -> u64 {
     }
     n
 }
+
+/// Finds the first set bit in `[start, end)` of a bitmap block.
+pub fn bitmap_find_set(buf: &[u8], start: u64, end: u64) -> Option<u64> {
+    let end = end.min(bitmap_bits_per_block(buf.len()));
+    let mut bit = start;
+    while bit < end {
+        let (byte, _) = bit_pos(buf, bit)?;
+        let v = get_u8(buf, byte)?;
+        if v == 0 && bit % 8 == 0 {
+            bit = bit.saturating_add(8);
+            continue;
+        }
+        if v & (1u8 << (bit % 8)) != 0 {
+            return Some(bit);
+        }
+        bit += 1;
+    }
+    None
+}
+
+/// The length of the longest run of clear bits in `[0, nbits)` of a bitmap block.
+pub fn bitmap_longest_zero_run(buf: &[u8], nbits: u64) -> u64 {
+    let nbits = nbits.min(bitmap_bits_per_block(buf.len()));
+    let (mut best, mut run, mut bit) = (0u64, 0u64, 0u64);
+    while bit < nbits {
+        let Some((byte, mask)) = bit_pos(buf, bit) else {
+            break;
+        };
+        let v = get_u8(buf, byte).unwrap_or(0xff);
+        if bit % 8 == 0 && nbits - bit >= 8 && (v == 0 || v == 0xff) {
+            if v == 0 {
+                run += 8;
+            } else {
+                best = best.max(run);
+                run = 0;
+            }
+            bit += 8;
+            continue;
+        }
+        if v & mask == 0 {
+            run += 1;
+        } else {
+            best = best.max(run);
+            run = 0;
+        }
+        bit += 1;
+    }
+    best.max(run)
+}

@@ -346,6 +346,23 @@ pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> 
     Err(FormatError::Full)
 }
 
+/// The size of the largest entry (see [`dirent_size`]) that [`dirblock_insert`] can add to
+/// a directory block: the largest free entry or slack after a used entry.
+pub fn dirblock_largest_slot(buf: &[u8]) -> Result<usize> {
+    let mut best = 0;
+    for r in DirIter::new(buf) {
+        let (_, e) = r?;
+        let rl = usize::from(e.rec_len);
+        let slot = if e.is_free() {
+            rl
+        } else {
+            rl.saturating_sub(dirent_size(e.name.len()))
+        };
+        best = best.max(slot);
+    }
+    Ok(best)
+}
+
 /// Frees the used entry at offset `off` and merges adjacent free entries.
 /// Used entries never move. The checksum is not updated.
 pub fn dirblock_remove(buf: &mut [u8], off: usize) -> Result<()> {

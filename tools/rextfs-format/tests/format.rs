@@ -234,6 +234,43 @@ proptest! {
         prop_assert_eq!(bitmap_test(&buf, n), None);
         prop_assert!(bitmap_set(&mut buf, n, true).is_err());
     }
+
+    #[test]
+    fn bitmap_runs(
+        log2 in 10u32..=13,
+        runs in proptest::collection::vec((any::<bool>(), 1u64..300), 0..60),
+        start in any::<u16>(),
+        end in any::<u16>(),
+        nbits in any::<u16>(),
+    ) {
+        // Runs of set and clear bits of random lengths, so that whole 0x00 and 0xff bytes,
+        // byte-crossing runs and single bits all occur.
+        let bs = 1usize << log2;
+        let mut buf = vec![0u8; bs];
+        bitmap_init(&mut buf, 9, BITMAP_KIND_BLOCKS, 3).unwrap();
+        let n = bitmap_bits_per_block(bs);
+        let mut model = vec![false; n as usize];
+        let mut at = 0u64;
+        for (set, len) in runs {
+            for b in at..(at + len).min(n) {
+                bitmap_set(&mut buf, b, set).unwrap();
+                model[b as usize] = set;
+            }
+            at = (at + len).min(n);
+        }
+        let (start, end) = (u64::from(start) % (n + 10), u64::from(end) % (n + 10));
+        let first_set = (start..end.min(n)).find(|&b| model[b as usize]);
+        prop_assert_eq!(bitmap_find_set(&buf, start, end), first_set);
+        let first_free = (start..end.min(n)).find(|&b| !model[b as usize]);
+        prop_assert_eq!(bitmap_find_zero(&buf, start, end), first_free);
+        for limit in [n, u64::from(nbits) % (n + 10)] {
+            let (mut best, mut run) = (0u64, 0u64);
+            for b in 0..limit.min(n) {
+                if model[b as usize] { run = 0 } else { run += 1; best = best.max(run) }
+            }
+            prop_assert_eq!(bitmap_longest_zero_run(&buf, limit), best, "limit {}", limit);
+        }
+    }
 }
 
 // ----- nodes -----------------------------------------------------------------
@@ -372,9 +409,11 @@ proptest! {
         for (add, name, ino) in ops {
             if add {
                 if model.contains_key(&name) { continue; }
+                // An entry fits exactly when it is no larger than the largest slot.
+                let fits = dirent_size(name.len()) <= dirblock_largest_slot(&buf).unwrap();
                 match dirblock_insert(&mut buf, &name, ino, FT_REG) {
-                    Ok(off) => { model.insert(name, (off, ino)); }
-                    Err(FormatError::Full) => {}
+                    Ok(off) => { prop_assert!(fits); model.insert(name, (off, ino)); }
+                    Err(FormatError::Full) => prop_assert!(!fits),
                     Err(e) => panic!("{e:?}"),
                 }
             } else if let Some((off, _)) = model.remove(&name) {
@@ -509,6 +548,8 @@ proptest! {
         let _ = bitmap_test(&bytes, key);
         let _ = bitmap_find_zero(&bytes, n, key);
         let _ = bitmap_count_set(&bytes, key);
+        let _ = bitmap_find_set(&bytes, n, key);
+        let _ = bitmap_longest_zero_run(&bytes, key);
         let mut m = bytes.clone();
         let _ = bitmap_set(&mut m, key % 10_000, true);
         let _ = dirblock_check(&bytes, n, key);
@@ -517,6 +558,7 @@ proptest! {
         let _ = dirblock_find(&bytes, b"abc");
         let _ = dirblock_is_empty(&bytes);
         let _ = dirblock_insert(&mut m, b"hello", 9, FT_REG);
+        let _ = dirblock_largest_slot(&bytes);
         let _ = dirblock_remove(&mut m, off);
         let _ = Extent::decode(&bytes);
         let _ = IndexRec::decode(&bytes);
