@@ -97,6 +97,12 @@ struct DevBitmap<'a, 'b> {
     bm: Bitmap,
     /// Skip busy blocks (every allocation of data or metadata blocks does).
     skip_busy: bool,
+    /// Free blocks that `FITRIM` is discarding (see [`SbState::trimming`]); skipped too.
+    trimming: Option<(u64, u64)>,
+    /// Blocks reserved for files (skipped unless reserved for `owner`).
+    resv: Option<&'a Reservations>,
+    /// The inode the blocks are for, if they are file data.
+    owner: Option<u64>,
 }
 
 impl<'a, 'b> DevBitmap<'a, 'b> {
@@ -105,6 +111,26 @@ impl<'a, 'b> DevBitmap<'a, 'b> {
             h,
             bm: bitmap(&h.sb().data().geo, kind),
             skip_busy: false,
+            trimming: None,
+            resv: None,
+            owner: None,
+        }
+    }
+
+    /// The block bitmap, for allocations (of data for `owner`, or metadata) that skip busy
+    /// blocks, those being discarded and those reserved for other files.
+    fn blocks_skipping_busy(
+        h: &'a Handle<'b>,
+        trimming: Option<(u64, u64)>,
+        resv: &'a Reservations,
+        owner: Option<u64>,
+    ) -> Self {
+        DevBitmap {
+            skip_busy: true,
+            trimming,
+            resv: Some(resv),
+            owner,
+            ..Self::new(h, Kind::Blocks)
         }
     }
 }
@@ -146,40 +172,224 @@ impl BitmapBlocks for DevBitmap<'_, '_> {
         if !self.skip_busy {
             return None;
         }
-        crate::journal::busy_overlap(self.h.sb(), item, len)
+        let end = item.saturating_add(len);
+        let busy = crate::journal::busy_overlap(self.h.sb(), item, len);
+        let trim = self.trimming.filter(|&(s, e)| s < end && e > item);
+        let resv = self.resv.and_then(|r| r.overlap(self.owner, item, len));
+        // The one that starts first.
+        [busy, trim, resv].into_iter().flatten().min()
     }
 }
 
-/// Finds and sets a run of up to `want` clear bits at or after item `goal` in `[lo, items)`,
-/// wrapping around to `lo`. Returns (first item, count).
-fn alloc_run(h: &Handle<'_>, kind: Kind, lo: u64, goal: u64, want: u64) -> Result<(u64, u64)> {
-    alloc_run_in(&DevBitmap::new(h, kind), lo, goal, want)
+/// Most files that hold a reservation at once.
+const MAX_RESERVATIONS: usize = 64;
+
+/// One file's reservation: free blocks `start..end` set aside in memory for inode `ino`.
+#[derive(Clone, Copy)]
+struct Reservation {
+    ino: u64,
+    start: u64,
+    end: u64,
 }
 
-/// [`alloc_run`] of blocks, which skips busy blocks.
-fn alloc_data_run(h: &Handle<'_>, lo: u64, goal: u64, want: u64) -> Result<(u64, u64)> {
-    let mut bm = DevBitmap::new(h, Kind::Blocks);
-    bm.skip_busy = true;
-    alloc_run_in(&bm, lo, goal, want)
+/// Free blocks set aside in memory for files being written sequentially, as ext4's inode
+/// preallocations are: when a file's allocation looks for a longer run than it takes (see
+/// [`alloc_blocks`]), the rest of the run is reserved for it, and the allocations of other
+/// files and of metadata go around it. Files written side by side by small appends then stay
+/// contiguous instead of interleaving block by block. Nothing of it is on disk: the blocks
+/// stay free in the bitmap and in the free count, a crash loses nothing, and when nothing
+/// else is free the reservations are dropped. Kept under the super block state lock; at most
+/// [`MAX_RESERVATIONS`] (the oldest goes first), one per inode, dropped at eviction.
+pub(crate) struct Reservations(KVec<Reservation>);
+
+impl Reservations {
+    /// No reservations, with room for [`MAX_RESERVATIONS`].
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Reservations(KVec::with_capacity(
+            MAX_RESERVATIONS,
+            GFP_KERNEL,
+        )?))
+    }
+
+    /// The reserved range that starts first among those of inodes other than `owner` that
+    /// overlap `[item, item + len)`.
+    fn overlap(&self, owner: Option<u64>, item: u64, len: u64) -> Option<(u64, u64)> {
+        let end = item.saturating_add(len);
+        self.0
+            .iter()
+            .filter(|r| Some(r.ino) != owner && r.start < end && r.end > item)
+            .map(|r| (r.start, r.end))
+            .min()
+    }
+
+    /// Reserves `start..end` for `ino`, in place of what it had.
+    fn set(&mut self, ino: u64, start: u64, end: u64) {
+        self.drop_ino(ino);
+        if start >= end {
+            return;
+        }
+        if self.0.len() >= MAX_RESERVATIONS {
+            let _ = self.0.remove(0);
+        }
+        let _ = self.0.push_within_capacity(Reservation { ino, start, end });
+    }
+
+    /// Drops the reservation of `ino`, if any.
+    fn drop_ino(&mut self, ino: u64) {
+        self.0.retain(|r| r.ino != ino);
+    }
 }
 
-/// Finds and sets a run of up to `want` clear bits of `bm` at or after item `goal` in
-/// `[lo, items)`, wrapping around to `lo`: the first clear bit in that order, and the clear
-/// bits following it up to `want`, the end of its bitmap block or the last item. Returns
-/// (first item, count).
+/// Drops the block reservation of inode `ino` (its in-memory inode is going away).
+pub(crate) fn drop_reservation(sb: &SuperBlock<RextFs>, ino: u64) {
+    sb.data().state.lock().resv.drop_ino(ino);
+}
+
+/// The longest run of a bitmap block that nothing has measured yet.
+pub(crate) const RUN_UNKNOWN: u32 = u32::MAX;
+
+/// What the allocator knows of each block of one bitmap without reading it: the longest run
+/// of clear bits, or [`RUN_UNKNOWN`] until the block is first read. Kept in memory under the
+/// super block state lock and updated by every allocation and free, so that a search skips
+/// the bitmap blocks that cannot hold the run it wants (full ones above all) without reading
+/// them. Blocks freed by uncommitted transactions count as clear: the figure is an upper
+/// bound of what the block can give.
+pub(crate) struct Runs(KVVec<u32>);
+
+impl Runs {
+    /// Nothing known of `nblocks` bitmap blocks.
+    pub(crate) fn new(nblocks: u64) -> Result<Self> {
+        let n = usize::try_from(nblocks).map_err(|_| EFSCORRUPTED)?;
+        Ok(Runs(KVVec::from_elem(RUN_UNKNOWN, n, GFP_KERNEL)?))
+    }
+
+    /// The longest run of block `idx`, if known.
+    fn get(&self, idx: u64) -> Option<u64> {
+        match usize::try_from(idx).ok().and_then(|i| self.0.get(i)) {
+            Some(&v) if v != RUN_UNKNOWN => Some(u64::from(v)),
+            _ => None,
+        }
+    }
+
+    /// Records the longest run of block `idx`, measured in `buf` (its first `bits` bits).
+    fn measure(&mut self, idx: u64, buf: &[u8], bits: u64) -> u64 {
+        let run = format::bitmap_longest_zero_run(buf, bits);
+        if let Some(v) = usize::try_from(idx).ok().and_then(|i| self.0.get_mut(i)) {
+            *v = u32::try_from(run).unwrap_or(RUN_UNKNOWN - 1);
+        }
+        run
+    }
+}
+
+/// Finds and sets a run of up to `want` clear bits in `[lo, items)`, near item `goal`
+/// (returns (first item, count)):
+///
+/// 1. at `goal` itself, if its bit is clear: the clear bits from it, however few (the caller
+///    continues what it allocated last, and contiguity beats a longer run elsewhere);
+/// 2. else the first run of at least `need` clear bits at or after `goal`, wrapping around
+///    to `lo`: each bitmap block from the goal's on (the goal's own from `goal`, the others
+///    from `lo` or their start), then the goal's block up to `goal`;
+/// 3. failing that, the same search for runs half as long (or as long as the longest run
+///    seen, if that is shorter), down to single bits.
+///
+/// Runs stop at the end of a bitmap block, at the last item and at busy items; the count is
+/// at most `want`. `runs` holds what is known of the bitmap's blocks and is kept up to date.
 pub(crate) fn alloc_run_in<B: BitmapBlocks>(
     bm: &B,
+    runs: &mut Runs,
     lo: u64,
     goal: u64,
     want: u64,
+    need: u64,
 ) -> Result<(u64, u64)> {
+    let bits = bm.bits()?;
+    let items = bm.items();
+    let goal = if goal < lo || goal >= items { lo } else { goal };
+    let want = want.max(1);
+    if let Some(r) = take_at_goal(bm, runs, goal, want)? {
+        return Ok(r);
+    }
+    let mut need = need.clamp(1, bits.get());
+    loop {
+        let (found, longest) = search(bm, runs, lo, goal, want, need)?;
+        if let Some(r) = found {
+            return Ok(r);
+        }
+        if need == 1 || longest == 0 {
+            return Err(ENOSPC);
+        }
+        need = (need / 2).min(longest).max(1);
+    }
+}
+
+/// Step 1 of [`alloc_run_in`]: the clear bits at `goal`, if its bit is clear and not busy.
+fn take_at_goal<B: BitmapBlocks>(
+    bm: &B,
+    runs: &mut Runs,
+    goal: u64,
+    want: u64,
+) -> Result<Option<(u64, u64)>> {
+    let bits = bm.bits()?;
+    let idx = goal / bits;
+    if runs.get(idx) == Some(0) || bm.busy(goal, 1).is_some() {
+        return Ok(None);
+    }
+    let buf = bm.read(idx)?;
+    runs.measure(idx, &buf, bits.get());
+    let base = idx * bits.get();
+    if format::bitmap_test(&buf, goal - base) != Some(false) {
+        return Ok(None);
+    }
+    // Up to the next busy extent.
+    let want = match bm.busy(goal, want) {
+        Some((busy_start, _)) => want.min(busy_start.saturating_sub(goal)),
+        None => want,
+    };
+    take(bm, runs, idx, buf, goal, want).map(Some)
+}
+
+/// Sets the clear bits of bitmap block `idx` (read into `buf`) from item `first`, up to
+/// `want`, the first set bit or the end of the block, and writes the block.
+fn take<B: BitmapBlocks>(
+    bm: &B,
+    runs: &mut Runs,
+    idx: u64,
+    mut buf: KVec<u8>,
+    first: u64,
+    want: u64,
+) -> Result<(u64, u64)> {
+    let bits = bm.bits()?.get();
+    let base = idx * bits;
+    let bit = first - base;
+    let end = (bm.items() - base).min(bits);
+    let mut n = 0u64;
+    while n < want && bit + n < end && format::bitmap_test(&buf, bit + n) == Some(false) {
+        format::bitmap_set(&mut buf, bit + n, true).map_err(|e| bm.corrupt(e))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(EFSCORRUPTED);
+    }
+    bm.write(idx, &mut buf)?;
+    runs.measure(idx, &buf, bits);
+    Ok((first, n))
+}
+
+/// Steps 2 and 3 of [`alloc_run_in`] for one length: the allocated run, if a run of `need`
+/// was found, and the longest run that the blocks it visited may hold.
+fn search<B: BitmapBlocks>(
+    bm: &B,
+    runs: &mut Runs,
+    lo: u64,
+    goal: u64,
+    want: u64,
+    need: u64,
+) -> Result<(Option<(u64, u64)>, u64)> {
     let bits = bm.bits()?;
     let nblocks = NonZeroU64::new(bm.nblocks()).ok_or(EFSCORRUPTED)?;
     let items = bm.items();
-    let goal = if goal < lo || goal >= items { lo } else { goal };
-    // Visit every bitmap block once, starting with the goal's, then once more the goal's
-    // block from its start (the part before the goal).
     let first = goal / bits;
+    let mut longest = 0u64;
     for step in 0..=nblocks.get() {
         let idx = (first + step) % nblocks;
         let base = idx * bits.get();
@@ -188,52 +398,61 @@ pub(crate) fn alloc_run_in<B: BitmapBlocks>(
         } else {
             lo.saturating_sub(base)
         };
-        let end = (items - base).min(bits.get());
+        let end = if step == nblocks.get() {
+            goal - base
+        } else {
+            (items.saturating_sub(base)).min(bits.get())
+        };
         if from >= end {
             continue;
         }
-        let mut buf = bm.read(idx)?;
-        // The first clear bit that is not busy.
-        let mut from = from;
-        let found = loop {
-            let Some(bit) = format::bitmap_find_zero(&buf, from, end) else {
-                break None;
-            };
-            match bm.busy(base + bit, 1) {
-                Some((_, busy_end)) => from = busy_end.saturating_sub(base),
-                None => break Some(bit),
+        if let Some(known) = runs.get(idx) {
+            longest = longest.max(known);
+            if known < need {
+                continue;
             }
-            if from >= end {
-                break None;
-            }
-        };
-        let Some(bit) = found else {
-            continue;
-        };
-        // Up to the next busy extent.
-        let want = match bm.busy(base + bit, want) {
-            Some((busy_start, _)) => want.min(busy_start.saturating_sub(base + bit)),
-            None => want,
-        };
-        let mut n = 0u64;
-        while n < want && bit + n < end && format::bitmap_test(&buf, bit + n) == Some(false) {
-            format::bitmap_set(&mut buf, bit + n, true).map_err(|e| bm.corrupt(e))?;
-            n += 1;
         }
-        bm.write(idx, &mut buf)?;
-        return Ok((base + bit, n));
+        let buf = bm.read(idx)?;
+        let known = runs.measure(idx, &buf, bits.get());
+        longest = longest.max(known);
+        if known < need {
+            continue;
+        }
+        let mut bit = from;
+        while let Some((first, n)) = free_run_at(&buf, bit, end) {
+            // The pieces of the run between busy extents.
+            let (mut cur, run_end) = (base + first, base + first + n);
+            while cur < run_end {
+                let (piece_end, next) = match bm.busy(cur, run_end - cur) {
+                    Some((b, e)) => (b.max(cur), e.min(run_end)),
+                    None => (run_end, run_end),
+                };
+                if piece_end - cur >= need {
+                    let want = want.min(piece_end - cur);
+                    return take(bm, runs, idx, buf, cur, want).map(|r| (Some(r), longest));
+                }
+                cur = next;
+            }
+            bit = first + n;
+        }
     }
-    Err(ENOSPC)
+    Ok((None, longest))
 }
 
 /// Clears `count` bits from item `first`.
-fn free_run(h: &Handle<'_>, kind: Kind, first: u64, count: u64) -> Result {
-    free_run_in(&DevBitmap::new(h, kind), first, count)
+fn free_run(h: &Handle<'_>, kind: Kind, runs: &mut Runs, first: u64, count: u64) -> Result {
+    free_run_in(&DevBitmap::new(h, kind), runs, first, count)
 }
 
 /// Clears `count` bits of `bm` from item `first`; every one of them must be set. Bitmap blocks
 /// are written one by one: when a clear bit is found, the blocks before its block stay written.
-pub(crate) fn free_run_in<B: BitmapBlocks>(bm: &B, first: u64, count: u64) -> Result {
+/// `runs` is kept up to date.
+pub(crate) fn free_run_in<B: BitmapBlocks>(
+    bm: &B,
+    runs: &mut Runs,
+    first: u64,
+    count: u64,
+) -> Result {
     let bits = bm.bits()?;
     let mut item = first;
     let end = first.checked_add(count).ok_or(EFSCORRUPTED)?;
@@ -258,6 +477,7 @@ pub(crate) fn free_run_in<B: BitmapBlocks>(bm: &B, first: u64, count: u64) -> Re
             item += 1;
         }
         bm.write(idx, &mut buf)?;
+        runs.measure(idx, &buf, bits.get());
     }
     Ok(())
 }
@@ -265,12 +485,10 @@ pub(crate) fn free_run_in<B: BitmapBlocks>(bm: &B, first: u64, count: u64) -> Re
 /// The first run of clear bits of bitmap block `buf` in `[bit, stop)`: (first bit, length),
 /// the run ending at the first set bit or at `stop`.
 pub(crate) fn free_run_at(buf: &[u8], bit: u64, stop: u64) -> Option<(u64, u64)> {
+    let stop = stop.min(format::bitmap_bits_per_block(buf.len()));
     let first = format::bitmap_find_zero(buf, bit, stop)?;
-    let mut n = 1u64;
-    while first + n < stop && format::bitmap_test(buf, first + n) == Some(false) {
-        n += 1;
-    }
-    Some((first, n))
+    let end = format::bitmap_find_set(buf, first + 1, stop).unwrap_or(stop);
+    Some((first, end - first))
 }
 
 /// The number of bits of one bitmap block of the mounted file system: the most blocks a step
@@ -280,34 +498,93 @@ pub(crate) fn bits_per_bitmap_block(sb: &SuperBlock<RextFs>) -> u64 {
     bits_per_block(&sb.data().geo).map_or(1, NonZeroU64::get)
 }
 
-/// Allocates up to `want` contiguous blocks for file data, preferably at `goal`, in the
-/// transaction of `h`. Returns the first block and the count (at least 1); the blocks lie in
-/// one bitmap block. Blocks freed by transactions that have not committed are not used (file
-/// data is written in place, and a crash could give them back to their old owner): `ENOSPC`
-/// when only those are left, after which the caller commits ([`Handle::restart`]) and tries
-/// again.
-pub(crate) fn alloc_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
-    alloc_blocks_as(h, goal, want)
+/// Allocates up to `want` contiguous blocks for file data near `goal`, in the transaction of
+/// `h`: at `goal` if it is free, else in the first free run of at least `need` blocks after it
+/// (see [`alloc_run_in`]; a writer that streams into a file asks for more than it takes, so
+/// that its next allocations find room after this one). Returns the first block and the count
+/// (at least 1); the blocks lie in one bitmap block. Blocks freed by transactions that have
+/// not committed are not used (file data is written in place, and a crash could give them
+/// back to their old owner): `ENOSPC` when only those are left, after which the caller
+/// commits ([`Handle::restart`]) and tries again.
+pub(crate) fn alloc_blocks(
+    h: &Handle<'_>,
+    ino: u64,
+    goal: u64,
+    want: u64,
+    need: u64,
+) -> Result<(u64, u64)> {
+    alloc_blocks_as(h, Some(ino), Pool::Ordinary, goal, want, need)
 }
 
-/// Allocates up to `want` contiguous blocks for metadata (tree nodes, directory and symlink
-/// blocks, all written through the journal), as [`alloc_blocks`]. Busy blocks are not used
-/// either: a block freed and allocated again in one transaction would need its busy extent
-/// split and its revoke record kept, which the journal does not do (yet).
+/// Allocates up to `want` contiguous blocks for metadata that is new content (directory,
+/// symbolic link and xattr blocks, all written through the journal), as [`alloc_blocks`]
+/// with `need` equal to `want`. Busy blocks are not used either: a block freed and allocated
+/// again in one transaction would need its busy extent split and its revoke record kept,
+/// which the journal does not do (yet).
 pub(crate) fn alloc_meta_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
-    alloc_blocks_as(h, goal, want)
+    alloc_blocks_as(h, None, Pool::Ordinary, goal, want, want)
 }
 
-fn alloc_blocks_as(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
+/// Allocates one block for a tree node (extent tree or directory index), which may come from
+/// the reserve (see [`reserved_blocks`]): an unwritten-to-written conversion after the data
+/// reached the disk, a punch or a truncate splits extents, and must not fail for want of
+/// space that ordinary allocations have taken.
+pub(crate) fn alloc_tree_block(h: &Handle<'_>, goal: u64) -> Result<u64> {
+    alloc_blocks_as(h, None, Pool::Reserve, goal, 1, 1).map(|(b, _)| b)
+}
+
+/// Which free blocks an allocation may take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    /// All but the reserve.
+    Ordinary,
+    /// The reserve too.
+    Reserve,
+}
+
+/// The free blocks that only tree nodes may take ([`alloc_tree_block`]), as ext4 keeps
+/// `s_resv_clusters` and XFS its reserve pool: a fiftieth of the data area, at most 4096
+/// blocks. `statfs` does not count them as free.
+pub(crate) fn reserved_blocks(geo: &format::Superblock) -> u64 {
+    (geo.total_blocks.saturating_sub(geo.layout.data_start) / 50).min(4096)
+}
+
+fn alloc_blocks_as(
+    h: &Handle<'_>,
+    owner: Option<u64>,
+    pool: Pool,
+    goal: u64,
+    want: u64,
+    need: u64,
+) -> Result<(u64, u64)> {
     let sb = h.sb();
     let info = sb.data();
-    let mut st = info.state.lock();
-    if st.disk.free_blocks == 0 {
+    let mut guard = info.state.lock();
+    let st = &mut *guard;
+    let avail = match pool {
+        Pool::Ordinary => st
+            .disk
+            .free_blocks
+            .saturating_sub(reserved_blocks(&info.geo)),
+        Pool::Reserve => st.disk.free_blocks,
+    };
+    if avail == 0 {
         return Err(ENOSPC);
     }
-    let want = want.clamp(1, st.disk.free_blocks).min(u64::from(u32::MAX));
+    let want = want.clamp(1, avail).min(u64::from(u32::MAX));
+    let need = need.max(want);
     let lo = info.geo.layout.data_start;
-    let (start, n) = alloc_data_run(h, lo, goal, want)?;
+    let mut r = {
+        let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
+        alloc_run_in(&bm, &mut st.block_runs, lo, goal, want, need)
+    };
+    if r == Err(ENOSPC) && !st.resv.0.is_empty() {
+        // Reserved blocks are free: give them out rather than fail.
+        st.resv.0.clear();
+        let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
+        r = alloc_run_in(&bm, &mut st.block_runs, lo, goal, want, need);
+    }
+    let (start, n) = r?;
     if !info.geo.data_range_valid(start, n) {
         pr_err!(
             "{}: block bitmap marks metadata block {} free\n",
@@ -317,7 +594,39 @@ fn alloc_blocks_as(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
         return Err(EFSCORRUPTED);
     }
     st.disk.free_blocks -= n;
+    if let Some(ino) = owner {
+        // A file that looked for more than it takes is being written sequentially: set aside
+        // what it will want next, the free blocks after these, up to `need` of them.
+        let end = if need > want {
+            let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
+            reservable_after(&bm, start + n, need)?
+        } else {
+            start + n
+        };
+        st.resv.set(ino, start + n, end);
+    }
     Ok((start, n))
+}
+
+/// The end of the free, unreserved and not busy blocks of `bm` from `item` on, at most `most`
+/// of them and none past the end of the bitmap block of `item`.
+fn reservable_after(bm: &DevBitmap<'_, '_>, item: u64, most: u64) -> Result<u64> {
+    let bits = bm.bits()?;
+    if item >= bm.items() || most == 0 {
+        return Ok(item);
+    }
+    let idx = item / bits;
+    let base = idx * bits.get();
+    let buf = bm.read(idx)?;
+    let stop = (bm.items() - base).min(bits.get()).min(item - base + most);
+    let end = match free_run_at(&buf, item - base, stop) {
+        Some((first, n)) if first == item - base => base + first + n,
+        _ => return Ok(item),
+    };
+    Ok(match bm.busy(item, end - item) {
+        Some((s, _)) => s.max(item),
+        None => end,
+    })
 }
 
 /// Frees `count` blocks from `start` in the transaction of `h`; the caller has removed every
@@ -339,22 +648,51 @@ pub(crate) fn free_blocks(h: &Handle<'_>, start: u64, count: u64) -> Result {
     // or new metadata) must never meet a cached copy of it. Dropped before the blocks can be
     // allocated again (under the state lock, which allocation takes).
     h.forget_blocks(start, count)?;
-    free_run(h, Kind::Blocks, start, count)?;
+    free_run(h, Kind::Blocks, &mut st.block_runs, start, count)?;
     st.disk.free_blocks = st.disk.free_blocks.saturating_add(count);
     Ok(())
 }
 
-/// Allocates an inode number (bit `ino - 1`), never a reserved one, in the transaction of `h`.
-pub(crate) fn alloc_inode(h: &Handle<'_>) -> Result<u64> {
+/// Allocates an inode number (bit `ino - 1`), never a reserved one, in the transaction of `h`:
+/// the first free one at or after `near` (the parent directory's inode, so that the inodes of
+/// one directory share inode table blocks), wrapping around.
+pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64) -> Result<u64> {
     let info = h.sb().data();
     let mut st: kernel::sync::MutexGuard<'_, SbState> = info.state.lock();
     if st.disk.free_inodes == 0 {
         return Err(ENOSPC);
     }
     let lo = format::FIRST_INO - 1;
-    let (bit, _) = alloc_run(h, Kind::Inodes, lo, lo, 1)?;
+    let bm = DevBitmap::new(h, Kind::Inodes);
+    let (bit, _) = alloc_run_in(&bm, &mut st.inode_runs, lo, near.saturating_sub(1), 1, 1)?;
     st.disk.free_inodes -= 1;
     Ok(bit + 1)
+}
+
+/// Where the data of inode `ino` goes when nothing else says (its first blocks, a directory's
+/// first block): the same fraction of the data area as `ino` is of the inode table. The
+/// inodes of a directory are allocated together and new directories are spread over the
+/// table ([`dir_inode_goal`]), so that this keeps the files of one directory together and
+/// leaves the rest of the data area in long free runs, as ext4's block groups do.
+pub(crate) fn data_goal(geo: &format::Superblock, ino: u64) -> u64 {
+    let span = geo.total_blocks.saturating_sub(geo.layout.data_start);
+    let (i, n) = (ino.saturating_sub(1), geo.total_inodes.max(1));
+    // `span * i / n` without overflow: `n` and `i` are below 2^32.
+    let at = (span / n)
+        .saturating_mul(i)
+        .saturating_add((span % n).saturating_mul(i) / n);
+    geo.layout.data_start + at.min(span.saturating_sub(1))
+}
+
+/// The inode number a new directory's inode is looked for from: a random one, so that
+/// directories, with their files (see [`data_goal`]), spread over the file system, as ext4's
+/// Orlov allocator spreads top-level directories over the block groups.
+pub(crate) fn dir_inode_goal(geo: &format::Superblock) -> u64 {
+    let span = geo
+        .total_inodes
+        .saturating_sub(format::FIRST_INO - 1)
+        .max(1);
+    format::FIRST_INO + u64::from(kernel::fs::export::new_generation()) % span
 }
 
 /// Frees inode `ino` in the transaction of `h`; the caller has zeroed its slot.
@@ -364,16 +702,16 @@ pub(crate) fn free_inode(h: &Handle<'_>, ino: u64) -> Result {
         return Err(EFSCORRUPTED);
     }
     let mut st = info.state.lock();
-    free_run(h, Kind::Inodes, ino - 1, 1)?;
+    free_run(h, Kind::Inodes, &mut st.inode_runs, ino - 1, 1)?;
     st.disk.free_inodes = st.disk.free_inodes.saturating_add(1);
     Ok(())
 }
 
 /// Discards the free data blocks of `[start, end)` that lie in runs of at least `minlen` free
-/// blocks (`FITRIM`), returning how many blocks were discarded. Each bitmap block is handled
-/// with the super block state lock held, so no block of it can be allocated (and written)
-/// while it is being discarded; allocations wait for at most one bitmap block's discards.
-/// Runs are cut at bitmap block boundaries.
+/// blocks (`FITRIM`), returning how many blocks were discarded. Runs are cut at bitmap block
+/// boundaries. The super block state lock is held only to find the next run, which is then
+/// recorded in [`SbState::trimming`] (allocations skip it rather than wait) and discarded with
+/// no lock held; one `FITRIM` runs at a time.
 pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -> Result<u64> {
     let info = sb.data();
     let geo = &info.geo;
@@ -382,45 +720,72 @@ pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -
     let bs = geo.block_size() as u64;
     let end = end.min(bm.items);
     let minlen = minlen.max(1);
+    let _one = info.trim_lock.lock();
     let mut item = start.max(geo.layout.data_start);
     let mut trimmed = 0u64;
+    while item < end {
+        let Some((cur, len)) = next_trim_piece(sb, &bm, bits, item, end, minlen)? else {
+            break;
+        };
+        let r = sb.discard(cur * bs, len * bs);
+        info.state.lock().trimming = None;
+        r?;
+        trimmed += len;
+        item = cur + len;
+    }
+    Ok(trimmed)
+}
+
+/// The next piece for [`trim`] to discard at or after `item` and before `end`: a run of free
+/// blocks, not busy, at least `minlen` long, recorded in [`SbState::trimming`] before the state
+/// lock is dropped. Blocks freed by a transaction that
+/// has not committed keep their contents: a crash gives them back to their owner.
+fn next_trim_piece(
+    sb: &SuperBlock<RextFs>,
+    bm: &Bitmap,
+    bits: NonZeroU64,
+    mut item: u64,
+    end: u64,
+    minlen: u64,
+) -> Result<Option<(u64, u64)>> {
+    let info = sb.data();
+    let mut st = info.state.lock();
     while item < end {
         let idx = item / bits;
         let base = idx * bits.get();
         let stop = end.min(base + bits.get()) - base;
-        {
-            let _st = info.state.lock();
-            let buf = read_bitmap(sb, &bm, idx)?;
-            let mut bit = item - base;
-            while let Some((first, n)) = free_run_at(&buf, bit, stop) {
-                // Blocks freed by a transaction that has not committed keep their contents:
-                // a crash gives them back to their owner.
-                let (mut cur, run_end) = (base + first, base + first + n);
-                while cur < run_end {
-                    let (piece_end, next) =
-                        match crate::journal::busy_overlap(sb, cur, run_end - cur) {
-                            Some((b, e)) => (b.max(cur), e.min(run_end)),
-                            None => (run_end, run_end),
-                        };
-                    let len = piece_end - cur;
-                    if len >= minlen {
-                        sb.discard(cur * bs, len * bs)?;
-                        trimmed += len;
-                    }
-                    cur = next;
+        if st.block_runs.get(idx).is_some_and(|r| r < minlen) {
+            item = base + stop;
+            continue;
+        }
+        let buf = read_bitmap(sb, bm, idx)?;
+        st.block_runs.measure(idx, &buf, bits.get());
+        let mut bit = item - base;
+        while let Some((first, n)) = free_run_at(&buf, bit, stop) {
+            let (mut cur, run_end) = (base + first, base + first + n);
+            while cur < run_end {
+                let (piece_end, next) = match crate::journal::busy_overlap(sb, cur, run_end - cur) {
+                    Some((b, e)) => (b.max(cur), e.min(run_end)),
+                    None => (run_end, run_end),
+                };
+                let len = piece_end - cur;
+                if len >= minlen {
+                    st.trimming = Some((cur, cur + len));
+                    return Ok(Some((cur, len)));
                 }
-                bit = first + n;
+                cur = next;
             }
+            bit = first + n;
         }
         item = base + stop;
     }
-    Ok(trimmed)
+    Ok(None)
 }
 
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 #[kunit_tests(rextfs_alloc)]
 mod tests {
-    use super::{alloc_run_in, free_run_at, free_run_in, BitmapBlocks};
+    use super::{alloc_run_in, free_run_at, free_run_in, BitmapBlocks, Runs};
     use crate::format;
     use crate::testing::{check, Rng};
     use core::cell::{Cell, RefCell};
@@ -436,6 +801,7 @@ mod tests {
         items: u64,
         blocks: RefCell<KVec<KVec<u8>>>,
         writes: Cell<u64>,
+        reads: Cell<u64>,
     }
 
     impl MemBitmap {
@@ -457,6 +823,7 @@ mod tests {
                 items,
                 blocks: RefCell::new(blocks),
                 writes: Cell::new(0),
+                reads: Cell::new(0),
             })
         }
 
@@ -505,6 +872,7 @@ mod tests {
         fn read(&self, idx: u64) -> Result<KVec<u8>> {
             let blocks = self.blocks.try_borrow().map_err(|_| EBUSY)?;
             let b = blocks.get(idx as usize).ok_or(EIO)?;
+            self.reads.set(self.reads.get() + 1);
             let mut copy = KVec::new();
             copy.extend_from_slice(b, GFP_KERNEL)?;
             Ok(copy)
@@ -526,25 +894,113 @@ mod tests {
         }
     }
 
-    /// What `alloc_run_in` must return: the first free item from the goal (or `lo` when the
-    /// goal is outside `[lo, items)`) up to the end, then from `lo`; and the free items after
-    /// it up to `want`, the end of its bitmap block and the last item.
-    fn expected_run(model: &[bool], lo: u64, goal: u64, want: u64) -> Option<(u64, u64)> {
+    /// The maximal runs of free items in `[from, end)`, cut at bitmap block boundaries.
+    fn runs_in(model: &[bool], from: u64, end: u64) -> KVec<(u64, u64)> {
+        let mut out = KVec::new();
+        let mut i = from;
+        while i < end {
+            if model[i as usize] {
+                i += 1;
+                continue;
+            }
+            let block_end = (i / BITS + 1) * BITS;
+            let mut n = 0;
+            while i + n < end && i + n < block_end && !model[(i + n) as usize] {
+                n += 1;
+            }
+            let _ = out.push((i, n), GFP_KERNEL);
+            i += n;
+        }
+        out
+    }
+
+    /// What `alloc_run_in` must return, written from its documentation: the free items at the
+    /// goal (or `lo` when the goal is outside `[lo, items)`) if it is free, up to `want` and
+    /// the end of its block; else the first run of `need` free items visiting the goal's block
+    /// from the goal, the following blocks (from `lo`), then the goal's block up to the goal,
+    /// and the same for shorter runs: half as long, or the longest run of a visited block.
+    fn expected_run(
+        model: &[bool],
+        lo: u64,
+        goal: u64,
+        want: u64,
+        need: u64,
+    ) -> Option<(u64, u64)> {
         let items = model.len() as u64;
         let g = if goal < lo || goal >= items { lo } else { goal };
-        let free = |i: u64| !model[i as usize];
-        let first = Iterator::chain(g..items, lo..g).find(|&i| free(i))?;
-        let block_end = (first / BITS + 1) * BITS;
-        let mut n = 0;
-        while n < want && first + n < items && first + n < block_end && free(first + n) {
-            n += 1;
+        let want = want.max(1);
+        if !model[g as usize] {
+            let block_end = (g / BITS + 1) * BITS;
+            let mut n = 0;
+            while n < want && g + n < items && g + n < block_end && !model[(g + n) as usize] {
+                n += 1;
+            }
+            return Some((g, n));
         }
-        Some((first, n))
+        let nb = items.div_ceil(BITS);
+        let first = g / BITS;
+        let mut segs = KVec::new();
+        let mut longest = 0;
+        for step in 0..=nb {
+            let idx = (first + step) % nb;
+            let base = idx * BITS;
+            let from = if step == 0 { g } else { lo.max(base) };
+            let end = if step == nb {
+                g
+            } else {
+                items.min(base + BITS)
+            };
+            if from < end {
+                let _ = segs.push((from, end), GFP_KERNEL);
+                for &(_, n) in runs_in(model, base, items.min(base + BITS)).iter() {
+                    longest = core::cmp::max(longest, n);
+                }
+            }
+        }
+        let mut need = need.clamp(1, BITS);
+        loop {
+            for &(from, end) in segs.iter() {
+                for &(s, n) in runs_in(model, from, end).iter() {
+                    if n >= need {
+                        return Some((s, n.min(want)));
+                    }
+                }
+            }
+            if need == 1 || longest == 0 {
+                return None;
+            }
+            need = (need / 2).min(longest).max(1);
+        }
+    }
+
+    /// Every bitmap block's longest free run that `runs` knows is the model's.
+    fn runs_match(runs: &Runs, model: &[bool]) -> Result {
+        let items = model.len() as u64;
+        for (idx, &known) in runs.0.iter().enumerate() {
+            if known == super::RUN_UNKNOWN {
+                continue;
+            }
+            let base = idx as u64 * BITS;
+            let longest = runs_in(model, base, items.min(base + BITS))
+                .iter()
+                .map(|&(_, n)| n)
+                .max()
+                .unwrap_or(0);
+            check!(
+                u64::from(known) == longest,
+                "block {}: known longest run {}, model {}",
+                idx,
+                known,
+                longest
+            );
+        }
+        Ok(())
     }
 
     fn alloc_random(seed: u64, items: u64) -> Result {
         let mut rng = Rng::new(seed);
         let bm = MemBitmap::new(items)?;
+        let mut runs = Runs::new(bm.nblocks())?;
         let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
         let mut allocs = 0;
         for _ in 0..3000 {
@@ -554,9 +1010,15 @@ mod tests {
                 let goal = rng.below(items + 20);
                 let most = if rng.chance(20) { 200 } else { 9 };
                 let want = rng.range(1, most);
+                // Half of them look for longer runs than they take, as file data does.
+                let need = if rng.chance(50) {
+                    want
+                } else {
+                    rng.range(want, 90)
+                };
                 let writes = bm.writes.get();
-                let got = alloc_run_in(&bm, lo, goal, want);
-                match expected_run(&model, lo, goal, want) {
+                let got = alloc_run_in(&bm, &mut runs, lo, goal, want, need);
+                match expected_run(&model, lo, goal, want, need) {
                     None => {
                         check!(
                             got == Err(ENOSPC),
@@ -570,10 +1032,11 @@ mod tests {
                     Some((first, n)) => {
                         check!(
                             got == Ok((first, n)),
-                            "lo {} goal {} want {}: got {:?}, model ({}, {})",
+                            "lo {} goal {} want {} need {}: got {:?}, model ({}, {})",
                             lo,
                             goal,
                             want,
+                            need,
                             got,
                             first,
                             n
@@ -596,7 +1059,7 @@ mod tests {
                     count += 1;
                 }
                 check!(
-                    free_run_in(&bm, start, count).is_ok(),
+                    free_run_in(&bm, &mut runs, start, count).is_ok(),
                     "freeing {}+{} failed",
                     start,
                     count
@@ -606,6 +1069,7 @@ mod tests {
                 }
             }
             bm.matches(&model)?;
+            runs_match(&runs, &model)?;
         }
         check!(allocs > 1000, "only {} allocations succeeded", allocs);
         Ok(())
@@ -624,14 +1088,15 @@ mod tests {
         let items = 5 * BITS + 3;
         let lo = 7;
         let bm = MemBitmap::new(items)?;
+        let mut runs = Runs::new(bm.nblocks())?;
         let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
         let mut rng = Rng::new(4);
         let mut total = 0;
         loop {
             let goal = rng.below(items);
             let want = rng.range(1, 100);
-            let got = alloc_run_in(&bm, lo, goal, want);
-            let Some((first, n)) = expected_run(&model, lo, goal, want) else {
+            let got = alloc_run_in(&bm, &mut runs, lo, goal, want, want);
+            let Some((first, n)) = expected_run(&model, lo, goal, want, want) else {
                 check!(got == Err(ENOSPC), "expected ENOSPC, got {:?}", got);
                 break;
             };
@@ -657,20 +1122,58 @@ mod tests {
     }
 
     #[test]
+    fn alloc_run_skips_blocks_without_room() -> Result {
+        // Eight blocks; fill all but the last, then free one item in the third.
+        let items = 8 * BITS;
+        let bm = MemBitmap::new(items)?;
+        let mut runs = Runs::new(bm.nblocks())?;
+        for i in 0..7 {
+            let got = alloc_run_in(&bm, &mut runs, 0, 0, BITS, BITS);
+            check!(got == Ok((i * BITS, BITS)), "block {}: {:?}", i, got);
+        }
+        check!(
+            free_run_in(&bm, &mut runs, 2 * BITS + 5, 1).is_ok(),
+            "free failed"
+        );
+        // A run of 10 from the start: only the last block has one, and it is the only
+        // block read (what the others hold is known).
+        let reads = bm.reads.get();
+        let got = alloc_run_in(&bm, &mut runs, 0, 0, 10, 10);
+        check!(got == Ok((7 * BITS, 10)), "run of 10: {:?}", got);
+        check!(
+            bm.reads.get() - reads == 1,
+            "{} reads for a run in the last block",
+            bm.reads.get() - reads
+        );
+        // A single item: the hole in the third block, the first one after the goal.
+        let got = alloc_run_in(&bm, &mut runs, 0, BITS, 1, 1);
+        check!(got == Ok((2 * BITS + 5, 1)), "single item: {:?}", got);
+        // Asking for 40 with only short runs left beside the rest of the last block.
+        let got = alloc_run_in(&bm, &mut runs, 0, 3, 40, 200);
+        check!(
+            got == Ok((7 * BITS + 10, 40)),
+            "falls back to a shorter run: {:?}",
+            got
+        );
+        Ok(())
+    }
+
+    #[test]
     fn free_run_refuses_free_items() -> Result {
         let items = 3 * BITS;
         let bm = MemBitmap::new(items)?;
+        let mut runs = Runs::new(bm.nblocks())?;
         let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
-        let got = alloc_run_in(&bm, 0, 0, 1000);
+        let got = alloc_run_in(&bm, &mut runs, 0, 0, 1000, 1000);
         check!(got == Ok((0, BITS)), "first block: {:?}", got);
-        let got = alloc_run_in(&bm, 0, 0, 1000);
+        let got = alloc_run_in(&bm, &mut runs, 0, 0, 1000, 1000);
         check!(got == Ok((BITS, BITS)), "second block: {:?}", got);
         for i in 0..2 * BITS {
             model[i as usize] = true;
         }
         // Across a block boundary.
         check!(
-            free_run_in(&bm, BITS - 3, 6).is_ok(),
+            free_run_in(&bm, &mut runs, BITS - 3, 6).is_ok(),
             "freeing across blocks"
         );
         for i in BITS - 3..BITS + 3 {
@@ -680,18 +1183,18 @@ mod tests {
         // Freeing a free item fails and leaves its block alone.
         let writes = bm.writes.get();
         check!(
-            free_run_in(&bm, BITS + 2, 4) == Err(EFSCORRUPTED),
+            free_run_in(&bm, &mut runs, BITS + 2, 4) == Err(EFSCORRUPTED),
             "double free accepted"
         );
         check!(bm.writes.get() == writes, "a failed free wrote");
         bm.matches(&model)?;
         // Past the end, or wrapping around.
         check!(
-            free_run_in(&bm, items - 1, 2) == Err(EFSCORRUPTED),
+            free_run_in(&bm, &mut runs, items - 1, 2) == Err(EFSCORRUPTED),
             "free past the end accepted"
         );
         check!(
-            free_run_in(&bm, 1, u64::MAX) == Err(EFSCORRUPTED),
+            free_run_in(&bm, &mut runs, 1, u64::MAX) == Err(EFSCORRUPTED),
             "wrapping free accepted"
         );
         bm.matches(&model)

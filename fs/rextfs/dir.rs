@@ -333,7 +333,7 @@ fn grow(
         return Err(ENOSPC);
     }
     let goal = if nblocks == 0 {
-        sb.data().geo.layout.data_start
+        alloc::data_goal(&sb.data().geo, dir.ino())
     } else {
         dir_block_phys(sb, dir.ino(), d, nblocks - 1)? + 1
     };
@@ -503,7 +503,12 @@ fn prepare_inode(
     mode_in: u16,
 ) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
     let sb = parent.super_block();
-    let ino = alloc::alloc_inode(h)?;
+    let near = if mode_in & mode::S_IFMT == mode::S_IFDIR {
+        alloc::dir_inode_goal(&sb.data().geo)
+    } else {
+        parent.ino()
+    };
+    let ino = alloc::alloc_inode(h, near)?;
     let mut new = match sb.new_inode(ino) {
         Ok(n) => n,
         Err(e) => {

@@ -74,8 +74,21 @@ fn insert_new_extent(
     Ok(())
 }
 
+/// Most bytes of a free run that a file's allocation looks for beyond what it takes (see
+/// [`stream_need`]).
+const STREAM_RUN_BYTES: u64 = 8 << 20;
+
+/// The free run an allocation of `n` blocks for the file of `d` looks for when its goal is
+/// taken: as long as the file is already (at least `n`, at most [`STREAM_RUN_BYTES`]), so that
+/// a file being written sequentially lands where it has room to go on growing, as ext4's
+/// request normalisation does; small files take any hole that fits.
+fn stream_need(inode: &INodeView<RextFs>, d: &format::Inode, n: u64) -> u64 {
+    let most = STREAM_RUN_BYTES >> inode.super_block().data().geo.block_log2;
+    n.max(d.blocks.min(most))
+}
+
 /// Allocation goal for logical block `lblk` of the file: after the extent before it, or
-/// spread by inode number.
+/// where the inode number puts the file's data ([`alloc::data_goal`]).
 fn goal(inode: &INodeView<RextFs>, root: &[u8], lblk: u64) -> u64 {
     let sb = inode.super_block();
     let geo = &sb.data().geo;
@@ -86,8 +99,7 @@ fn goal(inode: &INodeView<RextFs>, root: &[u8], lblk: u64) -> u64 {
             }
         }
     }
-    let span = geo.total_blocks - geo.layout.data_start;
-    geo.layout.data_start + (inode.ino().wrapping_mul(2_654_435_761) % span.max(1))
+    alloc::data_goal(geo, inode.ino())
 }
 
 /// Runs the tree update `f` on the extent tree of `inode` (`d` is its locked in-memory disk
@@ -202,7 +214,8 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
             Ext::Hole { end: hole_end } => {
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
                 let g = goal(inode, &d.area, lblk);
-                let (start, got) = match alloc::alloc_blocks(h, g, n) {
+                let need = stream_need(inode, &d, n);
+                let (start, got) = match alloc::alloc_blocks(h, inode.ino(), g, n, need) {
                     Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
                         // Only blocks freed by uncommitted transactions are left: commit
                         // them (this step has not changed anything yet) and try again.
@@ -375,7 +388,8 @@ impl FileOps {
                 Found::Alloc(n) => n,
             };
             let g = goal(inode, &d.area, lblk);
-            match alloc::alloc_blocks(&h, g, n.min(MAX_ALLOC)) {
+            let n = n.min(MAX_ALLOC);
+            match alloc::alloc_blocks(&h, inode.ino(), g, n, stream_need(inode, &d, n)) {
                 Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
                     // Only blocks freed by uncommitted transactions are left: commit them
                     // and try again.

@@ -444,6 +444,7 @@ pub(crate) fn evict(inode: &INodeView<RextFs>) {
     let sb = inode.super_block();
     #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     crate::reftest::at_evict(inode);
+    crate::alloc::drop_reservation(sb, inode.ino());
     // After a shutdown nothing is written: the inode stays on the orphan list, for the next
     // mount to free.
     if inode.nlink() != 0 || sb.is_read_only() || crate::check_live(sb).is_err() {

@@ -218,7 +218,7 @@ impl NodeStore for Handle<'_> {
     }
 
     fn alloc_node_block(&self, goal: u64) -> Result<u64> {
-        crate::alloc::alloc_meta_blocks(self, goal, 1).map(|(b, _)| b)
+        crate::alloc::alloc_tree_block(self, goal)
     }
 
     fn free_node_block(&self, blockno: u64) -> Result {

@@ -201,6 +201,15 @@ pub(crate) struct SbState {
     /// Index of the on-disk orphan list while mounted: each inode on it, mapped to the inode
     /// before it (0 for the head), so that taking one off is not a walk of the list.
     pub(crate) orphans: RBTree<u64, u64>,
+    /// The longest free run of each block bitmap block, as far as known.
+    pub(crate) block_runs: alloc::Runs,
+    /// The longest free run of each inode bitmap block, as far as known.
+    pub(crate) inode_runs: alloc::Runs,
+    /// Free blocks that `FITRIM` is discarding with no lock held (first, end): allocations
+    /// skip them.
+    pub(crate) trimming: Option<(u64, u64)>,
+    /// Free blocks set aside for files being written sequentially.
+    pub(crate) resv: alloc::Reservations,
 }
 
 /// The private data of a mounted rextfs.
@@ -226,6 +235,9 @@ pub(crate) struct SbInfo {
     /// Orphans evicted while the file system was frozen: freed at the thaw.
     #[pin]
     pub(crate) deferred: Mutex<KVec<u64>>,
+    /// Held by `FITRIM` (one at a time, so that one trimmed range is enough).
+    #[pin]
+    pub(crate) trim_lock: Mutex<()>,
     /// Milliseconds between two periodic commits (`commit=`); may change on remount.
     commit_ms: AtomicU32,
     /// Mounted with `norecovery` over a journal that needs recovery: never read-write.
@@ -564,17 +576,25 @@ impl fs::FileSystem for RextFs {
 
         // Up to 8 MiB of metadata blocks nobody uses stay cached.
         let cache_limit = (8usize << 20).checked_div(bs as usize).unwrap_or(0);
+        let block_runs = alloc::Runs::new(disk.layout.block_bitmap_blocks)?;
+        let inode_runs = alloc::Runs::new(disk.layout.inode_bitmap_blocks)?;
+        let resv = alloc::Reservations::new()?;
         KBox::pin_init(
             try_pin_init!(SbInfo {
                 geo: disk,
                 state <- kernel::new_mutex!(SbState {
                     disk,
                     orphans: RBTree::new(),
+                    block_runs,
+                    inode_runs,
+                    trimming: None,
+                    resv,
                 }),
                 bufs <- BufCache::new(sb, bs as u32, cache_limit)?,
                 sb_io <- kernel::new_mutex!(()),
                 journal <- journal::Journal::new(&disk, rec.sequence),
                 deferred <- kernel::new_mutex!(KVec::new()),
+                trim_lock <- kernel::new_mutex!(()),
                 commit_ms: AtomicU32::new(commit_ms),
                 unrecovered: rec.needs_recovery,
                 recovered: rec.replayed,
@@ -611,12 +631,16 @@ impl fs::FileSystem for RextFs {
         let info = sb.data();
         let st = info.state.lock();
         let d = &st.disk;
+        // The reserve for tree nodes is not free for anything else (as in ext4 and XFS).
+        let free = d
+            .free_blocks
+            .saturating_sub(alloc::reserved_blocks(&info.geo));
         Ok(fs::Stat {
             magic: u64::from(format::SB_MAGIC),
             block_size: d.block_size() as u32,
             blocks: d.total_blocks - d.layout.data_start,
-            free_blocks: d.free_blocks,
-            avail_blocks: d.free_blocks,
+            free_blocks: free,
+            avail_blocks: free,
             files: d.total_inodes - (format::FIRST_INO - 1),
             free_files: d.free_inodes,
             name_len: format::MAX_NAME_LEN as u32,
