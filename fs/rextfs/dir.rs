@@ -16,7 +16,7 @@ use crate::{
     inode::{iget, params, sync_disk, write_disk, zero_slot, RxInode},
     meta, orphan, symlink, RextFs,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     acl,
     dentry::NewDEntry,
@@ -251,18 +251,20 @@ pub(crate) fn add_entry(
         );
         return Err(EFSCORRUPTED);
     }
-    let hint = &dir.data().dir_hint;
-    let first = hint.load(Ordering::Relaxed).min(nblocks);
-    for lblk in first..nblocks {
+    let need = format::dirent_size(name.len());
+    let mut space = dir.data().dir_space.lock();
+    space_resize(&mut space, nblocks)?;
+    for lblk in 0..nblocks {
+        let known = space[lblk as usize];
+        if known != SPACE_UNKNOWN && usize::from(known) < need {
+            continue;
+        }
         let mut buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
-        let off = match format::dirblock_insert(&mut buf, name, ino, ft) {
+        let r = format::dirblock_insert(&mut buf, name, ino, ft);
+        space[lblk as usize] = largest_slot(sb, &buf)?;
+        let off = match r {
             Ok(off) => off,
-            Err(format::FormatError::Full) => {
-                if lblk == hint.load(Ordering::Relaxed) {
-                    hint.store(lblk + 1, Ordering::Relaxed);
-                }
-                continue;
-            }
+            Err(format::FormatError::Full) => continue,
             Err(e) => return Err(corrupt(sb, "directory block", e)),
         };
         let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
@@ -280,6 +282,7 @@ pub(crate) fn add_entry(
             let _ = format::dirblock_remove(&mut buf, off)
                 .and_then(|()| format::dirblock_seal(&mut buf));
             let _ = h.write_block(phys, &buf);
+            space[lblk as usize] = SPACE_UNKNOWN;
             return Err(e);
         }
         d.blocks = blocks;
@@ -288,7 +291,29 @@ pub(crate) fn add_entry(
         }
         return Ok(());
     }
+    drop(space);
     grow(h, dir, &mut d, name, ino, ft)
+}
+
+/// What [`RxInode::dir_space`] holds for a block not read since the inode was.
+///
+/// [`RxInode::dir_space`]: crate::inode::RxInode::dir_space
+pub(crate) const SPACE_UNKNOWN: u16 = u16::MAX;
+
+/// Makes the space map of a directory cover its `nblocks` blocks.
+fn space_resize(space: &mut KVec<u16>, nblocks: u64) -> Result {
+    let n = usize::try_from(nblocks).map_err(|_| EFSCORRUPTED)?;
+    space.truncate(n);
+    while space.len() < n {
+        space.push(SPACE_UNKNOWN, GFP_KERNEL)?;
+    }
+    Ok(())
+}
+
+/// The entry for the space map of directory block `buf`: its largest slot.
+fn largest_slot(sb: &SuperBlock<RextFs>, buf: &[u8]) -> Result<u16> {
+    let slot = format::dirblock_largest_slot(buf).map_err(|e| corrupt(sb, "directory block", e))?;
+    Ok(u16::try_from(slot).unwrap_or(SPACE_UNKNOWN - 1))
 }
 
 /// Blocks that growing a directory may need at most: the new block, a split at every level of
@@ -406,6 +431,11 @@ fn grow(
         d.dir_index_root = new_index;
     }
     dir.set_size(((nblocks + 1) << shift) as i64);
+    // The new block is found again when an insertion next looks for room.
+    let mut space = dir.data().dir_space.lock();
+    if space_resize(&mut space, nblocks + 1).is_err() {
+        space.clear();
+    }
     write_dir_inode(h, dir, d)
 }
 
@@ -424,11 +454,14 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
     format::dirblock_remove(&mut buf, off).map_err(|e| corrupt(sb, "directory block", e))?;
     format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
     h.write_block(phys, &buf)?;
-    let hint = &dir.data().dir_hint;
-    if hint.load(Ordering::Relaxed) > lblk {
-        hint.store(lblk, Ordering::Relaxed);
-    }
     let mut d = dir.data().disk.lock();
+    {
+        let slot = largest_slot(sb, &buf)?;
+        let mut space = dir.data().dir_space.lock();
+        if let Some(s) = space.get_mut(lblk as usize) {
+            *s = slot;
+        }
+    }
     if d.dir_index_root != 0 {
         let key = index_key(sb, name, (lblk << shift) + off as u64)?;
         let old_blocks = d.blocks;
@@ -661,7 +694,7 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
         params(sb, &d),
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(on_disk),
-            dir_hint: AtomicU64::new(0),
+            dir_space <- kernel::new_mutex!(KVec::new()),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
@@ -746,7 +779,7 @@ fn create_node(
         params(sb, &d),
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
-            dir_hint: AtomicU64::new(0),
+            dir_space <- kernel::new_mutex!(KVec::new()),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
@@ -1099,7 +1132,7 @@ impl inode::Operations for DirOps {
                     params(sb, &d),
                     try_pin_init!(RxInode {
                         disk <- kernel::new_mutex!(d),
-                        dir_hint: AtomicU64::new(0),
+                        dir_space <- kernel::new_mutex!(KVec::new()),
                         sync_seq: AtomicU64::new(seq),
                         map_seq: AtomicU64::new(0),
                         xattr <- kernel::new_mutex!(()),

@@ -23,9 +23,12 @@ pub(crate) struct RxInode {
     /// count, size and times; they are copied here when the inode is written.
     #[pin]
     pub(crate) disk: Mutex<format::Inode>,
-    /// Directories: every logical block below this one was found full by an insertion (a
-    /// search for room starts here; removals lower it).
-    pub(crate) dir_hint: AtomicU64,
+    /// Directories: for each block, the largest entry it has room for
+    /// (`format::dirblock_largest_slot`), or [`crate::dir::SPACE_UNKNOWN`] until an insertion
+    /// or a removal has read it, so that an insertion reads no block known to be too full.
+    /// Kept in memory only; taken after `disk`.
+    #[pin]
+    pub(crate) dir_space: Mutex<KVec<u16>>,
     /// Sequence number of the last transaction that changed the inode (its slot, its extent
     /// tree, its blocks), or of the one that ran when it was read: `fsync` commits up to it,
     /// and does not commit at all once it has committed.
@@ -278,7 +281,7 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
         p,
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
-            dir_hint: AtomicU64::new(0),
+            dir_space <- kernel::new_mutex!(KVec::new()),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
