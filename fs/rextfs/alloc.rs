@@ -482,6 +482,58 @@ pub(crate) fn free_run_in<B: BitmapBlocks>(
     Ok(())
 }
 
+/// Clears the bits of the runs `ranges` (first item, count; sorted by first item, not
+/// overlapping) of `bm`, every one of which must be set, reading and writing each bitmap block
+/// once however many of the runs it holds. As in [`free_run_in`], the blocks written before a
+/// clear bit is found stay written. `runs` is kept up to date.
+pub(crate) fn free_runs_in<B: BitmapBlocks>(
+    bm: &B,
+    runs: &mut Runs,
+    ranges: &[(u64, u64)],
+) -> Result {
+    let bits = bm.bits()?;
+    let mut cur: Option<(u64, KVec<u8>)> = None;
+    for &(first, count) in ranges {
+        let end = first.checked_add(count).ok_or(EFSCORRUPTED)?;
+        if end > bm.items() {
+            return Err(EFSCORRUPTED);
+        }
+        let mut item = first;
+        while item < end {
+            let idx = item / bits;
+            let base = idx * bits.get();
+            let buf = match &mut cur {
+                Some((i, buf)) if *i == idx => buf,
+                _ => {
+                    if let Some((i, mut buf)) = cur.take() {
+                        bm.write(i, &mut buf)?;
+                        runs.measure(i, &buf, bits.get());
+                    }
+                    &mut cur.insert((idx, bm.read(idx)?)).1
+                }
+            };
+            let stop = end.min(base + bits.get());
+            while item < stop {
+                if !format::bitmap_set(buf, item - base, false).map_err(|e| bm.corrupt(e))? {
+                    pr_err!(
+                        "{}: freeing free item {} (bitmap kind {})\n",
+                        bm.dev_id(),
+                        item,
+                        bm.kind()
+                    );
+                    return Err(EFSCORRUPTED);
+                }
+                item += 1;
+            }
+        }
+    }
+    if let Some((i, mut buf)) = cur {
+        bm.write(i, &mut buf)?;
+        runs.measure(i, &buf, bits.get());
+    }
+    Ok(())
+}
+
 /// The first run of clear bits of bitmap block `buf` in `[bit, stop)`: (first bit, length),
 /// the run ending at the first set bit or at `stop`.
 pub(crate) fn free_run_at(buf: &[u8], bit: u64, stop: u64) -> Option<(u64, u64)> {
@@ -525,12 +577,18 @@ pub(crate) fn alloc_meta_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<
     alloc_blocks_as(h, None, Pool::Ordinary, goal, want, want)
 }
 
-/// Allocates one block for a tree node (extent tree or directory index), which may come from
-/// the reserve (see [`reserved_blocks`]): an unwritten-to-written conversion after the data
-/// reached the disk, a punch or a truncate splits extents, and must not fail for want of
-/// space that ordinary allocations have taken.
+/// Allocates one block for a tree node (extent tree or directory index). In a handle that
+/// may use the reserve ([`Handle::use_reserve`]) it may come from the reserve (see
+/// [`reserved_blocks`]): an unwritten-to-written conversion after the data reached the disk,
+/// a punch or a truncate splits extents, and must not fail for want of space that ordinary
+/// allocations have taken. Elsewhere (creating, writing) it is an ordinary allocation.
 pub(crate) fn alloc_tree_block(h: &Handle<'_>, goal: u64) -> Result<u64> {
-    alloc_blocks_as(h, None, Pool::Reserve, goal, 1, 1).map(|(b, _)| b)
+    let pool = if h.may_use_reserve() {
+        Pool::Reserve
+    } else {
+        Pool::Ordinary
+    };
+    alloc_blocks_as(h, None, pool, goal, 1, 1).map(|(b, _)| b)
 }
 
 /// Which free blocks an allocation may take.
@@ -542,9 +600,10 @@ enum Pool {
     Reserve,
 }
 
-/// The free blocks that only tree nodes may take ([`alloc_tree_block`]), as ext4 keeps
-/// `s_resv_clusters` and XFS its reserve pool: a fiftieth of the data area, at most 4096
-/// blocks. `statfs` does not count them as free.
+/// The free blocks that only tree nodes of the operations that may not fail for want of space
+/// may take ([`alloc_tree_block`]), as ext4 keeps `s_resv_clusters` and XFS its reserve pool:
+/// a fiftieth of the data area, at most 4096 blocks. `statfs` counts them as free but not as
+/// available (as ext4 does).
 pub(crate) fn reserved_blocks(geo: &format::Superblock) -> u64 {
     (geo.total_blocks.saturating_sub(geo.layout.data_start) / 50).min(4096)
 }
@@ -559,53 +618,64 @@ fn alloc_blocks_as(
 ) -> Result<(u64, u64)> {
     let sb = h.sb();
     let info = sb.data();
-    let mut guard = info.state.lock();
-    let st = &mut *guard;
-    let avail = match pool {
-        Pool::Ordinary => st
-            .disk
-            .free_blocks
-            .saturating_sub(reserved_blocks(&info.geo)),
-        Pool::Reserve => st.disk.free_blocks,
-    };
-    if avail == 0 {
-        return Err(ENOSPC);
-    }
-    let want = want.clamp(1, avail).min(u64::from(u32::MAX));
-    let need = need.max(want);
     let lo = info.geo.layout.data_start;
-    let mut r = {
-        let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
-        alloc_run_in(&bm, &mut st.block_runs, lo, goal, want, need)
-    };
-    if r == Err(ENOSPC) && !st.resv.0.is_empty() {
-        // Reserved blocks are free: give them out rather than fail.
-        st.resv.0.clear();
-        let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
-        r = alloc_run_in(&bm, &mut st.block_runs, lo, goal, want, need);
-    }
-    let (start, n) = r?;
-    if !info.geo.data_range_valid(start, n) {
-        pr_err!(
-            "{}: block bitmap marks metadata block {} free\n",
-            sb.id(),
-            start
-        );
-        return Err(EFSCORRUPTED);
-    }
-    st.disk.free_blocks -= n;
-    if let Some(ino) = owner {
-        // A file that looked for more than it takes is being written sequentially: set aside
-        // what it will want next, the free blocks after these, up to `need` of them.
-        let end = if need > want {
-            let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
-            reservable_after(&bm, start + n, need)?
-        } else {
-            start + n
+    let mut guard = info.state.lock();
+    loop {
+        let st = &mut *guard;
+        let avail = match pool {
+            Pool::Ordinary => st
+                .disk
+                .free_blocks
+                .saturating_sub(reserved_blocks(&info.geo)),
+            Pool::Reserve => st.disk.free_blocks,
         };
-        st.resv.set(ino, start + n, end);
+        if avail == 0 {
+            return Err(ENOSPC);
+        }
+        let want = want.clamp(1, avail).min(u64::from(u32::MAX));
+        let need = need.max(want);
+        let r = {
+            let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
+            alloc_run_in(&bm, &mut st.block_runs, lo, goal, want, need)
+        };
+        if r == Err(ENOSPC) {
+            if !st.resv.0.is_empty() {
+                // Reserved blocks are free: give them out rather than fail.
+                st.resv.0.clear();
+            } else if st.trimming.is_some() {
+                // The only free blocks may be those FITRIM is discarding: wait for them.
+                while guard.trimming.is_some() {
+                    info.trim_wait.wait(&mut guard);
+                }
+            } else {
+                return Err(ENOSPC);
+            }
+            continue;
+        }
+        let (start, n) = r?;
+        if !info.geo.data_range_valid(start, n) {
+            pr_err!(
+                "{}: block bitmap marks metadata block {} free\n",
+                sb.id(),
+                start
+            );
+            return Err(EFSCORRUPTED);
+        }
+        st.disk.free_blocks -= n;
+        if let Some(ino) = owner {
+            // A file that looked for more than it takes is being written sequentially: set
+            // aside what it will want next, the free blocks after these, up to `need` of them.
+            let end = if need > want {
+                let bm = DevBitmap::blocks_skipping_busy(h, st.trimming, &st.resv, owner);
+                // Best effort: the blocks are allocated already, whatever happens here.
+                reservable_after(&bm, start + n, need).unwrap_or(start + n)
+            } else {
+                start + n
+            };
+            st.resv.set(ino, start + n, end);
+        }
+        return Ok((start, n));
     }
-    Ok((start, n))
 }
 
 /// The end of the free, unreserved and not busy blocks of `bm` from `item` on, at most `most`
@@ -653,6 +723,45 @@ pub(crate) fn free_blocks(h: &Handle<'_>, start: u64, count: u64) -> Result {
     Ok(())
 }
 
+/// Frees the extents `freed` (first block, count) in the transaction of `h`, as
+/// [`free_blocks`] frees one; the caller has removed every reference to them. Each bitmap
+/// block is read and written once, however many of the extents lie in it.
+pub(crate) fn free_extents(h: &Handle<'_>, freed: &[(u64, u64)]) -> Result {
+    if let [(start, count)] = freed {
+        return free_blocks(h, *start, *count);
+    }
+    let sb = h.sb();
+    let info = sb.data();
+    let mut sorted = KVec::with_capacity(freed.len(), GFP_KERNEL)?;
+    let mut total = 0u64;
+    for &(start, count) in freed {
+        if !info.geo.data_range_valid(start, count) {
+            pr_err!(
+                "{}: freeing blocks {}+{} outside the data area\n",
+                sb.id(),
+                start,
+                count
+            );
+            return Err(EFSCORRUPTED);
+        }
+        total = total.saturating_add(count);
+        sorted.push((start, count), GFP_KERNEL)?;
+    }
+    sorted.sort_unstable();
+    let mut st = info.state.lock();
+    // As in `free_blocks`: no cached copy of what the blocks held survives their freeing.
+    for &(start, count) in sorted.iter() {
+        h.forget_blocks(start, count)?;
+    }
+    free_runs_in(
+        &DevBitmap::new(h, Kind::Blocks),
+        &mut st.block_runs,
+        &sorted,
+    )?;
+    st.disk.free_blocks = st.disk.free_blocks.saturating_add(total);
+    Ok(())
+}
+
 /// Allocates an inode number (bit `ino - 1`), never a reserved one, in the transaction of `h`:
 /// the first free one at or after `near` (the parent directory's inode, so that the inodes of
 /// one directory share inode table blocks), wrapping around.
@@ -671,8 +780,8 @@ pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64) -> Result<u64> {
 
 /// Where the data of inode `ino` goes when nothing else says (its first blocks, a directory's
 /// first block): the same fraction of the data area as `ino` is of the inode table. The
-/// inodes of a directory are allocated together and new directories are spread over the
-/// table ([`dir_inode_goal`]), so that this keeps the files of one directory together and
+/// inodes of a directory are allocated together and new top-level directories are spread
+/// over the table ([`dir_inode_goal`]), so that this keeps the files of one directory together and
 /// leaves the rest of the data area in long free runs, as ext4's block groups do.
 pub(crate) fn data_goal(geo: &format::Superblock, ino: u64) -> u64 {
     let span = geo.total_blocks.saturating_sub(geo.layout.data_start);
@@ -684,9 +793,9 @@ pub(crate) fn data_goal(geo: &format::Superblock, ino: u64) -> u64 {
     geo.layout.data_start + at.min(span.saturating_sub(1))
 }
 
-/// The inode number a new directory's inode is looked for from: a random one, so that
-/// directories, with their files (see [`data_goal`]), spread over the file system, as ext4's
-/// Orlov allocator spreads top-level directories over the block groups.
+/// The inode number a new top-level directory's inode is looked for from: a random one, so
+/// that these directories, with what they hold (see [`data_goal`]), spread over the file
+/// system, as ext4's Orlov allocator spreads top-level directories over the block groups.
 pub(crate) fn dir_inode_goal(geo: &format::Superblock) -> u64 {
     let span = geo
         .total_inodes
@@ -707,39 +816,55 @@ pub(crate) fn free_inode(h: &Handle<'_>, ino: u64) -> Result {
     Ok(())
 }
 
+/// Most bytes `FITRIM` discards in one request, so that the free blocks that allocations must
+/// go around (or, when nothing else is free, wait for) are few.
+const TRIM_CHUNK_BYTES: u64 = 4 << 20;
+
 /// Discards the free data blocks of `[start, end)` that lie in runs of at least `minlen` free
 /// blocks (`FITRIM`), returning how many blocks were discarded. Runs are cut at bitmap block
-/// boundaries. The super block state lock is held only to find the next run, which is then
-/// recorded in [`SbState::trimming`] (allocations skip it rather than wait) and discarded with
-/// no lock held; one `FITRIM` runs at a time.
+/// boundaries. The super block state lock is held only to find the next piece of a run (at
+/// most [`TRIM_CHUNK_BYTES`]), which is then recorded in [`SbState::trimming`] and discarded
+/// with no lock held: allocations go around it, and wait for it only when nothing else is
+/// free. One `FITRIM` runs at a time. Its allocations do not recurse into the file system
+/// (the state lock is held while bitmap blocks are read, and reclaim may evict inodes).
 pub(crate) fn trim(sb: &SuperBlock<RextFs>, start: u64, end: u64, minlen: u64) -> Result<u64> {
     let info = sb.data();
     let geo = &info.geo;
     let bm = bitmap(geo, Kind::Blocks);
     let bits = bits_per_block(geo)?;
     let bs = geo.block_size() as u64;
+    let chunk = (TRIM_CHUNK_BYTES >> geo.block_log2).max(1);
     let end = end.min(bm.items);
     let minlen = minlen.max(1);
+    let _nofs = kernel::fs::memalloc::NofsScope::new();
     let _one = info.trim_lock.lock();
     let mut item = start.max(geo.layout.data_start);
     let mut trimmed = 0u64;
+    // Where the run of the last piece went on (its piece was cut at `chunk`): the rest of it
+    // is discarded whatever its length.
+    let mut cont = None;
     while item < end {
-        let Some((cur, len)) = next_trim_piece(sb, &bm, bits, item, end, minlen)? else {
+        let Some((cur, len)) = next_trim_piece(sb, &bm, bits, item, end, minlen, cont, chunk)?
+        else {
             break;
         };
         let r = sb.discard(cur * bs, len * bs);
         info.state.lock().trimming = None;
+        info.trim_wait.notify_all();
         r?;
         trimmed += len;
         item = cur + len;
+        cont = (len == chunk).then_some(item);
     }
     Ok(trimmed)
 }
 
 /// The next piece for [`trim`] to discard at or after `item` and before `end`: a run of free
-/// blocks, not busy, at least `minlen` long, recorded in [`SbState::trimming`] before the state
-/// lock is dropped. Blocks freed by a transaction that
-/// has not committed keep their contents: a crash gives them back to their owner.
+/// blocks, not busy, at least `minlen` long (or any length if it starts at `cont`), at most
+/// `chunk` of it, recorded in [`SbState::trimming`] before the state lock is dropped. Blocks
+/// freed by a transaction that has not committed keep their contents: a crash gives them back
+/// to their owner.
+#[allow(clippy::too_many_arguments)]
 fn next_trim_piece(
     sb: &SuperBlock<RextFs>,
     bm: &Bitmap,
@@ -747,6 +872,8 @@ fn next_trim_piece(
     mut item: u64,
     end: u64,
     minlen: u64,
+    cont: Option<u64>,
+    chunk: u64,
 ) -> Result<Option<(u64, u64)>> {
     let info = sb.data();
     let mut st = info.state.lock();
@@ -754,7 +881,7 @@ fn next_trim_piece(
         let idx = item / bits;
         let base = idx * bits.get();
         let stop = end.min(base + bits.get()) - base;
-        if st.block_runs.get(idx).is_some_and(|r| r < minlen) {
+        if cont.is_none() && st.block_runs.get(idx).is_some_and(|r| r < minlen) {
             item = base + stop;
             continue;
         }
@@ -769,7 +896,8 @@ fn next_trim_piece(
                     None => (run_end, run_end),
                 };
                 let len = piece_end - cur;
-                if len >= minlen {
+                if len >= minlen || (len > 0 && Some(cur) == cont) {
+                    let len = len.min(chunk);
                     st.trimming = Some((cur, cur + len));
                     return Ok(Some((cur, len)));
                 }
@@ -785,7 +913,7 @@ fn next_trim_piece(
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 #[kunit_tests(rextfs_alloc)]
 mod tests {
-    use super::{alloc_run_in, free_run_at, free_run_in, BitmapBlocks, Runs};
+    use super::{alloc_run_in, free_run_at, free_run_in, free_runs_in, BitmapBlocks, Runs};
     use crate::format;
     use crate::testing::{check, Rng};
     use core::cell::{Cell, RefCell};
@@ -802,6 +930,8 @@ mod tests {
         blocks: RefCell<KVec<KVec<u8>>>,
         writes: Cell<u64>,
         reads: Cell<u64>,
+        /// Busy extents (start, end), sorted and apart, as the journal's.
+        busy: RefCell<KVec<(u64, u64)>>,
     }
 
     impl MemBitmap {
@@ -824,6 +954,7 @@ mod tests {
                 blocks: RefCell::new(blocks),
                 writes: Cell::new(0),
                 reads: Cell::new(0),
+                busy: RefCell::new(KVec::new()),
             })
         }
 
@@ -892,20 +1023,33 @@ mod tests {
         fn corrupt(&self, _e: format::FormatError) -> Error {
             EFSCORRUPTED
         }
+
+        fn busy(&self, item: u64, len: u64) -> Option<(u64, u64)> {
+            let busy = self.busy.try_borrow().ok()?;
+            let end = item.saturating_add(len);
+            busy.iter().copied().find(|&(s, e)| s < end && e > item)
+        }
     }
 
-    /// The maximal runs of free items in `[from, end)`, cut at bitmap block boundaries.
-    fn runs_in(model: &[bool], from: u64, end: u64) -> KVec<(u64, u64)> {
+    /// Whether item `i` lies in one of the busy extents.
+    fn is_busy(busy: &[(u64, u64)], i: u64) -> bool {
+        busy.iter().any(|&(s, e)| s <= i && i < e)
+    }
+
+    /// The maximal runs of free items in `[from, end)` outside the extents `busy`, cut at
+    /// bitmap block boundaries.
+    fn runs_in(model: &[bool], busy: &[(u64, u64)], from: u64, end: u64) -> KVec<(u64, u64)> {
+        let free = |i: u64| !model[i as usize] && !is_busy(busy, i);
         let mut out = KVec::new();
         let mut i = from;
         while i < end {
-            if model[i as usize] {
+            if !free(i) {
                 i += 1;
                 continue;
             }
             let block_end = (i / BITS + 1) * BITS;
             let mut n = 0;
-            while i + n < end && i + n < block_end && !model[(i + n) as usize] {
+            while i + n < end && i + n < block_end && free(i + n) {
                 n += 1;
             }
             let _ = out.push((i, n), GFP_KERNEL);
@@ -918,9 +1062,12 @@ mod tests {
     /// goal (or `lo` when the goal is outside `[lo, items)`) if it is free, up to `want` and
     /// the end of its block; else the first run of `need` free items visiting the goal's block
     /// from the goal, the following blocks (from `lo`), then the goal's block up to the goal,
-    /// and the same for shorter runs: half as long, or the longest run of a visited block.
+    /// and the same for shorter runs: half as long, or the longest run of a visited block
+    /// (busy items counted as free there, as the kept runs count them). Busy items are never
+    /// taken.
     fn expected_run(
         model: &[bool],
+        busy: &[(u64, u64)],
         lo: u64,
         goal: u64,
         want: u64,
@@ -929,10 +1076,11 @@ mod tests {
         let items = model.len() as u64;
         let g = if goal < lo || goal >= items { lo } else { goal };
         let want = want.max(1);
-        if !model[g as usize] {
+        let free = |i: u64| !model[i as usize] && !is_busy(busy, i);
+        if free(g) {
             let block_end = (g / BITS + 1) * BITS;
             let mut n = 0;
-            while n < want && g + n < items && g + n < block_end && !model[(g + n) as usize] {
+            while n < want && g + n < items && g + n < block_end && free(g + n) {
                 n += 1;
             }
             return Some((g, n));
@@ -952,7 +1100,7 @@ mod tests {
             };
             if from < end {
                 let _ = segs.push((from, end), GFP_KERNEL);
-                for &(_, n) in runs_in(model, base, items.min(base + BITS)).iter() {
+                for &(_, n) in runs_in(model, &[], base, items.min(base + BITS)).iter() {
                     longest = core::cmp::max(longest, n);
                 }
             }
@@ -960,7 +1108,7 @@ mod tests {
         let mut need = need.clamp(1, BITS);
         loop {
             for &(from, end) in segs.iter() {
-                for &(s, n) in runs_in(model, from, end).iter() {
+                for &(s, n) in runs_in(model, busy, from, end).iter() {
                     if n >= need {
                         return Some((s, n.min(want)));
                     }
@@ -981,7 +1129,7 @@ mod tests {
                 continue;
             }
             let base = idx as u64 * BITS;
-            let longest = runs_in(model, base, items.min(base + BITS))
+            let longest = runs_in(model, &[], base, items.min(base + BITS))
                 .iter()
                 .map(|&(_, n)| n)
                 .max()
@@ -1016,9 +1164,34 @@ mod tests {
                 } else {
                     rng.range(want, 90)
                 };
+                if rng.chance(5) {
+                    // New busy extents, over any items (the allocator must skip them
+                    // whatever the bitmap says), or none.
+                    let mut busy = KVec::new();
+                    let mut at = rng.below(items);
+                    for _ in 0..rng.below(6) {
+                        let len = rng.range(1, 70);
+                        if at + len > items {
+                            break;
+                        }
+                        busy.push((at, at + len), GFP_KERNEL)?;
+                        at += len + rng.range(1, 100);
+                    }
+                    *bm.busy.try_borrow_mut().map_err(|_| EBUSY)? = busy;
+                }
+                let mut busy = KVec::new();
+                busy.extend_from_slice(&bm.busy.try_borrow().map_err(|_| EBUSY)?, GFP_KERNEL)?;
                 let writes = bm.writes.get();
                 let got = alloc_run_in(&bm, &mut runs, lo, goal, want, need);
-                match expected_run(&model, lo, goal, want, need) {
+                if let Ok((first, n)) = got {
+                    for i in first..first + n {
+                        check!(!is_busy(&busy, i), "busy item {} allocated", i);
+                    }
+                } else {
+                    let any = (lo..items).any(|i| !model[i as usize] && !is_busy(&busy, i));
+                    check!(!any, "{:?} with free items that are not busy", got);
+                }
+                match expected_run(&model, &busy, lo, goal, want, need) {
                     None => {
                         check!(
                             got == Err(ENOSPC),
@@ -1096,7 +1269,7 @@ mod tests {
             let goal = rng.below(items);
             let want = rng.range(1, 100);
             let got = alloc_run_in(&bm, &mut runs, lo, goal, want, want);
-            let Some((first, n)) = expected_run(&model, lo, goal, want, want) else {
+            let Some((first, n)) = expected_run(&model, &[], lo, goal, want, want) else {
                 check!(got == Err(ENOSPC), "expected ENOSPC, got {:?}", got);
                 break;
             };
@@ -1155,6 +1328,80 @@ mod tests {
             "falls back to a shorter run: {:?}",
             got
         );
+        Ok(())
+    }
+
+    #[test]
+    fn free_runs_batch_matches_model() -> Result {
+        let items = 6 * BITS + 9;
+        let bm = MemBitmap::new(items)?;
+        let mut runs = Runs::new(bm.nblocks())?;
+        let mut model = KVec::from_elem(false, items as usize, GFP_KERNEL)?;
+        let mut rng = Rng::new(6);
+        for _ in 0..300 {
+            // Allocate some runs, then free a random sorted selection of the items in use
+            // as runs (which may cross block boundaries) in one batch.
+            for _ in 0..rng.range(1, 10) {
+                let want = rng.range(1, 40);
+                if let Ok((first, n)) =
+                    alloc_run_in(&bm, &mut runs, 0, rng.below(items), want, want)
+                {
+                    for i in first..first + n {
+                        model[i as usize] = true;
+                    }
+                }
+            }
+            let mut ranges = KVec::new();
+            let mut i = 0;
+            while i < items {
+                if model[i as usize] && rng.chance(30) {
+                    let mut n = 0;
+                    let most = rng.range(1, 80);
+                    while n < most && i + n < items && model[(i + n) as usize] {
+                        n += 1;
+                    }
+                    ranges.push((i, n), GFP_KERNEL)?;
+                    i += n + 1;
+                } else {
+                    i += 1;
+                }
+            }
+            let mut touched = KVec::new();
+            for &(first, n) in ranges.iter() {
+                for item in first..first + n {
+                    model[item as usize] = false;
+                    let idx = item / BITS;
+                    if !touched.contains(&idx) {
+                        touched.push(idx, GFP_KERNEL)?;
+                    }
+                }
+            }
+            let writes = bm.writes.get();
+            check!(
+                free_runs_in(&bm, &mut runs, &ranges).is_ok(),
+                "batch free of {} runs failed",
+                ranges.len()
+            );
+            check!(
+                bm.writes.get() - writes == touched.len() as u64,
+                "{} writes for {} bitmap blocks",
+                bm.writes.get() - writes,
+                touched.len()
+            );
+            bm.matches(&model)?;
+            runs_match(&runs, &model)?;
+        }
+        // An item freed twice in one batch is refused, and nothing is written.
+        let bm = MemBitmap::new(2 * BITS)?;
+        let mut runs = Runs::new(bm.nblocks())?;
+        let got = alloc_run_in(&bm, &mut runs, 0, 0, 3, 3);
+        check!(got == Ok((0, 3)), "allocation: {:?}", got);
+        let writes = bm.writes.get();
+        check!(
+            free_runs_in(&bm, &mut runs, &[(0, 3), (2, 1)]) == Err(EFSCORRUPTED),
+            "overlapping batch accepted"
+        );
+        check!(bm.writes.get() == writes, "a refused batch wrote");
         Ok(())
     }
 

@@ -260,16 +260,18 @@ pub(crate) fn add_entry(
             continue;
         }
         let mut buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
-        let r = format::dirblock_insert(&mut buf, name, ino, ft);
-        space[lblk as usize] = largest_slot(sb, &buf)?;
-        let off = match r {
+        let off = match format::dirblock_insert(&mut buf, name, ino, ft) {
             Ok(off) => off,
-            Err(format::FormatError::Full) => continue,
+            Err(format::FormatError::Full) => {
+                space[lblk as usize] = largest_slot(sb, &buf)?;
+                continue;
+            }
             Err(e) => return Err(corrupt(sb, "directory block", e)),
         };
         let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
         format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
         h.write_block(phys, &buf)?;
+        space[lblk as usize] = largest_slot(sb, &buf)?;
         if d.dir_index_root == 0 {
             return Ok(());
         }
@@ -536,7 +538,9 @@ fn prepare_inode(
     mode_in: u16,
 ) -> Result<(NewINode<RextFs>, u64, format::Inode)> {
     let sb = parent.super_block();
-    let near = if mode_in & mode::S_IFMT == mode::S_IFDIR {
+    // Top-level directories spread over the inode table; everything else stays near its
+    // parent (as ext4's Orlov allocator does).
+    let near = if mode_in & mode::S_IFMT == mode::S_IFDIR && parent.ino() == format::ROOT_INO {
         alloc::dir_inode_goal(&sb.data().geo)
     } else {
         parent.ino()

@@ -1029,10 +1029,7 @@ impl<S: NodeStore> TreeCtx<'_, S> {
 /// Frees the blocks a tree update removed (after the inode pointing to the tree was written),
 /// in the transaction of `h`.
 pub(crate) fn free_all(h: &Handle<'_>, freed: &[(u64, u64)]) -> Result {
-    for &(start, len) in freed {
-        crate::alloc::free_blocks(h, start, len)?;
-    }
-    Ok(())
+    crate::alloc::free_extents(h, freed)
 }
 
 /// The part of extent `e` mapping logical blocks `from..to` (inside it), with `flags`.

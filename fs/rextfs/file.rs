@@ -435,6 +435,7 @@ impl FileOps {
         let from = pos >> shift;
         let to = pos.saturating_add(len).div_ceil(1 << shift);
         let mut h = journal::start(sb, credits::CONVERT_STEP)?;
+        h.use_reserve();
         let mut lblk = from;
         let mut restarts = 0;
         loop {
@@ -543,6 +544,7 @@ impl FileOps {
         let from = (size as u64).div_ceil(1 << shift);
         {
             let mut h = journal::start(sb, credits::TRUNCATE_STEP)?;
+            h.use_reserve();
             loop {
                 let done = {
                     let mut d = inode.data().disk.lock();
@@ -707,6 +709,7 @@ impl FileOps {
         let to = (end as u64) >> shift;
         {
             let mut h = journal::start(sb, credits::PUNCH_STEP)?;
+            h.use_reserve();
             punch_steps(&mut h, inode, from, to)?;
             if zero {
                 // The blocks just freed are busy until the punch commits; commit it, so that
@@ -789,6 +792,7 @@ impl FileOps {
         let n = (len as u64) >> shift;
         {
             let mut h = journal::start(sb, credits::SPLIT_STEP)?;
+            h.use_reserve();
             if insert {
                 {
                     let mut d = inode.data().disk.lock();

@@ -475,6 +475,7 @@ pub(crate) fn evict(inode: &INodeView<RextFs>) {
     // updated without the lock, which is not held across the steps of the chain.
     let mut d = *inode.data().disk.lock();
     let r = journal::start(sb, credits::FREE_INODE).and_then(|mut h| {
+        h.use_reserve();
         crate::orphan::free_orphan(&mut h, ino, &mut d, |h| crate::orphan::remove(h, ino))
     });
     if let Err(e) = r {

@@ -252,6 +252,7 @@ pub(crate) fn free_deferred(sb: &SuperBlock<RextFs>) {
     for &ino in inos.iter() {
         let r = inode::read_disk(sb, ino).and_then(|mut d| {
             let mut h = journal::start(sb, credits::FREE_INODE)?;
+            h.use_reserve();
             free_orphan(&mut h, ino, &mut d, |h| remove(h, ino))
         });
         if let Err(e) = r {
@@ -269,6 +270,7 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
     let mut cur = info.state.lock().disk.orphan_head;
     let mut count = 0u64;
     let mut h = journal::start(sb, credits::FREE_INODE)?;
+    h.use_reserve();
     while cur != 0 {
         count += 1;
         if count > info.geo.total_inodes || !info.geo.ino_valid(cur) || cur < format::FIRST_INO {

@@ -38,7 +38,7 @@ use kernel::fs::{
 use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 use kernel::seq_file::{seq_print, SeqFile};
-use kernel::sync::{aref::ARef, Mutex};
+use kernel::sync::{aref::ARef, CondVar, Mutex};
 
 /// `errors=continue`: keep going after corruption is found (the error is still recorded).
 const ERRORS_CONTINUE: i32 = 0;
@@ -238,6 +238,10 @@ pub(crate) struct SbInfo {
     /// Held by `FITRIM` (one at a time, so that one trimmed range is enough).
     #[pin]
     pub(crate) trim_lock: Mutex<()>,
+    /// Notified (with the state lock) when `FITRIM` has discarded a piece
+    /// (`SbState::trimming` cleared), for allocations that found nothing else free.
+    #[pin]
+    pub(crate) trim_wait: CondVar,
     /// Milliseconds between two periodic commits (`commit=`); may change on remount.
     commit_ms: AtomicU32,
     /// Mounted with `norecovery` over a journal that needs recovery: never read-write.
@@ -595,6 +599,7 @@ impl fs::FileSystem for RextFs {
                 journal <- journal::Journal::new(&disk, rec.sequence),
                 deferred <- kernel::new_mutex!(KVec::new()),
                 trim_lock <- kernel::new_mutex!(()),
+                trim_wait <- kernel::new_condvar!(),
                 commit_ms: AtomicU32::new(commit_ms),
                 unrecovered: rec.needs_recovery,
                 recovered: rec.replayed,
@@ -631,16 +636,15 @@ impl fs::FileSystem for RextFs {
         let info = sb.data();
         let st = info.state.lock();
         let d = &st.disk;
-        // The reserve for tree nodes is not free for anything else (as in ext4 and XFS).
-        let free = d
-            .free_blocks
-            .saturating_sub(alloc::reserved_blocks(&info.geo));
         Ok(fs::Stat {
             magic: u64::from(format::SB_MAGIC),
             block_size: d.block_size() as u32,
             blocks: d.total_blocks - d.layout.data_start,
-            free_blocks: free,
-            avail_blocks: free,
+            free_blocks: d.free_blocks,
+            // The reserve for tree nodes is free, but not for files (as in ext4).
+            avail_blocks: d
+                .free_blocks
+                .saturating_sub(alloc::reserved_blocks(&info.geo)),
             files: d.total_inodes - (format::FIRST_INO - 1),
             free_files: d.free_inodes,
             name_len: format::MAX_NAME_LEN as u32,

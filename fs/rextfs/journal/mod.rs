@@ -218,6 +218,9 @@ pub(crate) struct Handle<'a> {
     joined: bool,
     /// Sequence number of the transaction the handle is part of.
     seq: u64,
+    /// Tree nodes allocated in the handle may come from the block reserve (see
+    /// [`Handle::use_reserve`]).
+    reserve: Cell<bool>,
     /// Allocations of the task do not recurse into the file system while the handle is open.
     _nofs: NofsScope,
 }
@@ -233,6 +236,7 @@ pub(crate) fn start(sb: &SuperBlock<RextFs>, credits: u32) -> Result<Handle<'_>>
         want: credits,
         joined: true,
         seq,
+        reserve: Cell::new(false),
         _nofs: nofs,
     })
 }
@@ -299,6 +303,19 @@ impl<'a> Handle<'a> {
     /// them to a later one).
     pub(crate) fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Lets the tree nodes that the handle allocates come from the block reserve
+    /// ([`crate::alloc::alloc_tree_block`]): for the operations that must not fail for want
+    /// of space that file data took (an unwritten conversion after the data reached the disk,
+    /// truncation, punching, collapsing or inserting a range, freeing an inode).
+    pub(crate) fn use_reserve(&self) {
+        self.reserve.set(true);
+    }
+
+    /// Whether [`Handle::use_reserve`] was called.
+    pub(crate) fn may_use_reserve(&self) -> bool {
+        self.reserve.get()
     }
 
     /// The handle changed the in-memory super block (`SbState::disk`) without changing a
