@@ -1107,10 +1107,11 @@ impl inode::Operations for DirOps {
             target.touch_ctime();
             target.mark_dirty();
             if target.nlink() == 0 {
-                orphan::add(&h, target)?;
+                orphan::add(&h, target)
             } else {
-                write_now(&h, target)?;
+                write_now(&h, target)
             }
+            .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
         } else {
             add_entry(&h, new_dir, new.name(), inode.ino(), ft)
                 .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
