@@ -76,7 +76,7 @@ fn insert_new_extent(
 
 /// Most bytes of a free run that a file's allocation looks for beyond what it takes (see
 /// [`stream_need`]).
-const STREAM_RUN_BYTES: u64 = 8 << 20;
+const STREAM_RUN_BYTES: u64 = 32 << 20;
 
 /// The free run an allocation of `n` blocks for the file of `d` looks for when its goal is
 /// taken: as long as the file is already (at least `n`, at most [`STREAM_RUN_BYTES`]), so that
