@@ -453,33 +453,7 @@ pub(crate) fn free_run_in<B: BitmapBlocks>(
     first: u64,
     count: u64,
 ) -> Result {
-    let bits = bm.bits()?;
-    let mut item = first;
-    let end = first.checked_add(count).ok_or(EFSCORRUPTED)?;
-    if end > bm.items() {
-        return Err(EFSCORRUPTED);
-    }
-    while item < end {
-        let idx = item / bits;
-        let base = idx * bits.get();
-        let stop = end.min(base + bits.get());
-        let mut buf = bm.read(idx)?;
-        while item < stop {
-            if !format::bitmap_set(&mut buf, item - base, false).map_err(|e| bm.corrupt(e))? {
-                pr_err!(
-                    "{}: freeing free item {} (bitmap kind {})\n",
-                    bm.dev_id(),
-                    item,
-                    bm.kind()
-                );
-                return Err(EFSCORRUPTED);
-            }
-            item += 1;
-        }
-        bm.write(idx, &mut buf)?;
-        runs.measure(idx, &buf, bits.get());
-    }
-    Ok(())
+    free_runs_in(bm, runs, &[(first, count)])
 }
 
 /// Clears the bits of the runs `ranges` (first item, count; sorted by first item, not

@@ -250,15 +250,18 @@ subprocess.run(["fallocate", "-o", str(4 * bs), "-l", str(3 * bs), p("sparse")],
 put(p("sparse"), 2, b"x")
 os.mkdir(p("big"), 0o755)
 put(p("big", "first"), 0, b"")
-# A second directory takes the lowest free block, right after big's first one
-# (directory blocks are allocated from the start of the data area, then each
-# after the previous one): big's next block cannot be contiguous, so big has
-# two extents and its extent mutations (inode-bigdir-ext-order) exist.
 os.mkdir(p("big2"), 0o755)
 put(p("big2", "x"), 0, b"")
 for i in range(bs // 24):
     name = "name-%04d-%s" % (i, "y" * (i % 13))
     put(p("big", name), 0, os.urandom(17 + i) if i % 9 == 0 else b"")
+# A directory's next block goes right after its last one when that is free,
+# and the hash index made with its second block takes the block after that
+# one: long names give big a third block, which cannot follow the second, so
+# big has two extents and its extent mutations (inode-bigdir-ext-order)
+# exist.
+for i in range(bs // 256 + 4):
+    put(p("big", "long-%02d-%s" % (i, "z" * 240)), 0, b"")
 os.symlink("dir/sub/deep/leaf.txt", p("fast-link"))
 os.symlink("long-component" * 20 + "/target", p("dir/slow-link"))
 os.link(p("multi"), p("dir/sub/hard-link"))
