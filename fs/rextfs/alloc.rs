@@ -673,20 +673,27 @@ fn reservable_after(bm: &DevBitmap<'_, '_>, item: u64, most: u64) -> Result<u64>
     })
 }
 
+/// `EFSCORRUPTED`, logged, unless blocks `start..start + count` lie in the data area: nothing
+/// else may be freed.
+fn check_free_range(sb: &SuperBlock<RextFs>, start: u64, count: u64) -> Result {
+    if sb.data().geo.data_range_valid(start, count) {
+        return Ok(());
+    }
+    pr_err!(
+        "{}: freeing blocks {}+{} outside the data area\n",
+        sb.id(),
+        start,
+        count
+    );
+    Err(EFSCORRUPTED)
+}
+
 /// Frees `count` blocks from `start` in the transaction of `h`; the caller has removed every
 /// reference to them.
 pub(crate) fn free_blocks(h: &Handle<'_>, start: u64, count: u64) -> Result {
     let sb = h.sb();
     let info = sb.data();
-    if !info.geo.data_range_valid(start, count) {
-        pr_err!(
-            "{}: freeing blocks {}+{} outside the data area\n",
-            sb.id(),
-            start,
-            count
-        );
-        return Err(EFSCORRUPTED);
-    }
+    check_free_range(sb, start, count)?;
     let mut st = info.state.lock();
     // Whatever metadata the blocks held is gone: a later owner (file data written by iomap,
     // or new metadata) must never meet a cached copy of it. Dropped before the blocks can be
@@ -709,15 +716,7 @@ pub(crate) fn free_extents(h: &Handle<'_>, freed: &[(u64, u64)]) -> Result {
     let mut sorted = KVec::with_capacity(freed.len(), GFP_KERNEL)?;
     let mut total = 0u64;
     for &(start, count) in freed {
-        if !info.geo.data_range_valid(start, count) {
-            pr_err!(
-                "{}: freeing blocks {}+{} outside the data area\n",
-                sb.id(),
-                start,
-                count
-            );
-            return Err(EFSCORRUPTED);
-        }
+        check_free_range(sb, start, count)?;
         total = total.saturating_add(count);
         sorted.push((start, count), GFP_KERNEL)?;
     }
