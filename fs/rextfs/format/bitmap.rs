@@ -85,23 +85,55 @@ pub fn bitmap_set(buf: &mut [u8], bit: u64, val: bool) -> Result<bool> {
     Ok(old & mask != 0)
 }
 
+/// Bits `64 * w..64 * w + 64` of the bit area `data` of a bitmap block, least significant
+/// first (bit `j` of the word is bit `64 * w + j` of the block); bytes past the end of the
+/// block read as set.
+#[inline]
+fn word(data: &[u8], w: usize) -> u64 {
+    let at = w.saturating_mul(8);
+    if let Some(b) = data.get(at..at.saturating_add(8)) {
+        if let Ok(b) = <[u8; 8]>::try_from(b) {
+            return u64::from_le_bytes(b);
+        }
+    }
+    // The last, partial word of a block whose bit area is not a whole number of words.
+    let mut b = [0xffu8; 8];
+    for (d, s) in b.iter_mut().zip(data.get(at..).unwrap_or(&[])) {
+        *d = *s;
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Finds the first bit in `[start, end)` of a bitmap block that is set (`set`) or clear,
+/// a word of 64 bits at a time.
+fn find_bit(buf: &[u8], start: u64, end: u64, set: bool) -> Option<u64> {
+    let end = end.min(bitmap_bits_per_block(buf.len()));
+    if start >= end {
+        return None;
+    }
+    let data = buf.get(BITMAP_HDR_SIZE..)?;
+    let mut w = usize::try_from(start / 64).ok()?;
+    // Bits of the first word before `start` do not count.
+    let mut mask = !0u64 << (start % 64);
+    loop {
+        let base = (w as u64).checked_mul(64)?;
+        if base >= end {
+            return None;
+        }
+        let v = word(data, w);
+        let hits = if set { v } else { !v } & mask;
+        if hits != 0 {
+            let bit = base + u64::from(hits.trailing_zeros());
+            return (bit < end).then_some(bit);
+        }
+        mask = !0;
+        w = w.checked_add(1)?;
+    }
+}
+
 /// Finds the first clear bit in `[start, end)` of a bitmap block.
 pub fn bitmap_find_zero(buf: &[u8], start: u64, end: u64) -> Option<u64> {
-    let end = end.min(bitmap_bits_per_block(buf.len()));
-    let mut bit = start;
-    while bit < end {
-        let (byte, _) = bit_pos(buf, bit)?;
-        let v = get_u8(buf, byte)?;
-        if v == 0xff && bit % 8 == 0 {
-            bit = bit.saturating_add(8);
-            continue;
-        }
-        if v & (1u8 << (bit % 8)) == 0 {
-            return Some(bit);
-        }
-        bit += 1;
-    }
-    None
+    find_bit(buf, start, end, false)
 }
 
 /// Counts the set bits in `[0, nbits)` of a bitmap block.
@@ -127,49 +159,53 @@ pub fn bitmap_count_set(buf: &[u8], nbits: u64) -> u64 {
 
 /// Finds the first set bit in `[start, end)` of a bitmap block.
 pub fn bitmap_find_set(buf: &[u8], start: u64, end: u64) -> Option<u64> {
-    let end = end.min(bitmap_bits_per_block(buf.len()));
-    let mut bit = start;
-    while bit < end {
-        let (byte, _) = bit_pos(buf, bit)?;
-        let v = get_u8(buf, byte)?;
-        if v == 0 && bit % 8 == 0 {
-            bit = bit.saturating_add(8);
-            continue;
-        }
-        if v & (1u8 << (bit % 8)) != 0 {
-            return Some(bit);
-        }
-        bit += 1;
-    }
-    None
+    find_bit(buf, start, end, true)
 }
 
-/// The length of the longest run of clear bits in `[0, nbits)` of a bitmap block.
+/// The longest run of clear bits of word `v` (not 0) that has a set bit on both sides.
+fn inner_zero_run(v: u64) -> u64 {
+    let mut v = v >> v.trailing_zeros();
+    let mut best = 0;
+    loop {
+        // Drop the set bits at the bottom; what is left starts with the next clear run,
+        // unless only the clear bits above the highest set bit are left.
+        v = v.checked_shr((!v).trailing_zeros()).unwrap_or(0);
+        if v == 0 {
+            return best;
+        }
+        let z = v.trailing_zeros();
+        best = best.max(u64::from(z));
+        v >>= z;
+    }
+}
+
+/// The length of the longest run of clear bits in `[0, nbits)` of a bitmap block, a word of
+/// 64 bits at a time.
 pub fn bitmap_longest_zero_run(buf: &[u8], nbits: u64) -> u64 {
     let nbits = nbits.min(bitmap_bits_per_block(buf.len()));
-    let (mut best, mut run, mut bit) = (0u64, 0u64, 0u64);
-    while bit < nbits {
-        let Some((byte, mask)) = bit_pos(buf, bit) else {
-            break;
-        };
-        let v = get_u8(buf, byte).unwrap_or(0xff);
-        if bit % 8 == 0 && nbits - bit >= 8 && (v == 0 || v == 0xff) {
-            if v == 0 {
-                run += 8;
-            } else {
-                best = best.max(run);
-                run = 0;
-            }
-            bit += 8;
-            continue;
+    let Some(data) = buf.get(BITMAP_HDR_SIZE..) else {
+        return 0;
+    };
+    let (mut best, mut run) = (0u64, 0u64);
+    let mut base = 0u64;
+    let mut w = 0usize;
+    while base < nbits {
+        let mut v = word(data, w);
+        if nbits - base < 64 {
+            // Bits at or past `nbits` end any run.
+            v |= !0u64 << (nbits - base);
         }
-        if v & mask == 0 {
-            run += 1;
+        if v == 0 {
+            run += 64;
         } else {
-            best = best.max(run);
-            run = 0;
+            // The clear bits at the bottom end the current run, those at the top start the
+            // next one.
+            best = best.max(run + u64::from(v.trailing_zeros()));
+            best = best.max(inner_zero_run(v));
+            run = u64::from(v.leading_zeros());
         }
-        bit += 1;
+        base += 64;
+        w += 1;
     }
     best.max(run)
 }
