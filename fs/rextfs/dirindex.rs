@@ -10,7 +10,7 @@
 //! anything wrong is `EFSCORRUPTED` with a log line.
 
 use crate::journal::Handle;
-use crate::meta::{NodeRead, NodeStore};
+use crate::meta::{BlockFail, NodeRead, NodeStore};
 use crate::{alloc, format, RextFs};
 use format::{DirKey, IndexRec, NodeForm, TreeKind};
 use kernel::fs::SuperBlock;
@@ -82,42 +82,81 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
             .level)
     }
 
-    fn scan_rec(&self, node: &[u8], level: u8, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
-        let h = format::node_header(node, NodeForm::Block).map_err(|e| self.err(e))?;
-        if level == 0 {
-            let start =
-                match format::node_search(node, NodeForm::Block, lo).map_err(|e| self.err(e))? {
+    /// Runs `f` on node `blockno` in place, under its buffer lock (see
+    /// [`NodeRead::with_node_block`]: `f` must not use the store), after the checks of
+    /// [`IndexCtx::read_node`]; `f` gets the node's header too.
+    fn with_node<R>(
+        &self,
+        blockno: u64,
+        level: Option<u8>,
+        f: impl FnOnce(&[u8], format::NodeHeader) -> core::result::Result<R, BlockFail>,
+    ) -> Result<R> {
+        if !self.sb.in_data_area(blockno, 1) {
+            return Err(self.err(format::FormatError::Invalid(
+                "index node outside the data area",
+            )));
+        }
+        let dir = self.dir;
+        let r = self.sb.with_node_block(blockno, |buf| {
+            let h =
+                format::node_check_fields(buf, NodeForm::Block, TreeKind::DirIndex, blockno, dir)?;
+            if level.is_some_and(|l| l != h.level) {
+                return Err(format::FormatError::Invalid("wrong child level").into());
+            }
+            f(buf, h)
+        });
+        r.map_err(|e| match e {
+            BlockFail::Corrupt(e) => self.err(e),
+            BlockFail::Err(e) => e,
+        })
+    }
+
+    /// Appends to `out` every key in `lo..=hi` below node `blockno` (of `level`, when known),
+    /// in order.
+    fn scan_rec(
+        &self,
+        blockno: u64,
+        level: Option<u8>,
+        lo: u64,
+        hi: u64,
+        out: &mut KVec<u64>,
+    ) -> Result {
+        // The children to visit, gathered under the node's buffer lock and visited after it
+        // is dropped.
+        let mut children = KVec::new();
+        let level = self.with_node(blockno, level, |node, h| {
+            if h.level == 0 {
+                let start = match format::node_search(node, NodeForm::Block, lo)? {
                     Ok(i) | Err(i) => i,
                 };
+                for i in start..usize::from(h.nr) {
+                    let k = format::node_key(node, NodeForm::Block, i)?;
+                    if k > hi {
+                        break;
+                    }
+                    out.push(k, GFP_KERNEL)?;
+                }
+                return Ok(0);
+            }
+            let start = format::node_find_le(node, NodeForm::Block, lo)?.unwrap_or(0);
             for i in start..usize::from(h.nr) {
-                let k = format::node_key(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
-                if k > hi {
+                let rec: IndexRec = format::node_get(node, NodeForm::Block, i)?;
+                if rec.key > hi {
                     break;
                 }
-                out.push(k, GFP_KERNEL)?;
+                children.push(rec.child, GFP_KERNEL)?;
             }
-            return Ok(());
-        }
-        let start = format::node_find_le(node, NodeForm::Block, lo)
-            .map_err(|e| self.err(e))?
-            .unwrap_or(0);
-        for i in start..usize::from(h.nr) {
-            let rec: IndexRec =
-                format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
-            if rec.key > hi {
-                break;
-            }
-            let child = self.read_node(rec.child, Some(level - 1))?;
-            self.scan_rec(&child, level - 1, lo, hi, out)?;
+            Ok(h.level)
+        })?;
+        for &child in children.iter() {
+            self.scan_rec(child, Some(level - 1), lo, hi, out)?;
         }
         Ok(())
     }
 
     /// Appends to `out` every key in `lo..=hi` of the index rooted at `root`, in order.
     pub(crate) fn scan(&self, root: u64, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
-        let rbuf = self.read_node(root, None)?;
-        let level = self.level_of(&rbuf)?;
-        self.scan_rec(&rbuf, level, lo, hi, out)
+        self.scan_rec(root, None, lo, hi, out)
     }
 
     fn nodes_rec(&self, node: &[u8], level: u8, out: &mut KVec<u64>) -> Result {
@@ -205,8 +244,17 @@ impl<S: NodeStore> IndexCtx<'_, S> {
         Ok(Some((sep, rb)))
     }
 
-    fn insert_rec(&mut self, node: &mut [u8], level: u8, key: u64) -> Result<Option<(u64, u64)>> {
+    /// Inserts `key` below `node` (of `level`), writing the nodes below it; sets `changed`
+    /// when `node` itself changed (and must be written by the caller).
+    fn insert_rec(
+        &mut self,
+        node: &mut [u8],
+        level: u8,
+        key: u64,
+        changed: &mut bool,
+    ) -> Result<Option<(u64, u64)>> {
         if level == 0 {
+            *changed = true;
             return self.insert_at(node, &DirKey(key));
         }
         let i = format::node_find_le(node, NodeForm::Block, key)
@@ -215,16 +263,23 @@ impl<S: NodeStore> IndexCtx<'_, S> {
         let mut rec: IndexRec =
             format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
         let mut child = self.read_node(rec.child, Some(level - 1))?;
-        let split = self.insert_rec(&mut child, level - 1, key)?;
-        self.write_node(rec.child, &mut child)?;
+        let mut child_changed = false;
+        let split = self.insert_rec(&mut child, level - 1, key, &mut child_changed)?;
+        if child_changed {
+            self.write_node(rec.child, &mut child)?;
+        }
         if key < rec.key {
             // The new key is the smallest of the child: keep the record a lower bound.
             rec.key = key;
             format::node_set(node, NodeForm::Block, i, &rec).map_err(|e| self.err(e))?;
+            *changed = true;
         }
         match split {
             None => Ok(None),
-            Some((key, child)) => self.insert_at(node, &IndexRec { key, child }),
+            Some((key, child)) => {
+                *changed = true;
+                self.insert_at(node, &IndexRec { key, child })
+            }
         }
     }
 
@@ -236,17 +291,24 @@ impl<S: NodeStore> IndexCtx<'_, S> {
         let mut full = KVec::with_capacity(usize::from(level) + 1, GFP_KERNEL)?;
         let h = format::node_header(rbuf, NodeForm::Block).map_err(|e| self.err(e))?;
         full.push(h.nr >= h.max, GFP_KERNEL)?;
-        let mut node = KVec::new();
-        node.extend_from_slice(rbuf, GFP_KERNEL)?;
+        let child_of = |node: &[u8]| -> core::result::Result<u64, format::FormatError> {
+            let i = format::node_find_le(node, NodeForm::Block, key)?.unwrap_or(0);
+            let rec: IndexRec = format::node_get(node, NodeForm::Block, i)?;
+            Ok(rec.child)
+        };
+        let mut next = if level > 0 {
+            child_of(rbuf).map_err(|e| self.err(e))?
+        } else {
+            0
+        };
         for l in (1..=level).rev() {
-            let i = format::node_find_le(&node, NodeForm::Block, key)
-                .map_err(|e| self.err(e))?
-                .unwrap_or(0);
-            let rec: IndexRec =
-                format::node_get(&node, NodeForm::Block, i).map_err(|e| self.err(e))?;
-            node = self.read_node(rec.child, Some(l - 1))?;
-            let ch = format::node_header(&node, NodeForm::Block).map_err(|e| self.err(e))?;
-            full.push(ch.nr >= ch.max, GFP_KERNEL)?;
+            // Read in place: only the fullness and the next child are needed.
+            let (is_full, child) = self.with_node(next, Some(l - 1), |node, ch| {
+                let child = if l > 1 { child_of(node)? } else { 0 };
+                Ok((ch.nr >= ch.max, child))
+            })?;
+            full.push(is_full, GFP_KERNEL)?;
+            next = child;
         }
         crate::meta::split_blocks(&full, level)
     }
@@ -272,7 +334,8 @@ impl<S: NodeStore> IndexCtx<'_, S> {
 
     /// The insertion of [`IndexCtx::insert`], with the blocks of its splits in `self.spare`.
     fn insert_split(&mut self, root: u64, rbuf: &mut [u8], level: u8, key: u64) -> Result {
-        if let Some((key, child)) = self.insert_rec(rbuf, level, key)? {
+        let mut changed = false;
+        if let Some((key, child)) = self.insert_rec(rbuf, level, key, &mut changed)? {
             // The root split: its lower half moves into a new block one level down.
             if level >= format::MAX_LEVEL {
                 return Err(ENOSPC);
@@ -283,13 +346,21 @@ impl<S: NodeStore> IndexCtx<'_, S> {
             self.write_node(lb, &mut left)?;
             self.insert_sorted(rbuf, &IndexRec { key, child })?;
         }
+        if !changed {
+            // Only a node below the root changed.
+            return Ok(());
+        }
         self.write_node(root, rbuf)
     }
 
-    fn remove_rec(&mut self, node: &mut [u8], level: u8, key: u64) -> Result {
+    /// Removes `key` below `node` (of `level`), writing the nodes below it; returns whether
+    /// `node` itself changed (and must be written by the caller).
+    fn remove_rec(&mut self, node: &mut [u8], level: u8, key: u64) -> Result<bool> {
         if level == 0 {
             return match format::node_search(node, NodeForm::Block, key).map_err(|e| self.err(e))? {
-                Ok(i) => format::node_remove(node, NodeForm::Block, i).map_err(|e| self.err(e)),
+                Ok(i) => format::node_remove(node, NodeForm::Block, i)
+                    .map(|()| true)
+                    .map_err(|e| self.err(e)),
                 Err(_) => Err(self.err(format::FormatError::Invalid("entry missing from index"))),
             };
         }
@@ -298,7 +369,7 @@ impl<S: NodeStore> IndexCtx<'_, S> {
             .ok_or_else(|| self.err(format::FormatError::Invalid("entry missing from index")))?;
         let rec: IndexRec = format::node_get(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
         let mut child = self.read_node(rec.child, Some(level - 1))?;
-        self.remove_rec(&mut child, level - 1, key)?;
+        let child_changed = self.remove_rec(&mut child, level - 1, key)?;
         let nr = format::node_header(&child, NodeForm::Block)
             .map_err(|e| self.err(e))?
             .nr;
@@ -307,10 +378,12 @@ impl<S: NodeStore> IndexCtx<'_, S> {
             format::node_remove(node, NodeForm::Block, i).map_err(|e| self.err(e))?;
             self.freed.push(rec.child, GFP_KERNEL)?;
             *self.blocks = self.blocks.saturating_sub(1);
-        } else {
+            return Ok(true);
+        }
+        if child_changed {
             self.write_node(rec.child, &mut child)?;
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Removes `key` from the index rooted at block `root`. Emptied nodes are listed in
@@ -318,7 +391,7 @@ impl<S: NodeStore> IndexCtx<'_, S> {
     pub(crate) fn remove(&mut self, root: u64, key: u64) -> Result {
         let mut rbuf = self.read_node(root, None)?;
         let level = self.level_of(&rbuf)?;
-        self.remove_rec(&mut rbuf, level, key)?;
+        let mut changed = self.remove_rec(&mut rbuf, level, key)?;
         loop {
             let h = format::node_header(&rbuf, NodeForm::Block).map_err(|e| self.err(e))?;
             if h.level == 0 {
@@ -335,6 +408,7 @@ impl<S: NodeStore> IndexCtx<'_, S> {
                     self.dir,
                 )
                 .map_err(|e| self.err(e))?;
+                changed = true;
                 break;
             }
             if h.nr != 1 {
@@ -348,6 +422,11 @@ impl<S: NodeStore> IndexCtx<'_, S> {
             }
             self.freed.push(rec.child, GFP_KERNEL)?;
             *self.blocks = self.blocks.saturating_sub(1);
+            changed = true;
+        }
+        if !changed {
+            // Only a node below the root changed.
+            return Ok(());
         }
         self.write_node(root, &mut rbuf)
     }
