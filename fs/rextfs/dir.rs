@@ -30,15 +30,16 @@ use kernel::sync::aref::ARef;
 /// Operations of directory inodes.
 pub(crate) struct DirOps;
 
-/// Reads and checks logical block `lblk` of directory `dir`.
-fn read_dir_block(
+/// Physical block of logical block `lblk` of directory `ino` (on-disk inode `d`); a hole or
+/// an unwritten extent there is corruption.
+fn dir_block_mapped(
     sb: &SuperBlock<RextFs>,
     ino: u64,
     d: &format::Inode,
     lblk: u64,
-) -> Result<KVec<u8>> {
-    let phys = match extent::lookup(sb, ino, &d.area, lblk)? {
-        extent::Mapping::Mapped(e) if !e.unwritten() => e.map(lblk).ok_or(EFSCORRUPTED)?,
+) -> Result<u64> {
+    match extent::lookup(sb, ino, &d.area, lblk)? {
+        extent::Mapping::Mapped(e) if !e.unwritten() => e.map(lblk).ok_or(EFSCORRUPTED),
         _ => {
             pr_err!(
                 "{}: directory {} has a hole at block {}\n",
@@ -46,9 +47,19 @@ fn read_dir_block(
                 ino,
                 lblk
             );
-            return Err(EFSCORRUPTED);
+            Err(EFSCORRUPTED)
         }
-    };
+    }
+}
+
+/// Reads and checks logical block `lblk` of directory `dir`.
+fn read_dir_block(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    d: &format::Inode,
+    lblk: u64,
+) -> Result<KVec<u8>> {
+    let phys = dir_block_mapped(sb, ino, d, lblk)?;
     // The checksum and the entries are checked once while the block stays cached (changes
     // made since are this file system's own); the owner every time.
     let buf = meta::read_block_checked(
@@ -61,6 +72,35 @@ fn read_dir_block(
     format::dirblock_check_fields(&buf, phys, ino)
         .map_err(|e| corrupt(sb, "directory block", e))?;
     Ok(buf)
+}
+
+/// Runs `f` on logical block `lblk` of directory `ino` in place, checked as
+/// [`read_dir_block`] checks it, under its buffer lock (see [`meta::with_block_checked`]: `f`
+/// must not use the buffer cache); corruption `f` reports is logged as corruption of a
+/// directory block.
+fn with_dir_block<R>(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    d: &format::Inode,
+    lblk: u64,
+    f: impl FnOnce(&[u8]) -> core::result::Result<R, meta::BlockFail>,
+) -> Result<R> {
+    let phys = dir_block_mapped(sb, ino, d, lblk)?;
+    meta::with_block_checked(
+        sb,
+        phys,
+        meta::BlockKind::DirBlock,
+        "directory block",
+        |b| format::dirblock_check(b, phys, ino),
+        |b| {
+            format::dirblock_check_fields(b, phys, ino)?;
+            f(b)
+        },
+    )
+    .map_err(|e| match e {
+        meta::BlockFail::Corrupt(e) => corrupt(sb, "directory block", e),
+        meta::BlockFail::Err(e) => e,
+    })
 }
 
 /// Number of blocks of a directory of `size` bytes.
@@ -98,15 +138,33 @@ fn is_entry_boundary(buf: &[u8], off: usize) -> bool {
 }
 
 /// Finds `name` in directory `ino` (on-disk inode `d`): through the hash index when the
-/// directory has one, by scanning its blocks otherwise.
+/// directory has one, by scanning its blocks otherwise. The blocks are searched in place;
+/// only the block holding the entry is copied into [`Found::buf`], and only when `want_buf`
+/// (it stays empty otherwise).
 fn locate_in(
     sb: &SuperBlock<RextFs>,
     ino: u64,
     d: &format::Inode,
     name: &[u8],
+    want_buf: bool,
 ) -> Result<Option<Found>> {
     let shift = sb.data().geo.block_log2;
     let nblocks = dir_blocks(sb, d.size);
+    let found = |lblk: u64, off: usize, eino: u64| -> Result<Option<Found>> {
+        let phys = dir_block_mapped(sb, ino, d, lblk)?;
+        let buf = if want_buf {
+            read_dir_block(sb, ino, d, lblk)?
+        } else {
+            KVec::new()
+        };
+        Ok(Some(Found {
+            lblk,
+            phys,
+            buf,
+            off,
+            ino: eino,
+        }))
+    };
     if d.dir_index_root == 0 {
         if nblocks >= 2 {
             pr_err!(
@@ -118,19 +176,11 @@ fn locate_in(
             return Err(EFSCORRUPTED);
         }
         for lblk in 0..nblocks {
-            let buf = read_dir_block(sb, ino, d, lblk)?;
-            let found =
-                format::dirblock_find(&buf, name).map_err(|e| corrupt(sb, "directory block", e))?;
-            if let Some((off, e)) = found {
-                let eino = e.ino;
-                let phys = dir_block_phys(sb, ino, d, lblk)?;
-                return Ok(Some(Found {
-                    lblk,
-                    phys,
-                    buf,
-                    off,
-                    ino: eino,
-                }));
+            let hit = with_dir_block(sb, ino, d, lblk, |buf| {
+                Ok(format::dirblock_find(buf, name)?.map(|(off, e)| (off, e.ino)))
+            })?;
+            if let Some((off, eino)) = hit {
+                return found(lblk, off, eino);
             }
         }
         return Ok(None);
@@ -140,7 +190,6 @@ fn locate_in(
     let mut keys = KVec::new();
     let mut blocks = d.blocks;
     dirindex::IndexCtx::new(sb, ino, 0, &mut blocks).scan(d.dir_index_root, lo, hi, &mut keys)?;
-    let mut cached: Option<(u64, KVec<u8>)> = None;
     for &k in keys.iter() {
         let dir_off = format::dir_key_offset(k);
         let lblk = dir_off >> shift;
@@ -154,46 +203,37 @@ fn locate_in(
             );
             return Err(EFSCORRUPTED);
         }
-        if cached.as_ref().map(|c| c.0) != Some(lblk) {
-            cached = Some((lblk, read_dir_block(sb, ino, d, lblk)?));
-        }
-        let Some((_, buf)) = cached.as_ref() else {
-            return Err(EFSCORRUPTED);
-        };
-        let e = match format::dirent_at(buf, off) {
-            Ok(e) if !e.is_free() && is_entry_boundary(buf, off) => e,
-            _ => {
+        // The entry's inode number if it is `name`; `None` if it is another name of the
+        // same hash. Checked in place: nothing but the geometry is used under the lock.
+        let hit = with_dir_block(sb, ino, d, lblk, |buf| {
+            let e = match format::dirent_at(buf, off) {
+                Ok(e) if !e.is_free() && is_entry_boundary(buf, off) => e,
+                _ => {
+                    pr_err!(
+                        "{}: directory {}: index key {:#x} does not point at an entry\n",
+                        sb.id(),
+                        ino,
+                        k
+                    );
+                    return Err(EFSCORRUPTED.into());
+                }
+            };
+            if e.name == name {
+                return Ok(Some(e.ino));
+            }
+            if hash(sb, e.name) != h {
                 pr_err!(
-                    "{}: directory {}: index key {:#x} does not point at an entry\n",
+                    "{}: directory {}: index key {:#x} has the wrong hash\n",
                     sb.id(),
                     ino,
                     k
                 );
-                return Err(EFSCORRUPTED);
+                return Err(EFSCORRUPTED.into());
             }
-        };
-        if e.name == name {
-            let eino = e.ino;
-            let phys = dir_block_phys(sb, ino, d, lblk)?;
-            let Some((_, buf)) = cached.take() else {
-                return Err(EFSCORRUPTED);
-            };
-            return Ok(Some(Found {
-                lblk,
-                phys,
-                buf,
-                off,
-                ino: eino,
-            }));
-        }
-        if hash(sb, e.name) != h {
-            pr_err!(
-                "{}: directory {}: index key {:#x} has the wrong hash\n",
-                sb.id(),
-                ino,
-                k
-            );
-            return Err(EFSCORRUPTED);
+            Ok(None)
+        })?;
+        if let Some(eino) = hit {
+            return found(lblk, off, eino);
         }
     }
     Ok(None)
@@ -202,21 +242,13 @@ fn locate_in(
 /// Finds `name` in directory `dir`: returns the inode number of the entry.
 pub(crate) fn find(dir: &INode<RextFs>, name: &[u8]) -> Result<Option<u64>> {
     let d = *dir.data().disk.lock();
-    Ok(locate_in(dir.super_block(), dir.ino(), &d, name)?.map(|f| f.ino))
+    Ok(locate_in(dir.super_block(), dir.ino(), &d, name, false)?.map(|f| f.ino))
 }
 
 /// Finds entry `name` in `dir` or fails with `ENOENT`.
 fn locate(dir: &INode<RextFs>, name: &[u8]) -> Result<Found> {
     let d = *dir.data().disk.lock();
-    locate_in(dir.super_block(), dir.ino(), &d, name)?.ok_or(ENOENT)
-}
-
-/// Physical block of logical block `lblk` of directory `ino`.
-fn dir_block_phys(sb: &SuperBlock<RextFs>, ino: u64, d: &format::Inode, lblk: u64) -> Result<u64> {
-    match extent::lookup(sb, ino, &d.area, lblk)? {
-        extent::Mapping::Mapped(e) if !e.unwritten() => e.map(lblk).ok_or(EFSCORRUPTED),
-        _ => Err(EFSCORRUPTED),
-    }
+    locate_in(dir.super_block(), dir.ino(), &d, name, true)?.ok_or(ENOENT)
 }
 
 /// Writes directory inode `dir` (with on-disk copy `d`) after its blocks changed, in the
@@ -268,7 +300,7 @@ pub(crate) fn add_entry(
             }
             Err(e) => return Err(corrupt(sb, "directory block", e)),
         };
-        let phys = dir_block_phys(sb, dir.ino(), &d, lblk)?;
+        let phys = dir_block_mapped(sb, dir.ino(), &d, lblk)?;
         format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
         h.write_block(phys, &buf)?;
         space[lblk as usize] = largest_slot(sb, &buf)?;
@@ -362,7 +394,7 @@ fn grow(
     let goal = if nblocks == 0 {
         alloc::data_goal(&sb.data().geo, dir.ino())
     } else {
-        dir_block_phys(sb, dir.ino(), d, nblocks - 1)? + 1
+        dir_block_mapped(sb, dir.ino(), d, nblocks - 1)? + 1
     };
     // Keys of the entries already there, when this block makes the index necessary.
     let mut keys = KVec::new();

@@ -20,7 +20,7 @@
 
 use crate::format;
 use crate::journal::Handle;
-use crate::meta::{NodeRead, NodeStore};
+use crate::meta::{BlockFail, NodeRead, NodeStore};
 use format::{Extent, IndexRec, NodeForm, TreeKind};
 use kernel::prelude::*;
 
@@ -46,68 +46,91 @@ pub(crate) fn lookup<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> R
 /// Like [`lookup`], but also returns the strict upper bound of the keys of the leaf searched
 /// (the next index key on the path from the root, `u64::MAX` for the last leaf): every extent
 /// of that leaf ends at or before it, so an extent of the leaf may grow only up to there.
+/// Node blocks are searched in place, not copied.
 fn lookup_leaf<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<(Mapping, u64)> {
     let err = |e| sb.corrupt("extent tree node", e);
     let mut upper = u64::MAX;
-    let mut block: Option<KVec<u8>> = None;
     let mut level = format::node_check(root, NodeForm::Inline, TreeKind::Extent, 0, ino)
         .map_err(err)?
         .level;
+    let mut step = lookup_step(sb, ino, root, NodeForm::Inline, level, lblk, &mut upper);
     loop {
-        let (buf, form): (&[u8], NodeForm) = match &block {
-            None => (root, NodeForm::Inline),
-            Some(b) => (b, NodeForm::Block),
+        let child = match step {
+            Ok(LookupStep::Found(m)) => return Ok((m, upper)),
+            Ok(LookupStep::Down(child)) => child,
+            Err(BlockFail::Corrupt(e)) => return Err(err(e)),
+            Err(BlockFail::Err(e)) => return Err(e),
         };
-        let h = format::node_header(buf, form).map_err(err)?;
-        if level == 0 {
-            let idx = format::node_find_le(buf, form, lblk).map_err(err)?;
-            if let Some(i) = idx {
-                let e: Extent = format::node_get(buf, form, i).map_err(err)?;
-                if lblk < e.logical_end() {
-                    if !sb.in_data_area(e.physical, u64::from(e.len)) {
-                        pr_err!(
-                            "{}: inode {}: extent outside the data area\n",
-                            sb.dev_id(),
-                            ino
-                        );
-                        return Err(EFSCORRUPTED);
-                    }
-                    return Ok((Mapping::Mapped(e), upper));
-                }
+        // `Down` comes from interior nodes only: `level` is at least 1.
+        let want = level - 1;
+        step = sb.with_node_block(child, |buf| {
+            let ch = format::node_check_fields(buf, NodeForm::Block, TreeKind::Extent, child, ino)?;
+            if ch.level != want {
+                return Err(format::FormatError::Invalid("wrong child level").into());
             }
-            let next = idx.map_or(0, |i| i + 1);
-            let end = if next < usize::from(h.nr) {
-                format::node_key(buf, form, next).map_err(err)?
-            } else {
-                upper
-            };
-            return Ok((Mapping::Hole { end }, upper));
-        }
-        let i = format::node_find_le(buf, form, lblk)
-            .map_err(err)?
-            .unwrap_or(0);
-        if usize::from(h.nr) == 0 {
-            return Err(err(format::FormatError::Invalid("empty interior node")));
-        }
-        if i + 1 < usize::from(h.nr) {
-            upper = upper.min(format::node_key(buf, form, i + 1).map_err(err)?);
-        }
-        let rec: IndexRec = format::node_get(buf, form, i).map_err(err)?;
-        if !sb.in_data_area(rec.child, 1) {
-            return Err(err(format::FormatError::Invalid(
-                "child node outside the data area",
-            )));
-        }
-        let child = sb.read_node_block(rec.child)?;
-        let ch =
-            format::node_check_fields(&child, NodeForm::Block, TreeKind::Extent, rec.child, ino)
-                .map_err(err)?;
-        if ch.level + 1 != level {
-            return Err(err(format::FormatError::Invalid("wrong child level")));
-        }
-        level = ch.level;
-        block = Some(child);
+            lookup_step(sb, ino, buf, NodeForm::Block, want, lblk, &mut upper)
+        });
+        level = want;
     }
+}
+
+/// Where [`lookup_step`] leads.
+enum LookupStep {
+    /// The mapping of the block (found in a leaf).
+    Found(Mapping),
+    /// The child node to search next.
+    Down(u64),
+}
+
+/// One node of [`lookup_leaf`]'s search: node `buf` (of `form` and `level`) of inode `ino`'s
+/// tree, with `upper` the bound of its keys so far (lowered here by an interior node). Runs
+/// under the node's buffer lock: uses nothing of `sb` but its geometry.
+fn lookup_step<S: NodeRead>(
+    sb: &S,
+    ino: u64,
+    buf: &[u8],
+    form: NodeForm,
+    level: u8,
+    lblk: u64,
+    upper: &mut u64,
+) -> core::result::Result<LookupStep, BlockFail> {
+    let h = format::node_header(buf, form)?;
+    if level == 0 {
+        let idx = format::node_find_le(buf, form, lblk)?;
+        if let Some(i) = idx {
+            let e: Extent = format::node_get(buf, form, i)?;
+            if lblk < e.logical_end() {
+                if !sb.in_data_area(e.physical, u64::from(e.len)) {
+                    pr_err!(
+                        "{}: inode {}: extent outside the data area\n",
+                        sb.dev_id(),
+                        ino
+                    );
+                    return Err(EFSCORRUPTED.into());
+                }
+                return Ok(LookupStep::Found(Mapping::Mapped(e)));
+            }
+        }
+        let next = idx.map_or(0, |i| i + 1);
+        let end = if next < usize::from(h.nr) {
+            format::node_key(buf, form, next)?
+        } else {
+            *upper
+        };
+        return Ok(LookupStep::Found(Mapping::Hole { end }));
+    }
+    let i = format::node_find_le(buf, form, lblk)?.unwrap_or(0);
+    if usize::from(h.nr) == 0 {
+        return Err(format::FormatError::Invalid("empty interior node").into());
+    }
+    if i + 1 < usize::from(h.nr) {
+        *upper = (*upper).min(format::node_key(buf, form, i + 1)?);
+    }
+    let rec: IndexRec = format::node_get(buf, form, i)?;
+    if !sb.in_data_area(rec.child, 1) {
+        return Err(format::FormatError::Invalid("child node outside the data area").into());
+    }
+    Ok(LookupStep::Down(rec.child))
 }
 
 /// What one step of a long tree update may still do: handle `extents` more extents, and

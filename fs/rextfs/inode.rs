@@ -403,10 +403,7 @@ pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
 fn write_slot(h: &Handle<'_>, ino: u64, f: impl FnOnce(&[u8]) -> Result<format::Inode>) -> Result {
     let sb = h.sb();
     let (blk, off) = inode_location(sb, ino)?;
-    h.modify_block(blk, |buf| {
-        let slot = buf
-            .get_mut(off..off + format::INODE_SIZE)
-            .ok_or(EFSCORRUPTED)?;
+    h.modify_range(blk, off..off + format::INODE_SIZE, |slot| {
         let d = f(slot)?;
         d.encode(ino, slot).map_err(|e| {
             pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
@@ -430,10 +427,8 @@ pub(crate) fn sync_disk(inode: &INodeView<RextFs>, d: &mut format::Inode) {
 /// Zeroes the slot of a freed inode in the transaction of `h`.
 pub(crate) fn zero_slot(h: &Handle<'_>, ino: u64) -> Result {
     let (blk, off) = inode_location(h.sb(), ino)?;
-    h.modify_block(blk, |buf| {
-        buf.get_mut(off..off + format::INODE_SIZE)
-            .ok_or(EFSCORRUPTED)?
-            .fill(0);
+    h.modify_range(blk, off..off + format::INODE_SIZE, |slot| {
+        slot.fill(0);
         Ok(())
     })
 }

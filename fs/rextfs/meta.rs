@@ -32,6 +32,35 @@ pub(crate) enum BlockKind {
     Xattr = 4,
 }
 
+/// What a function run on a locked metadata block ([`with_block_checked`],
+/// [`NodeRead::with_node_block`]) fails with: corruption it found in the block (logged by the
+/// caller once the buffer lock is dropped: logging marks the file system, which takes locks
+/// that come before buffer locks), or another error.
+pub(crate) enum BlockFail {
+    /// The block is corrupt.
+    Corrupt(crate::FormatError),
+    /// Another error (e.g. `ENOMEM`).
+    Err(Error),
+}
+
+impl From<crate::FormatError> for BlockFail {
+    fn from(e: crate::FormatError) -> Self {
+        BlockFail::Corrupt(e)
+    }
+}
+
+impl From<Error> for BlockFail {
+    fn from(e: Error) -> Self {
+        BlockFail::Err(e)
+    }
+}
+
+impl From<kernel::alloc::AllocError> for BlockFail {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        BlockFail::Err(ENOMEM)
+    }
+}
+
 /// Reads metadata block `blockno` into a new buffer, with `check` run on it the first time it
 /// is used as a block of `kind` after it was read from the device (see
 /// [`read_block_verified`]); a failed check is reported as corruption of a `what`.
@@ -54,6 +83,38 @@ pub(crate) fn read_block_checked(
         (Err(_), Some(e)) => Err(crate::corrupt(sb, what, e)),
         (r, _) => r,
     }
+}
+
+/// Runs `f` on metadata block `blockno` in place, under its buffer lock (no copy is made),
+/// with `check` run on the block first as [`read_block_checked`] does (a failed check is
+/// logged as corruption of a `what` and returned as [`BlockFail::Err`]). Corruption that `f`
+/// reports is returned as it is, for the caller to log once the lock is dropped. `f` must not
+/// use the buffer cache (the buffer locks do not nest), nor take a lock that comes before the
+/// buffer locks (the super block state lock, the journal's).
+pub(crate) fn with_block_checked<R>(
+    sb: &SuperBlock<RextFs>,
+    blockno: u64,
+    kind: BlockKind,
+    what: &str,
+    check: impl FnOnce(&[u8]) -> core::result::Result<(), crate::FormatError>,
+    f: impl FnOnce(&[u8]) -> core::result::Result<R, BlockFail>,
+) -> core::result::Result<R, BlockFail> {
+    crate::check_live(sb)?;
+    let info = sb.data();
+    let mut bad = None;
+    let b = info.bufs.read_verified(sb, blockno, kind as u32, |b| {
+        check(b).map_err(|e| {
+            bad = Some(e);
+            EFSCORRUPTED
+        })
+    });
+    let b = match (b, bad) {
+        // Logged (and the file system marked) outside the buffer lock.
+        (Err(_), Some(e)) => return Err(BlockFail::Err(crate::corrupt(sb, what, e))),
+        (b, _) => b?,
+    };
+    let g = b.lock()?;
+    f(&g)
 }
 
 /// Reads metadata block `blockno` into a new buffer of one block; `verify` checks it the
@@ -86,6 +147,18 @@ pub(crate) trait NodeRead {
     /// ([`crate::format::node_check_self`]: checksum, records): the caller checks that it is
     /// the node it wants with [`crate::format::node_check_fields`].
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>>;
+    /// Runs `f` on node block `blockno`, checked as [`NodeRead::read_node_block`] checks it,
+    /// without copying it where the store can: then under the buffer lock, so `f` must not
+    /// use the store. Corruption `f` reports is returned for the caller to log (failures of
+    /// the read and its check are logged already, and returned as [`BlockFail::Err`]).
+    fn with_node_block<R>(
+        &self,
+        blockno: u64,
+        f: impl FnOnce(&[u8]) -> core::result::Result<R, BlockFail>,
+    ) -> core::result::Result<R, BlockFail> {
+        let buf = self.read_node_block(blockno)?;
+        f(&buf)
+    }
     /// Logs corruption of a `what` and returns the error to give back.
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error;
 }
@@ -185,6 +258,21 @@ impl NodeRead for SuperBlock<RextFs> {
         })
     }
 
+    fn with_node_block<R>(
+        &self,
+        blockno: u64,
+        f: impl FnOnce(&[u8]) -> core::result::Result<R, BlockFail>,
+    ) -> core::result::Result<R, BlockFail> {
+        with_block_checked(
+            self,
+            blockno,
+            BlockKind::Node,
+            "tree node",
+            |b| crate::format::node_check_self(b, blockno).map(|_| ()),
+            f,
+        )
+    }
+
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {
         crate::corrupt(self, what, e)
     }
@@ -205,6 +293,14 @@ impl NodeRead for Handle<'_> {
 
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>> {
         self.sb().read_node_block(blockno)
+    }
+
+    fn with_node_block<R>(
+        &self,
+        blockno: u64,
+        f: impl FnOnce(&[u8]) -> core::result::Result<R, BlockFail>,
+    ) -> core::result::Result<R, BlockFail> {
+        self.sb().with_node_block(blockno, f)
     }
 
     fn corrupt(&self, what: &str, e: crate::FormatError) -> Error {

@@ -454,19 +454,28 @@ impl<'a> Handle<'a> {
         self.dirty(blockno, node)
     }
 
-    /// Read-modify-write of metadata block `blockno` under its buffer lock, as part of the
-    /// transaction: `f` changes the block in place. If `f` fails, the block is left as it
-    /// was. The buffer cache must not be used from `f` (the buffer locks do not nest).
-    pub(crate) fn modify_block(&self, blockno: u64, f: impl FnOnce(&mut [u8]) -> Result) -> Result {
+    /// Read-modify-write of bytes `range` of metadata block `blockno` (a slot of an inode
+    /// table block) under its buffer lock, as part of the transaction: `f` changes them in
+    /// place. If `f` fails, they are left as they were (only they are saved for that, not the
+    /// whole block). `EFSCORRUPTED` if the range lies outside the block. The buffer cache
+    /// must not be used from `f` (the buffer locks do not nest).
+    pub(crate) fn modify_range(
+        &self,
+        blockno: u64,
+        range: core::ops::Range<usize>,
+        f: impl FnOnce(&mut [u8]) -> Result,
+    ) -> Result {
         self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
         let b = info.bufs.read(sb, blockno)?;
         let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
+        let mut old = KVec::with_capacity(range.len(), GFP_NOFS_ALLOC)?;
         let mut g = b.lock()?;
-        let old = g.to_vec(GFP_NOFS_ALLOC)?;
-        if let Err(e) = f(&mut g) {
-            g.copy_from_slice(&old);
+        let part = g.get_mut(range).ok_or(EFSCORRUPTED)?;
+        old.extend_from_slice(part, GFP_NOFS_ALLOC)?;
+        if let Err(e) = f(part) {
+            part.copy_from_slice(&old);
             return Err(e);
         }
         g.set_pinned(true);
