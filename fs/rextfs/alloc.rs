@@ -777,6 +777,47 @@ pub(crate) fn dir_inode_goal(geo: &format::Superblock) -> u64 {
     format::FIRST_INO + u64::from(kernel::fs::export::new_generation()) % span
 }
 
+/// Whether every inode that shares inode `ino`'s inode table block, but `ino` itself, is
+/// free: then the block holds zeroes on disk but for `ino`'s slot (free slots are zeroed), so
+/// a new `ino` can be written without reading it. `false` when the block's inodes span two
+/// bitmap blocks. The bitmap block is read in place.
+pub(crate) fn inode_block_free_but(sb: &SuperBlock<RextFs>, ino: u64) -> Result<bool> {
+    let geo = &sb.data().geo;
+    let per = (geo.block_size() / format::INODE_SIZE) as u64;
+    let bits = bits_per_block(geo)?.get();
+    let Some(own) = ino
+        .checked_sub(1)
+        .filter(|&b| b < geo.total_inodes && per > 0)
+    else {
+        return Err(EFSCORRUPTED);
+    };
+    let first = own - own % per;
+    let end = (first + per).min(geo.total_inodes);
+    let idx = first / bits;
+    if (end - 1) / bits != idx {
+        return Ok(false);
+    }
+    let bm = bitmap(geo, Kind::Inodes);
+    let blockno = bm.start + idx;
+    let base = idx * bits;
+    let (lo, own, hi) = (first - base, own - base, end - base);
+    meta::with_block_checked(
+        sb,
+        blockno,
+        meta::BlockKind::Bitmap,
+        "bitmap block",
+        |b| format::bitmap_check(b, blockno, bm.kind, idx),
+        |b| {
+            Ok(format::bitmap_find_set(b, lo, own).is_none()
+                && format::bitmap_find_set(b, own + 1, hi).is_none())
+        },
+    )
+    .map_err(|e| match e {
+        meta::BlockFail::Corrupt(e) => corrupt(sb, "bitmap block", e),
+        meta::BlockFail::Err(e) => e,
+    })
+}
+
 /// Frees inode `ino` in the transaction of `h`; the caller has zeroed its slot.
 pub(crate) fn free_inode(h: &Handle<'_>, ino: u64) -> Result {
     let info = h.sb().data();

@@ -13,7 +13,7 @@ use crate::{
     alloc, corrupt, credits, dirindex, extent,
     extent::TreeCtx,
     format,
-    inode::{iget, params, sync_disk, write_disk, zero_slot, RxInode},
+    inode::{iget, params, sync_disk, write_new_disk, zero_slot, RxInode},
     meta, orphan, symlink, RextFs,
 };
 use core::sync::atomic::AtomicU64;
@@ -709,7 +709,7 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
         }
         let mut on_disk = d;
         on_disk.nlink = 0;
-        write_disk(&h, ino, &on_disk)?;
+        write_new_disk(&h, ino, &on_disk)?;
         orphan::add_new(&h, ino)?;
         Ok(on_disk)
     })();
@@ -786,7 +786,7 @@ fn create_node(
             }
         }
         // The inode is on disk before any entry points at it.
-        write_disk(&h, ino, &d)?;
+        write_new_disk(&h, ino, &d)?;
         add_entry(&h, parent, name, ino, format::file_type_of_mode(m))
     })();
     if let Err(e) = r {
@@ -868,7 +868,7 @@ fn new_whiteout(
         Some(b) => crate::xattr::init_new(h, b, ino, &mut d, &xattrs),
         None => Ok(()),
     }
-    .and_then(|()| write_disk(h, ino, &d));
+    .and_then(|()| write_new_disk(h, ino, &d));
     if let Err(e) = r {
         drop(new);
         discard_xattrs(h, xblock);

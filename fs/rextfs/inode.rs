@@ -2,7 +2,7 @@
 
 //! Reading and writing inodes.
 
-use crate::journal::{self, Handle};
+use crate::journal::{self, Handle, Uncached};
 use crate::{credits, dir, file, format, symlink, RextFs};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
@@ -351,7 +351,7 @@ const NEXT_ORPHAN_OFFSET: usize = 0x30;
 /// The `next_orphan` field is the one on disk: only the orphan list code changes it
 /// ([`set_next_orphan`]).
 pub(crate) fn write_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
-    write_slot(h, ino, |slot| {
+    write_slot(h, ino, Uncached::Read, |slot| {
         let mut d = *d;
         d.next_orphan = slot_next_orphan(slot);
         Ok(d)
@@ -388,7 +388,7 @@ pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Ino
 /// is on disk, in the transaction of `h`.
 pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
     let sb = h.sb();
-    write_slot(h, ino, |slot| {
+    write_slot(h, ino, Uncached::Read, |slot| {
         let mut d = format::Inode::decode(ino, slot).map_err(|e| {
             pr_err!("{}: orphan inode {}: {}\n", sb.id(), ino, e.as_str());
             EFSCORRUPTED
@@ -398,12 +398,34 @@ pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
     })
 }
 
+/// Writes the new inode `ino` (its number just allocated: its slot is free, zeroed on disk)
+/// in the transaction of `h`. When every other inode of its inode table block is free, the
+/// block is not read (it holds zeroes on disk), as ext4 skips the read of an inode table
+/// block whose other inodes are free.
+pub(crate) fn write_new_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
+    let uncached = if crate::alloc::inode_block_free_but(h.sb(), ino)? {
+        Uncached::Zeroes
+    } else {
+        Uncached::Read
+    };
+    write_slot(h, ino, uncached, |slot| {
+        let mut d = *d;
+        d.next_orphan = slot_next_orphan(slot);
+        Ok(d)
+    })
+}
+
 /// Read-modify-write of the slot of inode `ino` in the transaction of `h`: `f` gets the slot
 /// as it is on disk and returns the inode to encode there.
-fn write_slot(h: &Handle<'_>, ino: u64, f: impl FnOnce(&[u8]) -> Result<format::Inode>) -> Result {
+fn write_slot(
+    h: &Handle<'_>,
+    ino: u64,
+    uncached: Uncached,
+    f: impl FnOnce(&[u8]) -> Result<format::Inode>,
+) -> Result {
     let sb = h.sb();
     let (blk, off) = inode_location(sb, ino)?;
-    h.modify_range(blk, off..off + format::INODE_SIZE, |slot| {
+    h.modify_range(blk, off..off + format::INODE_SIZE, uncached, |slot| {
         let d = f(slot)?;
         d.encode(ino, slot).map_err(|e| {
             pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
@@ -427,7 +449,7 @@ pub(crate) fn sync_disk(inode: &INodeView<RextFs>, d: &mut format::Inode) {
 /// Zeroes the slot of a freed inode in the transaction of `h`.
 pub(crate) fn zero_slot(h: &Handle<'_>, ino: u64) -> Result {
     let (blk, off) = inode_location(h.sb(), ino)?;
-    h.modify_range(blk, off..off + format::INODE_SIZE, |slot| {
+    h.modify_range(blk, off..off + format::INODE_SIZE, Uncached::Read, |slot| {
         slot.fill(0);
         Ok(())
     })

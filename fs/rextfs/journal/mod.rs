@@ -206,6 +206,14 @@ impl Journal {
     }
 }
 
+/// What [`Handle::modify_range`] starts from when the block is not cached.
+pub(crate) enum Uncached {
+    /// The block as read from the device.
+    Read,
+    /// Zeroes, without reading: the caller knows the block holds zeroes on disk.
+    Zeroes,
+}
+
 /// An open transaction handle: the right to change metadata blocks (at most `credits` of
 /// them) as part of the running transaction.
 pub(crate) struct Handle<'a> {
@@ -459,16 +467,25 @@ impl<'a> Handle<'a> {
     /// place. If `f` fails, they are left as they were (only they are saved for that, not the
     /// whole block). `EFSCORRUPTED` if the range lies outside the block. The buffer cache
     /// must not be used from `f` (the buffer locks do not nest).
+    ///
+    /// With `uncached` [`Uncached::Zeroes`] a block that is not cached is not read: the caller
+    /// knows that it holds zeroes on disk (an inode table block whose slots are all free).
     pub(crate) fn modify_range(
         &self,
         blockno: u64,
         range: core::ops::Range<usize>,
+        uncached: Uncached,
         f: impl FnOnce(&mut [u8]) -> Result,
     ) -> Result {
         self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
-        let b = info.bufs.read(sb, blockno)?;
+        let b = match uncached {
+            Uncached::Read => info.bufs.read(sb, blockno)?,
+            // Cached contents win (they may hold slots set up meanwhile); otherwise the
+            // buffer starts zeroed, as the block is on disk.
+            Uncached::Zeroes => info.bufs.get_new(sb, blockno)?,
+        };
         let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
         let mut old = KVec::with_capacity(range.len(), GFP_NOFS_ALLOC)?;
         let mut g = b.lock()?;
