@@ -335,7 +335,9 @@ fn take_at_goal<B: BitmapBlocks>(
         return Ok(None);
     }
     let buf = bm.read(idx)?;
-    runs.measure(idx, &buf, bits.get());
+    if runs.get(idx).is_none() {
+        runs.measure(idx, &buf, bits.get());
+    }
     let base = idx * bits.get();
     if format::bitmap_test(&buf, goal - base) != Some(false) {
         return Ok(None);
@@ -413,7 +415,11 @@ fn search<B: BitmapBlocks>(
             }
         }
         let buf = bm.read(idx)?;
-        let known = runs.measure(idx, &buf, bits.get());
+        // Kept up to date after every change: measured only the first time.
+        let known = match runs.get(idx) {
+            Some(known) => known,
+            None => runs.measure(idx, &buf, bits.get()),
+        };
         longest = longest.max(known);
         if known < need {
             continue;

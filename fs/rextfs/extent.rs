@@ -43,6 +43,12 @@ pub(crate) fn lookup<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> R
     lookup_leaf(sb, ino, root, lblk).map(|(m, _)| m)
 }
 
+/// Whether the extent tree whose inline root is `root` maps nothing: its root is a leaf
+/// without records. A root that does not decode is not empty (the caller's walk reports it).
+pub(crate) fn is_empty(root: &[u8]) -> bool {
+    format::node_header(root, NodeForm::Inline).is_ok_and(|h| h.level == 0 && h.nr == 0)
+}
+
 /// Like [`lookup`], but also returns the strict upper bound of the keys of the leaf searched
 /// (the next index key on the path from the root, `u64::MAX` for the last leaf): every extent
 /// of that leaf ends at or before it, so an extent of the leaf may grow only up to there.

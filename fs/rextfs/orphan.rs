@@ -23,7 +23,7 @@
 //! the next mount finishes it.
 
 use crate::journal::{self, Handle};
-use crate::{alloc, credits, dirindex, file, format, inode, RextFs, SbState};
+use crate::{alloc, credits, dirindex, extent, file, format, inode, RextFs, SbState};
 use kernel::fs::{inode::INode, SuperBlock};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNode};
@@ -204,7 +204,9 @@ pub(crate) fn free_orphan(
         inode::write_disk(h, ino, d)?;
         dirindex::free_nodes(h, &nodes)?;
     }
-    if !d.has_inline_data() {
+    // An empty file (the common case of a removed one) has nothing to truncate, and its
+    // slot need not be written before it is zeroed.
+    if !d.has_inline_data() && !extent::is_empty(&d.area) {
         loop {
             h.extend(credits::TRUNCATE_STEP)?;
             if file::truncate_step(h, ino, d, 0)? {
