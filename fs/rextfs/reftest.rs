@@ -23,12 +23,17 @@
 //!   and logged, so that when the test unlinks and closes the file first, the last `iput`
 //!   (and the eviction) is still running in that work item when the test unmounts: the
 //!   unmount must wait for it.
+//! - [`INIT_SECURITY_ON_READ`] in the low byte, an inode number above it: asks for that
+//!   inode, which must not be cached (`EAGAIN` if it is), and calls
+//!   `NewINode::init_security` on the new inode being read, which the abstraction must
+//!   refuse (`EINVAL`: only an inode that `new_inode` made gets labels from the security
+//!   modules); logs the answer and drops the inode unread.
 
 use crate::{format, RextFs};
 use core::sync::atomic::Ordering;
 use kernel::fs::{
     file_ops::{self, cap},
-    inode::{INode, INodeView},
+    inode::{Either, INode, INodeView},
     Ready, SuperBlock,
 };
 use kernel::ioctl::_IO;
@@ -51,6 +56,8 @@ const RELEASE_SB_DATA: usize = 4;
 const IGET_AT_PUT_SUPER: usize = 5;
 /// A work item drops references to the inode with a spin lock held; its eviction is slow.
 const DROP_UNDER_SPINLOCK: usize = 6;
+/// `NewINode::init_security` on an inode being read (the inode number is `arg >> 8`).
+const INIT_SECURITY_ON_READ: usize = 7;
 /// How many references [`DROP_UNDER_SPINLOCK`] drops.
 const SPINLOCK_REFS: usize = 8;
 
@@ -173,9 +180,51 @@ pub(crate) fn ioctl(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
                 .store(inode.ino(), Ordering::SeqCst);
             workqueue::system_long().enqueue(dropper);
         }
+        a if a & 0xff == INIT_SECURITY_ON_READ => init_security_on_read(inode, (a >> 8) as u64)?,
         _ => return Err(EINVAL),
     }
     Ok(0)
+}
+
+/// [`INIT_SECURITY_ON_READ`] for inode `ino`, asked through the open file's `inode`.
+fn init_security_on_read(inode: &INode<RextFs>, ino: u64) -> Result {
+    let sb = inode.super_block();
+    if !sb.data().geo.ino_valid(ino) {
+        return Err(EINVAL);
+    }
+    let mut new = match sb.iget(ino)? {
+        // In use or cached: the caller drops the caches and asks again.
+        Either::Cached(_) => return Err(EAGAIN),
+        Either::New(n) => n,
+    };
+    match new.init_security(inode, None) {
+        Err(e) if e == EINVAL => pr_info!(
+            "{}: test: init_security on inode {} being read refused: EINVAL\n",
+            sb.id(),
+            ino
+        ),
+        Ok(_) => {
+            pr_err!(
+                "{}: test: init_security on inode {} being read was allowed\n",
+                sb.id(),
+                ino
+            );
+            return Err(EIO);
+        }
+        Err(e) => {
+            pr_err!(
+                "{}: test: init_security on inode {} being read failed with {}\n",
+                sb.id(),
+                ino,
+                e.to_errno()
+            );
+            return Err(e);
+        }
+    }
+    // Dropped unread: the inode leaves the cache (`iget_failed`), and the next lookup reads
+    // it.
+    drop(new);
+    Ok(())
 }
 
 /// Called by `put_super`: with [`IGET_AT_PUT_SUPER`] set, asks for the root inode (which

@@ -18,7 +18,10 @@
 #     and the active references dropped at once, so the unmount shuts the
 #     super block down itself, waits for the deferred eviction, and returns
 #     with the device released (nothing finishes later: umount; fsck is
-#     safe).
+#     safe);
+#  6. the refused path of NewINode::init_security: asked for an inode that
+#     iget is reading (not one that new_inode made, whose label is on disk),
+#     it fails with EINVAL, and the inode, dropped unread, reads as before.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t104
@@ -148,6 +151,39 @@ rc=0
 claimed || rc=$?
 [ $rc = 1 ] || fail "the device is not free when umount returns after deferred iputs (claimed: $rc)"
 check_clean "deferred iputs"
+
+# 6. init_security refused on an inode being read. The file's inode is
+#    evicted from the cache first (no reference left, caches dropped), so the
+#    test ioctl's iget gets a new inode to read.
+mount -t rextfs "$dev" "$mnt" || fail "mount (init_security)"
+echo six >"$mnt/s"
+echo asker >"$mnt/t"
+sync
+ino=$(stat -c %i "$mnt/s")
+python3 - "$mnt/t" "$ino" <<'PY' || fail "the test ioctl (init_security on an inode being read) failed"
+import errno, fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    for _ in range(20):
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        try:
+            fcntl.ioctl(fd, 0x72F0, 7 | (int(sys.argv[2]) << 8))
+            break
+        except OSError as e:
+            if e.errno != errno.EAGAIN:
+                raise
+            time.sleep(0.2)
+    else:
+        sys.exit("the inode stayed cached")
+finally:
+    os.close(fd)
+PY
+dmesg_has "test: init_security on inode $ino being read refused: EINVAL" ||
+	fail "init_security on an inode being read was not refused with EINVAL"
+[ "$(cat "$mnt/s")" = six ] || fail "the inode dropped unread does not read as before"
+umount "$mnt" || fail "umount (init_security)"
+check_clean "init_security"
 
 # And the file system is as it was.
 mount -t rextfs "$dev" "$mnt" || fail "mount at the end"
