@@ -795,6 +795,7 @@ pub(crate) fn inode_block_free_but(sb: &SuperBlock<RextFs>, ino: u64) -> Result<
         .checked_sub(1)
         .filter(|&b| b < geo.total_inodes && per > 0)
     else {
+        pr_err!("{}: inode {} outside the inode table\n", sb.id(), ino);
         return Err(EFSCORRUPTED);
     };
     let first = own - own % per;

@@ -140,7 +140,7 @@ fn is_entry_boundary(buf: &[u8], off: usize) -> bool {
 /// Finds `name` in directory `ino` (on-disk inode `d`): through the hash index when the
 /// directory has one, by scanning its blocks otherwise. The blocks are searched in place;
 /// only the block holding the entry is copied into [`Found::buf`], and only when `want_buf`
-/// (it stays empty otherwise).
+/// (otherwise it stays empty and [`Found::phys`] is 0).
 fn locate_in(
     sb: &SuperBlock<RextFs>,
     ino: u64,
@@ -151,11 +151,15 @@ fn locate_in(
     let shift = sb.data().geo.block_log2;
     let nblocks = dir_blocks(sb, d.size);
     let found = |lblk: u64, off: usize, eino: u64| -> Result<Option<Found>> {
-        let phys = dir_block_mapped(sb, ino, d, lblk)?;
-        let buf = if want_buf {
-            read_dir_block(sb, ino, d, lblk)?
+        // The block is copied after its lock was dropped: the callers that want it hold the
+        // directory's `i_rwsem` exclusively, so the entry is still there.
+        let (phys, buf) = if want_buf {
+            (
+                dir_block_mapped(sb, ino, d, lblk)?,
+                read_dir_block(sb, ino, d, lblk)?,
+            )
         } else {
-            KVec::new()
+            (0, KVec::new())
         };
         Ok(Some(Found {
             lblk,

@@ -401,9 +401,12 @@ pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
 /// Writes the new inode `ino` (its number just allocated: its slot is free, zeroed on disk)
 /// in the transaction of `h`. When every other inode of its inode table block is free, the
 /// block is not read (it holds zeroes on disk), as ext4 skips the read of an inode table
-/// block whose other inodes are free.
+/// block whose other inodes are free; not after corruption was found, when the bitmap may
+/// be wrong.
 pub(crate) fn write_new_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
-    let uncached = if crate::alloc::inode_block_free_but(h.sb(), ino)? {
+    // Not once corruption was seen: a wrong bitmap bit would then wipe inodes in use.
+    let trusted = !h.sb().data().error_seen.load(Ordering::SeqCst);
+    let uncached = if trusted && crate::alloc::inode_block_free_but(h.sb(), ino)? {
         Uncached::Zeroes
     } else {
         Uncached::Read

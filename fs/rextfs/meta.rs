@@ -6,7 +6,7 @@
 
 use crate::journal::Handle;
 use crate::RextFs;
-use kernel::fs::SuperBlock;
+use kernel::fs::{memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
 
 /// Reads metadata block `blockno` into a new buffer of one block.
@@ -114,6 +114,9 @@ pub(crate) fn with_block_checked<R>(
         (b, _) => b?,
     };
     let g = b.lock()?;
+    // Whatever `f` allocates must not recurse into the file system (its reclaim may take
+    // locks that come before the buffer locks).
+    let _nofs = NofsScope::new();
     f(&g)
 }
 
@@ -130,6 +133,8 @@ pub(crate) fn read_block_verified(
     let info = sb.data();
     let b = info.bufs.read_verified(sb, blockno, kind as u32, verify)?;
     let g = b.lock()?;
+    // The copy is allocated under the buffer lock: no recursion into the file system.
+    let _nofs = NofsScope::new();
     g.to_vec(GFP_KERNEL)
 }
 

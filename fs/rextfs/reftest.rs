@@ -186,7 +186,8 @@ pub(crate) fn ioctl(inode: &INode<RextFs>, arg: usize) -> Result<i32> {
     Ok(0)
 }
 
-/// [`INIT_SECURITY_ON_READ`] for inode `ino`, asked through the open file's `inode`.
+/// [`INIT_SECURITY_ON_READ`] for inode `ino`, asked through the open file's `inode` (of the
+/// same file system; the root stands for the directory).
 fn init_security_on_read(inode: &INode<RextFs>, ino: u64) -> Result {
     let sb = inode.super_block();
     if !sb.data().geo.ino_valid(ino) {
@@ -197,7 +198,8 @@ fn init_security_on_read(inode: &INode<RextFs>, ino: u64) -> Result {
         Either::Cached(_) => return Err(EAGAIN),
         Either::New(n) => n,
     };
-    match new.init_security(inode, None) {
+    let root = crate::inode::iget(sb, format::ROOT_INO)?;
+    match new.init_security(&root, None) {
         Err(e) if e == EINVAL => pr_info!(
             "{}: test: init_security on inode {} being read refused: EINVAL\n",
             sb.id(),

@@ -296,7 +296,8 @@ impl BufCache {
     }
 
     /// Returns the buffer of block `blockno` without reading it, zero-filled unless it was
-    /// cached already: for a block the caller is about to overwrite entirely.
+    /// cached already (a buffer being read is waited for): for a block the caller is about
+    /// to overwrite entirely, or one it knows to hold zeroes on the device.
     pub fn get_new<T: FileSystem>(&self, sb: &SuperBlock<T>, blockno: u64) -> Result<BufRef<'_>> {
         self.check_sb(sb)?;
         let pos = self.pos(blockno)?;
