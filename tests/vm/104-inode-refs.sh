@@ -153,7 +153,8 @@ claimed || rc=$?
 check_clean "deferred iputs"
 
 # 6. init_security refused on an inode being read. The file's inode is
-#    evicted from the cache first (no reference left, caches dropped), so the
+#    evicted from the cache first (no reference left; page cache, dentries
+#    and inodes dropped: an inode with cached pages is not evicted), so the
 #    test ioctl's iget gets a new inode to read.
 mount -t rextfs "$dev" "$mnt" || fail "mount (init_security)"
 echo six >"$mnt/s"
@@ -166,7 +167,7 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 try:
     for _ in range(20):
         with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("2\n")
+            f.write("3\n")
         try:
             fcntl.ioctl(fd, 0x72F0, 7 | (int(sys.argv[2]) << 8))
             break
