@@ -819,10 +819,7 @@ pub(crate) fn inode_block_free_but(sb: &SuperBlock<RextFs>, ino: u64) -> Result<
                 && format::bitmap_find_set(b, own + 1, hi).is_none())
         },
     )
-    .map_err(|e| match e {
-        meta::BlockFail::Corrupt(e) => corrupt(sb, "bitmap block", e),
-        meta::BlockFail::Err(e) => e,
-    })
+    .map_err(|e| e.logged(|e| corrupt(sb, "bitmap block", e)))
 }
 
 /// Frees inode `ino` in the transaction of `h`; the caller has zeroed its slot.

@@ -97,10 +97,7 @@ fn with_dir_block<R>(
             f(b)
         },
     )
-    .map_err(|e| match e {
-        meta::BlockFail::Corrupt(e) => corrupt(sb, "directory block", e),
-        meta::BlockFail::Err(e) => e,
-    })
+    .map_err(|e| e.logged(|e| corrupt(sb, "directory block", e)))
 }
 
 /// Number of blocks of a directory of `size` bytes.

@@ -105,10 +105,7 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
             }
             f(buf, h)
         });
-        r.map_err(|e| match e {
-            BlockFail::Corrupt(e) => self.err(e),
-            BlockFail::Err(e) => e,
-        })
+        r.map_err(|e| e.logged(|e| self.err(e)))
     }
 
     /// Appends to `out` every key in `lo..=hi` below node `blockno` (of `level`, when known),

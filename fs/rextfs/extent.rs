@@ -64,8 +64,7 @@ fn lookup_leaf<S: NodeRead>(sb: &S, ino: u64, root: &[u8], lblk: u64) -> Result<
         let child = match step {
             Ok(LookupStep::Found(m)) => return Ok((m, upper)),
             Ok(LookupStep::Down(child)) => child,
-            Err(BlockFail::Corrupt(e)) => return Err(err(e)),
-            Err(BlockFail::Err(e)) => return Err(e),
+            Err(e) => return Err(e.logged(err)),
         };
         // `Down` comes from interior nodes only: `level` is at least 1.
         let want = level - 1;

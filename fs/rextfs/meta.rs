@@ -43,6 +43,17 @@ pub(crate) enum BlockFail {
     Err(Error),
 }
 
+impl BlockFail {
+    /// The error to return, corruption logged (and the file system marked) by `log`; call
+    /// it once the buffer lock is dropped.
+    pub(crate) fn logged(self, log: impl FnOnce(crate::FormatError) -> Error) -> Error {
+        match self {
+            BlockFail::Corrupt(e) => log(e),
+            BlockFail::Err(e) => e,
+        }
+    }
+}
+
 impl From<crate::FormatError> for BlockFail {
     fn from(e: crate::FormatError) -> Self {
         BlockFail::Corrupt(e)
