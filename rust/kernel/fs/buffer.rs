@@ -76,6 +76,11 @@ struct CacheMap {
     count: usize,
     /// Where [`BufCache::shrink`] goes on.
     hand: u64,
+    /// `count` below which no shrink is tried: after a shrink that could not get under the
+    /// limit (every other buffer pinned or held, as when a journal holds many blocks until
+    /// its checkpoint), the next one waits until a quarter of the limit more buffers came
+    /// in, so that a cache full of pinned buffers is not walked whole at every insertion.
+    next_shrink: usize,
 }
 
 /// The metadata buffer cache of one super block.
@@ -134,6 +139,7 @@ impl BufCache {
                     tree: RBTree::new(),
                     count: 0,
                     hand: 0,
+                    next_shrink: 0,
                 },
                 MAP_LOCK_NAME,
                 static_lock_class!(),
@@ -192,8 +198,13 @@ impl BufCache {
         }
         map.tree.insert(node);
         map.count += 1;
-        if map.count > self.limit {
+        if map.count > self.limit && map.count >= map.next_shrink {
             Self::shrink(&mut map, self.limit - self.limit / 4);
+            map.next_shrink = if map.count > self.limit {
+                map.count + self.limit / 4
+            } else {
+                0
+            };
         }
         Ok(BufRef { buf, cache: self })
     }
@@ -341,6 +352,7 @@ impl BufCache {
             }
         }
         map.count -= removed;
+        map.next_shrink = map.next_shrink.saturating_sub(removed);
     }
 
     /// The buffer of block `blockno` if it is cached; never reads the device.
@@ -353,6 +365,7 @@ impl BufCache {
     pub fn shrink_all(&self) {
         let mut map = self.map.lock();
         Self::shrink(&mut map, 0);
+        map.next_shrink = 0;
     }
 
     /// Number of cached buffers.
@@ -424,6 +437,14 @@ impl BufGuard<'_> {
     /// block is being freed).
     pub fn set_pinned(&mut self, pinned: bool) {
         self.buf.pinned.store(pinned, Ordering::Release);
+    }
+
+    /// Records that the contents, which the file system wrote itself, count as checked as a
+    /// block of kind `tag`: the next [`BufCache::read_verified`] with `tag` does not run its
+    /// check on them (for contents that the check would refuse until the file system
+    /// completes them, e.g. a checksum computed later).
+    pub fn set_verified(&mut self, tag: u32) {
+        self.inner.verified = Some(tag);
     }
 
     /// Whether the buffer is pinned ([`BufGuard::set_pinned`]).
@@ -613,6 +634,34 @@ mod tests {
         c.shrink_all();
         assert_eq!(c.count(), 2);
         assert!(c.get_cached(0).is_none() && c.get_cached(1).is_none());
+    }
+
+    #[test]
+    fn a_cache_full_of_pinned_buffers_shrinks_in_steps() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 16);
+        for b in 0..64 {
+            cached(&c, b).unwrap().lock().unwrap().set_pinned(true);
+        }
+        // Every shrink found nothing to drop: the next one waits for a quarter of the limit
+        // (4) more buffers, and unpinned buffers never pile up past that (and the one
+        // being inserted).
+        assert_eq!(c.count(), 64);
+        let next = c.map.lock().next_shrink;
+        assert!(next > 64 && next <= 64 + 4);
+        for b in 64..200 {
+            cached(&c, b).unwrap();
+            assert!(c.count() <= 64 + 4 + 1);
+        }
+        // Once the pins are gone, the next shrink brings the cache back under its limit.
+        for b in 0..64 {
+            c.get_cached(b).unwrap().lock().unwrap().set_pinned(false);
+        }
+        for b in 200..205 {
+            cached(&c, b).unwrap();
+        }
+        assert!(c.count() <= 16);
+        assert_eq!(c.map.lock().next_shrink, 0);
     }
 
     #[test]
