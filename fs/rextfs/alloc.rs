@@ -59,9 +59,22 @@ fn read_bitmap(sb: &SuperBlock<RextFs>, bm: &Bitmap, idx: u64) -> Result<KVec<u8
     })
 }
 
-fn write_bitmap(h: &Handle<'_>, bm: &Bitmap, idx: u64, buf: &mut [u8]) -> Result {
-    format::bitmap_seal(buf).map_err(|e| corrupt(h.sb(), "bitmap block", e))?;
-    h.write_block(bm.start + idx, buf)
+/// Changes bitmap block `idx` of `bm` in place in the transaction of `h` (see
+/// [`Handle::modify_block`]; the commit seals it).
+fn modify_bitmap<R>(
+    h: &Handle<'_>,
+    bm: &Bitmap,
+    idx: u64,
+    f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
+) -> Result<R> {
+    let blockno = bm.start + idx;
+    h.modify_block(
+        blockno,
+        meta::BlockKind::Bitmap,
+        "bitmap block",
+        |b| format::bitmap_check(b, blockno, bm.kind, idx),
+        f,
+    )
 }
 
 /// The blocks of one bitmap, as [`alloc_run_in`] and [`free_run_in`] see them: on the device,
@@ -79,10 +92,15 @@ pub(crate) trait BitmapBlocks {
     fn bits(&self) -> Result<NonZeroU64>;
     /// Reads and checks bitmap block `idx`.
     fn read(&self, idx: u64) -> Result<KVec<u8>>;
-    /// Seals and writes bitmap block `idx`.
-    fn write(&self, idx: u64, buf: &mut [u8]) -> Result;
-    /// Logs a corrupted bitmap block and returns the error to give back.
-    fn corrupt(&self, e: format::FormatError) -> Error;
+    /// Changes bitmap block `idx` in place with `f`, which returns its result and whether it
+    /// changed the block, and must leave the block as it found it when it fails; the block's
+    /// checksum is seen to (by the commit, on the device). `f` runs under the block's buffer
+    /// lock: it must not use the bitmap.
+    fn modify<R>(
+        &self,
+        idx: u64,
+        f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
+    ) -> Result<R>;
     /// The first extent (start, end) of items `item..item + len` that must not be allocated
     /// although their bits are clear: blocks freed by a transaction that has not committed
     /// (see [`crate::journal::busy_overlap`]).
@@ -160,12 +178,12 @@ impl BitmapBlocks for DevBitmap<'_, '_> {
         read_bitmap(self.h.sb(), &self.bm, idx)
     }
 
-    fn write(&self, idx: u64, buf: &mut [u8]) -> Result {
-        write_bitmap(self.h, &self.bm, idx, buf)
-    }
-
-    fn corrupt(&self, e: format::FormatError) -> Error {
-        corrupt(self.h.sb(), "bitmap block", e)
+    fn modify<R>(
+        &self,
+        idx: u64,
+        f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
+    ) -> Result<R> {
+        modify_bitmap(self.h, &self.bm, idx, f)
     }
 
     fn busy(&self, item: u64, len: u64) -> Option<(u64, u64)> {
@@ -322,7 +340,8 @@ pub(crate) fn alloc_run_in<B: BitmapBlocks>(
     }
 }
 
-/// Step 1 of [`alloc_run_in`]: the clear bits at `goal`, if its bit is clear and not busy.
+/// Step 1 of [`alloc_run_in`]: the clear bits at `goal`, if its bit is clear and not busy,
+/// found and set in place.
 fn take_at_goal<B: BitmapBlocks>(
     bm: &B,
     runs: &mut Runs,
@@ -334,29 +353,43 @@ fn take_at_goal<B: BitmapBlocks>(
     if runs.get(idx) == Some(0) || bm.busy(goal, 1).is_some() {
         return Ok(None);
     }
-    let buf = bm.read(idx)?;
-    if runs.get(idx).is_none() {
-        runs.measure(idx, &buf, bits.get());
-    }
-    let base = idx * bits.get();
-    if format::bitmap_test(&buf, goal - base) != Some(false) {
-        return Ok(None);
-    }
-    // Up to the next busy extent.
+    // Up to the next busy extent, found before the block is locked (the busy extents are
+    // behind the journal's lock).
     let want = match bm.busy(goal, want) {
         Some((busy_start, _)) => want.min(busy_start.saturating_sub(goal)),
         None => want,
     };
-    take(bm, runs, idx, buf, goal, want).map(Some)
+    let base = idx * bits.get();
+    let bit = goal - base;
+    let end = (bm.items() - base).min(bits.get());
+    let n = bm.modify(idx, |b| {
+        if runs.get(idx).is_none() {
+            runs.measure(idx, b, bits.get());
+        }
+        let mut n = 0u64;
+        while n < want && bit + n < end && format::bitmap_test(b, bit + n) == Some(false) {
+            n += 1;
+        }
+        if n == 0 {
+            return Ok((0, false));
+        }
+        for i in bit..bit + n {
+            format::bitmap_set(b, i, true)?;
+        }
+        runs.measure(idx, b, bits.get());
+        Ok((n, true))
+    })?;
+    Ok((n > 0).then_some((goal, n)))
 }
 
-/// Sets the clear bits of bitmap block `idx` (read into `buf`) from item `first`, up to
-/// `want`, the first set bit or the end of the block, and writes the block.
+/// Sets the clear bits of bitmap block `idx` (read into `buf` under the allocator's lock, so
+/// that the block is still the same) from item `first`, up to `want`, the first set bit or the
+/// end of the block, in place.
 fn take<B: BitmapBlocks>(
     bm: &B,
     runs: &mut Runs,
     idx: u64,
-    mut buf: KVec<u8>,
+    buf: &[u8],
     first: u64,
     want: u64,
 ) -> Result<(u64, u64)> {
@@ -365,15 +398,23 @@ fn take<B: BitmapBlocks>(
     let bit = first - base;
     let end = (bm.items() - base).min(bits);
     let mut n = 0u64;
-    while n < want && bit + n < end && format::bitmap_test(&buf, bit + n) == Some(false) {
-        format::bitmap_set(&mut buf, bit + n, true).map_err(|e| bm.corrupt(e))?;
+    while n < want && bit + n < end && format::bitmap_test(buf, bit + n) == Some(false) {
         n += 1;
     }
     if n == 0 {
         return Err(EFSCORRUPTED);
     }
-    bm.write(idx, &mut buf)?;
-    runs.measure(idx, &buf, bits);
+    bm.modify(idx, |b| {
+        // Checked before anything changes.
+        if (bit..bit + n).any(|i| format::bitmap_test(b, i) != Some(false)) {
+            return Err(meta::BlockFail::Err(EFSCORRUPTED));
+        }
+        for i in bit..bit + n {
+            format::bitmap_set(b, i, true)?;
+        }
+        runs.measure(idx, b, bits);
+        Ok(((), true))
+    })?;
     Ok((first, n))
 }
 
@@ -435,7 +476,7 @@ fn search<B: BitmapBlocks>(
                 };
                 if piece_end - cur >= need {
                     let want = want.min(piece_end - cur);
-                    return take(bm, runs, idx, buf, cur, want).map(|r| (Some(r), longest));
+                    return take(bm, runs, idx, &buf, cur, want).map(|r| (Some(r), longest));
                 }
                 cur = next;
             }
@@ -472,7 +513,9 @@ pub(crate) fn free_runs_in<B: BitmapBlocks>(
     ranges: &[(u64, u64)],
 ) -> Result {
     let bits = bm.bits()?;
-    let mut cur: Option<(u64, KVec<u8>)> = None;
+    // The bitmap block being gathered, and the bit ranges to clear in it.
+    let mut cur = None;
+    let mut parts = KVec::new();
     for &(first, count) in ranges {
         let end = first.checked_add(count).ok_or(EFSCORRUPTED)?;
         if end > bm.items() {
@@ -482,36 +525,66 @@ pub(crate) fn free_runs_in<B: BitmapBlocks>(
         while item < end {
             let idx = item / bits;
             let base = idx * bits.get();
-            let buf = match &mut cur {
-                Some((i, buf)) if *i == idx => buf,
-                _ => {
-                    if let Some((i, mut buf)) = cur.take() {
-                        bm.write(i, &mut buf)?;
-                        runs.measure(i, &buf, bits.get());
-                    }
-                    &mut cur.insert((idx, bm.read(idx)?)).1
+            if cur != Some(idx) {
+                if let Some(i) = cur {
+                    clear_parts(bm, runs, i, &parts)?;
                 }
-            };
-            let stop = end.min(base + bits.get());
-            while item < stop {
-                if !format::bitmap_set(buf, item - base, false).map_err(|e| bm.corrupt(e))? {
-                    pr_err!(
-                        "{}: freeing free item {} (bitmap kind {})\n",
-                        bm.dev_id(),
-                        item,
-                        bm.kind()
-                    );
-                    return Err(EFSCORRUPTED);
-                }
-                item += 1;
+                parts.clear();
+                cur = Some(idx);
             }
+            let stop = end.min(base + bits.get());
+            parts.push((item - base, stop - base), GFP_KERNEL)?;
+            item = stop;
         }
     }
-    if let Some((i, mut buf)) = cur {
-        bm.write(i, &mut buf)?;
-        runs.measure(i, &buf, bits.get());
+    if let Some(i) = cur {
+        clear_parts(bm, runs, i, &parts)?;
     }
     Ok(())
+}
+
+/// Clears the bit ranges `parts` (sorted, not overlapping) of bitmap block `idx` in place:
+/// every bit must be set, which is checked before anything changes.
+fn clear_parts<B: BitmapBlocks>(bm: &B, runs: &mut Runs, idx: u64, parts: &[(u64, u64)]) -> Result {
+    let bits = bm.bits()?.get();
+    let (dev, kind) = (bm.dev_id(), bm.kind());
+    bm.modify(idx, |b| {
+        let mut prev = 0;
+        for &(start, end) in parts {
+            if start < prev {
+                pr_err!(
+                    "{}: freeing item {} twice (bitmap kind {})\n",
+                    dev,
+                    idx * bits + start,
+                    kind
+                );
+                return Err(meta::BlockFail::Err(EFSCORRUPTED));
+            }
+            prev = end;
+            for bit in start..end {
+                match format::bitmap_test(b, bit) {
+                    Some(true) => {}
+                    Some(false) => {
+                        pr_err!(
+                            "{}: freeing free item {} (bitmap kind {})\n",
+                            dev,
+                            idx * bits + bit,
+                            kind
+                        );
+                        return Err(meta::BlockFail::Err(EFSCORRUPTED));
+                    }
+                    None => return Err(format::FormatError::BadIndex.into()),
+                }
+            }
+        }
+        for &(start, end) in parts {
+            for bit in start..end {
+                format::bitmap_set(b, bit, false)?;
+            }
+        }
+        runs.measure(idx, b, bits);
+        Ok(((), true))
+    })
 }
 
 /// The first run of clear bits of bitmap block `buf` in `[bit, stop)`: (first bit, length),
@@ -932,8 +1005,8 @@ fn next_trim_piece(
 #[kunit_tests(rextfs_alloc)]
 mod tests {
     use super::{alloc_run_in, free_run_at, free_run_in, free_runs_in, BitmapBlocks, Runs};
-    use crate::format;
     use crate::testing::{check, Rng};
+    use crate::{format, meta};
     use core::cell::{Cell, RefCell};
     use core::num::NonZeroU64;
     use kernel::prelude::*;
@@ -1027,19 +1100,19 @@ mod tests {
             Ok(copy)
         }
 
-        fn write(&self, idx: u64, buf: &mut [u8]) -> Result {
-            format::bitmap_seal(buf).map_err(|_| EIO)?;
+        fn modify<R>(
+            &self,
+            idx: u64,
+            f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
+        ) -> Result<R> {
             let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
-            blocks
-                .get_mut(idx as usize)
-                .ok_or(EIO)?
-                .copy_from_slice(buf);
-            self.writes.set(self.writes.get() + 1);
-            Ok(())
-        }
-
-        fn corrupt(&self, _e: format::FormatError) -> Error {
-            EFSCORRUPTED
+            let b = blocks.get_mut(idx as usize).ok_or(EIO)?;
+            let (r, changed) = f(b).map_err(|e| e.logged(|_| EFSCORRUPTED))?;
+            if changed {
+                format::bitmap_seal(b).map_err(|_| EIO)?;
+                self.writes.set(self.writes.get() + 1);
+            }
+            Ok(r)
         }
 
         fn busy(&self, item: u64, len: u64) -> Option<(u64, u64)> {

@@ -109,10 +109,8 @@ fn dir_blocks(sb: &SuperBlock<RextFs>, size: u64) -> u64 {
 struct Found {
     /// Logical block of the directory holding the entry.
     lblk: u64,
-    /// Physical block holding the entry.
+    /// Physical block holding the entry (0 unless asked for).
     phys: u64,
-    /// Contents of that block (checked).
-    buf: KVec<u8>,
     /// Offset of the entry in the block.
     off: usize,
     /// Inode number the entry points at.
@@ -136,32 +134,28 @@ fn is_entry_boundary(buf: &[u8], off: usize) -> bool {
 
 /// Finds `name` in directory `ino` (on-disk inode `d`): through the hash index when the
 /// directory has one, by scanning its blocks otherwise. The blocks are searched in place;
-/// only the block holding the entry is copied into [`Found::buf`], and only when `want_buf`
-/// (otherwise it stays empty and [`Found::phys`] is 0).
+/// the physical block holding the entry is looked up only when `want_phys` (otherwise
+/// [`Found::phys`] is 0).
 fn locate_in(
     sb: &SuperBlock<RextFs>,
     ino: u64,
     d: &format::Inode,
     name: &[u8],
-    want_buf: bool,
+    want_phys: bool,
 ) -> Result<Option<Found>> {
     let shift = sb.data().geo.block_log2;
     let nblocks = dir_blocks(sb, d.size);
     let found = |lblk: u64, off: usize, eino: u64| -> Result<Option<Found>> {
-        // The block is copied after its lock was dropped: the callers that want it hold the
-        // directory's `i_rwsem` exclusively, so the entry is still there.
-        let (phys, buf) = if want_buf {
-            (
-                dir_block_mapped(sb, ino, d, lblk)?,
-                read_dir_block(sb, ino, d, lblk)?,
-            )
+        // The callers that want the block hold the directory's `i_rwsem` exclusively, so
+        // the entry stays where it was found.
+        let phys = if want_phys {
+            dir_block_mapped(sb, ino, d, lblk)?
         } else {
-            (0, KVec::new())
+            0
         };
         Ok(Some(Found {
             lblk,
             phys,
-            buf,
             off,
             ino: eino,
         }))
@@ -292,19 +286,19 @@ pub(crate) fn add_entry(
         if known != SPACE_UNKNOWN && usize::from(known) < need {
             continue;
         }
-        let mut buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
-        let off = match format::dirblock_insert(&mut buf, name, ino, ft) {
-            Ok(off) => off,
-            Err(format::FormatError::Full) => {
-                space[lblk as usize] = largest_slot(sb, &buf)?;
-                continue;
-            }
-            Err(e) => return Err(corrupt(sb, "directory block", e)),
-        };
         let phys = dir_block_mapped(sb, dir.ino(), &d, lblk)?;
-        format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
-        h.write_block(phys, &buf)?;
-        space[lblk as usize] = largest_slot(sb, &buf)?;
+        // In place; `None` (and the block left alone) when it has no room.
+        let added = modify_dir_block(h, dir.ino(), phys, |b| {
+            match format::dirblock_insert(b, name, ino, ft) {
+                Ok(off) => Ok(((Some(off), slot_in(b)), true)),
+                Err(format::FormatError::Full) => Ok(((None, slot_in(b)), false)),
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        space[lblk as usize] = added.1;
+        let Some(off) = added.0 else {
+            continue;
+        };
         if d.dir_index_root == 0 {
             return Ok(());
         }
@@ -314,9 +308,10 @@ pub(crate) fn add_entry(
         let mut ctx = dirindex::IndexCtx::new(h, dir.ino(), phys, &mut blocks);
         if let Err(e) = ctx.insert(d.dir_index_root, key) {
             // Take the entry back out: the index must match the entries.
-            let _ = format::dirblock_remove(&mut buf, off)
-                .and_then(|()| format::dirblock_seal(&mut buf));
-            let _ = h.write_block(phys, &buf);
+            let _ = modify_dir_block(h, dir.ino(), phys, |b| {
+                format::dirblock_remove(b, off)?;
+                Ok(((), true))
+            });
             space[lblk as usize] = SPACE_UNKNOWN;
             return Err(e);
         }
@@ -345,10 +340,33 @@ fn space_resize(space: &mut KVec<u16>, nblocks: u64) -> Result {
     Ok(())
 }
 
-/// The entry for the space map of directory block `buf`: its largest slot.
-fn largest_slot(sb: &SuperBlock<RextFs>, buf: &[u8]) -> Result<u16> {
-    let slot = format::dirblock_largest_slot(buf).map_err(|e| corrupt(sb, "directory block", e))?;
-    Ok(u16::try_from(slot).unwrap_or(SPACE_UNKNOWN - 1))
+/// The entry for the space map of the checked directory block `buf`, for use under its
+/// buffer lock: unknown if the block cannot be walked (which a checked block always can).
+fn slot_in(buf: &[u8]) -> u16 {
+    format::dirblock_largest_slot(buf).map_or(SPACE_UNKNOWN, |s| {
+        u16::try_from(s).unwrap_or(SPACE_UNKNOWN - 1)
+    })
+}
+
+/// Changes block `phys` of directory `ino` in place in the transaction of `h` (see
+/// [`Handle::modify_block`]: `f` returns its result and whether it changed the block, and
+/// leaves the block as it found it when it fails), checked as [`read_dir_block`] checks it.
+fn modify_dir_block<R>(
+    h: &Handle<'_>,
+    ino: u64,
+    phys: u64,
+    f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
+) -> Result<R> {
+    h.modify_block(
+        phys,
+        meta::BlockKind::DirBlock,
+        "directory block",
+        |b| format::dirblock_check(b, phys, ino),
+        |b| {
+            format::dirblock_check_fields(b, phys, ino)?;
+            f(b)
+        },
+    )
 }
 
 /// Blocks that growing a directory may need at most: the new block, a split at every level of
@@ -482,16 +500,17 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
     let Found {
         lblk,
         phys,
-        mut buf,
         off,
         ino,
     } = locate(dir, name)?;
-    format::dirblock_remove(&mut buf, off).map_err(|e| corrupt(sb, "directory block", e))?;
-    format::dirblock_seal(&mut buf).map_err(|e| corrupt(sb, "directory block", e))?;
-    h.write_block(phys, &buf)?;
+    // `dirblock_remove` checks `off` before it changes anything; the rest (merging free
+    // entries) walks entries the check of the block walked already.
+    let slot = modify_dir_block(h, dir.ino(), phys, |b| {
+        format::dirblock_remove(b, off)?;
+        Ok((slot_in(b), true))
+    })?;
     let mut d = dir.data().disk.lock();
     {
-        let slot = largest_slot(sb, &buf)?;
         let mut space = dir.data().dir_space.lock();
         if let Some(s) = space.get_mut(lblk as usize) {
             *s = slot;
@@ -523,12 +542,11 @@ fn retarget_entry(
     ino: u64,
     ft: u8,
 ) -> Result {
-    let sb = dir.super_block();
-    let mut f = locate(dir, name)?;
-    format::dirent_set_target(&mut f.buf, f.off, ino, ft)
-        .map_err(|e| corrupt(sb, "directory block", e))?;
-    format::dirblock_seal(&mut f.buf).map_err(|e| corrupt(sb, "directory block", e))?;
-    h.write_block(f.phys, &f.buf)
+    let f = locate(dir, name)?;
+    modify_dir_block(h, dir.ino(), f.phys, |b| {
+        format::dirent_set_target(b, f.off, ino, ft)?;
+        Ok(((), true))
+    })
 }
 
 /// Tells whether directory `dir` has no entries.

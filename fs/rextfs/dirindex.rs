@@ -203,8 +203,8 @@ impl<S: NodeStore> IndexCtx<'_, S> {
         Ok((b, buf))
     }
 
+    /// Writes node block `blockno` (the store computes its checksum).
     fn write_node(&self, blockno: u64, buf: &mut [u8]) -> Result {
-        format::node_seal(buf, NodeForm::Block).map_err(|e| self.err(e))?;
         self.sb.write_node_block(blockno, buf)
     }
 

@@ -6,7 +6,7 @@
 
 use crate::journal::Handle;
 use crate::RextFs;
-use kernel::fs::{memalloc::NofsScope, SuperBlock};
+use kernel::fs::{buffer::BufRef, memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
 
 /// Reads metadata block `blockno` into a new buffer of one block.
@@ -110,25 +110,38 @@ pub(crate) fn with_block_checked<R>(
     check: impl FnOnce(&[u8]) -> core::result::Result<(), crate::FormatError>,
     f: impl FnOnce(&[u8]) -> core::result::Result<R, BlockFail>,
 ) -> core::result::Result<R, BlockFail> {
-    crate::check_live(sb)?;
-    let info = sb.data();
-    let mut bad = None;
-    let b = info.bufs.read_verified(sb, blockno, kind as u32, |b| {
-        check(b).map_err(|e| {
-            bad = Some(e);
-            EFSCORRUPTED
-        })
-    });
-    let b = match (b, bad) {
-        // Logged (and the file system marked) outside the buffer lock.
-        (Err(_), Some(e)) => return Err(BlockFail::Err(crate::corrupt(sb, what, e))),
-        (b, _) => b?,
-    };
+    let b = read_checked(sb, blockno, kind, what, check)?;
     let g = b.lock()?;
     // Whatever `f` allocates must not recurse into the file system (its reclaim may take
     // locks that come before the buffer locks).
     let _nofs = NofsScope::new();
     f(&g)
+}
+
+/// The cached buffer of metadata block `blockno`, read if needed, with `check` run on it the
+/// first time it is used as a block of `kind` after it was read from the device (see
+/// [`read_block_verified`]); a failed check is logged as corruption of a `what`.
+pub(crate) fn read_checked<'a>(
+    sb: &'a SuperBlock<RextFs>,
+    blockno: u64,
+    kind: BlockKind,
+    what: &str,
+    check: impl FnOnce(&[u8]) -> core::result::Result<(), crate::FormatError>,
+) -> Result<BufRef<'a>> {
+    crate::check_live(sb)?;
+    let bufs = &sb.data().get_ref().bufs;
+    let mut bad = None;
+    let b = bufs.read_verified(sb, blockno, kind as u32, |b| {
+        check(b).map_err(|e| {
+            bad = Some(e);
+            EFSCORRUPTED
+        })
+    });
+    match (b, bad) {
+        // Logged (and the file system marked) outside the buffer lock.
+        (Err(_), Some(e)) => Err(crate::corrupt(sb, what, e)),
+        (b, _) => b,
+    }
 }
 
 /// Reads metadata block `blockno` into a new buffer of one block; `verify` checks it the
@@ -183,7 +196,8 @@ pub(crate) trait NodeRead {
 /// the mounted file system (every change is part of its transaction), or memory in the KUnit
 /// tests.
 pub(crate) trait NodeStore: NodeRead {
-    /// Writes a whole node block.
+    /// Writes a whole node block, whose checksum the store computes (the journal's commit on
+    /// the device, at once in memory): the tree code leaves it alone.
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result;
     /// Allocates one block, preferably at `goal`.
     fn alloc_node_block(&self, goal: u64) -> Result<u64>;
@@ -268,7 +282,7 @@ impl NodeRead for SuperBlock<RextFs> {
 
     fn read_node_block(&self, blockno: u64) -> Result<KVec<u8>> {
         // The checksum is verified once while the block stays cached: changes made since
-        // are this file system's own, sealed when made.
+        // are this file system's own, sealed by the commit that logs them.
         read_block_checked(self, blockno, BlockKind::Node, "tree node", |b| {
             crate::format::node_check_self(b, blockno).map(|_| ())
         })
@@ -326,7 +340,7 @@ impl NodeRead for Handle<'_> {
 
 impl NodeStore for Handle<'_> {
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result {
-        self.write_block(blockno, buf)
+        self.write_block_unsealed(blockno, buf, BlockKind::Node)
     }
 
     fn alloc_node_block(&self, goal: u64) -> Result<u64> {

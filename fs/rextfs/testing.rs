@@ -161,7 +161,8 @@ impl NodeStore for MemStore {
         match blocks.get_mut(b) {
             Some(Some(dst)) if dst.len() == buf.len() => {
                 dst.copy_from_slice(buf);
-                Ok(())
+                // The store seals, as the journal's commit does on the device.
+                crate::format::node_seal(dst, crate::format::NodeForm::Block).map_err(|_| EIO)
             }
             _ => {
                 pr_err!("kunit store: bad write of block {}\n", blockno);

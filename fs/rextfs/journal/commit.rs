@@ -166,7 +166,8 @@ fn write_home(sb: &SuperBlock<RextFs>, homes: &[u64]) -> Result {
     for chunk in homes.chunks(256) {
         let mut copies = KVec::with_capacity(chunk.len(), GFP_KERNEL)?;
         for &b in chunk {
-            if let Some(io) = copy_cached(sb, b)? {
+            // Sealed by the commit that logged them.
+            if let Some(io) = copy_cached(sb, b, false)? {
                 copies.push((b, io), GFP_KERNEL)?;
             }
         }
@@ -245,7 +246,7 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
     // The blocks are in the log from now on as far as frees are concerned: one freed while
     // this transaction is written gets a revoke record.
     let mut nodes = KVec::with_capacity(blocks.iter().count(), GFP_KERNEL)?;
-    for (&b, ()) in blocks.iter() {
+    for (&b, _) in blocks.iter() {
         nodes.push(RBTreeNode::new(b, (), GFP_KERNEL)?, GFP_KERNEL)?;
     }
     {
@@ -255,8 +256,8 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
         }
     }
     let mut copies = KVec::new();
-    for (&b, ()) in blocks.iter() {
-        if let Some(io) = copy_cached(sb, b)? {
+    for (&b, &seal) in blocks.iter() {
+        if let Some(io) = copy_cached(sb, b, seal)? {
             copies.push((b, io), GFP_KERNEL)?;
         }
     }
@@ -267,14 +268,18 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
     }))
 }
 
-/// A copy of the cached buffer of block `b`, taken under its lock; `None` if it is not
-/// cached (it was freed and forgotten).
-fn copy_cached(sb: &SuperBlock<RextFs>, b: u64) -> Result<Option<IoBuf>> {
+/// A copy of the cached buffer of block `b`, taken under its lock, which is sealed first
+/// (the checksum of its metadata header recomputed) if `seal`; `None` if it is not cached (it
+/// was freed and forgotten).
+fn copy_cached(sb: &SuperBlock<RextFs>, b: u64, seal: bool) -> Result<Option<IoBuf>> {
     let info = sb.data();
     let Some(r) = info.bufs.get_cached(b) else {
         return Ok(None);
     };
-    let g = r.lock()?;
+    let mut g = r.lock()?;
+    if seal {
+        format::meta_seal(&mut g).map_err(|_| EIO)?;
+    }
     let mut io = IoBuf::new(info.journal.block_size)?;
     io.copy_from_slice(&g);
     Ok(Some(io))
@@ -283,7 +288,7 @@ fn copy_cached(sb: &SuperBlock<RextFs>, b: u64) -> Result<Option<IoBuf>> {
 /// Puts the in-memory super block into block 0's buffer, as part of the running transaction.
 fn log_super(sb: &SuperBlock<RextFs>) -> Result {
     let j = &sb.data().journal;
-    let node = RBTreeNode::new(0, (), GFP_KERNEL)?;
+    let node = RBTreeNode::new(0, false, GFP_KERNEL)?;
     let info = sb.data();
     // Encoded under the state lock alone: the lock order is state, then buffer.
     let mut io = IoBuf::new(j.block_size)?;

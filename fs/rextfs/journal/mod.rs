@@ -37,7 +37,7 @@ mod tests;
 
 pub(crate) use commit::{checkpoint, commit, force, force_seq, is_committed};
 
-use crate::{format, RextFs};
+use crate::{format, meta, RextFs};
 use core::cell::Cell;
 use kernel::fs::{memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
@@ -58,8 +58,10 @@ struct JState {
     reserved: u32,
     /// A commit waits for the open handles: no handle may start.
     barrier: bool,
-    /// Blocks the running transaction changed.
-    blocks: RBTree<u64, ()>,
+    /// Blocks the running transaction changed, each with whether the commit seals it
+    /// (recomputes the checksum of its metadata header): it was changed in place by
+    /// [`Handle::modify_block`], which leaves the checksum to the commit.
+    blocks: RBTree<u64, bool>,
     /// Number of entries of `blocks`.
     nblocks: u32,
     /// The running transaction changed the in-memory super block alone (no block).
@@ -394,11 +396,13 @@ impl<'a> Handle<'a> {
 
     /// Adds `blockno`, just changed in its (pinned) buffer, to the running transaction, with
     /// `node` allocated before the change (nothing here may fail and leave a changed buffer
-    /// outside the transaction, but the journal being aborted).
-    fn dirty(&self, blockno: u64, node: RBTreeNode<u64, ()>) -> Result {
+    /// outside the transaction, but the journal being aborted). The node's value says whether
+    /// the commit must seal the block.
+    fn dirty(&self, blockno: u64, node: RBTreeNode<u64, bool>, seal: bool) -> Result {
         let j = &self.sb.data().journal;
         let mut st = j.state.lock();
-        if st.blocks.get(&blockno).is_some() {
+        if let Some(s) = st.blocks.get_mut(&blockno) {
+            *s |= seal;
             return Ok(());
         }
         st.blocks.insert(node);
@@ -447,19 +451,39 @@ impl<'a> Handle<'a> {
     /// Writes a whole metadata block (`buf` must be one block long, `EINVAL` otherwise) as
     /// part of the transaction; its old contents are not read.
     pub(crate) fn write_block(&self, blockno: u64, buf: &[u8]) -> Result {
+        self.write_whole(blockno, buf, None)
+    }
+
+    /// Writes a whole metadata block of `kind` with a metadata header, as
+    /// [`Handle::write_block`] does, but with its checksum left to the commit (as
+    /// [`Handle::modify_block`] leaves it): the cached block counts as checked as a `kind`.
+    pub(crate) fn write_block_unsealed(
+        &self,
+        blockno: u64,
+        buf: &[u8],
+        kind: meta::BlockKind,
+    ) -> Result {
+        self.write_whole(blockno, buf, Some(kind))
+    }
+
+    /// [`Handle::write_block`], or with `unsealed` [`Handle::write_block_unsealed`].
+    fn write_whole(&self, blockno: u64, buf: &[u8], unsealed: Option<meta::BlockKind>) -> Result {
         self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
-        let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
+        let node = RBTreeNode::new(blockno, unsealed.is_some(), GFP_NOFS_ALLOC)?;
         let b = info.bufs.get_new(sb, blockno)?;
         let mut g = b.lock()?;
         if buf.len() != g.len() {
             return Err(EINVAL);
         }
         g.copy_from_slice(buf);
+        if let Some(kind) = unsealed {
+            g.set_verified(kind as u32);
+        }
         g.set_pinned(true);
         drop(g);
-        self.dirty(blockno, node)
+        self.dirty(blockno, node, unsealed.is_some())
     }
 
     /// Read-modify-write of bytes `range` of metadata block `blockno` (a slot of an inode
@@ -486,7 +510,7 @@ impl<'a> Handle<'a> {
             // buffer starts zeroed, as the block is on disk.
             Uncached::Zeroes => info.bufs.get_new(sb, blockno)?,
         };
-        let node = RBTreeNode::new(blockno, (), GFP_NOFS_ALLOC)?;
+        let node = RBTreeNode::new(blockno, false, GFP_NOFS_ALLOC)?;
         let mut old = KVec::with_capacity(range.len(), GFP_NOFS_ALLOC)?;
         let mut g = b.lock()?;
         let part = g.get_mut(range).ok_or(EFSCORRUPTED)?;
@@ -497,7 +521,43 @@ impl<'a> Handle<'a> {
         }
         g.set_pinned(true);
         drop(g);
-        self.dirty(blockno, node)
+        self.dirty(blockno, node, false)
+    }
+
+    /// Changes metadata block `blockno` in place, under its buffer lock, as part of the
+    /// transaction, without copying it: the block is read and checked as
+    /// [`meta::with_block_checked`] does (`check`, once per `kind`), then `f` changes it and
+    /// returns its result with whether it changed the block (a block left alone does not join
+    /// the transaction). `f` leaves the checksum of the block's metadata header alone: the
+    /// commit recomputes it ([`format::meta_seal`]), once for all the changes the transaction
+    /// made to the block. When `f` fails it must leave the block as it found it; corruption
+    /// it reports is logged as corruption of a `what`. `f` must not use the buffer cache (the
+    /// buffer locks do not nest) nor take a lock that comes before the buffer locks.
+    ///
+    /// For blocks with a metadata header ([`format::meta_init`]) only.
+    pub(crate) fn modify_block<R>(
+        &self,
+        blockno: u64,
+        kind: meta::BlockKind,
+        what: &str,
+        check: impl FnOnce(&[u8]) -> core::result::Result<(), format::FormatError>,
+        f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
+    ) -> Result<R> {
+        self.check_target(blockno)?;
+        let sb = self.sb;
+        let node = RBTreeNode::new(blockno, true, GFP_NOFS_ALLOC)?;
+        let b = meta::read_checked(sb, blockno, kind, what, check)?;
+        let mut g = b.lock()?;
+        let r = f(&mut g);
+        if let Ok((_, true)) = r {
+            g.set_pinned(true);
+        }
+        drop(g);
+        let (r, changed) = r.map_err(|e| e.logged(|e| crate::corrupt(sb, what, e)))?;
+        if changed {
+            self.dirty(blockno, node, true)?;
+        }
+        Ok(r)
     }
 
     /// Blocks `start..start + count` are being freed in this transaction: whatever metadata
@@ -532,17 +592,8 @@ impl<'a> Handle<'a> {
         // Blocks of this range the journal knows: changed in the running transaction, or
         // with a copy in the log.
         let mut known = KVec::new();
-        for tree in [&st.blocks, &st.logged] {
-            let mut k = start;
-            while let Some(c) = tree.cursor_lower_bound(&k) {
-                let b = *c.current().0;
-                if b >= end {
-                    break;
-                }
-                known.push(b, GFP_NOFS_ALLOC)?;
-                k = b + 1;
-            }
-        }
+        keys_in(&st.blocks, start, end, &mut known)?;
+        keys_in(&st.logged, start, end, &mut known)?;
         let revoke_blocks = j.revoke_blocks(u64::from(st.nrevokes));
         for &b in known.iter() {
             if st.blocks.remove(&b).is_some() {
@@ -572,6 +623,20 @@ impl<'a> Handle<'a> {
         st.busy.insert(busy);
         Ok(())
     }
+}
+
+/// Appends the keys of `tree` in `start..end` to `out`.
+fn keys_in<V>(tree: &RBTree<u64, V>, start: u64, end: u64, out: &mut KVec<u64>) -> Result {
+    let mut k = start;
+    while let Some(c) = tree.cursor_lower_bound(&k) {
+        let b = *c.current().0;
+        if b >= end {
+            break;
+        }
+        out.push(b, GFP_NOFS_ALLOC)?;
+        k = b + 1;
+    }
+    Ok(())
 }
 
 impl Drop for Handle<'_> {
