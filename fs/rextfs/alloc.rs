@@ -404,9 +404,17 @@ fn take<B: BitmapBlocks>(
     if n == 0 {
         return Err(EFSCORRUPTED);
     }
+    let (dev, kind) = (bm.dev_id(), bm.kind());
     bm.modify(idx, |b| {
-        // Checked before anything changes.
+        // Checked before anything changes: the block cannot have changed since it was read
+        // under the allocator's lock.
         if (bit..bit + n).any(|i| format::bitmap_test(b, i) != Some(false)) {
+            pr_err!(
+                "{}: bitmap block {} changed under the allocator (kind {})\n",
+                dev,
+                idx,
+                kind
+            );
             return Err(meta::BlockFail::Err(EFSCORRUPTED));
         }
         for i in bit..bit + n {
@@ -553,7 +561,7 @@ fn clear_parts<B: BitmapBlocks>(bm: &B, runs: &mut Runs, idx: u64, parts: &[(u64
         for &(start, end) in parts {
             if start < prev {
                 pr_err!(
-                    "{}: freeing item {} twice (bitmap kind {})\n",
+                    "{}: item {} freed twice or out of order in a batch (bitmap kind {})\n",
                     dev,
                     idx * bits + start,
                     kind
@@ -1107,7 +1115,23 @@ mod tests {
         ) -> Result<R> {
             let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
             let b = blocks.get_mut(idx as usize).ok_or(EIO)?;
-            let (r, changed) = f(b).map_err(|e| e.logged(|_| EFSCORRUPTED))?;
+            // A change that fails must leave the block as it found it.
+            let mut before = KVec::new();
+            before.extend_from_slice(b, GFP_KERNEL)?;
+            let (r, changed) = match f(b) {
+                Ok(r) => r,
+                Err(e) => {
+                    if b[..] != before[..] {
+                        pr_err!("kunit bitmap: a failed change changed block {}\n", idx);
+                        return Err(EIO);
+                    }
+                    return Err(e.logged(|_| EFSCORRUPTED));
+                }
+            };
+            if !changed && b[..] != before[..] {
+                pr_err!("kunit bitmap: an unreported change of block {}\n", idx);
+                return Err(EIO);
+            }
             if changed {
                 format::bitmap_seal(b).map_err(|_| EIO)?;
                 self.writes.set(self.writes.get() + 1);

@@ -307,13 +307,17 @@ pub(crate) fn add_entry(
         let mut blocks = d.blocks;
         let mut ctx = dirindex::IndexCtx::new(h, dir.ino(), phys, &mut blocks);
         if let Err(e) = ctx.insert(d.dir_index_root, key) {
-            // Take the entry back out: the index must match the entries.
-            let _ = modify_dir_block(h, dir.ino(), phys, |b| {
+            // Take the entry back out: the index must match the entries. If that fails, the
+            // transaction must not commit the entry without its key.
+            space[lblk as usize] = SPACE_UNKNOWN;
+            let undone = modify_dir_block(h, dir.ino(), phys, |b| {
                 format::dirblock_remove(b, off)?;
                 Ok(((), true))
             });
-            space[lblk as usize] = SPACE_UNKNOWN;
-            return Err(e);
+            return Err(match undone {
+                Ok(()) => e,
+                Err(undo) => h.abort_changed(undo),
+            });
         }
         d.blocks = blocks;
         if d.blocks != old_blocks {

@@ -145,6 +145,8 @@ fn checkpoint_quiesced(sb: &SuperBlock<RextFs>) -> Result {
             }
         }
     }
+    // The cache may hold far more than its limit now that nothing is pinned.
+    bufs.trim();
     let seq = {
         let mut st = j.state.lock();
         st.used = 0;
@@ -278,6 +280,17 @@ fn copy_cached(sb: &SuperBlock<RextFs>, b: u64, seal: bool) -> Result<Option<IoB
     };
     let mut g = r.lock()?;
     if seal {
+        // A block changed in place carries its own number in its metadata header: anything
+        // else is a stray change the checksum must not cover (the journal aborts).
+        if format::meta_blockno(&g) != Some(b) {
+            drop(g);
+            pr_crit!(
+                "{}: block {} changed in place has a bad header at commit\n",
+                sb.id(),
+                b
+            );
+            return Err(EFSCORRUPTED);
+        }
         format::meta_seal(&mut g).map_err(|_| EIO)?;
     }
     let mut io = IoBuf::new(info.journal.block_size)?;

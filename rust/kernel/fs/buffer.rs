@@ -199,14 +199,31 @@ impl BufCache {
         map.tree.insert(node);
         map.count += 1;
         if map.count > self.limit && map.count >= map.next_shrink {
-            Self::shrink(&mut map, self.limit - self.limit / 4);
-            map.next_shrink = if map.count > self.limit {
-                map.count + self.limit / 4
-            } else {
-                0
-            };
+            self.shrink_to_limit(&mut map);
         }
         Ok(BufRef { buf, cache: self })
+    }
+
+    /// Drops buffers nobody holds or pinned until the cache is a quarter below its limit. If
+    /// it stays above the limit (everything else is pinned or held), the next try waits
+    /// until a quarter more buffers came in (a quarter of the limit at least), so that the
+    /// walks over the pinned ones cost a bounded amount per insertion.
+    fn shrink_to_limit(&self, map: &mut CacheMap) {
+        Self::shrink(map, self.limit - self.limit / 4);
+        map.next_shrink = if map.count > self.limit {
+            map.count + (self.limit / 4).max(map.count / 4)
+        } else {
+            0
+        };
+    }
+
+    /// Brings the cache back under its limit if it is above it (e.g. after a journal's
+    /// checkpoint unpinned the buffers it held), rather than at the next insertions.
+    pub fn trim(&self) {
+        let mut map = self.map.lock();
+        if map.count > self.limit {
+            self.shrink_to_limit(&mut map);
+        }
     }
 
     /// Takes a reference to the cached buffer of `blockno`, if there is one (map lock held).
@@ -298,7 +315,10 @@ impl BufCache {
                 return Err(EIO);
             }
             if inner.verified != Some(tag) {
-                inner.verified = None;
+                // A failed check of another kind leaves the block checked as what it was:
+                // contents the file system completes later (see `BufGuard::set_verified`)
+                // would fail a check they passed as their own kind, and must not lose it
+                // to a stray read as something else.
                 verify(&inner.data)?;
                 inner.verified = Some(tag);
             }
@@ -643,25 +663,27 @@ mod tests {
         for b in 0..64 {
             cached(&c, b).unwrap().lock().unwrap().set_pinned(true);
         }
-        // Every shrink found nothing to drop: the next one waits for a quarter of the limit
-        // (4) more buffers, and unpinned buffers never pile up past that (and the one
-        // being inserted).
+        // Every shrink found nothing to drop: the next one waits for a quarter more buffers
+        // (a quarter of the limit, 4, at least), and unpinned buffers never pile up past
+        // that (and the one being inserted).
         assert_eq!(c.count(), 64);
         let next = c.map.lock().next_shrink;
-        assert!(next > 64 && next <= 64 + 4);
+        assert!(next > 64 && next <= 64 + 64 / 4);
         for b in 64..200 {
             cached(&c, b).unwrap();
-            assert!(c.count() <= 64 + 4 + 1);
+            assert!(c.count() <= 64 + 64 / 4 + 1);
         }
-        // Once the pins are gone, the next shrink brings the cache back under its limit.
+        // Once the pins are gone, a trim brings the cache back under its limit at once.
         for b in 0..64 {
             c.get_cached(b).unwrap().lock().unwrap().set_pinned(false);
         }
-        for b in 200..205 {
-            cached(&c, b).unwrap();
-        }
-        assert!(c.count() <= 16);
+        c.trim();
+        assert!(c.count() <= 12);
         assert_eq!(c.map.lock().next_shrink, 0);
+        for b in 200..210 {
+            cached(&c, b).unwrap();
+            assert!(c.count() <= 16);
+        }
     }
 
     #[test]
@@ -728,5 +750,8 @@ mod tests {
         c.read_verified(sb, 2, 2, ok).unwrap();
         assert_eq!(calls.get(), 2);
         assert!(matches!(c.read_verified(sb, 2, 1, |_| Err(EUCLEAN)), Err(e) if e == EUCLEAN));
+        // That failed check left the block checked as what it was.
+        c.read_verified(sb, 2, 2, ok).unwrap();
+        assert_eq!(calls.get(), 2);
     }
 }
