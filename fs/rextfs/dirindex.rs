@@ -181,6 +181,111 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
 }
 
 impl<S: NodeStore> IndexCtx<'_, S> {
+    /// Changes node `blockno` of `level` in place (see [`NodeStore::modify_node_block`]),
+    /// after the checks of [`IndexCtx::read_node`]; `f` gets the node's header too.
+    fn modify_node<R>(
+        &self,
+        blockno: u64,
+        level: u8,
+        f: impl FnOnce(&mut [u8], format::NodeHeader) -> core::result::Result<(R, bool), BlockFail>,
+    ) -> Result<R> {
+        if !self.sb.in_data_area(blockno, 1) {
+            return Err(self.err(format::FormatError::Invalid(
+                "index node outside the data area",
+            )));
+        }
+        let dir = self.dir;
+        self.sb.modify_node_block(blockno, |buf| {
+            let h =
+                format::node_check_fields(buf, NodeForm::Block, TreeKind::DirIndex, blockno, dir)?;
+            if h.level != level {
+                return Err(format::FormatError::Invalid("wrong child level").into());
+            }
+            f(buf, h)
+        })
+    }
+
+    /// The leaf of the index rooted at `root` that `key` belongs to, walked down in place, if
+    /// no record on the way is above `key` (no lower bound above it must change) and
+    /// `go_on(node header, is_root)` agrees at every interior node; `None` otherwise.
+    fn leaf_for(
+        &self,
+        root: u64,
+        key: u64,
+        go_on: impl Fn(&format::NodeHeader, bool) -> bool,
+    ) -> Result<Option<u64>> {
+        let mut blockno = root;
+        let mut level = None;
+        loop {
+            let next = self.with_node(blockno, level, |node, h| {
+                if h.level == 0 {
+                    return Ok(Some(None));
+                }
+                if !go_on(&h, level.is_none()) {
+                    return Ok(None);
+                }
+                Ok(match format::node_find_le(node, NodeForm::Block, key)? {
+                    Some(i) => {
+                        let rec: IndexRec = format::node_get(node, NodeForm::Block, i)?;
+                        Some(Some((rec.child, h.level - 1)))
+                    }
+                    None => None,
+                })
+            })?;
+            match next {
+                None => return Ok(None),
+                Some(None) => return Ok(Some(blockno)),
+                Some(Some((child, l))) => {
+                    blockno = child;
+                    level = Some(l);
+                }
+            }
+        }
+    }
+
+    /// The usual insertion, made in place without copying a node: `key` goes into a leaf
+    /// with room and no record above it changes. Returns whether it was made; when not,
+    /// nothing changed.
+    fn insert_in_place(&mut self, root: u64, key: u64) -> Result<bool> {
+        let Some(leaf) = self.leaf_for(root, key, |_, _| true)? else {
+            return Ok(false);
+        };
+        self.modify_node(leaf, 0, |node, h| {
+            if h.nr >= h.max {
+                return Ok((false, false));
+            }
+            match format::node_search(node, NodeForm::Block, key)? {
+                Ok(_) => Err(format::FormatError::Invalid("duplicate index key").into()),
+                Err(pos) => {
+                    format::node_insert(node, NodeForm::Block, pos, &DirKey(key))?;
+                    Ok((true, true))
+                }
+            }
+        })
+    }
+
+    /// The usual removal, made in place without copying a node: `key` leaves a leaf that
+    /// keeps a key (or is the root), and the root is not one that could absorb its only
+    /// child. Returns whether it was made; when not, nothing changed.
+    fn remove_in_place(&mut self, root: u64, key: u64) -> Result<bool> {
+        let Some(leaf) = self.leaf_for(root, key, |h, is_root| !is_root || h.nr != 1)? else {
+            return Ok(false);
+        };
+        let is_root = leaf == root;
+        self.modify_node(leaf, 0, |node, h| {
+            if h.nr <= 1 && !is_root {
+                return Ok((false, false));
+            }
+            match format::node_search(node, NodeForm::Block, key)? {
+                Ok(i) => {
+                    format::node_remove(node, NodeForm::Block, i)?;
+                    Ok((true, true))
+                }
+                Err(_) => Err(format::FormatError::Invalid("entry missing from index").into()),
+            }
+        })
+    }
+
     fn new_node(&mut self, level: u8) -> Result<(u64, KVec<u8>)> {
         self.allocated.reserve(1, GFP_KERNEL)?;
         let mut buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
@@ -316,6 +421,9 @@ impl<S: NodeStore> IndexCtx<'_, S> {
     /// no room (`ENOSPC`) fails before it has changed anything: a split carried half way up
     /// would leave keys in a block no parent points at.
     pub(crate) fn insert(&mut self, root: u64, key: u64) -> Result {
+        if self.insert_in_place(root, key)? {
+            return Ok(());
+        }
         let mut rbuf = self.read_node(root, None)?;
         let level = self.level_of(&rbuf)?;
         let need = self.blocks_for_insert(&rbuf, level, key)?;
@@ -386,6 +494,9 @@ impl<S: NodeStore> IndexCtx<'_, S> {
     /// Removes `key` from the index rooted at block `root`. Emptied nodes are listed in
     /// `self.freed` (see [`free_nodes`]).
     pub(crate) fn remove(&mut self, root: u64, key: u64) -> Result {
+        if self.remove_in_place(root, key)? {
+            return Ok(());
+        }
         let mut rbuf = self.read_node(root, None)?;
         let level = self.level_of(&rbuf)?;
         let mut changed = self.remove_rec(&mut rbuf, level, key)?;

@@ -199,6 +199,15 @@ pub(crate) trait NodeStore: NodeRead {
     /// Writes a whole node block, whose checksum the store computes (the journal's commit on
     /// the device, at once in memory): the tree code leaves it alone.
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result;
+    /// Changes node block `blockno` in place, checked as [`NodeRead::read_node_block`]
+    /// checks it (see [`Handle::modify_block`]): `f` returns its result and whether it
+    /// changed the node, must leave it as it found it when it fails, and leaves its checksum
+    /// to the store. Corruption `f` reports is logged.
+    fn modify_node_block<R>(
+        &self,
+        blockno: u64,
+        f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), BlockFail>,
+    ) -> Result<R>;
     /// Allocates one block, preferably at `goal`.
     fn alloc_node_block(&self, goal: u64) -> Result<u64>;
     /// Frees one block no longer referenced.
@@ -341,6 +350,20 @@ impl NodeRead for Handle<'_> {
 impl NodeStore for Handle<'_> {
     fn write_node_block(&self, blockno: u64, buf: &[u8]) -> Result {
         self.write_block_unsealed(blockno, buf, BlockKind::Node)
+    }
+
+    fn modify_node_block<R>(
+        &self,
+        blockno: u64,
+        f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), BlockFail>,
+    ) -> Result<R> {
+        self.modify_block(
+            blockno,
+            BlockKind::Node,
+            "tree node",
+            |b| crate::format::node_check_self(b, blockno).map(|_| ()),
+            f,
+        )
     }
 
     fn alloc_node_block(&self, goal: u64) -> Result<u64> {

@@ -171,6 +171,28 @@ impl NodeStore for MemStore {
         }
     }
 
+    fn modify_node_block<R>(
+        &self,
+        blockno: u64,
+        f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), crate::meta::BlockFail>,
+    ) -> Result<R> {
+        let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
+        let b = usize::try_from(blockno).map_err(|_| EIO)?;
+        let Some(Some(buf)) = blocks.get_mut(b) else {
+            pr_err!("kunit store: change of unallocated block {}\n", blockno);
+            return Err(EIO);
+        };
+        if let Err(e) = crate::format::node_check_self(buf, blockno) {
+            drop(blocks);
+            return Err(self.corrupt("node", e));
+        }
+        let (r, changed) = f(buf).map_err(|e| e.logged(|e| self.corrupt("node", e)))?;
+        if changed {
+            crate::format::node_seal(buf, crate::format::NodeForm::Block).map_err(|_| EIO)?;
+        }
+        Ok(r)
+    }
+
     fn alloc_node_block(&self, _goal: u64) -> Result<u64> {
         if self.in_use() >= self.limit.get() {
             return Err(ENOSPC);
