@@ -6,7 +6,9 @@
 //! its flags, tmpfile) runs in one transaction handle, started after the VFS took its locks
 //! and before any lock of rextfs (the inodes' disk mutexes, the super block state, buffers);
 //! the functions below it take the handle as a parameter. The link counts an operation
-//! changes are written in its handle, so that its transaction holds the whole change.
+//! changes are written in its handle, so that its transaction holds the whole change. After
+//! a removal (unlink, rmdir, rename) the directory may shrink ([`shrink`]), in handles of
+//! its own: the removal is complete and consistent without them.
 
 use crate::journal::{self, Handle};
 use crate::{
@@ -544,37 +546,58 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
 
 /// Frees the empty blocks at the end of directory `dir` (locked, its last entry removal
 /// done and its handle stopped), one block a transaction handle of its own, as XFS gives
-/// back the blocks of a directory that shrank (ext4 keeps them until `e2fsck -D`). Only
-/// blocks the space map knows to hold nothing go, each checked before it does; the first
-/// block stays, and so does the hash index (a one-block directory may keep one). A failure
-/// (logged where it happened) leaves the directory as long as it was: the removal before it
-/// stands.
+/// back the blocks of a directory that shrank (ext4 keeps them until `e2fsck -D`). The last
+/// block goes when it holds no entry (the space map says so, or a read of the block when the
+/// map does not know), and so on backwards; the first block stays, and so does the hash index
+/// (a one-block directory may keep one). The removal before it stands whatever happens here:
+/// a failure before anything changed leaves the directory as long as it was, one after the
+/// tree changed aborts the journal (as every change that fails half way does).
 fn shrink(dir: &Locked<'_, RextFs>) {
     let _ = shrink_tail(dir);
+}
+
+/// Whether block `lblk` of directory `dir` (on-disk inode `d`) holds no entry, from the
+/// space map, which learns it from the block if it did not know.
+fn block_is_empty(dir: &Locked<'_, RextFs>, d: &format::Inode, lblk: u64) -> Result<bool> {
+    let sb = dir.super_block();
+    let shift = sb.data().geo.block_log2;
+    // What the space map holds for a block without a used entry: its entries merged into
+    // one free entry covering it all.
+    let empty = (1usize << shift) - format::DIR_HDR_SIZE;
+    let known = dir.data().dir_space.lock().get(lblk as usize).copied();
+    let slot = match known {
+        Some(s) if s != SPACE_UNKNOWN => s,
+        _ => {
+            let s = with_dir_block(sb, dir.ino(), d, lblk, |b| Ok(slot_in(b)))?;
+            let mut space = dir.data().dir_space.lock();
+            if space_resize(&mut space, d.size >> shift).is_ok() {
+                if let Some(e) = space.get_mut(lblk as usize) {
+                    *e = s;
+                }
+            }
+            s
+        }
+    };
+    Ok(usize::from(slot) == empty)
 }
 
 /// The loop of [`shrink`].
 fn shrink_tail(dir: &Locked<'_, RextFs>) -> Result {
     let sb = dir.super_block();
     let shift = sb.data().geo.block_log2;
-    // What the space map holds for a block without a used entry: its entries merged into
-    // one free entry covering it all.
-    let empty = (1usize << shift) - format::DIR_HDR_SIZE;
     loop {
         let last = {
             let d = dir.data().disk.lock();
             let nblocks = d.size >> shift;
-            if nblocks < 2 {
+            if nblocks < 2 || !block_is_empty(dir, &d, nblocks - 1)? {
                 return Ok(());
             }
-            let space = dir.data().dir_space.lock();
-            match space.get((nblocks - 1) as usize) {
-                Some(&s) if usize::from(s) == empty => nblocks - 1,
-                _ => return Ok(()),
-            }
+            nblocks - 1
         };
         let h = journal::start(sb, credits::DIR_SHRINK)?;
         let mut d = dir.data().disk.lock();
+        // The directory's `i_rwsem` is held: nothing changed it since the check above, but
+        // the block is checked itself before it goes.
         if d.size >> shift != last + 1
             || !with_dir_block(sb, dir.ino(), &d, last, |b| {
                 Ok(format::dirblock_is_empty(b)?)
@@ -582,21 +605,21 @@ fn shrink_tail(dir: &Locked<'_, RextFs>) -> Result {
         {
             return Ok(());
         }
-        let new_size = last << shift;
-        d.size = new_size;
-        dir.set_size(new_size as i64);
+        // One block, one extent at most to cut: done in one step. It writes the inode with
+        // the block gone (its size follows below, in the same handle).
+        match crate::file::truncate_step(&h, dir.ino(), &mut d, last) {
+            Ok(true) => {}
+            Ok(false) => return Err(h.abort_changed(EFSCORRUPTED)),
+            Err(e) => return Err(h.abort_changed(e)),
+        }
+        dir.set_size((last << shift) as i64);
         {
             let mut space = dir.data().dir_space.lock();
             if space_resize(&mut space, last).is_err() {
                 space.clear();
             }
         }
-        // One block, one extent at most to cut: done in one step.
-        if !crate::file::truncate_step(&h, dir.ino(), &mut d, last)? {
-            return Err(EFSCORRUPTED);
-        }
-        dir.touch_cmtime();
-        write_dir_inode(&h, dir, &mut d)?;
+        write_dir_inode(&h, dir, &mut d).map_err(|e| h.abort_changed(e))?;
     }
 }
 

@@ -221,7 +221,10 @@ finish "conversions on a full file system"
 # around them (B, and C written while a second writer came and went). Once
 # its last writer closed it, the next file takes the block right after it
 # (D), where it would otherwise have gone around the reservation as well.
-fresh
+# The geometry is pinned: 4 KiB blocks, one inode per 4 blocks, so that the
+# data goals of the next inode numbers (B, C, D) lie inside A's 64 blocks.
+mkfs.rextfs -q -f -b 4096 -N 8192 /dev/vda 32768 || fail "mkfs.rextfs failed"
+mount -t rextfs /dev/vda "$mnt" || fail "mount failed"
 python3 - "$mnt" <<'PY' || fail "writes beside a reservation"
 import os, sys
 m = sys.argv[1]

@@ -592,11 +592,13 @@ pub trait Operations {
     }
 
     /// An open file is closed for good (`->release`, at the last `fput` of the open file
-    /// description, not at every `close(2)` of a duplicated descriptor): once per successful
-    /// open, in process context, without locks; it may sleep. `last_writer` tells whether it
-    /// was open for writing and no other open file description of the inode still is (its
-    /// write count, `i_writecount`, is about to drop to zero). The VFS ignores what `release`
-    /// returns, so it returns nothing.
+    /// description, not at every `close(2)` of a duplicated descriptor): once for every file
+    /// whose open got as far as the file system (`FMODE_OPENED`), even if `open(2)` failed
+    /// after that; never for `O_PATH` files. In process context, without locks; it may sleep.
+    /// `last_writer` tells whether the file counted as a writer of the inode and nothing else
+    /// does (its write count, `i_writecount`, is about to drop to zero). It is a hint: two last
+    /// writers closing at once may both see the other, and a writer may come right after.
+    /// The VFS ignores what `release` returns, so it returns nothing.
     fn release(_inode: &INode<Self::FileSystem>, _last_writer: bool) {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -890,10 +892,11 @@ impl<U: Operations> Table<U> {
     /// is gone, and its inode, before the file's write access is given back.
     unsafe extern "C" fn release(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         // SAFETY: The file is being torn down by the caller, who alone uses it now; `f_mode`
-        // does not change any more.
-        let writer = unsafe { (*file).f_mode } & bindings::FMODE_WRITE != 0;
-        // SAFETY: `i_writecount` is an `atomic_t` of the live inode (the file holds a reference
-        // to it until after this call), only ever accessed atomically.
+        // does not change any more. `FMODE_WRITER` is what `put_file_access` gives back.
+        let writer = unsafe { (*file).f_mode } & bindings::FMODE_WRITER != 0;
+        // SAFETY: `i_writecount` is an `atomic_t` (aligned for its `int`) of the live inode
+        // (the file holds a reference to it until after this call), only ever accessed
+        // atomically.
         let count = unsafe {
             crate::sync::atomic::Atomic::from_ptr(&raw mut (*inode).i_writecount.counter)
         }
