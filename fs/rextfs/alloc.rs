@@ -258,7 +258,8 @@ impl Reservations {
     }
 }
 
-/// Drops the block reservation of inode `ino` (its in-memory inode is going away).
+/// Drops the block reservation of inode `ino` (its last writer closed it, or its in-memory
+/// inode is going away).
 pub(crate) fn drop_reservation(sb: &SuperBlock<RextFs>, ino: u64) {
     sb.data().state.lock().resv.drop_ino(ino);
 }

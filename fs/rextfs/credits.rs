@@ -180,6 +180,10 @@ const fn max(a: u32, b: u32) -> u32 {
 /// directory inode (its block count, when index nodes were freed).
 pub(crate) const DIR_REMOVE: u32 = 1 + INDEX_REMOVE + INODE + SUPER;
 
+/// Freeing the empty last block of a directory (`dir::shrink`): one truncation step (the
+/// directory inode, which it writes, written again with its size).
+pub(crate) const DIR_SHRINK: u32 = TRUNCATE_STEP;
+
 /// Blocks of the longest slow symlink target (`format::MAX_SYMLINK_LEN` bytes in blocks of at
 /// least `1 << format::MIN_BLOCK_LOG2` bytes).
 const SYMLINK_BLOCKS: u32 = format::MAX_SYMLINK_LEN.div_ceil(1u64 << format::MIN_BLOCK_LOG2) as u32;

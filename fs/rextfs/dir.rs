@@ -6,7 +6,9 @@
 //! its flags, tmpfile) runs in one transaction handle, started after the VFS took its locks
 //! and before any lock of rextfs (the inodes' disk mutexes, the super block state, buffers);
 //! the functions below it take the handle as a parameter. The link counts an operation
-//! changes are written in its handle, so that its transaction holds the whole change.
+//! changes are written in its handle, so that its transaction holds the whole change. After
+//! a removal (unlink, rmdir, rename) the directory may shrink ([`shrink`]), in handles of
+//! its own: the removal is complete and consistent without them.
 
 use crate::journal::{self, Handle};
 use crate::{
@@ -515,7 +517,12 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
     })?;
     let mut d = dir.data().disk.lock();
     {
+        // Sized here too (not only by insertions), so that `shrink` learns of emptied
+        // blocks in a directory nothing was added to since it was read.
         let mut space = dir.data().dir_space.lock();
+        if space_resize(&mut space, d.size >> shift).is_err() {
+            space.clear();
+        }
         if let Some(s) = space.get_mut(lblk as usize) {
             *s = slot;
         }
@@ -535,6 +542,219 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
         dirindex::free_nodes(h, &freed)?;
     }
     Ok(ino)
+}
+
+/// Frees the empty blocks at the end of directory `dir` (locked, its last entry removal
+/// done and its handle stopped), one block a transaction handle of its own, as XFS gives
+/// back the blocks of a directory that shrank (ext4 keeps them until `e2fsck -D`). The last
+/// block goes when it holds no entry (the space map says so, or a read of the block when the
+/// map does not know), and so on backwards; the first block stays, and so does the hash index
+/// (a one-block directory may keep one). The removal before it stands whatever happens here:
+/// a failure before anything changed leaves the directory as long as it was, one after the
+/// tree changed aborts the journal (as every change that fails half way does).
+fn shrink(dir: &Locked<'_, RextFs>) {
+    let _ = shrink_tail(dir);
+}
+
+/// Whether block `lblk` of directory `dir` (on-disk inode `d`) holds no entry, from the
+/// space map, which learns it from the block if it did not know.
+fn block_is_empty(dir: &Locked<'_, RextFs>, d: &format::Inode, lblk: u64) -> Result<bool> {
+    let sb = dir.super_block();
+    let shift = sb.data().geo.block_log2;
+    // What the space map holds for a block without a used entry: its entries merged into
+    // one free entry covering it all.
+    let empty = (1usize << shift) - format::DIR_HDR_SIZE;
+    let known = dir.data().dir_space.lock().get(lblk as usize).copied();
+    let slot = match known {
+        Some(s) if s != SPACE_UNKNOWN => s,
+        _ => {
+            let s = with_dir_block(sb, dir.ino(), d, lblk, |b| Ok(slot_in(b)))?;
+            let mut space = dir.data().dir_space.lock();
+            if space_resize(&mut space, d.size >> shift).is_ok() {
+                if let Some(e) = space.get_mut(lblk as usize) {
+                    *e = s;
+                }
+            }
+            s
+        }
+    };
+    Ok(usize::from(slot) == empty)
+}
+
+/// The loop of [`shrink`].
+fn shrink_tail(dir: &Locked<'_, RextFs>) -> Result {
+    let sb = dir.super_block();
+    let shift = sb.data().geo.block_log2;
+    loop {
+        let last = {
+            let d = dir.data().disk.lock();
+            let nblocks = d.size >> shift;
+            if nblocks < 2 || !block_is_empty(dir, &d, nblocks - 1)? {
+                return Ok(());
+            }
+            nblocks - 1
+        };
+        let h = journal::start(sb, credits::DIR_SHRINK)?;
+        let mut d = dir.data().disk.lock();
+        // The directory's `i_rwsem` is held: nothing changed it since the check above, but
+        // the block is checked itself before it goes.
+        if d.size >> shift != last + 1
+            || !with_dir_block(sb, dir.ino(), &d, last, |b| {
+                Ok(format::dirblock_is_empty(b)?)
+            })?
+        {
+            return Ok(());
+        }
+        // One block, one extent at most to cut: done in one step. It writes the inode with
+        // the block gone (its size follows below, in the same handle).
+        match crate::file::truncate_step(&h, dir.ino(), &mut d, last) {
+            Ok(true) => {}
+            Ok(false) => return Err(h.abort_changed(EFSCORRUPTED)),
+            Err(e) => return Err(h.abort_changed(e)),
+        }
+        dir.set_size((last << shift) as i64);
+        {
+            let mut space = dir.data().dir_space.lock();
+            if space_resize(&mut space, last).is_err() {
+                space.clear();
+            }
+        }
+        write_dir_inode(&h, dir, &mut d).map_err(|e| h.abort_changed(e))?;
+    }
+}
+
+/// `rename` ([`DirOps`]), its handle stopped before [`shrink`] runs on the old directory.
+fn rename_entries(
+    idmap: &Idmap,
+    old_dir: &Locked<'_, RextFs>,
+    old: &DEntry<RextFs>,
+    new_dir: &Locked<'_, RextFs>,
+    new: &DEntry<RextFs>,
+    replaced: Option<&Locked<'_, RextFs>>,
+    flags: u32,
+) -> Result {
+    const RENAME_NOREPLACE: u32 = 1;
+    const RENAME_EXCHANGE: u32 = 2;
+    const RENAME_WHITEOUT: u32 = 4;
+    if flags & RENAME_EXCHANGE != 0 {
+        if flags != RENAME_EXCHANGE {
+            return Err(EINVAL);
+        }
+        let h = journal::start(old_dir.super_block(), credits::RENAME)?;
+        return exchange(&h, old_dir, old, new_dir, new);
+    }
+    if flags & !(RENAME_NOREPLACE | RENAME_WHITEOUT) != 0 {
+        return Err(EINVAL);
+    }
+    check_name(new.name())?;
+    let inode = old.inode().ok_or(ENOENT)?;
+    let is_dir = inode.file_type() == mode::S_IFDIR;
+    let ft = format::file_type_of_mode(inode.mode());
+    let same_dir = old_dir.ino() == new_dir.ino();
+    if let Some(target) = new.inode() {
+        if target.file_type() == mode::S_IFDIR && !is_empty(target)? {
+            return Err(ENOTEMPTY);
+        }
+    }
+    let sb = old_dir.super_block();
+    // Before the handle: reading the directory's default ACL may do I/O.
+    let mut wm = mode::S_IFCHR;
+    let whiteout_acls = if flags & RENAME_WHITEOUT != 0 {
+        Some(acl::CreateAcls::new(old_dir, &mut wm)?)
+    } else {
+        None
+    };
+    let mut h = journal::start(sb, credits::RENAME)?;
+    // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
+    // character device numbered 0/0, written before any entry changes.
+    let mut whiteout = match &whiteout_acls {
+        Some(acls) => Some(new_whiteout(&mut h, idmap, old_dir, old, acls, wm)?),
+        None => None,
+    };
+    // Gives the whiteout back, its VFS inode first (it leaves the inode hash before its
+    // number is free again, see `prepare_inode_xattrs`).
+    let drop_whiteout = |h: &Handle<'_>, w: &mut Option<(NewINode<RextFs>, u64, format::Inode)>| {
+        if let Some((new, ino, d)) = w.take() {
+            drop(new);
+            discard_xattrs(h, (d.xattr != 0).then_some(d.xattr));
+            discard_inode(h, ino);
+        }
+    };
+    // The new name is written before the old one goes: without the journal, a crash
+    // leaves two links at worst.
+    if let Some(target) = replaced {
+        let target_dir = target.file_type() == mode::S_IFDIR;
+        retarget_entry(&h, new_dir, new.name(), inode.ino(), ft)
+            .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
+        if target_dir {
+            target.set_nlink(0);
+            new_dir.drop_nlink();
+        } else {
+            target.drop_nlink();
+        }
+        target.touch_ctime();
+        target.mark_dirty();
+        if target.nlink() == 0 {
+            orphan::add(&h, target)
+        } else {
+            write_now(&h, target)
+        }
+        .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
+    } else {
+        add_entry(&h, new_dir, new.name(), inode.ino(), ft)
+            .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
+    }
+    match whiteout {
+        None => {
+            remove_entry(&h, old_dir, old.name())?;
+        }
+        Some((mut w, ino, d)) => {
+            if let Err(e) = retarget_entry(&h, old_dir, old.name(), ino, format::FT_CHR) {
+                drop(w);
+                discard_xattrs(&h, (d.xattr != 0).then_some(d.xattr));
+                discard_inode(&h, ino);
+                return Err(e);
+            }
+            if let Some(acls) = &whiteout_acls {
+                // While the inode is still new and locked.
+                acls.cache(&mut w);
+            }
+            // The VFS sees the whiteout at its next lookup of the old name.
+            let seq = h.seq();
+            drop(w.init(
+                params(sb, &d),
+                try_pin_init!(RxInode {
+                    disk <- kernel::new_mutex!(d),
+                    dir_space <- kernel::new_mutex!(KVec::new()),
+                    sync_seq: AtomicU64::new(seq),
+                    map_seq: AtomicU64::new(0),
+                    xattr <- kernel::new_mutex!(()),
+                    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+                    test_ref: kernel::sync::SetOnce::new(),
+                }),
+            )?);
+        }
+    }
+    if is_dir && !same_dir {
+        new_dir.inc_nlink();
+        write_now(&h, new_dir)?;
+        old_dir.drop_nlink();
+        write_now(&h, old_dir)?;
+        inode.data().disk.lock().parent = new_dir.ino();
+        write_now(&h, inode)?;
+    } else if is_dir && new.inode().is_some_and(|t| t.file_type() == mode::S_IFDIR) {
+        // A directory replaced in its own parent: one subdirectory less.
+        write_now(&h, new_dir)?;
+    }
+    inode.touch_ctime();
+    inode.mark_dirty();
+    old_dir.touch_cmtime();
+    old_dir.mark_dirty();
+    if !same_dir {
+        new_dir.touch_cmtime();
+        new_dir.mark_dirty();
+    }
+    Ok(())
 }
 
 /// Points the existing entry `name` of `dir` at another inode (rename over a name), in the
@@ -1049,20 +1269,23 @@ impl inode::Operations for DirOps {
         dentry: &DEntry<RextFs>,
         inode: &Locked<'_, RextFs>,
     ) -> Result {
-        let h = journal::start(parent.super_block(), credits::UNLINK)?;
-        remove_entry(&h, parent, dentry.name())?;
-        inode.drop_nlink();
-        inode.touch_ctime();
-        inode.mark_dirty();
-        parent.touch_cmtime();
-        parent.mark_dirty();
-        if inode.nlink() == 0 {
-            // It may still be open: freed at its last reference, or at mount after a crash.
-            // Putting it on the orphan list writes it with its link count.
-            orphan::add(&h, inode)?;
-        } else {
-            write_now(&h, inode)?;
+        {
+            let h = journal::start(parent.super_block(), credits::UNLINK)?;
+            remove_entry(&h, parent, dentry.name())?;
+            inode.drop_nlink();
+            inode.touch_ctime();
+            inode.mark_dirty();
+            parent.touch_cmtime();
+            parent.mark_dirty();
+            if inode.nlink() == 0 {
+                // It may still be open: freed at its last reference, or at mount after a
+                // crash. Putting it on the orphan list writes it with its link count.
+                orphan::add(&h, inode)?;
+            } else {
+                write_now(&h, inode)?;
+            }
         }
+        shrink(parent);
         Ok(())
     }
 
@@ -1078,16 +1301,20 @@ impl inode::Operations for DirOps {
         if !is_empty(inode)? {
             return Err(ENOTEMPTY);
         }
-        let h = journal::start(parent.super_block(), credits::RMDIR)?;
-        remove_entry(&h, parent, dentry.name())?;
-        inode.set_nlink(0);
-        inode.touch_ctime();
-        inode.mark_dirty();
-        parent.drop_nlink();
-        parent.touch_cmtime();
-        write_now(&h, parent)?;
-        parent.mark_dirty();
-        orphan::add(&h, inode)
+        {
+            let h = journal::start(parent.super_block(), credits::RMDIR)?;
+            remove_entry(&h, parent, dentry.name())?;
+            inode.set_nlink(0);
+            inode.touch_ctime();
+            inode.mark_dirty();
+            parent.drop_nlink();
+            parent.touch_cmtime();
+            write_now(&h, parent)?;
+            parent.mark_dirty();
+            orphan::add(&h, inode)?;
+        }
+        shrink(parent);
+        Ok(())
     }
 
     fn rename(
@@ -1099,128 +1326,9 @@ impl inode::Operations for DirOps {
         replaced: Option<&Locked<'_, RextFs>>,
         flags: u32,
     ) -> Result {
-        const RENAME_NOREPLACE: u32 = 1;
-        const RENAME_EXCHANGE: u32 = 2;
-        const RENAME_WHITEOUT: u32 = 4;
-        if flags & RENAME_EXCHANGE != 0 {
-            if flags != RENAME_EXCHANGE {
-                return Err(EINVAL);
-            }
-            let h = journal::start(old_dir.super_block(), credits::RENAME)?;
-            return exchange(&h, old_dir, old, new_dir, new);
-        }
-        if flags & !(RENAME_NOREPLACE | RENAME_WHITEOUT) != 0 {
-            return Err(EINVAL);
-        }
-        check_name(new.name())?;
-        let inode = old.inode().ok_or(ENOENT)?;
-        let is_dir = inode.file_type() == mode::S_IFDIR;
-        let ft = format::file_type_of_mode(inode.mode());
-        let same_dir = old_dir.ino() == new_dir.ino();
-        if let Some(target) = new.inode() {
-            if target.file_type() == mode::S_IFDIR && !is_empty(target)? {
-                return Err(ENOTEMPTY);
-            }
-        }
-        let sb = old_dir.super_block();
-        // Before the handle: reading the directory's default ACL may do I/O.
-        let mut wm = mode::S_IFCHR;
-        let whiteout_acls = if flags & RENAME_WHITEOUT != 0 {
-            Some(acl::CreateAcls::new(old_dir, &mut wm)?)
-        } else {
-            None
-        };
-        let mut h = journal::start(sb, credits::RENAME)?;
-        // RENAME_WHITEOUT (overlayfs): the old name is left pointing at a whiteout, a
-        // character device numbered 0/0, written before any entry changes.
-        let mut whiteout = match &whiteout_acls {
-            Some(acls) => Some(new_whiteout(&mut h, idmap, old_dir, old, acls, wm)?),
-            None => None,
-        };
-        // Gives the whiteout back, its VFS inode first (it leaves the inode hash before its
-        // number is free again, see `prepare_inode_xattrs`).
-        let drop_whiteout =
-            |h: &Handle<'_>, w: &mut Option<(NewINode<RextFs>, u64, format::Inode)>| {
-                if let Some((new, ino, d)) = w.take() {
-                    drop(new);
-                    discard_xattrs(h, (d.xattr != 0).then_some(d.xattr));
-                    discard_inode(h, ino);
-                }
-            };
-        // The new name is written before the old one goes: without the journal, a crash
-        // leaves two links at worst.
-        if let Some(target) = replaced {
-            let target_dir = target.file_type() == mode::S_IFDIR;
-            retarget_entry(&h, new_dir, new.name(), inode.ino(), ft)
-                .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
-            if target_dir {
-                target.set_nlink(0);
-                new_dir.drop_nlink();
-            } else {
-                target.drop_nlink();
-            }
-            target.touch_ctime();
-            target.mark_dirty();
-            if target.nlink() == 0 {
-                orphan::add(&h, target)
-            } else {
-                write_now(&h, target)
-            }
-            .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
-        } else {
-            add_entry(&h, new_dir, new.name(), inode.ino(), ft)
-                .inspect_err(|_| drop_whiteout(&h, &mut whiteout))?;
-        }
-        match whiteout {
-            None => {
-                remove_entry(&h, old_dir, old.name())?;
-            }
-            Some((mut w, ino, d)) => {
-                if let Err(e) = retarget_entry(&h, old_dir, old.name(), ino, format::FT_CHR) {
-                    drop(w);
-                    discard_xattrs(&h, (d.xattr != 0).then_some(d.xattr));
-                    discard_inode(&h, ino);
-                    return Err(e);
-                }
-                if let Some(acls) = &whiteout_acls {
-                    // While the inode is still new and locked.
-                    acls.cache(&mut w);
-                }
-                // The VFS sees the whiteout at its next lookup of the old name.
-                let seq = h.seq();
-                drop(w.init(
-                    params(sb, &d),
-                    try_pin_init!(RxInode {
-                        disk <- kernel::new_mutex!(d),
-                        dir_space <- kernel::new_mutex!(KVec::new()),
-                        sync_seq: AtomicU64::new(seq),
-                        map_seq: AtomicU64::new(0),
-                        xattr <- kernel::new_mutex!(()),
-                        #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
-                        test_ref: kernel::sync::SetOnce::new(),
-                    }),
-                )?);
-            }
-        }
-        if is_dir && !same_dir {
-            new_dir.inc_nlink();
-            write_now(&h, new_dir)?;
-            old_dir.drop_nlink();
-            write_now(&h, old_dir)?;
-            inode.data().disk.lock().parent = new_dir.ino();
-            write_now(&h, inode)?;
-        } else if is_dir && new.inode().is_some_and(|t| t.file_type() == mode::S_IFDIR) {
-            // A directory replaced in its own parent: one subdirectory less.
-            write_now(&h, new_dir)?;
-        }
-        inode.touch_ctime();
-        inode.mark_dirty();
-        old_dir.touch_cmtime();
-        old_dir.mark_dirty();
-        if !same_dir {
-            new_dir.touch_cmtime();
-            new_dir.mark_dirty();
-        }
+        rename_entries(idmap, old_dir, old, new_dir, new, replaced, flags)?;
+        // An entry left the old directory (an exchange or a whiteout keeps its size).
+        shrink(old_dir);
         Ok(())
     }
 

@@ -957,6 +957,15 @@ impl file_ops::Operations for FileOps {
         crate::ioctl::ioctl(file, inode, cmd, arg)
     }
 
+    fn release(inode: &INode<RextFs>, last_writer: bool) {
+        if last_writer {
+            // As ext4 discards its preallocations at the last writer's close: the blocks set
+            // aside for the file's next appends go back to every allocation once nobody
+            // writes it (they would otherwise stay aside until the inode leaves the cache).
+            crate::alloc::drop_reservation(inode.super_block(), inode.ino());
+        }
+    }
+
     const VM_OPS: Option<VmOps> = Some(AddressSpace::<FileOps>::vm_ops());
 
     fn read_iter(

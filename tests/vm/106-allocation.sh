@@ -8,6 +8,8 @@
 #     written sequentially goes to the long free runs, not into the holes.
 #  4. fstrim running while files are written and fsynced never discards
 #     their data (allocations go around the piece being discarded).
+#  5. Conversions on a full file system take tree nodes from the reserve.
+#  6. A file's reservation ends at its last writer's close.
 # Data read back equals data written after drop_caches and a remount; fsck is
 # clean at the end of each part.
 . "$REPO/tests/vm/lib.sh"
@@ -212,4 +214,47 @@ n=$(filefrag -v "$mnt/prealloc" | grep -c unwritten || true)
 note "preallocated file after the writes: $n unwritten extents"
 [ "$n" -ge 1000 ] || fail "the writes did not split the preallocated extent ($n unwritten extents)"
 finish "conversions on a full file system"
+
+# --- 6. a reservation ends at the last writer's close ---------------------------
+# A file appended to 4 KiB at a time has the blocks after its last one set
+# aside for its next appends: files written beside it while it is open go
+# around them (B, and C written while a second writer came and went). Once
+# its last writer closed it, the next file takes the block right after it
+# (D), where it would otherwise have gone around the reservation as well.
+# The geometry is pinned: 4 KiB blocks, one inode per 4 blocks, so that the
+# data goals of the next inode numbers (B, C, D) lie inside A's 64 blocks.
+mkfs.rextfs -q -f -b 4096 -N 8192 /dev/vda 32768 || fail "mkfs.rextfs failed"
+mount -t rextfs /dev/vda "$mnt" || fail "mount failed"
+python3 - "$mnt" <<'PY' || fail "writes beside a reservation"
+import os, sys
+m = sys.argv[1]
+def small(name):
+    fd = os.open(f"{m}/{name}", os.O_CREAT | os.O_WRONLY)
+    os.write(fd, name.encode() * 1024)
+    os.fsync(fd)
+    os.close(fd)
+a = os.open(f"{m}/resA", os.O_CREAT | os.O_WRONLY)
+for _ in range(64):
+    os.write(a, b"A" * 4096)
+os.fsync(a)
+small("resB")
+os.close(os.open(f"{m}/resA", os.O_WRONLY))
+small("resC")
+os.close(a)
+small("resD")
+PY
+# first FILE / last FILE: the first and the last physical block of FILE.
+first() { filefrag -v "$1" | awk '$1 == "0:" { gsub(/\.\./, " "); print $4; exit }'; }
+last() { filefrag -v "$1" | awk '$1 ~ /^[0-9]+:$/ { gsub(/\.\./, " "); e = $5 } END { sub(/:$/, "", e); print e }'; }
+a_end=$(last "$mnt/resA") b=$(first "$mnt/resB") c=$(first "$mnt/resC") d=$(first "$mnt/resD")
+note "resA ends at block $a_end; resB at $b, resC at $c (written while resA was open), resD at $d (after its close)"
+[ -n "$a_end" ] && [ -n "$b" ] && [ -n "$c" ] && [ -n "$d" ] || fail "filefrag gave no block numbers"
+[ "$b" -gt $((a_end + 1)) ] || fail "resB ($b) took a block resA (ending at $a_end) had set aside"
+[ "$c" -gt $((a_end + 1)) ] || fail "resC ($c) took a block resA had set aside while resA was still open"
+[ "$d" -eq $((a_end + 1)) ] || fail "resD went to $d, not to block $((a_end + 1)) after resA: its reservation outlived its last writer"
+for f in A B C D; do
+	want=$([ $f = A ] && echo 262144 || echo 4096)
+	[ "$(stat -c %s "$mnt/res$f")" = "$want" ] || fail "res$f has the wrong size"
+done
+finish "a reservation at the last writer's close"
 echo "106: allocation checks passed"

@@ -591,6 +591,18 @@ pub trait Operations {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// An open file is closed for good (`->release`, at the last `fput` of the open file
+    /// description, not at every `close(2)` of a duplicated descriptor): once for every file
+    /// whose open got as far as the file system (`FMODE_OPENED`), even if `open(2)` failed
+    /// after that; never for `O_PATH` files. In process context, without locks; it may sleep.
+    /// `last_writer` tells whether the file counted as a writer of the inode and nothing else
+    /// does (its write count, `i_writecount`, is about to drop to zero). It is a hint: two last
+    /// writers closing at once may both see the other, and a writer may come right after.
+    /// The VFS ignores what `release` returns, so it returns nothing.
+    fn release(_inode: &INode<Self::FileSystem>, _last_writer: bool) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Whether open files take leases and delegations (`F_SETLEASE`, `F_SETDELEG`) with
     /// `generic_setlease`. Without, the VFS refuses them with `EINVAL`: a file system
     /// opts in when nothing it does behind the VFS's back (e.g. a change made on another
@@ -659,6 +671,11 @@ impl<U: Operations> Table<U> {
         },
         fsync: if U::HAS_FSYNC {
             Some(Self::fsync)
+        } else {
+            None
+        },
+        release: if U::HAS_RELEASE {
+            Some(Self::release)
         } else {
             None
         },
@@ -867,6 +884,29 @@ impl<U: Operations> Table<U> {
             U::fsync(f, inode, start, end, datasync != 0)?;
             Ok(0)
         })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS (`__fput`) with an open file of `U::FileSystem` whose last reference
+    /// is gone, and its inode, before the file's write access is given back.
+    unsafe extern "C" fn release(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: The file is being torn down by the caller, who alone uses it now; `f_mode`
+        // does not change any more. `FMODE_WRITER` is what `put_file_access` gives back.
+        let writer = unsafe { (*file).f_mode } & bindings::FMODE_WRITER != 0;
+        // SAFETY: `i_writecount` is an `atomic_t` (aligned for its `int`) of the live inode
+        // (the file holds a reference to it until after this call), only ever accessed
+        // atomically.
+        let count = unsafe {
+            crate::sync::atomic::Atomic::from_ptr(&raw mut (*inode).i_writecount.counter)
+        }
+        .load(crate::sync::atomic::Relaxed);
+        // SAFETY: The inode of an open file of this file system is live for the call.
+        let inode = unsafe { INode::from_raw(inode) };
+        // This file description still counts in `i_writecount` (`put_file_access` comes after
+        // `->release`): it is the last writer when the count is one.
+        U::release(inode, writer && count == 1);
+        0
     }
 }
 
