@@ -18,7 +18,6 @@ use crate::{
     inode::{iget, params, sync_disk, write_new_disk, zero_slot, RxInode},
     meta, orphan, symlink, RextFs,
 };
-use core::sync::atomic::AtomicU64;
 use kernel::fs::{
     acl,
     dentry::NewDEntry,
@@ -721,18 +720,7 @@ fn rename_entries(
             }
             // The VFS sees the whiteout at its next lookup of the old name.
             let seq = h.seq();
-            drop(w.init(
-                params(sb, &d),
-                try_pin_init!(RxInode {
-                    disk <- kernel::new_mutex!(d),
-                    dir_space <- kernel::new_mutex!(KVec::new()),
-                    sync_seq: AtomicU64::new(seq),
-                    map_seq: AtomicU64::new(0),
-                    xattr <- kernel::new_mutex!(()),
-                    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
-                    test_ref: kernel::sync::SetOnce::new(),
-                }),
-            )?);
+            drop(w.init(params(sb, &d), RxInode::new(d, seq))?);
         }
     }
     if is_dir && !same_dir {
@@ -969,20 +957,9 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
     let seq = h.seq();
     // While the inode is still new and locked.
     acls.cache(&mut new);
-    new.init(
-        params(sb, &d),
-        try_pin_init!(RxInode {
-            disk <- kernel::new_mutex!(on_disk),
-            dir_space <- kernel::new_mutex!(KVec::new()),
-            sync_seq: AtomicU64::new(seq),
-            map_seq: AtomicU64::new(0),
-            xattr <- kernel::new_mutex!(()),
-            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
-            test_ref: kernel::sync::SetOnce::new(),
-        }),
-    )
-    // A failed `init` has dropped the VFS inode.
-    .map_err(give_back)
+    new.init(params(sb, &d), RxInode::new(on_disk, seq))
+        // A failed `init` has dropped the VFS inode.
+        .map_err(give_back)
 }
 
 /// Creates a new inode of `mode` named by `dentry` in `parent`, in one transaction handle;
@@ -1054,18 +1031,7 @@ fn create_node(
     let seq = h.seq();
     // While the inode is still new and locked.
     acls.cache(&mut new);
-    let inode = new.init(
-        params(sb, &d),
-        try_pin_init!(RxInode {
-            disk <- kernel::new_mutex!(d),
-            dir_space <- kernel::new_mutex!(KVec::new()),
-            sync_seq: AtomicU64::new(seq),
-            map_seq: AtomicU64::new(0),
-            xattr <- kernel::new_mutex!(()),
-            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
-            test_ref: kernel::sync::SetOnce::new(),
-        }),
-    )?;
+    let inode = new.init(params(sb, &d), RxInode::new(d, seq))?;
     dentry.instantiate(inode)
 }
 

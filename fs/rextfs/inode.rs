@@ -49,6 +49,22 @@ pub(crate) struct RxInode {
     pub(crate) test_ref: kernel::sync::SetOnce<ARef<INode<RextFs>>>,
 }
 
+impl RxInode {
+    /// The rextfs part of an inode whose on-disk copy is `d`, last changed by (or read
+    /// while) transaction `seq` ran; nothing known of its directory blocks yet.
+    pub(crate) fn new(d: format::Inode, seq: u64) -> impl PinInit<Self, Error> {
+        try_pin_init!(RxInode {
+            disk <- kernel::new_mutex!(d),
+            dir_space <- kernel::new_mutex!(KVec::new()),
+            sync_seq: AtomicU64::new(seq),
+            map_seq: AtomicU64::new(0),
+            xattr <- kernel::new_mutex!(()),
+            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
+            test_ref: kernel::sync::SetOnce::new(),
+        }? Error)
+    }
+}
+
 /// Records that the extent tree of `inode` changed (with its disk lock held), for
 /// `iomap_valid`.
 pub(crate) fn map_changed(inode: &INodeView<RextFs>) {
@@ -277,18 +293,7 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
         // No attributes, so no ACLs: permission checks need not look.
         new.cache_no_acl();
     }
-    new.init(
-        p,
-        try_pin_init!(RxInode {
-            disk <- kernel::new_mutex!(d),
-            dir_space <- kernel::new_mutex!(KVec::new()),
-            sync_seq: AtomicU64::new(seq),
-            map_seq: AtomicU64::new(0),
-            xattr <- kernel::new_mutex!(()),
-            #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
-            test_ref: kernel::sync::SetOnce::new(),
-        }),
-    )
+    new.init(p, RxInode::new(d, seq))
 }
 
 /// The inode of a file handle (NFS export, `open_by_handle_at`): `ino` if it is in use and
