@@ -167,17 +167,47 @@ pub fn dirblock_seal(buf: &mut [u8]) -> Result<()> {
     meta_seal(buf)
 }
 
-/// Decodes the entry at byte offset `off` of a directory block, checking
-/// that it lies inside the block and, if used, that it is well formed.
-pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
+/// The lengths of the entry at byte offset `off` of a directory block: the
+/// entry lies inside the block and, if used, its name fits its record. The
+/// name and the file type are not looked at (see [`dirent_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawEntry {
+    /// Inode number (0: free space).
+    pub ino: u64,
+    /// Record length.
+    pub rec_len: usize,
+    /// Name length (0 for free space).
+    pub name_len: usize,
+}
+
+impl RawEntry {
+    /// True for free space.
+    pub fn is_free(&self) -> bool {
+        self.ino == 0
+    }
+
+    /// Bytes of the record the entry does not use: all of it for free space.
+    pub fn slack(&self) -> usize {
+        if self.is_free() {
+            self.rec_len
+        } else {
+            self.rec_len - dirent_size(self.name_len)
+        }
+    }
+}
+
+/// Decodes the lengths of the entry at byte offset `off` of a directory
+/// block ([`RawEntry`]). For walks of blocks that [`dirblock_check`] passed
+/// when they were read and that only this code changed since: they need
+/// the record lengths, not the names checked again. A malformed entry is
+/// still an error, never a wrong offset.
+pub fn dirent_raw_at(buf: &[u8], off: usize) -> Result<RawEntry> {
     if off < DIR_HDR_SIZE || off % 8 != 0 {
         return Err(FormatError::Invalid("misaligned directory entry"));
     }
     let ino = get_u64(buf, off).ok_or(FormatError::Short)?;
-    let rec_len = get_u16(buf, off + 8).ok_or(FormatError::Short)?;
-    let name_len = get_u8(buf, off + 10).ok_or(FormatError::Short)?;
-    let file_type = get_u8(buf, off + 11).ok_or(FormatError::Short)?;
-    let rl = usize::from(rec_len);
+    let rl = usize::from(get_u16(buf, off + 8).ok_or(FormatError::Short)?);
+    let nl = usize::from(get_u8(buf, off + 10).ok_or(FormatError::Short)?);
     if rl < DIRENT_MIN || rl % 8 != 0 {
         return Err(FormatError::Invalid("bad directory entry length"));
     }
@@ -186,19 +216,39 @@ pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
         _ => return Err(FormatError::Invalid("directory entry crosses block end")),
     }
     if ino == 0 {
-        return Ok(DirEntry {
+        return Ok(RawEntry {
             ino,
-            rec_len,
-            file_type,
-            name: &[],
+            rec_len: rl,
+            name_len: 0,
         });
     }
-    let nl = usize::from(name_len);
     if dirent_size(nl) > rl {
         return Err(FormatError::Invalid(
             "directory entry name overflows record",
         ));
     }
+    Ok(RawEntry {
+        ino,
+        rec_len: rl,
+        name_len: nl,
+    })
+}
+
+/// Decodes the entry at byte offset `off` of a directory block, checking
+/// that it lies inside the block and, if used, that it is well formed.
+pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
+    let r = dirent_raw_at(buf, off)?;
+    let file_type = get_u8(buf, off + 11).ok_or(FormatError::Short)?;
+    let rec_len = r.rec_len as u16;
+    if r.is_free() {
+        return Ok(DirEntry {
+            ino: 0,
+            rec_len,
+            file_type,
+            name: &[],
+        });
+    }
+    let nl = r.name_len;
     let name = buf
         .get(off + DIRENT_FIXED..off + DIRENT_FIXED + nl)
         .ok_or(FormatError::Short)?;
@@ -209,7 +259,7 @@ pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
         return Err(FormatError::Invalid("invalid file type in directory entry"));
     }
     Ok(DirEntry {
-        ino,
+        ino: r.ino,
         rec_len,
         file_type,
         name,
@@ -257,6 +307,63 @@ impl<'a> Iterator for DirIter<'a> {
     }
 }
 
+/// Iterator over the entries of a directory block as [`RawEntry`]s (see
+/// [`dirent_raw_at`]), yielding `(offset in block, entry)`. After an error
+/// it yields that error once and then stops.
+pub struct RawIter<'a> {
+    buf: &'a [u8],
+    off: usize,
+    done: bool,
+}
+
+impl<'a> RawIter<'a> {
+    /// Iterates over `buf`, a whole directory block (header not checked).
+    pub fn new(buf: &'a [u8]) -> RawIter<'a> {
+        RawIter {
+            buf,
+            off: DIR_HDR_SIZE,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for RawIter<'_> {
+    type Item = Result<(usize, RawEntry)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.off >= self.buf.len() {
+            return None;
+        }
+        match dirent_raw_at(self.buf, self.off) {
+            Ok(e) => {
+                let off = self.off;
+                self.off = off + e.rec_len;
+                Some(Ok((off, e)))
+            }
+            Err(err) => {
+                self.done = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+/// Whether an entry of a directory block starts at byte offset `off`,
+/// found by following the record lengths from the first entry (a block
+/// checked when it was read, see [`dirent_raw_at`]); false too when a
+/// malformed entry stops the walk first.
+pub fn dirblock_is_boundary(buf: &[u8], off: usize) -> bool {
+    for r in RawIter::new(buf) {
+        match r {
+            Ok((o, _)) if o == off => return true,
+            Ok((o, _)) if o > off => return false,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Validates a directory block read from `blockno`: header, checksum,
 /// owner and every entry (the entries must tile the block exactly).
 pub fn dirblock_check(buf: &[u8], blockno: u64, owner: u64) -> Result<()> {
@@ -288,10 +395,13 @@ pub fn dirblock_check_fields(buf: &[u8], blockno: u64, owner: u64) -> Result<()>
 
 /// Finds a used entry named `name` in a directory block by linear scan.
 pub fn dirblock_find<'a>(buf: &'a [u8], name: &[u8]) -> Result<Option<(usize, DirEntry<'a>)>> {
-    for e in DirIter::new(buf) {
+    for e in RawIter::new(buf) {
         let (off, e) = e?;
-        if !e.is_free() && e.name == name {
-            return Ok(Some((off, e)));
+        if !e.is_free()
+            && e.name_len == name.len()
+            && buf.get(off + DIRENT_FIXED..off + DIRENT_FIXED + e.name_len) == Some(name)
+        {
+            return Ok(Some((off, dirent_at(buf, off)?)));
         }
     }
     Ok(None)
@@ -317,8 +427,8 @@ pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> 
     let need = dirent_size(name.len());
     let mut off = DIR_HDR_SIZE;
     while off < buf.len() {
-        let e = dirent_at(buf, off)?;
-        let rl = usize::from(e.rec_len);
+        let e = dirent_raw_at(buf, off)?;
+        let rl = e.rec_len;
         if e.is_free() {
             if rl >= need {
                 let (mine, rest) = if rl - need >= DIRENT_MIN {
@@ -333,7 +443,7 @@ pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> 
                 return Ok(off);
             }
         } else {
-            let used = dirent_size(e.name.len());
+            let used = dirent_size(e.name_len);
             if rl - used >= need {
                 put_u16(buf, off + 8, used as u16);
                 let new = off + used;
@@ -350,63 +460,76 @@ pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> 
 /// a directory block: the largest free entry or slack after a used entry.
 pub fn dirblock_largest_slot(buf: &[u8]) -> Result<usize> {
     let mut best = 0;
-    for r in DirIter::new(buf) {
-        let (_, e) = r?;
-        let rl = usize::from(e.rec_len);
-        let slot = if e.is_free() {
-            rl
-        } else {
-            rl.saturating_sub(dirent_size(e.name.len()))
-        };
-        best = best.max(slot);
+    for r in RawIter::new(buf) {
+        best = best.max(r?.1.slack());
     }
     Ok(best)
 }
 
-/// Frees the used entry at offset `off` and merges adjacent free entries.
-/// Used entries never move. The checksum is not updated.
-pub fn dirblock_remove(buf: &mut [u8], off: usize) -> Result<()> {
-    let e = dirent_at(buf, off)?;
+/// Frees the used entry at offset `off` and merges it with the free entries
+/// next to it. Returns the length of the free entry it leaves (the space an
+/// insertion may now take there). Used entries never move. The checksum is
+/// not updated.
+///
+/// The freed bytes are zeroed: the entry's name, and the header of a free
+/// neighbour absorbed (the rest of a free entry is zero already, as every
+/// function here leaves it). Free entries are merged when they are made, so
+/// a block holds no two free entries in a row and only the neighbours of
+/// the freed entry need looking at.
+pub fn dirblock_remove(buf: &mut [u8], off: usize) -> Result<usize> {
+    let e = dirent_raw_at(buf, off)?;
     if e.is_free() {
         return Err(FormatError::Invalid("directory entry already free"));
     }
-    // Make sure `off` is an entry boundary, not a forged offset.
+    // Make sure `off` is an entry boundary, not a forged offset; note the
+    // entry before it.
+    let mut prev = None;
     let mut found = false;
-    for r in DirIter::new(buf) {
-        if r?.0 == off {
+    for r in RawIter::new(buf) {
+        let (o, pe) = r?;
+        if o == off {
             found = true;
             break;
         }
+        if o > off {
+            break;
+        }
+        prev = Some((o, pe));
     }
     if !found {
         return Err(FormatError::BadIndex);
     }
-    write_entry(buf, off, 0, usize::from(e.rec_len), &[], 0);
-    // Coalesce runs of free entries.
-    let mut cur = DIR_HDR_SIZE;
-    while cur < buf.len() {
-        let ce = dirent_at(buf, cur)?;
-        let mut len = usize::from(ce.rec_len);
-        if ce.is_free() {
-            while cur + len < buf.len() {
-                let ne = dirent_at(buf, cur + len)?;
-                if !ne.is_free() {
-                    break;
-                }
-                len += usize::from(ne.rec_len);
-            }
-            if len != usize::from(ce.rec_len) {
-                write_entry(buf, cur, 0, len, &[], 0);
-            }
+    // The next entry, when free, joins the freed one; both join the entry
+    // before, when it is free. Everything is checked before anything
+    // changes.
+    let end = off + e.rec_len;
+    let next_free = if end < buf.len() {
+        let next = dirent_raw_at(buf, end)?;
+        next.is_free().then_some(next.rec_len)
+    } else {
+        None
+    };
+    let mut len = e.rec_len + next_free.unwrap_or(0);
+    let start = match prev {
+        Some((po, pe)) if pe.is_free() => {
+            len += pe.rec_len;
+            po
         }
-        cur += len;
+        _ => off,
+    };
+    let rec_len =
+        u16::try_from(len).map_err(|_| FormatError::Invalid("bad directory entry length"))?;
+    zero(buf, off, e.rec_len);
+    if next_free.is_some() {
+        zero(buf, end, DIRENT_FIXED);
     }
-    Ok(())
+    put_u16(buf, start + 8, rec_len);
+    Ok(len)
 }
 
 /// True if a directory block has no used entry.
 pub fn dirblock_is_empty(buf: &[u8]) -> Result<bool> {
-    for e in DirIter::new(buf) {
+    for e in RawIter::new(buf) {
         if !e?.1.is_free() {
             return Ok(false);
         }

@@ -417,10 +417,35 @@ proptest! {
                     Err(e) => panic!("{e:?}"),
                 }
             } else if let Some((off, _)) = model.remove(&name) {
-                dirblock_remove(&mut buf, off).unwrap();
+                let freed = dirblock_remove(&mut buf, off).unwrap();
+                // The free entry left covers the freed one, starting at it or before it.
+                let (start, e) = RawIter::new(&buf)
+                    .map(|r| r.unwrap())
+                    .filter(|&(o, _)| o <= off)
+                    .last()
+                    .unwrap();
+                prop_assert!(e.is_free() && e.rec_len == freed && start + freed > off);
+                prop_assert_eq!(dirblock_largest_slot(&buf).unwrap() >= freed, true);
             }
             dirblock_seal(&mut buf).unwrap();
             dirblock_check(&buf, 123, 45).unwrap();
+            // Free entries are merged, and hold zeroes but for their length.
+            let raw: Vec<(usize, RawEntry)> = RawIter::new(&buf).map(|r| r.unwrap()).collect();
+            for w in raw.windows(2) {
+                prop_assert!(!(w[0].1.is_free() && w[1].1.is_free()), "free entries in a row");
+            }
+            for &(o, e) in &raw {
+                if e.is_free() {
+                    prop_assert!(buf[o..o + 8].iter().all(|&b| b == 0));
+                    prop_assert!(buf[o + 10..o + e.rec_len].iter().all(|&b| b == 0));
+                }
+            }
+            // The lengths-only walk sees the entries the checking walk sees.
+            let full: Vec<(usize, u64)> = DirIter::new(&buf).map(|r| r.unwrap()).map(|(o, e)| (o, e.ino)).collect();
+            prop_assert_eq!(raw.iter().map(|&(o, e)| (o, e.ino)).collect::<Vec<_>>(), full);
+            for o in (DIR_HDR_SIZE..bs).step_by(8) {
+                prop_assert_eq!(dirblock_is_boundary(&buf, o), raw.iter().any(|&(x, _)| x == o));
+            }
             // Entries never move: every model entry is found at its offset.
             for (n, &(off, ino)) in &model {
                 let e = dirent_at(&buf, off).unwrap();
@@ -560,6 +585,9 @@ proptest! {
         let _ = dirblock_insert(&mut m, b"hello", 9, FT_REG);
         let _ = dirblock_largest_slot(&bytes);
         let _ = dirblock_remove(&mut m, off);
+        for e in RawIter::new(&bytes) { let _ = e; }
+        let _ = dirent_raw_at(&bytes, off);
+        let _ = dirblock_is_boundary(&bytes, off);
         let _ = Extent::decode(&bytes);
         let _ = IndexRec::decode(&bytes);
     }
