@@ -363,6 +363,24 @@ pub(crate) fn write_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result 
     })
 }
 
+/// Writes `inode`'s on-disk copy `d` as [`write`] does, but with `next_orphan` set to `next`:
+/// for the orphan list code ([`crate::orphan::add`]), which links an inode in with the write
+/// of its zero link count.
+pub(crate) fn write_orphan(
+    h: &Handle<'_>,
+    inode: &INodeView<RextFs>,
+    d: &format::Inode,
+    next: u64,
+) -> Result {
+    write_slot(h, inode.ino(), Uncached::Read, |_| {
+        let mut d = *d;
+        d.next_orphan = next;
+        Ok(d)
+    })?;
+    note(h, inode);
+    Ok(())
+}
+
 /// The `next_orphan` field of a raw inode slot (0 for a free slot).
 fn slot_next_orphan(slot: &[u8]) -> u64 {
     slot.get(NEXT_ORPHAN_OFFSET..NEXT_ORPHAN_OFFSET + 8)
@@ -501,7 +519,9 @@ pub(crate) fn evict(inode: &INodeView<RextFs>) {
     let mut d = *inode.data().disk.lock();
     let r = journal::start(sb, credits::FREE_INODE).and_then(|mut h| {
         h.use_reserve();
-        crate::orphan::free_orphan(&mut h, ino, &mut d, |h| crate::orphan::remove(h, ino))
+        crate::orphan::free_orphan(&mut h, ino, &mut d, |h| {
+            crate::orphan::remove_to_free(h, ino)
+        })
     });
     if let Err(e) = r {
         pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), ino, e);

@@ -10,26 +10,40 @@
 //! List changes happen under the super block state lock, inside the transaction handle of
 //! the operation that makes them; the head lives in the in-memory super block
 //! ([`SbState::disk`]), which the journal logs at commit, and the `next_orphan` fields are
-//! changed only here, on disk ([`inode::set_next_orphan`]; [`inode::write_disk`] keeps them).
+//! changed only here, on disk ([`inode::set_next_orphan`], [`inode::write_orphan`];
+//! [`inode::write_disk`] keeps them).
 //!
 //! The list is singly linked on disk, so taking an inode off it needs the one before it. While
-//! mounted, [`SbState::orphans`] indexes the list: every inode on it got there through
-//! [`add`] or [`add_new`] in this mount (a read-write mount empties the list first,
-//! [`process_at_mount`]), so the index knows each one's predecessor and neither unlinking many
-//! open files nor closing them walks the list.
+//! mounted, [`SbState::orphans`] indexes the list: every inode on it got there through [`add`]
+//! or [`add_new`] in this mount (a read-write mount empties the list first,
+//! [`process_at_mount`]), so the index knows each one's neighbours, and neither unlinking
+//! many open files nor closing them walks the list or reads an inode to find the next.
+//!
+//! [`SbState::disk`]: crate::SbState::disk
+//! [`SbState::orphans`]: crate::SbState::orphans
 //!
 //! Freeing an inode ([`free_orphan`], at eviction and at mount) is a chain of transaction
 //! steps; the inode leaves the list in the last one, so that if a crash interrupts the chain,
 //! the next mount finishes it.
 
 use crate::journal::{self, Handle};
-use crate::{alloc, credits, dirindex, extent, file, format, inode, RextFs, SbState};
+use crate::{alloc, credits, dirindex, extent, file, format, inode, RextFs};
 use kernel::fs::{inode::INode, SuperBlock};
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNode};
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 
-/// Puts `inode`, whose link count is zero, on the orphan list, in the transaction of `h`. The
-/// inode is written first (with its zero link count), then linked in at the head.
+/// The neighbours of an inode on the orphan list, as [`crate::SbState::orphans`] keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Neighbours {
+    /// The inode before it (0: it is the head).
+    pub(crate) prev: u64,
+    /// The inode after it, its `next_orphan` on disk (0: it is the last).
+    pub(crate) next: u64,
+}
+
+/// Puts `inode`, whose link count is zero, on the orphan list, in the transaction of `h`: the
+/// inode is written (with its zero link count) pointing at the old head, in one write of its
+/// slot, then made the head.
 pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     let ino = inode.ino();
     let d = {
@@ -39,8 +53,16 @@ pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     };
     let info = h.sb().data();
     let mut st = info.state.lock();
-    inode::write(h, inode, &d)?;
-    link_at_head(h, &mut st, ino)
+    // The index entry is allocated first: without memory, nothing has changed on disk.
+    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let st = &mut *st;
+    let mut disk = DevList {
+        h,
+        disk: &mut st.disk,
+        whole: Some((inode, &d)),
+        freeing: 0,
+    };
+    link_in(&mut disk, &mut st.orphans, ino, node)
 }
 
 /// Puts the new inode `ino`, already written with no links, on the orphan list, in the
@@ -48,29 +70,38 @@ pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
 pub(crate) fn add_new(h: &Handle<'_>, ino: u64) -> Result {
     let info = h.sb().data();
     let mut st = info.state.lock();
-    link_at_head(h, &mut st, ino)
-}
-
-/// Links inode `ino` in at the head of the list and the index (state lock held).
-fn link_at_head(h: &Handle<'_>, st: &mut SbState, ino: u64) -> Result {
-    // The index entry is allocated first: without memory, nothing has changed on disk.
-    let node = RBTreeNode::new(ino, 0, GFP_KERNEL)?;
+    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let st = &mut *st;
     let mut disk = DevList {
         h,
         disk: &mut st.disk,
+        whole: None,
+        freeing: 0,
     };
     link_in(&mut disk, &mut st.orphans, ino, node)
 }
 
-/// Takes inode `ino` off the orphan list (it got a name again, or it is being freed), in the
-/// transaction of `h`. An inode that is not on the list is left alone.
+/// Takes inode `ino` off the orphan list (it got a name again), in the transaction of `h`. An
+/// inode that is not on the list is left alone.
 pub(crate) fn remove(h: &Handle<'_>, ino: u64) -> Result {
+    remove_with(h, ino, 0)
+}
+
+/// Takes inode `ino` off the orphan list as [`remove`] does, for [`free_orphan`], whose next
+/// step zeroes its slot in the same handle: its own `next_orphan` is left for that.
+pub(crate) fn remove_to_free(h: &Handle<'_>, ino: u64) -> Result {
+    remove_with(h, ino, ino)
+}
+
+fn remove_with(h: &Handle<'_>, ino: u64, freeing: u64) -> Result {
     let info = h.sb().data();
     let mut st = info.state.lock();
     let st = &mut *st;
     let mut disk = DevList {
         h,
         disk: &mut st.disk,
+        whole: None,
+        freeing,
     };
     unlink(&mut disk, &mut st.orphans, ino)
 }
@@ -85,8 +116,6 @@ pub(crate) trait ListDisk {
     fn head(&self) -> u64;
     /// Makes `ino` the first inode of the list (0: empty); on failure, the head is unchanged.
     fn set_head(&mut self, ino: u64) -> Result;
-    /// The `next_orphan` field of inode `ino`.
-    fn next_of(&self, ino: u64) -> Result<u64>;
     /// Sets the `next_orphan` field of inode `ino`.
     fn set_next(&mut self, ino: u64, next: u64) -> Result;
 }
@@ -96,6 +125,12 @@ pub(crate) trait ListDisk {
 struct DevList<'a, 'b> {
     h: &'a Handle<'b>,
     disk: &'a mut format::Superblock,
+    /// An inode being put on the list and its on-disk copy: its `next_orphan` is set by
+    /// writing it whole.
+    whole: Option<(&'a INode<RextFs>, &'a format::Inode)>,
+    /// An inode being taken off the list to be freed (0: none): its `next_orphan` is not
+    /// cleared, since its slot is zeroed next.
+    freeing: u64,
 }
 
 impl ListDisk for DevList<'_, '_> {
@@ -114,42 +149,45 @@ impl ListDisk for DevList<'_, '_> {
         Ok(())
     }
 
-    fn next_of(&self, ino: u64) -> Result<u64> {
-        Ok(inode::read_disk(self.h.sb(), ino)?.next_orphan)
-    }
-
     fn set_next(&mut self, ino: u64, next: u64) -> Result {
-        inode::set_next_orphan(self.h, ino, next)
+        match self.whole {
+            Some((inode, d)) if inode.ino() == ino => inode::write_orphan(self.h, inode, d, next),
+            _ if ino == self.freeing && next == 0 => Ok(()),
+            _ => inode::set_next_orphan(self.h, ino, next),
+        }
     }
 }
 
-/// Links inode `ino` in at the head of the list on `disk` and in `index` (inode to
-/// predecessor, 0 for the head), with `node`, the index entry of `ino`. The inode points at the
+/// Links inode `ino` in at the head of the list on `disk` and in `index` (inode to its
+/// neighbours), with `node`, the memory of the index entry of `ino`. The inode points at the
 /// old head before the head points at it; if that fails, neither the list nor the index
 /// changed.
 pub(crate) fn link_in<D: ListDisk>(
     disk: &mut D,
-    index: &mut RBTree<u64, u64>,
+    index: &mut RBTree<u64, Neighbours>,
     ino: u64,
-    node: RBTreeNode<u64, u64>,
+    node: RBTreeNodeReservation<u64, Neighbours>,
 ) -> Result {
     let old = disk.head();
     disk.set_next(ino, old)?;
     disk.set_head(ino)?;
-    if let Some(prev) = index.get_mut(&old) {
-        *prev = ino;
+    if let Some(n) = index.get_mut(&old) {
+        n.prev = ino;
     }
-    index.insert(node);
+    index.insert(node.into_node(ino, Neighbours { prev: 0, next: old }));
     Ok(())
 }
 
 /// Takes inode `ino` off the list on `disk` and out of `index`, and clears its `next_orphan`.
 /// An inode that is not in the index is left alone.
-pub(crate) fn unlink<D: ListDisk>(disk: &mut D, index: &mut RBTree<u64, u64>, ino: u64) -> Result {
-    let Some(&prev) = index.get(&ino) else {
+pub(crate) fn unlink<D: ListDisk>(
+    disk: &mut D,
+    index: &mut RBTree<u64, Neighbours>,
+    ino: u64,
+) -> Result {
+    let Some(&Neighbours { prev, next }) = index.get(&ino) else {
         return Ok(());
     };
-    let next = disk.next_of(ino)?;
     if prev == 0 {
         if disk.head() != ino {
             pr_err!(
@@ -163,9 +201,12 @@ pub(crate) fn unlink<D: ListDisk>(disk: &mut D, index: &mut RBTree<u64, u64>, in
         disk.set_head(next)?;
     } else {
         disk.set_next(prev, next)?;
+        if let Some(p) = index.get_mut(&prev) {
+            p.next = next;
+        }
     }
-    if let Some(p) = index.get_mut(&next) {
-        *p = prev;
+    if let Some(n) = index.get_mut(&next) {
+        n.prev = prev;
     }
     index.remove(&ino);
     disk.set_next(ino, 0)
@@ -237,8 +278,10 @@ pub(crate) fn free_orphan(
     }
     h.extend(credits::FREE_INODE)?;
     unlist(h)?;
-    inode::zero_slot(h, ino)?;
-    alloc::free_inode(h, ino)
+    // Off the list now: its slot and its bit must go in the same transaction.
+    inode::zero_slot(h, ino)
+        .and_then(|()| alloc::free_inode(h, ino))
+        .map_err(|e| h.abort_changed(e))
 }
 
 /// Leaves orphan `ino`, evicted while the file system was frozen, for [`free_deferred`] at
@@ -255,7 +298,7 @@ pub(crate) fn free_deferred(sb: &SuperBlock<RextFs>) {
         let r = inode::read_disk(sb, ino).and_then(|mut d| {
             let mut h = journal::start(sb, credits::FREE_INODE)?;
             h.use_reserve();
-            free_orphan(&mut h, ino, &mut d, |h| remove(h, ino))
+            free_orphan(&mut h, ino, &mut d, |h| remove_to_free(h, ino))
         });
         if let Err(e) = r {
             pr_err!("{}: cannot free inode {}: {:?}\n", sb.id(), ino, e);
@@ -310,10 +353,10 @@ pub(crate) fn process_at_mount(sb: &SuperBlock<RextFs>) -> Result {
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 #[kunit_tests(rextfs_orphan)]
 mod tests {
-    use super::{link_in, unlink, ListDisk};
+    use super::{link_in, unlink, ListDisk, Neighbours};
     use crate::testing::{check, vec_insert, vec_remove, Rng};
     use kernel::prelude::*;
-    use kernel::rbtree::{RBTree, RBTreeNode};
+    use kernel::rbtree::{RBTree, RBTreeNode, RBTreeNodeReservation};
 
     /// Inode numbers used by the tests: 1..NINO.
     const NINO: u64 = 40;
@@ -343,20 +386,23 @@ mod tests {
             Ok(())
         }
 
-        fn next_of(&self, ino: u64) -> Result<u64> {
-            self.next.get(ino as usize).copied().ok_or(EIO)
-        }
-
         fn set_next(&mut self, ino: u64, next: u64) -> Result {
             *self.next.get_mut(ino as usize).ok_or(EIO)? = next;
             Ok(())
         }
     }
 
+    impl MemList {
+        /// The `next_orphan` field of inode `ino`.
+        fn next_of(&self, ino: u64) -> Result<u64> {
+            self.next.get(ino as usize).copied().ok_or(EIO)
+        }
+    }
+
     /// The list on disk (from the head) is the model, head first; the index maps each inode
-    /// of it to its predecessor (0 for the head) and holds nothing else; inodes off the list
-    /// point nowhere.
-    fn consistent(disk: &MemList, index: &RBTree<u64, u64>, model: &[u64]) -> Result {
+    /// of it to its neighbours (0: none) and holds nothing else; inodes off the list point
+    /// nowhere.
+    fn consistent(disk: &MemList, index: &RBTree<u64, Neighbours>, model: &[u64]) -> Result {
         let mut cur = disk.head;
         for (i, &ino) in model.iter().enumerate() {
             check!(
@@ -367,13 +413,15 @@ mod tests {
                 ino
             );
             let prev = if i == 0 { 0 } else { model[i - 1] };
+            let next = model.get(i + 1).copied().unwrap_or(0);
             let got = index.get(&ino).copied();
             check!(
-                got == Some(prev),
-                "index of {}: {:?}, predecessor {}",
+                got == Some(Neighbours { prev, next }),
+                "index of {}: {:?}, neighbours {} and {}",
                 ino,
                 got,
-                prev
+                prev,
+                next
             );
             cur = disk.next_of(ino)?;
         }
@@ -412,7 +460,7 @@ mod tests {
             let ino = rng.range(1, NINO - 1);
             let on_list = model.contains(&ino);
             if !on_list && rng.chance(55) {
-                let node = RBTreeNode::new(ino, 0, GFP_KERNEL)?;
+                let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
                 link_in(&mut disk, &mut index, ino, node)?;
                 vec_insert(&mut model, 0, ino)?;
                 adds += 1;
@@ -456,7 +504,7 @@ mod tests {
                 &mut disk,
                 &mut index,
                 ino,
-                RBTreeNode::new(ino, 0, GFP_KERNEL)?,
+                RBTreeNodeReservation::new(GFP_KERNEL)?,
             )?;
         }
         consistent(&disk, &index, &[13, 9, 5])?;
@@ -467,7 +515,7 @@ mod tests {
             &mut disk,
             &mut index,
             20,
-            RBTreeNode::new(20, 0, GFP_KERNEL)?,
+            RBTreeNodeReservation::new(GFP_KERNEL)?,
         );
         check!(r == Err(EIO), "link_in: {:?}", r);
         disk.set_next(20, 0)?;
@@ -479,7 +527,11 @@ mod tests {
         consistent(&disk, &index, &[13, 9, 5])?;
         // An index that disagrees with the list head is corruption, not a silent change.
         index.remove(&9);
-        index.insert(RBTreeNode::new(9, 0, GFP_KERNEL)?);
+        index.insert(RBTreeNode::new(
+            9,
+            Neighbours { prev: 0, next: 5 },
+            GFP_KERNEL,
+        )?);
         let r = unlink(&mut disk, &mut index, 9);
         check!(r == Err(EFSCORRUPTED), "unlink of a false head: {:?}", r);
         check!(disk.head == 13, "head moved to {}", disk.head);

@@ -198,9 +198,10 @@ pub(crate) fn carry_errors(sb: &SuperBlock<RextFs>, buf: &mut [u8]) {
 pub(crate) struct SbState {
     /// The decoded super block, written back at sync and unmount.
     pub(crate) disk: format::Superblock,
-    /// Index of the on-disk orphan list while mounted: each inode on it, mapped to the inode
-    /// before it (0 for the head), so that taking one off is not a walk of the list.
-    pub(crate) orphans: RBTree<u64, u64>,
+    /// Index of the on-disk orphan list while mounted: each inode on it, mapped to the inodes
+    /// before and after it (0: none), so that taking one off neither walks the list nor
+    /// reads the inode.
+    pub(crate) orphans: RBTree<u64, orphan::Neighbours>,
     /// The longest free run of each block bitmap block, as far as known.
     pub(crate) block_runs: alloc::Runs,
     /// The longest free run of each inode bitmap block, as far as known.
