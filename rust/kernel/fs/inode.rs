@@ -429,7 +429,8 @@ impl<D> INodeWithData<D> {
     ///
     /// # Safety
     ///
-    /// `ptr` must be valid for writes of `Self`.
+    /// `ptr` must be valid for writes of `Self`, an object of an inode cache whose
+    /// constructor is [`Self::init_once`].
     pub(crate) unsafe fn init_empty(ptr: *mut Self) {
         // SAFETY: By the safety requirements, `ptr` is valid for writes. A previous use of the
         // slab object released every deferred reference before the inode was freed.
@@ -447,7 +448,22 @@ impl<D> INodeWithData<D> {
         // SAFETY: As above; the slab object may hold a stale value, which is overwritten
         // without being dropped (it was dropped in `drop_data`).
         unsafe { (&raw mut (*ptr).link).write(None) };
-        // SAFETY: `inode_init_once` initialises the whole inode, which is valid memory.
+        // The inode itself was initialised by the cache's constructor (`init_once`) when the
+        // slab object was made, and the VFS returns every inode to its cache in that state.
+    }
+
+    /// The inode cache's slab constructor: runs `inode_init_once` on the inode of each object
+    /// once, when the slab that holds it is made, as the constructors of C file systems do
+    /// (the VFS leaves the fields it initialises in that state when an inode is freed, so
+    /// they need not be set up again at every allocation).
+    ///
+    /// # Safety
+    ///
+    /// `obj` must point to a new object of an inode cache of `Self`, valid for writes.
+    pub(crate) unsafe extern "C" fn init_once(obj: *mut crate::ffi::c_void) {
+        let ptr = obj.cast::<Self>();
+        // SAFETY: By the safety requirements, `ptr` is valid for writes of `Self`, so its
+        // inode is valid memory, which `inode_init_once` initialises whole.
         unsafe { bindings::inode_init_once((*ptr).inode.get()) };
     }
 

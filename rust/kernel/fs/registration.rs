@@ -367,7 +367,8 @@ impl<T: FileSystem> SbGlue<T> {
 ///
 /// # Invariants
 ///
-/// `cache` is a valid cache created by `kmem_cache_create`, destroyed only in `drop`.
+/// `cache` is a valid cache created by `kmem_cache_create`, destroyed only in `drop`, with
+/// `INodeWithData::init_once` as its constructor.
 struct InodeCache(*mut bindings::kmem_cache);
 
 impl InodeCache {
@@ -375,6 +376,8 @@ impl InodeCache {
         // SAFETY: An all-zero `kmem_cache_args` means "no special arguments".
         let mut args: bindings::kmem_cache_args = unsafe { core::mem::zeroed() };
         args.align = core::mem::align_of::<INodeWithData<D>>() as u32;
+        // Each object's inode is initialised once, when its slab is made (`init_once`).
+        args.ctor = Some(INodeWithData::<D>::init_once);
         // SAFETY: `name` is static; the arguments are valid for the call.
         let cache = unsafe {
             bindings::__kmem_cache_create_args(
@@ -779,7 +782,8 @@ impl<T: FileSystem> Tables<T> {
         if ptr.is_null() {
             return core::ptr::null_mut();
         }
-        // SAFETY: `ptr` is a fresh object of the right size and alignment.
+        // SAFETY: `ptr` is a fresh object of the inode cache, whose constructor is
+        // `INodeWithData::init_once` (`InodeCache::new`).
         unsafe {
             INodeWithData::init_empty(ptr);
             (*ptr).inode.get()
