@@ -31,16 +31,23 @@ use kernel::sync::aref::ARef;
 /// Operations of directory inodes.
 pub(crate) struct DirOps;
 
-/// Physical block of logical block `lblk` of directory `ino` (on-disk inode `d`); a hole or
-/// an unwritten extent there is corruption.
-fn dir_block_mapped(
-    sb: &SuperBlock<RextFs>,
-    ino: u64,
-    d: &format::Inode,
-    lblk: u64,
-) -> Result<u64> {
+/// Physical block of logical block `lblk` of directory `dir` (on-disk inode `d`); a hole or
+/// an unwritten extent there is corruption. The extent found is kept for the next call
+/// ([`RxInode::dir_extent`]).
+///
+/// [`RxInode::dir_extent`]: crate::inode::RxInode::dir_extent
+fn dir_block_mapped(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result<u64> {
+    let sb = dir.super_block();
+    let ino = dir.ino();
+    if let Some(p) = dir.data().dir_extent.lock().and_then(|e| e.map(lblk)) {
+        return Ok(p);
+    }
     match extent::lookup(sb, ino, &d.area, lblk)? {
-        extent::Mapping::Mapped(e) if !e.unwritten() => e.map(lblk).ok_or(EFSCORRUPTED),
+        extent::Mapping::Mapped(e) if !e.unwritten() => {
+            let p = e.map(lblk).ok_or(EFSCORRUPTED)?;
+            *dir.data().dir_extent.lock() = Some(e);
+            Ok(p)
+        }
         _ => {
             pr_err!(
                 "{}: directory {} has a hole at block {}\n",
@@ -54,13 +61,9 @@ fn dir_block_mapped(
 }
 
 /// Reads and checks logical block `lblk` of directory `dir`.
-fn read_dir_block(
-    sb: &SuperBlock<RextFs>,
-    ino: u64,
-    d: &format::Inode,
-    lblk: u64,
-) -> Result<KVec<u8>> {
-    let phys = dir_block_mapped(sb, ino, d, lblk)?;
+fn read_dir_block(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result<KVec<u8>> {
+    let (sb, ino) = (dir.super_block(), dir.ino());
+    let phys = dir_block_mapped(dir, d, lblk)?;
     // The checksum and the entries are checked once while the block stays cached (changes
     // made since are this file system's own); the owner every time.
     let buf = meta::read_block_checked(
@@ -75,18 +78,18 @@ fn read_dir_block(
     Ok(buf)
 }
 
-/// Runs `f` on logical block `lblk` of directory `ino` in place, checked as
+/// Runs `f` on logical block `lblk` of directory `dir` in place, checked as
 /// [`read_dir_block`] checks it, under its buffer lock (see [`meta::with_block_checked`]: `f`
 /// must not use the buffer cache); corruption `f` reports is logged as corruption of a
 /// directory block.
 fn with_dir_block<R>(
-    sb: &SuperBlock<RextFs>,
-    ino: u64,
+    dir: &INode<RextFs>,
     d: &format::Inode,
     lblk: u64,
     f: impl FnOnce(&[u8]) -> core::result::Result<R, meta::BlockFail>,
 ) -> Result<R> {
-    let phys = dir_block_mapped(sb, ino, d, lblk)?;
+    let (sb, ino) = (dir.super_block(), dir.ino());
+    let phys = dir_block_mapped(dir, d, lblk)?;
     meta::with_block_checked(
         sb,
         phys,
@@ -128,29 +131,29 @@ fn index_key(sb: &SuperBlock<RextFs>, name: &[u8], dir_off: u64) -> Result<u64> 
     format::dir_index_key(hash(sb, name), dir_off).ok_or(EFSCORRUPTED)
 }
 
-/// Tells whether `off` is the offset of an entry of the (checked) directory block `buf`.
-fn is_entry_boundary(buf: &[u8], off: usize) -> bool {
-    format::DirIter::new(buf).any(|r| matches!(r, Ok((o, _)) if o == off))
-}
-
-/// Finds `name` in directory `ino` (on-disk inode `d`): through the hash index when the
-/// directory has one, by scanning its blocks otherwise. The blocks are searched in place;
-/// the physical block holding the entry is looked up only when `want_phys` (otherwise
-/// [`Found::phys`] is 0).
+/// Finds `name` in directory `dir` (on-disk inode `d`): through the hash index when the
+/// directory has one, by scanning its blocks otherwise. The blocks are searched in place.
+///
+/// `want_phys` is for the callers that change the entry found: the physical block holding
+/// it is looked up (otherwise [`Found::phys`] is 0), and an entry found through the index is
+/// checked to start where an entry of its block starts (a walk of the block). A lookup
+/// alone trusts the index key's offset once the entry there decodes, with the name and hash
+/// sought, as XFS trusts the addresses of its leaf entries: an image forged to point into a
+/// name gives nothing that a forged entry would not.
 fn locate_in(
-    sb: &SuperBlock<RextFs>,
-    ino: u64,
+    dir: &INode<RextFs>,
     d: &format::Inode,
     name: &[u8],
     want_phys: bool,
 ) -> Result<Option<Found>> {
+    let (sb, ino) = (dir.super_block(), dir.ino());
     let shift = sb.data().geo.block_log2;
     let nblocks = dir_blocks(sb, d.size);
     let found = |lblk: u64, off: usize, eino: u64| -> Result<Option<Found>> {
         // The callers that want the block hold the directory's `i_rwsem` exclusively, so
         // the entry stays where it was found.
         let phys = if want_phys {
-            dir_block_mapped(sb, ino, d, lblk)?
+            dir_block_mapped(dir, d, lblk)?
         } else {
             0
         };
@@ -172,7 +175,7 @@ fn locate_in(
             return Err(EFSCORRUPTED);
         }
         for lblk in 0..nblocks {
-            let hit = with_dir_block(sb, ino, d, lblk, |buf| {
+            let hit = with_dir_block(dir, d, lblk, |buf| {
                 Ok(format::dirblock_find(buf, name)?.map(|(off, e)| (off, e.ino)))
             })?;
             if let Some((off, eino)) = hit {
@@ -183,10 +186,10 @@ fn locate_in(
     }
     let h = hash(sb, name);
     let (lo, hi) = format::dir_hash_range(h);
-    let mut keys = KVec::new();
+    let mut keys = dirindex::Gathered::new();
     let mut blocks = d.blocks;
     dirindex::IndexCtx::new(sb, ino, 0, &mut blocks).scan(d.dir_index_root, lo, hi, &mut keys)?;
-    for &k in keys.iter() {
+    for k in keys.iter() {
         let dir_off = format::dir_key_offset(k);
         let lblk = dir_off >> shift;
         let off = (dir_off & ((1u64 << shift) - 1)) as usize;
@@ -201,9 +204,11 @@ fn locate_in(
         }
         // The entry's inode number if it is `name`; `None` if it is another name of the
         // same hash. Checked in place: nothing but the geometry is used under the lock.
-        let hit = with_dir_block(sb, ino, d, lblk, |buf| {
+        let hit = with_dir_block(dir, d, lblk, |buf| {
             let e = match format::dirent_at(buf, off) {
-                Ok(e) if !e.is_free() && is_entry_boundary(buf, off) => e,
+                Ok(e) if !e.is_free() && (!want_phys || format::dirblock_is_boundary(buf, off)) => {
+                    e
+                }
                 _ => {
                     pr_err!(
                         "{}: directory {}: index key {:#x} does not point at an entry\n",
@@ -238,13 +243,13 @@ fn locate_in(
 /// Finds `name` in directory `dir`: returns the inode number of the entry.
 pub(crate) fn find(dir: &INode<RextFs>, name: &[u8]) -> Result<Option<u64>> {
     let d = *dir.data().disk.lock();
-    Ok(locate_in(dir.super_block(), dir.ino(), &d, name, false)?.map(|f| f.ino))
+    Ok(locate_in(dir, &d, name, false)?.map(|f| f.ino))
 }
 
 /// Finds entry `name` in `dir` or fails with `ENOENT`.
 fn locate(dir: &INode<RextFs>, name: &[u8]) -> Result<Found> {
     let d = *dir.data().disk.lock();
-    locate_in(dir.super_block(), dir.ino(), &d, name, true)?.ok_or(ENOENT)
+    locate_in(dir, &d, name, true)?.ok_or(ENOENT)
 }
 
 /// Writes directory inode `dir` (with on-disk copy `d`) after its blocks changed, in the
@@ -287,7 +292,7 @@ pub(crate) fn add_entry(
         if known != SPACE_UNKNOWN && usize::from(known) < need {
             continue;
         }
-        let phys = dir_block_mapped(sb, dir.ino(), &d, lblk)?;
+        let phys = dir_block_mapped(dir, &d, lblk)?;
         // In place; `None` (and the block left alone) when it has no room.
         let added = modify_dir_block(h, dir.ino(), phys, |b| {
             match format::dirblock_insert(b, name, ino, ft) {
@@ -418,12 +423,12 @@ fn grow(
     let goal = if nblocks == 0 {
         alloc::data_goal(&sb.data().geo, dir.ino())
     } else {
-        dir_block_mapped(sb, dir.ino(), d, nblocks - 1)? + 1
+        dir_block_mapped(dir, d, nblocks - 1)? + 1
     };
     // Keys of the entries already there, when this block makes the index necessary.
     let mut keys = KVec::new();
     if nblocks == 1 && d.dir_index_root == 0 {
-        let buf = read_dir_block(sb, dir.ino(), d, 0)?;
+        let buf = read_dir_block(dir, d, 0)?;
         for r in format::DirIter::new(&buf) {
             let (off, e) = r.map_err(|e| corrupt(sb, "directory block", e))?;
             if !e.is_free() {
@@ -508,24 +513,29 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
         off,
         ino,
     } = locate(dir, name)?;
-    // `dirblock_remove` checks `off` before it changes anything; the rest (merging free
-    // entries) walks entries the check of the block walked already.
-    let slot = modify_dir_block(h, dir.ino(), phys, |b| {
-        format::dirblock_remove(b, off)?;
-        Ok((slot_in(b), true))
-    })?;
     let mut d = dir.data().disk.lock();
-    {
-        // Sized here too (not only by insertions), so that `shrink` learns of emptied
-        // blocks in a directory nothing was added to since it was read.
-        let mut space = dir.data().dir_space.lock();
-        if space_resize(&mut space, d.size >> shift).is_err() {
-            space.clear();
-        }
-        if let Some(s) = space.get_mut(lblk as usize) {
-            *s = slot;
-        }
+    let mut space = dir.data().dir_space.lock();
+    // Sized here too (not only by insertions), so that `shrink` learns of emptied blocks in
+    // a directory nothing was added to since it was read.
+    if space_resize(&mut space, d.size >> shift).is_err() {
+        space.clear();
     }
+    let known = space.get(lblk as usize).copied().unwrap_or(SPACE_UNKNOWN);
+    // `dirblock_remove` checks `off` before it changes anything. The block's largest slot
+    // is the free entry the removal left, or one it had already.
+    let slot = modify_dir_block(h, dir.ino(), phys, |b| {
+        let freed = format::dirblock_remove(b, off)?;
+        let slot = if known == SPACE_UNKNOWN {
+            slot_in(b)
+        } else {
+            u16::try_from(freed).map_or(SPACE_UNKNOWN - 1, |f| f.max(known))
+        };
+        Ok((slot, true))
+    })?;
+    if let Some(s) = space.get_mut(lblk as usize) {
+        *s = slot;
+    }
+    drop(space);
     if d.dir_index_root != 0 {
         let key = index_key(sb, name, (lblk << shift) + off as u64)?;
         let old_blocks = d.blocks;
@@ -567,7 +577,7 @@ fn block_is_empty(dir: &Locked<'_, RextFs>, d: &format::Inode, lblk: u64) -> Res
     let slot = match known {
         Some(s) if s != SPACE_UNKNOWN => s,
         _ => {
-            let s = with_dir_block(sb, dir.ino(), d, lblk, |b| Ok(slot_in(b)))?;
+            let s = with_dir_block(dir, d, lblk, |b| Ok(slot_in(b)))?;
             let mut space = dir.data().dir_space.lock();
             if space_resize(&mut space, d.size >> shift).is_ok() {
                 if let Some(e) = space.get_mut(lblk as usize) {
@@ -598,14 +608,14 @@ fn shrink_tail(dir: &Locked<'_, RextFs>) -> Result {
         // The directory's `i_rwsem` is held: nothing changed it since the check above, but
         // the block is checked itself before it goes.
         if d.size >> shift != last + 1
-            || !with_dir_block(sb, dir.ino(), &d, last, |b| {
-                Ok(format::dirblock_is_empty(b)?)
-            })?
+            || !with_dir_block(dir, &d, last, |b| Ok(format::dirblock_is_empty(b)?))?
         {
             return Ok(());
         }
         // One block, one extent at most to cut: done in one step. It writes the inode with
-        // the block gone (its size follows below, in the same handle).
+        // the block gone (its size follows below, in the same handle). The block may come
+        // back elsewhere: the extent kept for lookups must not map it.
+        *dir.data().dir_extent.lock() = None;
         match crate::file::truncate_step(&h, dir.ino(), &mut d, last) {
             Ok(true) => {}
             Ok(false) => return Err(h.abort_changed(EFSCORRUPTED)),
@@ -766,7 +776,7 @@ fn is_empty(dir: &INode<RextFs>) -> Result<bool> {
     let sb = dir.super_block();
     let d = *dir.data().disk.lock();
     for lblk in 0..dir_blocks(sb, d.size) {
-        let buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
+        let buf = read_dir_block(dir, &d, lblk)?;
         if !format::dirblock_is_empty(&buf).map_err(|e| corrupt(sb, "directory block", e))? {
             return Ok(false);
         }
@@ -1385,7 +1395,7 @@ impl file_ops::Operations for DirOps {
                 return Ok(());
             }
             let lblk = pos >> shift;
-            let buf = read_dir_block(sb, dir.ino(), &d, lblk)?;
+            let buf = read_dir_block(dir, &d, lblk)?;
             let mut from = ((pos & (bs - 1)) as usize).max(format::DIR_HDR_SIZE);
             while let Some((off, e)) = format::dirblock_next_used(&buf, from)
                 .map_err(|e| corrupt(sb, "directory block", e))?

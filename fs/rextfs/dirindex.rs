@@ -16,6 +16,43 @@ use format::{DirKey, IndexRec, NodeForm, TreeKind};
 use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
+/// Keys or blocks gathered under a buffer lock and used after it: the first few live in the
+/// value itself, so that the usual lookup (one key, one child a level) allocates nothing.
+pub(crate) struct Gathered {
+    inline: [u64; Self::INLINE],
+    n: usize,
+    more: KVec<u64>,
+}
+
+impl Gathered {
+    const INLINE: usize = 4;
+
+    /// An empty list.
+    pub(crate) fn new() -> Self {
+        Gathered {
+            inline: [0; Self::INLINE],
+            n: 0,
+            more: KVec::new(),
+        }
+    }
+
+    /// Appends `v`.
+    pub(crate) fn push(&mut self, v: u64) -> Result {
+        match self.inline.get_mut(self.n) {
+            Some(slot) => *slot = v,
+            None => self.more.push(v, GFP_KERNEL)?,
+        }
+        self.n += 1;
+        Ok(())
+    }
+
+    /// The values, in the order they were pushed.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let first = self.inline[..self.n.min(Self::INLINE)].iter();
+        Iterator::chain(first, self.more.iter()).copied()
+    }
+}
+
 /// State of one update (or scan) of the hash index of directory `dir`, whose node blocks live
 /// in `S` (the transaction handle of an update, the super block for a scan, or memory in the
 /// KUnit tests).
@@ -116,11 +153,11 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
         level: Option<u8>,
         lo: u64,
         hi: u64,
-        out: &mut KVec<u64>,
+        out: &mut Gathered,
     ) -> Result {
         // The children to visit, gathered under the node's buffer lock and visited after it
         // is dropped.
-        let mut children = KVec::new();
+        let mut children = Gathered::new();
         let level = self.with_node(blockno, level, |node, h| {
             if h.level == 0 {
                 let start = match format::node_search(node, NodeForm::Block, lo)? {
@@ -131,7 +168,7 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
                     if k > hi {
                         break;
                     }
-                    out.push(k, GFP_KERNEL)?;
+                    out.push(k)?;
                 }
                 return Ok(0);
             }
@@ -141,18 +178,18 @@ impl<'a, S: NodeRead> IndexCtx<'a, S> {
                 if rec.key > hi {
                     break;
                 }
-                children.push(rec.child, GFP_KERNEL)?;
+                children.push(rec.child)?;
             }
             Ok(h.level)
         })?;
-        for &child in children.iter() {
+        for child in children.iter() {
             self.scan_rec(child, Some(level - 1), lo, hi, out)?;
         }
         Ok(())
     }
 
     /// Appends to `out` every key in `lo..=hi` of the index rooted at `root`, in order.
-    pub(crate) fn scan(&self, root: u64, lo: u64, hi: u64, out: &mut KVec<u64>) -> Result {
+    pub(crate) fn scan(&self, root: u64, lo: u64, hi: u64, out: &mut Gathered) -> Result {
         self.scan_rec(root, None, lo, hi, out)
     }
 
@@ -585,7 +622,7 @@ pub(crate) fn index_nodes(sb: &SuperBlock<RextFs>, dir: u64, root: u64) -> Resul
 #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
 #[kunit_tests(rextfs_dirindex)]
 mod tests {
-    use super::IndexCtx;
+    use super::{Gathered, IndexCtx};
     use crate::format::{self, IndexRec, NodeForm, TreeKind};
     use crate::meta::{NodeRead, NodeStore};
     use crate::testing::{check, vec_insert, vec_remove, MemStore, Rng};
@@ -748,15 +785,15 @@ mod tests {
             } else {
                 (probe, probe.saturating_add(rng.below(1 << 40)))
             };
-            let mut got = KVec::new();
+            let mut got = Gathered::new();
             ctx.scan(root, lo, hi, &mut got)?;
-            let want = model.iter().filter(|&&k| k >= lo && k <= hi);
+            let want = model.iter().copied().filter(|&k| k >= lo && k <= hi);
             check!(
                 got.iter().eq(want),
                 "scan [{:#x}, {:#x}]: {} keys",
                 lo,
                 hi,
-                got.len()
+                got.iter().count()
             );
         }
         consistent(&ctx, &store, root, &model)?;

@@ -29,6 +29,12 @@ pub(crate) struct RxInode {
     /// Kept in memory only; taken after `disk`.
     #[pin]
     pub(crate) dir_space: Mutex<KVec<u16>>,
+    /// Directories: the extent of the directory's tree that mapped the last block looked
+    /// up, so that lookups in the same extent need no walk of the tree. A directory block
+    /// never moves while it exists; the extent is forgotten when the directory shrinks
+    /// (under its `i_rwsem`, held exclusively). A leaf lock: nothing is taken under it.
+    #[pin]
+    pub(crate) dir_extent: Mutex<Option<format::Extent>>,
     /// Sequence number of the last transaction that changed the inode (its slot, its extent
     /// tree, its blocks), or of the one that ran when it was read: `fsync` commits up to it,
     /// and does not commit at all once it has committed.
@@ -56,6 +62,7 @@ impl RxInode {
         try_pin_init!(RxInode {
             disk <- kernel::new_mutex!(d),
             dir_space <- kernel::new_mutex!(KVec::new()),
+            dir_extent <- kernel::new_mutex!(None),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
@@ -221,15 +228,16 @@ fn inode_location(sb: &SuperBlock<RextFs>, ino: u64) -> Result<(u64, usize)> {
     sb.data().geo.inode_location(ino).ok_or(EFSCORRUPTED)
 }
 
-/// Copies the raw slot of inode `ino` out of its inode table block.
-fn read_slot(sb: &SuperBlock<RextFs>, ino: u64) -> Result<[u8; format::INODE_SIZE]> {
+/// Runs `f` on the raw slot of inode `ino`, in place in its inode table block, under the
+/// block's buffer lock (`f` must not use the buffer cache).
+fn with_slot<R>(sb: &SuperBlock<RextFs>, ino: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
     let (blk, off) = inode_location(sb, ino)?;
     let info = sb.data();
     let b = info.bufs.read(sb, blk)?;
     let g = b.lock()?;
-    let mut buf = [0u8; format::INODE_SIZE];
-    buf.copy_from_slice(g.get(off..off + format::INODE_SIZE).ok_or(EFSCORRUPTED)?);
-    Ok(buf)
+    Ok(f(g
+        .get(off..off + format::INODE_SIZE)
+        .ok_or(EFSCORRUPTED)?))
 }
 
 /// Returns inode `ino`, reading it from disk if it is not cached.
@@ -261,18 +269,24 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
     };
     // The slot is read with the new inode locked in the cache: an inode freed meanwhile is
     // evicted first (`iget_locked` waits for it), so a zero slot is free, not freed later.
-    let buf = read_slot(sb, ino)?;
-    // For a handle, a free slot (zeroed, or left unzeroed by a failed creation's undo) or an
-    // inode being freed is stale, judged before the checks that would report corruption.
-    if src == Source::Handle
-        && (buf.iter().all(|&b| b == 0)
-            || format::Inode::decode_unchecked(&buf).is_ok_and(|d| d.nlink == 0 || d.mode == 0))
-    {
-        return Err(ESTALE);
-    }
-    let d = format::Inode::decode(ino, &buf).map_err(|e| {
-        pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
-        EFSCORRUPTED
+    let d = with_slot(sb, ino, |buf| {
+        // For a handle, a free slot (zeroed, or left unzeroed by a failed creation's undo) or
+        // an inode being freed is stale, judged before the checks that would report
+        // corruption.
+        if src == Source::Handle
+            && (buf.iter().all(|&b| b == 0)
+                || format::Inode::decode_unchecked(buf).is_ok_and(|d| d.nlink == 0 || d.mode == 0))
+        {
+            return Err(None);
+        }
+        format::Inode::decode(ino, buf).map_err(Some)
+    })?
+    .map_err(|e| match e {
+        None => ESTALE,
+        Some(e) => {
+            pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
+            EFSCORRUPTED
+        }
     })?;
     if d.nlink == 0 {
         if src == Source::Handle {
@@ -390,8 +404,7 @@ fn slot_next_orphan(slot: &[u8]) -> u64 {
 
 /// Reads and decodes the on-disk inode `ino` (checksum and fields checked).
 pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Inode> {
-    let buf = read_slot(sb, ino)?;
-    let d = format::Inode::decode(ino, &buf).map_err(|e| {
+    let d = with_slot(sb, ino, |buf| format::Inode::decode(ino, buf))?.map_err(|e| {
         pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
         EFSCORRUPTED
     })?;
