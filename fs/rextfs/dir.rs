@@ -135,11 +135,12 @@ fn index_key(sb: &SuperBlock<RextFs>, name: &[u8], dir_off: u64) -> Result<u64> 
 /// directory has one, by scanning its blocks otherwise. The blocks are searched in place.
 ///
 /// `want_phys` is for the callers that change the entry found: the physical block holding
-/// it is looked up (otherwise [`Found::phys`] is 0), and an entry found through the index is
-/// checked to start where an entry of its block starts (a walk of the block). A lookup
-/// alone trusts the index key's offset once the entry there decodes, with the name and hash
-/// sought, as XFS trusts the addresses of its leaf entries: an image forged to point into a
-/// name gives nothing that a forged entry would not.
+/// it is looked up (otherwise [`Found::phys`] is 0). An entry found through the index is
+/// trusted at the index key's offset once it decodes there with the name and hash sought,
+/// as XFS trusts the addresses of its leaf entries: an image forged to point into a name
+/// gives a lookup nothing that a forged entry would not. The changes check the offset
+/// against the block's entries before they touch it (`dirblock_remove`,
+/// `dirent_set_target`).
 fn locate_in(
     dir: &INode<RextFs>,
     d: &format::Inode,
@@ -206,9 +207,7 @@ fn locate_in(
         // same hash. Checked in place: nothing but the geometry is used under the lock.
         let hit = with_dir_block(dir, d, lblk, |buf| {
             let e = match format::dirent_at(buf, off) {
-                Ok(e) if !e.is_free() && (!want_phys || format::dirblock_is_boundary(buf, off)) => {
-                    e
-                }
+                Ok(e) if !e.is_free() => e,
                 _ => {
                     pr_err!(
                         "{}: directory {}: index key {:#x} does not point at an entry\n",
@@ -295,11 +294,9 @@ pub(crate) fn add_entry(
         let phys = dir_block_mapped(dir, &d, lblk)?;
         // In place; `None` (and the block left alone) when it has no room.
         let added = modify_dir_block(h, dir.ino(), phys, |b| {
-            match format::dirblock_insert(b, name, ino, ft) {
-                Ok(off) => Ok(((Some(off), slot_in(b)), true)),
-                Err(format::FormatError::Full) => Ok(((None, slot_in(b)), false)),
-                Err(e) => Err(e.into()),
-            }
+            let (off, slot) = format::dirblock_insert_slot(b, name, ino, ft)?;
+            let slot = u16::try_from(slot).unwrap_or(SPACE_UNKNOWN - 1);
+            Ok(((off, slot), off.is_some()))
         })?;
         space[lblk as usize] = added.1;
         let Some(off) = added.0 else {

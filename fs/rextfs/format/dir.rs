@@ -421,16 +421,33 @@ fn write_entry(buf: &mut [u8], off: usize, ino: u64, rec_len: usize, name: &[u8]
 /// block, or [`FormatError::Full`]. Existing used entries never move. The
 /// checksum is not updated (see [`dirblock_seal`]).
 pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> Result<usize> {
+    dirblock_insert_slot(buf, name, ino, file_type)?
+        .0
+        .ok_or(FormatError::Full)
+}
+
+/// [`dirblock_insert`], in one walk of the block that also finds what
+/// [`dirblock_largest_slot`] gives for it afterwards: (the new entry's
+/// offset, `None` if the block has no room for it and was left as it was;
+/// the largest slot).
+pub fn dirblock_insert_slot(
+    buf: &mut [u8],
+    name: &[u8],
+    ino: u64,
+    file_type: u8,
+) -> Result<(Option<usize>, usize)> {
     if !name_valid(name) || ino == 0 || !file_type_valid(file_type) {
         return Err(FormatError::Invalid("invalid directory entry"));
     }
     let need = dirent_size(name.len());
+    let mut at = None;
+    let mut best = 0;
     let mut off = DIR_HDR_SIZE;
     while off < buf.len() {
         let e = dirent_raw_at(buf, off)?;
         let rl = e.rec_len;
-        if e.is_free() {
-            if rl >= need {
+        if at.is_none() {
+            if e.is_free() && rl >= need {
                 let (mine, rest) = if rl - need >= DIRENT_MIN {
                     (need, rl - need)
                 } else {
@@ -440,20 +457,24 @@ pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> 
                 if rest > 0 {
                     write_entry(buf, off + mine, 0, rest, &[], 0);
                 }
-                return Ok(off);
+                at = Some(off);
+                // The entries just written are walked next.
+                continue;
             }
-        } else {
-            let used = dirent_size(e.name_len);
-            if rl - used >= need {
-                put_u16(buf, off + 8, used as u16);
-                let new = off + used;
-                write_entry(buf, new, ino, rl - used, name, file_type);
-                return Ok(new);
+            if !e.is_free() {
+                let used = dirent_size(e.name_len);
+                if rl - used >= need {
+                    put_u16(buf, off + 8, used as u16);
+                    write_entry(buf, off + used, ino, rl - used, name, file_type);
+                    at = Some(off + used);
+                    continue;
+                }
             }
         }
+        best = best.max(e.slack());
         off += rl;
     }
-    Err(FormatError::Full)
+    Ok((at, best))
 }
 
 /// The size of the largest entry (see [`dirent_size`]) that [`dirblock_insert`] can add to
@@ -556,6 +577,10 @@ pub fn dirent_set_target(buf: &mut [u8], off: usize, ino: u64, file_type: u8) ->
     let e = dirent_at(buf, off)?;
     if e.is_free() || ino == 0 || !file_type_valid(file_type) {
         return Err(FormatError::Invalid("invalid directory entry"));
+    }
+    // Make sure `off` is an entry boundary, not a forged offset.
+    if !dirblock_is_boundary(buf, off) {
+        return Err(FormatError::BadIndex);
     }
     put_u64(buf, off, ino);
     put_u8(buf, off + 11, file_type);

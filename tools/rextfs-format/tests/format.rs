@@ -411,9 +411,18 @@ proptest! {
                 if model.contains_key(&name) { continue; }
                 // An entry fits exactly when it is no larger than the largest slot.
                 let fits = dirent_size(name.len()) <= dirblock_largest_slot(&buf).unwrap();
-                match dirblock_insert(&mut buf, &name, ino, FT_REG) {
-                    Ok(off) => { prop_assert!(fits); model.insert(name, (off, ino)); }
-                    Err(FormatError::Full) => prop_assert!(!fits),
+                let before = buf.clone();
+                match dirblock_insert_slot(&mut buf, &name, ino, FT_REG) {
+                    Ok((Some(off), slot)) => {
+                        prop_assert!(fits);
+                        prop_assert_eq!(slot, dirblock_largest_slot(&buf).unwrap());
+                        model.insert(name, (off, ino));
+                    }
+                    Ok((None, slot)) => {
+                        prop_assert!(!fits);
+                        prop_assert!(buf == before, "a full block changed");
+                        prop_assert_eq!(slot, dirblock_largest_slot(&buf).unwrap());
+                    }
                     Err(e) => panic!("{e:?}"),
                 }
             } else if let Some((off, _)) = model.remove(&name) {
@@ -583,6 +592,7 @@ proptest! {
         let _ = dirblock_find(&bytes, b"abc");
         let _ = dirblock_is_empty(&bytes);
         let _ = dirblock_insert(&mut m, b"hello", 9, FT_REG);
+        let _ = dirblock_insert_slot(&mut m, b"hello", 9, FT_REG);
         let _ = dirblock_largest_slot(&bytes);
         let _ = dirblock_remove(&mut m, off);
         for e in RawIter::new(&bytes) { let _ = e; }
