@@ -438,6 +438,7 @@ fn grow(
     let mut blocks = d.blocks.saturating_add(1);
     let mut new_index = 0u64;
     let mut ictx_alloc: KVec<u64> = KVec::new();
+    let mut inserted = false;
     let r = (|| -> Result {
         let mut buf = KVec::from_elem(0u8, 1usize << shift, GFP_KERNEL)?;
         format::dirblock_init(&mut buf, blk, dir.ino())
@@ -466,6 +467,7 @@ fn grow(
             flags: 0,
         };
         ctx.insert(&mut root, &e)?;
+        inserted = true;
         if keys.is_empty() {
             return Ok(());
         }
@@ -482,6 +484,11 @@ fn grow(
         r
     })();
     if let Err(e) = r {
+        if inserted {
+            // The tree's nodes map the new block already, in this transaction: what failed
+            // after that cannot be taken back.
+            return Err(h.abort_changed(e));
+        }
         let _ = alloc::free_blocks(h, blk, 1);
         return Err(e);
     }
@@ -496,7 +503,7 @@ fn grow(
     if space_resize(&mut space, nblocks + 1).is_err() {
         space.clear();
     }
-    write_dir_inode(h, dir, d)
+    write_dir_inode(h, dir, d).map_err(|e| h.abort_changed(e))
 }
 
 /// Removes entry `name` from `dir` (locked) in the transaction of `h` (at most
