@@ -368,8 +368,11 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
         pr_err!("{}: file system has errors; run fsck.rextfs\n", sb.id());
         return Err(EUCLEAN);
     }
-    // Inodes left on the orphan list are freed once the file system is marked in use.
-    let orphans = st.disk.orphan_head != 0;
+    // Inodes left on the orphan list are freed once the file system is marked in use: a
+    // list that a crash left, found by a read-only mount. Not one this mount made, which the
+    // index knows (a read-only remount with unlinked files open, then back to read-write):
+    // those inodes are still in memory, open perhaps, and their eviction frees them.
+    let orphans = st.disk.orphan_head != 0 && st.orphans.is_empty();
     st.disk.state &= !format::STATE_CLEAN;
     st.disk.mount_count = st.disk.mount_count.wrapping_add(1);
     st.disk.mount_time = fs::super_block::now().sec;
