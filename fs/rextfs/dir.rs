@@ -817,12 +817,21 @@ fn prepare_inode(
     let sb = parent.super_block();
     // Top-level directories spread over the inode table; everything else stays near its
     // parent (as ext4's Orlov allocator does).
-    let near = if mode_in & mode::S_IFMT == mode::S_IFDIR && parent.ino() == format::ROOT_INO {
-        alloc::dir_inode_goal(&sb.data().geo)
+    let spread = mode_in & mode::S_IFMT == mode::S_IFDIR && parent.ino() == format::ROOT_INO;
+    let ino = if spread {
+        alloc::alloc_inode(h, alloc::dir_inode_goal(&sb.data().geo), 0)?
     } else {
-        parent.ino()
+        let cursor = &parent.data().child_cursor;
+        let ino = alloc::alloc_inode(
+            h,
+            parent.ino(),
+            cursor.load(core::sync::atomic::Ordering::Relaxed),
+        )?;
+        // Where the next child's search starts; after a wrap, from the directory again.
+        let next = if ino > parent.ino() { ino + 1 } else { 0 };
+        cursor.store(next, core::sync::atomic::Ordering::Relaxed);
+        ino
     };
-    let ino = alloc::alloc_inode(h, near)?;
     let mut new = match sb.new_inode(ino) {
         Ok(n) => n,
         Err(e) => {

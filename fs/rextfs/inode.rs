@@ -44,6 +44,10 @@ pub(crate) struct RxInode {
     /// buffered write notices a mapping that writeback's conversion made stale
     /// (`iomap_valid`).
     pub(crate) map_seq: AtomicU64,
+    /// Directories: the inode number after the last one allocated for a child near it, where
+    /// the next child's search starts ([`crate::alloc::alloc_inode`]); 0 for none. A hint,
+    /// nothing relies on it.
+    pub(crate) child_cursor: AtomicU64,
     /// Serialises the readers and writers of the inode's extended attributes (the chain of
     /// xattr blocks and `disk.xattr`); taken after a transaction handle is started, before
     /// `disk`.
@@ -65,6 +69,7 @@ impl RxInode {
             dir_extent <- kernel::new_mutex!(None),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
+            child_cursor: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
             #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
             test_ref: kernel::sync::SetOnce::new(),
