@@ -449,7 +449,10 @@ impl<D> INodeWithData<D> {
         // without being dropped (it was dropped in `drop_data`).
         unsafe { (&raw mut (*ptr).link).write(None) };
         // The inode itself was initialised by the cache's constructor (`init_once`) when the
-        // slab object was made, and the VFS returns every inode to its cache in that state.
+        // slab object was made, and the VFS returns every inode to its cache in that state,
+        // but for `i_version`, which `inode_init_always` leaves alone: it starts at 0.
+        // SAFETY: As above; nobody else sees the inode yet.
+        unsafe { (*(*ptr).inode.get()).i_version.counter = 0 };
     }
 
     /// The inode cache's slab constructor: runs `inode_init_once` on the inode of each object
