@@ -397,8 +397,10 @@ fn grow_reserve(sb: &SuperBlock<RextFs>, d: &format::Inode) -> u64 {
 }
 
 /// Adds a block holding entry `name` -> `ino` at the end of directory `dir`, in the
-/// transaction of `h`; creates the hash index when this is the second block. On any failure
-/// nothing changes and the blocks taken are given back.
+/// transaction of `h`; creates the hash index when this is the second block. A failure
+/// before the extent tree's node blocks change (the usual case of a full file system: the
+/// check below, or a tree whose root is in the inode and did not grow) changes nothing and
+/// gives the blocks taken back; one after it aborts the journal.
 fn grow(
     h: &Handle<'_>,
     dir: &Locked<'_, RextFs>,
@@ -413,10 +415,18 @@ fn grow(
     if (nblocks + 1) << shift > format::DIR_MAX_SIZE {
         return Err(ENOSPC);
     }
-    // Refuse early rather than fail halfway through the tree updates.
-    if sb.data().state.lock().disk.free_blocks < grow_reserve(sb, d) {
+    // Refuse early rather than fail halfway through the tree updates: the blocks come from
+    // the ordinary pool, without the reserve.
+    let available = {
+        let free = sb.data().state.lock().disk.free_blocks;
+        free.saturating_sub(alloc::reserved_blocks(&sb.data().geo))
+    };
+    if available < grow_reserve(sb, d) {
         return Err(ENOSPC);
     }
+    // Whether the tree has node blocks, which an insertion changes in the transaction.
+    let tree_nodes =
+        format::node_header(&d.area, format::NodeForm::Inline).map_or(true, |h| h.level > 0);
     let goal = if nblocks == 0 {
         alloc::data_goal(&sb.data().geo, dir.ino())
     } else {
@@ -466,8 +476,10 @@ fn grow(
             len: 1,
             flags: 0,
         };
+        let before = *ctx.blocks;
         ctx.insert(&mut root, &e)?;
-        inserted = true;
+        // Only `root`, a copy, changed unless the tree has or grew node blocks.
+        inserted = tree_nodes || *ctx.blocks != before;
         if keys.is_empty() {
             return Ok(());
         }
@@ -485,8 +497,8 @@ fn grow(
     })();
     if let Err(e) = r {
         if inserted {
-            // The tree's nodes map the new block already, in this transaction: what failed
-            // after that cannot be taken back.
+            // The tree's node blocks map the new block already, in this transaction: what
+            // failed after that cannot be taken back.
             return Err(h.abort_changed(e));
         }
         let _ = alloc::free_blocks(h, blk, 1);
