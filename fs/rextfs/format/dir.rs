@@ -429,7 +429,9 @@ pub fn dirblock_insert(buf: &mut [u8], name: &[u8], ino: u64, file_type: u8) -> 
 /// [`dirblock_insert`], in one walk of the block that also finds what
 /// [`dirblock_largest_slot`] gives for it afterwards: (the new entry's
 /// offset, `None` if the block has no room for it and was left as it was;
-/// the largest slot).
+/// the largest slot). An error leaves the block as it was; a malformed
+/// entry after the new one ends the walk instead (the slot is then too
+/// small at worst).
 pub fn dirblock_insert_slot(
     buf: &mut [u8],
     name: &[u8],
@@ -444,7 +446,13 @@ pub fn dirblock_insert_slot(
     let mut best = 0;
     let mut off = DIR_HDR_SIZE;
     while off < buf.len() {
-        let e = dirent_raw_at(buf, off)?;
+        let e = match dirent_raw_at(buf, off) {
+            Ok(e) => e,
+            // After the insertion the block has changed: the walk stops there, the largest
+            // slot found so far the answer (too small at worst).
+            Err(_) if at.is_some() => break,
+            Err(err) => return Err(err),
+        };
         let rl = e.rec_len;
         if at.is_none() {
             if e.is_free() && rl >= need {
