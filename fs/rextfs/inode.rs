@@ -511,10 +511,16 @@ pub(crate) fn evict(inode: &INodeView<RextFs>) {
     crate::alloc::drop_reservation(sb, inode.ino());
     // After a shutdown nothing is written: the inode stays on the orphan list, for the next
     // mount to free.
-    if inode.nlink() != 0 || sb.is_read_only() || crate::check_live(sb).is_err() {
+    if inode.nlink() != 0 || crate::check_live(sb).is_err() {
         return;
     }
     let ino = inode.ino();
+    if sb.is_read_only() {
+        // Closed while remounted read-only: freed when the file system is read-write again
+        // (or by the next mount).
+        crate::orphan::defer_free(sb, ino);
+        return;
+    }
     // The caller of the last `iput` needed no freeze protection: take it, so that nothing is
     // written while the file system is frozen. Without waiting: the caller may hold
     // `s_umount` (`drop_caches`), which the thaw needs. While frozen, the inode stays on the

@@ -284,14 +284,16 @@ pub(crate) fn free_orphan(
         .map_err(|e| h.abort_changed(e))
 }
 
-/// Leaves orphan `ino`, evicted while the file system was frozen, for [`free_deferred`] at
-/// the thaw. If it cannot be remembered (no memory), the next mount frees it.
+/// Leaves orphan `ino`, evicted while the file system was frozen or remounted read-only, for
+/// [`free_deferred`] at the thaw or the read-write remount. If it cannot be remembered (no
+/// memory), the next mount frees it.
 pub(crate) fn defer_free(sb: &SuperBlock<RextFs>, ino: u64) {
     let _ = sb.data().deferred.lock().push(ino, GFP_KERNEL);
 }
 
-/// Frees the orphans evicted while the file system was frozen ([`defer_free`]), when it is
-/// thawed. A failure leaves the rest on the orphan list, for the next mount.
+/// Frees the orphans evicted while the file system was frozen or read-only ([`defer_free`]),
+/// when it is thawed or read-write again. A failure leaves the rest on the orphan list, for
+/// the next mount.
 pub(crate) fn free_deferred(sb: &SuperBlock<RextFs>) {
     let inos = core::mem::take(&mut *sb.data().deferred.lock());
     for &ino in inos.iter() {

@@ -371,7 +371,8 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
     // Inodes left on the orphan list are freed once the file system is marked in use: a
     // list that a crash left, found by a read-only mount. Not one this mount made, which the
     // index knows (a read-only remount with unlinked files open, then back to read-write):
-    // those inodes are still in memory, open perhaps, and their eviction frees them.
+    // those inodes are in memory, open perhaps, and their eviction frees them, or were
+    // evicted while read-only and wait in the deferred list.
     let orphans = st.disk.orphan_head != 0 && st.orphans.is_empty();
     st.disk.state &= !format::STATE_CLEAN;
     st.disk.mount_count = st.disk.mount_count.wrapping_add(1);
@@ -383,6 +384,8 @@ fn mark_dirty(sb: &SuperBlock<RextFs>) -> Result {
     if orphans {
         orphan::process_at_mount(sb)?;
     }
+    // The orphans of this mount closed while it was read-only.
+    orphan::free_deferred(sb);
     let ms = info.commit_ms.load(Ordering::Relaxed);
     // The commit timer ([`RextFs::periodic`]).
     sb.schedule_periodic(ms);
