@@ -826,10 +826,11 @@ pub(crate) fn free_extents(h: &Handle<'_>, freed: &[(u64, u64)]) -> Result {
 /// Allocates an inode number (bit `ino - 1`), never a reserved one, in the transaction of `h`:
 /// a free one at or after `near` (the parent directory's inode, so that the inodes of one
 /// directory share inode table blocks), wrapping around; from `hint` on when it lies after
-/// `near` (the number after the last one given for the same directory: creating many files
-/// in a directory finds the next free inode where the last creation left off instead of
-/// scanning every inode of the directory again; numbers freed behind it are used after a
-/// wrap).
+/// `near`, within a bitmap block's worth of inodes (the number after the last one given for
+/// the same directory: creating many files in a directory finds the next free inode where
+/// the last creation left off instead of scanning every inode of the directory again;
+/// numbers freed behind it are used once the hint has gone a bitmap block further, when
+/// the search starts at `near` again).
 pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64, hint: u64) -> Result<u64> {
     let info = h.sb().data();
     let mut st: kernel::sync::MutexGuard<'_, SbState> = info.state.lock();
@@ -837,7 +838,12 @@ pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64, hint: u64) -> Result<u64> {
         return Err(ENOSPC);
     }
     let lo = format::FIRST_INO - 1;
-    let goal = if hint > near { hint } else { near };
+    let span = bits_per_block(&info.geo)?.get();
+    let goal = if hint > near && hint - near <= span {
+        hint
+    } else {
+        near
+    };
     let bm = DevBitmap::new(h, Kind::Inodes);
     let (bit, _) = alloc_run_in(&bm, &mut st.inode_runs, lo, goal.saturating_sub(1), 1, 1)?;
     st.disk.free_inodes -= 1;
