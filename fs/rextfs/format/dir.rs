@@ -267,21 +267,17 @@ pub fn dirent_at(buf: &[u8], off: usize) -> Result<DirEntry<'_>> {
 }
 
 /// Iterator over the entries of a directory block, yielding
-/// `(offset in block, entry)`. After an error it yields that error once and
-/// then stops.
+/// `(offset in block, entry)`, each entry checked whole ([`dirent_at`]).
+/// After an error it yields that error once and then stops.
 pub struct DirIter<'a> {
-    buf: &'a [u8],
-    off: usize,
-    done: bool,
+    raw: RawIter<'a>,
 }
 
 impl<'a> DirIter<'a> {
     /// Iterates over `buf`, a whole directory block (header not checked).
     pub fn new(buf: &'a [u8]) -> DirIter<'a> {
         DirIter {
-            buf,
-            off: DIR_HDR_SIZE,
-            done: false,
+            raw: RawIter::new(buf),
         }
     }
 }
@@ -290,20 +286,15 @@ impl<'a> Iterator for DirIter<'a> {
     type Item = Result<(usize, DirEntry<'a>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.off >= self.buf.len() {
-            return None;
+        let buf = self.raw.buf;
+        let r = self
+            .raw
+            .next()?
+            .and_then(|(off, _)| Ok((off, dirent_at(buf, off)?)));
+        if r.is_err() {
+            self.raw.done = true;
         }
-        match dirent_at(self.buf, self.off) {
-            Ok(e) => {
-                let off = self.off;
-                self.off = off.saturating_add(usize::from(e.rec_len));
-                Some(Ok((off, e)))
-            }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
-        }
+        Some(r)
     }
 }
 
