@@ -12,6 +12,7 @@
 use crate::journal::Handle;
 use crate::{corrupt, format, meta, RextFs, SbState};
 use core::num::NonZeroU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::SuperBlock;
 use kernel::prelude::*;
 
@@ -670,6 +671,11 @@ pub(crate) fn reserved_blocks(geo: &format::Superblock) -> u64 {
     (geo.total_blocks.saturating_sub(geo.layout.data_start) / 50).min(4096)
 }
 
+/// The free blocks of the super block `disk` that files may take: all but the reserve.
+pub(crate) fn available_blocks(disk: &format::Superblock) -> u64 {
+    disk.free_blocks.saturating_sub(reserved_blocks(disk))
+}
+
 fn alloc_blocks_as(
     h: &Handle<'_>,
     owner: Option<u64>,
@@ -685,10 +691,7 @@ fn alloc_blocks_as(
     loop {
         let st = &mut *guard;
         let avail = match pool {
-            Pool::Ordinary => st
-                .disk
-                .free_blocks
-                .saturating_sub(reserved_blocks(&info.geo)),
+            Pool::Ordinary => available_blocks(&st.disk),
             Pool::Reserve => st.disk.free_blocks,
         };
         if avail == 0 {
@@ -825,13 +828,17 @@ pub(crate) fn free_extents(h: &Handle<'_>, freed: &[(u64, u64)]) -> Result {
 
 /// Allocates an inode number (bit `ino - 1`), never a reserved one, in the transaction of `h`:
 /// a free one at or after `near` (the parent directory's inode, so that the inodes of one
-/// directory share inode table blocks), wrapping around; from `hint` on when it lies after
-/// `near`, within a bitmap block's worth of inodes (the number after the last one given for
-/// the same directory: creating many files in a directory finds the next free inode where
-/// the last creation left off instead of scanning every inode of the directory again;
-/// numbers freed behind it are used once the hint has gone a bitmap block further, when
-/// the search starts at `near` again).
-pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64, hint: u64) -> Result<u64> {
+/// directory share inode table blocks), wrapping around.
+///
+/// With `cursor` (the directory's [`RxInode::child_cursor`]) the search starts where the
+/// directory's last one ended, when that lies after `near` within a bitmap block's worth of
+/// inodes: creating many files in a directory finds the next free inode where the last
+/// creation left off instead of scanning every inode of the directory again. Numbers freed
+/// behind it are used once the cursor has gone a bitmap block further (the search starts at
+/// `near` again) or after a wrap. The cursor is a hint: nothing relies on it.
+///
+/// [`RxInode::child_cursor`]: crate::inode::RxInode::child_cursor
+pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64, cursor: Option<&AtomicU64>) -> Result<u64> {
     let info = h.sb().data();
     let mut st: kernel::sync::MutexGuard<'_, SbState> = info.state.lock();
     if st.disk.free_inodes == 0 {
@@ -839,6 +846,7 @@ pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64, hint: u64) -> Result<u64> {
     }
     let lo = format::FIRST_INO - 1;
     let span = bits_per_block(&info.geo)?.get();
+    let hint = cursor.map_or(0, |c| c.load(Ordering::Relaxed));
     let goal = if hint > near && hint - near <= span {
         hint
     } else {
@@ -847,7 +855,12 @@ pub(crate) fn alloc_inode(h: &Handle<'_>, near: u64, hint: u64) -> Result<u64> {
     let bm = DevBitmap::new(h, Kind::Inodes);
     let (bit, _) = alloc_run_in(&bm, &mut st.inode_runs, lo, goal.saturating_sub(1), 1, 1)?;
     st.disk.free_inodes -= 1;
-    Ok(bit + 1)
+    let ino = bit + 1;
+    if let Some(c) = cursor {
+        // After a wrap, from the directory again.
+        c.store(if ino > near { ino + 1 } else { 0 }, Ordering::Relaxed);
+    }
+    Ok(ino)
 }
 
 /// Where the data of inode `ino` goes when nothing else says (its first blocks, a directory's

@@ -295,8 +295,7 @@ pub(crate) fn add_entry(
         // In place; `None` (and the block left alone) when it has no room.
         let added = modify_dir_block(h, dir.ino(), phys, |b| {
             let (off, slot) = format::dirblock_insert_slot(b, name, ino, ft)?;
-            let slot = u16::try_from(slot).unwrap_or(SPACE_UNKNOWN - 1);
-            Ok(((off, slot), off.is_some()))
+            Ok(((off, space_of(slot)), off.is_some()))
         })?;
         space[lblk as usize] = added.1;
         let Some(off) = added.0 else {
@@ -350,9 +349,12 @@ fn space_resize(space: &mut KVec<u16>, nblocks: u64) -> Result {
 /// The entry for the space map of the checked directory block `buf`, for use under its
 /// buffer lock: unknown if the block cannot be walked (which a checked block always can).
 fn slot_in(buf: &[u8]) -> u16 {
-    format::dirblock_largest_slot(buf).map_or(SPACE_UNKNOWN, |s| {
-        u16::try_from(s).unwrap_or(SPACE_UNKNOWN - 1)
-    })
+    format::dirblock_largest_slot(buf).map_or(SPACE_UNKNOWN, space_of)
+}
+
+/// The entry for the space map of a block whose largest slot is `slot` bytes.
+fn space_of(slot: usize) -> u16 {
+    u16::try_from(slot).unwrap_or(SPACE_UNKNOWN - 1)
 }
 
 /// Changes block `phys` of directory `ino` in place in the transaction of `h` (see
@@ -417,10 +419,7 @@ fn grow(
     }
     // Refuse early rather than fail halfway through the tree updates: the blocks come from
     // the ordinary pool, without the reserve.
-    let available = {
-        let free = sb.data().state.lock().disk.free_blocks;
-        free.saturating_sub(alloc::reserved_blocks(&sb.data().geo))
-    };
+    let available = alloc::available_blocks(&sb.data().state.lock().disk);
     if available < grow_reserve(sb, d) {
         return Err(ENOSPC);
     }
@@ -544,7 +543,7 @@ pub(crate) fn remove_entry(h: &Handle<'_>, dir: &Locked<'_, RextFs>, name: &[u8]
         let slot = if known == SPACE_UNKNOWN {
             slot_in(b)
         } else {
-            u16::try_from(freed).map_or(SPACE_UNKNOWN - 1, |f| f.max(known))
+            space_of(freed).max(known)
         };
         Ok((slot, true))
     })?;
@@ -831,18 +830,9 @@ fn prepare_inode(
     // parent (as ext4's Orlov allocator does).
     let spread = mode_in & mode::S_IFMT == mode::S_IFDIR && parent.ino() == format::ROOT_INO;
     let ino = if spread {
-        alloc::alloc_inode(h, alloc::dir_inode_goal(&sb.data().geo), 0)?
+        alloc::alloc_inode(h, alloc::dir_inode_goal(&sb.data().geo), None)?
     } else {
-        let cursor = &parent.data().child_cursor;
-        let ino = alloc::alloc_inode(
-            h,
-            parent.ino(),
-            cursor.load(core::sync::atomic::Ordering::Relaxed),
-        )?;
-        // Where the next child's search starts; after a wrap, from the directory again.
-        let next = if ino > parent.ino() { ino + 1 } else { 0 };
-        cursor.store(next, core::sync::atomic::Ordering::Relaxed);
-        ino
+        alloc::alloc_inode(h, parent.ino(), Some(&parent.data().child_cursor))?
     };
     let mut new = match sb.new_inode(ino) {
         Ok(n) => n,

@@ -45,8 +45,8 @@ pub(crate) struct RxInode {
     /// (`iomap_valid`).
     pub(crate) map_seq: AtomicU64,
     /// Directories: the inode number after the last one allocated for a child near it, where
-    /// the next child's search starts ([`crate::alloc::alloc_inode`]); 0 for none. A hint,
-    /// nothing relies on it.
+    /// the next child's search starts; 0 for none. Read and set by
+    /// [`crate::alloc::alloc_inode`]: a hint, nothing relies on it.
     pub(crate) child_cursor: AtomicU64,
     /// Serialises the readers and writers of the inode's extended attributes (the chain of
     /// xattr blocks and `disk.xattr`); taken after a transaction handle is started, before

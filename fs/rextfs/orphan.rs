@@ -51,59 +51,50 @@ pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
         inode::sync_disk(inode, &mut d);
         *d
     };
-    let info = h.sb().data();
-    let mut st = info.state.lock();
     // The index entry is allocated first: without memory, nothing has changed on disk.
-    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-    let st = &mut *st;
-    let mut disk = DevList {
-        h,
-        disk: &mut st.disk,
-        whole: Some((inode, &d)),
-        freeing: 0,
-    };
-    link_in(&mut disk, &mut st.orphans, ino, node)
+    change_list(h, Some((inode, &d)), 0, |disk, index| {
+        link_in(disk, index, ino, RBTreeNodeReservation::new(GFP_KERNEL)?)
+    })
 }
 
 /// Puts the new inode `ino`, already written with no links, on the orphan list, in the
 /// transaction of `h`.
 pub(crate) fn add_new(h: &Handle<'_>, ino: u64) -> Result {
-    let info = h.sb().data();
-    let mut st = info.state.lock();
-    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-    let st = &mut *st;
-    let mut disk = DevList {
-        h,
-        disk: &mut st.disk,
-        whole: None,
-        freeing: 0,
-    };
-    link_in(&mut disk, &mut st.orphans, ino, node)
+    change_list(h, None, 0, |disk, index| {
+        link_in(disk, index, ino, RBTreeNodeReservation::new(GFP_KERNEL)?)
+    })
 }
 
 /// Takes inode `ino` off the orphan list (it got a name again), in the transaction of `h`. An
 /// inode that is not on the list is left alone.
 pub(crate) fn remove(h: &Handle<'_>, ino: u64) -> Result {
-    remove_with(h, ino, 0)
+    change_list(h, None, 0, |disk, index| unlink(disk, index, ino))
 }
 
 /// Takes inode `ino` off the orphan list as [`remove`] does, for [`free_orphan`], whose next
 /// step zeroes its slot in the same handle: its own `next_orphan` is left for that.
 pub(crate) fn remove_to_free(h: &Handle<'_>, ino: u64) -> Result {
-    remove_with(h, ino, ino)
+    change_list(h, None, ino, |disk, index| unlink(disk, index, ino))
 }
 
-fn remove_with(h: &Handle<'_>, ino: u64, freeing: u64) -> Result {
+/// Runs `f` on the orphan list of the mounted file system and its index, under the super
+/// block state lock, in the transaction of `h` (see [`DevList`] for `whole` and `freeing`).
+fn change_list<'b>(
+    h: &Handle<'b>,
+    whole: Option<(&INode<RextFs>, &format::Inode)>,
+    freeing: u64,
+    f: impl FnOnce(&mut DevList<'_, 'b>, &mut RBTree<u64, Neighbours>) -> Result,
+) -> Result {
     let info = h.sb().data();
     let mut st = info.state.lock();
     let st = &mut *st;
     let mut disk = DevList {
         h,
         disk: &mut st.disk,
-        whole: None,
+        whole,
         freeing,
     };
-    unlink(&mut disk, &mut st.orphans, ino)
+    f(&mut disk, &mut st.orphans)
 }
 
 /// The on-disk side of the orphan list, as [`link_in`] and [`unlink`] see it: the head in the

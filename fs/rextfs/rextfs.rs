@@ -649,9 +649,7 @@ impl fs::FileSystem for RextFs {
             blocks: d.total_blocks - d.layout.data_start,
             free_blocks: d.free_blocks,
             // The reserve for tree nodes is free, but not for files (as in ext4).
-            avail_blocks: d
-                .free_blocks
-                .saturating_sub(alloc::reserved_blocks(&info.geo)),
+            avail_blocks: alloc::available_blocks(d),
             files: d.total_inodes - (format::FIRST_INO - 1),
             free_files: d.free_inodes,
             name_len: format::MAX_NAME_LEN as u32,
