@@ -15,13 +15,19 @@
 #   5. unmount and fsck -n (e2fsck -fn, xfs_repair -n, fsck.rextfs -n): clean.
 #
 #   crash-run.sh [--fs ext4,xfs,rextfs] [--points N] [--ops N] [--seed S]
-#                [--size MiB] [--files N] [--control] [--log-writes LOGDEV] DEV
+#                [--size MiB] [--files N] [--control] [--jobs J]
+#                [--log-writes LOGDEV] DEV
 # --control adds, per filesystem, one negative-control point whose workload
 # keeps journaling after the cut (as if the lost syncs had worked): the check
 # must catch it, which shows the cut really drops writes and the checker sees it.
 # Prints one line per point and "crash-test: FS: P passed, F failed"; a file
 # system that does not mount when freshly made fails all its points.
 # Exit status 1 when any point failed.
+#
+# --jobs J (dm-flakey mode only): run the points in J parallel jobs, job K
+# on its own dm-flakey device over the K-th SIZE of DEV (which must hold J
+# of them), its own mount point and work directory, taking points K, K+J,
+# K+2J, ...; the cut points and workload seeds are those of --jobs 1.
 #
 # --log-writes LOGDEV: the dm-log-writes mode. dm-flakey keeps every write
 # submitted before the cut, so it cannot catch a missing flush or FUA, or
@@ -54,7 +60,7 @@
 # journaling rextfs.
 set -uo pipefail
 
-fslist=ext4 points=10 ops=300 seed=1 size_mb=256 files=3 control=0 logdev=
+fslist=ext4 points=10 ops=300 seed=1 size_mb=256 files=3 control=0 logdev= jobs=1
 while [ $# -gt 1 ]; do
 	case "$1" in
 	--fs) fslist=$2; shift 2 ;;
@@ -65,6 +71,7 @@ while [ $# -gt 1 ]; do
 	--files) files=$2; shift 2 ;;
 	--control) control=1; shift ;;
 	--log-writes) logdev=$2; shift 2 ;;
+	--jobs) jobs=$2; shift 2 ;;
 	*) echo "crash-run: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -76,8 +83,13 @@ work=/tmp/rxcrash-work
 mkdir -p "$mnt" "$work"
 load() { dmsetup suspend --nolockfs $name && dmsetup load $name --table "$1" && dmsetup resume $name; }
 cleanup() {
-	mountpoint -q "$mnt" && umount "$mnt"
-	dmsetup remove --retry $name 2>/dev/null
+	local m d
+	for m in /tmp/rxcrash-mnt*; do
+		mountpoint -q "$m" && umount "$m"
+	done
+	for d in /dev/mapper/rxcrash*; do
+		[ -e "$d" ] && dmsetup remove --retry "${d#/dev/mapper/}" 2>/dev/null
+	done
 }
 trap cleanup EXIT
 cleanup
@@ -226,6 +238,84 @@ log_writes_fs() {
 	dmsetup remove --retry $name
 }
 
+# The dm-flakey mode (see the header), one job of --jobs: flakey_job K runs
+# points K, K+jobs, ... on its own device over the K-th region of DEV (its
+# own $name, $map, $mnt and $work), prints a line per point, and "pass" or
+# "fail" per point to file descriptor 3.
+flakey_job() {
+	local k=$1 i
+	name=rxcrash$k map=/dev/mapper/rxcrash$k mnt=/tmp/rxcrash-mnt$k work=/tmp/rxcrash-work$k
+	mkdir -p "$mnt" "$work"
+	table_up="0 $sectors flakey $dev $((k * sectors)) 3600 0"
+	table_cut="0 $sectors flakey $dev $((k * sectors)) 0 3600 1 drop_writes"
+	dmsetup create $name --table "$table_up" >&2 || { echo "crash-run: dmsetup create failed" >&2; exit 1; }
+	mkfs_of "$fs" >/dev/null || { echo "crash-run: mkfs $fs failed" >&2; exit 1; }
+	# A file system that does not even mount fresh fails every point: no
+	# silent skip that would let a broken mount pass the crash test.
+	if ! mount_of "$fs" >"$work/$fs.mount.log" 2>&1; then
+		echo "FAIL $fs: a freshly made file system does not mount: $(tail -n 3 "$work/$fs.mount.log" | tr '\n' ' ')"
+		for ((i = k; i < points + control; i += jobs)); do
+			echo fail >&3
+		done
+		dmsetup remove --retry $name
+		return
+	fi
+	umount "$mnt"
+	for ((i = k; i < points + control; i += jobs)); do
+		flakey_point "$i" "${cuts[$i]}"
+	done
+	dmsetup remove --retry $name
+}
+# flakey_point I CUT: point I, cutting the power at op CUT (the negative
+# control when I is --points).
+flakey_point() {
+	local i=$1 cut=$2 lie= wseed=$((seed * 1000 + $1)) why= log="$work/$fs.$1.log"
+	if [ "$i" = "$points" ]; then
+		lie=--lie cut=$((ops / 3))
+	fi
+	: >"$log"
+	load "$table_up" && mkfs_of "$fs" >>"$log" 2>&1 || why="mkfs failed"
+	[ -z "$why" ] && { mount_of "$fs" >>"$log" 2>&1 || why="mount failed"; }
+	if [ -z "$why" ]; then
+		mkdir -p "$mnt/d"
+		rextfs-crash write $lie $(xattrs_of "$fs") --journal "$work/journal" --seed $wseed --ops $cut --after 60 \
+			--files "$files" --cut-cmd "dmsetup suspend --nolockfs $name && dmsetup load $name --table '$table_cut' && dmsetup resume $name" \
+			"$mnt/d" >>"$log" 2>&1 || why="workload failed"
+		umount "$mnt" >>"$log" 2>&1 || why="${why:-umount after the cut failed}"
+	fi
+	load "$table_up" >>"$log" 2>&1 || why="${why:-dmsetup reload failed}"
+	echo 3 >/proc/sys/vm/drop_caches
+	if [ -z "$why" ]; then
+		if mount_of "$fs" >>"$log" 2>&1; then
+			rextfs-crash check --journal "$work/journal" "$mnt/d" >>"$log" 2>&1 ||
+				why="fsynced data lost or garbage after the crash"
+			umount "$mnt" >>"$log" 2>&1 || why="${why:-umount failed}"
+		else
+			why="mount after the crash failed"
+		fi
+	fi
+	if [ -z "$why" ]; then
+		fsck_n "$fs" >>"$log" 2>&1 || why="fsck -n not clean after the crash"
+	fi
+	if [ -n "$lie" ]; then
+		if [ "$why" = "fsynced data lost or garbage after the crash" ]; then
+			echo "ok $fs negative control: writes after the cut were lost and the check noticed"
+			echo pass >&3
+		else
+			echo "FAIL $fs negative control: ${why:-the check did not notice the lost writes}"
+			echo fail >&3
+		fi
+	elif [ -z "$why" ]; then
+		echo "ok $fs cut at op $cut (seed $wseed)"
+		echo pass >&3
+	else
+		# One write, so that the lines of parallel jobs do not interleave.
+		printf '%s\n%s\n' "FAIL $fs cut at op $cut (seed $wseed): $why" "$(sed 's/^/    /' "$log" | tail -n 25)"
+		echo fail >&3
+		[ -n "${REXTFS_OUT:-}" ] && cp "$log" "$REXTFS_OUT/crash-$fs-$i.log" && cp "$work/journal" "$REXTFS_OUT/crash-$fs-$i.journal"
+	fi
+}
+
 RANDOM=$seed
 for fs in ${fslist//,/ }; do
 	if [ -n "$logdev" ]; then
@@ -235,80 +325,30 @@ for fs in ${fslist//,/ }; do
 		echo "crash-test: $fs: $pass passed, $fail failed"
 		continue
 	fi
-	pass=0 fail=0
 	mb=$size_mb
 	[ "$fs" = xfs ] && [ "$mb" -lt 320 ] && mb=320 # mkfs.xfs needs more than 300 MB
 	sectors=$((mb * 2048))
-	table_up="0 $sectors flakey $dev 0 3600 0"
-	table_cut="0 $sectors flakey $dev 0 0 3600 1 drop_writes"
-	dmsetup create $name --table "$table_up" || { echo "crash-run: dmsetup create failed" >&2; exit 1; }
-	mkfs_of "$fs" >/dev/null || { echo "crash-run: mkfs $fs failed" >&2; exit 1; }
-	# A file system that does not even mount fresh fails every point: no
-	# silent skip that would let a broken mount pass the crash test.
-	if ! mount_of "$fs" >"$work/$fs.mount.log" 2>&1; then
-		echo "FAIL $fs: a freshly made file system does not mount: $(tail -n 3 "$work/$fs.mount.log" | tr '\n' ' ')"
-		echo "crash-test: $fs: 0 passed, $((points + control)) failed"
-		dmsetup remove --retry $name
-		status=1
-		continue
+	if [ $((jobs * sectors)) -gt "$(blockdev --getsz "$dev")" ]; then
+		echo "crash-run: $dev holds fewer than $jobs regions of $mb MiB" >&2
+		exit 1
 	fi
-	umount "$mnt"
+	# The cut points, spread over the run with jitter, drawn in point order
+	# whatever the number of jobs.
+	cuts=()
 	for ((i = 0; i < points + control; i++)); do
-		# Spread the cut points over the run, with jitter.
 		span=$(((ops + points - 1) / points))
-		cut=$((i * span + RANDOM % span))
-		lie=
-		if [ $i = $points ]; then
-			lie=--lie cut=$((ops / 3))
-		fi
-		wseed=$((seed * 1000 + i))
-		why=
-		log="$work/$fs.$i.log"
-		: >"$log"
-		load "$table_up" && mkfs_of "$fs" >>"$log" 2>&1 || why="mkfs failed"
-		[ -z "$why" ] && { mount_of "$fs" >>"$log" 2>&1 || why="mount failed"; }
-		if [ -z "$why" ]; then
-			mkdir -p "$mnt/d"
-			rextfs-crash write $lie $(xattrs_of "$fs") --journal "$work/journal" --seed $wseed --ops $cut --after 60 \
-				--files "$files" --cut-cmd "dmsetup suspend --nolockfs $name && dmsetup load $name --table '$table_cut' && dmsetup resume $name" \
-				"$mnt/d" >>"$log" 2>&1 || why="workload failed"
-			umount "$mnt" >>"$log" 2>&1 || why="${why:-umount after the cut failed}"
-		fi
-		load "$table_up" >>"$log" 2>&1 || why="${why:-dmsetup reload failed}"
-		echo 3 >/proc/sys/vm/drop_caches
-		if [ -z "$why" ]; then
-			if mount_of "$fs" >>"$log" 2>&1; then
-				rextfs-crash check --journal "$work/journal" "$mnt/d" >>"$log" 2>&1 ||
-					why="fsynced data lost or garbage after the crash"
-				umount "$mnt" >>"$log" 2>&1 || why="${why:-umount failed}"
-			else
-				why="mount after the crash failed"
-			fi
-		fi
-		if [ -z "$why" ]; then
-			fsck_n "$fs" >>"$log" 2>&1 || why="fsck -n not clean after the crash"
-		fi
-		if [ -n "$lie" ]; then
-			if [ "$why" = "fsynced data lost or garbage after the crash" ]; then
-				echo "ok $fs negative control: writes after the cut were lost and the check noticed"
-				pass=$((pass + 1))
-			else
-				echo "FAIL $fs negative control: ${why:-the check did not notice the lost writes}"
-				fail=$((fail + 1))
-				status=1
-			fi
-		elif [ -z "$why" ]; then
-			pass=$((pass + 1))
-			echo "ok $fs cut at op $cut (seed $wseed)"
-		else
-			fail=$((fail + 1))
-			status=1
-			echo "FAIL $fs cut at op $cut (seed $wseed): $why"
-			sed 's/^/    /' "$log" | tail -n 25
-			[ -n "${REXTFS_OUT:-}" ] && cp "$log" "$REXTFS_OUT/crash-$fs-$i.log" && cp "$work/journal" "$REXTFS_OUT/crash-$fs-$i.journal"
-		fi
+		cuts+=($((i * span + RANDOM % span)))
 	done
-	dmsetup remove --retry $name
+	tallies=()
+	for ((k = 0; k < jobs; k++)); do
+		tallies+=("$work/$fs.tally.$k")
+		flakey_job "$k" 3>"$work/$fs.tally.$k" &
+	done
+	wait
+	pass=$(cat "${tallies[@]}" | grep -c '^pass$')
+	fail=$(cat "${tallies[@]}" | grep -c '^fail$')
+	[ "$fail" -gt 0 ] && status=1
+	[ $((pass + fail)) -ne $((points + control)) ] && status=1
 	echo "crash-test: $fs: $pass passed, $fail failed"
 done
 exit $status
