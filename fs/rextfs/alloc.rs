@@ -621,14 +621,19 @@ pub(crate) fn bits_per_bitmap_block(sb: &SuperBlock<RextFs>) -> u64 {
 /// not committed are not used (file data is written in place, and a crash could give them
 /// back to their old owner): `ENOSPC` when only those are left, after which the caller
 /// commits ([`Handle::restart`]) and tries again.
+///
+/// `leave` blocks of the available ones are left for the node blocks that recording the
+/// new extent may take: an allocation that took every block would leave the extent tree's
+/// split no room, however many times the caller committed and tried again.
 pub(crate) fn alloc_blocks(
     h: &Handle<'_>,
     ino: u64,
     goal: u64,
     want: u64,
     need: u64,
+    leave: u64,
 ) -> Result<(u64, u64)> {
-    alloc_blocks_as(h, Some(ino), Pool::Ordinary, goal, want, need)
+    alloc_blocks_as(h, Some(ino), Pool::Ordinary, goal, want, need, leave)
 }
 
 /// Allocates up to `want` contiguous blocks for metadata that is new content (directory,
@@ -637,7 +642,7 @@ pub(crate) fn alloc_blocks(
 /// again in one transaction would need its busy extent split and its revoke record kept,
 /// which the journal does not do (yet).
 pub(crate) fn alloc_meta_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<(u64, u64)> {
-    alloc_blocks_as(h, None, Pool::Ordinary, goal, want, want)
+    alloc_blocks_as(h, None, Pool::Ordinary, goal, want, want, 0)
 }
 
 /// Allocates one block for a tree node (extent tree or directory index). In a handle that
@@ -651,7 +656,7 @@ pub(crate) fn alloc_tree_block(h: &Handle<'_>, goal: u64) -> Result<u64> {
     } else {
         Pool::Ordinary
     };
-    alloc_blocks_as(h, None, pool, goal, 1, 1).map(|(b, _)| b)
+    alloc_blocks_as(h, None, pool, goal, 1, 1, 0).map(|(b, _)| b)
 }
 
 /// Which free blocks an allocation may take.
@@ -683,6 +688,7 @@ fn alloc_blocks_as(
     goal: u64,
     want: u64,
     need: u64,
+    leave: u64,
 ) -> Result<(u64, u64)> {
     let sb = h.sb();
     let info = sb.data();
@@ -693,7 +699,8 @@ fn alloc_blocks_as(
         let avail = match pool {
             Pool::Ordinary => available_blocks(&st.disk),
             Pool::Reserve => st.disk.free_blocks,
-        };
+        }
+        .saturating_sub(leave);
         if avail == 0 {
             return Err(ENOSPC);
         }

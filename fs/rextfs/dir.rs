@@ -896,6 +896,7 @@ fn prepare_inode_xattrs<'a>(
     use crate::xattr::{alloc_new_block, NewBlock, NewXattrs};
     let mut retried = false;
     loop {
+        let mark = journal::busy_mark(h.sb());
         let (mut new, ino, d) = prepare_inode(h, idmap, parent, mode_in)?;
         let got = new
             .init_security(parent, dentry)
@@ -918,7 +919,7 @@ fn prepare_inode_xattrs<'a>(
             NewBlock::NoFreeBlocks => {
                 drop(new);
                 discard_inode(h, ino);
-                if retried || !journal::has_busy(h.sb()) {
+                if retried || !journal::busy_may_help(h.sb(), mark) {
                     return Err(ENOSPC);
                 }
                 retried = true;

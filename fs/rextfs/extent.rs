@@ -190,12 +190,13 @@ impl<S: NodeStore> TreeCtx<'_, S> {
     /// A new node block for a split: one of the blocks `spare` holds (allocated before the
     /// insertion changed anything), or a new one.
     fn new_node(&mut self, spare: &mut KVec<u64>) -> Result<(u64, KVec<u8>)> {
+        // The buffer first: a block taken from `spare` must not be lost to a failed allocation.
+        let buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
         let b = match spare.pop() {
             Some(b) => b,
             None => self.sb.alloc_node_block(self.goal)?,
         };
         *self.blocks = self.blocks.saturating_add(1);
-        let buf = KVec::from_elem(0u8, self.sb.node_size(), GFP_KERNEL)?;
         Ok((b, buf))
     }
 
@@ -347,6 +348,19 @@ impl<S: NodeStore> TreeCtx<'_, S> {
             return Ok(0);
         }
         crate::meta::split_blocks(&full, h.level)
+    }
+
+    /// How many new node blocks inserting an extent that starts at logical block `lblk` takes
+    /// at most (if it does not extend the previous one): none while the leaf it goes to has
+    /// room.
+    pub(crate) fn blocks_for_new_extent(&self, root: &[u8], lblk: u64) -> Result<u64> {
+        let e = Extent {
+            logical: lblk,
+            physical: 0,
+            len: 1,
+            flags: 0,
+        };
+        self.blocks_for_insert(root, &e, false).map(|n| n as u64)
     }
 
     /// Inserts extent `e` (which must not overlap any other) in the tree rooted in `root`; it
@@ -663,6 +677,10 @@ impl<S: NodeStore> TreeCtx<'_, S> {
         let Some((first, rest)) = pieces.split_first() else {
             return self.set_extent(root, old.logical, None);
         };
+        // The pieces lie in the leaf of `old`. An insertion that finds no room for a split
+        // (`ENOSPC`) fails before it changes anything, and only one of them can need a split:
+        // both halves of a split leaf have room. So the undo below never follows a split
+        // after `ENOSPC`, and is exact then.
         self.set_extent(root, old.logical, Some(first))?;
         for (n, p) in rest.iter().enumerate() {
             if let Err(e) = self.insert(root, p) {

@@ -17,6 +17,7 @@ use crate::{alloc, credits, extent, format, inode::write_disk, RextFs};
 use core::sync::atomic::Ordering;
 use extent::{Budget, Mapping as Ext, ShiftState, TreeCtx};
 use iomap::{AddressSpace, MapFlags, Mapping, OpFlags};
+use journal::busy_may_help;
 use kernel::fs::{
     file_ops::{self, SeekFile, VmOps},
     inode::{self, iflags, Attr, FiemapInfo, FileAttr, INode, INodeView, Kstat, Locked, NewINode},
@@ -65,13 +66,32 @@ fn insert_new_extent(
         flags,
     };
     if let Err(err) = ctx.insert(&mut root, &e) {
-        let _ = alloc::free_blocks(h, start, got);
+        // Nothing points at the blocks yet; if they cannot be freed either, they would leak:
+        // the transaction cannot commit like that.
+        if let Err(e2) = alloc::free_blocks(h, start, got) {
+            return Err(h.abort_changed(e2));
+        }
         return Err(err);
     }
     d.area = root;
     d.blocks = blocks;
     crate::inode::map_changed(inode);
     Ok(())
+}
+
+/// How many node blocks recording a new extent at logical block `lblk` in the extent tree of
+/// inode `ino` (`d`) may take: an allocation of its data leaves them available
+/// ([`alloc::alloc_blocks`]).
+fn nodes_for_new_extent(h: &Handle<'_>, ino: u64, d: &format::Inode, lblk: u64) -> Result<u64> {
+    let mut blocks = d.blocks;
+    let ctx = TreeCtx {
+        sb: h,
+        ino,
+        goal: NODE_GOAL,
+        blocks: &mut blocks,
+        freed: KVec::new(),
+    };
+    ctx.blocks_for_new_extent(&d.area, lblk)
 }
 
 /// Most bytes of a free run that a file's allocation looks for beyond what it takes (see
@@ -140,9 +160,11 @@ fn update_tree<T>(
     d.blocks = blocks;
     crate::inode::map_changed(inode);
     d.size = inode.size() as u64;
-    crate::inode::write(h, inode, d)?;
+    // The tree no longer points at the blocks of `freed`: if the inode or the bitmaps cannot
+    // say so, the transaction must not commit (they would leak).
+    crate::inode::write(h, inode, d).map_err(|e| h.abort_changed(e))?;
     inode.set_bytes(d.blocks << sb.data().geo.block_log2);
-    extent::free_all(h, &freed)?;
+    extent::free_all(h, &freed).map_err(|e| h.abort_changed(e))?;
     r
 }
 
@@ -188,8 +210,9 @@ pub(crate) fn truncate_step(
     let freed = core::mem::take(&mut ctx.freed);
     d.area = root;
     d.blocks = blocks;
-    write_disk(h, ino, d)?;
-    extent::free_all(h, &freed)?;
+    // As in `update_tree`: the blocks of `freed` would leak.
+    write_disk(h, ino, d).map_err(|e| h.abort_changed(e))?;
+    extent::free_all(h, &freed).map_err(|e| h.abort_changed(e))?;
     Ok(done)
 }
 
@@ -215,10 +238,19 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
                 let g = goal(inode, &d.area, lblk);
                 let need = stream_need(inode, &d, n);
-                let (start, got) = match alloc::alloc_blocks(h, inode.ino(), g, n, need) {
-                    Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
-                        // Only blocks freed by uncommitted transactions are left: commit
-                        // them (this step has not changed anything yet) and try again.
+                let mark = journal::busy_mark(sb);
+                let leave = nodes_for_new_extent(h, inode.ino(), &d, lblk)?;
+                let r = alloc::alloc_blocks(h, inode.ino(), g, n, need, leave).and_then(
+                    |(start, got)| {
+                        let flags = format::EXTENT_UNWRITTEN;
+                        insert_new_extent(h, inode, &mut d, lblk, start, got, flags).map(|()| got)
+                    },
+                );
+                let got = match r {
+                    Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && busy_may_help(sb, mark) => {
+                        // Only blocks freed by uncommitted transactions are left, for the data
+                        // or for a node of the extent tree: commit them (this step changed
+                        // nothing but the blocks it allocated and freed again) and try again.
                         drop(d);
                         h.restart()?;
                         restarts += 1;
@@ -228,9 +260,9 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                 };
                 // Each step may wait for the frees of others again.
                 restarts = 0;
-                insert_new_extent(h, inode, &mut d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
                 d.size = inode.size() as u64;
-                crate::inode::write(h, inode, &d)?;
+                // The tree holds the new blocks now: the inode must say so.
+                crate::inode::write(h, inode, &d).map_err(|e| h.abort_changed(e))?;
                 inode.set_bytes(d.blocks << sb.data().geo.block_log2);
                 lblk += got;
             }
@@ -382,17 +414,28 @@ impl FileOps {
         let mut h = journal::start(sb, credits::ALLOC_EXTENT)?;
         let mut restarts = 0;
         let (mut d, start, got) = loop {
-            let d = inode.data().disk.lock();
+            let mut d = inode.data().disk.lock();
             let n = match Self::lookup_map(inode, &d, lblk, want, flags)? {
                 Found::Map(m) => return Ok(m.with_validity_cookie(cookie())),
                 Found::Alloc(n) => n,
             };
             let g = goal(inode, &d.area, lblk);
             let n = n.min(MAX_ALLOC);
-            match alloc::alloc_blocks(&h, inode.ino(), g, n, stream_need(inode, &d, n)) {
-                Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
-                    // Only blocks freed by uncommitted transactions are left: commit them
-                    // and try again.
+            let mark = journal::busy_mark(sb);
+            // New blocks are unwritten until the data reached them (see above), so that a
+            // crash can never expose what they held before.
+            let need = stream_need(inode, &d, n);
+            let leave = nodes_for_new_extent(&h, inode.ino(), &d, lblk)?;
+            let r =
+                alloc::alloc_blocks(&h, inode.ino(), g, n, need, leave).and_then(|(start, got)| {
+                    let flags = format::EXTENT_UNWRITTEN;
+                    insert_new_extent(&h, inode, &mut d, lblk, start, got, flags)
+                        .map(|()| (start, got))
+                });
+            match r {
+                Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && busy_may_help(sb, mark) => {
+                    // Only blocks freed by uncommitted transactions are left, for the data or
+                    // for a node of the extent tree: commit them and try again.
                     drop(d);
                     h.restart()?;
                     restarts += 1;
@@ -403,19 +446,9 @@ impl FileOps {
                 }
             }
         };
-        // New blocks are unwritten until the data reached them (see above), so that a crash
-        // can never expose what they held before.
-        insert_new_extent(
-            &h,
-            inode,
-            &mut d,
-            lblk,
-            start,
-            got,
-            format::EXTENT_UNWRITTEN,
-        )?;
         d.size = inode.size() as u64;
-        crate::inode::write(&h, inode, &d)?;
+        // The tree holds the new blocks now: the inode must say so.
+        crate::inode::write(&h, inode, &d).map_err(|e| h.abort_changed(e))?;
         inode.set_bytes(d.blocks << shift);
         let (off, len, addr) = ((lblk << shift) as i64, got << shift, start << shift);
         Ok(Mapping::unwritten(sb, off, len, addr)
@@ -439,6 +472,7 @@ impl FileOps {
         let mut lblk = from;
         let mut restarts = 0;
         loop {
+            let mark = journal::busy_mark(sb);
             let r = {
                 let mut d = inode.data().disk.lock();
                 update_tree(&h, inode, &mut d, true, |t, root| {
@@ -451,7 +485,7 @@ impl FileOps {
                 // extents converted before it stay converted): commit them and go on from
                 // the same block. Giving up would leave data that is on the device reading
                 // as zeroes.
-                Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && journal::has_busy(sb) => {
+                Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && busy_may_help(sb, mark) => {
                     h.restart()?;
                     restarts += 1;
                     continue;

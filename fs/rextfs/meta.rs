@@ -371,6 +371,9 @@ impl NodeStore for Handle<'_> {
     }
 
     fn free_node_block(&self, blockno: u64) -> Result {
-        crate::alloc::free_blocks(self, blockno, 1)
+        // Nothing points at the block any more (a node the tree dropped, or a spare block an
+        // insertion did not use): a block that cannot be freed would leak, so the transaction
+        // must not commit.
+        crate::alloc::free_blocks(self, blockno, 1).map_err(|e| self.abort_changed(e))
     }
 }

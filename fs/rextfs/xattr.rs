@@ -257,6 +257,7 @@ fn set_in(
     let sb = inode.super_block();
     let mut retried = false;
     loop {
+        let mark = journal::busy_mark(sb);
         let r = {
             let _g = inode.data().xattr.lock();
             set_locked(h, inode, index, name, value, flags)?
@@ -265,7 +266,7 @@ fn set_in(
             Set::Done => return Ok(()),
             // Only blocks freed by transactions not committed yet may be left: commit them
             // (with no lock held) and try once more. Nothing was changed.
-            Set::NoFreeBlocks if !retried && journal::has_busy(sb) => {
+            Set::NoFreeBlocks if !retried && journal::busy_may_help(sb, mark) => {
                 retried = true;
                 h.restart()?;
             }
@@ -446,7 +447,7 @@ pub(crate) enum NewBlock {
     /// freed if the creation fails.
     Block(u64),
     /// Nothing was allocated: no block is free (some may be once the running transaction
-    /// commits: [`journal::has_busy`]).
+    /// commits: [`journal::busy_may_help`]).
     NoFreeBlocks,
 }
 

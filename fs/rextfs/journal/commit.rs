@@ -490,13 +490,18 @@ fn next(j: &Journal, idx: u64) -> u64 {
 
 /// Extents freed by transactions up to `seq` (now committed) can be allocated again.
 fn release_busy(st: &mut JState, seq: u64) {
+    let mut released = false;
     let mut cur = st.busy.cursor_front_mut();
     while let Some(c) = cur {
         let (_, &(_, s)) = c.current();
         if s.wrapping_sub(seq) as i64 <= 0 {
             cur = c.remove_current().0;
+            released = true;
         } else {
             cur = c.move_next();
         }
+    }
+    if released {
+        st.busy_releases = st.busy_releases.wrapping_add(1);
     }
 }

@@ -72,6 +72,8 @@ struct JState {
     nrevokes: u32,
     /// Freed extents not reusable yet: start to (end, sequence of the freeing transaction).
     busy: RBTree<u64, (u64, u64)>,
+    /// How many times a commit made busy extents reusable ([`busy_mark`]).
+    busy_releases: u64,
     /// Log index where the next transaction goes.
     head: u64,
     /// Log blocks in use (from the tail to `head`).
@@ -151,6 +153,7 @@ impl Journal {
                 revokes: RBTree::new(),
                 nrevokes: 0,
                 busy: RBTree::new(),
+                busy_releases: 0,
                 head: 1,
                 used: 0,
                 empty_on_disk: true,
@@ -693,12 +696,20 @@ pub(crate) fn busy_overlap(sb: &SuperBlock<RextFs>, start: u64, len: u64) -> Opt
     after.filter(|&(s, _)| s < end)
 }
 
-/// Whether extents freed by transactions that have not committed yet exist (an allocation
-/// that found no space commits, then tries again).
-pub(crate) fn has_busy(sb: &SuperBlock<RextFs>) -> bool {
+/// A mark of the busy extents, taken before an allocation: if it finds no space,
+/// [`busy_may_help`] tells whether committing and trying again may find some.
+pub(crate) fn busy_mark(sb: &SuperBlock<RextFs>) -> u64 {
+    sb.data().journal.state.lock().busy_releases
+}
+
+/// Whether an allocation that found no space after [`busy_mark`] gave `mark` may find some
+/// once the running transaction committed: extents freed by transactions that have not
+/// committed yet exist, or a commit made some reusable since the mark (its blocks were busy
+/// when the allocation looked, and are free now, although nothing is busy any more).
+pub(crate) fn busy_may_help(sb: &SuperBlock<RextFs>, mark: u64) -> bool {
     let info = sb.data();
-    let empty = info.journal.state.lock().busy.is_empty();
-    !empty
+    let st = info.journal.state.lock();
+    !st.busy.is_empty() || st.busy_releases != mark
 }
 
 /// Allocation flags of the journal: the task is in a NOFS scope whenever this is used (a
