@@ -337,11 +337,6 @@ impl FileOps {
                     // EAGAIN.
                     return Err(EAGAIN);
                 }
-                if overwrite && e.unwritten() {
-                    // A write under the shared inode lock converts nothing (see
-                    // `dio_overwrite_shared`): the exclusive path writes unwritten blocks.
-                    return Err(EAGAIN);
-                }
                 Ok(Found::Map(if e.unwritten() {
                     // Writes keep the blocks unwritten until their data is on the device:
                     // writeback (`ioend_done`) and direct I/O (`end_io`) convert them then.
@@ -917,28 +912,31 @@ impl iomap::DioOperations for FileOps {
 }
 
 impl FileOps {
-    /// Tries a direct write under the inode lock held shared, as ext4 runs overwrites
-    /// (`ext4_overwrite_io`; XFS runs all block-aligned direct writes shared, allocating
-    /// under its `ILOCK`, which rextfs does not have): overwrites of written blocks inside the
-    /// file run in parallel with each other and with direct reads. Returns `None` when the
-    /// write must take the exclusive path of `write_iter` instead (having changed nothing but
-    /// maybe the position of an append, which that path sets again):
+    /// Tries a direct write under the inode lock held shared, as XFS and ext4 run block-aligned
+    /// direct writes that do not extend the file (`xfs_file_dio_write_aligned`,
+    /// `ext4_dio_write_checks`; they also allocate into holes so, behind locks of their own):
+    /// writes of whole blocks into allocated blocks inside the file, written or unwritten, run
+    /// in parallel with each other and with direct reads. Returns `None` when the write must
+    /// take the exclusive path of `write_iter` instead (having changed nothing but maybe the
+    /// position of an append, which that path sets again):
     ///
     /// - it is not block-aligned: iomap zeroes the rest of the blocks of a sub-block write
     ///   into new or unwritten blocks, which must not race with another write to them;
     /// - it does not end inside the file (an append, an extending write): the size changes,
     ///   and the bytes between the old end and the write are zeroed first;
     /// - privileges may have to be removed (not `IS_NOSEC`), which needs the exclusive lock;
-    /// - its range is not one written extent (a hole or unwritten blocks, or two extents):
-    ///   `begin` answers the overwrite-only mapping request with `EAGAIN` before any I/O;
+    /// - its range is not one extent (a hole in it, or two extents): `begin` answers the
+    ///   overwrite-only mapping request with `EAGAIN` before any I/O;
     /// - the page cache of the range could not be dropped (`ENOTBLK`): the exclusive path
     ///   falls back to buffered I/O.
     ///
-    /// No block is allocated, converted or zeroed under the shared lock, and the size does not
-    /// change, so nothing is left for `end_io` to do; concurrent conversions (writeback,
-    /// queued writes of the exclusive path) only turn other, unwritten blocks into written
-    /// ones under the disk mutex and never move a written block. Truncate, hole punching and
-    /// the other `fallocate` modes take the lock exclusively and wait for direct I/O
+    /// No block is allocated or zeroed under the shared lock (the write covers whole blocks),
+    /// and the size does not change. Unwritten blocks the write covered are converted by
+    /// `end_io` once its data is on the device, as after a write of the exclusive path:
+    /// conversions (these, writeback's, queued writes') take only the disk mutex, a step at a
+    /// time, turn unwritten blocks into written ones and never move a block, so two writes
+    /// converting the same blocks convert them once. Truncate, hole punching and the other
+    /// `fallocate` modes take the lock exclusively and wait for direct I/O
     /// (`inode_dio_wait`), so the blocks stay the file's until the write completed.
     ///
     /// Takes the kiocb and gives it back (`Err`) when the write must go the exclusive way;

@@ -547,29 +547,31 @@ pub fn dio_rw_write<'a, U: DioOperations>(
     unsafe { dio_rw::<U>(iocb, from.as_raw(), true, flags) }
 }
 
-/// Direct overwrite of `from` at `iocb`'s position with the inode lock held only shared (the
-/// guard), so that overwrites of a file run in parallel with each other and with reads, as
-/// ext4 runs them (`ext4_overwrite_io`; XFS runs aligned writes shared too, allocating under
-/// its own inode lock); the caller ran
-/// [`write_checks_shared`](kernel::fs::file_ops::write_checks_shared) and
+/// Direct write of whole blocks of `from` at `iocb`'s position into allocated blocks, with the
+/// inode lock held only shared (the guard), so that such writes run in parallel with each
+/// other and with reads, as XFS (`xfs_file_dio_write_aligned`) and ext4
+/// (`ext4_dio_write_checks`) run block-aligned writes that do not extend the file; the caller
+/// ran [`write_checks_shared`](kernel::fs::file_ops::write_checks_shared) and
 /// [`file_modified_shared`](kernel::fs::file_ops::file_modified_shared).
 ///
-/// Only a pure overwrite can run this way: [`DioFlags::OVERWRITE_ONLY`] is always added, so
-/// iomap refuses a write that does not end inside the file, and `U`'s `begin` sees
-/// [`OpFlags::OVERWRITE_ONLY`](crate::OpFlags::OVERWRITE_ONLY), for which the glue accepts
-/// only written blocks (no allocation, no unwritten blocks to zero around the write or to
-/// convert, nothing shared); anything else fails with `EAGAIN` before any I/O is submitted
-/// for it, as does a write whose end is at the end of the file but not at a block boundary
-/// (iomap would zero the rest of that block past the end, which needs the exclusive lock).
-/// On `EAGAIN` the caller drops the guard and writes with the lock held exclusively
-/// ([`dio_rw_write`]). The write must be mapped by one call of `begin`: a mapping that ends
-/// short of the write is `EAGAIN` too (iomap would otherwise submit part of the write before
-/// failing it, for an asynchronous kiocb only at its completion).
+/// The position and length must be multiples of the block size, and the write must end
+/// inside the file: iomap zeroes the parts of new or unwritten blocks that a write leaves out,
+/// and the rest of a block past the end of the file, which would race with other writes
+/// under the shared lock. Anything else is `EAGAIN` before any I/O. [`DioFlags::OVERWRITE_ONLY`]
+/// is always added, so iomap refuses a write that does not end inside the file too, and `U`'s
+/// `begin` sees [`OpFlags::OVERWRITE_ONLY`](crate::OpFlags::OVERWRITE_ONLY), for which the
+/// glue accepts only allocated blocks, written or unwritten, mapping all of the write at once
+/// ([`Mapping::check_overwrite_only`](crate::Mapping::check_overwrite_only): nothing is
+/// allocated or shared). Anything else fails with `EAGAIN` before any I/O is submitted for it
+/// (iomap would otherwise submit part of the write before failing it, for an asynchronous
+/// kiocb only at its completion). On `EAGAIN` the caller drops the guard and writes with the
+/// lock held exclusively ([`dio_rw_write`]).
 ///
 /// The size cannot change while the guard is held, and the write never changes it, so an
-/// asynchronous kiocb may be [`DioResult::Queued`] and the guard dropped; `end_io` then runs
-/// with no lock held, maybe concurrently with other overwrites' `end_io`. `ENOTBLK` asks the
-/// caller to fall back to buffered I/O (with the exclusive lock).
+/// asynchronous kiocb may be [`DioResult::Queued`] and the guard dropped; `end_io` (which
+/// converts the unwritten blocks the write covered) then runs with no lock held, maybe
+/// concurrently with other writes' `end_io`. `ENOTBLK` asks the caller to fall back to
+/// buffered I/O (with the exclusive lock).
 pub fn dio_rw_write_shared<'a, U: DioOperations>(
     lock: &SharedLocked<'_, U::FileSystem>,
     iocb: Kiocb<'a, ()>,
@@ -579,9 +581,10 @@ pub fn dio_rw_write_shared<'a, U: DioOperations>(
     if let Err(error) = lock.check_iocb(&iocb) {
         return Err(DioError { error, iocb });
     }
+    // The VFS sets `i_blkbits` from the super block, and nothing here changes it: this is the
+    // block size iomap zeroes by.
     let bs = i64::from(lock.super_block().block_size());
-    let end = iocb.ki_pos().saturating_add(from.len() as i64);
-    if !shared_overwrite_ok(end, lock.size(), bs) {
+    if !shared_write_ok(iocb.ki_pos(), from.len(), lock.size(), bs) {
         return Err(DioError {
             error: EAGAIN,
             iocb,
@@ -589,18 +592,23 @@ pub fn dio_rw_write_shared<'a, U: DioOperations>(
     }
     let flags = flags | DioFlags::OVERWRITE_ONLY;
     // SAFETY: `from` is valid for the call, a source; the inode lock is held (shared), and
-    // with `IOMAP_DIO_OVERWRITE_ONLY` iomap neither extends the file nor zeroes around the
-    // write (the checked `begin` only hands it written blocks).
+    // with `IOMAP_DIO_OVERWRITE_ONLY` iomap neither extends the file nor zeroes outside the
+    // write (the write covers whole blocks; the checked `begin` only hands it allocated
+    // blocks).
     unsafe { dio_rw::<U>(iocb, from.as_raw(), true, flags) }
 }
 
-/// Tells whether a direct write ending at `end` may run under the shared inode lock, in a
-/// file of `size` bytes with blocks of `bs` bytes: it must end inside the file, and if it
-/// ends at the end of the file, at a block boundary (iomap zeroes the rest of the block of a
-/// write that ends at or past the end of the file). Writes ending past the end are refused by
-/// iomap itself (`IOMAP_DIO_OVERWRITE_ONLY`); this checks them too.
-fn shared_overwrite_ok(end: i64, size: i64, bs: i64) -> bool {
-    end < size || (end == size && end & (bs - 1) == 0)
+/// Tells whether a direct write of `len` bytes at `pos` may run under the shared inode lock, in
+/// a file of `size` bytes with blocks of `bs` bytes: it must cover whole blocks (iomap zeroes
+/// the parts of unwritten blocks a write leaves out) and end inside the file (at its end only
+/// on a block boundary, which a write of whole blocks does; iomap refuses writes past the end
+/// itself with `IOMAP_DIO_OVERWRITE_ONLY`, and this checks them too).
+fn shared_write_ok(pos: i64, len: usize, size: i64, bs: i64) -> bool {
+    let Ok(len) = i64::try_from(len) else {
+        return false;
+    };
+    let end = pos.saturating_add(len);
+    (pos | len) & (bs - 1) == 0 && end <= size
 }
 
 /// The small direct read fast path (`iomap_dio_read_simple`, 7.3): a non-empty read of at
@@ -770,14 +778,17 @@ mod tests {
 
     #[test]
     fn shared_overwrites_stay_inside_the_file() {
-        assert!(shared_overwrite_ok(4096, 8192, 4096));
-        assert!(shared_overwrite_ok(8192, 8192, 4096));
-        // Sub-block writes inside the file zero nothing.
-        assert!(shared_overwrite_ok(5000, 6000, 4096));
-        // Ending at an end of file inside a block: iomap zeroes the rest of it.
-        assert!(!shared_overwrite_ok(6000, 6000, 4096));
-        assert!(!shared_overwrite_ok(8192, 6000, 4096));
-        assert!(!shared_overwrite_ok(4096, 0, 4096));
+        assert!(shared_write_ok(0, 4096, 8192, 4096));
+        assert!(shared_write_ok(4096, 4096, 8192, 4096));
+        assert!(shared_write_ok(0, 8192, 8192, 4096));
+        // Not whole blocks: iomap would zero the rest of new or unwritten blocks.
+        assert!(!shared_write_ok(5000, 1000, 8192, 4096));
+        assert!(!shared_write_ok(4096, 1000, 8192, 4096));
+        assert!(!shared_write_ok(512, 4096, 8192, 4096));
+        // Past the end, or at an end of file inside a block.
+        assert!(!shared_write_ok(4096, 8192, 8192, 4096));
+        assert!(!shared_write_ok(4096, 4096, 6000, 4096));
+        assert!(!shared_write_ok(0, 4096, 0, 4096));
     }
 
     #[test]

@@ -470,6 +470,37 @@ impl Mapping {
         self.inline.as_deref()
     }
 
+    /// Checks a mapping given to an `IOMAP_OVERWRITE_ONLY` call for `length` bytes at `pos`,
+    /// on top of [`Mapping::check`]. Nothing may be allocated or copied under such a call (a
+    /// direct write under the shared inode lock, [`crate::dio_rw_write_shared`]), and the write
+    /// must be mapped in one go:
+    ///
+    /// - the mapping must cover `pos..pos + length` (iomap would otherwise submit the part
+    ///   mapped and then fail the rest with `EAGAIN`, for an asynchronous kiocb only at its
+    ///   completion, too late to retry the write);
+    /// - it must be allocated blocks, not new, not shared, without a source: written or
+    ///   unwritten blocks. iomap zeroes the parts of unwritten blocks that a write leaves out.
+    ///   Under the shared lock there are none: `dio_rw_write_shared` takes only writes of
+    ///   whole blocks, so its first call starts on a block boundary and its writes end on one;
+    ///   a later call starts inside a block only after a bio of the write failed part way,
+    ///   and the zeroing then stays inside the write's own range (as XFS writes unwritten
+    ///   blocks under its shared lock). The file system's `end_io` converts them.
+    ///
+    /// Anything else is `EAGAIN`, which makes the caller retry with the inode lock held
+    /// exclusively.
+    pub fn check_overwrite_only(&self, pos: i64, length: i64) -> Result {
+        if self.offset.saturating_add_unsigned(self.length) < pos.saturating_add(length) {
+            return Err(EAGAIN);
+        }
+        if self.flags.intersects(MapFlags::NEW | MapFlags::SHARED) || self.src.is_some() {
+            return Err(EAGAIN);
+        }
+        match self.map_type {
+            MapType::Mapped | MapType::Unwritten => Ok(()),
+            _ => Err(EAGAIN),
+        }
+    }
+
     /// Checks the contract between a file system's `iomap_begin` and iomap, for a call at
     /// `pos` with `op` flags, on a device of `dev_size` bytes with blocks of `block_size`:
     ///
@@ -480,8 +511,6 @@ impl Mapping {
     /// - mapped and unwritten mappings must be block-aligned in the file and on the device and
     ///   must lie inside the device (`EIO`);
     /// - an inline mapping must hold its data and must not cross a file system block (`EIO`);
-    /// - `IOMAP_OVERWRITE_ONLY` calls accept only written, not new, not shared blocks:
-    ///   anything else is `EAGAIN`, which makes the caller retry without the flag;
     /// - `IOMAP_F_ATOMIC_BIO` needs an `IOMAP_ATOMIC` call (`EINVAL`);
     /// - a source mapping is only for write calls (`EIO`), must be a hole, mapped or
     ///   unwritten, must cover `pos` and, with blocks, be aligned and inside the device (`EIO`);
@@ -516,13 +545,6 @@ impl Mapping {
                     return Err(EIO);
                 }
             }
-        }
-        if op.contains(OpFlags::OVERWRITE_ONLY)
-            && (self.map_type != MapType::Mapped
-                || self.flags.intersects(MapFlags::NEW | MapFlags::SHARED)
-                || self.src.is_some())
-        {
-            return Err(EAGAIN);
         }
         if self.flags.contains(MapFlags::ATOMIC_BIO) && !op.contains(OpFlags::ATOMIC) {
             return Err(EINVAL);
@@ -939,22 +961,47 @@ mod tests {
 
     #[test]
     fn overwrite_only_gets_eagain() {
-        let ow = OpFlags::WRITE | OpFlags::DIRECT | OpFlags::OVERWRITE_ONLY;
-        assert_eq!(mapped(0, 4096, 4096).check(0, ow, BS, DEV), Ok(()));
+        assert_eq!(mapped(0, 4096, 4096).check_overwrite_only(0, 4096), Ok(()));
+        assert_eq!(
+            mapped(0, 4096, 4096).check_overwrite_only(512, 1024),
+            Ok(())
+        );
         assert_eq!(
             mapped(0, 4096, 4096)
                 .with_flags(MapFlags::NEW)
-                .check(0, ow, BS, DEV),
+                .check_overwrite_only(0, 4096),
             Err(EAGAIN)
         );
         assert_eq!(
             mapped(0, 4096, 4096)
                 .with_flags(MapFlags::SHARED)
-                .check(0, ow, BS, DEV),
+                .check_overwrite_only(0, 4096),
             Err(EAGAIN)
         );
-        let unwritten = Mapping::new(MapType::Unwritten, 0, 4096, 4096, core::ptr::null_mut());
-        assert_eq!(unwritten.check(0, ow, BS, DEV), Err(EAGAIN));
+        // Short of the end of the write.
+        assert_eq!(
+            mapped(0, 4096, 4096).check_overwrite_only(0, 8192),
+            Err(EAGAIN)
+        );
+        let unwritten = || Mapping::new(MapType::Unwritten, 0, 8192, 4096, core::ptr::null_mut());
+        assert_eq!(unwritten().check_overwrite_only(0, 8192), Ok(()));
+        // After a bio failed part way, the next call may start inside a block.
+        assert_eq!(unwritten().check_overwrite_only(4608, 3584), Ok(()));
+        assert_eq!(unwritten().check_overwrite_only(0, 12288), Err(EAGAIN));
+        assert_eq!(
+            unwritten()
+                .with_flags(MapFlags::NEW)
+                .check_overwrite_only(0, 4096),
+            Err(EAGAIN)
+        );
+        assert_eq!(
+            Mapping::hole(0, 4096).check_overwrite_only(0, 4096),
+            Err(EAGAIN)
+        );
+        assert_eq!(
+            Mapping::delalloc(0, 4096).check_overwrite_only(0, 4096),
+            Err(EAGAIN)
+        );
     }
 
     #[test]
@@ -992,9 +1039,8 @@ mod tests {
         let h = cow().with_srcmap(Mapping::hole(0, 8192));
         assert_eq!(h.check(0, OpFlags::WRITE, BS, DEV), Ok(()));
         // Overwrite-only writes cannot copy on write.
-        let ow = OpFlags::WRITE | OpFlags::DIRECT | OpFlags::OVERWRITE_ONLY;
         let plain = mapped(0, 8192, 1 << 20).with_srcmap(mapped(0, 8192, 4096));
-        assert_eq!(plain.check(0, ow, BS, DEV), Err(EAGAIN));
+        assert_eq!(plain.check_overwrite_only(0, 8192), Err(EAGAIN));
     }
 
     #[test]

@@ -130,14 +130,6 @@ impl<U: Operations> Ops<U> {
                 }
                 e
             };
-            // An overwrite-only direct write (`dio_rw_write_shared`) must be mapped in one go:
-            // iomap would submit the part mapped and then fail the rest with `EAGAIN`, for an
-            // asynchronous kiocb only at its completion, too late to retry the write.
-            if op.contains(OpFlags::OVERWRITE_ONLY)
-                && map.offset().saturating_add_unsigned(map.length()) < pos.saturating_add(length)
-            {
-                return Err(refuse(&map, EAGAIN));
-            }
             let sb = inode.super_block();
             let checked = if map.map_type() == MapType::Inline && !U::INLINE_DATA {
                 Err(EIO)
@@ -156,6 +148,13 @@ impl<U: Operations> Ops<U> {
                     flags
                 );
                 return Err(refuse(&map, e));
+            }
+            // A direct write under the shared inode lock (`dio_rw_write_shared`) allocates and
+            // copies nothing, and is mapped in one go.
+            if op.contains(OpFlags::OVERWRITE_ONLY) {
+                if let Err(e) = map.check_overwrite_only(pos, length) {
+                    return Err(refuse(&map, e));
+                }
             }
             // SAFETY: `iomap` and `srcmap` are valid for writes for the call; an inline buffer
             // is taken back by `end`, which the table has when `U::INLINE_DATA` is set.

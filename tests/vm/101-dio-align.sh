@@ -8,7 +8,8 @@
 # file written through the page cache, read back directly, buffered after
 # drop_caches and after a remount; the same with queued AIO (fio, libaio and
 # io_uring, crc32c verify); concurrent block-aligned overwrites from several
-# processes (the shared inode lock, seen in iomap's trace events) keep
+# processes, into written and into unwritten blocks (the shared inode
+# lock, seen in iomap's trace events), keep
 # every block intact; on 4 KiB sectors a 512-byte direct write is refused
 # and 4 KiB ones work; fsck.rextfs -n stays clean.
 . "$REPO/tests/vm/lib.sh"
@@ -204,27 +205,74 @@ pats = {bytes([p]) * 512 for p in (0x21, 0x22, 0x23, 0x24)}
 for i in range(0, 4 << 20, 512):
     assert d[i:i + 512] in pats, f"sector at {i} mixed: {d[i:i + 16].hex()}"
 PY
+# The same into preallocated (unwritten) blocks, which the shared path
+# takes too when the writes cover whole blocks: their completions convert
+# the blocks concurrently; what they wrote survives a remount, and the
+# rest of the file still reads as zeroes.
+f=$mnt/shared-unwritten
+xfs_io -f -c "falloc 0 8m" "$f" || fail "falloc $f"
+fio_run unwritten-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
+	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+fio_run unwritten-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randwrite \
+	--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+sum=$(md5sum <"$f")
+python3 - "$f" <<'PY' || fail "unwritten blocks after concurrent writes"
+import sys
+d = open(sys.argv[1], "rb").read()
+assert len(d) == 8 << 20, len(d)
+for q in range(4):
+    base = q * (2 << 20)
+    # fio wrote 1m + 512k of every quarter; the rest was never written.
+    tail = d[base + (3 << 19):base + (2 << 20)]
+    assert tail == bytes(len(tail)), f"quarter {q}: unwritten tail not zero"
+    for b in range(base, base + (3 << 19), 4096):
+        assert d[b:b + 4096] != bytes(4096), f"block at {b} written by fio reads as zeroes"
+PY
+umount "$mnt" || fail "umount (unwritten)"
+mount -t rextfs "$dev" "$mnt" || fail "mount (unwritten)"
+[ "$(md5sum <"$f")" = "$sum" ] || fail "the concurrent writes into unwritten blocks changed after a remount"
 # The overwrites take the shared path: iomap sees IOMAP_DIO_OVERWRITE_ONLY
-# and writes every byte (its completion event shows the advanced offset); a
-# write into unwritten blocks is refused there (EAGAIN, before any I/O) and
-# written again without it (the exclusive path).
+# and writes every byte (its completion event shows the advanced offset),
+# also a write of a whole block into unwritten blocks; a sub-block write
+# into unwritten blocks does not try it (it would zero the rest of the
+# block) and runs under the exclusive lock.
 T=/sys/kernel/tracing
 [ -d $T/events ] || mount -t tracefs tracefs $T 2>/dev/null
 if [ -d $T/events/iomap/iomap_dio_rw_begin ]; then
+	# The file was read again by the remount: its first write takes the
+	# exclusive lock and finds no privileges to remove (S_NOSEC), which the
+	# shared path needs.
+	f=$mnt/shared
+	xfs_io -d -c "pwrite -q -S 0x21 0 4k" "$f" || fail "first write after the remount"
 	echo 1 >$T/events/iomap/iomap_dio_rw_begin/enable
 	echo 1 >$T/events/iomap/iomap_dio_complete/enable
 	echo >$T/trace
-	xfs_io -d -c "pwrite -q -b 8k 8k 8k" -c "falloc 8m 64k" -c "pwrite -q 8m 4k" "$f" || fail "traced writes"
+	xfs_io -d -c "pwrite -q -b 8k 8k 8k" -c "falloc 8m 64k" -c "pwrite -q 8m 4k" \
+		-c "pwrite -q -S 0x5a 0x802000 512" "$f" || fail "traced writes"
 	echo 0 >$T/events/iomap/enable
 	grep -v '^#' $T/trace >/tmp/t101-trace
 	grep -q 'offset 0x2000 length 0x2000 .* dio_flags DIO_OVERWRITE_ONLY' /tmp/t101-trace &&
 		grep -q 'offset 0x4000 flags DIRECT .* error 0 ret 8192' /tmp/t101-trace ||
 		{ cat /tmp/t101-trace >&2; fail "an overwrite did not run as OVERWRITE_ONLY"; }
+	grep -q 'offset 0x800000 length 0x1000 .* dio_flags DIO_OVERWRITE_ONLY' /tmp/t101-trace &&
+		grep -q 'offset 0x801000 flags DIRECT .* error 0 ret 4096' /tmp/t101-trace ||
+		{ cat /tmp/t101-trace >&2; fail "a write of a whole unwritten block did not run shared"; }
 	grep -q 'offset 0x800000 flags DIRECT .* error -11' /tmp/t101-trace &&
-		grep -q 'offset 0x800000 length 0x1000 .* dio_flags  aio' /tmp/t101-trace ||
-		{ cat /tmp/t101-trace >&2; fail "a write into unwritten blocks did not fall back"; }
-	cmp <(head -c 4096 /dev/zero) <(dd if="$f" bs=4096 skip=2048 count=1 status=none) >/dev/null &&
-		fail "the fallback write did not write"
+		{ cat /tmp/t101-trace >&2; fail "a write of a whole unwritten block was refused"; }
+	grep -q "offset 0x802000 length 0x200 .* dio_flags DIO_FORCE_WAIT" /tmp/t101-trace &&
+		! grep -q 'offset 0x802000 length 0x200 .* DIO_OVERWRITE_ONLY' /tmp/t101-trace ||
+		{ cat /tmp/t101-trace >&2; fail "a sub-block write into an unwritten block did not run exclusive"; }
+	echo 3 >/proc/sys/vm/drop_caches
+	python3 - "$f" <<'PY' || fail "the writes into unwritten blocks"
+import sys
+with open(sys.argv[1], "rb") as fh:
+    fh.seek(8 << 20)
+    d = fh.read(3 * 4096)
+assert d[:4096] == b"\xcd" * 4096, "the whole-block write did not write"
+assert d[4096:8192] == bytes(4096), "an unwritten block not written reads data"
+assert d[8192:8704] == b"\x5a" * 512, "the sub-block write did not write"
+assert d[8704:] == bytes(4096 - 512), "the rest of the sub-block write's block is not zero"
+PY
 else
 	# The test kernel has them (CONFIG_FTRACE, tracefs): without them the shared
 	# path would go unobserved.
