@@ -681,6 +681,14 @@ pub(crate) fn available_blocks(disk: &format::Superblock) -> u64 {
     disk.free_blocks.saturating_sub(reserved_blocks(disk))
 }
 
+/// The blocks files may take now ([`available_blocks`] of the mounted file system): a hint,
+/// other allocations may take them the next moment.
+pub(crate) fn available_now(sb: &SuperBlock<RextFs>) -> u64 {
+    let info = sb.data();
+    let st = info.state.lock();
+    available_blocks(&st.disk)
+}
+
 fn alloc_blocks_as(
     h: &Handle<'_>,
     owner: Option<u64>,

@@ -79,10 +79,22 @@ fn insert_new_extent(
     Ok(())
 }
 
-/// How many node blocks recording a new extent at logical block `lblk` in the extent tree of
-/// inode `ino` (`d`) may take: an allocation of its data leaves them available
-/// ([`alloc::alloc_blocks`]).
-fn nodes_for_new_extent(h: &Handle<'_>, ino: u64, d: &format::Inode, lblk: u64) -> Result<u64> {
+/// How many node blocks recording a new extent of `n` blocks at logical block `lblk` in the
+/// extent tree of inode `ino` (`d`) may take: an allocation of its data leaves them available
+/// ([`alloc::alloc_blocks`]). The tree is walked only when the file system is nearly full: the
+/// allocation then takes (nearly) all that is left.
+fn nodes_for_new_extent(
+    h: &Handle<'_>,
+    ino: u64,
+    d: &format::Inode,
+    lblk: u64,
+    n: u64,
+) -> Result<u64> {
+    /// More blocks than any insertion's splits take.
+    const PLENTY: u64 = 64;
+    if alloc::available_now(h.sb()) > n.saturating_add(PLENTY) {
+        return Ok(0);
+    }
     let mut blocks = d.blocks;
     let ctx = TreeCtx {
         sb: h,
@@ -239,7 +251,7 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                 let g = goal(inode, &d.area, lblk);
                 let need = stream_need(inode, &d, n);
                 let mark = journal::busy_mark(sb);
-                let leave = nodes_for_new_extent(h, inode.ino(), &d, lblk)?;
+                let leave = nodes_for_new_extent(h, inode.ino(), &d, lblk, n)?;
                 let r = alloc::alloc_blocks(h, inode.ino(), g, n, need, leave).and_then(
                     |(start, got)| {
                         let flags = format::EXTENT_UNWRITTEN;
@@ -420,7 +432,7 @@ impl FileOps {
             // New blocks are unwritten until the data reached them (see above), so that a
             // crash can never expose what they held before.
             let need = stream_need(inode, &d, n);
-            let leave = nodes_for_new_extent(&h, inode.ino(), &d, lblk)?;
+            let leave = nodes_for_new_extent(&h, inode.ino(), &d, lblk, n)?;
             let r =
                 alloc::alloc_blocks(&h, inode.ino(), g, n, need, leave).and_then(|(start, got)| {
                     let flags = format::EXTENT_UNWRITTEN;
