@@ -20,19 +20,18 @@ mb=$((avail * 4 / 10 / 256))
 note "$avail blocks available: files of $mb MiB"
 [ "$mb" -ge 8 ] || fail "file system too small: $avail blocks available"
 
-(
+# churn NAME CMD: twelve times, makes file NAME with the xfs_io command CMD
+# and removes it; xfs_io's messages go to /tmp/t107.NAME.
+churn() {
+	local i
 	for i in $(seq 12); do
-		xfs_io -f -c "pwrite -q -b 1m 0 ${mb}m" "$mnt/written" || exit 1
-		rm -f "$mnt/written"
-	done
-) 2>/tmp/t107.written &
+		xfs_io -f -c "$2" "$mnt/$1" || return 1
+		rm -f "$mnt/$1"
+	done 2>"/tmp/t107.$1"
+}
+churn written "pwrite -q -b 1m 0 ${mb}m" &
 w=$!
-(
-	for i in $(seq 12); do
-		xfs_io -f -c "falloc 0 ${mb}m" "$mnt/prealloc" || exit 1
-		rm -f "$mnt/prealloc"
-	done
-) 2>/tmp/t107.prealloc &
+churn prealloc "falloc 0 ${mb}m" &
 p=$!
 wait $w || fail "the writing loop failed: $(cat /tmp/t107.written)"
 wait $p || fail "the preallocating loop failed: $(cat /tmp/t107.prealloc)"
