@@ -79,6 +79,25 @@ fn insert_new_extent(
     Ok(())
 }
 
+/// Allocates up to `n` blocks for logical blocks `lblk..` of `inode` (`d`, its disk inode,
+/// locked) and records them as an unwritten extent, in the transaction of `h`: the first block
+/// and the count. An `ENOSPC` changes nothing but blocks allocated and freed again, so that
+/// the caller may commit and try again.
+fn alloc_new_extent(
+    h: &Handle<'_>,
+    inode: &INodeView<RextFs>,
+    d: &mut format::Inode,
+    lblk: u64,
+    n: u64,
+) -> Result<(u64, u64)> {
+    let g = goal(inode, &d.area, lblk);
+    let need = stream_need(inode, d, n);
+    let leave = nodes_for_new_extent(h, inode.ino(), d, lblk, n)?;
+    let (start, got) = alloc::alloc_blocks(h, inode.ino(), g, n, need, leave)?;
+    insert_new_extent(h, inode, d, lblk, start, got, format::EXTENT_UNWRITTEN)?;
+    Ok((start, got))
+}
+
 /// How many node blocks recording a new extent of `n` blocks at logical block `lblk` in the
 /// extent tree of inode `ino` (`d`) may take: an allocation of its data leaves them available
 /// ([`alloc::alloc_blocks`]). The tree is walked only when the file system is nearly full: the
@@ -248,17 +267,8 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
             Ext::Mapped(e) => lblk = e.logical_end(),
             Ext::Hole { end: hole_end } => {
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
-                let g = goal(inode, &d.area, lblk);
-                let need = stream_need(inode, &d, n);
                 let mark = journal::busy_mark(sb);
-                let leave = nodes_for_new_extent(h, inode.ino(), &d, lblk, n)?;
-                let r = alloc::alloc_blocks(h, inode.ino(), g, n, need, leave).and_then(
-                    |(start, got)| {
-                        let flags = format::EXTENT_UNWRITTEN;
-                        insert_new_extent(h, inode, &mut d, lblk, start, got, flags).map(|()| got)
-                    },
-                );
-                let got = match r {
+                let got = match alloc_new_extent(h, inode, &mut d, lblk, n) {
                     Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && busy_may_help(sb, mark) => {
                         // Only blocks freed by uncommitted transactions are left, for the data
                         // or for a node of the extent tree: commit them (this step changed
@@ -268,7 +278,7 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
                         restarts += 1;
                         continue;
                     }
-                    r => r?,
+                    r => r?.1,
                 };
                 // Each step may wait for the frees of others again.
                 restarts = 0;
@@ -426,20 +436,10 @@ impl FileOps {
                 Found::Map(m) => return Ok(m.with_validity_cookie(cookie())),
                 Found::Alloc(n) => n,
             };
-            let g = goal(inode, &d.area, lblk);
-            let n = n.min(MAX_ALLOC);
             let mark = journal::busy_mark(sb);
             // New blocks are unwritten until the data reached them (see above), so that a
             // crash can never expose what they held before.
-            let need = stream_need(inode, &d, n);
-            let leave = nodes_for_new_extent(&h, inode.ino(), &d, lblk, n)?;
-            let r =
-                alloc::alloc_blocks(&h, inode.ino(), g, n, need, leave).and_then(|(start, got)| {
-                    let flags = format::EXTENT_UNWRITTEN;
-                    insert_new_extent(&h, inode, &mut d, lblk, start, got, flags)
-                        .map(|()| (start, got))
-                });
-            match r {
+            match alloc_new_extent(&h, inode, &mut d, lblk, n.min(MAX_ALLOC)) {
                 Err(e) if e == ENOSPC && restarts < BUSY_RETRIES && busy_may_help(sb, mark) => {
                     // Only blocks freed by uncommitted transactions are left, for the data or
                     // for a node of the extent tree: commit them and try again.
