@@ -745,7 +745,7 @@ fn rename_entries(
             }
             // The VFS sees the whiteout at its next lookup of the old name.
             let seq = h.seq();
-            drop(w.init(params(sb, &d), RxInode::new(d, seq))?);
+            drop(w.init(params(sb, &d), RxInode::new(&d, seq))?);
         }
     }
     if is_dir && !same_dir {
@@ -983,7 +983,7 @@ fn tmpfile_node(idmap: &Idmap, dir: &INode<RextFs>, mode_in: u16) -> Result<ARef
     let seq = h.seq();
     // While the inode is still new and locked.
     acls.cache(&mut new);
-    new.init(params(sb, &d), RxInode::new(on_disk, seq))
+    new.init(params(sb, &d), RxInode::new(&on_disk, seq))
         // A failed `init` has dropped the VFS inode.
         .map_err(give_back)
 }
@@ -1057,7 +1057,7 @@ fn create_node(
     let seq = h.seq();
     // While the inode is still new and locked.
     acls.cache(&mut new);
-    let inode = new.init(params(sb, &d), RxInode::new(d, seq))?;
+    let inode = new.init(params(sb, &d), RxInode::new(&d, seq))?;
     dentry.instantiate(inode)
 }
 

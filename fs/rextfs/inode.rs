@@ -61,10 +61,11 @@ pub(crate) struct RxInode {
 
 impl RxInode {
     /// The rextfs part of an inode whose on-disk copy is `d`, last changed by (or read
-    /// while) transaction `seq` ran; nothing known of its directory blocks yet.
-    pub(crate) fn new(d: format::Inode, seq: u64) -> impl PinInit<Self, Error> {
+    /// while) transaction `seq` ran; nothing known of its directory blocks yet. `d` is
+    /// copied once, into its place in the inode.
+    pub(crate) fn new(d: &format::Inode, seq: u64) -> impl PinInit<Self, Error> + '_ {
         try_pin_init!(RxInode {
-            disk <- kernel::new_mutex!(d),
+            disk <- kernel::new_mutex!(*d),
             dir_space <- kernel::new_mutex!(KVec::new()),
             dir_extent <- kernel::new_mutex!(None),
             sync_seq: AtomicU64::new(seq),
@@ -235,14 +236,27 @@ fn inode_location(sb: &SuperBlock<RextFs>, ino: u64) -> Result<(u64, usize)> {
 
 /// Runs `f` on the raw slot of inode `ino`, in place in its inode table block, under the
 /// block's buffer lock (`f` must not use the buffer cache).
-fn with_slot<R>(sb: &SuperBlock<RextFs>, ino: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+fn with_slot<R>(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    f: impl FnOnce(&[u8]) -> Result<R>,
+) -> Result<R> {
     let (blk, off) = inode_location(sb, ino)?;
-    let info = sb.data();
-    let b = info.bufs.read(sb, blk)?;
-    let g = b.lock()?;
-    Ok(f(g
-        .get(off..off + format::INODE_SIZE)
-        .ok_or(EFSCORRUPTED)?))
+    sb.data().bufs.with_block(
+        sb,
+        blk,
+        None,
+        |_| Ok(()),
+        |g| f(g.get(off..off + format::INODE_SIZE).ok_or(EFSCORRUPTED)?),
+    )?
+}
+
+/// Decodes slot `buf` of inode `ino`, which must hold a valid inode (corruption is logged).
+fn decode_slot(sb: &SuperBlock<RextFs>, ino: u64, buf: &[u8]) -> Result<format::Inode> {
+    format::Inode::decode(ino, buf).map_err(|e| {
+        pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
+        EFSCORRUPTED
+    })
 }
 
 /// Returns inode `ino`, reading it from disk if it is not cached.
@@ -282,16 +296,9 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
             && (buf.iter().all(|&b| b == 0)
                 || format::Inode::decode_unchecked(buf).is_ok_and(|d| d.nlink == 0 || d.mode == 0))
         {
-            return Err(None);
+            return Err(ESTALE);
         }
-        format::Inode::decode(ino, buf).map_err(Some)
-    })?
-    .map_err(|e| match e {
-        None => ESTALE,
-        Some(e) => {
-            pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
-            EFSCORRUPTED
-        }
+        decode_slot(sb, ino, buf)
     })?;
     if d.nlink == 0 {
         if src == Source::Handle {
@@ -312,7 +319,7 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
         // No attributes, so no ACLs: permission checks need not look.
         new.cache_no_acl();
     }
-    new.init(p, RxInode::new(d, seq))
+    new.init(p, RxInode::new(&d, seq))
 }
 
 /// The inode of a file handle (NFS export, `open_by_handle_at`): `ino` if it is in use and
@@ -376,9 +383,7 @@ const NEXT_ORPHAN_OFFSET: usize = 0x30;
 /// ([`set_next_orphan`]).
 pub(crate) fn write_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
     write_slot(h, ino, Uncached::Read, |slot| {
-        let mut d = *d;
-        d.next_orphan = slot_next_orphan(slot);
-        Ok(d)
+        Ok((d, slot_next_orphan(slot)))
     })
 }
 
@@ -391,11 +396,7 @@ pub(crate) fn write_orphan(
     d: &format::Inode,
     next: u64,
 ) -> Result {
-    write_slot(h, inode.ino(), Uncached::Read, |_| {
-        let mut d = *d;
-        d.next_orphan = next;
-        Ok(d)
-    })?;
+    write_slot(h, inode.ino(), Uncached::Read, |_| Ok((d, next)))?;
     note(h, inode);
     Ok(())
 }
@@ -409,10 +410,7 @@ fn slot_next_orphan(slot: &[u8]) -> u64 {
 
 /// Reads and decodes the on-disk inode `ino` (checksum and fields checked).
 pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Inode> {
-    let d = with_slot(sb, ino, |buf| format::Inode::decode(ino, buf))?.map_err(|e| {
-        pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
-        EFSCORRUPTED
-    })?;
+    let d = with_slot(sb, ino, |buf| decode_slot(sb, ino, buf))?;
     if d.xattr != 0 && !sb.data().geo.data_range_valid(d.xattr, 1) {
         pr_err!(
             "{}: inode {}: extended attribute block {} outside the data area\n",
@@ -429,13 +427,13 @@ pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Ino
 /// is on disk, in the transaction of `h`.
 pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
     let sb = h.sb();
-    write_slot(h, ino, Uncached::Read, |slot| {
-        let mut d = format::Inode::decode(ino, slot).map_err(|e| {
+    let (blk, off) = inode_location(sb, ino)?;
+    h.modify_range(blk, off..off + format::INODE_SIZE, Uncached::Read, |slot| {
+        let d = format::Inode::decode(ino, slot).map_err(|e| {
             pr_err!("{}: orphan inode {}: {}\n", sb.id(), ino, e.as_str());
             EFSCORRUPTED
         })?;
-        d.next_orphan = next;
-        Ok(d)
+        encode_slot(sb, ino, &d, next, slot)
     })
 }
 
@@ -452,29 +450,36 @@ pub(crate) fn write_new_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Res
     } else {
         Uncached::Read
     };
-    write_slot(h, ino, uncached, |slot| {
-        let mut d = *d;
-        d.next_orphan = slot_next_orphan(slot);
-        Ok(d)
-    })
+    write_slot(h, ino, uncached, |slot| Ok((d, slot_next_orphan(slot))))
 }
 
 /// Read-modify-write of the slot of inode `ino` in the transaction of `h`: `f` gets the slot
-/// as it is on disk and returns the inode to encode there.
-fn write_slot(
+/// as it is on disk and returns the inode to encode there, with the `next_orphan` to give it.
+fn write_slot<'d>(
     h: &Handle<'_>,
     ino: u64,
     uncached: Uncached,
-    f: impl FnOnce(&[u8]) -> Result<format::Inode>,
+    f: impl FnOnce(&[u8]) -> Result<(&'d format::Inode, u64)>,
 ) -> Result {
     let sb = h.sb();
     let (blk, off) = inode_location(sb, ino)?;
     h.modify_range(blk, off..off + format::INODE_SIZE, uncached, |slot| {
-        let d = f(slot)?;
-        d.encode(ino, slot).map_err(|e| {
-            pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
-            EIO
-        })
+        let (d, next) = f(slot)?;
+        encode_slot(sb, ino, d, next, slot)
+    })
+}
+
+/// Encodes `d` with `next_orphan` set to `next` into `slot`, the slot of inode `ino`.
+fn encode_slot(
+    sb: &SuperBlock<RextFs>,
+    ino: u64,
+    d: &format::Inode,
+    next: u64,
+    slot: &mut [u8],
+) -> Result {
+    d.encode_with_next(ino, next, slot).map_err(|e| {
+        pr_err!("{}: cannot encode inode {}: {}\n", sb.id(), ino, e.as_str());
+        EIO
     })
 }
 

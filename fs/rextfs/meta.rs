@@ -6,7 +6,7 @@
 
 use crate::journal::Handle;
 use crate::RextFs;
-use kernel::fs::{buffer::BufRef, memalloc::NofsScope, SuperBlock};
+use kernel::fs::{buffer::BufGuard, memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
 
 /// Reads metadata block `blockno` into a new buffer of one block.
@@ -110,37 +110,42 @@ pub(crate) fn with_block_checked<R>(
     check: impl FnOnce(&[u8]) -> core::result::Result<(), crate::FormatError>,
     f: impl FnOnce(&[u8]) -> core::result::Result<R, BlockFail>,
 ) -> core::result::Result<R, BlockFail> {
-    let b = read_checked(sb, blockno, kind, what, check)?;
-    let g = b.lock()?;
-    // Whatever `f` allocates must not recurse into the file system (its reclaim may take
-    // locks that come before the buffer locks).
-    let _nofs = NofsScope::new();
-    f(&g)
+    with_guard_checked(sb, blockno, kind, what, check, |g| {
+        // Whatever `f` allocates must not recurse into the file system (its reclaim may take
+        // locks that come before the buffer locks).
+        let _nofs = NofsScope::new();
+        f(&g)
+    })?
 }
 
-/// The cached buffer of metadata block `blockno`, read if needed, with `check` run on it the
-/// first time it is used as a block of `kind` after it was read from the device (see
-/// [`read_block_verified`]); a failed check is logged as corruption of a `what`.
-pub(crate) fn read_checked<'a>(
-    sb: &'a SuperBlock<RextFs>,
+/// Runs `f` on the locked buffer of metadata block `blockno`, read if needed, with `check`
+/// run on it first the first time it is used as a block of `kind` after it was read from the
+/// device (see [`read_block_verified`]); a failed check is logged as corruption of a `what`,
+/// once the buffer lock is dropped. `f` must not use the buffer cache.
+pub(crate) fn with_guard_checked<R>(
+    sb: &SuperBlock<RextFs>,
     blockno: u64,
     kind: BlockKind,
     what: &str,
     check: impl FnOnce(&[u8]) -> core::result::Result<(), crate::FormatError>,
-) -> Result<BufRef<'a>> {
+    f: impl FnOnce(BufGuard<'_>) -> R,
+) -> Result<R> {
     crate::check_live(sb)?;
-    let bufs = &sb.data().get_ref().bufs;
     let mut bad = None;
-    let b = bufs.read_verified(sb, blockno, kind as u32, |b| {
+    let verify = |b: &[u8]| {
         check(b).map_err(|e| {
             bad = Some(e);
             EFSCORRUPTED
         })
-    });
-    match (b, bad) {
+    };
+    let r = sb
+        .data()
+        .bufs
+        .with_block(sb, blockno, Some(kind as u32), verify, f);
+    match (r, bad) {
         // Logged (and the file system marked) outside the buffer lock.
         (Err(_), Some(e)) => Err(crate::corrupt(sb, what, e)),
-        (b, _) => b,
+        (r, _) => r,
     }
 }
 

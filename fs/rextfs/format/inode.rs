@@ -36,6 +36,9 @@ pub const INODE_AREA_OFFSET: usize = 0x80;
 /// Longest symlink target stored inline (fast symlink).
 pub const FAST_SYMLINK_MAX: usize = INLINE_ROOT_SIZE;
 
+// The inline area ends the slot ([`Inode::decode`] copies it from there).
+const _: () = assert!(INODE_AREA_OFFSET + INLINE_ROOT_SIZE == INODE_SIZE);
+
 /// Largest valid inode `size`: file offsets are signed 64-bit in the kernel.
 pub const MAX_INODE_SIZE: u64 = i64::MAX as u64;
 
@@ -253,29 +256,36 @@ impl Inode {
     /// checksum, mode, flags, timestamps, type-specific fields and the inline
     /// extent root (or fast symlink target).
     pub fn decode(ino: u64, buf: &[u8]) -> Result<Inode> {
-        let b = buf.get(..INODE_SIZE).ok_or(FormatError::Short)?;
+        let b = buf.first_chunk::<INODE_SIZE>().ok_or(FormatError::Short)?;
         if get_u16(b, 0) != Some(INODE_MAGIC) {
             return Err(FormatError::BadMagic);
         }
         if get_u32(b, INODE_CRC_OFFSET) != Some(inode_checksum(ino, b)) {
             return Err(FormatError::BadChecksum);
         }
-        let inode = Self::decode_unchecked(b)?;
-        inode.validate()?;
-        Ok(inode)
+        // Built where it is returned and checked there: an inode is a few hundred bytes,
+        // decoded at every inode cache miss, and not copied on the way.
+        let r = Ok(Self::from_slot(b));
+        if let Ok(inode) = &r {
+            inode.validate()?;
+        }
+        r
     }
 
     /// Decodes the fields without checking magic, checksum or values.
     pub fn decode_unchecked(buf: &[u8]) -> Result<Inode> {
-        let b = buf.get(..INODE_SIZE).ok_or(FormatError::Short)?;
+        Ok(Self::from_slot(
+            buf.first_chunk::<INODE_SIZE>().ok_or(FormatError::Short)?,
+        ))
+    }
+
+    /// The fields of slot `b`, unchecked.
+    #[inline(always)]
+    fn from_slot(b: &[u8; INODE_SIZE]) -> Inode {
         let u32f = |o| get_u32(b, o).unwrap_or(0);
         let u64f = |o| get_u64(b, o).unwrap_or(0);
-        let mut area = [0u8; INLINE_ROOT_SIZE];
-        area.copy_from_slice(
-            b.get(INODE_AREA_OFFSET..INODE_AREA_OFFSET + INLINE_ROOT_SIZE)
-                .ok_or(FormatError::Short)?,
-        );
-        Ok(Inode {
+        let (_, tail) = b.split_at(INODE_AREA_OFFSET);
+        Inode {
             mode: get_u16(b, 0x02).unwrap_or(0),
             uid: u32f(0x08),
             gid: u32f(0x0C),
@@ -293,8 +303,11 @@ impl Inode {
             ctime: get_ts(b, 0x58, 0x70),
             btime: get_ts(b, 0x60, 0x74),
             xattr: u64f(0x78),
-            area,
-        })
+            area: tail
+                .first_chunk::<INLINE_ROOT_SIZE>()
+                .copied()
+                .unwrap_or([0; INLINE_ROOT_SIZE]),
+        }
     }
 
     /// Checks the field values (everything but the checksum).
@@ -357,8 +370,15 @@ impl Inode {
     /// Encodes the inode into slot `buf` for inode number `ino`, with its
     /// checksum.
     pub fn encode(&self, ino: u64, buf: &mut [u8]) -> Result<()> {
+        self.encode_with_next(ino, self.next_orphan, buf)
+    }
+
+    /// Encodes the inode as [`Inode::encode`] does, but with `next_orphan` in place of
+    /// `self.next_orphan` (the inode is not copied to change it).
+    pub fn encode_with_next(&self, ino: u64, next_orphan: u64, buf: &mut [u8]) -> Result<()> {
         let b = buf.get_mut(..INODE_SIZE).ok_or(FormatError::Short)?;
-        b.fill(0);
+        // Every byte of the slot is written below: the fields cover 0x00..0x80 without a
+        // gap (the checksum last), the area 0x80..0x100.
         put_u16(b, 0x00, INODE_MAGIC);
         put_u16(b, 0x02, self.mode);
         put_u32(b, 0x08, self.uid);
@@ -368,7 +388,7 @@ impl Inode {
         put_u64(b, 0x18, self.size);
         put_u64(b, 0x20, self.blocks);
         put_u64(b, 0x28, self.parent);
-        put_u64(b, 0x30, self.next_orphan);
+        put_u64(b, 0x30, next_orphan);
         put_u64(b, 0x38, self.dir_index_root);
         put_u32(b, 0x40, self.generation);
         put_u32(b, 0x44, self.rdev);

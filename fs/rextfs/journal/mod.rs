@@ -39,7 +39,7 @@ pub(crate) use commit::{checkpoint, commit, force, force_seq, is_committed};
 
 use crate::{format, meta, RextFs};
 use core::cell::Cell;
-use kernel::fs::{memalloc::NofsScope, SuperBlock};
+use kernel::fs::{buffer::BufGuard, memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNode};
 use kernel::sync::{CondVar, Mutex};
@@ -507,23 +507,26 @@ impl<'a> Handle<'a> {
         self.check_target(blockno)?;
         let sb = self.sb;
         let info = sb.data();
-        let b = match uncached {
-            Uncached::Read => info.bufs.read(sb, blockno)?,
-            // Cached contents win (they may hold slots set up meanwhile); otherwise the
-            // buffer starts zeroed, as the block is on disk.
-            Uncached::Zeroes => info.bufs.get_new(sb, blockno)?,
-        };
         let node = RBTreeNode::new(blockno, false, GFP_NOFS_ALLOC)?;
         let mut old = KVec::with_capacity(range.len(), GFP_NOFS_ALLOC)?;
-        let mut g = b.lock()?;
-        let part = g.get_mut(range).ok_or(EFSCORRUPTED)?;
-        old.extend_from_slice(part, GFP_NOFS_ALLOC)?;
-        if let Err(e) = f(part) {
-            part.copy_from_slice(&old);
-            return Err(e);
+        let change = |mut g: BufGuard<'_>| -> Result {
+            let part = g.get_mut(range).ok_or(EFSCORRUPTED)?;
+            old.extend_from_slice(part, GFP_NOFS_ALLOC)?;
+            if let Err(e) = f(part) {
+                part.copy_from_slice(&old);
+                return Err(e);
+            }
+            g.set_pinned(true);
+            Ok(())
+        };
+        match uncached {
+            Uncached::Read => info
+                .bufs
+                .with_block(sb, blockno, None, |_| Ok(()), change)??,
+            // Cached contents win (they may hold slots set up meanwhile); otherwise the
+            // buffer starts zeroed, as the block is on disk.
+            Uncached::Zeroes => change(info.bufs.get_new(sb, blockno)?.lock()?)?,
         }
-        g.set_pinned(true);
-        drop(g);
         self.dirty(blockno, node, false)
     }
 
@@ -549,13 +552,13 @@ impl<'a> Handle<'a> {
         self.check_target(blockno)?;
         let sb = self.sb;
         let node = RBTreeNode::new(blockno, true, GFP_NOFS_ALLOC)?;
-        let b = meta::read_checked(sb, blockno, kind, what, check)?;
-        let mut g = b.lock()?;
-        let r = f(&mut g);
-        if let Ok((_, true)) = r {
-            g.set_pinned(true);
-        }
-        drop(g);
+        let r = meta::with_guard_checked(sb, blockno, kind, what, check, |mut g| {
+            let r = f(&mut g);
+            if let Ok((_, true)) = r {
+                g.set_pinned(true);
+            }
+            r
+        })?;
         let (r, changed) = r.map_err(|e| e.logged(|e| crate::corrupt(sb, what, e)))?;
         if changed {
             self.dirty(blockno, node, true)?;
