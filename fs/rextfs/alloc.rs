@@ -268,12 +268,20 @@ pub(crate) fn drop_reservation(sb: &SuperBlock<RextFs>, ino: u64) {
 /// The longest run of a bitmap block that nothing has measured yet.
 pub(crate) const RUN_UNKNOWN: u32 = u32::MAX;
 
+/// What [`Runs`] keeps for a block whose bits were set since it was last measured: its
+/// longest run may have shrunk, and is measured again when a search needs it.
+const RUN_STALE: u32 = u32::MAX - 1;
+
 /// What the allocator knows of each block of one bitmap without reading it: the longest run
 /// of clear bits, or [`RUN_UNKNOWN`] until the block is first read. Kept in memory under the
-/// super block state lock and updated by every allocation and free, so that a search skips
-/// the bitmap blocks that cannot hold the run it wants (full ones above all) without reading
-/// them. Blocks freed by uncommitted transactions count as clear: the figure is an upper
-/// bound of what the block can give.
+/// super block state lock, so that a search skips the bitmap blocks that cannot hold the run
+/// it wants (full ones above all) without reading them. Blocks freed by uncommitted
+/// transactions count as clear: the figure is an upper bound of what the block can give.
+///
+/// A free keeps the figure exact cheaply (the longest run is the old one or the one the
+/// freed bits joined), an allocation does not (the run it took from may have been the only
+/// longest one): it marks the figure stale, and the block is measured again (a scan of the
+/// whole block) only when a search needs the figure, not at every allocation.
 pub(crate) struct Runs(KVVec<u32>);
 
 impl Runs {
@@ -283,10 +291,10 @@ impl Runs {
         Ok(Runs(KVVec::from_elem(RUN_UNKNOWN, n, GFP_KERNEL)?))
     }
 
-    /// The longest run of block `idx`, if known.
+    /// The longest run of block `idx`, if known and not stale.
     fn get(&self, idx: u64) -> Option<u64> {
         match usize::try_from(idx).ok().and_then(|i| self.0.get(i)) {
-            Some(&v) if v != RUN_UNKNOWN => Some(u64::from(v)),
+            Some(&v) if v != RUN_UNKNOWN && v != RUN_STALE => Some(u64::from(v)),
             _ => None,
         }
     }
@@ -294,10 +302,40 @@ impl Runs {
     /// Records the longest run of block `idx`, measured in `buf` (its first `bits` bits).
     fn measure(&mut self, idx: u64, buf: &[u8], bits: u64) -> u64 {
         let run = format::bitmap_longest_zero_run(buf, bits);
-        if let Some(v) = usize::try_from(idx).ok().and_then(|i| self.0.get_mut(i)) {
-            *v = u32::try_from(run).unwrap_or(RUN_UNKNOWN - 1);
-        }
+        self.record(idx, run);
         run
+    }
+
+    /// Records `run` as the exact longest run of block `idx`.
+    fn record(&mut self, idx: u64, run: u64) {
+        if let Some(v) = usize::try_from(idx).ok().and_then(|i| self.0.get_mut(i)) {
+            *v = u32::try_from(run).map_or(RUN_STALE - 1, |r| r.min(RUN_STALE - 1));
+        }
+    }
+
+    /// Bits of block `idx` were set: its longest run may be shorter than recorded.
+    fn allocated(&mut self, idx: u64) {
+        if let Some(v) = usize::try_from(idx).ok().and_then(|i| self.0.get_mut(i)) {
+            if *v != RUN_UNKNOWN {
+                *v = RUN_STALE;
+            }
+        }
+    }
+
+    /// The bit ranges `parts` of block `idx` (`buf`, its first `bits` bits) were cleared: the
+    /// longest run is the recorded one or one of the runs that hold them. A stale or unknown
+    /// figure stays so.
+    fn freed(&mut self, idx: u64, buf: &[u8], bits: u64, parts: &[(u64, u64)]) {
+        let Some(old) = self.get(idx) else {
+            return;
+        };
+        let mut run = old;
+        for &(start, end) in parts {
+            if start < end {
+                run = run.max(format::bitmap_zero_run_around(buf, bits, start, end));
+            }
+        }
+        self.record(idx, run);
     }
 }
 
@@ -352,6 +390,8 @@ fn take_at_goal<B: BitmapBlocks>(
 ) -> Result<Option<(u64, u64)>> {
     let bits = bm.bits()?;
     let idx = goal / bits;
+    // A block known to be full is not opened; one whose figure is stale is (its goal bit is
+    // looked at in place, which costs no scan of the block).
     if runs.get(idx) == Some(0) || bm.busy(goal, 1).is_some() {
         return Ok(None);
     }
@@ -365,9 +405,6 @@ fn take_at_goal<B: BitmapBlocks>(
     let bit = goal - base;
     let end = (bm.items() - base).min(bits.get());
     let n = bm.modify(idx, |b| {
-        if runs.get(idx).is_none() {
-            runs.measure(idx, b, bits.get());
-        }
         let mut n = 0u64;
         while n < want && bit + n < end && format::bitmap_test(b, bit + n) == Some(false) {
             n += 1;
@@ -378,7 +415,7 @@ fn take_at_goal<B: BitmapBlocks>(
         for i in bit..bit + n {
             format::bitmap_set(b, i, true)?;
         }
-        runs.measure(idx, b, bits.get());
+        runs.allocated(idx);
         Ok((n, true))
     })?;
     Ok((n > 0).then_some((goal, n)))
@@ -422,7 +459,7 @@ fn take<B: BitmapBlocks>(
         for i in bit..bit + n {
             format::bitmap_set(b, i, true)?;
         }
-        runs.measure(idx, b, bits);
+        runs.allocated(idx);
         Ok(((), true))
     })?;
     Ok((first, n))
@@ -466,7 +503,7 @@ fn search<B: BitmapBlocks>(
             }
         }
         let buf = bm.read(idx)?;
-        // Kept up to date after every change: measured only the first time.
+        // Measured the first time, and again after allocations made the figure stale.
         let known = match runs.get(idx) {
             Some(known) => known,
             None => runs.measure(idx, &buf, bits.get()),
@@ -592,7 +629,7 @@ fn clear_parts<B: BitmapBlocks>(bm: &B, runs: &mut Runs, idx: u64, parts: &[(u64
                 format::bitmap_set(b, bit, false)?;
             }
         }
-        runs.measure(idx, b, bits);
+        runs.freed(idx, b, bits, parts);
         Ok(((), true))
     })
 }
@@ -1280,7 +1317,7 @@ mod tests {
     fn runs_match(runs: &Runs, model: &[bool]) -> Result {
         let items = model.len() as u64;
         for (idx, &known) in runs.0.iter().enumerate() {
-            if known == super::RUN_UNKNOWN {
+            if known == super::RUN_UNKNOWN || known == super::RUN_STALE {
                 continue;
             }
             let base = idx as u64 * BITS;
@@ -1463,16 +1500,38 @@ mod tests {
             free_run_in(&bm, &mut runs, 2 * BITS + 5, 1).is_ok(),
             "free failed"
         );
-        // A run of 10 from the start: only the last block has one, and it is the only
-        // block read (what the others hold is known).
-        let reads = bm.reads.get();
+        // A run of 10 from the start: only the last block has one. This first search reads
+        // and measures the blocks whose figures are stale (allocated since they were
+        // measured) or unknown.
         let got = alloc_run_in(&bm, &mut runs, 0, 0, 10, 10);
         check!(got == Ok((7 * BITS, 10)), "run of 10: {:?}", got);
+        // The next one reads the last block only (stale after the allocation): what the
+        // others hold is known now.
+        let reads = bm.reads.get();
+        let got = alloc_run_in(&bm, &mut runs, 0, 0, 10, 10);
+        check!(
+            got == Ok((7 * BITS + 10, 10)),
+            "second run of 10: {:?}",
+            got
+        );
         check!(
             bm.reads.get() - reads == 1,
             "{} reads for a run in the last block",
             bm.reads.get() - reads
         );
+        // A free keeps an exact figure exact: the third block's hole grows to two items.
+        check!(runs.get(2) == Some(1), "third block: {:?}", runs.get(2));
+        check!(
+            free_run_in(&bm, &mut runs, 2 * BITS + 6, 1).is_ok(),
+            "free failed"
+        );
+        check!(runs.get(2) == Some(2), "third block: {:?}", runs.get(2));
+        // A free in a block whose figure is stale leaves it stale.
+        check!(
+            free_run_in(&bm, &mut runs, 7 * BITS + 10, 10).is_ok(),
+            "free failed"
+        );
+        check!(runs.get(7).is_none(), "last block: {:?}", runs.get(7));
         // A single item: the hole in the third block, the first one after the goal.
         let got = alloc_run_in(&bm, &mut runs, 0, BITS, 1, 1);
         check!(got == Ok((2 * BITS + 5, 1)), "single item: {:?}", got);

@@ -131,6 +131,34 @@ fn find_bit(buf: &[u8], start: u64, end: u64, set: bool) -> Option<u64> {
     }
 }
 
+/// Finds the last set bit before bit `end` of a bitmap block, a word of 64 bits at a time.
+fn last_set_before(buf: &[u8], end: u64) -> Option<u64> {
+    let end = end.min(bitmap_bits_per_block(buf.len()));
+    let data = buf.get(BITMAP_HDR_SIZE..)?;
+    let last = end.checked_sub(1)?;
+    let mut w = usize::try_from(last / 64).ok()?;
+    // Bits of the last word from `end` on do not count.
+    let mut mask = !0u64 >> (63 - last % 64);
+    loop {
+        let hits = word(data, w) & mask;
+        if hits != 0 {
+            return Some(w as u64 * 64 + 63 - u64::from(hits.leading_zeros()));
+        }
+        mask = !0;
+        w = w.checked_sub(1)?;
+    }
+}
+
+/// The length of the run of clear bits of a bitmap block that holds bits `[start, end)`
+/// (clear, `start < end <= nbits`): from the set bit before `start` (or the first bit) to
+/// the set bit from `end` on (or `nbits`).
+pub fn bitmap_zero_run_around(buf: &[u8], nbits: u64, start: u64, end: u64) -> u64 {
+    let nbits = nbits.min(bitmap_bits_per_block(buf.len()));
+    let first = last_set_before(buf, start).map_or(0, |b| b + 1);
+    let stop = find_bit(buf, end, nbits, true).unwrap_or(nbits);
+    stop.saturating_sub(first)
+}
+
 /// Finds the first clear bit in `[start, end)` of a bitmap block.
 pub fn bitmap_find_zero(buf: &[u8], start: u64, end: u64) -> Option<u64> {
     find_bit(buf, start, end, false)

@@ -270,6 +270,19 @@ proptest! {
             }
             prop_assert_eq!(bitmap_longest_zero_run(&buf, limit), best, "limit {}", limit);
         }
+        // The run of clear bits around a clear range inside it: what the allocator keeps
+        // its figures exact with after a free.
+        for limit in [n, u64::from(nbits) % (n + 10)] {
+            let limit = limit.min(n);
+            if let Some(b) = (start.min(limit)..limit).find(|&b| !model[b as usize]) {
+                let stop = (b..limit).find(|&x| model[x as usize]).unwrap_or(limit);
+                let first = (0..b).rev().find(|&x| model[x as usize]).map_or(0, |x| x + 1);
+                // Any clear sub-range of the run gives the whole run.
+                let end = (b + 1 + u64::from(nbits) % 7).min(stop);
+                prop_assert_eq!(bitmap_zero_run_around(&buf, limit, b, end), stop - first,
+                    "limit {} range {}..{}", limit, b, end);
+            }
+        }
     }
 }
 
@@ -584,6 +597,7 @@ proptest! {
         let _ = bitmap_count_set(&bytes, key);
         let _ = bitmap_find_set(&bytes, n, key);
         let _ = bitmap_longest_zero_run(&bytes, key);
+        let _ = bitmap_zero_run_around(&bytes, key, n % 5000, key % 5000);
         let mut m = bytes.clone();
         let _ = bitmap_set(&mut m, key % 10_000, true);
         let _ = dirblock_check(&bytes, n, key);
