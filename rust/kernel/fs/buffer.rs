@@ -283,15 +283,19 @@ impl BufCache {
         self.check_sb(sb)?;
         let pos = self.pos(blockno)?;
         let r = self.lookup(blockno)?;
-        {
-            let mut inner = r.buf.inner.lock();
-            if !inner.uptodate {
-                sb.block_device().read(pos, &mut inner.data)?;
-                inner.uptodate = true;
-                inner.verified = None;
-            }
-        }
+        Self::fill(sb, pos, &mut r.buf.inner.lock())?;
         Ok(r)
+    }
+
+    /// Reads the block at byte `pos` of the device of `sb` into `inner`, unless its contents
+    /// are up to date.
+    fn fill<T: FileSystem>(sb: &SuperBlock<T>, pos: u64, inner: &mut BufInner) -> Result {
+        if !inner.uptodate {
+            sb.block_device().read(pos, &mut inner.data)?;
+            inner.uptodate = true;
+            inner.verified = None;
+        }
+        Ok(())
     }
 
     /// Like [`BufCache::read`], and `verify` checks the contents (e.g. magic and checksum)
@@ -345,11 +349,7 @@ impl BufCache {
         let pos = self.pos(blockno)?;
         let r = self.lookup(blockno)?;
         let mut inner = r.buf.inner.lock();
-        if !inner.uptodate {
-            sb.block_device().read(pos, &mut inner.data)?;
-            inner.uptodate = true;
-            inner.verified = None;
-        }
+        Self::fill(sb, pos, &mut inner)?;
         if let Some(tag) = tag {
             if inner.verified != Some(tag) {
                 // As in `read_verified`: a failed check leaves the block's kind as it was.
