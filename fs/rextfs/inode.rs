@@ -383,7 +383,7 @@ const NEXT_ORPHAN_OFFSET: usize = 0x30;
 /// ([`set_next_orphan`]).
 pub(crate) fn write_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Result {
     write_slot(h, ino, Uncached::Read, |slot| {
-        Ok((d, slot_next_orphan(slot)))
+        encode_slot(h.sb(), ino, d, slot_next_orphan(slot), slot)
     })
 }
 
@@ -396,7 +396,10 @@ pub(crate) fn write_orphan(
     d: &format::Inode,
     next: u64,
 ) -> Result {
-    write_slot(h, inode.ino(), Uncached::Read, |_| Ok((d, next)))?;
+    let ino = inode.ino();
+    write_slot(h, ino, Uncached::Read, |slot| {
+        encode_slot(h.sb(), ino, d, next, slot)
+    })?;
     note(h, inode);
     Ok(())
 }
@@ -427,8 +430,7 @@ pub(crate) fn read_disk(sb: &SuperBlock<RextFs>, ino: u64) -> Result<format::Ino
 /// is on disk, in the transaction of `h`.
 pub(crate) fn set_next_orphan(h: &Handle<'_>, ino: u64, next: u64) -> Result {
     let sb = h.sb();
-    let (blk, off) = inode_location(sb, ino)?;
-    h.modify_range(blk, off..off + format::INODE_SIZE, Uncached::Read, |slot| {
+    write_slot(h, ino, Uncached::Read, |slot| {
         let d = format::Inode::decode(ino, slot).map_err(|e| {
             pr_err!("{}: orphan inode {}: {}\n", sb.id(), ino, e.as_str());
             EFSCORRUPTED
@@ -450,23 +452,21 @@ pub(crate) fn write_new_disk(h: &Handle<'_>, ino: u64, d: &format::Inode) -> Res
     } else {
         Uncached::Read
     };
-    write_slot(h, ino, uncached, |slot| Ok((d, slot_next_orphan(slot))))
+    write_slot(h, ino, uncached, |slot| {
+        encode_slot(h.sb(), ino, d, slot_next_orphan(slot), slot)
+    })
 }
 
 /// Read-modify-write of the slot of inode `ino` in the transaction of `h`: `f` gets the slot
-/// as it is on disk and returns the inode to encode there, with the `next_orphan` to give it.
-fn write_slot<'d>(
+/// as it is on disk and changes it in place (see [`Handle::modify_range`]).
+fn write_slot(
     h: &Handle<'_>,
     ino: u64,
     uncached: Uncached,
-    f: impl FnOnce(&[u8]) -> Result<(&'d format::Inode, u64)>,
+    f: impl FnOnce(&mut [u8]) -> Result,
 ) -> Result {
-    let sb = h.sb();
-    let (blk, off) = inode_location(sb, ino)?;
-    h.modify_range(blk, off..off + format::INODE_SIZE, uncached, |slot| {
-        let (d, next) = f(slot)?;
-        encode_slot(sb, ino, d, next, slot)
-    })
+    let (blk, off) = inode_location(h.sb(), ino)?;
+    h.modify_range(blk, off..off + format::INODE_SIZE, uncached, f)
 }
 
 /// Encodes `d` with `next_orphan` set to `next` into `slot`, the slot of inode `ino`.
@@ -497,8 +497,7 @@ pub(crate) fn sync_disk(inode: &INodeView<RextFs>, d: &mut format::Inode) {
 
 /// Zeroes the slot of a freed inode in the transaction of `h`.
 pub(crate) fn zero_slot(h: &Handle<'_>, ino: u64) -> Result {
-    let (blk, off) = inode_location(h.sb(), ino)?;
-    h.modify_range(blk, off..off + format::INODE_SIZE, Uncached::Read, |slot| {
+    write_slot(h, ino, Uncached::Read, |slot| {
         slot.fill(0);
         Ok(())
     })

@@ -12,10 +12,9 @@ use kernel::prelude::*;
 /// Reads metadata block `blockno` into a new buffer of one block.
 pub(crate) fn read_block(sb: &SuperBlock<RextFs>, blockno: u64) -> Result<KVec<u8>> {
     crate::check_live(sb)?;
-    let info = sb.data();
-    let b = info.bufs.read(sb, blockno)?;
-    let g = b.lock()?;
-    g.to_vec(GFP_KERNEL)
+    sb.data()
+        .bufs
+        .with_block(sb, blockno, None, |_| Ok(()), |g| g.to_vec(GFP_KERNEL))?
 }
 
 /// Kinds of metadata block checked once by [`read_block_verified`].
@@ -159,12 +158,13 @@ pub(crate) fn read_block_verified(
     verify: impl FnOnce(&[u8]) -> Result,
 ) -> Result<KVec<u8>> {
     crate::check_live(sb)?;
-    let info = sb.data();
-    let b = info.bufs.read_verified(sb, blockno, kind as u32, verify)?;
-    let g = b.lock()?;
-    // The copy is allocated under the buffer lock: no recursion into the file system.
-    let _nofs = NofsScope::new();
-    g.to_vec(GFP_KERNEL)
+    sb.data()
+        .bufs
+        .with_block(sb, blockno, Some(kind as u32), verify, |g| {
+            // The copy is allocated under the buffer lock: no recursion into the file system.
+            let _nofs = NofsScope::new();
+            g.to_vec(GFP_KERNEL)
+        })?
 }
 
 /// Where the tree code (extent trees, directory hash indexes) reads its node blocks: the
