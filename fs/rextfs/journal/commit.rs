@@ -17,6 +17,7 @@
 
 use super::{JState, Journal};
 use crate::{format, RextFs};
+use core::sync::atomic::Ordering;
 use kernel::fs::bdev::{IoBuf, WriteFlags};
 use kernel::fs::{memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
@@ -237,6 +238,7 @@ fn snapshot(sb: &SuperBlock<RextFs>) -> Result<Option<Snapshot>> {
         st.nrevokes = 0;
         let seq = st.seq;
         st.seq = seq.wrapping_add(1);
+        j.running.store(st.seq, Ordering::Release);
         st.nblocks = 0;
         st.super_changed = false;
         (seq, blocks, revokes)

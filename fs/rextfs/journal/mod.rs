@@ -39,6 +39,7 @@ pub(crate) use commit::{checkpoint, commit, force, force_seq, is_committed};
 
 use crate::{format, meta, RextFs};
 use core::cell::Cell;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{buffer::BufGuard, memalloc::NofsScope, SuperBlock};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNode};
@@ -106,6 +107,9 @@ pub(crate) struct Journal {
     seed: u32,
     /// Largest number of blocks of one transaction.
     max_trans: u32,
+    /// A copy of [`JState::seq`], stored under the state lock whenever it changes, for
+    /// [`running_seq`] (every `iget`), which needs no other field of the state.
+    running: AtomicU64,
     #[pin]
     state: Mutex<JState>,
     /// Signalled when the barrier is lifted, the last handle stops, or a commit ends.
@@ -141,6 +145,7 @@ impl Journal {
             uuid,
             seed,
             max_trans,
+            running: AtomicU64::new(sequence),
             state <- kernel::new_mutex!(JState {
                 seq: sequence,
                 handles: 0,
@@ -654,10 +659,12 @@ impl Drop for Handle<'_> {
 }
 
 /// Sequence number of the running transaction (the one a handle started now would join).
+///
+/// Read without the state lock. A caller that saw a change made by a handle of transaction
+/// `t` (through the lock of a buffer the handle changed, say) gets `t` or a later sequence:
+/// the handle read `t` under the state lock after it was stored here.
 pub(crate) fn running_seq(sb: &SuperBlock<RextFs>) -> u64 {
-    let info = sb.data();
-    let seq = info.journal.state.lock().seq;
-    seq
+    sb.data().journal.running.load(Ordering::Acquire)
 }
 
 /// Log blocks the revoke records of `revokes` freed metadata blocks may take (for the
