@@ -65,7 +65,11 @@ fn insert_new_extent(
         len: got as u32,
         flags,
     };
-    if let Err(err) = ctx.insert(&mut root, &e) {
+    let inserted = ctx.insert(&mut root, &e);
+    // A failed insertion may have written node blocks too: cached mappings and cookies of
+    // the tree before are dropped either way.
+    crate::inode::map_changed(inode);
+    if let Err(err) = inserted {
         // Nothing points at the blocks yet; if they cannot be freed either, they would leak:
         // the transaction cannot commit like that.
         if let Err(e2) = alloc::free_blocks(h, start, got) {
@@ -75,7 +79,6 @@ fn insert_new_extent(
     }
     d.area = root;
     d.blocks = blocks;
-    crate::inode::map_changed(inode);
     Ok(())
 }
 
@@ -90,7 +93,7 @@ fn alloc_new_extent(
     lblk: u64,
     n: u64,
 ) -> Result<(u64, u64)> {
-    let g = goal(inode, &d.area, lblk);
+    let g = goal(inode, d, lblk);
     let need = stream_need(inode, d, n);
     let leave = nodes_for_new_extent(h, inode.ino(), d, lblk, n)?;
     let (start, got) = alloc::alloc_blocks(h, inode.ino(), g, n, need, leave)?;
@@ -138,13 +141,30 @@ fn stream_need(inode: &INodeView<RextFs>, d: &format::Inode, n: u64) -> u64 {
     n.max(d.blocks.min(most))
 }
 
-/// Allocation goal for logical block `lblk` of the file: after the extent before it, or
-/// where the inode number puts the file's data ([`alloc::data_goal`]).
-fn goal(inode: &INodeView<RextFs>, root: &[u8], lblk: u64) -> u64 {
+/// Finds the mapping of logical block `lblk` of regular file `inode` (`d`, its disk inode,
+/// locked) in its extent cache ([`crate::extcache`]), or in its extent tree, which the cache
+/// then records.
+fn lookup(inode: &INodeView<RextFs>, d: &format::Inode, lblk: u64) -> Result<Ext> {
+    let data = inode.data();
+    // Read under the disk lock, which every change of the tree and of the sequence holds.
+    let seq = data.map_seq.load(Ordering::Relaxed);
+    if let Some(m) = data.extents.lock().get(seq, lblk) {
+        return Ok(m);
+    }
+    // The walk takes buffer locks: not under the cache's lock.
+    let m = extent::lookup(inode.super_block(), inode.ino(), &d.area, lblk)?;
+    data.extents.lock().put(seq, lblk, m);
+    Ok(m)
+}
+
+/// Allocation goal for logical block `lblk` of the file (`d`, its disk inode, locked): after
+/// the extent before it, or where the inode number puts the file's data
+/// ([`alloc::data_goal`]).
+fn goal(inode: &INodeView<RextFs>, d: &format::Inode, lblk: u64) -> u64 {
     let sb = inode.super_block();
     let geo = &sb.data().geo;
     if lblk > 0 {
-        if let Ok(Ext::Mapped(e)) = extent::lookup(sb, inode.ino(), root, lblk - 1) {
+        if let Ok(Ext::Mapped(e)) = lookup(inode, d, lblk - 1) {
             if let Some(p) = e.map(lblk - 1) {
                 return p + 1;
             }
@@ -263,7 +283,7 @@ fn alloc_unwritten(h: &mut Handle<'_>, inode: &INode<RextFs>, from: u64, to: u64
     while lblk < to {
         h.extend(credits::ALLOC_EXTENT)?;
         let mut d = inode.data().disk.lock();
-        match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
+        match lookup(inode, &d, lblk)? {
             Ext::Mapped(e) => lblk = e.logical_end(),
             Ext::Hole { end: hole_end } => {
                 let n = (hole_end.min(to) - lblk).min(MAX_ALLOC);
@@ -346,7 +366,7 @@ impl FileOps {
     ) -> Result<Found> {
         let sb = inode.super_block();
         let shift = sb.data().geo.block_log2;
-        match extent::lookup(sb, inode.ino(), &d.area, lblk)? {
+        match lookup(inode, d, lblk)? {
             Ext::Mapped(e) => {
                 let phys = e.map(lblk).ok_or(EFSCORRUPTED)?;
                 let n = (e.logical_end() - lblk).min(want);

@@ -2,6 +2,7 @@
 
 //! Reading and writing inodes.
 
+use crate::extcache::ExtentCache;
 use crate::journal::{self, Handle, Uncached};
 use crate::{credits, dir, file, format, symlink, RextFs};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +45,11 @@ pub(crate) struct RxInode {
     /// buffered write notices a mapping that writeback's conversion made stale
     /// (`iomap_valid`).
     pub(crate) map_seq: AtomicU64,
+    /// Regular files: the mappings last found in the extent tree, valid while `map_seq` is
+    /// unchanged ([`crate::extcache`]). Taken under `disk` (which every user holds, and under
+    /// which `map_seq` changes); nothing is taken under it.
+    #[pin]
+    pub(crate) extents: Mutex<ExtentCache>,
     /// Directories: the inode number after the last one allocated for a child near it, where
     /// the next child's search starts; 0 for none. Read and set by
     /// [`crate::alloc::alloc_inode`]: a hint, nothing relies on it.
@@ -70,6 +76,7 @@ impl RxInode {
             dir_extent <- kernel::new_mutex!(None),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
+            extents <- kernel::new_mutex!(ExtentCache::new()),
             child_cursor: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
             #[cfg(CONFIG_REXTFS_KUNIT_TEST)]

@@ -10,6 +10,7 @@ mod alloc;
 mod credits;
 mod dir;
 mod dirindex;
+mod extcache;
 mod extent;
 mod file;
 mod format;
