@@ -610,8 +610,11 @@ impl FileOps {
                 let done = {
                     let mut d = inode.data().disk.lock();
                     d.size = size as u64;
-                    let done = truncate_step(&h, inode.ino(), &mut d, from)?;
+                    let step = truncate_step(&h, inode.ino(), &mut d, from);
+                    // Even a failed step may have written node blocks: cached mappings and
+                    // cookies of the tree before are dropped either way.
                     crate::inode::map_changed(inode);
+                    let done = step?;
                     crate::inode::note(&h, inode);
                     inode.set_bytes(d.blocks << shift);
                     done

@@ -321,6 +321,8 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
     let p = params(sb, &d);
     // The inode may have left the cache with its last change not committed yet: until it
     // changes again, an fsync commits whatever is running (as ext4's i_sync_tid at iget).
+    // Read after the slot: then it is at least the transaction of the slot's last change
+    // (see `running_seq`).
     let seq = journal::running_seq(sb);
     if d.xattr == 0 {
         // No attributes, so no ACLs: permission checks need not look.
