@@ -46,13 +46,14 @@ pub(crate) struct Neighbours {
 /// slot, then made the head.
 pub(crate) fn add(h: &Handle<'_>, inode: &INode<RextFs>) -> Result {
     let ino = inode.ino();
-    let d = {
-        let mut d = inode.data().disk.lock();
-        inode::sync_disk(inode, &mut d);
-        *d
-    };
+    // The disk lock is held until the slot is written (before the super block state lock, as
+    // allocations take them): a change of the inode meanwhile, such as the conversion that
+    // ends a writeback (which takes only this lock), must not be overwritten by an older
+    // copy of the inode, whose extent tree root may point at nodes freed since.
+    let mut d = inode.data().disk.lock();
+    inode::sync_disk(inode, &mut d);
     // The index entry is allocated first: without memory, nothing has changed on disk.
-    change_list(h, Some((inode, &d)), 0, |disk, index| {
+    change_list(h, Some((inode, &*d)), 0, |disk, index| {
         link_in(disk, index, ino, RBTreeNodeReservation::new(GFP_KERNEL)?)
     })
 }
