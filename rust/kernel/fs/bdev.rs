@@ -66,12 +66,14 @@ impl IoBuf {
 
 impl Deref for IoBuf {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.buf
     }
 }
 
 impl DerefMut for IoBuf {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         &mut self.buf
     }

@@ -161,6 +161,7 @@ impl BufCache {
     }
 
     /// Byte position of `blockno` on the device.
+    #[inline]
     fn pos(&self, blockno: u64) -> Result<u64> {
         blockno.checked_mul(self.block_size as u64).ok_or(EINVAL)
     }
@@ -455,6 +456,7 @@ impl BufRef<'_> {
 }
 
 impl Drop for BufRef<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.buf.holders.fetch_sub(1, Ordering::AcqRel);
     }
@@ -544,12 +546,14 @@ impl BufGuard<'_> {
 
 impl Deref for BufGuard<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.inner.data
     }
 }
 
 impl DerefMut for BufGuard<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         &mut self.inner.data
     }

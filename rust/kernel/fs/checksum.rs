@@ -10,6 +10,7 @@ use crate::bindings;
 /// `crc32c(crc32c(r, a), b) == crc32c(r, a ++ b)`.
 ///
 /// Context: any; it does not sleep.
+#[inline]
 pub fn crc32c(crc: u32, data: &[u8]) -> u32 {
     // SAFETY: `data` is a valid slice: `crc32c` reads exactly `data.len()` bytes from its
     // start and keeps no reference to it.

@@ -739,6 +739,7 @@ impl<T: FileSystem> INode<T> {
 
 impl<T: FileSystem> INodeView<T> {
     /// Returns the raw `struct inode` pointer.
+    #[inline]
     pub fn as_raw(&self) -> *mut bindings::inode {
         self.inode.get()
     }

@@ -26,6 +26,7 @@ pub struct NofsScope {
 
 impl NofsScope {
     /// Enters a NOFS allocation scope for the current task.
+    #[inline]
     pub fn new() -> Self {
         // SAFETY: `memalloc_nofs_save` only sets a flag of the current task and returns the
         // previous state; it has no preconditions.
@@ -44,6 +45,7 @@ impl Default for NofsScope {
 }
 
 impl Drop for NofsScope {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: `flags` is what `memalloc_nofs_save` returned on this task (the type is not
         // `Send`); restoring it only changes the current task's allocation flags.

@@ -59,6 +59,7 @@ pub struct SuperBlock<T: FileSystem, S: SbState = Ready> {
 
 impl<T: FileSystem, S: SbState> SuperBlock<T, S> {
     /// Returns the raw `struct super_block` pointer.
+    #[inline]
     pub fn as_raw(&self) -> *mut bindings::super_block {
         self.sb.get()
     }
