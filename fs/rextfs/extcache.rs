@@ -16,6 +16,7 @@
 //! [`RxInode::map_seq`]: crate::inode::RxInode::map_seq
 
 use crate::extent::Mapping;
+use kernel::prelude::{init, Init};
 
 /// Number of mappings a file's cache holds.
 const ENTRIES: usize = 4;
@@ -43,12 +44,25 @@ pub(crate) struct ExtentCache {
 
 impl ExtentCache {
     /// An empty cache.
+    #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
     pub(crate) const fn new() -> Self {
         ExtentCache {
             seq: 0,
             entries: [None; ENTRIES],
             next: 0,
         }
+    }
+
+    /// An initialiser of an empty cache in place (one is made at every miss of the inode
+    /// cache; a value would be copied twice on its way there). The entries are initialised
+    /// one by one: an array value (`[None; ENTRIES]`), even inside `init!`, was built aside
+    /// and copied.
+    pub(crate) fn init() -> impl Init<Self> {
+        init!(ExtentCache {
+            seq: 0,
+            entries <- pin_init::init_array_from_fn(|_| None),
+            next: 0,
+        })
     }
 
     /// The mapping of logical block `lblk`, if the cache holds one found while the extent map

@@ -10,8 +10,9 @@ use kernel::fs::{
     file_ops,
     inode::{
         self, fsflags, iflags, mode, statx_attr, Either, FileAttr, INode, INodeView, Kstat, Locked,
-        Params, Timespec,
+        NewINode, Params, Timespec,
     },
+    memalloc::NofsScope,
     SuperBlock,
 };
 use kernel::prelude::*;
@@ -68,21 +69,47 @@ pub(crate) struct RxInode {
 impl RxInode {
     /// The rextfs part of an inode whose on-disk copy is `d`, last changed by (or read
     /// while) transaction `seq` ran; nothing known of its directory blocks yet. `d` is
-    /// copied once, into its place in the inode.
+    /// copied once, into its place in the inode ([`copy_in_place`]).
     pub(crate) fn new(d: &format::Inode, seq: u64) -> impl PinInit<Self, Error> + '_ {
         try_pin_init!(RxInode {
-            disk <- kernel::new_mutex!(*d),
+            disk <- kernel::new_mutex!(copy_in_place(d)),
             dir_space <- kernel::new_mutex!(KVec::new()),
             dir_extent <- kernel::new_mutex!(None),
             sync_seq: AtomicU64::new(seq),
             map_seq: AtomicU64::new(0),
-            extents <- kernel::new_mutex!(ExtentCache::new()),
+            extents <- kernel::new_mutex!(ExtentCache::init()),
             child_cursor: AtomicU64::new(0),
             xattr <- kernel::new_mutex!(()),
             #[cfg(CONFIG_REXTFS_KUNIT_TEST)]
             test_ref: kernel::sync::SetOnce::new(),
         }? Error)
     }
+}
+
+/// An initialiser of a copy of `d`, written field by field into its place. `*d` by value
+/// would be copied twice, into the initialiser and from it into place: an inode is a few
+/// hundred bytes, and one is initialised at every miss of the inode cache.
+fn copy_in_place(d: &format::Inode) -> impl Init<format::Inode> + '_ {
+    init!(format::Inode {
+        mode: d.mode,
+        uid: d.uid,
+        gid: d.gid,
+        nlink: d.nlink,
+        flags: d.flags,
+        size: d.size,
+        blocks: d.blocks,
+        parent: d.parent,
+        next_orphan: d.next_orphan,
+        dir_index_root: d.dir_index_root,
+        generation: d.generation,
+        rdev: d.rdev,
+        atime: d.atime,
+        mtime: d.mtime,
+        ctime: d.ctime,
+        btime: d.btime,
+        xattr: d.xattr,
+        area: d.area,
+    })
 }
 
 /// Records that the extent tree of `inode` changed (with its disk lock held), for
@@ -260,10 +287,13 @@ fn with_slot<R>(
 
 /// Decodes slot `buf` of inode `ino`, which must hold a valid inode (corruption is logged).
 fn decode_slot(sb: &SuperBlock<RextFs>, ino: u64, buf: &[u8]) -> Result<format::Inode> {
-    format::Inode::decode(ino, buf).map_err(|e| {
-        pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
-        EFSCORRUPTED
-    })
+    format::Inode::decode(ino, buf).map_err(|e| slot_corrupt(sb, ino, e))
+}
+
+/// Logs that the slot of inode `ino` does not decode (`e`); returns the error to give back.
+fn slot_corrupt(sb: &SuperBlock<RextFs>, ino: u64, e: crate::FormatError) -> Error {
+    pr_err!("{}: inode {}: {}\n", sb.id(), ino, e.as_str());
+    EFSCORRUPTED
 }
 
 /// Returns inode `ino`, reading it from disk if it is not cached.
@@ -288,14 +318,20 @@ enum Source {
 
 /// The inode `ino` (in range), from the inode cache or read from its slot.
 fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<RextFs>>> {
-    let mut new = match sb.iget(ino)? {
+    let new = match sb.iget(ino)? {
         // A cached inode is in use, even without links while it is open.
         Either::Cached(i) => return Ok(i),
         Either::New(n) => n,
     };
     // The slot is read with the new inode locked in the cache: an inode freed meanwhile is
     // evicted first (`iget_locked` waits for it), so a zero slot is free, not freed later.
-    let d = with_slot(sb, ino, |buf| {
+    // The inode is completed under the slot's buffer lock, from the inode decoded there: an
+    // inode is a few hundred bytes, decoded at every miss of the inode cache, and returning
+    // it from under the lock would copy it at each step on its way out.
+    with_slot(sb, ino, |buf| {
+        // Whatever completing the inode allocates (a fast symlink's target) must not recurse
+        // into the file system: its reclaim may take locks that come before the buffer locks.
+        let _nofs = NofsScope::new();
         // For a handle, a free slot (zeroed, or left unzeroed by a failed creation's undo) or
         // an inode being freed is stale, judged before the checks that would report
         // corruption.
@@ -305,8 +341,23 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
         {
             return Err(ESTALE);
         }
-        decode_slot(sb, ino, buf)
-    })?;
+        // Used where it was decoded: `?` or `map_err` would move it out of the `Result`.
+        match &format::Inode::decode(ino, buf) {
+            Ok(d) => complete(sb, new, d, src),
+            Err(e) => Err(slot_corrupt(sb, ino, *e)),
+        }
+    })
+}
+
+/// Completes `new` from its on-disk inode `d` (decoded and checked); a failure drops `new`,
+/// which releases it as a bad inode (nothing of the file system runs for it: it has no data).
+fn complete(
+    sb: &SuperBlock<RextFs>,
+    mut new: NewINode<RextFs>,
+    d: &format::Inode,
+    src: Source,
+) -> Result<ARef<INode<RextFs>>> {
+    let ino = new.ino();
     if d.nlink == 0 {
         if src == Source::Handle {
             return Err(ESTALE);
@@ -318,7 +369,7 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
         new.set_fast_link(target)?;
     }
     crate::file::prepare_new_inode(&mut new, d.mode);
-    let p = params(sb, &d);
+    let p = params(sb, d);
     // The inode may have left the cache with its last change not committed yet: until it
     // changes again, an fsync commits whatever is running (as ext4's i_sync_tid at iget).
     // Read after the slot: then it is at least the transaction of the slot's last change
@@ -328,7 +379,7 @@ fn iget_as(sb: &SuperBlock<RextFs>, ino: u64, src: Source) -> Result<ARef<INode<
         // No attributes, so no ACLs: permission checks need not look.
         new.cache_no_acl();
     }
-    new.init(p, RxInode::new(&d, seq))
+    new.init(p, RxInode::new(d, seq))
 }
 
 /// The inode of a file handle (NFS export, `open_by_handle_at`): `ino` if it is in use and

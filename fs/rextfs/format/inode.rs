@@ -255,6 +255,7 @@ impl Inode {
     /// Decodes and validates the inode slot `buf` of inode `ino`: magic,
     /// checksum, mode, flags, timestamps, type-specific fields and the inline
     /// extent root (or fast symlink target).
+    #[inline]
     pub fn decode(ino: u64, buf: &[u8]) -> Result<Inode> {
         let b = buf.first_chunk::<INODE_SIZE>().ok_or(FormatError::Short)?;
         if get_u16(b, 0) != Some(INODE_MAGIC) {
@@ -264,10 +265,13 @@ impl Inode {
             return Err(FormatError::BadChecksum);
         }
         // Built where it is returned and checked there: an inode is a few hundred bytes,
-        // decoded at every inode cache miss, and not copied on the way.
-        let r = Ok(Self::from_slot(b));
+        // decoded at every inode cache miss, and not copied on the way. From here on every
+        // path returns `r` itself, so that the compiler can build it in the caller's place.
+        let mut r = Ok(Self::from_slot(b));
         if let Ok(inode) = &r {
-            inode.validate()?;
+            if let Err(e) = inode.validate() {
+                r = Err(e);
+            }
         }
         r
     }
