@@ -947,36 +947,35 @@ impl iomap::DioOperations for FileOps {
 }
 
 impl FileOps {
-    /// Tries a direct write under the inode lock held shared, as XFS and ext4 run block-aligned
-    /// direct writes that do not extend the file (`xfs_file_dio_write_aligned`,
-    /// `ext4_dio_write_checks`; they also allocate into holes so, behind locks of their own):
-    /// writes of whole blocks into allocated blocks inside the file, written or unwritten, run
-    /// in parallel with each other and with direct reads. Returns `None` when the write must
-    /// take the exclusive path of `write_iter` instead (having changed nothing but maybe the
-    /// position of an append, which that path sets again):
+    /// Tries a direct write under the inode lock held shared, as XFS runs block-aligned direct
+    /// writes that do not extend the file (`xfs_file_dio_write_aligned`): writes of whole
+    /// blocks inside the file, into written or unwritten blocks or into holes, run in parallel
+    /// with each other and with direct reads. Returns `None` when the write must take the
+    /// exclusive path of `write_iter` instead (having changed nothing but maybe the position
+    /// of an append, which that path sets again):
     ///
     /// - it is not block-aligned: iomap zeroes the rest of the blocks of a sub-block write
     ///   into new or unwritten blocks, which must not race with another write to them;
     /// - it does not end inside the file (an append, an extending write): the size changes,
     ///   and the bytes between the old end and the write are zeroed first;
     /// - privileges may have to be removed (not `IS_NOSEC`), which needs the exclusive lock;
-    /// - its range is not one extent (a hole in it, or two extents): `begin` answers the
-    ///   overwrite-only mapping request with `EAGAIN` before any I/O;
     /// - the page cache of the range could not be dropped (`ENOTBLK`): the exclusive path
     ///   falls back to buffered I/O.
     ///
-    /// No block is allocated or zeroed under the shared lock (the write covers whole blocks),
-    /// and the size does not change. Unwritten blocks the write covered are converted by
-    /// `end_io` once its data is on the device, as after a write of the exclusive path:
-    /// conversions (these, writeback's, queued writes') take only the disk mutex, a step at a
-    /// time, turn unwritten blocks into written ones and never move a block, so two writes
-    /// converting the same blocks convert them once. Truncate, hole punching and the other
-    /// `fallocate` modes take the lock exclusively and wait for direct I/O
-    /// (`inode_dio_wait`), so the blocks stay the file's until the write completed.
+    /// iomap submits only bios of whole blocks (`IOMAP_DIO_FSBLOCK_ALIGNED`), so nothing is
+    /// zeroed, and the size does not change. Holes are filled by `begin` as on the exclusive
+    /// path: under the inode's disk mutex (which serialises the allocations of two writes, as
+    /// it does those of page faults, which hold no inode lock), with unwritten blocks that
+    /// `end_io` converts once the write's data is on the device. Conversions (these,
+    /// writeback's, other writes') take only the disk mutex, a step at a time, turn unwritten
+    /// blocks into written ones and never move a block, so two writes converting the same
+    /// blocks convert them once. Truncate, hole punching and the other `fallocate` modes take
+    /// the lock exclusively and wait for direct I/O (`inode_dio_wait`), so the blocks stay the
+    /// file's until the write completed.
     ///
     /// Takes the kiocb and gives it back (`Err`) when the write must go the exclusive way;
     /// otherwise the write is done or queued.
-    fn dio_overwrite_shared<'a>(
+    fn dio_write_shared<'a>(
         mut iocb: Kiocb<'a, ()>,
         inode: &INode<RextFs>,
         from: &mut IovIterSource<'_>,
@@ -1095,7 +1094,7 @@ impl file_ops::Operations for FileOps {
     ) -> Result<usize> {
         crate::check_live(inode.super_block())?;
         if file_ops::is_direct(&iocb) {
-            match Self::dio_overwrite_shared(iocb, inode, from)? {
+            match Self::dio_write_shared(iocb, inode, from)? {
                 Ok(iomap::DioResult::Done(n, mut k)) => return file_ops::write_sync(&mut k, n),
                 // iomap completes the kiocb after `end_io`.
                 Ok(iomap::DioResult::Queued) => return Err(EIOCBQUEUED),

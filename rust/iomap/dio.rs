@@ -495,7 +495,8 @@ pub fn dio_rw_read<'a, U: DioOperations>(
 /// # Safety
 ///
 /// `iter` must be valid for the call, a source if `write`, else a destination, and the inode
-/// lock of `iocb`'s inode held as iomap requires: shared for reads and overwrite-only writes,
+/// lock of `iocb`'s inode held as iomap requires: shared for reads and for writes of whole
+/// blocks inside the file with `IOMAP_DIO_FSBLOCK_ALIGNED` (see [`dio_rw_write_shared`]),
 /// exclusive for other writes.
 unsafe fn dio_rw<'a, U: DioOperations>(
     iocb: Kiocb<'a, ()>,
@@ -547,25 +548,26 @@ pub fn dio_rw_write<'a, U: DioOperations>(
     unsafe { dio_rw::<U>(iocb, from.as_raw(), true, flags) }
 }
 
-/// Direct write of whole blocks of `from` at `iocb`'s position into allocated blocks, with the
-/// inode lock held only shared (the guard), so that such writes run in parallel with each
-/// other and with reads, as XFS (`xfs_file_dio_write_aligned`) and ext4
-/// (`ext4_dio_write_checks`) run block-aligned writes that do not extend the file; the caller
-/// ran [`write_checks_shared`](kernel::fs::file_ops::write_checks_shared) and
+/// Direct write of whole blocks of `from` at `iocb`'s position inside the file, with the inode
+/// lock held only shared (the guard), so that such writes run in parallel with each other and
+/// with reads, as XFS runs block-aligned direct writes that do not extend the file
+/// (`xfs_file_dio_write_aligned`); the caller ran
+/// [`write_checks_shared`](kernel::fs::file_ops::write_checks_shared) and
 /// [`file_modified_shared`](kernel::fs::file_ops::file_modified_shared).
 ///
 /// The position and length must be multiples of the block size, and the write must end
-/// inside the file: iomap zeroes the parts of new or unwritten blocks that a write leaves out,
-/// and the rest of a block past the end of the file, which would race with other writes
-/// under the shared lock. Anything else is `EAGAIN` before any I/O. [`DioFlags::OVERWRITE_ONLY`]
-/// is always added, so iomap refuses a write that does not end inside the file too, and `U`'s
-/// `begin` sees [`OpFlags::OVERWRITE_ONLY`](crate::OpFlags::OVERWRITE_ONLY), for which the
-/// glue accepts only allocated blocks, written or unwritten, mapping all of the write at once
-/// ([`Mapping::check_overwrite_only`](crate::Mapping::check_overwrite_only): nothing is
-/// allocated or shared). Anything else fails with `EAGAIN` before any I/O is submitted for it
-/// (iomap would otherwise submit part of the write before failing it, for an asynchronous
-/// kiocb only at its completion). On `EAGAIN` the caller drops the guard and writes with the
-/// lock held exclusively ([`dio_rw_write`]).
+/// inside the file: anything else is `EAGAIN` before any I/O. [`DioFlags::FSBLOCK_ALIGNED`] is
+/// always added, so iomap refuses (`EINVAL`) a mapping that would make a bio start or end
+/// inside a block: it never zeroes the parts of new or unwritten blocks that a write leaves
+/// out, nor the rest of a block past the end of the file, which would race with other writes
+/// under the shared lock. `U`'s `begin` may be asked to allocate blocks for holes in the range
+/// (unless the caller adds [`DioFlags::OVERWRITE_ONLY`]; then it sees
+/// [`OpFlags::OVERWRITE_ONLY`](crate::OpFlags::OVERWRITE_ONLY), the glue accepts only
+/// allocated blocks mapping all of the write at once, see
+/// [`Mapping::check_overwrite_only`](crate::Mapping::check_overwrite_only), and `EAGAIN` asks
+/// the caller to retry with the lock held exclusively): the inode lock held shared does not
+/// serialise two calls of `begin`, so the file system serialises its allocations itself (XFS
+/// takes its ILOCK), and maps new blocks as unwritten until their data is on the device.
 ///
 /// The size cannot change while the guard is held, and the write never changes it, so an
 /// asynchronous kiocb may be [`DioResult::Queued`] and the guard dropped; `end_io` (which
@@ -582,7 +584,7 @@ pub fn dio_rw_write_shared<'a, U: DioOperations>(
         return Err(DioError { error, iocb });
     }
     // The VFS sets `i_blkbits` from the super block, and nothing here changes it: this is the
-    // block size iomap zeroes by.
+    // block size iomap zeroes by, and aligns bios to with `IOMAP_DIO_FSBLOCK_ALIGNED`.
     let bs = i64::from(lock.super_block().block_size());
     if !shared_write_ok(iocb.ki_pos(), from.len(), lock.size(), bs) {
         return Err(DioError {
@@ -590,19 +592,19 @@ pub fn dio_rw_write_shared<'a, U: DioOperations>(
             iocb,
         });
     }
-    let flags = flags | DioFlags::OVERWRITE_ONLY;
-    // SAFETY: `from` is valid for the call, a source; the inode lock is held (shared), and
-    // with `IOMAP_DIO_OVERWRITE_ONLY` iomap neither extends the file nor zeroes outside the
-    // write (the write covers whole blocks; the checked `begin` only hands it allocated
-    // blocks).
+    let flags = flags | DioFlags::FSBLOCK_ALIGNED;
+    // SAFETY: `from` is valid for the call, a source; the inode lock is held (shared), the
+    // write covers whole blocks inside the file (the size cannot change under the lock), and
+    // with `IOMAP_DIO_FSBLOCK_ALIGNED` iomap submits only bios of whole blocks: it neither
+    // extends the file nor zeroes outside the write.
     unsafe { dio_rw::<U>(iocb, from.as_raw(), true, flags) }
 }
 
 /// Tells whether a direct write of `len` bytes at `pos` may run under the shared inode lock, in
 /// a file of `size` bytes with blocks of `bs` bytes: it must cover whole blocks (iomap zeroes
-/// the parts of unwritten blocks a write leaves out) and end inside the file (at its end only
-/// on a block boundary, which a write of whole blocks does; iomap refuses writes past the end
-/// itself with `IOMAP_DIO_OVERWRITE_ONLY`, and this checks them too).
+/// the parts of new and unwritten blocks a write leaves out) and end inside the file (at its
+/// end only on a block boundary, which a write of whole blocks does): iomap would zero the
+/// rest of a block past the end, and the size would change, under the shared lock.
 fn shared_write_ok(pos: i64, len: usize, size: i64, bs: i64) -> bool {
     let Ok(len) = i64::try_from(len) else {
         return false;

@@ -7,10 +7,9 @@
 # and past the end of the file, on 4 KiB and 1 KiB blocks, match a model
 # file written through the page cache, read back directly, buffered after
 # drop_caches and after a remount; the same with queued AIO (fio, libaio and
-# io_uring, crc32c verify); concurrent block-aligned overwrites from several
-# processes, into written and into unwritten blocks (the shared inode
-# lock, seen in iomap's trace events), keep
-# every block intact; on 4 KiB sectors a 512-byte direct write is refused
+# io_uring, crc32c verify); concurrent block-aligned writes from several
+# processes, into written blocks, unwritten blocks and holes (the shared
+# inode lock, seen in iomap's trace events), keep every block intact; on 4 KiB sectors a 512-byte direct write is refused
 # and 4 KiB ones work; fsck.rextfs -n stays clean.
 . "$REPO/tests/vm/lib.sh"
 
@@ -231,9 +230,35 @@ PY
 umount "$mnt" || fail "umount (unwritten)"
 mount -t rextfs "$dev" "$mnt" || fail "mount (unwritten)"
 [ "$(md5sum <"$f")" = "$sum" ] || fail "the concurrent writes into unwritten blocks changed after a remount"
-# The overwrites take the shared path: iomap sees IOMAP_DIO_OVERWRITE_ONLY
-# and writes every byte (its completion event shows the advanced offset),
-# also a write of a whole block into unwritten blocks; a sub-block write
+# The same into holes of a sparse file: the shared path allocates them too
+# (as XFS does), each write's allocations under the inode's disk mutex;
+# what they wrote survives a remount, and the holes left read as zeroes.
+f=$mnt/shared-holes
+truncate -s 8m "$f" || fail "truncate $f"
+fio_run hole-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
+	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+fio_run hole-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randwrite \
+	--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+sum=$(md5sum <"$f")
+python3 - "$f" <<'PY' || fail "holes after concurrent writes"
+import sys
+d = open(sys.argv[1], "rb").read()
+assert len(d) == 8 << 20, len(d)
+for q in range(4):
+    base = q * (2 << 20)
+    tail = d[base + (3 << 19):base + (2 << 20)]
+    assert tail == bytes(len(tail)), f"quarter {q}: hole not written reads data"
+    for b in range(base, base + (3 << 19), 4096):
+        assert d[b:b + 4096] != bytes(4096), f"block at {b} written by fio reads as zeroes"
+PY
+umount "$mnt" || fail "umount (holes)"
+fsck.rextfs -n "$dev" || fail "fsck after concurrent writes into holes"
+mount -t rextfs "$dev" "$mnt" || fail "mount (holes)"
+[ "$(md5sum <"$f")" = "$sum" ] || fail "the concurrent writes into holes changed after a remount"
+# The writes of whole blocks inside the file take the shared path: iomap
+# sees IOMAP_DIO_FSBLOCK_ALIGNED (the exclusive path never passes it) and
+# writes every byte (its completion event shows the advanced offset), into
+# written blocks, into unwritten blocks and into a hole; a sub-block write
 # into unwritten blocks does not try it (it would zero the rest of the
 # block) and runs under the exclusive lock.
 T=/sys/kernel/tracing
@@ -248,19 +273,25 @@ if [ -d $T/events/iomap/iomap_dio_rw_begin ]; then
 	echo 1 >$T/events/iomap/iomap_dio_complete/enable
 	echo >$T/trace
 	xfs_io -d -c "pwrite -q -b 8k 8k 8k" -c "falloc 8m 64k" -c "pwrite -q 8m 4k" \
-		-c "pwrite -q -S 0x5a 0x802000 512" "$f" || fail "traced writes"
+		-c "pwrite -q -S 0x5a 0x802000 512" -c "truncate 16m" -c "pwrite -q -S 0x77 12m 8k" \
+		"$f" || fail "traced writes"
 	echo 0 >$T/events/iomap/enable
 	grep -v '^#' $T/trace >/tmp/t101-trace
-	grep -q 'offset 0x2000 length 0x2000 .* dio_flags DIO_OVERWRITE_ONLY' /tmp/t101-trace &&
+	grep -q 'offset 0x2000 length 0x2000 .* dio_flags DIO_FSBLOCK_ALIGNED' /tmp/t101-trace &&
 		grep -q 'offset 0x4000 flags DIRECT .* error 0 ret 8192' /tmp/t101-trace ||
-		{ cat /tmp/t101-trace >&2; fail "an overwrite did not run as OVERWRITE_ONLY"; }
-	grep -q 'offset 0x800000 length 0x1000 .* dio_flags DIO_OVERWRITE_ONLY' /tmp/t101-trace &&
+		{ cat /tmp/t101-trace >&2; fail "an overwrite did not run shared"; }
+	grep -q 'offset 0x800000 length 0x1000 .* dio_flags DIO_FSBLOCK_ALIGNED' /tmp/t101-trace &&
 		grep -q 'offset 0x801000 flags DIRECT .* error 0 ret 4096' /tmp/t101-trace ||
 		{ cat /tmp/t101-trace >&2; fail "a write of a whole unwritten block did not run shared"; }
-	grep -q 'offset 0x800000 flags DIRECT .* error -11' /tmp/t101-trace &&
-		{ cat /tmp/t101-trace >&2; fail "a write of a whole unwritten block was refused"; }
+	grep -q 'offset 0xc00000 length 0x2000 .* dio_flags DIO_FSBLOCK_ALIGNED' /tmp/t101-trace &&
+		grep -q 'offset 0xc02000 flags DIRECT .* error 0 ret 8192' /tmp/t101-trace ||
+		{ cat /tmp/t101-trace >&2; fail "a write of whole blocks into a hole did not run shared"; }
+	grep -Eq 'offset 0x(800000|c00000) flags DIRECT .* error -' /tmp/t101-trace &&
+		{ cat /tmp/t101-trace >&2; fail "a write of whole blocks was refused on the shared path"; }
+	[ "$(grep -c 'offset 0xc00000 length 0x2000 .* dio_flags' /tmp/t101-trace)" = 1 ] ||
+		{ cat /tmp/t101-trace >&2; fail "the write into a hole ran twice (shared, then exclusive)"; }
 	grep -q "offset 0x802000 length 0x200 .* dio_flags DIO_FORCE_WAIT" /tmp/t101-trace &&
-		! grep -q 'offset 0x802000 length 0x200 .* DIO_OVERWRITE_ONLY' /tmp/t101-trace ||
+		! grep -q 'offset 0x802000 length 0x200 .* DIO_FSBLOCK_ALIGNED' /tmp/t101-trace ||
 		{ cat /tmp/t101-trace >&2; fail "a sub-block write into an unwritten block did not run exclusive"; }
 	echo 3 >/proc/sys/vm/drop_caches
 	python3 - "$f" <<'PY' || fail "the writes into unwritten blocks"
@@ -272,6 +303,11 @@ assert d[:4096] == b"\xcd" * 4096, "the whole-block write did not write"
 assert d[4096:8192] == bytes(4096), "an unwritten block not written reads data"
 assert d[8192:8704] == b"\x5a" * 512, "the sub-block write did not write"
 assert d[8704:] == bytes(4096 - 512), "the rest of the sub-block write's block is not zero"
+with open(sys.argv[1], "rb") as fh:
+    fh.seek(12 << 20)
+    d = fh.read(4 << 20)
+assert d[:8192] == b"\x77" * 8192, "the write into a hole did not write"
+assert d[8192:] == bytes(len(d) - 8192), "the hole around the write into it reads data"
 PY
 else
 	# The test kernel has them (CONFIG_FTRACE, tracefs): without them the shared
