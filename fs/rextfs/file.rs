@@ -947,12 +947,13 @@ impl iomap::DioOperations for FileOps {
 }
 
 impl FileOps {
-    /// Tries a direct write under the inode lock held shared, as XFS runs block-aligned direct
-    /// writes that do not extend the file (`xfs_file_dio_write_aligned`): writes of whole
-    /// blocks inside the file, into written or unwritten blocks or into holes, run in parallel
-    /// with each other and with direct reads. Returns `None` when the write must take the
-    /// exclusive path of `write_iter` instead (having changed nothing but maybe the position
-    /// of an append, which that path sets again):
+    /// Tries a direct write under the inode lock held shared, as XFS and ext4 run block-aligned
+    /// direct writes that do not extend the file (`xfs_file_dio_write_aligned`,
+    /// `ext4_dio_write_checks`, allocating behind their `ILOCK` and `i_data_sem`): writes of
+    /// whole blocks inside the file, into written or unwritten blocks or into holes, run in
+    /// parallel with each other and with direct reads. Returns `None` when the write must take
+    /// the exclusive path of `write_iter` instead (having changed nothing but maybe the
+    /// position of an append, which that path sets again):
     ///
     /// - it is not block-aligned: iomap zeroes the rest of the blocks of a sub-block write
     ///   into new or unwritten blocks, which must not race with another write to them;
@@ -960,7 +961,11 @@ impl FileOps {
     ///   and the bytes between the old end and the write are zeroed first;
     /// - privileges may have to be removed (not `IS_NOSEC`), which needs the exclusive lock;
     /// - the page cache of the range could not be dropped (`ENOTBLK`): the exclusive path
-    ///   falls back to buffered I/O.
+    ///   falls back to buffered I/O;
+    /// - a non-blocking write (`IOCB_NOWAIT`) would allocate (`EAGAIN`): the exclusive path
+    ///   gets `EAGAIN` too and returns it, and the caller retries without `IOCB_NOWAIT`. Both
+    ///   paths take the inode lock without trying it first (unlike ext4 and XFS), so such a
+    ///   write may sleep on it.
     ///
     /// iomap submits only bios of whole blocks (`IOMAP_DIO_FSBLOCK_ALIGNED`), so nothing is
     /// zeroed, and the size does not change. Holes are filled by `begin` as on the exclusive
@@ -969,9 +974,9 @@ impl FileOps {
     /// `end_io` converts once the write's data is on the device. Conversions (these,
     /// writeback's, other writes') take only the disk mutex, a step at a time, turn unwritten
     /// blocks into written ones and never move a block, so two writes converting the same
-    /// blocks convert them once. Truncate, hole punching and the other `fallocate` modes take
-    /// the lock exclusively and wait for direct I/O (`inode_dio_wait`), so the blocks stay the
-    /// file's until the write completed.
+    /// blocks convert them once. Truncate, hole punching and the `fallocate` modes that remove
+    /// or move blocks take the lock exclusively and wait for direct I/O (`inode_dio_wait`), so
+    /// the blocks stay the file's until the write completed.
     ///
     /// Takes the kiocb and gives it back (`Err`) when the write must go the exclusive way;
     /// otherwise the write is done or queued.

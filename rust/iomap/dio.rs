@@ -568,6 +568,11 @@ pub fn dio_rw_write<'a, U: DioOperations>(
 /// the caller to retry with the lock held exclusively): the inode lock held shared does not
 /// serialise two calls of `begin`, so the file system serialises its allocations itself (XFS
 /// takes its ILOCK), and maps new blocks as unwritten until their data is on the device.
+/// One write the exclusive path takes fails here: iomap rounds each bio down to whole blocks,
+/// and user memory in more pieces than a bio holds (256), which together make less than a
+/// block (a `writev` of hundreds of tiny segments, on a device whose DMA alignment allows
+/// them), gives `EFAULT`. It cannot be retried another way: iomap may have consumed part of
+/// `from` by then.
 ///
 /// The size cannot change while the guard is held, and the write never changes it, so an
 /// asynchronous kiocb may be [`DioResult::Queued`] and the guard dropped; `end_io` (which
@@ -723,6 +728,10 @@ mod tests {
             bindings::IOMAP_DIO_OVERWRITE_ONLY
         );
         assert_eq!(DioFlags::PARTIAL.bits(), bindings::IOMAP_DIO_PARTIAL);
+        assert_eq!(
+            DioFlags::FSBLOCK_ALIGNED.bits(),
+            bindings::IOMAP_DIO_FSBLOCK_ALIGNED
+        );
         let f = DioFlags::FORCE_WAIT | DioFlags::PARTIAL;
         assert!(f.contains(DioFlags::PARTIAL) && !f.contains(DioFlags::OVERWRITE_ONLY));
         assert_eq!(DioFlags::from_bits(f.bits()), Some(f));

@@ -472,8 +472,9 @@ impl Mapping {
 
     /// Checks a mapping given to an `IOMAP_OVERWRITE_ONLY` call for `length` bytes at `pos`,
     /// on top of [`Mapping::check`]. Nothing may be allocated or copied under such a call (a
-    /// direct write under the shared inode lock, [`crate::dio_rw_write_shared`]), and the write
-    /// must be mapped in one go:
+    /// direct write that must not allocate, e.g. one under the shared inode lock of a file
+    /// system that cannot allocate there, [`crate::dio_rw_write_shared`]), and the write must
+    /// be mapped in one go:
     ///
     /// - the mapping must cover `pos..pos + length` (iomap would otherwise submit the part
     ///   mapped and then fail the rest with `EAGAIN`, for an asynchronous kiocb only at its
@@ -481,10 +482,9 @@ impl Mapping {
     /// - it must be allocated blocks, not new, not shared, without a source: written or
     ///   unwritten blocks. iomap zeroes the parts of unwritten blocks that a write leaves out.
     ///   Under the shared lock there are none: `dio_rw_write_shared` takes only writes of
-    ///   whole blocks, so its first call starts on a block boundary and its writes end on one;
-    ///   a later call starts inside a block only after a bio of the write failed part way,
-    ///   and the zeroing then stays inside the write's own range (as XFS writes unwritten
-    ///   blocks under its shared lock). The file system's `end_io` converts them.
+    ///   whole blocks and passes `IOMAP_DIO_FSBLOCK_ALIGNED`, so every call starts on a block
+    ///   boundary and every bio ends on one, also one that fails part way. The file system's
+    ///   `end_io` converts them.
     ///
     /// Anything else is `EAGAIN`, which makes the caller retry with the inode lock held
     /// exclusively.

@@ -51,11 +51,12 @@ pub trait Operations {
     /// Maps the file range from `pos` for up to `length` bytes (`->iomap_begin`). The mapping
     /// must start at or before `pos` and may be shorter than asked. With
     /// [`OpFlags::WRITE`], blocks must be allocated (or reserved as delalloc) for the range,
-    /// except with [`OpFlags::OVERWRITE_ONLY`] (a direct overwrite under the shared inode lock,
-    /// [`dio_rw_write_shared`](crate::dio_rw_write_shared), so such calls may run concurrently
-    /// for one inode): then nothing may be allocated or converted; return the written blocks
-    /// covering the whole range, or `EAGAIN` (the caller retries with the lock held
-    /// exclusively).
+    /// except with [`OpFlags::OVERWRITE_ONLY`]: then nothing may be allocated or converted;
+    /// return the allocated blocks covering the whole range, or `EAGAIN` (the caller retries
+    /// with the lock held exclusively). Direct writes under the shared inode lock
+    /// ([`dio_rw_write_shared`](crate::dio_rw_write_shared)) call this concurrently for one
+    /// inode, with or without `OVERWRITE_ONLY`, as page faults do (they hold no inode lock):
+    /// the file system serialises its own allocations (as XFS does with its `ILOCK`).
     fn begin(
         inode: &INode<Self::FileSystem>,
         pos: i64,
@@ -149,8 +150,7 @@ impl<U: Operations> Ops<U> {
                 );
                 return Err(refuse(&map, e));
             }
-            // A direct write under the shared inode lock (`dio_rw_write_shared`) allocates and
-            // copies nothing, and is mapped in one go.
+            // An overwrite-only call allocates and copies nothing, and is mapped in one go.
             if op.contains(OpFlags::OVERWRITE_ONLY) {
                 if let Err(e) = map.check_overwrite_only(pos, length) {
                     return Err(refuse(&map, e));

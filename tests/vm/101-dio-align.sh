@@ -9,8 +9,9 @@
 # drop_caches and after a remount; the same with queued AIO (fio, libaio and
 # io_uring, crc32c verify); concurrent block-aligned writes from several
 # processes, into written blocks, unwritten blocks and holes (the shared
-# inode lock, seen in iomap's trace events), keep every block intact; on 4 KiB sectors a 512-byte direct write is refused
-# and 4 KiB ones work; fsck.rextfs -n stays clean.
+# inode lock, seen in iomap's trace events), keep every block intact; on
+# 4 KiB sectors a 512-byte direct write is refused and 4 KiB ones work;
+# fsck.rextfs -n stays clean.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t101
@@ -231,14 +232,33 @@ umount "$mnt" || fail "umount (unwritten)"
 mount -t rextfs "$dev" "$mnt" || fail "mount (unwritten)"
 [ "$(md5sum <"$f")" = "$sum" ] || fail "the concurrent writes into unwritten blocks changed after a remount"
 # The same into holes of a sparse file: the shared path allocates them too
-# (as XFS does), each write's allocations under the inode's disk mutex;
-# what they wrote survives a remount, and the holes left read as zeroes.
+# (as XFS and ext4 do), each write's allocations under the inode's disk
+# mutex; what they wrote survives a remount, and the holes left read as
+# zeroes. The trace shows the writes queued on the shared path (iomap gets
+# IOMAP_DIO_FSBLOCK_ALIGNED only there), none failed (io_uring's first,
+# non-blocking tries of writes that allocate get EAGAIN and are retried).
+# A first write makes the new file S_NOSEC (no privileges to remove),
+# which that path needs.
+T=/sys/kernel/tracing
+[ -d $T/events ] || mount -t tracefs tracefs $T 2>/dev/null
+[ -d $T/events/iomap/iomap_dio_rw_begin ] || fail "no iomap trace events in $T"
 f=$mnt/shared-holes
 truncate -s 8m "$f" || fail "truncate $f"
+xfs_io -d -c "pwrite -q -S 0x33 0x7c0000 4k" "$f" || fail "first write of $f"
+echo 1 >$T/events/iomap/iomap_dio_rw_begin/enable
+echo 1 >$T/events/iomap/iomap_dio_complete/enable
+echo >$T/trace
 fio_run hole-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
-	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1 --fallocate=none
 fio_run hole-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randwrite \
-	--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+	--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m --randrepeat=1 \
+	--fallocate=none
+echo 0 >$T/events/iomap/enable
+grep -v '^#' $T/trace >/tmp/t101-holes
+n=$(grep -c 'iomap_dio_rw_begin:.* dio_flags DIO_FSBLOCK_ALIGNED aio 1' /tmp/t101-holes || true)
+[ "$n" -ge 100 ] || { head -n 50 /tmp/t101-holes >&2; fail "only $n queued writes into holes ran shared"; }
+grep 'iomap_dio_complete:.* error -' /tmp/t101-holes | grep -qv 'error -11 ' &&
+	{ grep 'error -' /tmp/t101-holes | head >&2; fail "a write into holes failed"; }
 sum=$(md5sum <"$f")
 python3 - "$f" <<'PY' || fail "holes after concurrent writes"
 import sys
@@ -247,14 +267,41 @@ assert len(d) == 8 << 20, len(d)
 for q in range(4):
     base = q * (2 << 20)
     tail = d[base + (3 << 19):base + (2 << 20)]
+    if q == 3:
+        # The first write, 4 KiB at 7.75 MiB.
+        assert tail[(1 << 18):(1 << 18) + 4096] == b"\x33" * 4096, "the first write is gone"
+        tail = tail[:1 << 18] + tail[(1 << 18) + 4096:]
     assert tail == bytes(len(tail)), f"quarter {q}: hole not written reads data"
     for b in range(base, base + (3 << 19), 4096):
         assert d[b:b + 4096] != bytes(4096), f"block at {b} written by fio reads as zeroes"
 PY
+# Four writers over the same holes at once: the allocations of one range
+# race under the disk mutex; every sector holds one writer's pattern whole.
+f2=$mnt/shared-holes-race
+truncate -s 4m "$f2" || fail "truncate $f2"
+xfs_io -d -c "pwrite -q -S 0x33 3m 4k" "$f2" || fail "first write of $f2"
+pids=()
+for p in 41 42 43 44; do
+	xfs_io -d -c "pwrite -q -S 0x$p -b 16k 0 1m" -c "pwrite -q -S 0x$p -b 4k 1m 1m" "$f2" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "concurrent writer into holes failed"; done
+python3 - "$f2" <<'PY' || fail "concurrent writes into the same holes"
+import sys
+d = open(sys.argv[1], "rb").read()
+assert len(d) == 4 << 20, len(d)
+pats = {bytes([p]) * 512 for p in (0x41, 0x42, 0x43, 0x44)}
+for i in range(0, 2 << 20, 512):
+    assert d[i:i + 512] in pats, f"sector at {i} mixed: {d[i:i + 16].hex()}"
+assert d[2 << 20:3 << 20] == bytes(1 << 20), "a hole nobody wrote reads data"
+assert d[3 << 20:(3 << 20) + 4096] == b"\x33" * 4096, "the first write is gone"
+PY
+sum2=$(md5sum <"$f2")
 umount "$mnt" || fail "umount (holes)"
 fsck.rextfs -n "$dev" || fail "fsck after concurrent writes into holes"
 mount -t rextfs "$dev" "$mnt" || fail "mount (holes)"
 [ "$(md5sum <"$f")" = "$sum" ] || fail "the concurrent writes into holes changed after a remount"
+[ "$(md5sum <"$f2")" = "$sum2" ] || fail "the racing writes into holes changed after a remount"
 # The writes of whole blocks inside the file take the shared path: iomap
 # sees IOMAP_DIO_FSBLOCK_ALIGNED (the exclusive path never passes it) and
 # writes every byte (its completion event shows the advanced offset), into
@@ -273,7 +320,7 @@ if [ -d $T/events/iomap/iomap_dio_rw_begin ]; then
 	echo 1 >$T/events/iomap/iomap_dio_complete/enable
 	echo >$T/trace
 	xfs_io -d -c "pwrite -q -b 8k 8k 8k" -c "falloc 8m 64k" -c "pwrite -q 8m 4k" \
-		-c "pwrite -q -S 0x5a 0x802000 512" -c "truncate 16m" -c "pwrite -q -S 0x77 12m 8k" \
+		-c "pwrite -q -S 0x5a 0x802000 512" -c "truncate 16m" -c "pwrite -q -b 8k -S 0x77 12m 8k" \
 		"$f" || fail "traced writes"
 	echo 0 >$T/events/iomap/enable
 	grep -v '^#' $T/trace >/tmp/t101-trace
