@@ -1100,7 +1100,10 @@ impl file_ops::Operations for FileOps {
         crate::check_live(inode.super_block())?;
         if file_ops::is_direct(&iocb) {
             match Self::dio_write_shared(iocb, inode, from)? {
-                Ok(iomap::DioResult::Done(n, mut k)) => return file_ops::write_sync(&mut k, n),
+                // iomap's completion ran `generic_write_sync` for an `O_DSYNC` write (none
+                // when every bio went out with FUA and the metadata was committed); the size
+                // did not change.
+                Ok(iomap::DioResult::Done(n, _)) => return Ok(n),
                 // iomap completes the kiocb after `end_io`.
                 Ok(iomap::DioResult::Queued) => return Err(EIOCBQUEUED),
                 Err(k) => iocb = k,
@@ -1152,10 +1155,14 @@ impl file_ops::Operations for FileOps {
                     Ok(iomap::DioResult::Done(n, k)) => {
                         iocb = k;
                         // The write was waited for (`end_io` converted its blocks); iomap
-                        // advanced the position: extend the file if it wrote past it.
+                        // advanced the position: extend the file if it wrote past it. iomap's
+                        // completion synced an `O_DSYNC` write already, but before the new
+                        // size: that needs the sync below; a write inside the file does not.
                         if iocb.ki_pos() > inode.size() {
                             lock.set_size(iocb.ki_pos());
                             inode.mark_dirty();
+                        } else {
+                            return Ok(n);
                         }
                         done = Some(n);
                     }
