@@ -28,6 +28,39 @@ fio_run() {
 	[ "$(echo "$out" | tail -n 1 | cut -d';' -f5)" = 0 ] || fail "fio $name reported an error: $out"
 }
 
+# fio_quarters NAME FILE: four writers on the four 2 MiB quarters of the 8 MiB
+# FILE at once, 1 MiB of random 4 KiB writes at the start of each (libaio),
+# then 512 KiB of random 4-16 KiB writes after it (io_uring), into whatever
+# FILE holds there (fio allocates nothing), verified.
+fio_quarters() {
+	fio_run "$1" --filename="$2" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
+		--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1 --fallocate=none
+	fio_run "$1-uring" --filename="$2" --ioengine=io_uring --iodepth=8 --rw=randwrite \
+		--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m \
+		--randrepeat=1 --fallocate=none
+}
+
+# check_quarters FILE WHAT [OFF]: after fio_quarters, every block fio wrote
+# reads as data and the rest of every quarter as zeroes, but for the 4 KiB
+# block at OFF, written with 0x33 beforehand.
+check_quarters() {
+	python3 - "$1" "${3:--1}" <<'PY' || fail "$2 after concurrent writes"
+import sys
+d = open(sys.argv[1], "rb").read()
+first = int(sys.argv[2], 0)
+assert len(d) == 8 << 20, len(d)
+if first >= 0:
+    assert d[first:first + 4096] == b"\x33" * 4096, "the first write is gone"
+    d = d[:first] + bytes(4096) + d[first + 4096:]
+for q in range(4):
+    base = q * (2 << 20)
+    tail = d[base + (3 << 19):base + (2 << 20)]
+    assert tail == bytes(len(tail)), f"quarter {q}: a block nobody wrote reads data"
+    for b in range(base, base + (3 << 19), 4096):
+        assert d[b:b + 4096] != bytes(4096), f"block at {b} written by fio reads as zeroes"
+PY
+}
+
 # dioalign FILE MEM OFF: statx STATX_DIOALIGN of FILE reports buffers aligned
 # to MEM and offsets to OFF (xfs_io's statx does not print these fields).
 dioalign() {
@@ -211,23 +244,9 @@ PY
 # rest of the file still reads as zeroes.
 f=$mnt/shared-unwritten
 xfs_io -f -c "falloc 0 8m" "$f" || fail "falloc $f"
-fio_run unwritten-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
-	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1
-fio_run unwritten-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randwrite \
-	--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m --randrepeat=1
+fio_quarters unwritten-quarters "$f"
 sum=$(md5sum <"$f")
-python3 - "$f" <<'PY' || fail "unwritten blocks after concurrent writes"
-import sys
-d = open(sys.argv[1], "rb").read()
-assert len(d) == 8 << 20, len(d)
-for q in range(4):
-    base = q * (2 << 20)
-    # fio wrote 1m + 512k of every quarter; the rest was never written.
-    tail = d[base + (3 << 19):base + (2 << 20)]
-    assert tail == bytes(len(tail)), f"quarter {q}: unwritten tail not zero"
-    for b in range(base, base + (3 << 19), 4096):
-        assert d[b:b + 4096] != bytes(4096), f"block at {b} written by fio reads as zeroes"
-PY
+check_quarters "$f" "unwritten blocks"
 umount "$mnt" || fail "umount (unwritten)"
 mount -t rextfs "$dev" "$mnt" || fail "mount (unwritten)"
 [ "$(md5sum <"$f")" = "$sum" ] || fail "the concurrent writes into unwritten blocks changed after a remount"
@@ -248,11 +267,7 @@ xfs_io -d -c "pwrite -q -S 0x33 0x7c0000 4k" "$f" || fail "first write of $f"
 echo 1 >$T/events/iomap/iomap_dio_rw_begin/enable
 echo 1 >$T/events/iomap/iomap_dio_complete/enable
 echo >$T/trace
-fio_run hole-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randwrite --bs=4k \
-	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1 --fallocate=none
-fio_run hole-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randwrite \
-	--bsrange=4k-16k --size=512k --offset=1m --numjobs=4 --offset_increment=2m --randrepeat=1 \
-	--fallocate=none
+fio_quarters hole-quarters "$f"
 echo 0 >$T/events/iomap/enable
 grep -v '^#' $T/trace >/tmp/t101-holes
 n=$(grep -c 'iomap_dio_rw_begin:.* dio_flags DIO_FSBLOCK_ALIGNED aio 1' /tmp/t101-holes || true)
@@ -260,21 +275,7 @@ n=$(grep -c 'iomap_dio_rw_begin:.* dio_flags DIO_FSBLOCK_ALIGNED aio 1' /tmp/t10
 grep 'iomap_dio_complete:.* error -' /tmp/t101-holes | grep -qv 'error -11 ' &&
 	{ grep 'error -' /tmp/t101-holes | head >&2; fail "a write into holes failed"; }
 sum=$(md5sum <"$f")
-python3 - "$f" <<'PY' || fail "holes after concurrent writes"
-import sys
-d = open(sys.argv[1], "rb").read()
-assert len(d) == 8 << 20, len(d)
-for q in range(4):
-    base = q * (2 << 20)
-    tail = d[base + (3 << 19):base + (2 << 20)]
-    if q == 3:
-        # The first write, 4 KiB at 7.75 MiB.
-        assert tail[(1 << 18):(1 << 18) + 4096] == b"\x33" * 4096, "the first write is gone"
-        tail = tail[:1 << 18] + tail[(1 << 18) + 4096:]
-    assert tail == bytes(len(tail)), f"quarter {q}: hole not written reads data"
-    for b in range(base, base + (3 << 19), 4096):
-        assert d[b:b + 4096] != bytes(4096), f"block at {b} written by fio reads as zeroes"
-PY
+check_quarters "$f" holes 0x7c0000
 # Four writers over the same holes at once: the allocations of one range
 # race under the disk mutex; every sector holds one writer's pattern whole.
 f2=$mnt/shared-holes-race
