@@ -61,6 +61,19 @@ for q in range(4):
 PY
 }
 
+# race_writers FILE HALF WHAT P...: one direct writer per pattern byte P (hex,
+# without 0x) over the first 2*HALF bytes of FILE at once, each writing the
+# first HALF in 16 KiB writes and the second in 4 KiB ones.
+race_writers() {
+	local f=$1 half=$2 what=$3 p pids=()
+	shift 3
+	for p in "$@"; do
+		xfs_io -d -c "pwrite -q -S 0x$p -b 16k 0 $half" -c "pwrite -q -S 0x$p -b 4k $half $half" "$f" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || fail "$what failed"; done
+}
+
 # dioalign FILE MEM OFF: statx STATX_DIOALIGN of FILE reports buffers aligned
 # to MEM and offsets to OFF (xfs_io's statx does not print these fields).
 dioalign() {
@@ -224,12 +237,7 @@ fio_run shared-quarters --filename="$f" --ioengine=libaio --iodepth=8 --rw=randw
 	--size=1m --numjobs=4 --offset_increment=2m --randrepeat=1
 fio_run shared-quarters-uring --filename="$f" --ioengine=io_uring --iodepth=8 --rw=randrw \
 	--bsrange=4k-16k --size=1m --numjobs=4 --offset_increment=2m --verify_backlog=16
-pids=()
-for p in 21 22 23 24; do
-	xfs_io -d -c "pwrite -q -S 0x$p -b 16k 0 2m" -c "pwrite -q -S 0x$p -b 4k 2m 2m" "$f" &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || fail "concurrent overwriter failed"; done
+race_writers "$f" 2m "a concurrent overwriter" 21 22 23 24
 [ "$(stat -c %s "$f")" = $((8 << 20)) ] || fail "size after overwrites: $(stat -c %s "$f")"
 python3 - "$f" <<'PY' || fail "concurrent overwrites"
 import sys
@@ -281,12 +289,7 @@ check_quarters "$f" holes 0x7c0000
 f2=$mnt/shared-holes-race
 truncate -s 4m "$f2" || fail "truncate $f2"
 xfs_io -d -c "pwrite -q -S 0x33 3m 4k" "$f2" || fail "first write of $f2"
-pids=()
-for p in 41 42 43 44; do
-	xfs_io -d -c "pwrite -q -S 0x$p -b 16k 0 1m" -c "pwrite -q -S 0x$p -b 4k 1m 1m" "$f2" &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || fail "concurrent writer into holes failed"; done
+race_writers "$f2" 1m "a concurrent writer into holes" 41 42 43 44
 python3 - "$f2" <<'PY' || fail "concurrent writes into the same holes"
 import sys
 d = open(sys.argv[1], "rb").read()
