@@ -27,6 +27,7 @@ use super::{
     SbState, SuperBlock,
 };
 use crate::{
+    bindings,
     prelude::*,
     rbtree::{RBTree, RBTreeNode},
     static_lock_class,
@@ -97,6 +98,43 @@ pub struct BufCache {
     limit: usize,
     #[pin]
     map: Mutex<CacheMap>,
+}
+
+/// Splits `len` blocks in ascending order (block `i` is `blockno(i)`) into reads of
+/// consecutive blocks, each of a power-of-two number of them (what an [`IoBuf`] can hold)
+/// and at most `max` (a power of two), the longest first in each run: calls `read(first, n)`
+/// for each, in order, with the index of its first block and their number.
+fn split_reads(
+    len: usize,
+    blockno: impl Fn(usize) -> u64,
+    max: usize,
+    mut read: impl FnMut(usize, usize) -> Result,
+) -> Result {
+    let mut i = 0;
+    while i < len {
+        let first = blockno(i);
+        let mut run = 1;
+        while i + run < len && blockno(i + run) == first.wrapping_add(run as u64) {
+            run += 1;
+        }
+        let mut at = 0;
+        while at < run {
+            let n = 1usize << (run - at).min(max).checked_ilog2().unwrap_or(0);
+            read(i + at, n)?;
+            at += n;
+        }
+        i += run;
+    }
+    Ok(())
+}
+
+/// The memory the kernel manages, in bytes (`si_meminfo`'s `totalram`): what a file system
+/// sizes its [`BufCache`]'s limit by.
+pub fn total_ram() -> u64 {
+    let mut info = bindings::sysinfo::default();
+    // SAFETY: `info` is a valid `sysinfo` for `si_meminfo` to fill.
+    unsafe { bindings::si_meminfo(&mut info) };
+    (info.totalram as u64).saturating_mul(u64::from(info.mem_unit))
 }
 
 /// A reference to a cached buffer: the buffer stays in the cache while one exists.
@@ -288,6 +326,83 @@ impl BufCache {
         Ok(r)
     }
 
+    /// Reads the blocks of `start..start + count` that are not cached into the cache, in as
+    /// few bios as the block layer can merge them into, and waits for them (as ext4 reads
+    /// ahead in its inode tables, `inode_readahead_blks`): a later [`BufCache::read`] or
+    /// [`BufCache::with_block`] of one of them finds it without I/O. Best effort: blocks it
+    /// could not read are left for those calls to read (and to report the error of), and so
+    /// are blocks another task reads or overwrites meanwhile (their contents win). At most
+    /// [`BufCache::READAHEAD_MAX`] blocks; `EINVAL` for a range past the end of the device
+    /// or another super block than the cache's.
+    ///
+    /// Only for blocks whose every change goes through this cache, such as an inode table:
+    /// the contents a block gets here are the device's.
+    pub fn readahead<T: FileSystem>(&self, sb: &SuperBlock<T>, start: u64, count: u64) -> Result {
+        self.check_sb(sb)?;
+        let count = count.min(Self::READAHEAD_MAX as u64);
+        let end = start.checked_add(count).ok_or(EINVAL)?;
+        if self.pos(end)? > sb.block_device().size() {
+            return Err(EINVAL);
+        }
+        // The buffers are inserted (not up to date) before the read is submitted, and held
+        // until their contents are in: whoever needs one of them meanwhile finds it and reads
+        // or overwrites it under its lock, which this call then leaves alone. A block that is
+        // not in the cache has no newer copy than the device's (every change goes through
+        // the cache, and a pinned buffer is never dropped).
+        let mut held = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        for blockno in start..end {
+            if self.find(&self.map.lock(), blockno).is_none() {
+                held.push(self.lookup(blockno)?, GFP_KERNEL)?;
+            }
+        }
+        // (byte position, buffer, index in `held` of its first block, number of blocks).
+        let mut reads: KVec<(u64, IoBuf, usize, usize)> = KVec::new();
+        split_reads(
+            held.len(),
+            |i| held.get(i).map_or(u64::MAX, |r| r.buf.blockno),
+            // `checked_div`: no division that could panic in the file system's code.
+            super::bdev::IO_BUF_MAX
+                .checked_div(self.block_size)
+                .unwrap_or(1),
+            |i, n| {
+                let pos = self.pos(held.get(i).ok_or(EINVAL)?.buf.blockno)?;
+                let io = IoBuf::new(n * self.block_size)?;
+                reads.push((pos, io, i, n), GFP_KERNEL)?;
+                Ok(())
+            },
+        )?;
+        let ((), r) = sb.block_device().batch(|bt| {
+            for (pos, io, _, _) in reads.iter_mut() {
+                // Checked against the device's size above; a failure leaves the blocks
+                // not up to date.
+                let _ = bt.read(*pos, io);
+            }
+        });
+        if r.is_err() {
+            // Each block is read again by its next user, who gets the error if it persists.
+            return Ok(());
+        }
+        let bs = self.block_size;
+        for &(_, ref io, first, n) in reads.iter() {
+            // The buffers of the read's blocks, in order (consecutive blocks of one run).
+            for (k, r) in held.iter().skip(first).take(n).enumerate() {
+                let Some(data) = io.get(k * bs..(k + 1) * bs) else {
+                    break;
+                };
+                let mut inner = r.buf.inner.lock();
+                if !inner.uptodate {
+                    inner.data.copy_from_slice(data);
+                    inner.uptodate = true;
+                    inner.verified = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The most blocks [`BufCache::readahead`] reads in one call.
+    pub const READAHEAD_MAX: usize = 64;
+
     /// Reads the block at byte `pos` of the device of `sb` into `inner`, unless its contents
     /// are up to date.
     fn fill<T: FileSystem>(sb: &SuperBlock<T>, pos: u64, inner: &mut BufInner) -> Result {
@@ -427,6 +542,26 @@ impl BufCache {
         map.next_shrink = 0;
     }
 
+    /// About how many buffers [`BufCache::reclaim`] could drop (the cached ones, pinned or
+    /// held ones included); 0 when the cache is busy. For a file system's
+    /// [`FileSystem::nr_cached_objects`]: it never blocks.
+    pub fn reclaimable(&self) -> usize {
+        self.map.try_lock().map_or(0, |m| m.count)
+    }
+
+    /// Drops up to `nr` buffers that nobody holds and nobody pinned, going round the blocks
+    /// as [`BufCache`]'s own limit does; returns how many it dropped. For a file system's
+    /// [`FileSystem::free_cached_objects`], in memory reclaim: it never blocks (a busy cache
+    /// gives nothing) and allocates nothing.
+    pub fn reclaim(&self, nr: usize) -> usize {
+        let Some(mut map) = self.map.try_lock() else {
+            return 0;
+        };
+        let before = map.count;
+        Self::shrink(&mut map, before.saturating_sub(nr));
+        before - map.count
+    }
+
     /// Number of cached buffers.
     pub fn count(&self) -> usize {
         self.map.lock().count
@@ -562,7 +697,7 @@ impl DerefMut for BufGuard<'_> {
 #[kunit_tests(rust_fs_buffer)]
 mod tests {
     use super::*;
-    use crate::{bindings, fs::super_block::tests::Fs, fs::Ready};
+    use crate::{fs::super_block::tests::Fs, fs::Ready};
 
     /// Two distinct, never mounted super blocks: only their addresses are used (every path
     /// the tests below take stops before any I/O, which would find no `s_bdev`).
@@ -616,6 +751,34 @@ mod tests {
     }
 
     #[test]
+    fn readahead_reads_runs_in_power_of_two_pieces() {
+        let split = |blocks: &[u64], max: usize| {
+            let mut v = KVec::new();
+            split_reads(
+                blocks.len(),
+                |i| blocks[i],
+                max,
+                |i, n| {
+                    v.push((i, n), GFP_KERNEL)?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            v
+        };
+        // 13 consecutive blocks: 8 + 4 + 1; then a gap, then 2.
+        let b = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 30, 31];
+        assert_eq!(&split(&b, 16)[..], &[(0, 8), (8, 4), (12, 1), (13, 2)]);
+        // No read longer than `max`.
+        assert_eq!(
+            &split(&b, 4)[..],
+            &[(0, 4), (4, 4), (8, 4), (12, 1), (13, 2)]
+        );
+        assert_eq!(&split(&[7, 9, 11], 16)[..], &[(0, 1), (1, 1), (2, 1)]);
+        assert!(split(&[], 16).is_empty());
+    }
+
+    #[test]
     fn lookup_shares_one_buffer_per_block() {
         let mut v = FakeSbs::new();
         let c = new_cache(v.get().0, 16);
@@ -666,6 +829,34 @@ mod tests {
         drop(held);
         c.shrink_all();
         assert_eq!(c.count(), 0);
+    }
+
+    #[test]
+    fn reclaim_drops_at_most_nr_unheld_unpinned_buffers() {
+        let mut v = FakeSbs::new();
+        let c = new_cache(v.get().0, 64);
+        let held = cached(&c, 0).unwrap();
+        let pinned = cached(&c, 1).unwrap();
+        pinned.lock().unwrap().set_pinned(true);
+        for b in 2..20 {
+            cached(&c, b).unwrap();
+        }
+        assert_eq!(c.reclaimable(), 20);
+        assert_eq!(c.reclaim(5), 5);
+        assert_eq!(c.count(), 15);
+        // Everything else goes, the held and the pinned buffers stay.
+        assert_eq!(c.reclaim(100), 13);
+        assert_eq!(c.count(), 2);
+        assert_eq!(c.reclaim(100), 0);
+        assert!(Arc::ptr_eq(&held.buf, &cached(&c, 0).unwrap().buf));
+        assert!(Arc::ptr_eq(&pinned.buf, &cached(&c, 1).unwrap().buf));
+        // A busy cache gives nothing and counts nothing, without waiting.
+        let map = c.map.lock();
+        assert_eq!((c.reclaimable(), c.reclaim(100)), (0, 0));
+        drop(map);
+        pinned.lock().unwrap().set_pinned(false);
+        drop((held, pinned));
+        assert_eq!(c.reclaim(100), 2);
     }
 
     #[test]

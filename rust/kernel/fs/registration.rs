@@ -116,6 +116,30 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// How many objects of the file system's own caches (metadata buffers, say)
+    /// [`FileSystem::free_cached_objects`] could free now (`->nr_cached_objects`): the super
+    /// block's shrinker weighs them against its unused dentries and inodes when memory runs
+    /// short, as it does XFS's inodes waiting for reclaim.
+    ///
+    /// Context: memory reclaim, in whatever task ran short of memory, which may hold any of
+    /// the file system's locks: must not block on them (use `try_lock`) nor allocate. Called
+    /// without `s_umount`, concurrently with every operation, from the end of a successful
+    /// `fill_super` until the unmount starts (never once `kill_sb` runs). An estimate: 0
+    /// when it cannot tell.
+    fn nr_cached_objects(_sb: &SuperBlock<Self, Ready>) -> usize {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Frees up to `nr` objects of the file system's own caches (`->free_cached_objects`),
+    /// the share of a shrinker pass that [`FileSystem::nr_cached_objects`] earned them;
+    /// returns how many it freed.
+    ///
+    /// Context: as [`FileSystem::nr_cached_objects`], with `s_umount` held shared, and only
+    /// for reclaim that may enter file systems (`__GFP_FS`).
+    fn free_cached_objects(_sb: &SuperBlock<Self, Ready>, _nr: usize) -> usize {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Runs when the super block's periodic work fires, about the delay after
     /// [`SuperBlock::schedule_periodic`] armed it (a journal's commit timer, for instance).
     ///
@@ -571,6 +595,17 @@ impl<T: FileSystem> Tables<T> {
         } else {
             None
         },
+        // Both or neither: the VFS calls `free_cached_objects` when the count is not zero.
+        nr_cached_objects: if T::HAS_NR_CACHED_OBJECTS && T::HAS_FREE_CACHED_OBJECTS {
+            Some(Self::nr_cached_objects)
+        } else {
+            None
+        },
+        free_cached_objects: if T::HAS_NR_CACHED_OBJECTS && T::HAS_FREE_CACHED_OBJECTS {
+            Some(Self::free_cached_objects)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 
@@ -855,6 +890,37 @@ impl<T: FileSystem> Tables<T> {
 
     /// # Safety
     ///
+    /// Called by the super block's shrinker (`super_cache_count`) with a super block of this
+    /// type that has `SB_BORN` set, before `deactivate_locked_super` freed the shrinker.
+    unsafe extern "C" fn nr_cached_objects(
+        sb: *mut bindings::super_block,
+        _sc: *mut bindings::shrink_control,
+    ) -> c_long {
+        // SAFETY: `SB_BORN` is set only once `fill_super` succeeded, so the private data is in
+        // place; `kill_sb`, which drops it, runs only after `shrinker_free` waited for this
+        // call. So the super block is ready for the whole call.
+        let n = T::nr_cached_objects(unsafe { SuperBlock::from_raw(sb) });
+        c_long::try_from(n).unwrap_or(c_long::MAX)
+    }
+
+    /// # Safety
+    ///
+    /// Called by the super block's shrinker (`super_cache_scan`) with a super block of this
+    /// type that has `SB_BORN` set and not `SB_DYING`, with `s_umount` held shared, and a
+    /// valid shrink control.
+    unsafe extern "C" fn free_cached_objects(
+        sb: *mut bindings::super_block,
+        sc: *mut bindings::shrink_control,
+    ) -> c_long {
+        // SAFETY: `sc` is valid for the call.
+        let nr = usize::try_from(unsafe { (*sc).nr_to_scan }).unwrap_or(usize::MAX);
+        // SAFETY: As in `nr_cached_objects`; `s_umount` held shared also keeps `kill_sb` away.
+        let n = T::free_cached_objects(unsafe { SuperBlock::from_raw(sb) }, nr);
+        c_long::try_from(n).unwrap_or(c_long::MAX)
+    }
+
+    /// # Safety
+    ///
     /// Called by the VFS with a mounted super block of this type.
     unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
         from_result(|| {
@@ -1056,6 +1122,14 @@ mod tests {
 
         fn put_super(_sb: &SuperBlock<Self, Ready>) {}
 
+        fn nr_cached_objects(_sb: &SuperBlock<Self, Ready>) -> usize {
+            0
+        }
+
+        fn free_cached_objects(_sb: &SuperBlock<Self, Ready>, _nr: usize) -> usize {
+            0
+        }
+
         fn write_inode(_inode: &INodeView<Self>, _sync: bool) -> Result {
             Ok(())
         }
@@ -1161,6 +1235,7 @@ mod tests {
         assert!(ops.show_options.is_none());
         assert!(ops.freeze_fs.is_none());
         assert!(ops.shutdown.is_none());
+        assert!(ops.nr_cached_objects.is_none() && ops.free_cached_objects.is_none());
     }
 
     #[test]
@@ -1172,6 +1247,7 @@ mod tests {
         assert!(ops.write_inode.is_some());
         assert!(ops.evict_inode.is_some());
         assert!(ops.shutdown.is_some());
+        assert!(ops.nr_cached_objects.is_some() && ops.free_cached_objects.is_some());
     }
 
     #[test]
