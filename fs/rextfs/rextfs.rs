@@ -586,8 +586,12 @@ impl fs::FileSystem for RextFs {
             .and_then(|o| o.enumeration(OPT_ERRORS))
             .unwrap_or(ERRORS_REMOUNT_RO);
 
-        // Up to 8 MiB of metadata blocks nobody uses stay cached.
-        let cache_limit = (8usize << 20).checked_div(bs as usize).unwrap_or(0);
+        // Metadata blocks nobody uses stay cached up to a quarter of the memory (8 MiB at
+        // least), and the super block's shrinker takes them back when memory runs short
+        // (`nr_cached_objects`), as the block device's page cache holds ext4's: a whole
+        // inode table is read once, not again at every operation on an inode.
+        let cache_bytes = kernel::fs::buffer::total_ram().div_ceil(4).max(8 << 20);
+        let cache_limit = usize::try_from(cache_bytes >> disk.block_log2).unwrap_or(usize::MAX);
         let block_runs = alloc::Runs::new(disk.layout.block_bitmap_blocks)?;
         let inode_runs = alloc::Runs::new(disk.layout.inode_bitmap_blocks)?;
         let resv = alloc::Reservations::new()?;
@@ -689,6 +693,14 @@ impl fs::FileSystem for RextFs {
         }
         // Tools reading the device after unmount must not see stale cached blocks.
         let _ = sb.invalidate_device_cache();
+    }
+
+    fn nr_cached_objects(sb: &SuperBlock<Self, Ready>) -> usize {
+        sb.data().bufs.reclaimable()
+    }
+
+    fn free_cached_objects(sb: &SuperBlock<Self, Ready>, nr: usize) -> usize {
+        sb.data().bufs.reclaim(nr)
     }
 
     fn write_inode(inode: &INodeView<Self>, sync: bool) -> Result {
