@@ -122,10 +122,12 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// short, as it does XFS's inodes waiting for reclaim.
     ///
     /// Context: memory reclaim, in whatever task ran short of memory, which may hold any of
-    /// the file system's locks: must not block on them (use `try_lock`) nor allocate. Called
-    /// without `s_umount`, concurrently with every operation, from the end of a successful
+    /// the file system's locks: must not wait for them nor allocate. Called with or without
+    /// `s_umount`, concurrently with every operation, from the end of a successful
     /// `fill_super` until the unmount starts (never once `kill_sb` runs). An estimate: 0
-    /// when it cannot tell.
+    /// when it cannot tell. The super block's shrinker is NUMA- and memcg-aware, and this
+    /// count is not split by node or cgroup: each node's (and each cgroup's) pass counts the
+    /// whole cache, as XFS's count of its reclaimable inodes does.
     fn nr_cached_objects(_sb: &SuperBlock<Self, Ready>) -> usize {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -522,15 +524,17 @@ impl<T: FileSystem> PinnedDrop for Registration<T> {
 pub(crate) struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
-    /// Fails the build of a file system that implements only one of the export hooks, or of
-    /// the ACL hooks (which also need `listxattr`).
+    /// Fails the build of a file system that implements only one of the export hooks, of
+    /// the ACL hooks (which also need `listxattr`), or of the cached-objects hooks.
     const EXPORT_HOOKS_AGREE: () = assert!(
         T::HAS_INODE_FOR_HANDLE == T::HAS_GET_PARENT
             && (!T::HAS_COMMIT_METADATA || T::HAS_INODE_FOR_HANDLE)
             && T::HAS_GET_ACL == T::HAS_SET_ACL
-            && (!T::HAS_GET_ACL || T::HAS_LISTXATTR),
+            && (!T::HAS_GET_ACL || T::HAS_LISTXATTR)
+            && T::HAS_NR_CACHED_OBJECTS == T::HAS_FREE_CACHED_OBJECTS,
         "inode_for_handle and get_parent come together (commit_metadata only with them), \
-         get_acl and set_acl too (with listxattr)"
+         get_acl and set_acl too (with listxattr), nr_cached_objects and \
+         free_cached_objects too"
     );
 
     pub(crate) const CONTEXT: bindings::fs_context_operations = bindings::fs_context_operations {
@@ -595,13 +599,14 @@ impl<T: FileSystem> Tables<T> {
         } else {
             None
         },
-        // Both or neither: the VFS calls `free_cached_objects` when the count is not zero.
-        nr_cached_objects: if T::HAS_NR_CACHED_OBJECTS && T::HAS_FREE_CACHED_OBJECTS {
+        // Both or neither (`EXPORT_HOOKS_AGREE`): the VFS calls `free_cached_objects` when
+        // the count is not zero.
+        nr_cached_objects: if T::HAS_NR_CACHED_OBJECTS {
             Some(Self::nr_cached_objects)
         } else {
             None
         },
-        free_cached_objects: if T::HAS_NR_CACHED_OBJECTS && T::HAS_FREE_CACHED_OBJECTS {
+        free_cached_objects: if T::HAS_FREE_CACHED_OBJECTS {
             Some(Self::free_cached_objects)
         } else {
             None
