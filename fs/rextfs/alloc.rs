@@ -108,6 +108,11 @@ pub(crate) trait BitmapBlocks {
     fn busy(&self, _item: u64, _len: u64) -> Option<(u64, u64)> {
         None
     }
+    /// Whether [`BitmapBlocks::busy`] may find anything: when it cannot, a search takes the
+    /// run it finds in place, under the block's buffer lock, without a copy of the block.
+    fn may_be_busy(&self) -> bool {
+        true
+    }
 }
 
 /// One of the on-disk bitmaps of a mounted file system, changed in the transaction of `h`.
@@ -185,6 +190,10 @@ impl BitmapBlocks for DevBitmap<'_, '_> {
         f: impl FnOnce(&mut [u8]) -> core::result::Result<(R, bool), meta::BlockFail>,
     ) -> Result<R> {
         modify_bitmap(self.h, &self.bm, idx, f)
+    }
+
+    fn may_be_busy(&self) -> bool {
+        self.skip_busy
     }
 
     fn busy(&self, item: u64, len: u64) -> Option<(u64, u64)> {
@@ -502,6 +511,17 @@ fn search<B: BitmapBlocks>(
                 continue;
             }
         }
+        if !bm.may_be_busy() {
+            // Nothing to skip but set bits (inode allocations): the block is searched and the
+            // run taken in place, under its buffer lock, as `take_at_goal` does.
+            match search_in_place(bm, runs, idx, from, end, want, need)? {
+                Ok(r) => return Ok((Some(r), longest)),
+                Err(known) => {
+                    longest = longest.max(known);
+                    continue;
+                }
+            }
+        }
         let buf = bm.read(idx)?;
         // Measured the first time, and again after allocations made the figure stale.
         let known = match runs.get(idx) {
@@ -531,6 +551,46 @@ fn search<B: BitmapBlocks>(
         }
     }
     Ok((None, longest))
+}
+
+/// The part of [`search`] for one bitmap block `idx` when nothing is busy: in place, under
+/// the block's buffer lock, the first clear run of `need` bits or more between bits `from`
+/// and `end` of the block is found and up to `want` of its bits set. `Ok((first item, n))`,
+/// or `Err(longest run the block holds)` if it has no run of `need` there (nothing changed).
+fn search_in_place<B: BitmapBlocks>(
+    bm: &B,
+    runs: &mut Runs,
+    idx: u64,
+    from: u64,
+    end: u64,
+    want: u64,
+    need: u64,
+) -> Result<core::result::Result<(u64, u64), u64>> {
+    let bits = bm.bits()?.get();
+    let base = idx * bits;
+    bm.modify(idx, |b| {
+        // Measured the first time, and again after allocations made the figure stale.
+        let known = match runs.get(idx) {
+            Some(known) => known,
+            None => runs.measure(idx, b, bits),
+        };
+        if known < need {
+            return Ok((Err(known), false));
+        }
+        let mut bit = from;
+        while let Some((first, n)) = free_run_at(b, bit, end) {
+            if n >= need {
+                let n = want.min(n);
+                for i in first..first + n {
+                    format::bitmap_set(b, i, true)?;
+                }
+                runs.allocated(idx);
+                return Ok((Ok((base + first, n)), true));
+            }
+            bit = first + n;
+        }
+        Ok((Err(known), false))
+    })
 }
 
 /// Clears `count` bits from item `first`.
@@ -1105,6 +1165,7 @@ mod tests {
         items: u64,
         blocks: RefCell<KVec<KVec<u8>>>,
         writes: Cell<u64>,
+        /// Blocks looked at: read, or changed (or searched) in place.
         reads: Cell<u64>,
         /// Busy extents (start, end), sorted and apart, as the journal's.
         busy: RefCell<KVec<(u64, u64)>>,
@@ -1192,6 +1253,7 @@ mod tests {
         ) -> Result<R> {
             let mut blocks = self.blocks.try_borrow_mut().map_err(|_| EBUSY)?;
             let b = blocks.get_mut(idx as usize).ok_or(EIO)?;
+            self.reads.set(self.reads.get() + 1);
             // A change that fails must leave the block as it found it.
             let mut before = KVec::new();
             before.extend_from_slice(b, GFP_KERNEL)?;
@@ -1214,6 +1276,10 @@ mod tests {
                 self.writes.set(self.writes.get() + 1);
             }
             Ok(r)
+        }
+
+        fn may_be_busy(&self) -> bool {
+            self.busy.try_borrow().map_or(true, |b| !b.is_empty())
         }
 
         fn busy(&self, item: u64, len: u64) -> Option<(u64, u64)> {
