@@ -4,17 +4,18 @@
 # in windows of 128 KiB (as ext4's inode_readahead_blks=32 does), not a block
 # at a time: the device completes far fewer reads than there are inode table
 # blocks. Every stat returns the inode it should (the number and the size
-# written), and inodes changed after their blocks were read ahead (a
-# truncate, a removal, new files into the freed slots) are what a remount
-# and fsck.rextfs find. With 4 KiB blocks (32-block windows) and 1 KiB blocks
-# (64-block windows, the most one readahead reads). drop_caches gives the
-# cached blocks back (the super block's shrinker), and they are read again.
+# written), also when two tasks stat them at once from both ends, and inodes
+# changed after their blocks were read ahead (a truncate, a removal, new
+# files into the freed slots) are what a remount and fsck.rextfs find. With
+# 4 KiB blocks (32-block windows) and 1 KiB blocks (64 blocks, the most one
+# readahead reads). drop_caches gives the cached blocks back (the super
+# block's shrinker), and they are read again.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t108
 dev=/dev/vda
 mkdir -p "$mnt"
-n=4096
+n=8192
 
 # reads: read requests the device has completed (/proc/diskstats, field 4).
 reads() { awk -v d="$(basename "$dev")" '$3 == d { print $4 }' /proc/diskstats; }
@@ -34,9 +35,11 @@ for i in range(n):
 PY
 	umount "$mnt" || fail "umount ($bs)"
 	mount -t rextfs "$dev" "$mnt" || fail "mount again ($bs)"
-	ls -d "$mnt/d" >/dev/null
+	# The directory's own blocks first (readdir): the reads counted below are
+	# the inode table's and the hash index's.
+	ls -f "$mnt/d" | wc -l >/dev/null
 	before=$(reads)
-	python3 - "$mnt/d" $n <<'PY' >/tmp/t108-inos || fail "stat of every file ($bs)"
+	python3 - "$mnt/d" $n $bs <<'PY' >/tmp/t108-inos || fail "stat of every file ($bs)"
 import os, sys
 d, n = sys.argv[1], int(sys.argv[2])
 inos = set()
@@ -45,14 +48,13 @@ for i in range(n):
     assert st.st_size == i, f"f{i:05d}: size {st.st_size}"
     inos.add(st.st_ino)
 assert len(inos) == n, f"{len(inos)} distinct inodes"
-print(min(inos), max(inos))
+# The inode table blocks that hold them (256-byte slots).
+print(len({(i - 1) * 256 // int(sys.argv[3]) for i in inos}))
 PY
 	after=$(reads)
-	read -r lo hi </tmp/t108-inos
-	# Inode table blocks the files' slots span (256-byte slots).
-	blocks=$(((hi - lo) * 256 / bs + 1))
+	read -r blocks </tmp/t108-inos
 	note "$bs-byte blocks: $n stats read $((after - before)) times for $blocks inode table blocks"
-	[ "$blocks" -ge 256 ] || fail "the $n inodes span only $blocks blocks"
+	[ "$blocks" -ge $((n * 256 / bs)) ] || fail "the $n inodes are in only $blocks blocks"
 	# Without readahead: one read a block, plus the directory's blocks.
 	[ $((after - before)) -lt $((blocks / 4)) ] ||
 		fail "$n cold stats read $((after - before)) times for $blocks inode table blocks ($bs)"
@@ -73,6 +75,22 @@ PY
 	note "$bs-byte blocks: after drop_caches, $again reads"
 	[ "$again" -ge 4 ] || fail "after drop_caches the stats read only $again times: the cache kept its blocks ($bs)"
 	[ "$again" -lt $((blocks / 4)) ] || fail "after drop_caches the stats read $again times ($bs)"
+
+	# Two tasks stat every file at once, one from each end, after a remount:
+	# readaheads race with each other and with reads of single blocks.
+	umount "$mnt" || fail "umount before the racing stats ($bs)"
+	mount -t rextfs "$dev" "$mnt" || fail "mount before the racing stats ($bs)"
+	pids=()
+	for order in 1 -1; do
+		python3 - "$mnt/d" $n $order <<'PY' &
+import os, sys
+d, n, order = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n)[::order]:
+    assert os.stat(f"{d}/f{i:05d}").st_size == i, f"f{i:05d}"
+PY
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || fail "racing stats ($bs)"; done
 
 	# Changes to inodes whose blocks were read ahead (not yet stat'ed again):
 	# a truncate, removals, and new files that take the freed slots.
