@@ -917,8 +917,8 @@ impl<T: FileSystem> Tables<T> {
         sb: *mut bindings::super_block,
         sc: *mut bindings::shrink_control,
     ) -> c_long {
-        // SAFETY: `sc` is valid for the call.
-        let nr = usize::try_from(unsafe { (*sc).nr_to_scan }).unwrap_or(usize::MAX);
+        // SAFETY: `sc` is valid for the call (the kernel's `c_ulong` is `usize`).
+        let nr: usize = unsafe { (*sc).nr_to_scan };
         // SAFETY: As in `nr_cached_objects`; `s_umount` held shared also keeps `kill_sb` away.
         let n = T::free_cached_objects(unsafe { SuperBlock::from_raw(sb) }, nr);
         c_long::try_from(n).unwrap_or(c_long::MAX)
