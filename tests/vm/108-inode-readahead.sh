@@ -74,7 +74,8 @@ PY
 	again=$(($(reads) - before))
 	note "$bs-byte blocks: after drop_caches, $again reads"
 	[ "$again" -ge 4 ] || fail "after drop_caches the stats read only $again times: the cache kept its blocks ($bs)"
-	[ "$again" -lt $((blocks / 4)) ] || fail "after drop_caches the stats read $again times ($bs)"
+	# The directory's blocks were dropped too (above, readdir had read them).
+	[ "$again" -lt $((blocks / 2)) ] || fail "after drop_caches the stats read $again times ($bs)"
 
 	# Two tasks stat every file at once, one from each end, after a remount:
 	# readaheads race with each other and with reads of single blocks.
