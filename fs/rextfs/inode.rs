@@ -300,7 +300,7 @@ fn readahead_slots(sb: &SuperBlock<RextFs>, ino: u64) {
     let Ok((blk, _)) = inode_location(sb, ino) else {
         return;
     };
-    if info.bufs.get_cached(blk).is_some() {
+    if info.bufs.contains(blk) {
         return;
     }
     let layout = &info.geo.layout;

@@ -357,7 +357,7 @@ impl BufCache {
         // buffer contents meanwhile bumps its generation, and the read then stays out.
         let mut reads = KVec::with_capacity(count as usize, GFP_KERNEL)?;
         for blockno in start..end {
-            if self.map.lock().tree.get(&blockno).is_some() {
+            if self.contains(blockno) {
                 continue;
             }
             let buf = self.lookup(blockno)?;
@@ -541,6 +541,13 @@ impl BufCache {
         map.count -= removed;
         map.next_shrink = map.next_shrink.saturating_sub(removed);
         self.cached.store(map.count, Ordering::Relaxed);
+    }
+
+    /// Whether block `blockno` is in the cache (up to date or not); never reads the device.
+    /// Unlike [`BufCache::get_cached`], it does not count as a use of the buffer: a probe
+    /// (before a readahead) does not give the buffer a second chance.
+    pub fn contains(&self, blockno: u64) -> bool {
+        self.map.lock().tree.get(&blockno).is_some()
     }
 
     /// The buffer of block `blockno` if it is cached; never reads the device.
