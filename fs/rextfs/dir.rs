@@ -60,10 +60,50 @@ fn dir_block_mapped(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result
     }
 }
 
+/// Physical block of logical block `lblk` of directory `dir` (on-disk inode `d`), as
+/// [`dir_block_mapped`], for a block about to be read: if it is not cached, the blocks of
+/// the directory around it in the same extent are read ahead with it, in one I/O (an aligned
+/// window of at most [`BufCache::READAHEAD_MAX`] blocks, the directory's blocks only). A
+/// lookup lands on the block its name's hash points at, so the blocks of a directory are
+/// needed in no order: read one at a time, a cold directory of a few thousand names costs a
+/// synchronous read per block. Best effort: a block it did not read is read by its user.
+///
+/// The callers hold the directory's `i_rwsem` (shared at least), so its blocks stay its
+/// own, and change only through the buffer cache ([`BufCache::readahead`]'s condition).
+///
+/// [`BufCache::READAHEAD_MAX`]: kernel::fs::buffer::BufCache::READAHEAD_MAX
+/// [`BufCache::readahead`]: kernel::fs::buffer::BufCache::readahead
+fn dir_block_to_read(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result<u64> {
+    let phys = dir_block_mapped(dir, d, lblk)?;
+    let sb = dir.super_block();
+    let bufs = &sb.data().bufs;
+    if bufs.contains(phys) {
+        return Ok(phys);
+    }
+    // The extent `dir_block_mapped` found (or the one it was found in).
+    let Some(e) = *dir.data().dir_extent.lock() else {
+        return Ok(phys);
+    };
+    if e.map(lblk) != Some(phys) {
+        return Ok(phys);
+    }
+    // A power of two: the window is aligned on the extent's start.
+    let max = kernel::fs::buffer::BufCache::READAHEAD_MAX as u64;
+    let first = e.logical + ((lblk - e.logical) & !(max - 1));
+    let end = e
+        .logical_end()
+        .min(dir_blocks(sb, d.size))
+        .min(first.saturating_add(max));
+    if end > first + 1 {
+        let _ = bufs.readahead(sb, e.physical + (first - e.logical), end - first);
+    }
+    Ok(phys)
+}
+
 /// Reads and checks logical block `lblk` of directory `dir`.
 fn read_dir_block(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result<KVec<u8>> {
     let (sb, ino) = (dir.super_block(), dir.ino());
-    let phys = dir_block_mapped(dir, d, lblk)?;
+    let phys = dir_block_to_read(dir, d, lblk)?;
     // The checksum and the entries are checked once while the block stays cached (changes
     // made since are this file system's own); the owner every time.
     let buf = meta::read_block_checked(
@@ -89,7 +129,7 @@ fn with_dir_block<R>(
     f: impl FnOnce(&[u8]) -> core::result::Result<R, meta::BlockFail>,
 ) -> Result<R> {
     let (sb, ino) = (dir.super_block(), dir.ino());
-    let phys = dir_block_mapped(dir, d, lblk)?;
+    let phys = dir_block_to_read(dir, d, lblk)?;
     meta::with_block_checked(
         sb,
         phys,

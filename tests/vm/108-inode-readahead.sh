@@ -8,8 +8,9 @@
 # changed after their blocks were read ahead (a truncate, a removal, new
 # files into the freed slots) are what a remount and fsck.rextfs find. With
 # 4 KiB blocks (32-block windows) and 1 KiB blocks (64 blocks, the most one
-# readahead reads). drop_caches gives the cached blocks back (the super
-# block's shrinker), and they are read again.
+# readahead reads). The directory's blocks are read ahead the same way (a
+# readdir of a cold directory). drop_caches gives the cached blocks back (the
+# super block's shrinker), and they are read again.
 . "$REPO/tests/vm/lib.sh"
 
 mnt=/tmp/t108
@@ -35,9 +36,17 @@ for i in range(n):
 PY
 	umount "$mnt" || fail "umount ($bs)"
 	mount -t rextfs "$dev" "$mnt" || fail "mount again ($bs)"
-	# The directory's own blocks first (readdir): the reads counted below are
-	# the inode table's and the hash index's.
-	ls -f "$mnt/d" | wc -l >/dev/null
+	# The directory's own blocks first (readdir): they are read ahead too, in
+	# windows of up to 64 blocks of the extent that holds the block asked for,
+	# not a block at a time. The reads counted after it are the inode table's
+	# and the hash index's.
+	dblocks=$(($(stat -c %s "$mnt/d") / bs))
+	before=$(reads)
+	[ "$(ls -f "$mnt/d" | wc -l)" -eq $((n + 2)) ] || fail "readdir ($bs)"
+	r=$(($(reads) - before))
+	note "$bs-byte blocks: readdir of $dblocks directory blocks read $r times"
+	[ "$dblocks" -ge $((n * 16 / bs)) ] || fail "the directory has only $dblocks blocks ($bs)"
+	[ "$r" -lt $((dblocks / 4)) ] || fail "readdir of $dblocks directory blocks read $r times ($bs)"
 	before=$(reads)
 	python3 - "$mnt/d" $n $bs <<'PY' >/tmp/t108-inos || fail "stat of every file ($bs)"
 import os, sys
