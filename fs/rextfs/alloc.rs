@@ -569,13 +569,15 @@ fn search_in_place<B: BitmapBlocks>(
     let bits = bm.bits()?.get();
     let base = idx * bits;
     bm.modify(idx, |b| {
-        // Measured the first time, and again after allocations made the figure stale.
-        let known = match runs.get(idx) {
-            Some(known) => known,
-            None => runs.measure(idx, b, bits),
-        };
-        if known < need {
-            return Ok((Err(known), false));
+        // A block whose figure is known too small is passed over without a look. One whose
+        // figure is unknown or stale (allocations were made in it since it was measured) is
+        // searched first, and measured only if the search fails: measuring it before every
+        // search would scan the whole block at each allocation in it (an inode allocation
+        // that did not find its goal free).
+        if let Some(known) = runs.get(idx) {
+            if known < need {
+                return Ok((Err(known), false));
+            }
         }
         let mut bit = from;
         while let Some((first, n)) = free_run_at(b, bit, end) {
@@ -589,6 +591,10 @@ fn search_in_place<B: BitmapBlocks>(
             }
             bit = first + n;
         }
+        let known = match runs.get(idx) {
+            Some(known) => known,
+            None => runs.measure(idx, b, bits),
+        };
         Ok((Err(known), false))
     })
 }
