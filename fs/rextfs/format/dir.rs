@@ -398,13 +398,23 @@ pub fn dirblock_find<'a>(buf: &'a [u8], name: &[u8]) -> Result<Option<(usize, Di
     Ok(None)
 }
 
+/// Writes the header and the name of an entry of `rec_len` bytes at `off`.
+///
+/// Only the name's padding (up to [`dirent_size`]) is zeroed: the rest of the record is
+/// zero already wherever an entry is written (the body of a free entry, the slack after a
+/// used one: see [`dirblock_remove`]), and zeroing a record as long as the rest of the block
+/// at every insertion is most of an insertion's cost.
 fn write_entry(buf: &mut [u8], off: usize, ino: u64, rec_len: usize, name: &[u8], ft: u8) {
     put_u64(buf, off, ino);
     put_u16(buf, off + 8, rec_len as u16);
     put_u8(buf, off + 10, name.len() as u8);
     put_u8(buf, off + 11, ft);
-    zero(buf, off + DIRENT_FIXED, rec_len - DIRENT_FIXED);
     put_bytes(buf, off + DIRENT_FIXED, name);
+    let name_end = DIRENT_FIXED + name.len();
+    let padding = dirent_size(name.len())
+        .min(rec_len)
+        .saturating_sub(name_end);
+    zero(buf, off + name_end, padding);
 }
 
 /// Adds an entry to a directory block (first fit: a free entry large

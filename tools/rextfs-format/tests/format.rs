@@ -451,7 +451,8 @@ proptest! {
             }
             dirblock_seal(&mut buf).unwrap();
             dirblock_check(&buf, 123, 45).unwrap();
-            // Free entries are merged, and hold zeroes but for their length.
+            // Free entries are merged, and hold zeroes but for their length; the slack after a
+            // used entry's name is zero too (an insertion writes only the name's padding).
             let raw: Vec<(usize, RawEntry)> = RawIter::new(&buf).map(|r| r.unwrap()).collect();
             for w in raw.windows(2) {
                 prop_assert!(!(w[0].1.is_free() && w[1].1.is_free()), "free entries in a row");
@@ -460,6 +461,9 @@ proptest! {
                 if e.is_free() {
                     prop_assert!(buf[o..o + 8].iter().all(|&b| b == 0));
                     prop_assert!(buf[o + 10..o + e.rec_len].iter().all(|&b| b == 0));
+                } else {
+                    let name_end = o + DIRENT_FIXED + e.name_len;
+                    prop_assert!(buf[name_end..o + e.rec_len].iter().all(|&b| b == 0), "slack not zero");
                 }
             }
             // The lengths-only walk sees the entries the checking walk sees.
