@@ -255,13 +255,13 @@ put(p("big2", "x"), 0, b"")
 for i in range(bs // 24):
     name = "name-%04d-%s" % (i, "y" * (i % 13))
     put(p("big", name), 0, os.urandom(17 + i) if i % 9 == 0 else b"")
-# A directory's next block goes right after its last one when that is free,
-# and the hash index made with its second block takes the block after that
-# one: long names give big a third block, which cannot follow the second, so
-# big has two extents and its extent mutations (inode-bigdir-ext-order)
-# exist.
-for i in range(bs // 256 + 4):
-    put(p("big", "long-%02d-%s" % (i, "z" * 240)), 0, b"")
+# A directory growing past its first block sets its next blocks aside (8 of
+# them, as many as it has past that), and the hash index made with its
+# second block goes right after those: long names give big a dozen blocks
+# more, which cannot all follow the second, so big has two extents and its
+# extent mutations (inode-bigdir-ext-order) exist.
+for i in range(12 * bs // 256):
+    put(p("big", "long-%03d-%s" % (i, "z" * 240)), 0, b"")
 os.symlink("dir/sub/deep/leaf.txt", p("fast-link"))
 os.symlink("long-component" * 20 + "/target", p("dir/slow-link"))
 os.link(p("multi"), p("dir/sub/hard-link"))
