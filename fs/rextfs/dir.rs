@@ -37,16 +37,27 @@ pub(crate) struct DirOps;
 ///
 /// [`RxInode::dir_extent`]: crate::inode::RxInode::dir_extent
 fn dir_block_mapped(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result<u64> {
+    dir_block_extent(dir, d, lblk).map(|(p, _)| p)
+}
+
+/// [`dir_block_mapped`], with the extent that maps the block.
+fn dir_block_extent(
+    dir: &INode<RextFs>,
+    d: &format::Inode,
+    lblk: u64,
+) -> Result<(u64, format::Extent)> {
     let sb = dir.super_block();
     let ino = dir.ino();
-    if let Some(p) = dir.data().dir_extent.lock().and_then(|e| e.map(lblk)) {
-        return Ok(p);
+    if let Some(e) = *dir.data().dir_extent.lock() {
+        if let Some(p) = e.map(lblk) {
+            return Ok((p, e));
+        }
     }
     match extent::lookup(sb, ino, &d.area, lblk)? {
         extent::Mapping::Mapped(e) if !e.unwritten() => {
             let p = e.map(lblk).ok_or(EFSCORRUPTED)?;
             *dir.data().dir_extent.lock() = Some(e);
-            Ok(p)
+            Ok((p, e))
         }
         _ => {
             pr_err!(
@@ -63,10 +74,10 @@ fn dir_block_mapped(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result
 /// Physical block of logical block `lblk` of directory `dir` (on-disk inode `d`), as
 /// [`dir_block_mapped`], for a block about to be read: if it is not cached, the blocks of
 /// the directory around it in the same extent are read ahead with it, in one I/O (an aligned
-/// window of at most [`BufCache::READAHEAD_MAX`] blocks, the directory's blocks only). A
-/// lookup lands on the block its name's hash points at, so the blocks of a directory are
-/// needed in no order: read one at a time, a cold directory of a few thousand names costs a
-/// synchronous read per block. Best effort: a block it did not read is read by its user.
+/// window of at most [`BufCache::READAHEAD_MAX`] blocks, the directory's blocks only: see
+/// [`meta::readahead_around`]). A lookup lands on the block its name's hash points at, so
+/// the blocks of a directory are needed in no order: read one at a time, a cold directory
+/// of a few thousand names costs a synchronous read per block.
 ///
 /// The callers hold the directory's `i_rwsem` (shared at least), so its blocks stay its
 /// own, and change only through the buffer cache ([`BufCache::readahead`]'s condition).
@@ -74,29 +85,21 @@ fn dir_block_mapped(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result
 /// [`BufCache::READAHEAD_MAX`]: kernel::fs::buffer::BufCache::READAHEAD_MAX
 /// [`BufCache::readahead`]: kernel::fs::buffer::BufCache::readahead
 fn dir_block_to_read(dir: &INode<RextFs>, d: &format::Inode, lblk: u64) -> Result<u64> {
-    let phys = dir_block_mapped(dir, d, lblk)?;
+    let (phys, e) = dir_block_extent(dir, d, lblk)?;
     let sb = dir.super_block();
-    let bufs = &sb.data().bufs;
-    if bufs.contains(phys) {
-        return Ok(phys);
-    }
-    // The extent `dir_block_mapped` found (or the one it was found in).
-    let Some(e) = *dir.data().dir_extent.lock() else {
-        return Ok(phys);
-    };
-    if e.map(lblk) != Some(phys) {
-        return Ok(phys);
-    }
-    // A power of two: the window is aligned on the extent's start.
-    let max = kernel::fs::buffer::BufCache::READAHEAD_MAX as u64;
-    let first = e.logical + ((lblk - e.logical) & !(max - 1));
-    let end = e
+    // The extent's blocks that are the directory's (an extent never starts past its size
+    // unless the image is corrupt: then nothing is read ahead).
+    let len = e
         .logical_end()
         .min(dir_blocks(sb, d.size))
-        .min(first.saturating_add(max));
-    if end > first + 1 {
-        let _ = bufs.readahead(sb, e.physical + (first - e.logical), end - first);
-    }
+        .saturating_sub(e.logical);
+    meta::readahead_around(
+        sb,
+        e.physical,
+        len,
+        lblk - e.logical,
+        kernel::fs::buffer::BufCache::READAHEAD_MAX as u64,
+    );
     Ok(phys)
 }
 

@@ -4,7 +4,7 @@
 
 use crate::extcache::ExtentCache;
 use crate::journal::{self, Handle, Uncached};
-use crate::{credits, dir, file, format, symlink, RextFs};
+use crate::{credits, dir, file, format, meta, symlink, RextFs};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::fs::{
     file_ops,
@@ -300,18 +300,15 @@ fn readahead_slots(sb: &SuperBlock<RextFs>, ino: u64) {
     let Ok((blk, _)) = inode_location(sb, ino) else {
         return;
     };
-    if info.bufs.contains(blk) {
-        return;
-    }
     let layout = &info.geo.layout;
-    // Both powers of two: so is the window.
-    let window = (INODE_READAHEAD_BYTES >> info.geo.block_log2)
-        .clamp(1, kernel::fs::buffer::BufCache::READAHEAD_MAX as u64);
-    let first = (blk - layout.inode_table_start) & !(window - 1);
-    let count = window.min(layout.inode_table_blocks.saturating_sub(first));
-    let _ = info
-        .bufs
-        .readahead(sb, layout.inode_table_start + first, count);
+    meta::readahead_around(
+        sb,
+        layout.inode_table_start,
+        layout.inode_table_blocks,
+        blk - layout.inode_table_start,
+        // A power of two: `INODE_READAHEAD_BYTES` and the block size are.
+        INODE_READAHEAD_BYTES >> info.geo.block_log2,
+    );
 }
 
 /// Decodes slot `buf` of inode `ino`, which must hold a valid inode (corruption is logged).

@@ -167,6 +167,37 @@ pub(crate) fn read_block_verified(
         })?
 }
 
+/// Reads ahead, into the buffer cache, the aligned window of `window` blocks (a power of two,
+/// at most [`BufCache::READAHEAD_MAX`]) around block `off` of the run of `len` blocks that
+/// starts at block `base` of the device, clamped to the run: the blocks of one table or one
+/// extent that are likely to be wanted soon after block `off`. Nothing is read when block
+/// `off` is cached already (its window was read ahead, or is being used), nor for a window
+/// of one block: its user reads it. Best effort, as [`BufCache::readahead`]: a block it did
+/// not read is read by its user. Only for blocks whose every change goes through the buffer
+/// cache ([`BufCache::readahead`]'s condition).
+///
+/// [`BufCache::READAHEAD_MAX`]: kernel::fs::buffer::BufCache::READAHEAD_MAX
+/// [`BufCache::readahead`]: kernel::fs::buffer::BufCache::readahead
+pub(crate) fn readahead_around(
+    sb: &SuperBlock<RextFs>,
+    base: u64,
+    len: u64,
+    off: u64,
+    window: u64,
+) {
+    let bufs = &sb.data().bufs;
+    if off >= len || bufs.contains(base + off) {
+        return;
+    }
+    let window = window.clamp(1, kernel::fs::buffer::BufCache::READAHEAD_MAX as u64);
+    debug_assert!(window.is_power_of_two());
+    let first = off & !(window - 1);
+    let count = window.min(len - first);
+    if count > 1 {
+        let _ = bufs.readahead(sb, base + first, count);
+    }
+}
+
 /// Where the tree code (extent trees, directory hash indexes) reads its node blocks: the
 /// mounted file system (through its super block, or through a transaction handle), or memory
 /// in the KUnit tests. Lookups need nothing more; updates need a [`NodeStore`].
