@@ -748,18 +748,6 @@ pub(crate) fn alloc_meta_blocks(h: &Handle<'_>, goal: u64, want: u64) -> Result<
     alloc_blocks_as(h, None, Pool::Ordinary, goal, want, want, 0)
 }
 
-/// Allocates one block for directory `ino`, new content written through the journal, near
-/// `goal` (after its last block), as [`alloc_meta_blocks`] does; with `ahead` above 1, the
-/// free blocks after it, up to `ahead - 1` of them, are set aside in memory for the
-/// directory's next blocks, as for a file written sequentially (see [`Reservations`]; when
-/// the goal is taken, a run of `ahead` free blocks is looked for first). The index and extent
-/// tree nodes that a directory's growth allocates, with a goal right after its new block,
-/// then go around them: the directory's blocks stay contiguous, and a cold directory is read
-/// in a few windows of readahead instead of a block at a time.
-pub(crate) fn alloc_dir_block(h: &Handle<'_>, ino: u64, goal: u64, ahead: u64) -> Result<u64> {
-    alloc_blocks_as(h, Some(ino), Pool::Ordinary, goal, 1, ahead.max(1), 0).map(|(b, _)| b)
-}
-
 /// Allocates one block for a tree node (extent tree or directory index). In a handle that
 /// may use the reserve ([`Handle::use_reserve`]) it may come from the reserve (see
 /// [`reserved_blocks`]): an unwritten-to-written conversion after the data reached the disk,

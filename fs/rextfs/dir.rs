@@ -485,16 +485,18 @@ fn grow(
             }
         }
     }
-    // From the second block on, the directory's next blocks are set aside after the new one
-    // (at least 8, as many as it has, at most a readahead window), so that the index and
-    // extent tree nodes allocated below go after them and do not cut the directory into
-    // extents of a block or two. A directory of one block (most of them) sets nothing aside.
+    // From the second block on, the directory's next blocks are set aside in memory after
+    // the new one (at least 8, as many as it has, at most a readahead window), as for a file
+    // written sequentially (the directory's reservation, see `alloc::Reservations`), so that
+    // the index and extent tree nodes allocated below go after them and do not cut the
+    // directory into extents of a block or two: a cold directory is then read in a few
+    // windows of readahead. A directory of one block (most of them) sets nothing aside.
     let ahead = if nblocks == 0 {
         1
     } else {
         (nblocks + 1).clamp(8, kernel::fs::buffer::BufCache::READAHEAD_MAX as u64)
     };
-    let blk = alloc::alloc_dir_block(h, dir.ino(), goal, ahead)?;
+    let (blk, _) = alloc::alloc_blocks(h, dir.ino(), goal, 1, ahead, 0)?;
     let mut root = d.area;
     let mut blocks = d.blocks.saturating_add(1);
     let mut new_index = 0u64;
